@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+// apply: the only writer. Runs a Plan through the Host and records what happened.
+#pragma once
+
+#include "host.h"
+#include "plan.h"
+
+namespace kvmprov {
+
+struct Summary {
+  int changed = 0;
+  int unchanged = 0;
+  int failed = 0;
+  int skipped = 0;
+  int pending = 0;
+};
+Summary summarize(const std::vector<Action>& actions);
+
+// Runs every action with status `changed`; the others are carried over as they are. One failed
+// action does not stop the others. Returns the actions with their final status and detail.
+std::vector<Action> apply_plan(Host& host, const Plan& plan);
+
+}  // namespace kvmprov

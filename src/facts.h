@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+// Observed host state: plain data filled by observe() through the Host seam, read by plan().
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "profile.h"
+
+namespace kvmprov {
+
+struct CpuFacts {
+  std::string vendor_id;  // "GenuineIntel", "AuthenticAMD", "HygonGenuine", ...
+  Vendor vendor = Vendor::unknown;
+  std::string model_name;
+  unsigned cpus = 0;  // processors listed
+  bool vmx = false;   // present on every listed processor
+  bool svm = false;
+  bool hypervisor = false;       // running as a guest
+  std::string hypervisor_id;     // CPUID 0x40000000 signature ("KVMKVMKVM", "TCGTCGTCGTCG"), "" if none
+};
+
+// Parses /proc/cpuinfo text (x86). Unknown vendors give Vendor::unknown.
+CpuFacts parse_cpuinfo(std::string_view text);
+// Maps a CPUID vendor string to a vendor.
+Vendor vendor_from_id(std::string_view vendor_id);
+// Reads the hypervisor signature with CPUID on the running CPU ("" when not a guest or not x86).
+std::string cpuid_hypervisor_id();
+// Reads the vendor string with CPUID on the running CPU ("" when not x86).
+std::string cpuid_vendor_id();
+
+enum class ModuleState {
+  absent,   // not loaded (may or may not be loadable)
+  live,     // loaded
+  builtin,  // compiled into the kernel
+  coming,   // being loaded
+  going,    // being unloaded
+};
+std::string_view module_state_name(ModuleState s);
+
+struct ModuleFacts {
+  std::string name;  // normalised
+  ModuleState state = ModuleState::absent;
+  bool found = false;            // a module file exists under /lib/modules/<release>, or builtin
+  std::string path;              // the module file, when found
+  std::string blacklisted_by;    // the modprobe.d file that blacklists it, "" if none
+  std::map<std::string, std::string> params;  // /sys/module/<m>/parameters, when readable
+  int refcount = 0;
+  std::vector<std::string> holders;
+};
+
+struct Facts {
+  CpuFacts cpu;
+  std::string kernel_release;
+  bool modules_supported = false;  // the kernel can load modules (/proc/modules exists)
+  bool modules_disabled = false;   // /proc/sys/kernel/modules_disabled = 1
+  bool systemd = false;            // systemd is PID 1 (/run/systemd/system exists)
+  std::map<std::string, ModuleFacts> modules;               // keyed by normalised name
+  std::map<std::string, std::optional<std::string>> files;  // managed files: content, nullopt = absent
+  std::vector<std::string> overridden;                      // fact keys set by --fact
+};
+
+// Applies one "--fact KEY=VALUE" override. Keys: cpu_vendor, vmx, svm, hypervisor,
+// kernel_release, modules_supported, systemd. Returns an error naming the key or value at fault.
+Result<void> override_fact(Facts& facts, std::string_view assignment);
+// The keys override_fact accepts, for --help and completion.
+const std::vector<std::string_view>& fact_keys();
+
+}  // namespace kvmprov

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+// The one seam between kvmprov and the machine: files, kernel modules, locks. The real
+// implementation (LinuxHost) takes a root path; tests use FakeHost, which records every call.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "facts.h"
+#include "profile.h"
+#include "result.h"
+
+namespace kvmprov {
+
+struct FileInfo {
+  bool exists = false;
+  bool regular = false;
+  bool directory = false;
+  bool symlink = false;  // the path itself is a symlink (lstat)
+  bool char_device = false;
+  unsigned mode = 0;  // permission bits (07777)
+  uid_t uid = 0;
+  gid_t gid = 0;
+  long long mtime_ns = 0;
+};
+
+// Held while apply runs; releasing it (destruction) unlocks.
+class Lock {
+ public:
+  virtual ~Lock() = default;
+};
+
+class Host {
+ public:
+  virtual ~Host() = default;
+
+  // True when kernel and device actions may run: the root is "/".
+  virtual bool live() const = 0;
+  // The root every file path is resolved under ("/" or --root DIR).
+  virtual const std::string& root() const = 0;
+
+  // --- Files of the target system. Paths are absolute as seen there ("/etc/modules").
+  // Content of a regular file; nullopt when it does not exist.
+  virtual Result<std::optional<std::string>> read_file(const std::string& path) = 0;
+  // Replaces PATH atomically with CONTENT at MODE, creating missing parent directories (0755).
+  // Returns false, touching nothing, when PATH already holds exactly CONTENT. Never follows a
+  // symlink at PATH.
+  virtual Result<bool> write_file(const std::string& path, std::string_view content,
+                                  unsigned mode) = 0;
+  // Removes PATH. Returns false when it did not exist.
+  virtual Result<bool> remove_file(const std::string& path) = 0;
+  // lstat of PATH; exists=false when absent.
+  virtual Result<FileInfo> stat(const std::string& path) = 0;
+  // Whether an executable systemd is installed in the target (for persist: auto under --root).
+  virtual bool has_systemd() = 0;
+
+  // --- The running kernel (never under --root).
+  // Content of a /proc or /sys file; nullopt when absent.
+  virtual std::optional<std::string> read_kernel_file(const std::string& path) = 0;
+  virtual bool kernel_path_exists(const std::string& path) = 0;
+  virtual std::string kernel_release() = 0;
+  virtual std::string cpuid_hypervisor_id() = 0;
+  // State of one module (name normalised) through libkmod, with /sys facts.
+  virtual ModuleFacts module(const std::string& name) = 0;
+  // Loads NAME and its dependencies honouring blacklists, passing OPTIONS to NAME.
+  virtual Result<void> load_module(const std::string& name,
+                                   const std::vector<ModuleOption>& options) = 0;
+  virtual Result<void> unload_module(const std::string& name) = 0;
+
+  // --- Serialisation of apply runs: flock on <root>/run/lock/kvmprov.lock. Waits up to TIMEOUT,
+  // then fails naming the PID that holds it.
+  virtual Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds timeout) = 0;
+};
+
+struct LinuxHostOptions {
+  std::string root = "/";         // --root
+  std::string kernel_root = "/";  // where /proc, /sys and /dev are read (tests: fixture trees)
+  std::string modules_dir;        // libkmod's tree; "" = <kernel_root>/lib/modules/<release>
+};
+
+std::unique_ptr<Host> make_linux_host(const LinuxHostOptions& options);
+
+}  // namespace kvmprov

@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: MIT
+// kvmprov command line (being written).
+int main() { return 0; }

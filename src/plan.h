@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+// Observation and the pure planner: (Profile, Facts) -> Plan, a printable list of actions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "facts.h"
+#include "host.h"
+#include "profile.h"
+
+namespace kvmprov {
+
+// The files kvmprov owns or shares.
+inline constexpr const char* kModprobeConf = "/etc/modprobe.d/kvmprov.conf";
+inline constexpr const char* kModulesLoadConf = "/etc/modules-load.d/kvmprov.conf";
+inline constexpr const char* kEtcModules = "/etc/modules";
+
+enum class ActionKind {
+  load_module,    // insert a module (and its dependencies) through libkmod
+  reload_module,  // unload and insert again with the profile's options
+  kernel_cmdline, // an option of a built-in module: only the kernel command line can set it
+  write_file,     // create or replace a file kvmprov owns (or the block in /etc/modules)
+  remove_file,    // remove a file kvmprov owns that the profile no longer needs
+};
+std::string_view action_kind_name(ActionKind k);
+
+// In a plan: unchanged (already right), changed (will change), pending (cannot be done now, with
+// the reason), skipped (not attempted: --root), failed (known to fail). After apply, changed
+// becomes changed or failed.
+enum class Status { unchanged, changed, failed, skipped, pending };
+std::string_view status_name(Status s);
+
+struct Action {
+  std::string id;  // stable and unique: "module:kvm_amd", "file:/etc/modprobe.d/kvmprov.conf"
+  ActionKind kind = ActionKind::load_module;
+  std::string target;  // module name or file path
+  Status status = Status::unchanged;
+  std::string detail;  // why (plan), or what happened (apply)
+  // load/reload: the options to pass.
+  std::vector<ModuleOption> options;
+  // write_file/remove_file: contents before (nullopt: absent) and after.
+  std::optional<std::string> before;
+  std::optional<std::string> after;
+  unsigned mode = 0644;
+};
+
+struct Plan {
+  std::vector<Action> actions;
+};
+
+struct PlanOptions {
+  bool live = true;           // kernel actions allowed (root is "/")
+  bool allow_reload = false;  // --allow-reload
+  bool systemd = false;       // for persist: auto
+};
+
+// Reads everything plan() needs for PROFILE through HOST. Read only.
+Facts observe(Host& host, const Profile& profile);
+
+// Decides, without I/O, what apply must do.
+Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& options);
+
+// The modules of PROFILE that apply to this CPU vendor (vendor modules of other vendors and
+// `when` mismatches are left out).
+std::vector<const ModuleSpec*> modules_for_host(const Profile& profile, const Facts& facts);
+
+// Renders a unified diff of two texts, labelled with PATH ("" for an absent side).
+std::string unified_diff(const std::string& path, const std::optional<std::string>& before,
+                         const std::optional<std::string>& after);
+
+}  // namespace kvmprov

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+// The host profile (schema version 1): what the operator wants, parsed and validated.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "result.h"
+
+namespace kvmprov {
+
+enum class Vendor { unknown, intel, amd, hygon, zhaoxin, centaur };
+
+std::string_view vendor_name(Vendor v);                      // "intel", "amd", ...; "unknown"
+std::optional<Vendor> parse_vendor(std::string_view name);  // inverse of vendor_name, not "unknown"
+
+// The KVM vendor module a CPU vendor uses: kvm_intel (intel, zhaoxin, centaur), kvm_amd (amd,
+// hygon), "" for unknown.
+std::string_view vendor_kvm_module(Vendor v);
+
+struct ModuleOption {
+  std::string name;   // validated: [A-Za-z0-9_]+
+  std::string value;  // validated: printable, no whitespace, quotes, '#' or control bytes
+};
+
+struct ModuleSpec {
+  std::string name;                  // normalised: '-' replaced by '_'
+  std::vector<Vendor> when_vendors;  // empty: any vendor
+  std::vector<ModuleOption> options;
+};
+
+enum class PersistMode { automatic, modules_load_d, etc_modules, none };
+std::string_view persist_name(PersistMode m);  // "auto", "modules-load.d", "etc-modules", "none"
+
+struct DeviceSpec {
+  std::string node;                 // path below /dev, e.g. "kvm", "net/tun"
+  std::string group;                // "" = not managed
+  std::optional<unsigned> mode;     // permission bits, <= 0777
+};
+
+struct GroupSpec {
+  std::string name;
+  bool system = true;
+  std::vector<std::string> members;
+};
+
+struct Profile {
+  std::string source;  // file path, or "<built-in default>"
+  std::string name;
+  std::vector<ModuleSpec> modules;
+  PersistMode persist = PersistMode::automatic;
+  std::vector<DeviceSpec> devices;
+  std::vector<GroupSpec> groups;
+};
+
+struct ProfileError {
+  std::string file;
+  int line = 0;  // 1-based; 0 when the error concerns the whole file
+  int column = 0;
+  std::string message;
+  std::string str() const;  // "FILE:LINE:COL: message" (or "FILE: message")
+};
+
+struct ParseResult {
+  std::optional<Profile> profile;    // set when errors is empty
+  std::vector<ProfileError> errors;  // every error found, in document order
+};
+
+// Parses and validates a profile. `source` names it in errors. Never throws.
+ParseResult parse_profile(std::string_view text, const std::string& source);
+
+// Reads FILE (a regular file of bounded size) and parses it. Errors reading it come back as one
+// ProfileError with line 0.
+ParseResult load_profile_file(const std::string& path);
+
+// The built-in default profile (the text of profiles/default.yaml, compiled in).
+std::string_view default_profile_text();
+inline constexpr std::string_view kDefaultProfileSource = "<built-in default>";
+
+// Grammar shared by everything that ends up in a file kvmprov writes.
+std::string normalise_module_name(std::string_view name);
+bool valid_module_name(std::string_view name);    // [A-Za-z0-9_-]{1,55}
+bool valid_option_name(std::string_view name);    // [A-Za-z0-9_]{1,64}
+bool valid_option_value(std::string_view value);  // [A-Za-z0-9_.,:+/=-]{1,255}, no leading '-'
+bool valid_device_node(std::string_view node);    // [A-Za-z0-9._/-]+, no "..", no leading '/'
+bool valid_posix_name(std::string_view name);     // [a-z_][a-z0-9_-]{0,30}[$]?, at most 32
+
+}  // namespace kvmprov
