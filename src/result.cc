@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: MIT
+// Helpers for Result and Error.
+#include "result.h"
+
+#include <cstring>
+
+namespace kvmprov {
+
+Error errno_error(const std::string& context, int err) {
+  return Error{err, context + ": " + std::strerror(err)};
+}
+
+}  // namespace kvmprov
