@@ -30,6 +30,21 @@ struct FileInfo {
   long long mtime_ns = 0;
 };
 
+// What opening /dev/kvm and creating a VM and a vCPU did: the decisive test of "usable".
+struct KvmProbe {
+  bool opened = false;
+  int open_errno = 0;
+  int api_version = -1;  // KVM_GET_API_VERSION; 12 on every kernel since 2.6.22
+  bool vm_created = false;
+  int vm_errno = 0;
+  bool vcpu_created = false;
+  int vcpu_errno = 0;
+  bool ok() const { return opened && api_version == 12 && vm_created && vcpu_created; }
+};
+
+// Opens DEVICE and issues KVM_GET_API_VERSION, KVM_CREATE_VM and KVM_CREATE_VCPU; closes all.
+KvmProbe probe_kvm_device(const std::string& device);
+
 // Held while apply runs; releasing it (destruction) unlocks.
 class Lock {
  public:
@@ -72,6 +87,8 @@ class Host {
   virtual Result<void> load_module(const std::string& name,
                                    const std::vector<ModuleOption>& options) = 0;
   virtual Result<void> unload_module(const std::string& name) = 0;
+  // Runs probe_kvm_device on the running system's /dev/kvm.
+  virtual KvmProbe probe_kvm() = 0;
 
   // --- Serialisation of apply runs: flock on <root>/run/lock/kvmprov.lock. Waits up to TIMEOUT,
   // then fails naming the PID that holds it.

@@ -1,3 +1,189 @@
 // SPDX-License-Identifier: MIT
-// kvmprov command line (being written).
-int main() { return 0; }
+// kvmprov command line: parses arguments, runs observe → plan → apply → report, and is the only
+// place that prints or exits.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "apply.h"
+#include "check.h"
+#include "plan.h"
+#include "profile.h"
+#include "report.h"
+#include "version.h"
+
+namespace {
+
+using namespace kvmprov;
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 64;
+constexpr int kExitBadProfile = 65;
+
+struct Options {
+  std::string profile;
+  std::string root = "/";
+  bool json = false;
+  bool quiet = false;
+  bool no_color = false;
+  std::vector<std::string> facts;
+  bool detailed_exitcodes = false;
+  bool allow_reload = false;
+  double lock_timeout = 60;
+  std::string validate_file;
+};
+
+void print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
+
+void error(const std::string& s) { std::fprintf(stderr, "kvmprov: %s\n", s.c_str()); }
+
+bool use_color(const Options& o) {
+  const char* no_color = std::getenv("NO_COLOR");
+  return !o.no_color && !o.json && !(no_color && *no_color) && isatty(STDOUT_FILENO);
+}
+
+// Prints every error of a profile and returns the exit status for an invalid one.
+int report_profile_errors(const ParseResult& parsed) {
+  for (const auto& e : parsed.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+  return kExitBadProfile;
+}
+
+ParseResult load_profile(const Options& o) {
+  if (o.profile.empty()) return parse_profile(default_profile_text(), std::string(kDefaultProfileSource));
+  return load_profile_file(o.profile);
+}
+
+int run_validate(const Options& o) {
+  ParseResult parsed = load_profile_file(o.validate_file);
+  if (!parsed.profile) return report_profile_errors(parsed);
+  const Profile& p = *parsed.profile;
+  if (o.json) {
+    print(nlohmann::json({{"file", o.validate_file}, {"valid", true}, {"name", p.name}})
+              .dump(2) + "\n");
+  } else if (!o.quiet) {
+    print(o.validate_file + ": valid profile \"" + p.name + "\"\n");
+  }
+  return 0;
+}
+
+int run_plan_or_apply(const Options& o, const std::string& verb) {
+  ParseResult parsed = load_profile(o);
+  if (!parsed.profile) return report_profile_errors(parsed);
+  const Profile& profile = *parsed.profile;
+
+  auto host = make_linux_host({.root = o.root});
+  std::unique_ptr<Lock> lock;
+  if (verb == "apply") {
+    auto timeout = std::chrono::milliseconds(static_cast<long long>(o.lock_timeout * 1000));
+    auto l = host->lock(timeout);
+    if (!l) {
+      error(l.error().message);
+      return o.detailed_exitcodes ? 4 : kExitFailure;
+    }
+    lock = std::move(*l);
+  }
+  Facts facts = observe(*host, profile);
+  for (const auto& f : o.facts) {
+    if (auto r = override_fact(facts, f); !r) {
+      error(r.error().message);
+      return kExitUsage;
+    }
+  }
+  Plan plan = make_plan(profile, facts,
+                        {.live = host->live(), .allow_reload = o.allow_reload, .systemd = facts.systemd});
+  RunReport report{.verb = verb, .profile = &profile, .facts = &facts};
+  report.actions = verb == "apply" ? apply_plan(*host, plan) : plan.actions;
+
+  if (o.json)
+    print(report_json(report).dump(2) + "\n");
+  else
+    print(render_text(report, {.color = use_color(o), .quiet = o.quiet}));
+  return exit_status(report, o.detailed_exitcodes);
+}
+
+int run_check_verb(const Options& o) {
+  if (o.root != "/") {
+    error("check examines the running system; --root is not supported for it (drop --root)");
+    return kExitUsage;
+  }
+  auto host = make_linux_host({});
+  Facts facts;
+  ParseResult parsed = parse_profile(default_profile_text(), std::string(kDefaultProfileSource));
+  if (parsed.profile) facts = observe(*host, *parsed.profile);
+  for (const auto& f : o.facts) {
+    if (auto r = override_fact(facts, f); !r) {
+      error(r.error().message);
+      return kExitUsage;
+    }
+  }
+  CheckReport report = run_check(*host, facts);
+  if (o.json)
+    print(check_json(report).dump(2) + "\n");
+  else
+    print(render_check(report, {.color = use_color(o), .quiet = o.quiet}));
+  return report.verdict.usable ? 0 : kExitFailure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{
+      "kvmprov: make this host a correctly provisioned KVM host, idempotently, and tell whether "
+      "KVM can be used here.",
+      "kvmprov"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.footer(
+      "Exit status: 0 success; 1 failure; 64 usage error; 65 invalid profile. With "
+      "--detailed-exitcodes: 0 nothing changed, 2 changes, 4 failures, 6 both. check: 0 usable, "
+      "1 not usable. See kvmprov(8) and kvmprov.yaml(5).");
+  app.add_option("--profile", o.profile, "Host profile (default: the built-in default profile)");
+  app.add_option("--root", o.root, "Operate on the system image below DIR; kernel actions are skipped")
+      ->type_name("DIR");
+  app.add_flag("--json", o.json, "Print a JSON report");
+  app.add_flag("--quiet", o.quiet, "Print only failures, pending items and the summary");
+  app.add_flag("--no-color", o.no_color, "No colors (also when NO_COLOR is set)");
+  app.add_option("--fact", o.facts, "Override an observed fact, e.g. cpu_vendor=amd (repeatable)")
+      ->type_name("KEY=VALUE");
+  app.add_flag("--detailed-exitcodes", o.detailed_exitcodes,
+               "Exit 2 for changes, 4 for failures, 6 for both");
+  app.add_flag("--allow-reload", o.allow_reload,
+               "Reload a loaded module whose options differ, when no guest uses it");
+  app.add_option("--lock-timeout", o.lock_timeout,
+                 "Seconds apply waits for another run's lock (default 60)")
+      ->type_name("SECONDS")
+      ->check(CLI::NonNegativeNumber);
+
+  auto* check = app.add_subcommand("check", "Tell whether this host can run KVM guests, and why");
+  auto* plan = app.add_subcommand("plan", "Show what apply would change; change nothing");
+  auto* apply = app.add_subcommand("apply", "Converge the host to the profile");
+  auto* validate = app.add_subcommand("validate", "Check a profile file and report every error");
+  validate->add_option("FILE", o.validate_file, "Profile to validate")->required();
+  auto* version = app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    error(e.what() + std::string(" (see kvmprov --help)"));
+    return kExitUsage;
+  }
+
+  if (*version) {
+    print("kvmprov " KVMPROV_VERSION "\n");
+    return 0;
+  }
+  if (*validate) return run_validate(o);
+  if (*check) return run_check_verb(o);
+  if (*plan) return run_plan_or_apply(o, "plan");
+  if (*apply) return run_plan_or_apply(o, "apply");
+  return kExitUsage;
+}

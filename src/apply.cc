@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// apply: carries out the actions a plan marked `changed`, through the Host, and records the
+// outcome of each. It decides nothing the plan did not.
+#include "apply.h"
+
+#include <fmt/format.h>
+
+namespace kvmprov {
+
+Summary summarize(const std::vector<Action>& actions) {
+  Summary s;
+  for (const auto& a : actions) {
+    switch (a.status) {
+      case Status::changed: ++s.changed; break;
+      case Status::unchanged: ++s.unchanged; break;
+      case Status::failed: ++s.failed; break;
+      case Status::skipped: ++s.skipped; break;
+      case Status::pending: ++s.pending; break;
+    }
+  }
+  return s;
+}
+
+namespace {
+
+void fail(Action& a, std::string message) {
+  a.status = Status::failed;
+  a.detail = std::move(message);
+}
+
+// A load "succeeds" only when the module is live afterwards with the profile's options: a vendor
+// module's init can refuse (another vendor module loaded) while libkmod still reports success.
+void confirm_loaded(Host& host, Action& a, std::string_view verb) {
+  ModuleFacts after = host.module(a.target);
+  if (after.state != ModuleState::live && after.state != ModuleState::builtin) {
+    fail(a, fmt::format(
+                "cannot {} \"{}\": the kernel reported success but the module is not loaded "
+                "(state: {}); its init refused, e.g. another vendor's KVM module is loaded (see "
+                "the kernel log: dmesg | grep kvm)",
+                verb, a.target, module_state_name(after.state)));
+    return;
+  }
+  for (const auto& opt : a.options) {
+    auto it = after.params.find(opt.name);
+    if (it == after.params.end()) continue;  // write-only parameters are not visible in sysfs
+    std::string have = it->second;
+    while (!have.empty() && (have.back() == '\n' || have.back() == ' ')) have.pop_back();
+    auto norm = [](const std::string& v) -> std::string {
+      if (v == "Y" || v == "y" || v == "1") return "1";
+      if (v == "N" || v == "n" || v == "0") return "0";
+      return v;
+    };
+    if (norm(have) != norm(opt.value)) {
+      fail(a, fmt::format("\"{}\" is loaded but its parameter {} is {} (profile: {})", a.target,
+                          opt.name, have, opt.value));
+      return;
+    }
+  }
+  a.status = Status::changed;
+}
+
+void run(Host& host, Action& a) {
+  switch (a.kind) {
+    case ActionKind::write_file: {
+      auto r = host.write_file(a.target, a.after.value_or(""), a.mode);
+      if (!r) return fail(a, r.error().message);
+      a.status = *r ? Status::changed : Status::unchanged;
+      return;
+    }
+    case ActionKind::remove_file: {
+      auto r = host.remove_file(a.target);
+      if (!r) return fail(a, r.error().message);
+      a.status = *r ? Status::changed : Status::unchanged;
+      return;
+    }
+    case ActionKind::load_module: {
+      auto r = host.load_module(a.target, a.options);
+      if (!r) return fail(a, fmt::format("cannot load \"{}\": {}", a.target, r.error().message));
+      confirm_loaded(host, a, "load");
+      if (a.status == Status::changed) a.detail = "loaded";
+      return;
+    }
+    case ActionKind::reload_module: {
+      auto r = host.unload_module(a.target);
+      if (!r)
+        return fail(a, fmt::format("cannot unload \"{}\" to reload it: {}", a.target,
+                                   r.error().message));
+      auto l = host.load_module(a.target, a.options);
+      if (!l)
+        return fail(a, fmt::format("unloaded \"{}\" but cannot load it again: {}", a.target,
+                                   l.error().message));
+      confirm_loaded(host, a, "reload");
+      if (a.status == Status::changed) a.detail = "reloaded with the profile's options";
+      return;
+    }
+    case ActionKind::kernel_cmdline:
+      return;  // always pending: kvmprov does not edit boot loaders
+  }
+}
+
+}  // namespace
+
+std::vector<Action> apply_plan(Host& host, const Plan& plan) {
+  std::vector<Action> done = plan.actions;
+  for (auto& a : done)
+    if (a.status == Status::changed) run(host, a);
+  return done;
+}
+
+}  // namespace kvmprov

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+// A unified diff of two small texts (the files kvmprov manages are a few dozen lines).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "plan.h"
+
+namespace kvmprov {
+
+namespace {
+
+std::vector<std::string> split_lines(const std::optional<std::string>& text) {
+  std::vector<std::string> lines;
+  if (!text) return lines;
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t nl = text->find('\n', pos);
+    if (nl == std::string::npos) {
+      lines.push_back(text->substr(pos) + "\n\\ No newline at end of file");
+      break;
+    }
+    lines.push_back(text->substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return lines;
+}
+
+struct Edit {
+  char op;  // ' ', '-', '+'
+  size_t a, b;  // line indexes in before/after (of the line, or where it would be)
+};
+
+// Longest-common-subsequence edit script; quadratic, which is fine for files this size. Larger
+// inputs degrade to "remove all, add all".
+std::vector<Edit> edit_script(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  std::vector<Edit> edits;
+  const size_t n = a.size(), m = b.size();
+  if (n * m > 4'000'000) {
+    for (size_t i = 0; i < n; ++i) edits.push_back({'-', i, 0});
+    for (size_t j = 0; j < m; ++j) edits.push_back({'+', n, j});
+    return edits;
+  }
+  std::vector<std::vector<unsigned>> lcs(n + 1, std::vector<unsigned>(m + 1, 0));
+  for (size_t i = n; i-- > 0;)
+    for (size_t j = m; j-- > 0;)
+      lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+  size_t i = 0, j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && a[i] == b[j]) {
+      edits.push_back({' ', i++, j++});
+    } else if (j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j])) {
+      edits.push_back({'+', i, j++});
+    } else {
+      edits.push_back({'-', i++, j});
+    }
+  }
+  return edits;
+}
+
+}  // namespace
+
+std::string unified_diff(const std::string& path, const std::optional<std::string>& before,
+                         const std::optional<std::string>& after) {
+  if (before == after) return "";
+  auto a = split_lines(before);
+  auto b = split_lines(after);
+  auto edits = edit_script(a, b);
+  constexpr size_t kContext = 3;
+
+  std::string out = fmt::format("--- {}\n+++ {}\n", before ? "a" + path : "/dev/null",
+                                after ? "b" + path : "/dev/null");
+  size_t k = 0;
+  while (k < edits.size()) {
+    // Find the next change, then grow a hunk around it until changes are far enough apart.
+    while (k < edits.size() && edits[k].op == ' ') ++k;
+    if (k == edits.size()) break;
+    size_t start = k >= kContext ? k - kContext : 0;
+    size_t end = k;
+    size_t quiet = 0;
+    for (size_t x = k; x < edits.size(); ++x) {
+      if (edits[x].op == ' ') {
+        if (++quiet > 2 * kContext) break;
+      } else {
+        quiet = 0;
+        end = x;
+      }
+    }
+    size_t stop = std::min(edits.size(), end + 1 + kContext);
+    size_t a_start = edits[start].a, b_start = edits[start].b, a_len = 0, b_len = 0;
+    std::string body;
+    for (size_t x = start; x < stop; ++x) {
+      const Edit& e = edits[x];
+      const std::string& line = e.op == '+' ? b[e.b] : a[e.a];
+      body += e.op + line + "\n";
+      if (e.op != '+') ++a_len;
+      if (e.op != '-') ++b_len;
+    }
+    out += fmt::format("@@ -{},{} +{},{} @@\n", a_len ? a_start + 1 : a_start, a_len,
+                       b_len ? b_start + 1 : b_start, b_len);
+    out += body;
+    k = stop;
+  }
+  return out;
+}
+
+}  // namespace kvmprov

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+// Rendering of plan/apply results: human text, JSON, and the exit status.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "apply.h"
+#include "facts.h"
+#include "plan.h"
+#include "profile.h"
+
+namespace kvmprov {
+
+struct RunReport {
+  std::string verb;  // "plan" or "apply"
+  const Profile* profile = nullptr;
+  const Facts* facts = nullptr;
+  std::vector<Action> actions;
+};
+
+struct RenderOptions {
+  bool color = false;
+  bool quiet = false;  // only failures and pending items, and the summary
+};
+
+std::string render_text(const RunReport& report, const RenderOptions& options);
+nlohmann::json facts_json(const Facts& facts);
+nlohmann::json report_json(const RunReport& report);
+
+// Exit status of plan/apply. Plain: 0, or 1 when an action failed (apply only). Detailed
+// (Puppet's convention): 2 = changes (applied, or pending in a plan), 4 = failures, 6 = both.
+int exit_status(const RunReport& report, bool detailed);
+
+}  // namespace kvmprov

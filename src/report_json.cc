@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+// The JSON report (--json): profile, facts, actions and summary; a contract for callers.
+#include <nlohmann/json.hpp>
+
+#include "report.h"
+
+namespace kvmprov {
+
+nlohmann::json facts_json(const Facts& f) {
+  nlohmann::json modules = nlohmann::json::object();
+  for (const auto& [name, m] : f.modules) {
+    nlohmann::json params = nlohmann::json::object();
+    for (const auto& [k, v] : m.params) params[k] = v;
+    modules[name] = {{"state", module_state_name(m.state)},
+                     {"found", m.found},
+                     {"path", m.path},
+                     {"blacklisted_by", m.blacklisted_by},
+                     {"refcount", m.refcount},
+                     {"holders", m.holders},
+                     {"parameters", params}};
+  }
+  return {{"cpu",
+           {{"vendor", vendor_name(f.cpu.vendor)},
+            {"vendor_id", f.cpu.vendor_id},
+            {"model_name", f.cpu.model_name},
+            {"cpus", f.cpu.cpus},
+            {"vmx", f.cpu.vmx},
+            {"svm", f.cpu.svm},
+            {"hypervisor", f.cpu.hypervisor},
+            {"hypervisor_id", f.cpu.hypervisor_id}}},
+          {"kernel_release", f.kernel_release},
+          {"modules_supported", f.modules_supported},
+          {"modules_disabled", f.modules_disabled},
+          {"systemd", f.systemd},
+          {"modules", modules},
+          {"overridden", f.overridden}};
+}
+
+nlohmann::json report_json(const RunReport& r) {
+  nlohmann::json actions = nlohmann::json::array();
+  for (const auto& a : r.actions) {
+    nlohmann::json j = {{"id", a.id},
+                        {"kind", action_kind_name(a.kind)},
+                        {"target", a.target},
+                        {"status", status_name(a.status)},
+                        {"detail", a.detail}};
+    if (a.kind == ActionKind::write_file || a.kind == ActionKind::remove_file) {
+      j["before"] = a.before ? nlohmann::json(*a.before) : nlohmann::json(nullptr);
+      j["after"] = a.after ? nlohmann::json(*a.after) : nlohmann::json(nullptr);
+      j["diff"] = unified_diff(a.target, a.before, a.after);
+    }
+    if (!a.options.empty()) {
+      nlohmann::json opts = nlohmann::json::object();
+      for (const auto& o : a.options) opts[o.name] = o.value;
+      j["options"] = opts;
+    }
+    actions.push_back(std::move(j));
+  }
+  Summary s = summarize(r.actions);
+  return {{"verb", r.verb},
+          {"dry_run", r.verb == "plan"},
+          {"profile", {{"name", r.profile->name}, {"source", r.profile->source}}},
+          {"facts", facts_json(*r.facts)},
+          {"actions", actions},
+          {"summary",
+           {{"changed", s.changed},
+            {"unchanged", s.unchanged},
+            {"failed", s.failed},
+            {"skipped", s.skipped},
+            {"pending", s.pending}}}};
+}
+
+}  // namespace kvmprov

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+// The planner and apply against FakeHost: which actions, in which state, and that a second run
+// changes nothing.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "apply.h"
+#include "fake_host.h"
+#include "persist.h"
+#include "plan.h"
+#include "report.h"
+
+namespace kvmprov {
+namespace {
+
+using test::FakeHost;
+
+Profile default_profile(PersistMode persist = PersistMode::automatic) {
+  Profile p;
+  p.source = "/etc/kvmprov/profile.yaml";
+  p.name = "kvm-host";
+  p.modules = {{.name = "kvm"},
+               {.name = "kvm_intel", .when_vendors = {Vendor::intel}},
+               {.name = "kvm_amd", .when_vendors = {Vendor::amd, Vendor::hygon}},
+               {.name = "vhost_net"}};
+  p.persist = persist;
+  return p;
+}
+
+// An AMD host with systemd whose kernel can load every module of the default profile.
+FakeHost amd_host() {
+  FakeHost h;
+  h.systemd_ = true;
+  h.kernel_files_["/proc/cpuinfo"] =
+      "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: QEMU Virtual CPU\n"
+      "flags\t\t: fpu svm lm\n\n";
+  h.kernel_files_["/proc/modules"] = "";
+  for (const char* m : {"kvm", "kvm_intel", "kvm_amd", "vhost_net"}) h.available(m);
+  return h;
+}
+
+const Action* find(const std::vector<Action>& actions, const std::string& id) {
+  auto it = std::find_if(actions.begin(), actions.end(), [&](const Action& a) { return a.id == id; });
+  return it == actions.end() ? nullptr : &*it;
+}
+
+std::vector<Action> run(FakeHost& h, const Profile& p, bool allow_reload = false) {
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = h.live(), .allow_reload = allow_reload, .systemd = f.systemd});
+  return apply_plan(h, plan);
+}
+
+const std::string kHeader =
+    "# Managed by kvmprov from profile \"kvm-host\" (/etc/kvmprov/profile.yaml).\n"
+    "# Changes here are overwritten: edit the profile and run \"kvmprov apply\".\n";
+
+TEST_CASE("amd host with systemd: loads kvm, kvm_amd, vhost_net and lists them in modules-load.d") {
+  FakeHost h = amd_host();
+  Profile p = default_profile();
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true, .systemd = true});
+
+  std::vector<std::string> ids;
+  for (const auto& a : plan.actions) ids.push_back(a.id + "=" + std::string(status_name(a.status)));
+  CHECK(ids == std::vector<std::string>{"module:kvm=changed", "module:kvm_amd=changed",
+                                        "module:vhost_net=changed",
+                                        "file:/etc/modules-load.d/kvmprov.conf=changed"});
+
+  auto done = apply_plan(h, plan);
+  CHECK(h.loads_ == std::vector<std::string>{"kvm", "kvm_amd", "vhost_net"});
+  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nkvm_amd\nvhost_net\n");
+  CHECK(summarize(done).changed == 4);
+
+  // The second run changes nothing and writes nothing.
+  h.writes_.clear();
+  h.loads_.clear();
+  auto again = run(h, p);
+  CHECK(summarize(again).changed == 0);
+  CHECK(summarize(again).unchanged == 4);
+  CHECK(h.writes_.empty());
+  CHECK(h.loads_.empty());
+}
+
+TEST_CASE("intel host: kvm_intel with options, never kvm_amd even if the profile has no when") {
+  FakeHost h = amd_host();
+  h.kernel_files_["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
+  Profile p = default_profile();
+  p.modules[1].options = {{"nested", "1"}};
+  p.modules[2].when_vendors.clear();  // kvm_amd without `when`
+  auto done = run(h, p);
+  CHECK(h.loads_ == std::vector<std::string>{"kvm", "kvm_intel", "vhost_net"});
+  CHECK(h.files_.at(kModprobeConf) == kHeader + "options kvm_intel nested=1\n");
+  CHECK(h.modules_.at("kvm_intel").params.at("nested") == "Y");
+  CHECK(find(done, "module:kvm_amd") == nullptr);
+  // The options file comes before the loads so that the kernel sees the options.
+  CHECK(done.front().id == "file:/etc/modprobe.d/kvmprov.conf");
+}
+
+TEST_CASE("no systemd: a marked block in /etc/modules; every foreign byte preserved") {
+  FakeHost h = amd_host();
+  h.systemd_ = false;
+  const std::string foreign = "# /etc/modules: kernel modules to load at boot time.\n\nloop\n";
+  h.files_[kEtcModules] = foreign;
+  auto done = run(h, default_profile());
+  const std::string want = foreign +
+                           "# BEGIN kvmprov (profile \"kvm-host\"): managed by kvmprov, do not "
+                           "edit\nkvm\nkvm_amd\nvhost_net\n# END kvmprov\n";
+  CHECK(h.files_.at(kEtcModules) == want);
+  CHECK(h.files_.count(kModulesLoadConf) == 0);
+
+  // Dropping a module from the profile removes it from the block and nothing else.
+  Profile fewer = default_profile();
+  fewer.modules.pop_back();
+  run(h, fewer);
+  CHECK(h.files_.at(kEtcModules) ==
+        foreign +
+            "# BEGIN kvmprov (profile \"kvm-host\"): managed by kvmprov, do not "
+            "edit\nkvm\nkvm_amd\n# END kvmprov\n");
+
+  // persist: none takes the block out again, leaving the foreign bytes exactly as they were.
+  run(h, default_profile(PersistMode::none));
+  CHECK(h.files_.at(kEtcModules) == foreign);
+}
+
+TEST_CASE("/etc/modules: a managed module also listed outside the block is reported, kept") {
+  FakeHost h = amd_host();
+  h.files_[kEtcModules] = "kvm\r\nfoo\n";
+  auto done = run(h, default_profile(PersistMode::etc_modules));
+  const Action* a = find(done, "file:/etc/modules");
+  REQUIRE(a);
+  CHECK(a->detail.find("\"kvm\" is also listed outside kvmprov's block, left as is") !=
+        std::string::npos);
+  CHECK(h.files_.at(kEtcModules).starts_with("kvm\r\nfoo\n# BEGIN kvmprov"));
+}
+
+TEST_CASE("switching persistence removes the file kvmprov no longer uses") {
+  FakeHost h = amd_host();
+  run(h, default_profile(PersistMode::modules_load_d));
+  REQUIRE(h.files_.count(kModulesLoadConf));
+  auto done = run(h, default_profile(PersistMode::etc_modules));
+  CHECK(h.files_.count(kModulesLoadConf) == 0);
+  CHECK(find(done, "file:/etc/modules-load.d/kvmprov.conf")->kind == ActionKind::remove_file);
+  CHECK(h.files_.at(kEtcModules).find("\nkvm_amd\n") != std::string::npos);
+}
+
+TEST_CASE("a module removed from the profile disappears from kvmprov's files") {
+  FakeHost h = amd_host();
+  Profile p = default_profile();
+  p.modules[2].options = {{"nested", "1"}};
+  run(h, p);
+  REQUIRE(h.files_.count(kModprobeConf));
+  p.modules.erase(p.modules.begin() + 2);  // kvm_amd
+  run(h, p);
+  CHECK(h.files_.count(kModprobeConf) == 0);
+  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
+}
+
+TEST_CASE("option drift on a loaded module: pending without --allow-reload, reload with it") {
+  FakeHost h = amd_host();
+  for (const char* m : {"kvm", "kvm_amd"}) h.modules_[m].state = ModuleState::live;
+  h.modules_["kvm_amd"].params["nested"] = "0\n";
+  Profile p = default_profile();
+  p.modules[2].options = {{"nested", "1"}};
+
+  auto done = run(h, p);
+  const Action* reload = find(done, "reload:kvm_amd");
+  REQUIRE(reload);
+  CHECK(reload->status == Status::pending);
+  CHECK(reload->detail ==
+        "\"kvm_amd\" is loaded with nested is 0 (profile: 1); reloading it needs --allow-reload "
+        "(and no running guests)");
+  CHECK(h.unloads_.empty());
+
+  SUBCASE("in use: still pending, with the users") {
+    h.modules_["kvm_amd"].refcount = 2;
+    auto d = run(h, p, true);
+    CHECK(find(d, "reload:kvm_amd")->status == Status::pending);
+    CHECK(find(d, "reload:kvm_amd")->detail.find("in use (refcount 2)") != std::string::npos);
+    CHECK(h.unloads_.empty());
+  }
+  SUBCASE("unused: reloaded with the profile's options") {
+    auto d = run(h, p, true);
+    CHECK(find(d, "reload:kvm_amd")->status == Status::changed);
+    CHECK(h.unloads_ == std::vector<std::string>{"kvm_amd"});
+    CHECK(h.modules_.at("kvm_amd").params.at("nested") == "Y");
+    auto again = run(h, p, true);
+    CHECK(find(again, "reload:kvm_amd") == nullptr);
+  }
+}
+
+TEST_CASE("Y/N and 1/0 are the same value") {
+  FakeHost h = amd_host();
+  h.modules_["kvm_amd"].state = ModuleState::live;
+  h.modules_["kvm_amd"].params["nested"] = "Y\n";
+  Profile p = default_profile();
+  p.modules[2].options = {{"nested", "1"}};
+  CHECK(find(run(h, p), "reload:kvm_amd") == nullptr);
+}
+
+TEST_CASE("built-in module with a different option: the exact kernel command line, pending") {
+  FakeHost h = amd_host();
+  h.kernel_files_["/proc/cpuinfo"] = "vendor_id\t: GenuineIntel\nflags\t: vmx\n";
+  h.modules_["kvm_intel"].state = ModuleState::builtin;
+  h.modules_["kvm_intel"].params["nested"] = "N";
+  Profile p = default_profile();
+  p.modules[1].options = {{"nested", "1"}};
+  auto done = run(h, p);
+  const Action* a = find(done, "cmdline:kvm_intel");
+  REQUIRE(a);
+  CHECK(a->status == Status::pending);
+  CHECK(a->detail ==
+        "\"kvm_intel\" is built into the kernel and nested is N (profile: 1); add "
+        "\"kvm_intel.nested=1\" to the kernel command line and reboot");
+}
+
+TEST_CASE("kernel without module support: built-in kvm satisfied, the rest fail, not persisted") {
+  FakeHost h = amd_host();
+  h.kernel_files_.erase("/proc/modules");
+  h.modules_.clear();
+  h.modules_["kvm"].state = ModuleState::builtin;
+  h.kernel_files_["/proc/cpuinfo"] = "vendor_id\t: AuthenticAMD\nflags\t: hypervisor\n";
+  h.release_ = "6.18.44-fc";
+  auto done = run(h, default_profile());
+  CHECK(find(done, "module:kvm")->status == Status::unchanged);
+  CHECK(find(done, "module:kvm_amd")->status == Status::failed);
+  CHECK(find(done, "module:kvm_amd")->detail ==
+        "cannot load \"kvm_amd\": kernel 6.18.44-fc has no loadable-module support and does not "
+        "have it built in (use a kernel with CONFIG_MODULES, or one with kvm_amd built in)");
+  CHECK(h.loads_.empty());
+  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\n");
+}
+
+TEST_CASE("a vendor module without the VT flag is tried but not persisted") {
+  FakeHost h = amd_host();
+  h.kernel_files_["/proc/cpuinfo"] = "vendor_id\t: AuthenticAMD\nflags\t: lm\n";
+  h.load_errors_["kvm_amd"] = ENODEV;
+  auto done = run(h, default_profile());
+  CHECK(find(done, "module:kvm_amd")->status == Status::failed);
+  CHECK(find(done, "module:vhost_net")->status == Status::changed);  // one failure stops nothing
+  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
+  CHECK(find(done, "file:/etc/modules-load.d/kvmprov.conf")->detail ==
+        "create; not listing \"kvm_amd\": cannot load on this host");
+}
+
+TEST_CASE("a load the kernel silently refused is a failure, not a success") {
+  FakeHost h = amd_host();
+  h.kernel_files_["/proc/cpuinfo"] = "vendor_id\t: GenuineIntel\nflags\t: vmx\n";
+  h.silent_refusals_.insert("kvm_intel");
+  auto done = run(h, default_profile());
+  const Action* a = find(done, "module:kvm_intel");
+  CHECK(a->status == Status::failed);
+  CHECK(a->detail.find("the kernel reported success but the module is not loaded") !=
+        std::string::npos);
+}
+
+TEST_CASE("--root: kernel actions skipped, every module of the vendor persisted") {
+  FakeHost h = amd_host();
+  h.live_ = false;
+  h.modules_.clear();
+  auto done = run(h, default_profile(PersistMode::modules_load_d));
+  CHECK(find(done, "module:kvm")->status == Status::skipped);
+  CHECK(h.loads_.empty());
+  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nkvm_amd\nvhost_net\n");
+}
+
+TEST_CASE("a failed write is reported with its cause and does not stop the rest") {
+  FakeHost h = amd_host();
+  h.write_errors_[kModulesLoadConf] = EROFS;
+  auto done = run(h, default_profile());
+  const Action* a = find(done, "file:/etc/modules-load.d/kvmprov.conf");
+  CHECK(a->status == Status::failed);
+  CHECK(a->detail == "cannot write \"/etc/modules-load.d/kvmprov.conf\": Read-only file system");
+  CHECK(summarize(done).changed == 3);
+}
+
+TEST_CASE("exit statuses, plain and detailed") {
+  Profile p = default_profile();
+  Facts f;
+  RunReport r{.verb = "apply", .profile = &p, .facts = &f};
+  CHECK(exit_status(r, false) == 0);
+  CHECK(exit_status(r, true) == 0);
+  r.actions.push_back({.status = Status::changed});
+  CHECK(exit_status(r, false) == 0);
+  CHECK(exit_status(r, true) == 2);
+  r.actions.push_back({.status = Status::failed});
+  CHECK(exit_status(r, false) == 1);
+  CHECK(exit_status(r, true) == 6);
+  r.verb = "plan";
+  CHECK(exit_status(r, false) == 0);
+}
+
+TEST_CASE("unified diff") {
+  CHECK(unified_diff("/etc/x", std::nullopt, "a\nb\n") ==
+        "--- /dev/null\n+++ b/etc/x\n@@ -0,0 +1,2 @@\n+a\n+b\n");
+  CHECK(unified_diff("/etc/x", "a\nb\nc\n", "a\nB\nc\n") ==
+        "--- a/etc/x\n+++ b/etc/x\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
+  CHECK(unified_diff("/etc/x", "a\n", std::nullopt) ==
+        "--- a/etc/x\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-a\n");
+  CHECK(unified_diff("/etc/x", "same\n", "same\n").empty());
+}
+
+TEST_CASE("managed block: appended after a last line without newline, replaced in place") {
+  Profile p;
+  p.name = "x";
+  std::string with = set_managed_block("loop", p, {"kvm"});
+  CHECK(with == "loop\n# BEGIN kvmprov (profile \"x\"): managed by kvmprov, do not edit\nkvm\n"
+                "# END kvmprov\n");
+  std::string middle = "a\n" + set_managed_block("", p, {"kvm"}) + "b\n";
+  CHECK(set_managed_block(middle, p, {"kvm", "tun"}) ==
+        "a\n# BEGIN kvmprov (profile \"x\"): managed by kvmprov, do not edit\nkvm\ntun\n"
+        "# END kvmprov\nb\n");
+  CHECK(remove_managed_block(middle) == "a\nb\n");
+  CHECK(remove_managed_block("no block\n") == "no block\n");
+}
+
+}  // namespace
+}  // namespace kvmprov
