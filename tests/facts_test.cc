@@ -227,5 +227,188 @@ TEST_CASE("CPUID agrees with /proc/cpuinfo on this machine") {
 }
 #endif
 
+TEST_CASE("fact_keys lists every key override_fact accepts") {
+  const auto& keys = fact_keys();
+  REQUIRE(keys.size() == 7);
+  CHECK(keys[0] == "cpu_vendor");
+  for (const auto key : keys) {
+    Facts facts;
+    const std::string value = key == "cpu_vendor"       ? "intel"
+                              : key == "kernel_release" ? "6.1.0"
+                                                        : "1";
+    CAPTURE(key);
+    CHECK(override_fact(facts, std::string(key) + "=" + value).ok());
+  }
+}
+
+TEST_CASE("override_fact sets each fact and records it once") {
+  Facts facts;
+  REQUIRE(override_fact(facts, "kernel_release=6.1.0-18-amd64").ok());
+  CHECK(facts.kernel_release == "6.1.0-18-amd64");
+  REQUIRE(override_fact(facts, "kernel_release=6.18.0+pvm~1_x").ok());
+  CHECK(facts.kernel_release == "6.18.0+pvm~1_x");
+  REQUIRE(override_fact(facts, "modules_supported=yes").ok());
+  CHECK(facts.modules_supported);
+  REQUIRE(override_fact(facts, "modules_supported=no").ok());
+  CHECK_FALSE(facts.modules_supported);
+  REQUIRE(override_fact(facts, "systemd=true").ok());
+  CHECK(facts.systemd);
+  REQUIRE(override_fact(facts, "vmx=1").ok());
+  CHECK(facts.cpu.vmx);
+  REQUIRE(override_fact(facts, "svm=TRUE").ok());
+  CHECK(facts.cpu.svm);
+  CHECK(facts.overridden ==
+        std::vector<std::string>{"kernel_release", "modules_supported", "systemd", "vmx", "svm"});
+}
+
+TEST_CASE("override_fact hypervisor=false drops the observed signature") {
+  Facts facts;
+  facts.cpu.hypervisor = true;
+  facts.cpu.hypervisor_id = "KVMKVMKVM";
+  REQUIRE(override_fact(facts, "hypervisor=0").ok());
+  CHECK_FALSE(facts.cpu.hypervisor);
+  CHECK(facts.cpu.hypervisor_id.empty());
+  REQUIRE(override_fact(facts, "hypervisor=yes").ok());
+  CHECK(facts.cpu.hypervisor);
+}
+
+TEST_CASE("override_fact cpu_vendor sets the vendor and assumes its VT flag") {
+  struct Case {
+    const char* value;
+    Vendor vendor;
+    bool vmx;
+    bool svm;
+  };
+  const Case cases[] = {
+      {"intel", Vendor::intel, true, false},     {"amd", Vendor::amd, false, true},
+      {"hygon", Vendor::hygon, false, true},     {"zhaoxin", Vendor::zhaoxin, true, false},
+      {"centaur", Vendor::centaur, true, false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.value);
+    Facts facts;
+    // Start from the opposite of what the override should produce.
+    facts.cpu.vmx = !c.vmx;
+    facts.cpu.svm = !c.svm;
+    REQUIRE(override_fact(facts, std::string("cpu_vendor=") + c.value).ok());
+    CHECK(facts.cpu.vendor == c.vendor);
+    CHECK(vendor_from_id(facts.cpu.vendor_id) == c.vendor);
+    CHECK(facts.cpu.vmx == c.vmx);
+    CHECK(facts.cpu.svm == c.svm);
+    CHECK(facts.overridden == std::vector<std::string>{"cpu_vendor"});
+  }
+}
+
+TEST_CASE("override_fact: an explicit vmx/svm wins over cpu_vendor in either order") {
+  SUBCASE("cpu_vendor first") {
+    Facts facts;
+    REQUIRE(override_fact(facts, "cpu_vendor=amd").ok());
+    REQUIRE(override_fact(facts, "svm=false").ok());
+    CHECK(facts.cpu.vendor == Vendor::amd);
+    CHECK_FALSE(facts.cpu.svm);
+    CHECK_FALSE(facts.cpu.vmx);
+  }
+  SUBCASE("svm first") {
+    Facts facts;
+    REQUIRE(override_fact(facts, "svm=false").ok());
+    REQUIRE(override_fact(facts, "cpu_vendor=amd").ok());
+    CHECK(facts.cpu.vendor == Vendor::amd);
+    CHECK_FALSE(facts.cpu.svm);
+    CHECK_FALSE(facts.cpu.vmx);
+  }
+  SUBCASE("only the overridden flag is kept") {
+    Facts facts;
+    REQUIRE(override_fact(facts, "vmx=true").ok());
+    REQUIRE(override_fact(facts, "cpu_vendor=hygon").ok());
+    CHECK(facts.cpu.vmx);  // as given
+    CHECK(facts.cpu.svm);  // assumed for the vendor
+  }
+  SUBCASE("vmx first for intel") {
+    Facts facts;
+    REQUIRE(override_fact(facts, "vmx=no").ok());
+    REQUIRE(override_fact(facts, "cpu_vendor=intel").ok());
+    CHECK_FALSE(facts.cpu.vmx);
+    CHECK_FALSE(facts.cpu.svm);
+  }
+}
+
+TEST_CASE("override_fact rejects malformed assignments") {
+  Facts facts;
+  auto r = override_fact(facts, "foo");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == "expected KEY=VALUE, got \"foo\"");
+  r = override_fact(facts, "=intel");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == "expected KEY=VALUE, got \"=intel\"");
+  r = override_fact(facts, "");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == "expected KEY=VALUE, got \"\"");
+  CHECK(facts.overridden.empty());
+}
+
+TEST_CASE("override_fact names unknown keys and suggests the nearest") {
+  Facts facts;
+  auto r = override_fact(facts, "cpu_vendr=intel");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message ==
+        "unknown fact \"cpu_vendr\" (did you mean \"cpu_vendor\"?); known facts: cpu_vendor, vmx, "
+        "svm, hypervisor, kernel_release, modules_supported, systemd");
+  r = override_fact(facts, "systemdd=1");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("(did you mean \"systemd\"?)") != std::string::npos);
+  r = override_fact(facts, "colour=blue");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message ==
+        "unknown fact \"colour\"; known facts: cpu_vendor, vmx, svm, hypervisor, kernel_release, "
+        "modules_supported, systemd");
+  r = override_fact(facts, "VMX=1");  // keys are case-sensitive, but the hint helps
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("unknown fact \"VMX\" (did you mean \"vmx\"?)") == 0);
+  CHECK(facts.overridden.empty());
+}
+
+TEST_CASE("override_fact rejects invalid values and leaves the facts alone") {
+  Facts facts;
+  facts.kernel_release = "6.1.0";
+  auto r = override_fact(facts, "cpu_vendor=arm");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message ==
+        "invalid value \"arm\" for fact \"cpu_vendor\": expected intel, amd, hygon, zhaoxin or "
+        "centaur");
+  CHECK_FALSE(override_fact(facts, "cpu_vendor=unknown").ok());
+  CHECK_FALSE(override_fact(facts, "cpu_vendor=").ok());
+  CHECK(facts.cpu.vendor == Vendor::unknown);
+
+  r = override_fact(facts, "vmx=maybe");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message ==
+        "invalid value \"maybe\" for fact \"vmx\": expected true, false, yes, no, 1 or 0");
+  CHECK_FALSE(override_fact(facts, "systemd=").ok());
+  CHECK_FALSE(override_fact(facts, "hypervisor=2").ok());
+
+  CHECK_FALSE(override_fact(facts, "kernel_release=").ok());
+  CHECK_FALSE(override_fact(facts, "kernel_release=6.1 0").ok());
+  CHECK_FALSE(override_fact(facts, "kernel_release=../../etc").ok());
+  CHECK_FALSE(override_fact(facts, "kernel_release=" + std::string(65, '1')).ok());
+  CHECK(override_fact(facts, "kernel_release=" + std::string(64, '1')).ok());
+  facts.kernel_release = "6.1.0";
+  facts.overridden.clear();
+  r = override_fact(facts, "kernel_release=6.1\n0");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find('\n') == std::string::npos);
+  CHECK(r.error().message.find("\"6.1\\x0a0\"") != std::string::npos);
+
+  CHECK(facts.kernel_release == "6.1.0");
+  CHECK(facts.overridden.empty());
+}
+
+TEST_CASE("override_fact keeps messages short whatever the input") {
+  Facts facts;
+  const auto r = override_fact(facts, "vmx=" + std::string(10000, 'y'));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.size() < 200);
+  CHECK(r.error().message.find("...\"") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace kvmprov
