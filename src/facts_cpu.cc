@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+// CPU facts from /proc/cpuinfo and CPUID, module state names, and --fact overrides.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "facts.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+namespace kvmprov {
+
+namespace {
+
+constexpr std::string_view kBlanks = " \t\r\n\v\f";
+
+std::string_view trim(std::string_view s) {
+  const auto first = s.find_first_not_of(kBlanks);
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(kBlanks);
+  return s.substr(first, last - first + 1);
+}
+
+// True when the whitespace-separated list `flags` holds `flag` as a whole word.
+bool has_flag(std::string_view flags, std::string_view flag) {
+  std::size_t pos = 0;
+  while (pos < flags.size()) {
+    pos = flags.find_first_not_of(kBlanks, pos);
+    if (pos == std::string_view::npos) break;
+    auto end = flags.find_first_of(kBlanks, pos);
+    if (end == std::string_view::npos) end = flags.size();
+    if (flags.substr(pos, end - pos) == flag) return true;
+    pos = end;
+  }
+  return false;
+}
+
+// What one "processor" block of /proc/cpuinfo said about the flags we care about.
+struct ProcessorFlags {
+  bool vmx = false;
+  bool svm = false;
+};
+
+}  // namespace
+
+CpuFacts parse_cpuinfo(std::string_view text) {
+  CpuFacts cpu;
+  // Every field belongs to the "processor" block it follows; lines before the first one are
+  // ignored. A flag counts only when every block lists it, because KVM needs VT on each CPU it
+  // runs vCPUs on, and a block without a "flags" line proves nothing.
+  std::optional<ProcessorFlags> current;
+  unsigned with_vmx = 0;
+  unsigned with_svm = 0;
+  const auto finish_block = [&] {
+    if (!current) return;
+    with_vmx += current->vmx ? 1U : 0U;
+    with_svm += current->svm ? 1U : 0U;
+  };
+
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view key = trim(line.substr(0, colon));
+    const std::string_view value = trim(line.substr(colon + 1));
+
+    if (key == "processor") {
+      finish_block();
+      current = ProcessorFlags{};
+      ++cpu.cpus;
+      continue;
+    }
+    if (!current) continue;
+    if (key == "vendor_id") {
+      if (cpu.vendor_id.empty()) cpu.vendor_id = std::string(value);
+    } else if (key == "model name") {
+      if (cpu.model_name.empty()) cpu.model_name = std::string(value);
+    } else if (key == "flags") {
+      current->vmx = current->vmx || has_flag(value, "vmx");
+      current->svm = current->svm || has_flag(value, "svm");
+      // One CPU saying it runs under a hypervisor is enough: the whole machine is a guest.
+      cpu.hypervisor = cpu.hypervisor || has_flag(value, "hypervisor");
+    }
+  }
+  finish_block();
+
+  cpu.vmx = cpu.cpus > 0 && with_vmx == cpu.cpus;
+  cpu.svm = cpu.cpus > 0 && with_svm == cpu.cpus;
+  cpu.vendor = vendor_from_id(cpu.vendor_id);
+  return cpu;
+}
+
+Vendor vendor_from_id(std::string_view vendor_id) {
+  // Zhaoxin pads its CPUID string ("  Shanghai  "); parse_cpuinfo trims field values, so
+  // both spellings have to map.
+  const std::string_view id = trim(vendor_id);
+  if (id == "GenuineIntel") return Vendor::intel;
+  if (id == "AuthenticAMD") return Vendor::amd;
+  if (id == "HygonGenuine") return Vendor::hygon;
+  if (id == "Shanghai") return Vendor::zhaoxin;
+  if (id == "CentaurHauls") return Vendor::centaur;
+  return Vendor::unknown;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+
+namespace {
+
+// Twelve bytes of CPUID registers as text, trailing NULs dropped.
+std::string registers_text(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+  char bytes[12];
+  std::memcpy(bytes, &a, 4);
+  std::memcpy(bytes + 4, &b, 4);
+  std::memcpy(bytes + 8, &c, 4);
+  std::size_t len = sizeof bytes;
+  while (len > 0 && bytes[len - 1] == '\0') --len;
+  return std::string(bytes, len);
+}
+
+}  // namespace
+
+std::string cpuid_vendor_id() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return {};
+  // Trimmed like the /proc/cpuinfo field, so the two compare equal (Zhaoxin pads with spaces).
+  return std::string(trim(registers_text(ebx, edx, ecx)));
+}
+
+std::string cpuid_hypervisor_id() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return {};
+  constexpr unsigned kHypervisorBit = 1U << 31;
+  if ((ecx & kHypervisorBit) == 0) return {};
+  // __get_cpuid refuses leaves above the basic range, and 0x40000000 is outside it by design:
+  // the hypervisor range exists only when the hypervisor bit says so, checked above.
+  __cpuid(0x40000000, eax, ebx, ecx, edx);
+  return registers_text(ebx, ecx, edx);
+}
+
+#else
+
+std::string cpuid_vendor_id() {
+  return {};
+}
+std::string cpuid_hypervisor_id() {
+  return {};
+}
+
+#endif
+
+std::string_view module_state_name(ModuleState s) {
+  switch (s) {
+    case ModuleState::absent:
+      return "absent";
+    case ModuleState::live:
+      return "live";
+    case ModuleState::builtin:
+      return "builtin";
+    case ModuleState::coming:
+      return "coming";
+    case ModuleState::going:
+      return "going";
+  }
+  return "absent";
+}
+
+namespace {
+
+constexpr std::string_view kCpuVendor = "cpu_vendor";
+constexpr std::string_view kVmx = "vmx";
+constexpr std::string_view kSvm = "svm";
+constexpr std::string_view kHypervisor = "hypervisor";
+constexpr std::string_view kKernelRelease = "kernel_release";
+constexpr std::string_view kModulesSupported = "modules_supported";
+constexpr std::string_view kSystemd = "systemd";
+
+// The kernel's limit for utsname.release, less its NUL.
+constexpr std::size_t kMaxKernelRelease = 64;
+// Longer user input is cut in messages so that one bad argument cannot flood the terminal.
+constexpr std::size_t kMaxQuoted = 80;
+
+// `s` in double quotes, with control bytes, quotes and backslashes escaped so that a message
+// stays on one line whatever the user typed.
+std::string quote(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  const std::size_t n = std::min(s.size(), kMaxQuoted);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > n) out += "...";
+  out += '"';
+  return out;
+}
+
+std::string known_facts_list() {
+  std::string out;
+  for (const auto key : fact_keys()) {
+    if (!out.empty()) out += ", ";
+    out += key;
+  }
+  return out;
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  });
+  return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      const std::size_t substitute = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
+      row[j] = std::min({above + 1, row[j - 1] + 1, substitute});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The known key closest to `key`, if close enough to be a plausible typo. Case is ignored here
+// only, so that "VMX" earns a hint while keys stay case-sensitive.
+std::optional<std::string_view> closest_key(std::string_view key) {
+  const std::string lower = ascii_lower(key);
+  std::optional<std::string_view> best;
+  std::size_t best_distance = 0;
+  for (const auto known : fact_keys()) {
+    const std::size_t d = edit_distance(lower, known);
+    if (!best || d < best_distance) {
+      best = known;
+      best_distance = d;
+    }
+  }
+  const std::size_t allowed = std::max<std::size_t>(1, std::min<std::size_t>(3, key.size() / 3));
+  if (best && best_distance <= allowed) return best;
+  return std::nullopt;
+}
+
+Error invalid_value(std::string_view key, std::string_view value, std::string_view expected) {
+  return Error{0, "invalid value " + quote(value) + " for fact " + quote(key) + ": expected " +
+                      std::string(expected)};
+}
+
+std::optional<bool> parse_bool(std::string_view value) {
+  const std::string lower = ascii_lower(value);
+  if (lower == "true" || lower == "yes" || lower == "1") return true;
+  if (lower == "false" || lower == "no" || lower == "0") return false;
+  return std::nullopt;
+}
+
+bool valid_kernel_release(std::string_view s) {
+  if (s.empty() || s.size() > kMaxKernelRelease) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '+' || c == '~' || c == '-';
+  });
+}
+
+// The CPUID vendor string a vendor reports, trimmed as parse_cpuinfo stores it.
+std::string_view vendor_id_of(Vendor v) {
+  switch (v) {
+    case Vendor::intel:
+      return "GenuineIntel";
+    case Vendor::amd:
+      return "AuthenticAMD";
+    case Vendor::hygon:
+      return "HygonGenuine";
+    case Vendor::zhaoxin:
+      return "Shanghai";
+    case Vendor::centaur:
+      return "CentaurHauls";
+    case Vendor::unknown:
+      break;
+  }
+  return {};
+}
+
+bool is_overridden(const Facts& facts, std::string_view key) {
+  return std::find(facts.overridden.begin(), facts.overridden.end(), key) != facts.overridden.end();
+}
+
+}  // namespace
+
+const std::vector<std::string_view>& fact_keys() {
+  static const std::vector<std::string_view> kKeys = {
+      kCpuVendor, kVmx, kSvm, kHypervisor, kKernelRelease, kModulesSupported, kSystemd,
+  };
+  return kKeys;
+}
+
+Result<void> override_fact(Facts& facts, std::string_view assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string_view::npos || eq == 0) {
+    return Error{0, "expected KEY=VALUE, got " + quote(assignment)};
+  }
+  const std::string_view key = assignment.substr(0, eq);
+  const std::string_view value = assignment.substr(eq + 1);
+
+  if (std::find(fact_keys().begin(), fact_keys().end(), key) == fact_keys().end()) {
+    std::string message = "unknown fact " + quote(key);
+    if (const auto hint = closest_key(key)) message += " (did you mean " + quote(*hint) + "?)";
+    message += "; known facts: " + known_facts_list();
+    return Error{0, std::move(message)};
+  }
+
+  if (key == kCpuVendor) {
+    const auto vendor = parse_vendor(value);
+    if (!vendor || *vendor == Vendor::unknown) {
+      return invalid_value(key, value, "intel, amd, hygon, zhaoxin or centaur");
+    }
+    facts.cpu.vendor = *vendor;
+    facts.cpu.vendor_id = std::string(vendor_id_of(*vendor));
+    // Image builds force the vendor of the target host, whose VT state the build machine cannot
+    // see, so assume the vendor's VT extension is there. An explicit vmx= or svm= override wins
+    // whichever order the two were given in: those always set their flag, and this one leaves
+    // alone a flag already overridden.
+    const bool intel_like =
+        *vendor == Vendor::intel || *vendor == Vendor::zhaoxin || *vendor == Vendor::centaur;
+    if (!is_overridden(facts, kVmx)) facts.cpu.vmx = intel_like;
+    if (!is_overridden(facts, kSvm)) facts.cpu.svm = !intel_like;
+  } else if (key == kKernelRelease) {
+    if (!valid_kernel_release(value)) {
+      return invalid_value(
+          key, value,
+          "a kernel release such as 6.1.0-18-amd64, 1 to 64 characters from A-Z a-z 0-9 . _ + ~ -");
+    }
+    facts.kernel_release = std::string(value);
+  } else {
+    const auto flag = parse_bool(value);
+    if (!flag) return invalid_value(key, value, "true, false, yes, no, 1 or 0");
+    if (key == kVmx) {
+      facts.cpu.vmx = *flag;
+    } else if (key == kSvm) {
+      facts.cpu.svm = *flag;
+    } else if (key == kHypervisor) {
+      facts.cpu.hypervisor = *flag;
+      // A signature from the real machine would contradict a forced "not a guest".
+      if (!*flag) facts.cpu.hypervisor_id.clear();
+    } else if (key == kModulesSupported) {
+      facts.modules_supported = *flag;
+    } else if (key == kSystemd) {
+      facts.systemd = *flag;
+    }
+  }
+
+  if (!is_overridden(facts, key)) facts.overridden.emplace_back(key);
+  return {};
+}
+
+}  // namespace kvmprov
