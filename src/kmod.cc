@@ -1,0 +1,630 @@
+// SPDX-License-Identifier: MIT
+// The libkmod wrapper: module state read from a system root, loading, unloading, load errors.
+#include "kmod.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <libkmod.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <utility>
+
+namespace kvmprov {
+namespace {
+
+// libkmod's default search path (kmod 30), relative to the system root.
+constexpr std::string_view kDefaultConfigDirs[] = {"/etc/modprobe.d", "/run/modprobe.d",
+                                                   "/usr/local/lib/modprobe.d", "/lib/modprobe.d"};
+// What blacklisted_by holds when the blacklist comes from modprobe.blacklist= rather than a file.
+constexpr std::string_view kKernelCommandLine = "/proc/cmdline";
+// sysfs and procfs files are small; modprobe.d files and /proc/cpuinfo are bounded too.
+constexpr size_t kMaxSmallFile = 64 * 1024;
+constexpr size_t kMaxLargeFile = 8 * 1024 * 1024;
+
+struct CtxFree {
+  void operator()(kmod_ctx* ctx) const { kmod_unref(ctx); }
+};
+using CtxPtr = std::unique_ptr<kmod_ctx, CtxFree>;
+
+struct ModuleFree {
+  void operator()(kmod_module* mod) const { kmod_module_unref(mod); }
+};
+using ModulePtr = std::unique_ptr<kmod_module, ModuleFree>;
+
+struct ModuleListFree {
+  void operator()(kmod_list* list) const { kmod_module_unref_list(list); }
+};
+using ModuleList = std::unique_ptr<kmod_list, ModuleListFree>;
+
+struct ConfigIterFree {
+  void operator()(kmod_config_iter* iter) const { kmod_config_iter_free_iter(iter); }
+};
+using ConfigIter = std::unique_ptr<kmod_config_iter, ConfigIterFree>;
+
+struct DirClose {
+  void operator()(DIR* dir) const { closedir(dir); }
+};
+using DirPtr = std::unique_ptr<DIR, DirClose>;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// libkmod logs to stderr by default; library code stays silent and reports through results.
+void discard_log(void*, int, const char*, int, const char*, const char*, va_list) {}
+
+std::string normalise(std::string_view name) {
+  std::string out(name);
+  std::replace(out.begin(), out.end(), '-', '_');
+  return out;
+}
+
+// The file's content, or nullopt when it cannot be read or exceeds LIMIT bytes.
+std::optional<std::string> read_file(const std::string& path, size_t limit = kMaxSmallFile) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0) return std::nullopt;
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > limit) return std::nullopt;
+  }
+  return out;
+}
+
+std::string trim_newline(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+bool is_dir(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_regular(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// Entry names of DIR, sorted, without "." and "..".
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  DirPtr d(opendir(dir.c_str()));
+  if (!d) return names;
+  while (const dirent* e = readdir(d.get())) {
+    std::string_view n = e->d_name;
+    if (n == "." || n == "..") continue;
+    names.emplace_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// ROOT + ABSOLUTE, with "/" as the identity root.
+std::string under_root(const std::string& root, std::string_view absolute) {
+  if (root == "/") return std::string(absolute);
+  return root + std::string(absolute);
+}
+
+std::string clean_root(const std::string& root) {
+  std::string r = root.empty() ? "/" : root;
+  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  return r;
+}
+
+std::vector<std::string> split_words(std::string_view line) {
+  std::vector<std::string> words;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    if (i > start) words.emplace_back(line.substr(start, i - start));
+  }
+  return words;
+}
+
+// modprobe.d files in libkmod's order: every "*.conf" of each directory (a named regular file
+// is taken as is), sorted by file name, a name in an earlier directory hiding the same name later.
+std::vector<std::string> config_files(const std::vector<std::string>& paths) {
+  std::map<std::string, std::string> by_name;
+  std::vector<std::string> plain_files;
+  for (const std::string& path : paths) {
+    if (is_regular(path)) {
+      plain_files.push_back(path);
+      continue;
+    }
+    for (const std::string& name : list_dir(path)) {
+      if (name.front() == '.' || name.size() <= 5 || !name.ends_with(".conf")) continue;
+      std::string file = path + "/" + name;
+      if (!is_regular(file)) continue;
+      by_name.emplace(name, file);
+    }
+  }
+  std::vector<std::string> files = plain_files;
+  for (auto& [name, file] : by_name) files.push_back(file);
+  return files;
+}
+
+// Whether TEXT, in modprobe.d syntax, has a "blacklist NAME" line.
+bool blacklists(std::string_view text, const std::string& name) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    std::vector<std::string> words = split_words(line);
+    if (words.size() >= 2 && words[0] == "blacklist" && normalise(words[1]) == name) return true;
+  }
+  return false;
+}
+
+Vendor vendor_of(std::string_view vendor_id) {
+  if (vendor_id == "GenuineIntel") return Vendor::intel;
+  if (vendor_id == "AuthenticAMD") return Vendor::amd;
+  if (vendor_id == "HygonGenuine") return Vendor::hygon;
+  if (vendor_id == "  Shanghai  ") return Vendor::zhaoxin;
+  if (vendor_id == "CentaurHauls") return Vendor::centaur;
+  return Vendor::unknown;
+}
+
+std::string_view vendor_title(Vendor v) {
+  switch (v) {
+    case Vendor::intel:
+      return "Intel";
+    case Vendor::amd:
+      return "AMD";
+    case Vendor::hygon:
+      return "Hygon";
+    case Vendor::zhaoxin:
+      return "Zhaoxin";
+    case Vendor::centaur:
+      return "Centaur";
+    case Vendor::unknown:
+      break;
+  }
+  return "unknown";
+}
+
+std::string_view kvm_module_for(Vendor v) {
+  switch (v) {
+    case Vendor::intel:
+    case Vendor::zhaoxin:
+    case Vendor::centaur:
+      return "kvm_intel";
+    case Vendor::amd:
+    case Vendor::hygon:
+      return "kvm_amd";
+    case Vendor::unknown:
+      break;
+  }
+  return "";
+}
+
+// Just enough of /proc/cpuinfo to explain a failed load; the facts module does the full parse.
+CpuFacts read_cpu(const std::string& sys_root) {
+  CpuFacts cpu;
+  std::optional<std::string> text = read_file(under_root(sys_root, "/proc/cpuinfo"), kMaxLargeFile);
+  if (!text) return cpu;
+  bool vmx = true, svm = true, any_flags = false;
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t end = text->find('\n', pos);
+    if (end == std::string::npos) end = text->size();
+    std::string_view line(text->data() + pos, end - pos);
+    pos = end + 1;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, colon);
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.remove_suffix(1);
+    std::string_view value = line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (key == "vendor_id" && cpu.vendor_id.empty()) {
+      cpu.vendor_id = std::string(value);
+    } else if (key == "flags") {
+      std::vector<std::string> flags = split_words(value);
+      auto has = [&](std::string_view f) {
+        return std::find(flags.begin(), flags.end(), f) != flags.end();
+      };
+      any_flags = true;
+      vmx = vmx && has("vmx");
+      svm = svm && has("svm");
+      cpu.hypervisor = cpu.hypervisor || has("hypervisor");
+      ++cpu.cpus;
+    }
+  }
+  cpu.vendor = vendor_of(cpu.vendor_id);
+  cpu.vmx = any_flags && vmx;
+  cpu.svm = any_flags && svm;
+  return cpu;
+}
+
+// Advice for the KVM vendor modules when the kernel says the hardware cannot do it.
+std::optional<std::string> explain_kvm_vendor(const std::string& module, int err,
+                                              const CpuFacts& cpu) {
+  bool intel = module == "kvm_intel";
+  std::string quoted = "module \"" + module + "\": ";
+  if (err == EBUSY) {
+    return quoted +
+           "the CPU's virtualization extensions are held by another hypervisor (stop VirtualBox "
+           "or VMware and unload their kernel modules, e.g. vboxdrv or vmmon)";
+  }
+  if (err != ENODEV && err != EOPNOTSUPP && err != EIO) return std::nullopt;
+  std::string_view wanted = kvm_module_for(cpu.vendor);
+  if (!wanted.empty() && wanted != module) {
+    std::string id = cpu.vendor_id.empty() ? "" : " (\"" + cpu.vendor_id + "\")";
+    return quoted + "no hardware support: it is the module for " +
+           (intel ? "Intel VT-x" : "AMD-V") + " and this CPU is " +
+           std::string(vendor_title(cpu.vendor)) + id + " (load \"" + std::string(wanted) +
+           "\" instead)";
+  }
+  bool flag = intel ? cpu.vmx : cpu.svm;
+  if (flag || (intel && err == EIO)) {
+    return quoted + (intel ? "VT-x is disabled in the firmware (enable \"Intel Virtualization "
+                             "Technology\" and power-cycle)"
+                           : "AMD-V is disabled in the firmware (enable \"SVM Mode\" and "
+                             "power-cycle)");
+  }
+  std::string missing = intel ? "VT-x (\"vmx\")" : "AMD-V (\"svm\")";
+  if (cpu.hypervisor) {
+    return quoted + "no hardware support: the CPU does not report " + missing +
+           "; this machine is a virtual machine, enable nested virtualization on its host "
+           "(run \"kvmprov check\")";
+  }
+  return quoted + "no hardware support: the CPU does not report " + missing +
+         "; it is absent, or disabled in the firmware (run \"kvmprov check\")";
+}
+
+class LibKmod final : public Kmod {
+ public:
+  LibKmod(CtxPtr ctx, std::string modules_dir, std::vector<std::string> config_dirs,
+          std::string sys_root)
+      : ctx_(std::move(ctx)),
+        modules_dir_(std::move(modules_dir)),
+        config_dirs_(std::move(config_dirs)),
+        sys_root_(std::move(sys_root)) {}
+
+  std::string resolve(const std::string& name) override {
+    ModulePtr mod = lookup(name);
+    return mod ? kmod_module_get_name(mod.get()) : normalise(name);
+  }
+
+  ModuleFacts query(const std::string& name) override {
+    ModuleFacts facts;
+    facts.name = resolve(name);
+    if (facts.name.empty()) return facts;
+    ModulePtr mod = by_name(facts.name);
+    if (mod) {
+      const char* path = kmod_module_get_path(mod.get());
+      if (path != nullptr && exists(path)) facts.path = path;
+    }
+    facts.state = state_of(mod.get(), facts.name);
+    facts.found = !facts.path.empty() || facts.state == ModuleState::builtin;
+    facts.blacklisted_by = blacklisted_by(facts.name);
+
+    std::string sys_dir = under_root(sys_root_, "/sys/module/" + facts.name);
+    for (const std::string& param : list_dir(sys_dir + "/parameters")) {
+      // Write-only parameters are skipped.
+      if (auto value = read_file(sys_dir + "/parameters/" + param)) {
+        facts.params[param] = trim_newline(*value);
+      }
+    }
+    if (facts.state == ModuleState::builtin || facts.state == ModuleState::absent) return facts;
+    if (live_root() && mod) {
+      facts.refcount = std::max(0, kmod_module_get_refcnt(mod.get()));
+      ModuleList holders(kmod_module_get_holders(mod.get()));
+      for (kmod_list* l = holders.get(); l != nullptr; l = kmod_list_next(holders.get(), l)) {
+        ModulePtr holder(kmod_module_get_module(l));
+        facts.holders.emplace_back(kmod_module_get_name(holder.get()));
+      }
+    } else {
+      if (auto refcnt = read_file(sys_dir + "/refcnt")) facts.refcount = std::atoi(refcnt->c_str());
+      facts.holders = list_dir(sys_dir + "/holders");
+    }
+    std::sort(facts.holders.begin(), facts.holders.end());
+    return facts;
+  }
+
+  std::vector<std::string> dependencies(const std::string& name) override {
+    std::vector<std::string> order;
+    ModulePtr mod = lookup(name);
+    if (!mod) return order;
+    std::set<std::string> seen{kmod_module_get_name(mod.get())};
+    // Depth first, a module after everything it needs: the order modprobe loads them in.
+    std::function<void(kmod_module*)> visit = [&](kmod_module* m) {
+      ModuleList deps(kmod_module_get_dependencies(m));
+      for (kmod_list* l = deps.get(); l != nullptr; l = kmod_list_next(deps.get(), l)) {
+        ModulePtr dep(kmod_module_get_module(l));
+        std::string dep_name = kmod_module_get_name(dep.get());
+        if (!seen.insert(dep_name).second) continue;
+        visit(dep.get());
+        order.push_back(dep_name);
+      }
+    };
+    visit(mod.get());
+    return order;
+  }
+
+  Result<void> insert(const std::string& name, const std::vector<ModuleOption>& options) override {
+    ModuleFacts facts = query(name);
+    if (facts.state == ModuleState::live || facts.state == ModuleState::builtin) return {};
+    if (!live_root()) return not_running_system(facts.name, "loaded");
+    ModulePtr mod = lookup(name);
+    if (!mod) {
+      return Error{ENOENT, explain_load_error(facts.name, ENOENT, CpuFacts{}, modules_dir_, "")};
+    }
+    std::string extra;
+    for (const ModuleOption& option : options) {
+      if (!extra.empty()) extra += ' ';
+      extra += option.name;
+      if (!option.value.empty()) extra += "=" + option.value;
+    }
+    int rc = kmod_module_probe_insert_module(mod.get(), KMOD_PROBE_APPLY_BLACKLIST,
+                                             extra.empty() ? nullptr : extra.c_str(), nullptr,
+                                             nullptr, nullptr);
+    if (rc == 0 || rc == -EEXIST) return {};
+    if (rc > 0) {
+      // libkmod refused before touching the kernel: no errno.
+      std::string by =
+          facts.blacklisted_by.empty() ? std::string(kKernelCommandLine) : facts.blacklisted_by;
+      return Error{0, explain_load_error(facts.name, 0, CpuFacts{}, modules_dir_, by)};
+    }
+    int err = -rc;
+    if (err == ENOENT && facts.found) {
+      // The file is there, so ENOENT came from the kernel: a symbol it could not resolve.
+      return Error{err, "module \"" + facts.name +
+                            "\": unknown symbol, the module does not match the running kernel "
+                            "(see \"dmesg\"; reinstall the modules package for this kernel)"};
+    }
+    return Error{err, explain_load_error(facts.name, err, read_cpu(sys_root_), modules_dir_, "")};
+  }
+
+  Result<void> remove(const std::string& name) override {
+    ModuleFacts facts = query(name);
+    if (facts.state == ModuleState::absent) return {};
+    if (facts.state == ModuleState::builtin) {
+      return Error{0, "module \"" + facts.name +
+                          "\" is built into the kernel and cannot be unloaded (set its "
+                          "parameters on the kernel command line, e.g. " +
+                          facts.name + ".PARAM=VALUE)"};
+    }
+    if (!live_root()) return not_running_system(facts.name, "unloaded");
+    ModulePtr mod = by_name(facts.name);
+    int rc = mod ? kmod_module_remove_module(mod.get(), 0) : -ENOMEM;
+    if (rc == 0 || rc == -ENOENT) return {};
+    int err = -rc;
+    std::string quoted = "module \"" + facts.name + "\"";
+    if (err == EAGAIN || err == EWOULDBLOCK || err == EBUSY) {
+      std::string users;
+      for (const std::string& h : facts.holders) users += (users.empty() ? "" : ", ") + h;
+      return Error{err, quoted + " is in use (refcount " + std::to_string(facts.refcount) +
+                            (users.empty() ? "" : ", used by " + users) +
+                            ") (stop what uses it, such as running virtual machines, and retry)"};
+    }
+    if (err == EPERM) {
+      return Error{err, quoted +
+                            " cannot be unloaded: not permitted (kernel.modules_disabled=1, kernel "
+                            "lockdown, or not running as root)"};
+    }
+    return Error{err, quoted + " cannot be unloaded: " + std::strerror(err)};
+  }
+
+ private:
+  bool live_root() const { return sys_root_ == "/"; }
+
+  Error not_running_system(const std::string& module, std::string_view verb) const {
+    return Error{0, "module \"" + module + "\" not " + std::string(verb) +
+                        ": the system root is \"" + sys_root_ +
+                        "\", not the running system (kernel changes apply only with "
+                        "root \"/\")"};
+  }
+
+  // The module NAME resolves to, or null when no alias, name or builtin entry matches.
+  ModulePtr lookup(const std::string& name) {
+    if (name.empty()) return nullptr;
+    kmod_list* raw = nullptr;
+    if (kmod_module_new_from_lookup(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
+    ModuleList list(raw);
+    if (!list) return nullptr;
+    return ModulePtr(kmod_module_get_module(list.get()));
+  }
+
+  ModulePtr by_name(const std::string& name) {
+    kmod_module* raw = nullptr;
+    if (kmod_module_new_from_name(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
+    return ModulePtr(raw);
+  }
+
+  ModuleState state_of(kmod_module* mod, const std::string& name) {
+    std::string sys_dir = under_root(sys_root_, "/sys/module/" + name);
+    if (live_root()) {
+      int rc = mod ? kmod_module_get_initstate(mod) : -ENOENT;
+      switch (rc) {
+        case KMOD_MODULE_BUILTIN:
+          return ModuleState::builtin;
+        case KMOD_MODULE_LIVE:
+          return ModuleState::live;
+        case KMOD_MODULE_GOING:
+          return ModuleState::going;
+        case KMOD_MODULE_COMING:
+          // libkmod's answer for a /sys/module entry without initstate, which is what builtin
+          // modules with parameters have when modules.builtin is missing, and always on a
+          // kernel without loadable-module support.
+          if (!exists("/proc/modules") || !exists(sys_dir + "/initstate")) {
+            return ModuleState::builtin;
+          }
+          return ModuleState::coming;
+        default:
+          return ModuleState::absent;
+      }
+    }
+    // libkmod reads the running system's /sys; another root is read here instead.
+    if (builtin_names().contains(name)) return ModuleState::builtin;
+    if (auto state = read_file(sys_dir + "/initstate")) {
+      std::string s = trim_newline(*state);
+      if (s == "live") return ModuleState::live;
+      if (s == "coming") return ModuleState::coming;
+      if (s == "going") return ModuleState::going;
+      return ModuleState::absent;
+    }
+    return is_dir(sys_dir) ? ModuleState::builtin : ModuleState::absent;
+  }
+
+  // Module names listed in <modules_dir>/modules.builtin, read once.
+  const std::set<std::string>& builtin_names() {
+    if (builtin_) return *builtin_;
+    builtin_.emplace();
+    std::optional<std::string> text = read_file(modules_dir_ + "/modules.builtin", kMaxLargeFile);
+    if (!text) return *builtin_;
+    size_t pos = 0;
+    while (pos < text->size()) {
+      size_t end = text->find('\n', pos);
+      if (end == std::string::npos) end = text->size();
+      std::string_view line(text->data() + pos, end - pos);
+      pos = end + 1;
+      if (size_t slash = line.rfind('/'); slash != std::string_view::npos) {
+        line.remove_prefix(slash + 1);
+      }
+      if (size_t dot = line.find(".ko"); dot != std::string_view::npos) {
+        builtin_->insert(normalise(line.substr(0, dot)));
+      }
+    }
+    return *builtin_;
+  }
+
+  // The first modprobe.d file with "blacklist NAME", or the kernel command line when libkmod
+  // has NAME blacklisted from there (modprobe.blacklist=), or "".
+  std::string blacklisted_by(const std::string& name) {
+    for (const std::string& file : config_files(config_dirs_)) {
+      std::optional<std::string> text = read_file(file);
+      if (text && blacklists(*text, name)) return file;
+    }
+    ConfigIter iter(kmod_config_get_blacklists(ctx_.get()));
+    while (iter && kmod_config_iter_next(iter.get())) {
+      const char* key = kmod_config_iter_get_key(iter.get());
+      if (key != nullptr && name == key) return std::string(kKernelCommandLine);
+    }
+    return "";
+  }
+
+  CtxPtr ctx_;
+  std::string modules_dir_;
+  std::vector<std::string> config_dirs_;
+  std::string sys_root_;
+  std::optional<std::set<std::string>> builtin_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Kmod>> Kmod::open(const std::string& modules_dir,
+                                         const std::vector<std::string>& config_paths,
+                                         const std::string& sys_root) {
+  std::string root = clean_root(sys_root);
+  std::vector<std::string> dirs = config_paths;
+  if (dirs.empty()) {
+    for (std::string_view d : kDefaultConfigDirs) dirs.push_back(under_root(root, d));
+  }
+  // libkmod's own defaults are the running system's; for another root, hand it that root's.
+  bool defaults = config_paths.empty() && root == "/";
+  std::vector<const char*> c_paths;
+  for (const std::string& d : dirs) c_paths.push_back(d.c_str());
+  c_paths.push_back(nullptr);
+
+  CtxPtr ctx(kmod_new(modules_dir.empty() ? nullptr : modules_dir.c_str(),
+                      defaults ? nullptr : c_paths.data()));
+  if (!ctx) {
+    return Error{ENOMEM, "module tree \"" + modules_dir +
+                             "\": libkmod could not set up its context (out of memory)"};
+  }
+  kmod_set_log_fn(ctx.get(), discard_log, nullptr);
+  // Missing indexes (no modules installed) are not an error: lookups then find nothing.
+  (void)kmod_load_resources(ctx.get());
+  std::string dir = kmod_get_dirname(ctx.get());
+  return std::unique_ptr<Kmod>(
+      std::make_unique<LibKmod>(std::move(ctx), std::move(dir), std::move(dirs), std::move(root)));
+}
+
+std::string explain_load_error(const std::string& module, int err, const CpuFacts& cpu,
+                               const std::string& modules_dir, const std::string& blacklisted_by) {
+  std::string name = normalise(module);
+  std::string quoted = "module \"" + name + "\"";
+  if (err == EEXIST) return quoted + " is already loaded";
+  if (!blacklisted_by.empty()) {
+    if (blacklisted_by == kKernelCommandLine) {
+      return quoted + " is blacklisted on the kernel command line (remove \"" + name +
+             "\" from modprobe.blacklist= and reboot)";
+    }
+    return quoted + " is blacklisted in " + blacklisted_by + " (remove the \"blacklist " + name +
+           "\" line)";
+  }
+  if (err == ENOENT) {
+    std::string release = modules_dir;
+    while (release.size() > 1 && release.back() == '/') release.pop_back();
+    release = release.substr(release.rfind('/') + 1);
+    if (release.empty()) release = "$(uname -r)";
+    return quoted + " not found in " + modules_dir +
+           " (install the kernel's modules package, e.g. linux-image-" + release +
+           " on Debian or linux-modules-" + release + " on Ubuntu, or linux-image-amd64)";
+  }
+  if (name == "kvm_intel" || name == "kvm_amd") {
+    if (auto why = explain_kvm_vendor(name, err, cpu)) return *why;
+  }
+  switch (err) {
+    case EPERM:
+      return quoted +
+             ": module loading is disabled (kernel.modules_disabled=1, kernel lockdown, or an "
+             "unsigned module under Secure Boot), or kvmprov is not running as root";
+    case EKEYREJECTED:
+    case ENOKEY:
+    case EBADMSG:
+      return quoted +
+             ": its signature was rejected (use the distribution's signed modules, or enroll "
+             "the signing key with mokutil)";
+    case ENOEXEC:
+      return quoted +
+             ": invalid module format, built for another kernel (install the modules package "
+             "matching the running kernel)";
+    case EINVAL:
+      return quoted +
+             ": the kernel rejected it with an invalid argument, usually an unknown parameter or "
+             "a bad value (check the module options and \"dmesg\")";
+    default:
+      break;
+  }
+  return quoted + " could not be loaded: " + std::strerror(err) + " (see \"dmesg\")";
+}
+
+}  // namespace kvmprov
