@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: MIT
+// Atomic replacement and removal of files below a root, walking directories without following
+// symlinks so that nothing planted inside the root can redirect a write outside it.
+#include "atomic_file.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace kvmprov {
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) reset(other.release());
+  return *this;
+}
+
+UniqueFd::~UniqueFd() {
+  reset();
+}
+
+int UniqueFd::release() {
+  const int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+namespace {
+
+std::string quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
+
+// `cannot VERB "SHOWN": [DETAIL: ]strerror(ERR)`
+Error cannot(std::string_view verb, const std::string& shown, int err,
+             const std::string& detail = {}) {
+  std::string message = "cannot " + std::string(verb) + " " + quoted(shown) + ": ";
+  if (!detail.empty()) message += detail + ": ";
+  message += std::strerror(err);
+  return Error{err, message};
+}
+
+// `refusing to VERB "SHOWN": REASON`
+Error refusing(std::string_view verb, const std::string& shown, int err,
+               const std::string& reason) {
+  return Error{err, "refusing to " + std::string(verb) + " " + quoted(shown) + ": " + reason};
+}
+
+std::string trimmed_root(const std::string& root) {
+  std::string r = root;
+  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  return r == "/" ? std::string() : r;
+}
+
+// Why a directory is unsafe to write into, "" when only root (or the running user) can modify it.
+std::string unsafe_directory_reason(const struct stat& st) {
+  if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    return "is owned by uid " + std::to_string(st.st_uid);
+  }
+  if ((st.st_mode & S_ISVTX) != 0) return {};
+  if ((st.st_mode & S_IWOTH) != 0) return "is writable by other users";
+  if ((st.st_mode & S_IWGRP) != 0 && st.st_gid != 0 && st.st_gid != getegid()) {
+    return "is writable by group " + std::to_string(st.st_gid);
+  }
+  return {};
+}
+
+// Writes all of DATA to FD; 0 or the errno.
+int write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return 0;
+}
+
+// Whether the regular file LEAF in DIR_FD holds exactly CONTENT; 0 or the errno.
+int holds_content(int dir_fd, const std::string& leaf, std::string_view content, bool* same) {
+  *same = false;
+  UniqueFd fd(openat(dir_fd, leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return errno;
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode) || static_cast<size_t>(st.st_size) != content.size()) return 0;
+  char buf[65536];
+  size_t at = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) break;
+    const auto len = static_cast<size_t>(n);
+    if (at + len > content.size() || content.compare(at, len, std::string_view(buf, len)) != 0) {
+      return 0;
+    }
+    at += len;
+  }
+  *same = at == content.size();
+  return 0;
+}
+
+std::string random_temp_name() {
+  static constexpr char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char bytes[6] = {};
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;  // the bytes left as they are still give a name; O_EXCL catches collisions
+    }
+    got += static_cast<size_t>(n);
+  }
+  std::string name(kTempPrefix);
+  for (const unsigned char b : bytes) name += kChars[b % (sizeof kChars - 1)];
+  return name;
+}
+
+// Unlinks a temporary on scope exit unless it was renamed into place.
+class TempName {
+ public:
+  TempName(int dir_fd, std::string name) : dir_fd_(dir_fd), name_(std::move(name)) {}
+  TempName(const TempName&) = delete;
+  TempName& operator=(const TempName&) = delete;
+  ~TempName() {
+    if (!committed_) unlinkat(dir_fd_, name_.c_str(), 0);
+  }
+  const std::string& name() const { return name_; }
+  void commit() { committed_ = true; }
+
+ private:
+  int dir_fd_;
+  std::string name_;
+  bool committed_ = false;
+};
+
+struct DirCloser {
+  void operator()(DIR* d) const { closedir(d); }
+};
+
+}  // namespace
+
+std::string path_on_disk(const std::string& root, const std::string& path) {
+  if (!path.empty() && path.front() != '/') return trimmed_root(root) + "/" + path;
+  return trimmed_root(root) + path;
+}
+
+Result<std::vector<std::string>> split_target_path(const std::string& root,
+                                                   const std::string& path) {
+  if (path.empty() || path.front() != '/') {
+    return Error{EINVAL, "invalid path " + quoted(path) + ": not absolute"};
+  }
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string part = path.substr(start, end - start);
+    if (part == "..") {
+      return Error{EINVAL, "invalid path " + quoted(path_on_disk(root, path)) +
+                               ": \"..\" components are not allowed"};
+    }
+    if (!part.empty() && part != ".") parts.push_back(std::move(part));
+    start = end + 1;
+  }
+  return parts;
+}
+
+Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& path, bool create,
+                                 std::string_view verb, std::string* leaf) {
+  auto parts = split_target_path(root, path);
+  if (!parts) return parts.error();
+  const std::string shown = path_on_disk(root, path);
+  if (parts->empty()) return refusing(verb, shown, EISDIR, "it is the root directory");
+
+  UniqueFd dir(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) {
+    const int err = errno;
+    return cannot(verb, shown, err, "cannot open root directory " + quoted(root));
+  }
+  std::string walked = trimmed_root(root);
+  for (size_t i = 0; i + 1 < parts->size(); ++i) {
+    const std::string& name = (*parts)[i];
+    walked += "/" + name;
+    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    bool made = false;
+    int fd = openat(dir.get(), name.c_str(), kFlags);
+    if (fd < 0 && errno == ENOENT && create) {
+      if (mkdirat(dir.get(), name.c_str(), 0755) == 0) {
+        made = true;
+      } else if (errno != EEXIST) {
+        const int err = errno;
+        return cannot(verb, shown, err, "cannot create directory " + quoted(walked));
+      }
+      fd = openat(dir.get(), name.c_str(), kFlags);
+    }
+    if (fd < 0) {
+      const int err = errno;
+      struct stat st {};
+      if ((err == ELOOP || err == ENOTDIR) &&
+          fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISLNK(st.st_mode)) {
+          return refusing(verb, shown, ELOOP, quoted(walked) + " is a symbolic link");
+        }
+        return refusing(verb, shown, ENOTDIR, quoted(walked) + " is not a directory");
+      }
+      return cannot(verb, shown, err);
+    }
+    UniqueFd next(fd);
+    if (made && fchmod(next.get(), 0755) != 0) {
+      const int err = errno;
+      return cannot(verb, shown, err, "cannot set the mode of directory " + quoted(walked));
+    }
+    if (create) {
+      struct stat st {};
+      if (fstat(next.get(), &st) != 0) {
+        const int err = errno;
+        return cannot(verb, shown, err);
+      }
+      const std::string reason = unsafe_directory_reason(st);
+      if (!reason.empty()) {
+        return refusing(verb, shown, EPERM, "directory " + quoted(walked) + " " + reason);
+      }
+    }
+    dir = std::move(next);
+  }
+  *leaf = parts->back();
+  return dir;
+}
+
+void remove_stale_temporaries(int dir_fd) {
+  const int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  std::unique_ptr<DIR, DirCloser> dir(fdopendir(fd));
+  if (!dir) {
+    ::close(fd);
+    return;
+  }
+  std::vector<std::string> stale;
+  while (const dirent* entry = readdir(dir.get())) {
+    if (std::string_view(entry->d_name).starts_with(kTempPrefix)) stale.emplace_back(entry->d_name);
+  }
+  for (const std::string& name : stale) {
+    UniqueFd temp(
+        openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!temp.valid()) continue;
+    struct stat held {};
+    struct stat now {};
+    if (fstat(temp.get(), &held) != 0 || !S_ISREG(held.st_mode)) continue;
+    // A writer holds its temporary locked until the rename; only an abandoned one is free.
+    if (flock(temp.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    if (fstatat(dir_fd, name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (now.st_dev != held.st_dev || now.st_ino != held.st_ino) continue;
+    unlinkat(dir_fd, name.c_str(), 0);
+  }
+}
+
+Result<bool> write_file_atomic(const std::string& root, const std::string& path,
+                               std::string_view content, unsigned mode) {
+  constexpr std::string_view kVerb = "write";
+  std::string leaf;
+  auto dir = open_parent_dir(root, path, true, kVerb, &leaf);
+  if (!dir) return dir.error();
+  const int dir_fd = dir->get();
+  const std::string shown = path_on_disk(root, path);
+
+  struct stat st {};
+  if (fstatat(dir_fd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode)) return refusing(kVerb, shown, ELOOP, "it is a symbolic link");
+    if (S_ISDIR(st.st_mode)) return refusing(kVerb, shown, EISDIR, "it is a directory");
+    if (!S_ISREG(st.st_mode)) return refusing(kVerb, shown, EINVAL, "it is not a regular file");
+    bool same = false;
+    if (const int err = holds_content(dir_fd, leaf, content, &same); err != 0) {
+      return cannot(kVerb, shown, err, "cannot read the current content");
+    }
+    if (same) return false;
+  } else if (const int err = errno; err != ENOENT) {
+    return cannot(kVerb, shown, err);
+  }
+
+  remove_stale_temporaries(dir_fd);
+
+  UniqueFd temp_fd;
+  std::string temp_name;
+  for (int attempt = 0; attempt < 64 && !temp_fd.valid(); ++attempt) {
+    temp_name = random_temp_name();
+    temp_fd.reset(openat(dir_fd, temp_name.c_str(),
+                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600));
+    if (const int err = errno; !temp_fd.valid() && err != EEXIST) return cannot(kVerb, shown, err);
+  }
+  if (!temp_fd.valid()) return cannot(kVerb, shown, EEXIST);
+  TempName temp(dir_fd, temp_name);
+
+  const int fd = temp_fd.get();
+  int err = 0;
+  // Mode and owner go on before any content, so no one ever sees the content with other ones.
+  if (flock(fd, LOCK_EX) != 0) err = errno;
+  if (err == 0 && geteuid() == 0 && fchown(fd, 0, 0) != 0) err = errno;
+  if (err == 0 && fchmod(fd, mode & 07777) != 0) err = errno;
+  if (err == 0) err = write_all(fd, content);
+  if (err == 0 && fsync(fd) != 0) err = errno;
+  if (err == 0 && renameat(dir_fd, temp.name().c_str(), dir_fd, leaf.c_str()) != 0) err = errno;
+  if (err != 0) return cannot(kVerb, shown, err);
+  temp.commit();
+  if (fsync(dir_fd) != 0) {
+    err = errno;
+    return cannot(kVerb, shown, err, "cannot sync its directory");
+  }
+  return true;
+}
+
+Result<bool> remove_file_below(const std::string& root, const std::string& path) {
+  constexpr std::string_view kVerb = "remove";
+  std::string leaf;
+  auto dir = open_parent_dir(root, path, false, kVerb, &leaf);
+  if (!dir) {
+    if (dir.error().code == ENOENT) return false;
+    return dir.error();
+  }
+  const std::string shown = path_on_disk(root, path);
+  struct stat st {};
+  if (fstatat(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return false;
+    return cannot(kVerb, shown, err);
+  }
+  if (S_ISDIR(st.st_mode)) return refusing(kVerb, shown, EISDIR, "it is a directory");
+  if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+    return refusing(kVerb, shown, EINVAL, "it is not a regular file");
+  }
+  if (unlinkat(dir->get(), leaf.c_str(), 0) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return false;
+    return cannot(kVerb, shown, err);
+  }
+  if (fsync(dir->get()) != 0) {
+    const int err = errno;
+    return cannot(kVerb, shown, err, "cannot sync its directory");
+  }
+  return true;
+}
+
+Result<UniqueFd> open_below_root(const std::string& root, const std::string& path, int flags) {
+  auto parts = split_target_path(root, path);
+  if (!parts) return parts.error();
+  const std::string shown = path_on_disk(root, path);
+  std::string relative;
+  for (const std::string& part : *parts) {
+    if (!relative.empty()) relative += '/';
+    relative += part;
+  }
+  const char* const target = relative.empty() ? "." : relative.c_str();
+
+  UniqueFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd.valid()) {
+    const int err = errno;
+    return cannot("open", shown, err);
+  }
+  open_how how{};
+  how.flags = static_cast<unsigned>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  long fd = -1;
+  // EAGAIN: a concurrent rename somewhere on the system made the kernel retry-worthy.
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    fd = syscall(SYS_openat2, root_fd.get(), target, &how, sizeof how);
+    if (fd >= 0 || errno != EAGAIN) break;
+  }
+  if (fd < 0 && errno == ENOSYS) {
+    // Kernels before 5.6: follow symlinks the ordinary way.
+    fd = openat(root_fd.get(), target, flags | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    const int err = errno;
+    return cannot("open", shown, err);
+  }
+  return UniqueFd(static_cast<int>(fd));
+}
+
+}  // namespace kvmprov

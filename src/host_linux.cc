@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: MIT
+// LinuxHost: the Host seam on a real machine, with files below --root and facts from the kernel.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "atomic_file.h"
+#include "host.h"
+#include "kmod.h"
+#include "lock.h"
+
+namespace kvmprov {
+namespace {
+
+// Larger files are not configuration; reading one whole would only waste memory.
+constexpr size_t kMaxFileSize = size_t{16} << 20;
+
+// libkmod's default modprobe.d directories, looked up below a kernel root other than "/".
+constexpr const char* kModprobeDirs[] = {"/etc/modprobe.d", "/run/modprobe.d",
+                                         "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
+                                         "/lib/modprobe.d"};
+
+struct FreeDeleter {
+  void operator()(char* p) const { std::free(p); }
+};
+
+// PATH made absolute and free of symlinks when it exists, else as given without trailing slashes.
+std::string canonical_or_given(const std::string& path) {
+  std::unique_ptr<char, FreeDeleter> real(realpath(path.c_str(), nullptr));
+  std::string result = real ? std::string(real.get()) : path;
+  while (result.size() > 1 && result.back() == '/') result.pop_back();
+  return result.empty() ? std::string("/") : result;
+}
+
+// Reads FD to its end; 0 or the errno (EFBIG past kMaxFileSize).
+int read_all(int fd, std::string* out) {
+  out->clear();
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return 0;
+    if (out->size() + static_cast<size_t>(n) > kMaxFileSize) return EFBIG;
+    out->append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::string trim_trailing_space(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  return s;
+}
+
+std::string quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
+
+FileInfo file_info(const struct stat& st) {
+  FileInfo info;
+  info.exists = true;
+  info.regular = S_ISREG(st.st_mode);
+  info.directory = S_ISDIR(st.st_mode);
+  info.symlink = S_ISLNK(st.st_mode);
+  info.char_device = S_ISCHR(st.st_mode);
+  info.mode = st.st_mode & 07777;
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
+  info.mtime_ns = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+  return info;
+}
+
+class LinuxHost final : public Host {
+ public:
+  explicit LinuxHost(const LinuxHostOptions& options)
+      : root_(canonical_or_given(options.root)),
+        kernel_root_(canonical_or_given(options.kernel_root)),
+        modules_dir_(options.modules_dir) {}
+
+  bool live() const override { return root_ == "/"; }
+  const std::string& root() const override { return root_; }
+
+  Result<std::optional<std::string>> read_file(const std::string& path) override {
+    if (auto parts = split_target_path(root_, path); !parts) return parts.error();
+    const std::string context = "cannot read " + quoted(path_on_disk(root_, path));
+    // O_NONBLOCK: a FIFO planted at PATH must not hang the run before fstat refuses it.
+    auto fd = open_below_root(root_, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    if (!fd) {
+      if (fd.error().code == ENOENT) return std::optional<std::string>();
+      return errno_error(context, fd.error().code);
+    }
+    struct stat st {};
+    if (fstat(fd->get(), &st) != 0) {
+      const int err = errno;
+      return errno_error(context, err);
+    }
+    if (S_ISDIR(st.st_mode)) return errno_error(context, EISDIR);
+    if (!S_ISREG(st.st_mode)) return Error{EINVAL, context + ": not a regular file"};
+    std::string content;
+    if (const int err = read_all(fd->get(), &content); err != 0) return errno_error(context, err);
+    return std::optional<std::string>(std::move(content));
+  }
+
+  Result<bool> write_file(const std::string& path, std::string_view content,
+                          unsigned mode) override {
+    return write_file_atomic(root_, path, content, mode);
+  }
+
+  Result<bool> remove_file(const std::string& path) override {
+    return remove_file_below(root_, path);
+  }
+
+  Result<FileInfo> stat(const std::string& path) override {
+    auto parts = split_target_path(root_, path);
+    if (!parts) return parts.error();
+    const std::string context = "cannot stat " + quoted(path_on_disk(root_, path));
+    std::string parent(1, '/');
+    for (size_t i = 0; i + 1 < parts->size(); ++i) {
+      parent += (*parts)[i];
+      parent += '/';
+    }
+    auto dir = open_below_root(root_, parent, O_PATH | O_DIRECTORY);
+    if (!dir) {
+      const int err = dir.error().code;
+      if (err == ENOENT || err == ENOTDIR) return FileInfo{};
+      return errno_error(context, err);
+    }
+    struct stat st {};
+    const char* leaf = parts->empty() ? "." : parts->back().c_str();
+    if (fstatat(dir->get(), leaf, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      const int err = errno;
+      if (err == ENOENT) return FileInfo{};
+      return errno_error(context, err);
+    }
+    return file_info(st);
+  }
+
+  bool has_systemd() override {
+    for (const char* binary : {"/lib/systemd/systemd", "/usr/lib/systemd/systemd"}) {
+      auto fd = open_below_root(root_, binary, O_PATH);
+      struct stat st {};
+      if (fd && fstat(fd->get(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0) {
+        return true;
+      }
+    }
+    if (!live()) return false;
+    auto info = stat("/run/systemd/system");
+    return info && info->directory;
+  }
+
+  std::optional<std::string> read_kernel_file(const std::string& path) override {
+    const std::optional<std::string> full = kernel_path(path);
+    if (!full) return std::nullopt;
+    UniqueFd fd(open(full->c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!fd.valid()) return std::nullopt;
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0 || S_ISDIR(st.st_mode)) return std::nullopt;
+    std::string content;
+    if (read_all(fd.get(), &content) != 0) return std::nullopt;
+    return content;
+  }
+
+  bool kernel_path_exists(const std::string& path) override {
+    const std::optional<std::string> full = kernel_path(path);
+    struct stat st {};
+    return full && ::stat(full->c_str(), &st) == 0;
+  }
+
+  std::string kernel_release() override {
+    if (!kernel_release_) {
+      if (kernel_root_ == "/") {
+        struct utsname uts {};
+        kernel_release_ = uname(&uts) == 0 ? std::string(uts.release) : std::string();
+      } else {
+        kernel_release_ =
+            trim_trailing_space(read_kernel_file("/proc/sys/kernel/osrelease").value_or(""));
+      }
+    }
+    return *kernel_release_;
+  }
+
+  std::string cpuid_hypervisor_id() override { return kvmprov::cpuid_hypervisor_id(); }
+
+  ModuleFacts module(const std::string& name) override {
+    if (Kmod* kmod = open_kmod()) return kmod->query(name);
+    return sys_module_facts(name);
+  }
+
+  Result<void> load_module(const std::string& name,
+                           const std::vector<ModuleOption>& options) override {
+    Kmod* kmod = open_kmod();
+    if (!kmod) return *kmod_error_;
+    return kmod->insert(name, options);
+  }
+
+  Result<void> unload_module(const std::string& name) override {
+    Kmod* kmod = open_kmod();
+    if (!kmod) return *kmod_error_;
+    return kmod->remove(name);
+  }
+
+  Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds timeout) override {
+    return take_run_lock(root_, timeout);
+  }
+
+ private:
+  // PATH below the kernel root; nullopt for a relative path or one with "..".
+  std::optional<std::string> kernel_path(const std::string& path) const {
+    if (!split_target_path(kernel_root_, path)) return std::nullopt;
+    return path_on_disk(kernel_root_, path);
+  }
+
+  // libkmod is opened on first use, so runs that never touch modules never need it.
+  Kmod* open_kmod() {
+    if (kmod_ || kmod_error_) return kmod_.get();
+    const std::string dir = modules_dir_.empty()
+                                ? path_on_disk(kernel_root_, "/lib/modules/" + kernel_release())
+                                : modules_dir_;
+    std::vector<std::string> config_paths;
+    if (kernel_root_ != "/") {
+      for (const char* d : kModprobeDirs) config_paths.push_back(path_on_disk(kernel_root_, d));
+    }
+    auto kmod = Kmod::open(dir, config_paths, kernel_root_);
+    if (kmod) {
+      kmod_ = std::move(kmod.value());
+    } else {
+      kmod_error_ = kmod.error();
+    }
+    return kmod_.get();
+  }
+
+  // What /sys alone tells about NAME when libkmod is unavailable.
+  ModuleFacts sys_module_facts(const std::string& name) {
+    ModuleFacts facts;
+    facts.name = normalise_module_name(name);
+    const std::string sys = "/sys/module/" + facts.name;
+    if (!kernel_path_exists(sys)) return facts;
+    // Without loadable-module support, or without an initstate, a /sys/module entry is builtin.
+    const std::optional<std::string> initstate =
+        kernel_path_exists("/proc/modules") ? read_kernel_file(sys + "/initstate") : std::nullopt;
+    if (!initstate) {
+      facts.state = ModuleState::builtin;
+      facts.found = true;
+      return facts;
+    }
+    const std::string state = trim_trailing_space(*initstate);
+    if (state == "live") {
+      facts.state = ModuleState::live;
+    } else if (state == "coming") {
+      facts.state = ModuleState::coming;
+    } else if (state == "going") {
+      facts.state = ModuleState::going;
+    }
+    return facts;
+  }
+
+  std::string root_;
+  std::string kernel_root_;
+  std::string modules_dir_;
+  std::optional<std::string> kernel_release_;
+  std::unique_ptr<Kmod> kmod_;
+  std::optional<Error> kmod_error_;
+};
+
+}  // namespace
+
+std::unique_ptr<Host> make_linux_host(const LinuxHostOptions& options) {
+  return std::make_unique<LinuxHost>(options);
+}
+
+}  // namespace kvmprov

@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: MIT
+// LinuxHost and atomic_file against mkdtemp roots: contents, modes, symlinks, locks, faults.
+#include <dirent.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sched.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "atomic_file.h"
+#include "host.h"
+
+using kvmprov::make_linux_host;
+using kvmprov::write_file_atomic;
+using namespace std::chrono_literals;
+
+namespace {
+
+int remove_entry(const char* path, const struct stat*, int, FTW*) {
+  return ::remove(path);
+}
+
+// A fresh directory under /tmp, removed with everything in it at scope exit.
+class TempRoot {
+ public:
+  TempRoot() {
+    char tmpl[] = "/tmp/kvmprov-test.XXXXXX";
+    const char* made = mkdtemp(tmpl);
+    REQUIRE(made != nullptr);
+    path_ = made;
+  }
+  TempRoot(const TempRoot&) = delete;
+  TempRoot& operator=(const TempRoot&) = delete;
+  ~TempRoot() { nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + rel; }
+
+ private:
+  std::string path_;
+};
+
+// Sets the umask for one test and restores it.
+class UmaskGuard {
+ public:
+  explicit UmaskGuard(mode_t mask) : old_(umask(mask)) {}
+  UmaskGuard(const UmaskGuard&) = delete;
+  UmaskGuard& operator=(const UmaskGuard&) = delete;
+  ~UmaskGuard() { umask(old_); }
+
+ private:
+  mode_t old_;
+};
+
+void put(const std::string& path, const std::string& content, mode_t mode = 0644) {
+  kvmprov::UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  REQUIRE(fd.valid());
+  REQUIRE(write(fd.get(), content.data(), content.size()) == static_cast<ssize_t>(content.size()));
+  REQUIRE(fchmod(fd.get(), mode) == 0);
+}
+
+std::string get(const std::string& path) {
+  kvmprov::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(fd.valid());
+  std::string content;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = read(fd.get(), buf, sizeof buf)) > 0) content.append(buf, static_cast<size_t>(n));
+  return content;
+}
+
+void make_dir(const std::string& path, mode_t mode = 0755) {
+  REQUIRE(mkdir(path.c_str(), mode) == 0);
+  REQUIRE(chmod(path.c_str(), mode) == 0);
+}
+
+struct stat lstat_of(const std::string& path) {
+  struct stat st {};
+  REQUIRE(lstat(path.c_str(), &st) == 0);
+  return st;
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) == 0;
+}
+
+// Names in DIR that start with the temporary prefix.
+std::vector<std::string> temporaries(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  REQUIRE(d != nullptr);
+  while (const dirent* e = readdir(d)) {
+    if (std::string_view(e->d_name).starts_with(kvmprov::kTempPrefix))
+      names.emplace_back(e->d_name);
+  }
+  closedir(d);
+  return names;
+}
+
+// The error message of R, "" when R succeeded (doctest evaluates messages even on success).
+template <class T>
+std::string why(const kvmprov::Result<T>& r) {
+  return r ? std::string() : r.error().message;
+}
+
+std::unique_ptr<kvmprov::Host> host_at(const std::string& root) {
+  kvmprov::LinuxHostOptions options;
+  options.root = root;
+  return make_linux_host(options);
+}
+
+}  // namespace
+
+TEST_CASE("write_file creates the file with the exact content and mode whatever the umask") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  {
+    UmaskGuard mask(077);
+    auto wrote = host->write_file("/etc/modprobe.d/kvm.conf", "options kvm_intel nested=1\n", 0644);
+    REQUIRE_MESSAGE(wrote, why(wrote));
+    CHECK(*wrote);
+  }
+  CHECK(get(root / "/etc/modprobe.d/kvm.conf") == "options kvm_intel nested=1\n");
+  CHECK((lstat_of(root / "/etc/modprobe.d/kvm.conf").st_mode & 07777) == 0644);
+  CHECK((lstat_of(root / "/etc").st_mode & 07777) == 0755);
+  CHECK((lstat_of(root / "/etc/modprobe.d").st_mode & 07777) == 0755);
+  CHECK(lstat_of(root / "/etc/modprobe.d/kvm.conf").st_uid == geteuid());
+  {
+    UmaskGuard mask(0);
+    auto wrote = host->write_file("/etc/secret", "x", 0600);
+    REQUIRE_MESSAGE(wrote, why(wrote));
+  }
+  CHECK((lstat_of(root / "/etc/secret").st_mode & 07777) == 0600);
+  CHECK(temporaries(root / "/etc").empty());
+  CHECK(temporaries(root / "/etc/modprobe.d").empty());
+}
+
+TEST_CASE("write_file with the same content returns false and keeps the mtime") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  const std::string file = root / "/etc/modules";
+  REQUIRE(*host->write_file("/etc/modules", "kvm\n", 0644));
+  const timespec old_times[2] = {{978307200, 123}, {978307200, 456}};
+  REQUIRE(utimensat(AT_FDCWD, file.c_str(), old_times, AT_SYMLINK_NOFOLLOW) == 0);
+  const ino_t inode = lstat_of(file).st_ino;
+
+  auto again = host->write_file("/etc/modules", "kvm\n", 0644);
+  REQUIRE_MESSAGE(again, why(again));
+  CHECK_FALSE(*again);
+  const struct stat st = lstat_of(file);
+  CHECK(st.st_mtim.tv_sec == 978307200);
+  CHECK(st.st_mtim.tv_nsec == 456);
+  CHECK(st.st_ino == inode);
+
+  auto info = host->stat("/etc/modules");
+  REQUIRE(info);
+  CHECK(info->mtime_ns == 978307200LL * 1000000000LL + 456);
+}
+
+TEST_CASE("write_file with different content replaces the file and takes the new mode") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  make_dir(root / "/etc");
+  put(root / "/etc/modules", "loop\n", 0600);
+  const ino_t inode = lstat_of(root / "/etc/modules").st_ino;
+
+  auto wrote = host->write_file("/etc/modules", "loop\nkvm\n", 0644);
+  REQUIRE_MESSAGE(wrote, why(wrote));
+  CHECK(*wrote);
+  CHECK(get(root / "/etc/modules") == "loop\nkvm\n");
+  const struct stat st = lstat_of(root / "/etc/modules");
+  CHECK((st.st_mode & 07777) == 0644);
+  CHECK(st.st_ino != inode);  // renamed into place, never rewritten in place
+  CHECK(temporaries(root / "/etc").empty());
+
+  // A shorter content of the same prefix is a change too.
+  CHECK(*host->write_file("/etc/modules", "loop\n", 0644));
+  CHECK(get(root / "/etc/modules") == "loop\n");
+  CHECK(*host->write_file("/etc/modules", "", 0644));
+  CHECK(get(root / "/etc/modules").empty());
+  CHECK_FALSE(*host->write_file("/etc/modules", "", 0644));
+}
+
+TEST_CASE("write_file refuses a symlink at the target and leaves its target alone") {
+  TempRoot root;
+  TempRoot outside;
+  auto host = host_at(root.path());
+  make_dir(root / "/etc");
+  put(outside / "/victim", "precious\n");
+  REQUIRE(symlink((outside / "/victim").c_str(), (root / "/etc/modules").c_str()) == 0);
+
+  auto wrote = host->write_file("/etc/modules", "kvm\n", 0644);
+  REQUIRE_FALSE(wrote);
+  CHECK(wrote.error().message ==
+        "refusing to write \"" + (root / "/etc/modules") + "\": it is a symbolic link");
+  CHECK(get(outside / "/victim") == "precious\n");
+  CHECK(S_ISLNK(lstat_of(root / "/etc/modules").st_mode));
+  CHECK(temporaries(root / "/etc").empty());
+}
+
+TEST_CASE("write_file refuses a symlinked directory inside the root") {
+  TempRoot root;
+  TempRoot outside;
+  auto host = host_at(root.path());
+  REQUIRE(symlink(outside.path().c_str(), (root / "/etc").c_str()) == 0);
+
+  auto wrote = host->write_file("/etc/modprobe.d/kvm.conf", "x\n", 0644);
+  REQUIRE_FALSE(wrote);
+  CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/modprobe.d/kvm.conf") +
+                                     "\": \"" + (root / "/etc") + "\" is a symbolic link");
+  CHECK_FALSE(exists(outside / "/modprobe.d"));
+}
+
+TEST_CASE("write_file refuses a target that is a directory, and a non-directory parent") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  make_dir(root / "/etc");
+  make_dir(root / "/etc/modules");
+  auto wrote = host->write_file("/etc/modules", "kvm\n", 0644);
+  REQUIRE_FALSE(wrote);
+  CHECK(wrote.error().message ==
+        "refusing to write \"" + (root / "/etc/modules") + "\": it is a directory");
+
+  put(root / "/etc/file", "x");
+  wrote = host->write_file("/etc/file/inner", "kvm\n", 0644);
+  REQUIRE_FALSE(wrote);
+  CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/file/inner") + "\": \"" +
+                                     (root / "/etc/file") + "\" is not a directory");
+}
+
+TEST_CASE("write_file refuses a directory that others can write to") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  make_dir(root / "/etc", 0777);
+  auto wrote = host->write_file("/etc/modules", "kvm\n", 0644);
+  REQUIRE_FALSE(wrote);
+  CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/modules") +
+                                     "\": directory \"" + (root / "/etc") +
+                                     "\" is writable by other users");
+  CHECK_FALSE(exists(root / "/etc/modules"));
+
+  // The sticky bit keeps others from replacing what is ours, as in /run/lock.
+  REQUIRE(chmod((root / "/etc").c_str(), 01777) == 0);
+  auto sticky = host->write_file("/etc/modules", "kvm\n", 0644);
+  CHECK_MESSAGE(sticky, why(sticky));
+}
+
+TEST_CASE("write_file refuses a directory owned by another user") {
+  if (geteuid() != 0) {
+    MESSAGE("skipped: chown to another user needs root");
+    return;
+  }
+  TempRoot root;
+  auto host = host_at(root.path());
+  make_dir(root / "/etc");
+  REQUIRE(chown((root / "/etc").c_str(), 12345, 0) == 0);
+  auto wrote = host->write_file("/etc/modules", "kvm\n", 0644);
+  REQUIRE_FALSE(wrote);
+  CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/modules") +
+                                     "\": directory \"" + (root / "/etc") +
+                                     "\" is owned by uid 12345");
+}
+
+TEST_CASE("write_file rejects relative paths and \"..\"") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  auto relative = host->write_file("etc/modules", "kvm\n", 0644);
+  REQUIRE_FALSE(relative);
+  CHECK(relative.error().message == "invalid path \"etc/modules\": not absolute");
+
+  auto dotdot = host->write_file("/etc/../../escape", "kvm\n", 0644);
+  REQUIRE_FALSE(dotdot);
+  CHECK(dotdot.error().message ==
+        "invalid path \"" + (root / "/etc/../../escape") + "\": \"..\" components are not allowed");
+  CHECK_FALSE(host->read_file("/etc/../x"));
+  CHECK_FALSE(host->remove_file("../x"));
+  CHECK_FALSE(host->stat("/.."));
+}
+
+TEST_CASE("write_file removes temporaries left by a killed run but not one being written") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  make_dir(root / "/etc");
+  put(root / "/etc/.kvmprov.Ab12Cd", "half-written");
+  put(root / "/etc/.kvmprov.Busy00", "in progress");
+  kvmprov::UniqueFd busy(open((root / "/etc/.kvmprov.Busy00").c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(busy.valid());
+  REQUIRE(flock(busy.get(), LOCK_EX) == 0);
+
+  REQUIRE(*host->write_file("/etc/modules", "kvm\n", 0644));
+  CHECK(temporaries(root / "/etc") == std::vector<std::string>{".kvmprov.Busy00"});
+
+  busy.reset();
+  REQUIRE(*host->write_file("/etc/modules", "kvm\nvhost_net\n", 0644));
+  CHECK(temporaries(root / "/etc").empty());
+}
+
+TEST_CASE("write_file on a read-only filesystem fails naming the path and keeps the old file") {
+  if (geteuid() != 0) {
+    MESSAGE("skipped: a read-only bind mount needs root");
+    return;
+  }
+  TempRoot root;
+  make_dir(root / "/etc");
+  put(root / "/etc/modules", "old\n");
+
+  int pipe_fds[2];
+  REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    close(pipe_fds[0]);
+    auto report = [&](int status, const std::string& text) {
+      const std::string line = text + "\n";
+      if (write(pipe_fds[1], line.data(), line.size()) < 0) _exit(3);
+      _exit(status);
+    };
+    const std::string etc = root / "/etc";
+    if (unshare(CLONE_NEWNS) != 0) report(77, std::string("unshare: ") + std::strerror(errno));
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount(etc.c_str(), etc.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+        mount(nullptr, etc.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
+      report(77, std::string("mount: ") + std::strerror(errno));
+    }
+    auto replaced = write_file_atomic(root.path(), "/etc/modules", "new\n", 0644);
+    if (replaced) report(1, "write to a read-only directory succeeded");
+    auto created = write_file_atomic(root.path(), "/etc/modprobe.d/kvm.conf", "new\n", 0644);
+    if (created) report(1, "directory creation on a read-only mount succeeded");
+    const std::string both = replaced.error().message + "\n" + created.error().message;
+    if (write(pipe_fds[1], both.data(), both.size()) < 0) _exit(3);
+    _exit(0);
+  }
+  close(pipe_fds[1]);
+  std::string output;
+  char buf[1024];
+  ssize_t n = 0;
+  while ((n = read(pipe_fds[0], buf, sizeof buf)) > 0) output.append(buf, static_cast<size_t>(n));
+  close(pipe_fds[0]);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) {
+    MESSAGE("skipped: no private mount namespace here: " << output);
+    return;
+  }
+  REQUIRE_MESSAGE(WEXITSTATUS(status) == 0, output);
+  CHECK(output == "cannot write \"" + (root / "/etc/modules") +
+                      "\": Read-only file system\n"
+                      "cannot write \"" +
+                      (root / "/etc/modprobe.d/kvm.conf") + "\": cannot create directory \"" +
+                      (root / "/etc/modprobe.d") + "\": Read-only file system");
+  CHECK(get(root / "/etc/modules") == "old\n");
+  CHECK(temporaries(root / "/etc").empty());
+}
+
+TEST_CASE("remove_file removes files and symlinks, never their targets or directories") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  CHECK_FALSE(*host->remove_file("/etc/modules"));
+  make_dir(root / "/etc");
+  CHECK_FALSE(*host->remove_file("/etc/modules"));
+
+  put(root / "/etc/modules", "kvm\n");
+  auto removed = host->remove_file("/etc/modules");
+  REQUIRE_MESSAGE(removed, why(removed));
+  CHECK(*removed);
+  CHECK_FALSE(exists(root / "/etc/modules"));
+
+  put(root / "/etc/real", "keep\n");
+  REQUIRE(symlink("/etc/real", (root / "/etc/link").c_str()) == 0);
+  CHECK(*host->remove_file("/etc/link"));
+  CHECK_FALSE(exists(root / "/etc/link"));
+  CHECK(get(root / "/etc/real") == "keep\n");
+
+  make_dir(root / "/etc/dir");
+  auto dir = host->remove_file("/etc/dir");
+  REQUIRE_FALSE(dir);
+  CHECK(dir.error().message ==
+        "refusing to remove \"" + (root / "/etc/dir") + "\": it is a directory");
+  CHECK(exists(root / "/etc/dir"));
+}
+
+TEST_CASE("read_file reads regular files and resolves symlinks inside the root") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  auto absent = host->read_file("/etc/modules");
+  REQUIRE(absent);
+  CHECK_FALSE(absent->has_value());
+
+  make_dir(root / "/etc");
+  put(root / "/etc/real", "inside\n");
+  REQUIRE(symlink("/etc/real", (root / "/etc/modules").c_str()) == 0);
+  auto through = host->read_file("/etc/modules");
+  REQUIRE_MESSAGE(through, why(through));
+  CHECK(through->value_or("") == "inside\n");
+
+  // An absolute or climbing symlink stays in the root: this root has no /etc/passwd.
+  REQUIRE(symlink("/etc/passwd", (root / "/etc/absolute").c_str()) == 0);
+  REQUIRE(symlink("../../../../../../../etc/passwd", (root / "/etc/climbing").c_str()) == 0);
+  for (const char* link : {"/etc/absolute", "/etc/climbing"}) {
+    auto escaped = host->read_file(link);
+    REQUIRE(escaped);
+    CHECK_FALSE(escaped->has_value());
+  }
+
+  auto dir = host->read_file("/etc");
+  REQUIRE_FALSE(dir);
+  CHECK(dir.error().message == "cannot read \"" + (root / "/etc") + "\": Is a directory");
+}
+
+TEST_CASE("stat reports symlinks, directories and character devices without following") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  auto absent = host->stat("/dev/kvm");
+  REQUIRE(absent);
+  CHECK_FALSE(absent->exists);
+
+  make_dir(root / "/etc");
+  REQUIRE(symlink("/nowhere", (root / "/etc/link").c_str()) == 0);
+  auto link = host->stat("/etc/link");
+  REQUIRE(link);
+  CHECK(link->exists);
+  CHECK(link->symlink);
+  CHECK_FALSE(link->regular);
+
+  auto etc = host->stat("/etc");
+  REQUIRE(etc);
+  CHECK(etc->directory);
+  CHECK(etc->mode == 0755);
+
+  if (geteuid() != 0) {
+    MESSAGE("skipped: mknod needs root");
+    return;
+  }
+  make_dir(root / "/dev");
+  REQUIRE(mknod((root / "/dev/kvm").c_str(), S_IFCHR | 0600, makedev(10, 232)) == 0);
+  REQUIRE(chmod((root / "/dev/kvm").c_str(), 0660) == 0);
+  REQUIRE(chown((root / "/dev/kvm").c_str(), 0, 36) == 0);
+  auto kvm = host->stat("/dev/kvm");
+  REQUIRE(kvm);
+  CHECK(kvm->exists);
+  CHECK(kvm->char_device);
+  CHECK_FALSE(kvm->regular);
+  CHECK(kvm->mode == 0660);
+  CHECK(kvm->uid == 0);
+  CHECK(kvm->gid == 36);
+}
+
+TEST_CASE("lock is exclusive, names the holder's PID and is released on destruction") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  const std::string lock_file = root / "/run/lock/kvmprov.lock";
+  const std::string pid = std::to_string(getpid());
+
+  auto first = host->lock(0ms);
+  REQUIRE_MESSAGE(first, why(first));
+  CHECK(get(lock_file) == pid + "\n");
+  CHECK((lstat_of(lock_file).st_mode & 07777) == 0644);
+
+  // flock belongs to the open file description, so a second open conflicts even in-process.
+  auto second = host->lock(0ms);
+  REQUIRE_FALSE(second);
+  CHECK(second.error().message ==
+        "another kvmprov run holds \"" + lock_file + "\" (PID " + pid + ")");
+
+  auto waited = host->lock(150ms);
+  REQUIRE_FALSE(waited);
+  CHECK(waited.error().message ==
+        "another kvmprov run holds \"" + lock_file + "\" (PID " + pid + "); waited 150 ms");
+
+  first->reset();
+  auto third = host->lock(0ms);
+  REQUIRE_MESSAGE(third, why(third));
+  CHECK(get(lock_file) == pid + "\n");
+}
+
+TEST_CASE("has_systemd looks for an executable systemd in the root") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  CHECK_FALSE(host->has_systemd());
+  make_dir(root / "/usr");
+  make_dir(root / "/usr/lib");
+  make_dir(root / "/usr/lib/systemd");
+  put(root / "/usr/lib/systemd/systemd", "", 0644);
+  CHECK_FALSE(host->has_systemd());
+  REQUIRE(chmod((root / "/usr/lib/systemd/systemd").c_str(), 0755) == 0);
+  CHECK(host->has_systemd());
+}
+
+TEST_CASE("the root is canonical and only \"/\" is live") {
+  TempRoot root;
+  auto host = host_at(root.path() + "//");
+  CHECK_FALSE(host->live());
+  CHECK(host->root() == root.path());
+  CHECK(host_at("/")->live());
+  CHECK(host_at("/")->root() == "/");
+}
+
+TEST_CASE("kernel files are read below the kernel root") {
+  TempRoot kernel;
+  make_dir(kernel / "/proc");
+  make_dir(kernel / "/proc/sys");
+  make_dir(kernel / "/proc/sys/kernel");
+  put(kernel / "/proc/sys/kernel/osrelease", "6.1.0-27-amd64\n");
+  make_dir(kernel / "/sys");
+  make_dir(kernel / "/sys/module");
+  make_dir(kernel / "/sys/module/kvm");
+
+  kvmprov::LinuxHostOptions options;
+  options.kernel_root = kernel.path();
+  auto host = make_linux_host(options);
+  CHECK(host->kernel_release() == "6.1.0-27-amd64");
+  CHECK(host->read_kernel_file("/proc/sys/kernel/osrelease") == "6.1.0-27-amd64\n");
+  CHECK_FALSE(host->read_kernel_file("/proc/modules").has_value());
+  CHECK_FALSE(host->read_kernel_file("/sys/module/kvm").has_value());
+  CHECK_FALSE(host->read_kernel_file("/sys/../proc/sys/kernel/osrelease").has_value());
+  CHECK(host->kernel_path_exists("/sys/module/kvm"));
+  CHECK_FALSE(host->kernel_path_exists("/sys/module/kvm_intel"));
+}
