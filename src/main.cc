@@ -111,6 +111,30 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   return exit_status(report, o.detailed_exitcodes);
 }
 
+// Removes what kvmprov generated (its own files, its block in /etc/modules) and nothing else:
+// modules stay loaded and groups stay, so running guests are not disturbed.
+int run_reset(const Options& o) {
+  auto host = make_linux_host({.root = o.root});
+  auto timeout = std::chrono::milliseconds(static_cast<long long>(o.lock_timeout * 1000));
+  auto lock = host->lock(timeout);
+  if (!lock) {
+    error(lock.error().message);
+    return o.detailed_exitcodes ? 4 : kExitFailure;
+  }
+  const Profile none;  // reset needs no profile; the files it removes are fixed
+  Facts facts = observe(*host, none);
+  Plan plan = make_reset_plan(facts);
+  RunReport report{.verb = "reset", .profile = &none, .facts = &facts};
+  report.actions = apply_plan(*host, plan);
+
+  if (o.json)
+    print(report_json(report).dump(2) + "\n");
+  else
+    print(render_text(report, {.color = use_color(o), .quiet = o.quiet}));
+  if (o.detailed_exitcodes) return exit_status(report, true);
+  return summarize(report.actions).failed ? kExitFailure : 0;
+}
+
 int run_check_verb(const Options& o) {
   if (o.root != "/") {
     error("check examines the running system; --root is not supported for it (drop --root)");
@@ -172,6 +196,8 @@ int main(int argc, char** argv) {
   auto* apply = app.add_subcommand("apply", "Converge the host to the profile");
   auto* validate = app.add_subcommand("validate", "Check a profile file and report every error");
   validate->add_option("FILE", o.validate_file, "Profile to validate")->required();
+  auto* reset = app.add_subcommand(
+      "reset", "Remove the files kvmprov wrote; leave modules loaded and groups in place");
   auto* version = app.add_subcommand("version", "Print the version");
 
   // Per-verb --help lists the global options too, since they are what a verb is run with.
@@ -185,7 +211,7 @@ int main(int argc, char** argv) {
     globals += "  " + name + std::string(name.size() < 28 ? 28 - name.size() : 1, ' ') +
                opt->get_description() + "\n";
   }
-  for (CLI::App* verb : {check, plan, apply, validate, version})
+  for (CLI::App* verb : {check, plan, apply, validate, reset, version})
     verb->footer(globals + "\n" + app.get_footer());
 
   try {
@@ -207,5 +233,6 @@ int main(int argc, char** argv) {
   if (*check) return run_check_verb(o);
   if (*plan) return run_plan_or_apply(o, "plan");
   if (*apply) return run_plan_or_apply(o, "apply");
+  if (*reset) return run_reset(o);
   return kExitUsage;
 }

@@ -279,7 +279,7 @@ Facts observe(Host& host, const Profile& profile) {
     if (m.state == ModuleState::live || m.state == ModuleState::builtin) f.kvm_provider = provider;
   }
   for (const auto& m : profile.modules) f.modules.emplace(m.name, host.module(m.name));
-  for (const char* path : {kModprobeConf, kModulesLoadConf, kEtcModules}) {
+  for (const char* path : {kModprobeConf, kModulesLoadConf, kEtcModules, kUdevRules}) {
     auto content = host.read_file(path);
     // An unreadable file is planned as absent; apply then reports the real error on write.
     f.files[path] = content ? *content : std::nullopt;
@@ -343,6 +343,37 @@ Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& op
   }
   if (mode == PersistMode::etc_modules || etc_after != etc_before)
     plan_file(plan, kEtcModules, etc_before, etc_after, 0644, etc_note);
+  return plan;
+}
+
+Plan make_reset_plan(const Facts& facts) {
+  Plan plan;
+  for (const char* path : {kModprobeConf, kModulesLoadConf, kUdevRules}) {
+    const auto& before = file_facts(facts, path);
+    Action a{.id = "file:" + std::string(path), .kind = ActionKind::remove_file, .target = path};
+    a.before = before;
+    a.status = before ? Status::changed : Status::unchanged;
+    a.detail = before ? "kvmprov's own file" : "absent";
+    plan.actions.push_back(std::move(a));
+  }
+  // /etc/modules is shared: only kvmprov's block goes, every other byte stays.
+  const auto& before = file_facts(facts, kEtcModules);
+  Action a{.id = "file:" + std::string(kEtcModules),
+           .kind = ActionKind::write_file,
+           .target = kEtcModules};
+  a.before = before;
+  a.after = before ? std::optional(remove_managed_block(*before)) : std::nullopt;
+  if (!before) {
+    a.status = Status::unchanged;
+    a.detail = "absent";
+  } else if (a.after == before) {
+    a.status = Status::unchanged;
+    a.detail = "no kvmprov block";
+  } else {
+    a.status = Status::changed;
+    a.detail = "remove kvmprov's block, keep the rest";
+  }
+  plan.actions.push_back(std::move(a));
   return plan;
 }
 

@@ -15,6 +15,7 @@ namespace kvmprov {
 inline constexpr const char* kModprobeConf = "/etc/modprobe.d/kvmprov.conf";
 inline constexpr const char* kModulesLoadConf = "/etc/modules-load.d/kvmprov.conf";
 inline constexpr const char* kEtcModules = "/etc/modules";
+inline constexpr const char* kUdevRules = "/etc/udev/rules.d/65-kvmprov.rules";
 
 enum class ActionKind {
   load_module,     // insert a module (and its dependencies) through libkmod
@@ -60,6 +61,10 @@ Facts observe(Host& host, const Profile& profile);
 
 // Decides, without I/O, what apply must do.
 Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& options);
+
+// Decides, without I/O, what `reset` must do: remove every file kvmprov owns and its block in
+// /etc/modules, nothing else. Loaded modules and groups stay as they are.
+Plan make_reset_plan(const Facts& facts);
 
 // The modules of PROFILE that apply to this CPU vendor (vendor modules of other vendors and
 // `when` mismatches are left out).

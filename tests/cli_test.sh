@@ -120,5 +120,44 @@ expect_eq "$(stat -c %a "$SYS/etc/modprobe.d/kvmprov.conf")" "644" "mode of writ
 [ ! -e "$SYS/etc/modules" ] && ok || bad "/etc/modules written in a systemd root"
 [ -z "$(find "$SYS" -name '.kvmprov.*')" ] && ok || bad "temporary files left"
 
+# --- reset: removes kvmprov's files and its block in /etc/modules, nothing else; idempotent
+RST="$TMP/reset"
+mkdir -p "$RST/etc/modprobe.d" "$RST/etc/modules-load.d" "$RST/etc/udev/rules.d"
+printf '# foreign\nloop\n' >"$RST/etc/modules"
+run apply --root "$RST" --fact cpu_vendor=intel --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+expect_rc 0 "apply before reset"
+printf 'options loop max_loop=8\n' >"$RST/etc/modprobe.d/other.conf"
+printf '# rules\n' >"$RST/etc/udev/rules.d/65-kvmprov.rules"
+printf 'kvm\n' >"$RST/etc/modules-load.d/kvmprov.conf"
+run reset --root "$RST" --detailed-exitcodes
+expect_rc 2 "reset changes, detailed"
+expect_in "$out" "changed   remove /etc/modprobe.d/kvmprov.conf" "reset removes modprobe.d file"
+expect_in "$out" "changed   remove /etc/udev/rules.d/65-kvmprov.rules" "reset removes udev rules"
+expect_in "$out" "changed   write /etc/modules: remove kvmprov's block, keep the rest" "reset edits /etc/modules"
+expect_in "$out" "4 changed, 0 unchanged, 0 failed, 0 pending" "reset summary"
+expect_eq "$(cat "$RST/etc/modules")" "$(printf '# foreign\nloop')" "foreign bytes of /etc/modules kept"
+for f in etc/modprobe.d/kvmprov.conf etc/modules-load.d/kvmprov.conf etc/udev/rules.d/65-kvmprov.rules; do
+  [ ! -e "$RST/$f" ] && ok || bad "reset left $f"
+done
+[ -f "$RST/etc/modprobe.d/other.conf" ] && ok || bad "reset removed a foreign file"
+run reset --root "$RST" --detailed-exitcodes
+expect_rc 0 "second reset changes nothing"
+expect_in "$out" "0 changed, 4 unchanged, 0 failed, 0 pending" "second reset summary"
+run reset --root "$RST" --json
+expect_rc 0 "reset --json"
+printf '%s' "$out" >"$TMP/reset.json"
+python3 - "$TMP/reset.json" <<'PY' && ok || bad "reset JSON report shape"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["verb"] == "reset" and r["dry_run"] is False, r
+ids = [a["id"] for a in r["actions"]]
+assert ids == ["file:/etc/modprobe.d/kvmprov.conf", "file:/etc/modules-load.d/kvmprov.conf",
+               "file:/etc/udev/rules.d/65-kvmprov.rules", "file:/etc/modules"], ids
+assert r["summary"]["unchanged"] == 4 and r["summary"]["changed"] == 0, r["summary"]
+PY
+run reset --help
+expect_rc 0 "reset --help"
+expect_in "$out" "--root DIR" "reset --help lists the global options"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
