@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Lints and renders the man pages (mandoc -T lint and man -l, failing on any warning) and checks
+# that kvmprov(8) documents every verb and every option that "kvmprov --help" and each verb's
+# --help list. Usage: man_test.sh PATH/TO/kvmprov SOURCE_DIR
+set -u
+KVMPROV=$(realpath "$1")
+SRC=$(realpath "$2")
+PAGES=("$SRC/man/kvmprov.8" "$SRC/man/kvmprov.yaml.5")
+skip() { echo "SKIP: $*"; exit 77; }
+command -v mandoc >/dev/null || skip "mandoc missing (apt-get install mandoc)"
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+for page in "${PAGES[@]}"; do
+  lint=$(mandoc -T lint -W warning "$page" 2>&1) && [ -z "$lint" ] && ok || bad "mandoc -T lint $page: $lint"
+  if command -v man >/dev/null; then
+    warn=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l "$page" 2>&1 >/dev/null)
+    [ -z "$warn" ] && ok || bad "man --warnings -l $page: $warn"
+  fi
+done
+if ! command -v man >/dev/null; then echo "man not installed: pages rendered with mandoc only"; fi
+
+# The rendered text of kvmprov(8), without overstrike, as a reader sees it.
+text=$(mandoc -T ascii -O width=200 "$SRC/man/kvmprov.8" | sed 's/.\x08//g')
+section() { awk -v s="$1" '/^[A-Z]/ { on = ($0 == s) } on' <<<"$text"; }
+for s in NAME SYNOPSIS DESCRIPTION VERBS OPTIONS "EXIT STATUS" ENVIRONMENT FILES EXAMPLES "SEE ALSO"; do
+  [ -n "$(section "$s")" ] && ok || bad "kvmprov.8 has no $s section"
+done
+
+verbs=$("$KVMPROV" --help | sed -n '/^Subcommands:/,/^$/s/^ \{1,\}\([a-z][a-z-]*\) .*/\1/p')
+[ -n "$verbs" ] && ok || bad "no verbs found in kvmprov --help"
+options=$("$KVMPROV" --help | grep -oE '^ +(-[a-zA-Z],)?--[a-z][a-z0-9-]*' | sed 's/.*,//; s/^ *//')
+for v in $verbs; do
+  grep -qE "^ +$v( |$)" <<<"$(section VERBS)" && ok || bad "verb \"$v\" not described under VERBS in kvmprov.8"
+  options+=$'\n'$("$KVMPROV" "$v" --help | grep -oE '^ +(-[a-zA-Z],)?--[a-z][a-z0-9-]*' | sed 's/.*,//; s/^ *//')
+done
+[ -n "$options" ] && ok || bad "no options found in kvmprov --help"
+for o in $(sort -u <<<"$options"); do
+  grep -qE -- "(^|[^a-z-])$o([^a-z-]|$)" <<<"$text" && ok || bad "option $o (from --help) not in kvmprov.8"
+done
+grep -q "NO_COLOR" <<<"$(section ENVIRONMENT)" && ok || bad "NO_COLOR not under ENVIRONMENT"
+for ref in "modprobe(8)" "modules-load.d(5)" "modprobe.d(5)" "udev(7)" "kvm-ok(1)" "virt-host-validate(1)" "kvmprov.yaml(5)"; do
+  grep -qF "$ref" <<<"$(section "SEE ALSO")" && ok || bad "SEE ALSO lacks $ref"
+done
+for code in 0 1 2 4 6 64 65; do
+  grep -qw "$code" <<<"$(section "EXIT STATUS")" && ok || bad "exit status $code not documented"
+done
+examples=$(section EXAMPLES)
+for e in "kvmprov apply" "postinst" "ansible.builtin.command" "exec {" "--detailed-exitcodes"; do
+  grep -qF -- "$e" <<<"$examples" && ok || bad "EXAMPLES lacks \"$e\""
+done
+
+# kvmprov.yaml(5) covers the whole schema.
+schema=$(mandoc -T ascii -O width=200 "$SRC/man/kvmprov.yaml.5" | sed 's/.\x08//g')
+for key in version name modules when.cpu_vendor options persist devices node group mode groups system members \
+  modules-load.d etc-modules auto none; do
+  grep -qw -- "$key" <<<"$schema" && ok || bad "kvmprov.yaml.5 does not describe \"$key\""
+done
+
+echo "man: $pass passed, $fail failed"
+[ "$fail" = 0 ]
