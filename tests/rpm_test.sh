@@ -1,0 +1,99 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Builds the binary RPM from rpm/kvmprov.spec with rpmbuild -bb, checks its file list with
+# rpm -qlp and lints it with rpmlint. Debian lacks the cmake and systemd RPM macros (and the
+# -devel packages BuildRequires names), so this test defines the macros and passes --nodeps.
+# Usage: rpm_test.sh SOURCE_DIR. Exits 77 (skipped) when rpmbuild is missing.
+set -u
+SRC=$(realpath "$1")
+skip() { echo "SKIP: $*"; exit 77; }
+command -v rpmbuild >/dev/null || skip "rpmbuild missing (apt-get install rpm)"
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+version=$(sed -n 's/^Version: *//p' "$SRC/rpm/kvmprov.spec")
+top="$TMP/rpmbuild"
+mkdir -p "$top/SOURCES" "$top/SPECS"
+mkdir -p "$TMP/kvmprov-$version"
+if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
+  (cd "$SRC" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$TMP/kvmprov-$version"
+else
+  tar -C "$SRC" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -xf - -C "$TMP/kvmprov-$version"
+fi
+tar -C "$TMP" -czf "$top/SOURCES/kvmprov-$version.tar.gz" "kvmprov-$version"
+cp "$SRC/rpm/kvmprov.spec" "$top/SPECS/"
+
+# What Fedora's cmake-rpm-macros and systemd-rpm-macros provide, in their simplest form.
+cat >"$TMP/macros" <<'MACROS'
+%__cmake /usr/bin/cmake
+%__ctest /usr/bin/ctest
+%__cmake_builddir redhat-linux-build
+%_vpath_builddir %{__cmake_builddir}
+%cmake %{__cmake} -S . -B %{__cmake_builddir} -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX:PATH=%{_prefix} -DCMAKE_INSTALL_SYSCONFDIR:PATH=%{_sysconfdir} -DCMAKE_INSTALL_LIBDIR:PATH=%{_libdir} -DCMAKE_INSTALL_MANDIR:PATH=%{_mandir}
+%cmake_build %{__cmake} --build %{__cmake_builddir} -j2
+%cmake_install DESTDIR="%{buildroot}" %{__cmake} --install %{__cmake_builddir}
+%ctest %{__ctest} --test-dir %{__cmake_builddir} --output-on-failure
+%_unitdir /usr/lib/systemd/system
+%systemd_requires %{nil}
+%systemd_post() if [ $1 -eq 1 ] && command -v systemctl >/dev/null; then systemctl --no-reload preset %{?*} >/dev/null 2>&1 || :; fi
+%systemd_preun() if [ $1 -eq 0 ] && command -v systemctl >/dev/null; then systemctl --no-reload disable --now %{?*} >/dev/null 2>&1 || :; fi
+%systemd_postun() if command -v systemctl >/dev/null; then systemctl daemon-reload >/dev/null 2>&1 || :; fi
+%debug_package %{nil}
+%packager kvmprov developers <kvmprov@example.org>
+# Debian's brp-compress uses bash's read -d under #!/bin/sh (dash): run it with bash.
+%__os_install_post \
+    bash /usr/lib/rpm/brp-compress %{_prefix} \
+    /usr/lib/rpm/brp-strip %{__strip} \
+%{nil}
+MACROS
+
+start=$(date +%s)
+if rpmbuild -bb --nodeps --without check --load "$TMP/macros" --define "_topdir $top" \
+  "$top/SPECS/kvmprov.spec" >"$TMP/build.log" 2>&1; then
+  ok
+else
+  tail -40 "$TMP/build.log" >&2
+  bad "rpmbuild -bb failed"
+  echo "rpm: $pass passed, $fail failed"
+  exit 1
+fi
+echo "rpmbuild -bb: $(($(date +%s) - start)) s"
+rpmfile=$(ls "$top"/RPMS/*/kvmprov-"$version"-*.rpm)
+[ -f "$rpmfile" ] && ok || bad "no kvmprov rpm built"
+
+files=$(rpm -qlp "$rpmfile" 2>/dev/null)
+for f in /usr/sbin/kvmprov /etc/kvmprov /etc/kvmprov/profile.yaml \
+  /usr/share/kvmprov/profiles/default.yaml /usr/share/kvmprov/profiles/nested.yaml \
+  /usr/share/kvmprov/profiles/openstack-compute.yaml /usr/lib/systemd/system/kvmprov.service \
+  /usr/share/bash-completion/completions/kvmprov /usr/share/doc/kvmprov-$version/README.md; do
+  grep -qx -- "$f" <<<"$files" && ok || bad "$f not in the rpm"
+done
+grep -qx '/usr/share/man/man8/kvmprov\.8\.gz' <<<"$files" && ok || bad "kvmprov.8.gz not in the rpm"
+grep -qx '/usr/share/man/man5/kvmprov\.yaml\.5\.gz' <<<"$files" && ok || bad "kvmprov.yaml.5.gz not in the rpm"
+unexpected=$(grep -v -e '^/usr/sbin/kvmprov$' -e '^/etc/kvmprov' -e '^/usr/share/kvmprov' \
+  -e '^/usr/lib/systemd/system/kvmprov.service$' -e '^/usr/share/bash-completion' \
+  -e '^/usr/share/man/man[58]/kvmprov' -e '^/usr/share/doc/kvmprov' -e '^/usr/lib/.build-id' \
+  <<<"$files")
+[ -z "$unexpected" ] && ok || bad "unexpected files in the rpm: $unexpected"
+rpm -qp --configfiles "$rpmfile" 2>/dev/null | grep -qx /etc/kvmprov/profile.yaml && ok ||
+  bad "profile.yaml is not a config file"
+scripts=$(rpm -qp --scripts "$rpmfile" 2>/dev/null)
+for s in postinstall preuninstall postuninstall; do
+  grep -q "^$s scriptlet" <<<"$scripts" && ok || bad "no $s scriptlet"
+done
+
+if command -v rpmlint >/dev/null; then
+  lint=$(rpmlint -c "$SRC/rpm/rpmlint.toml" "$rpmfile" 2>&1)
+  grep -q ' 0 errors' <<<"$lint" && ok || bad "rpmlint reports errors: $lint"
+  echo "rpmlint: $(grep -E ': (E|W): ' <<<"$lint" | tr '\n' ';')$(tail -1 <<<"$lint")"
+else
+  echo "rpmlint not installed: rpm not linted"
+fi
+
+echo "rpm: $pass passed, $fail failed"
+[ "$fail" = 0 ]
