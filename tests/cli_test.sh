@@ -155,6 +155,11 @@ assert ids == ["file:/etc/modprobe.d/kvmprov.conf", "file:/etc/modules-load.d/kv
                "file:/etc/udev/rules.d/65-kvmprov.rules", "file:/etc/modules"], ids
 assert r["summary"]["unchanged"] == 4 and r["summary"]["changed"] == 0, r["summary"]
 PY
+
+# --- the operator profile the packages install as /etc/kvmprov/profile.yaml
+run validate "$KVMPROV_SOURCE_DIR/contrib/profile.yaml"
+expect_rc 0 "validate contrib/profile.yaml"
+
 run reset --help
 expect_rc 0 "reset --help"
 expect_in "$out" "--root DIR" "reset --help lists the global options"
