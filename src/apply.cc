@@ -11,11 +11,21 @@ Summary summarize(const std::vector<Action>& actions) {
   Summary s;
   for (const auto& a : actions) {
     switch (a.status) {
-      case Status::changed: ++s.changed; break;
-      case Status::unchanged: ++s.unchanged; break;
-      case Status::failed: ++s.failed; break;
-      case Status::skipped: ++s.skipped; break;
-      case Status::pending: ++s.pending; break;
+      case Status::changed:
+        ++s.changed;
+        break;
+      case Status::unchanged:
+        ++s.unchanged;
+        break;
+      case Status::failed:
+        ++s.failed;
+        break;
+      case Status::skipped:
+        ++s.skipped;
+        break;
+      case Status::pending:
+        ++s.pending;
+        break;
     }
   }
   return s;
@@ -83,8 +93,8 @@ void run(Host& host, Action& a) {
     case ActionKind::reload_module: {
       auto r = host.unload_module(a.target);
       if (!r)
-        return fail(a, fmt::format("cannot unload \"{}\" to reload it: {}", a.target,
-                                   r.error().message));
+        return fail(
+            a, fmt::format("cannot unload \"{}\" to reload it: {}", a.target, r.error().message));
       auto l = host.load_module(a.target, a.options);
       if (!l)
         return fail(a, fmt::format("unloaded \"{}\" but cannot load it again: {}", a.target,

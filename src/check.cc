@@ -13,10 +13,14 @@ namespace kvmprov {
 
 std::string_view check_state_name(CheckState s) {
   switch (s) {
-    case CheckState::pass: return "PASS";
-    case CheckState::warn: return "WARN";
-    case CheckState::fail: return "FAIL";
-    case CheckState::skip: return "SKIP";
+    case CheckState::pass:
+      return "PASS";
+    case CheckState::warn:
+      return "WARN";
+    case CheckState::fail:
+      return "FAIL";
+    case CheckState::skip:
+      return "SKIP";
   }
   return "?";
 }
@@ -28,7 +32,9 @@ const ModuleFacts* find_module(const Facts& facts, std::string_view name) {
   return it == facts.modules.end() ? nullptr : &it->second;
 }
 
-bool has_vt(const CpuFacts& cpu) { return cpu.vmx || cpu.svm; }
+bool has_vt(const CpuFacts& cpu) {
+  return cpu.vmx || cpu.svm;
+}
 
 }  // namespace
 
@@ -43,10 +49,10 @@ CheckReport run_check(Host& host, const Facts& facts) {
                      .hint = cpu.vendor == Vendor::unknown ? "KVM needs an x86 CPU from Intel, "
                                                              "AMD, Hygon, Zhaoxin or Centaur"
                                                            : ""});
-  std::string_view flag = cpu.vendor == Vendor::intel || cpu.vendor == Vendor::zhaoxin ||
-                                  cpu.vendor == Vendor::centaur
-                              ? "vmx"
-                              : "svm";
+  std::string_view flag =
+      cpu.vendor == Vendor::intel || cpu.vendor == Vendor::zhaoxin || cpu.vendor == Vendor::centaur
+          ? "vmx"
+          : "svm";
   r.items.push_back(
       {.id = "vt",
        .title = "hardware virtualisation flag",
@@ -77,13 +83,13 @@ CheckReport run_check(Host& host, const Facts& facts) {
 
   auto dev = host.stat("/dev/kvm");
   bool node = dev && dev->exists && dev->char_device;
-  r.items.push_back({.id = "device",
-                     .title = "/dev/kvm",
-                     .state = node ? CheckState::pass : CheckState::fail,
-                     .detail = node ? fmt::format("uid {} gid {} mode {:04o}", dev->uid, dev->gid,
-                                                  dev->mode)
-                                    : "missing",
-                     .hint = node ? "" : "load the KVM modules (kvmprov apply)"});
+  r.items.push_back(
+      {.id = "device",
+       .title = "/dev/kvm",
+       .state = node ? CheckState::pass : CheckState::fail,
+       .detail = node ? fmt::format("uid {} gid {} mode {:04o}", dev->uid, dev->gid, dev->mode)
+                      : "missing",
+       .hint = node ? "" : "load the KVM modules (kvmprov apply)"});
 
   KvmProbe probe = host.probe_kvm();
   std::string probe_detail;
@@ -141,8 +147,8 @@ std::string render_check(const CheckReport& r, const RenderOptions& o) {
                        item.hint.empty() ? "" : " (" + item.hint + ")");
   }
   out += fmt::format("verdict: {} ({}): {}; virt_type={}\n",
-                     r.verdict.usable ? "usable" : "not usable", r.verdict.reason,
-                     r.verdict.advice, r.verdict.virt_type);
+                     r.verdict.usable ? "usable" : "not usable", r.verdict.reason, r.verdict.advice,
+                     r.verdict.virt_type);
   return out;
 }
 

@@ -28,13 +28,14 @@ std::vector<std::string> split_lines(const std::optional<std::string>& text) {
 }
 
 struct Edit {
-  char op;  // ' ', '-', '+'
+  char op;      // ' ', '-', '+'
   size_t a, b;  // line indexes in before/after (of the line, or where it would be)
 };
 
 // Longest-common-subsequence edit script; quadratic, which is fine for files this size. Larger
 // inputs degrade to "remove all, add all".
-std::vector<Edit> edit_script(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+std::vector<Edit> edit_script(const std::vector<std::string>& a,
+                              const std::vector<std::string>& b) {
   std::vector<Edit> edits;
   const size_t n = a.size(), m = b.size();
   if (n * m > 4'000'000) {
@@ -50,10 +51,10 @@ std::vector<Edit> edit_script(const std::vector<std::string>& a, const std::vect
   while (i < n || j < m) {
     if (i < n && j < m && a[i] == b[j]) {
       edits.push_back({' ', i++, j++});
-    } else if (j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      edits.push_back({'+', i, j++});
-    } else {
+    } else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) {
       edits.push_back({'-', i++, j});
+    } else {
+      edits.push_back({'+', i, j++});
     }
   }
   return edits;

@@ -19,8 +19,9 @@ struct CpuFacts {
   unsigned cpus = 0;  // processors listed
   bool vmx = false;   // present on every listed processor
   bool svm = false;
-  bool hypervisor = false;       // running as a guest
-  std::string hypervisor_id;     // CPUID 0x40000000 signature ("KVMKVMKVM", "TCGTCGTCGTCG"), "" if none
+  bool hypervisor = false;  // running as a guest
+  std::string
+      hypervisor_id;  // CPUID 0x40000000 signature ("KVMKVMKVM", "TCGTCGTCGTCG"), "" if none
 };
 
 // Parses /proc/cpuinfo text (x86). Unknown vendors give Vendor::unknown.
@@ -44,9 +45,9 @@ std::string_view module_state_name(ModuleState s);
 struct ModuleFacts {
   std::string name;  // normalised
   ModuleState state = ModuleState::absent;
-  bool found = false;            // a module file exists under /lib/modules/<release>, or builtin
-  std::string path;              // the module file, when found
-  std::string blacklisted_by;    // the modprobe.d file that blacklists it, "" if none
+  bool found = false;          // a module file exists under /lib/modules/<release>, or builtin
+  std::string path;            // the module file, when found
+  std::string blacklisted_by;  // the modprobe.d file that blacklists it, "" if none
   std::map<std::string, std::string> params;  // /sys/module/<m>/parameters, when readable
   int refcount = 0;
   std::vector<std::string> holders;
@@ -58,9 +59,13 @@ struct Facts {
   bool modules_supported = false;  // the kernel can load modules (/proc/modules exists)
   bool modules_disabled = false;   // /proc/sys/kernel/modules_disabled = 1
   bool systemd = false;            // systemd is PID 1 (/run/systemd/system exists)
-  std::map<std::string, ModuleFacts> modules;               // keyed by normalised name
-  std::map<std::string, std::optional<std::string>> files;  // managed files: content, nullopt = absent
-  std::vector<std::string> overridden;                      // fact keys set by --fact
+  // A KVM backend other than the vendor modules that is live or built in ("kvm_pvm"), "" if none.
+  // With one, the vendor module is not needed: /dev/kvm works without it.
+  std::string kvm_provider;
+  std::map<std::string, ModuleFacts> modules;  // keyed by normalised name
+  std::map<std::string, std::optional<std::string>>
+      files;                            // managed files: content, nullopt = absent
+  std::vector<std::string> overridden;  // fact keys set by --fact
 };
 
 // Applies one "--fact KEY=VALUE" override. Keys: cpu_vendor, vmx, svm, hypervisor,

@@ -144,7 +144,10 @@ class LinuxHost final : public Host {
     return file_info(st);
   }
 
+  // The running system: systemd is PID 1 (its runtime directory exists), not merely installed,
+  // since a container may ship systemd without running it. An image (--root): installed.
   bool has_systemd() override {
+    if (live()) return kernel_path_exists("/run/systemd/system");
     for (const char* binary : {"/lib/systemd/systemd", "/usr/lib/systemd/systemd"}) {
       auto fd = open_below_root(root_, binary, O_PATH);
       struct stat st {};
@@ -152,9 +155,7 @@ class LinuxHost final : public Host {
         return true;
       }
     }
-    if (!live()) return false;
-    auto info = stat("/run/systemd/system");
-    return info && info->directory;
+    return false;
   }
 
   std::optional<std::string> read_kernel_file(const std::string& path) override {
@@ -206,6 +207,10 @@ class LinuxHost final : public Host {
     Kmod* kmod = open_kmod();
     if (!kmod) return *kmod_error_;
     return kmod->remove(name);
+  }
+
+  KvmProbe probe_kvm() override {
+    return probe_kvm_device(kernel_path("/dev/kvm").value_or("/dev/kvm"));
   }
 
   Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds timeout) override {

@@ -33,7 +33,8 @@ class Kmod {
   virtual std::vector<std::string> dependencies(const std::string& name) = 0;
   // kmod_module_probe_insert_module with KMOD_PROBE_APPLY_BLACKLIST, OPTIONS passed to NAME.
   // Error.code carries the errno; Error.message is the operator-facing cause.
-  virtual Result<void> insert(const std::string& name, const std::vector<ModuleOption>& options) = 0;
+  virtual Result<void> insert(const std::string& name,
+                              const std::vector<ModuleOption>& options) = 0;
   virtual Result<void> remove(const std::string& name) = 0;
 };
 

@@ -37,9 +37,13 @@ struct Options {
   std::string validate_file;
 };
 
-void print(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
+void print(const std::string& s) {
+  std::fwrite(s.data(), 1, s.size(), stdout);
+}
 
-void error(const std::string& s) { std::fprintf(stderr, "kvmprov: %s\n", s.c_str()); }
+void error(const std::string& s) {
+  std::fprintf(stderr, "kvmprov: %s\n", s.c_str());
+}
 
 bool use_color(const Options& o) {
   const char* no_color = std::getenv("NO_COLOR");
@@ -53,7 +57,8 @@ int report_profile_errors(const ParseResult& parsed) {
 }
 
 ParseResult load_profile(const Options& o) {
-  if (o.profile.empty()) return parse_profile(default_profile_text(), std::string(kDefaultProfileSource));
+  if (o.profile.empty())
+    return parse_profile(default_profile_text(), std::string(kDefaultProfileSource));
   return load_profile_file(o.profile);
 }
 
@@ -62,8 +67,8 @@ int run_validate(const Options& o) {
   if (!parsed.profile) return report_profile_errors(parsed);
   const Profile& p = *parsed.profile;
   if (o.json) {
-    print(nlohmann::json({{"file", o.validate_file}, {"valid", true}, {"name", p.name}})
-              .dump(2) + "\n");
+    print(nlohmann::json({{"file", o.validate_file}, {"valid", true}, {"name", p.name}}).dump(2) +
+          "\n");
   } else if (!o.quiet) {
     print(o.validate_file + ": valid profile \"" + p.name + "\"\n");
   }
@@ -93,8 +98,9 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
       return kExitUsage;
     }
   }
-  Plan plan = make_plan(profile, facts,
-                        {.live = host->live(), .allow_reload = o.allow_reload, .systemd = facts.systemd});
+  Plan plan =
+      make_plan(profile, facts,
+                {.live = host->live(), .allow_reload = o.allow_reload, .systemd = facts.systemd});
   RunReport report{.verb = verb, .profile = &profile, .facts = &facts};
   report.actions = verb == "apply" ? apply_plan(*host, plan) : plan.actions;
 
@@ -142,8 +148,10 @@ int main(int argc, char** argv) {
       "Exit status: 0 success; 1 failure; 64 usage error; 65 invalid profile. With "
       "--detailed-exitcodes: 0 nothing changed, 2 changes, 4 failures, 6 both. check: 0 usable, "
       "1 not usable. See kvmprov(8) and kvmprov.yaml(5).");
-  app.add_option("--profile", o.profile, "Host profile (default: the built-in default profile)");
-  app.add_option("--root", o.root, "Operate on the system image below DIR; kernel actions are skipped")
+  app.add_option("--profile", o.profile, "Host profile (default: the built-in default profile)")
+      ->type_name("FILE");
+  app.add_option("--root", o.root,
+                 "Operate on the system image below DIR; kernel actions are skipped")
       ->type_name("DIR");
   app.add_flag("--json", o.json, "Print a JSON report");
   app.add_flag("--quiet", o.quiet, "Print only failures, pending items and the summary");
@@ -157,7 +165,7 @@ int main(int argc, char** argv) {
   app.add_option("--lock-timeout", o.lock_timeout,
                  "Seconds apply waits for another run's lock (default 60)")
       ->type_name("SECONDS")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber.description(""));
 
   auto* check = app.add_subcommand("check", "Tell whether this host can run KVM guests, and why");
   auto* plan = app.add_subcommand("plan", "Show what apply would change; change nothing");
@@ -165,6 +173,20 @@ int main(int argc, char** argv) {
   auto* validate = app.add_subcommand("validate", "Check a profile file and report every error");
   validate->add_option("FILE", o.validate_file, "Profile to validate")->required();
   auto* version = app.add_subcommand("version", "Print the version");
+
+  // Per-verb --help lists the global options too, since they are what a verb is run with.
+  std::string globals = "Global options (before or after the verb):\n";
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_name() == "--help") continue;
+    std::string name = opt->get_name();
+    if (!opt->get_type_name().empty() && opt->get_type_name() != "FLAG" &&
+        opt->get_expected_min() > 0)
+      name += " " + opt->get_type_name();
+    globals += "  " + name + std::string(name.size() < 28 ? 28 - name.size() : 1, ' ') +
+               opt->get_description() + "\n";
+  }
+  for (CLI::App* verb : {check, plan, apply, validate, version})
+    verb->footer(globals + "\n" + app.get_footer());
 
   try {
     app.parse(argc, argv);

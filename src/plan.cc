@@ -16,22 +16,32 @@ namespace kvmprov {
 
 std::string_view action_kind_name(ActionKind k) {
   switch (k) {
-    case ActionKind::load_module: return "load";
-    case ActionKind::reload_module: return "reload";
-    case ActionKind::kernel_cmdline: return "cmdline";
-    case ActionKind::write_file: return "write";
-    case ActionKind::remove_file: return "remove";
+    case ActionKind::load_module:
+      return "load";
+    case ActionKind::reload_module:
+      return "reload";
+    case ActionKind::kernel_cmdline:
+      return "cmdline";
+    case ActionKind::write_file:
+      return "write";
+    case ActionKind::remove_file:
+      return "remove";
   }
   return "?";
 }
 
 std::string_view status_name(Status s) {
   switch (s) {
-    case Status::unchanged: return "unchanged";
-    case Status::changed: return "changed";
-    case Status::failed: return "failed";
-    case Status::skipped: return "skipped";
-    case Status::pending: return "pending";
+    case Status::unchanged:
+      return "unchanged";
+    case Status::changed:
+      return "changed";
+    case Status::failed:
+      return "failed";
+    case Status::skipped:
+      return "skipped";
+    case Status::pending:
+      return "pending";
   }
   return "?";
 }
@@ -39,12 +49,15 @@ std::string_view status_name(Status s) {
 namespace {
 
 std::string trim(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+    s.remove_suffix(1);
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   return std::string(s);
 }
 
-bool is_vendor_module(std::string_view name) { return name == "kvm_intel" || name == "kvm_amd"; }
+bool is_vendor_module(std::string_view name) {
+  return name == "kvm_intel" || name == "kvm_amd";
+}
 
 // The VT flag a vendor module needs, and whether the CPU reports it.
 bool has_vt_for(std::string_view module, const CpuFacts& cpu) {
@@ -118,8 +131,8 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
       load.detail = "loaded";
       plan.actions.push_back(std::move(load));
       if (!drift.empty()) {
-        Action reload{.id = "reload:" + spec.name, .kind = ActionKind::reload_module,
-                      .target = spec.name};
+        Action reload{
+            .id = "reload:" + spec.name, .kind = ActionKind::reload_module, .target = spec.name};
         reload.options = spec.options;
         std::string what = fmt::format("\"{}\" is loaded with {}", spec.name, drift_text(drift));
         if (!options.allow_reload) {
@@ -144,8 +157,8 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
       load.detail = "built into the kernel";
       plan.actions.push_back(std::move(load));
       if (!drift.empty()) {
-        Action cmdline{.id = "cmdline:" + spec.name, .kind = ActionKind::kernel_cmdline,
-                       .target = spec.name};
+        Action cmdline{
+            .id = "cmdline:" + spec.name, .kind = ActionKind::kernel_cmdline, .target = spec.name};
         cmdline.options = spec.options;
         std::string params;
         for (const auto& d : drift) params += fmt::format(" {}.{}={}", spec.name, d.name, d.want);
@@ -160,13 +173,19 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
     case ModuleState::coming:
     case ModuleState::going:
       load.status = Status::pending;
-      load.detail = fmt::format("the kernel is {} \"{}\"; run again when it has settled",
-                                mf.state == ModuleState::coming ? "loading" : "unloading",
-                                spec.name);
+      load.detail =
+          fmt::format("the kernel is {} \"{}\"; run again when it has settled",
+                      mf.state == ModuleState::coming ? "loading" : "unloading", spec.name);
       plan.actions.push_back(std::move(load));
       return;
     case ModuleState::absent:
       break;
+  }
+  if (is_vendor_module(spec.name) && !facts.kvm_provider.empty()) {
+    load.status = Status::unchanged;
+    load.detail = fmt::format("not needed: KVM is provided by \"{}\"", facts.kvm_provider);
+    plan.actions.push_back(std::move(load));
+    return;
   }
 
   std::string modules_dir = "/lib/modules/" + facts.kernel_release;
@@ -180,9 +199,9 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
     load.detail = fmt::format("cannot load \"{}\": {}", spec.name,
                               explain_load_error(spec.name, ENOENT, facts.cpu, modules_dir, ""));
   } else if (!mf.blacklisted_by.empty()) {
-    load.detail = fmt::format("cannot load \"{}\": {}", spec.name,
-                              explain_load_error(spec.name, 0, facts.cpu, modules_dir,
-                                                 mf.blacklisted_by));
+    load.detail =
+        fmt::format("cannot load \"{}\": {}", spec.name,
+                    explain_load_error(spec.name, 0, facts.cpu, modules_dir, mf.blacklisted_by));
   } else if (facts.modules_disabled) {
     load.detail = fmt::format("cannot load \"{}\": {}", spec.name,
                               explain_load_error(spec.name, EPERM, facts.cpu, modules_dir, ""));
@@ -199,6 +218,7 @@ bool persistable(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
   if (!options.live) return true;
   const ModuleFacts& mf = facts_for(facts, spec.name);
   if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) return true;
+  if (is_vendor_module(spec.name) && !facts.kvm_provider.empty()) return false;
   if (!facts.modules_supported || !mf.found || !mf.blacklisted_by.empty()) return false;
   return has_vt_for(spec.name, facts.cpu);
 }
@@ -254,7 +274,16 @@ Facts observe(Host& host, const Profile& profile) {
   if (auto disabled = host.read_kernel_file("/proc/sys/kernel/modules_disabled"))
     f.modules_disabled = trim(*disabled) == "1";
   f.systemd = host.has_systemd();
-  for (const auto& m : profile.modules) f.modules.emplace(m.name, host.module(m.name));
+  // Under --root the running kernel's modules say nothing about the image: no kernel action is
+  // planned there, so libkmod is not even opened.
+  if (host.live()) {
+    for (const char* provider : {"kvm_pvm"}) {
+      ModuleFacts m = host.module(provider);
+      if (m.state == ModuleState::live || m.state == ModuleState::builtin)
+        f.kvm_provider = provider;
+    }
+    for (const auto& m : profile.modules) f.modules.emplace(m.name, host.module(m.name));
+  }
   for (const char* path : {kModprobeConf, kModulesLoadConf, kEtcModules}) {
     auto content = host.read_file(path);
     // An unreadable file is planned as absent; apply then reports the real error on write.

@@ -13,7 +13,7 @@ namespace kvmprov {
 
 enum class Vendor { unknown, intel, amd, hygon, zhaoxin, centaur };
 
-std::string_view vendor_name(Vendor v);                      // "intel", "amd", ...; "unknown"
+std::string_view vendor_name(Vendor v);                     // "intel", "amd", ...; "unknown"
 std::optional<Vendor> parse_vendor(std::string_view name);  // inverse of vendor_name, not "unknown"
 
 // The KVM vendor module a CPU vendor uses: kvm_intel (intel, zhaoxin, centaur), kvm_amd (amd,
@@ -35,9 +35,9 @@ enum class PersistMode { automatic, modules_load_d, etc_modules, none };
 std::string_view persist_name(PersistMode m);  // "auto", "modules-load.d", "etc-modules", "none"
 
 struct DeviceSpec {
-  std::string node;                 // path below /dev, e.g. "kvm", "net/tun"
-  std::string group;                // "" = not managed
-  std::optional<unsigned> mode;     // permission bits, <= 0777
+  std::string node;              // path below /dev, e.g. "kvm", "net/tun"
+  std::string group;             // "" = not managed
+  std::optional<unsigned> mode;  // permission bits, <= 0777
 };
 
 struct GroupSpec {

@@ -12,11 +12,16 @@ constexpr const char* kReset = "\033[0m";
 
 const char* color_of(Status s) {
   switch (s) {
-    case Status::changed: return "\033[32m";
-    case Status::failed: return "\033[31m";
-    case Status::pending: return "\033[33m";
-    case Status::skipped: return "\033[36m";
-    case Status::unchanged: return "";
+    case Status::changed:
+      return "\033[32m";
+    case Status::failed:
+      return "\033[31m";
+    case Status::pending:
+      return "\033[33m";
+    case Status::skipped:
+      return "\033[36m";
+    case Status::unchanged:
+      return "";
   }
   return "";
 }
@@ -24,17 +29,26 @@ const char* color_of(Status s) {
 // The plan's diff-like marker of an action.
 char plan_marker(const Action& a) {
   switch (a.status) {
-    case Status::unchanged: return '=';
-    case Status::failed: return '!';
-    case Status::pending: return '?';
-    case Status::skipped: return '.';
-    case Status::changed: break;
+    case Status::unchanged:
+      return '=';
+    case Status::failed:
+      return '!';
+    case Status::pending:
+      return '?';
+    case Status::skipped:
+      return '.';
+    case Status::changed:
+      break;
   }
   switch (a.kind) {
-    case ActionKind::remove_file: return '-';
-    case ActionKind::write_file: return a.before ? '~' : '+';
-    case ActionKind::reload_module: return '~';
-    default: return '+';
+    case ActionKind::remove_file:
+      return '-';
+    case ActionKind::write_file:
+      return a.before ? '~' : '+';
+    case ActionKind::reload_module:
+      return '~';
+    default:
+      return '+';
   }
 }
 
@@ -42,8 +56,8 @@ std::string summary_line(const RunReport& r) {
   Summary s = summarize(r.actions);
   std::string line;
   if (r.verb == "plan")
-    line = fmt::format("{} to change, {} unchanged, {} failing, {} pending", s.changed,
-                       s.unchanged, s.failed, s.pending);
+    line = fmt::format("{} to change, {} unchanged, {} failing, {} pending", s.changed, s.unchanged,
+                       s.failed, s.pending);
   else
     line = fmt::format("{} changed, {} unchanged, {} failed, {} pending", s.changed, s.unchanged,
                        s.failed, s.pending);
@@ -60,8 +74,8 @@ std::string render_text(const RunReport& r, const RenderOptions& o) {
     if (o.quiet && a.status != Status::failed && a.status != Status::pending) continue;
     const char* c = o.color ? color_of(a.status) : "";
     const char* reset = o.color && *c ? kReset : "";
-    std::string head = plan ? std::string(1, plan_marker(a))
-                            : fmt::format("{:<9}", status_name(a.status));
+    std::string head =
+        plan ? std::string(1, plan_marker(a)) : fmt::format("{:<9}", status_name(a.status));
     out += fmt::format("{}{} {} {}{}{}\n", c, head, action_kind_name(a.kind), a.target,
                        a.detail.empty() ? "" : ": " + a.detail, reset);
     if (plan && !o.quiet && a.status == Status::changed &&

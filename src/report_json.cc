@@ -32,6 +32,7 @@ nlohmann::json facts_json(const Facts& f) {
           {"modules_supported", f.modules_supported},
           {"modules_disabled", f.modules_disabled},
           {"systemd", f.systemd},
+          {"kvm_provider", f.kvm_provider},
           {"modules", modules},
           {"overridden", f.overridden}};
 }

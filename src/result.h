@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Result<T>: a value or an Error{errno, message}; errors never cross module boundaries as exceptions.
+// Result<T>: a value or an Error{errno, message}; errors never cross module boundaries as
+// exceptions.
 #pragma once
 
 #include <cerrno>
@@ -17,7 +18,7 @@ struct Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -38,7 +39,8 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Error error) : ok_(false), error_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  Result(Error error)
+      : ok_(false), error_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }

@@ -41,13 +41,15 @@ FakeHost amd_host() {
 }
 
 const Action* find(const std::vector<Action>& actions, const std::string& id) {
-  auto it = std::find_if(actions.begin(), actions.end(), [&](const Action& a) { return a.id == id; });
+  auto it =
+      std::find_if(actions.begin(), actions.end(), [&](const Action& a) { return a.id == id; });
   return it == actions.end() ? nullptr : &*it;
 }
 
 std::vector<Action> run(FakeHost& h, const Profile& p, bool allow_reload = false) {
   Facts f = observe(h, p);
-  Plan plan = make_plan(p, f, {.live = h.live(), .allow_reload = allow_reload, .systemd = f.systemd});
+  Plan plan =
+      make_plan(p, f, {.live = h.live(), .allow_reload = allow_reload, .systemd = f.systemd});
   return apply_plan(h, plan);
 }
 
@@ -200,7 +202,7 @@ TEST_CASE("Y/N and 1/0 are the same value") {
 
 TEST_CASE("built-in module with a different option: the exact kernel command line, pending") {
   FakeHost h = amd_host();
-  h.kernel_files_["/proc/cpuinfo"] = "vendor_id\t: GenuineIntel\nflags\t: vmx\n";
+  h.kernel_files_["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
   h.modules_["kvm_intel"].state = ModuleState::builtin;
   h.modules_["kvm_intel"].params["nested"] = "N";
   Profile p = default_profile();
@@ -219,7 +221,8 @@ TEST_CASE("kernel without module support: built-in kvm satisfied, the rest fail,
   h.kernel_files_.erase("/proc/modules");
   h.modules_.clear();
   h.modules_["kvm"].state = ModuleState::builtin;
-  h.kernel_files_["/proc/cpuinfo"] = "vendor_id\t: AuthenticAMD\nflags\t: hypervisor\n";
+  h.kernel_files_["/proc/cpuinfo"] =
+      "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t: hypervisor\n";
   h.release_ = "6.18.44-fc";
   auto done = run(h, default_profile());
   CHECK(find(done, "module:kvm")->status == Status::unchanged);
@@ -231,9 +234,21 @@ TEST_CASE("kernel without module support: built-in kvm satisfied, the rest fail,
   CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\n");
 }
 
+TEST_CASE("a paravirtual KVM backend (kvm_pvm) makes the vendor module unnecessary") {
+  FakeHost h = amd_host();
+  h.kernel_files_.erase("/proc/modules");
+  h.modules_.clear();
+  h.modules_["kvm"].state = ModuleState::builtin;
+  h.modules_["kvm_pvm"].state = ModuleState::builtin;
+  auto done = run(h, default_profile());
+  CHECK(find(done, "module:kvm_amd")->status == Status::unchanged);
+  CHECK(find(done, "module:kvm_amd")->detail == "not needed: KVM is provided by \"kvm_pvm\"");
+  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\n");
+}
+
 TEST_CASE("a vendor module without the VT flag is tried but not persisted") {
   FakeHost h = amd_host();
-  h.kernel_files_["/proc/cpuinfo"] = "vendor_id\t: AuthenticAMD\nflags\t: lm\n";
+  h.kernel_files_["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t: lm\n";
   h.load_errors_["kvm_amd"] = ENODEV;
   auto done = run(h, default_profile());
   CHECK(find(done, "module:kvm_amd")->status == Status::failed);
@@ -245,7 +260,7 @@ TEST_CASE("a vendor module without the VT flag is tried but not persisted") {
 
 TEST_CASE("a load the kernel silently refused is a failure, not a success") {
   FakeHost h = amd_host();
-  h.kernel_files_["/proc/cpuinfo"] = "vendor_id\t: GenuineIntel\nflags\t: vmx\n";
+  h.kernel_files_["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
   h.silent_refusals_.insert("kvm_intel");
   auto done = run(h, default_profile());
   const Action* a = find(done, "module:kvm_intel");
@@ -304,8 +319,9 @@ TEST_CASE("managed block: appended after a last line without newline, replaced i
   Profile p;
   p.name = "x";
   std::string with = set_managed_block("loop", p, {"kvm"});
-  CHECK(with == "loop\n# BEGIN kvmprov (profile \"x\"): managed by kvmprov, do not edit\nkvm\n"
-                "# END kvmprov\n");
+  CHECK(with ==
+        "loop\n# BEGIN kvmprov (profile \"x\"): managed by kvmprov, do not edit\nkvm\n"
+        "# END kvmprov\n");
   std::string middle = "a\n" + set_managed_block("", p, {"kvm"}) + "b\n";
   CHECK(set_managed_block(middle, p, {"kvm", "tun"}) ==
         "a\n# BEGIN kvmprov (profile \"x\"): managed by kvmprov, do not edit\nkvm\ntun\n"

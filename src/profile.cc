@@ -1,0 +1,995 @@
+// SPDX-License-Identifier: MIT
+// Parses and validates host profiles; the only file that sees yaml-cpp, so its exceptions end here.
+#include "profile.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <sstream>
+#include <unordered_map>
+#include <utility>
+
+#include <yaml-cpp/anchor.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+namespace kvmprov {
+
+namespace {
+
+constexpr std::size_t kMaxProfileBytes = 1024 * 1024;
+// The schema is four levels deep; anything far deeper is an attack or an accident.
+constexpr std::size_t kMaxDepth = 64;
+// Values quoted in messages are cut here so that one hostile value cannot flood the terminal.
+constexpr std::size_t kMaxQuotedBytes = 64;
+
+constexpr Vendor kVendors[] = {Vendor::intel, Vendor::amd, Vendor::hygon, Vendor::zhaoxin,
+                               Vendor::centaur};
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool is_lower_or_digit(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+bool is_octal(char c) {
+  return c >= '0' && c <= '7';
+}
+
+bool is_option_value_char(char c) {
+  return is_alnum(c) || std::strchr("_.,:+/=-", c) != nullptr;
+}
+
+bool all_of(std::string_view s, bool (*pred)(char)) {
+  return std::all_of(s.begin(), s.end(), pred);
+}
+
+// Quotes a value for a message, escaping anything that could break the message's single line
+// or smuggle terminal control sequences.
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  std::size_t n = std::min(s.size(), kMaxQuotedBytes);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+  if (n < s.size()) out += "...";
+  return out;
+}
+
+// Optimal string alignment distance: a transposed pair counts as one edit, the commonest typo.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  const std::size_t width = b.size() + 1;
+  std::vector<std::size_t> d((a.size() + 1) * width);
+  auto at = [&](std::size_t i, std::size_t j) -> std::size_t& { return d[i * width + j]; };
+  for (std::size_t i = 0; i <= a.size(); ++i) at(i, 0) = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) at(0, j) = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      at(i, j) = std::min({at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        at(i, j) = std::min(at(i, j), at(i - 2, j - 2) + 1);
+      }
+    }
+  }
+  return at(a.size(), b.size());
+}
+
+// The closest candidate, if close enough to be a plausible typo rather than a different word.
+std::optional<std::string_view> closest(std::string_view word,
+                                        const std::vector<std::string_view>& candidates) {
+  if (word.size() > 64) return std::nullopt;  // bounds the quadratic distance computation
+  std::optional<std::string_view> best;
+  std::size_t best_distance = 0;
+  for (std::string_view c : candidates) {
+    std::size_t limit = std::clamp<std::size_t>(c.size() / 3, 1, 2);
+    std::size_t d = edit_distance(word, c);
+    if (d <= limit && (!best || d < best_distance)) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+std::string join_choices(const std::vector<std::string_view>& choices) {
+  std::string out;
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    if (i > 0) out += i + 1 == choices.size() ? " or " : ", ";
+    out += choices[i];
+  }
+  return out;
+}
+
+// Each explain_* returns why a value breaks its grammar, or "" when it is valid; the valid_*
+// predicates are defined through them so that message and check cannot disagree.
+
+std::string explain_length(std::string_view s, std::size_t max) {
+  if (s.empty()) return "must not be empty";
+  if (s.size() > max) return "must be at most " + std::to_string(max) + " characters";
+  return "";
+}
+
+std::string explain_module_name(std::string_view s) {
+  if (auto why = explain_length(s, 55); !why.empty()) return why;
+  if (!all_of(s, [](char c) { return is_alnum(c) || c == '_' || c == '-'; })) {
+    return "allowed characters are A-Z a-z 0-9 _ -";
+  }
+  return "";
+}
+
+std::string explain_option_name(std::string_view s) {
+  if (auto why = explain_length(s, 64); !why.empty()) return why;
+  if (!all_of(s, [](char c) { return is_alnum(c) || c == '_'; })) {
+    return "allowed characters are A-Z a-z 0-9 _";
+  }
+  return "";
+}
+
+std::string explain_option_value(std::string_view s) {
+  if (auto why = explain_length(s, 255); !why.empty()) return why;
+  if (!all_of(s, is_option_value_char)) {
+    return "allowed characters are A-Z a-z 0-9 _ . , : + / = -";
+  }
+  // modprobe would read a leading '-' as the start of an option of its own.
+  if (s.front() == '-') return "must not start with '-'";
+  return "";
+}
+
+std::string explain_device_node(std::string_view s) {
+  if (s.empty()) return "must not be empty";
+  if (!all_of(s, [](char c) { return is_alnum(c) || std::strchr("._/-", c) != nullptr; })) {
+    return "allowed characters are A-Z a-z 0-9 . _ / -";
+  }
+  if (s.front() == '/') return "must be relative to /dev, without a leading '/'";
+  if (s.find("..") != std::string_view::npos) return "must not contain \"..\"";
+  std::size_t start = 0;
+  while (true) {
+    std::size_t end = s.find('/', start);
+    std::string_view part = s.substr(start, end == std::string_view::npos ? end : end - start);
+    if (part.empty() || part == ".") return "must not contain empty or \".\" path components";
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return "";
+}
+
+std::string explain_posix_name(std::string_view s) {
+  if (auto why = explain_length(s, 32); !why.empty()) return why;
+  if (char first = s.front(); !((first >= 'a' && first <= 'z') || first == '_')) {
+    return "must start with a-z or _";
+  }
+  std::string_view body = s.back() == '$' ? s.substr(0, s.size() - 1) : s;
+  if (!all_of(body, [](char c) { return is_lower_or_digit(c) || c == '_' || c == '-'; })) {
+    return "allowed characters are a-z 0-9 _ - and a final $";
+  }
+  return "";
+}
+
+// Finds the first byte that is not UTF-8 text fit for a profile: invalid sequences, and control
+// bytes other than tab, LF and CR (yaml-cpp uses 0x04 internally as end of input, and NUL would
+// cut C strings short). Returns the offset and a description, or nullopt.
+std::optional<std::pair<std::size_t, std::string>> find_bad_byte(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    auto hex = [c] {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "0x%02x", c);
+      return std::string(buf);
+    };
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+        return std::pair{i, "control byte " + hex() + " in profile: profiles must be text"};
+      }
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+      cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      cp = c & 0x0fu;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      cp = c & 0x07u;
+    }
+    bool ok = len != 0 && i + len <= text.size();
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      auto cc = static_cast<unsigned char>(text[i + k]);
+      ok = (cc & 0xc0u) == 0x80u;
+      cp = (cp << 6) | (cc & 0x3fu);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    if (ok && ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+               (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))) {
+      ok = false;
+    }
+    if (!ok) {
+      return std::pair{i, "invalid UTF-8 byte " + hex() + ": profiles must be UTF-8 text"};
+    }
+    i += len;
+  }
+  return std::nullopt;
+}
+
+struct Pos {
+  int line = 0;  // 1-based
+  int column = 0;
+};
+
+Pos to_pos(const YAML::Mark& mark) {
+  if (mark.is_null()) return Pos{};
+  return Pos{mark.line + 1, mark.column + 1};
+}
+
+// A document tree that keeps every node's position; yaml-cpp's own Node shares aliased subtrees,
+// which is what makes alias bombs expensive to walk, so we build our own from parser events.
+struct YamlNode {
+  enum class Kind { null, scalar, sequence, map };
+  Kind kind = Kind::null;
+  Pos pos;
+  bool plain = false;  // unquoted scalar: only these can mean true or false
+  std::string value;
+  std::vector<YamlNode> items;  // a sequence's items; a map's keys and values, alternating
+};
+
+// Builds a YamlNode tree from one document, refusing the YAML features the schema never needs.
+class TreeBuilder : public YAML::EventHandler {
+ public:
+  std::optional<YamlNode> root_;
+  std::optional<Pos> document_start_;
+  std::vector<std::pair<Pos, std::string>> errors_;
+
+  void OnDocumentStart(const YAML::Mark& mark) override { document_start_ = to_pos(mark); }
+  void OnDocumentEnd() override {}
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (anchor != YAML::NullAnchor) refuse_anchor(mark);
+    YamlNode n;
+    n.pos = to_pos(mark);
+    // yaml-cpp marks an empty map value where the next token starts, often the following line;
+    // the key is where the operator has to look.
+    if (!stack_.empty() && stack_.back().kind == YamlNode::Kind::map &&
+        stack_.back().items.size() % 2 == 1) {
+      n.pos = stack_.back().items.back().pos;
+    }
+    add(std::move(n));
+  }
+
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+    refuse_anchor(mark);
+    YamlNode n;
+    n.pos = to_pos(mark);
+    add(std::move(n));
+  }
+
+  void OnAnchor(const YAML::Mark& mark, const std::string&) override { refuse_anchor(mark); }
+
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    if (anchor != YAML::NullAnchor) refuse_anchor(mark);
+    check_tag(mark, tag);
+    YamlNode n;
+    n.kind = YamlNode::Kind::scalar;
+    n.pos = to_pos(mark);
+    n.plain = tag == "?";
+    n.value = value;
+    add(std::move(n));
+  }
+
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    if (anchor != YAML::NullAnchor) refuse_anchor(mark);
+    start(mark, tag, YamlNode::Kind::sequence);
+  }
+  void OnSequenceEnd() override { end(); }
+
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    if (anchor != YAML::NullAnchor) refuse_anchor(mark);
+    start(mark, tag, YamlNode::Kind::map);
+  }
+  void OnMapEnd() override { end(); }
+
+ private:
+  void refuse_anchor(const YAML::Mark& mark) {
+    if (anchor_reported_) return;
+    anchor_reported_ = true;
+    errors_.emplace_back(to_pos(mark), "anchors and aliases are not supported");
+  }
+
+  void check_tag(const YAML::Mark& mark, const std::string& tag) {
+    // yaml-cpp reports "?" for untagged plain nodes and "!" for untagged quoted ones.
+    if (tag == "?" || tag == "!" || tag_reported_) return;
+    tag_reported_ = true;
+    errors_.emplace_back(to_pos(mark), "tags such as " + quote(tag) + " are not supported");
+  }
+
+  void start(const YAML::Mark& mark, const std::string& tag, YamlNode::Kind kind) {
+    if (skip_ > 0 || stack_.size() >= kMaxDepth) {
+      if (!depth_reported_) {
+        depth_reported_ = true;
+        errors_.emplace_back(to_pos(mark), "nesting deeper than " + std::to_string(kMaxDepth) +
+                                               " levels is not supported");
+      }
+      ++skip_;
+      return;
+    }
+    check_tag(mark, tag);
+    YamlNode n;
+    n.kind = kind;
+    n.pos = to_pos(mark);
+    stack_.push_back(std::move(n));
+  }
+
+  void end() {
+    if (skip_ > 0) {
+      --skip_;
+      return;
+    }
+    YamlNode n = std::move(stack_.back());
+    stack_.pop_back();
+    add(std::move(n));
+  }
+
+  void add(YamlNode n) {
+    if (skip_ > 0) return;
+    if (stack_.empty()) {
+      root_ = std::move(n);
+    } else {
+      stack_.back().items.push_back(std::move(n));
+    }
+  }
+
+  std::vector<YamlNode> stack_;
+  std::size_t skip_ = 0;  // containers entered below the depth limit, not recorded
+  bool anchor_reported_ = false;
+  bool depth_reported_ = false;
+  bool tag_reported_ = false;
+};
+
+std::string describe(const YamlNode& n) {
+  switch (n.kind) {
+    case YamlNode::Kind::null:
+      return "nothing";
+    case YamlNode::Kind::scalar:
+      return quote(n.value);
+    case YamlNode::Kind::sequence:
+      return "a list";
+    case YamlNode::Kind::map:
+      return "a map";
+  }
+  return "";
+}
+
+// Remembers where each name was first seen, so that a repeat can point back at it; hashed because
+// a 1 MiB profile can list tens of thousands of names.
+class FirstSeen {
+ public:
+  // The line `name` was first seen on, or nullopt (remembering `line`) when it is new.
+  std::optional<int> repeat(const std::string& name, int line) {
+    auto [it, inserted] = lines_.emplace(name, line);
+    if (inserted) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  std::unordered_map<std::string, int> lines_;
+};
+
+struct Field {
+  const YamlNode* key = nullptr;
+  const YamlNode* value = nullptr;
+};
+
+// Checks a document against schema version 1 and builds the Profile, recording every problem
+// instead of stopping at the first, so that one run shows the operator everything to fix.
+class Validator {
+ public:
+  explicit Validator(std::string source) : source_(std::move(source)) {}
+
+  std::vector<ProfileError> errors_;
+
+  void error(Pos pos, std::string message) {
+    errors_.push_back(ProfileError{source_, pos.line, pos.column, std::move(message)});
+  }
+
+  Profile profile(const YamlNode& root) {
+    Profile p;
+    p.source = source_;
+    if (root.kind != YamlNode::Kind::map) {
+      error(root.pos, "expected a map at the top level, found " + describe(root));
+      return p;
+    }
+    auto fields =
+        map_fields(root, {"version", "name", "modules", "persist", "devices", "groups"}, "");
+    if (const YamlNode* v = required(root, fields, "version", "")) {
+      if (const std::string* s = scalar(*v, "\"version\""); s && *s != "1") {
+        error(v->pos, "unsupported version " + quote(*s) + ": expected 1");
+      }
+    }
+    if (const YamlNode* v = required(root, fields, "name", "")) {
+      if (const std::string* s = scalar(*v, "\"name\"")) {
+        std::string why = explain_length(*s, 64);
+        if (why.empty() &&
+            !all_of(*s, [](char c) { return is_alnum(c) || std::strchr("._-", c) != nullptr; })) {
+          why = "allowed characters are A-Z a-z 0-9 . _ -";
+        }
+        if (why.empty()) {
+          p.name = *s;
+        } else {
+          error(v->pos, "invalid profile name " + quote(*s) + ": " + why);
+        }
+      }
+    }
+    if (const YamlNode* v = fields["modules"].value) modules(*v, p.modules);
+    if (const YamlNode* v = fields["persist"].value) {
+      if (const std::string* s = scalar(*v, "\"persist\"")) {
+        std::vector<std::string_view> names;
+        bool found = false;
+        for (PersistMode m : {PersistMode::automatic, PersistMode::modules_load_d,
+                              PersistMode::etc_modules, PersistMode::none}) {
+          names.push_back(persist_name(m));
+          if (*s == persist_name(m)) {
+            p.persist = m;
+            found = true;
+          }
+        }
+        if (!found) {
+          error(v->pos, "unknown persist mode " + quote(*s) + choices_hint(*s, names));
+        }
+      }
+    }
+    if (const YamlNode* v = fields["devices"].value) devices(*v, p.devices);
+    if (const YamlNode* v = fields["groups"].value) groups(*v, p.groups);
+    return p;
+  }
+
+ private:
+  class Fields {
+   public:
+    Field operator[](std::string_view key) const {
+      for (const auto& [k, f] : found_) {
+        if (k == key) return f;
+      }
+      return Field{};
+    }
+    std::vector<std::pair<std::string_view, Field>> found_;
+  };
+
+  // ": expected a, b or c" or " (did you mean "b"?)".
+  static std::string choices_hint(std::string_view word,
+                                  const std::vector<std::string_view>& choices) {
+    if (auto near = closest(word, choices)) return " (did you mean " + quote(*near) + "?)";
+    return ": expected " + join_choices(choices);
+  }
+
+  // Checks a map's keys against the schema: unknown and duplicate keys are errors, known ones come
+  // back by name. `context` (e.g. ` in module "kvm"`) is appended to messages.
+  Fields map_fields(const YamlNode& map, const std::vector<std::string_view>& known,
+                    const std::string& context) {
+    Fields fields;
+    for (std::size_t i = 0; i + 1 < map.items.size(); i += 2) {
+      const YamlNode& key = map.items[i];
+      if (key.kind != YamlNode::Kind::scalar) {
+        error(key.pos, "expected a key name" + context + ", found " + describe(key));
+        continue;
+      }
+      auto it = std::find(known.begin(), known.end(), key.value);
+      if (it == known.end()) {
+        error(key.pos,
+              "unknown key " + quote(key.value) + context + choices_hint(key.value, known));
+        continue;
+      }
+      if (Field first = fields[*it]; first.key) {
+        error(key.pos, "duplicate key " + quote(key.value) + context + ", first at line " +
+                           std::to_string(first.key->pos.line));
+        continue;
+      }
+      fields.found_.emplace_back(*it, Field{&key, &map.items[i + 1]});
+    }
+    return fields;
+  }
+
+  const YamlNode* required(const YamlNode& map, const Fields& fields, std::string_view key,
+                           const std::string& context) {
+    const YamlNode* v = fields[key].value;
+    if (!v) error(map.pos, "missing required key " + quote(key) + context);
+    return v;
+  }
+
+  // The scalar text of `n`, or nullptr after recording why there is none. `what` names the field.
+  const std::string* scalar(const YamlNode& n, const std::string& what) {
+    if (n.kind == YamlNode::Kind::scalar) return &n.value;
+    if (n.kind == YamlNode::Kind::null) {
+      error(n.pos, "missing value for " + what);
+    } else {
+      error(n.pos, "expected a single value for " + what + ", found " + describe(n));
+    }
+    return nullptr;
+  }
+
+  // True when `n` is a list, or null (an empty list); records an error otherwise.
+  bool list(const YamlNode& n, const std::string& what) {
+    if (n.kind == YamlNode::Kind::sequence || n.kind == YamlNode::Kind::null) return true;
+    error(n.pos, "expected a list for " + what + ", found " + describe(n));
+    return false;
+  }
+
+  bool map(const YamlNode& n, const std::string& what) {
+    if (n.kind == YamlNode::Kind::map) return true;
+    error(n.pos, "expected a map for " + what + ", found " + describe(n));
+    return false;
+  }
+
+  void modules(const YamlNode& list_node, std::vector<ModuleSpec>& out) {
+    if (!list(list_node, "\"modules\"")) return;
+    FirstSeen seen;
+    for (std::size_t i = 0; i < list_node.items.size(); ++i) {
+      const YamlNode& entry = list_node.items[i];
+      std::string label = "modules entry " + std::to_string(i + 1);
+      if (!map(entry, label)) continue;
+      ModuleSpec spec;
+      Fields probe = map_fields_quiet(entry);
+      bool name_ok = false;
+      if (const YamlNode* n = probe["name"].value; n && n->kind == YamlNode::Kind::scalar) {
+        if (explain_module_name(n->value).empty()) {
+          spec.name = normalise_module_name(n->value);
+          label = "module " + quote(spec.name);
+          name_ok = true;
+        }
+      }
+      auto fields = map_fields(entry, {"name", "when", "options"}, " in " + label);
+      if (const YamlNode* n = required(entry, fields, "name", " in " + label)) {
+        if (const std::string* s = scalar(*n, "\"name\" of " + label)) {
+          if (!name_ok) {
+            error(n->pos, "invalid module name " + quote(*s) + ": " + explain_module_name(*s));
+          } else if (auto first = seen.repeat(spec.name, n->pos.line)) {
+            error(n->pos, "duplicate module " + quote(spec.name) + ", first listed at line " +
+                              std::to_string(*first));
+            name_ok = false;
+          }
+        }
+      }
+      if (const YamlNode* w = fields["when"].value) when(*w, label, spec.when_vendors);
+      if (const YamlNode* o = fields["options"].value) options(*o, label, spec.options);
+      if (name_ok) out.push_back(std::move(spec));
+    }
+  }
+
+  // The fields of a map without reporting anything, to name an object before checking it.
+  static Fields map_fields_quiet(const YamlNode& map) {
+    Fields fields;
+    for (std::size_t i = 0; i + 1 < map.items.size(); i += 2) {
+      const YamlNode& key = map.items[i];
+      if (key.kind == YamlNode::Kind::scalar && key.value == "name" && !fields["name"].key) {
+        fields.found_.emplace_back("name", Field{&key, &map.items[i + 1]});
+      } else if (key.kind == YamlNode::Kind::scalar && key.value == "node" && !fields["node"].key) {
+        fields.found_.emplace_back("node", Field{&key, &map.items[i + 1]});
+      }
+    }
+    return fields;
+  }
+
+  void when(const YamlNode& n, const std::string& label, std::vector<Vendor>& out) {
+    std::string what = "\"when\" of " + label;
+    if (!map(n, what)) return;
+    auto fields = map_fields(n, {"cpu_vendor"}, " in " + what);
+    const YamlNode* v = required(n, fields, "cpu_vendor", " in " + what);
+    if (!v) return;
+    std::vector<const YamlNode*> names;
+    if (v->kind == YamlNode::Kind::sequence) {
+      if (v->items.empty()) {
+        error(v->pos, "empty \"cpu_vendor\" list for " + label +
+                          ": list at least one vendor, or remove \"when\"");
+      }
+      for (const YamlNode& item : v->items) names.push_back(&item);
+    } else {
+      names.push_back(v);
+    }
+    std::vector<std::string_view> choices;
+    for (Vendor k : kVendors) choices.push_back(vendor_name(k));
+    for (const YamlNode* item : names) {
+      const std::string* s = scalar(*item, "\"cpu_vendor\" of " + label);
+      if (!s) continue;
+      if (auto vendor = parse_vendor(*s)) {
+        if (std::find(out.begin(), out.end(), *vendor) == out.end()) out.push_back(*vendor);
+      } else {
+        error(item->pos,
+              "unknown CPU vendor " + quote(*s) + " for " + label + choices_hint(*s, choices));
+      }
+    }
+  }
+
+  void options(const YamlNode& n, const std::string& label, std::vector<ModuleOption>& out) {
+    if (n.kind == YamlNode::Kind::null) return;
+    if (!map(n, "\"options\" of " + label)) return;
+    FirstSeen seen;
+    for (std::size_t i = 0; i + 1 < n.items.size(); i += 2) {
+      const YamlNode& key = n.items[i];
+      const YamlNode& value = n.items[i + 1];
+      if (key.kind != YamlNode::Kind::scalar) {
+        error(key.pos, "expected an option name for " + label + ", found " + describe(key));
+        continue;
+      }
+      ModuleOption option;
+      bool ok = true;
+      if (std::string why = explain_option_name(key.value); !why.empty()) {
+        error(key.pos, "invalid option name " + quote(key.value) + " for " + label + ": " + why);
+        ok = false;
+      } else {
+        if (auto first = seen.repeat(key.value, key.pos.line)) {
+          error(key.pos, "duplicate option " + quote(key.value) + " for " + label +
+                             ", first listed at line " + std::to_string(*first));
+          ok = false;
+        }
+      }
+      option.name = key.value;
+      std::string what = quote(key.value) + " of " + label;
+      if (const std::string* s = scalar(value, what)) {
+        // A YAML boolean becomes what the kernel prints back for bool parameters after
+        // normalisation, so drift checks compare like with like; quoted text is kept as written.
+        if (value.plain && (*s == "true" || *s == "True" || *s == "TRUE")) {
+          option.value = "1";
+        } else if (value.plain && (*s == "false" || *s == "False" || *s == "FALSE")) {
+          option.value = "0";
+        } else if (std::string why = explain_option_value(*s); !why.empty()) {
+          error(value.pos, "invalid option value " + quote(*s) + " for " + what + ": " + why);
+          ok = false;
+        } else {
+          option.value = *s;
+        }
+      } else {
+        ok = false;
+      }
+      if (ok) out.push_back(std::move(option));
+    }
+  }
+
+  void devices(const YamlNode& list_node, std::vector<DeviceSpec>& out) {
+    if (!list(list_node, "\"devices\"")) return;
+    FirstSeen seen;
+    for (std::size_t i = 0; i < list_node.items.size(); ++i) {
+      const YamlNode& entry = list_node.items[i];
+      std::string label = "devices entry " + std::to_string(i + 1);
+      if (!map(entry, label)) continue;
+      DeviceSpec spec;
+      bool node_ok = false;
+      Fields probe = map_fields_quiet(entry);
+      if (const YamlNode* n = probe["node"].value; n && n->kind == YamlNode::Kind::scalar) {
+        if (explain_device_node(n->value).empty()) {
+          spec.node = n->value;
+          label = "device " + quote(spec.node);
+          node_ok = true;
+        }
+      }
+      auto fields = map_fields(entry, {"node", "group", "mode"}, " in " + label);
+      if (const YamlNode* n = required(entry, fields, "node", " in " + label)) {
+        if (const std::string* s = scalar(*n, "\"node\" of " + label)) {
+          if (!node_ok) {
+            error(n->pos, "invalid device node " + quote(*s) + ": " + explain_device_node(*s));
+          } else if (auto first = seen.repeat(spec.node, n->pos.line)) {
+            error(n->pos, "duplicate device " + quote(spec.node) + ", first listed at line " +
+                              std::to_string(*first));
+            node_ok = false;
+          }
+        }
+      }
+      if (const YamlNode* g = fields["group"].value) {
+        if (const std::string* s = scalar(*g, "\"group\" of " + label)) {
+          if (std::string why = explain_posix_name(*s); !why.empty()) {
+            error(g->pos, "invalid group " + quote(*s) + " for " + label + ": " + why);
+          } else {
+            spec.group = *s;
+          }
+        }
+      }
+      if (const YamlNode* m = fields["mode"].value) {
+        if (const std::string* s = scalar(*m, "\"mode\" of " + label)) {
+          std::string prefix = "invalid mode " + quote(*s) + " for " + label + ": ";
+          if ((s->size() != 3 && s->size() != 4) || !all_of(*s, is_octal)) {
+            error(m->pos, prefix + "expected 3 or 4 octal digits, such as \"0660\"");
+          } else if (unsigned mode = static_cast<unsigned>(std::stoul(*s, nullptr, 8));
+                     mode > 0777) {
+            error(m->pos, prefix + "must be at most 0777 (no setuid, setgid or sticky bits)");
+          } else {
+            spec.mode = mode;
+          }
+        }
+      }
+      if (node_ok) out.push_back(std::move(spec));
+    }
+  }
+
+  void groups(const YamlNode& list_node, std::vector<GroupSpec>& out) {
+    if (!list(list_node, "\"groups\"")) return;
+    FirstSeen seen;
+    for (std::size_t i = 0; i < list_node.items.size(); ++i) {
+      const YamlNode& entry = list_node.items[i];
+      std::string label = "groups entry " + std::to_string(i + 1);
+      if (!map(entry, label)) continue;
+      GroupSpec spec;
+      bool name_ok = false;
+      Fields probe = map_fields_quiet(entry);
+      if (const YamlNode* n = probe["name"].value; n && n->kind == YamlNode::Kind::scalar) {
+        if (explain_posix_name(n->value).empty()) {
+          spec.name = n->value;
+          label = "group " + quote(spec.name);
+          name_ok = true;
+        }
+      }
+      auto fields = map_fields(entry, {"name", "system", "members"}, " in " + label);
+      if (const YamlNode* n = required(entry, fields, "name", " in " + label)) {
+        if (const std::string* s = scalar(*n, "\"name\" of " + label)) {
+          if (!name_ok) {
+            error(n->pos, "invalid group name " + quote(*s) + ": " + explain_posix_name(*s));
+          } else if (auto first = seen.repeat(spec.name, n->pos.line)) {
+            error(n->pos, "duplicate group " + quote(spec.name) + ", first listed at line " +
+                              std::to_string(*first));
+            name_ok = false;
+          }
+        }
+      }
+      if (const YamlNode* v = fields["system"].value) {
+        std::string what = "\"system\" of " + label;
+        if (const std::string* s = scalar(*v, what)) {
+          if (*s == "true" || *s == "True" || *s == "TRUE") {
+            spec.system = true;
+          } else if (*s == "false" || *s == "False" || *s == "FALSE") {
+            spec.system = false;
+          } else {
+            error(v->pos,
+                  "invalid value " + quote(*s) + " for " + what + ": expected true or false");
+          }
+        }
+      }
+      if (const YamlNode* v = fields["members"].value) {
+        if (list(*v, "\"members\" of " + label)) {
+          FirstSeen member_seen;
+          for (const YamlNode& item : v->items) {
+            const std::string* s = scalar(item, "a member of " + label);
+            if (!s) continue;
+            if (std::string why = explain_posix_name(*s); !why.empty()) {
+              error(item.pos, "invalid member name " + quote(*s) + " for " + label + ": " + why);
+            } else if (member_seen.repeat(*s, item.pos.line)) {
+              error(item.pos, "duplicate member " + quote(*s) + " in " + label);
+            } else {
+              spec.members.push_back(*s);
+            }
+          }
+        }
+      }
+      if (name_ok) out.push_back(std::move(spec));
+    }
+  }
+
+  std::string source_;
+};
+
+// Closes a file descriptor on every return path of load_profile_file.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+ParseResult file_error(const std::string& path, std::string message) {
+  ParseResult r;
+  r.errors.push_back(ProfileError{path, 0, 0, std::move(message)});
+  return r;
+}
+
+}  // namespace
+
+std::string_view vendor_name(Vendor v) {
+  switch (v) {
+    case Vendor::intel:
+      return "intel";
+    case Vendor::amd:
+      return "amd";
+    case Vendor::hygon:
+      return "hygon";
+    case Vendor::zhaoxin:
+      return "zhaoxin";
+    case Vendor::centaur:
+      return "centaur";
+    case Vendor::unknown:
+      break;
+  }
+  return "unknown";
+}
+
+std::optional<Vendor> parse_vendor(std::string_view name) {
+  for (Vendor v : kVendors) {
+    if (vendor_name(v) == name) return v;
+  }
+  return std::nullopt;
+}
+
+std::string_view vendor_kvm_module(Vendor v) {
+  switch (v) {
+    case Vendor::intel:
+    case Vendor::zhaoxin:
+    case Vendor::centaur:
+      return "kvm_intel";
+    case Vendor::amd:
+    case Vendor::hygon:
+      return "kvm_amd";
+    case Vendor::unknown:
+      break;
+  }
+  return "";
+}
+
+std::string_view persist_name(PersistMode m) {
+  switch (m) {
+    case PersistMode::automatic:
+      return "auto";
+    case PersistMode::modules_load_d:
+      return "modules-load.d";
+    case PersistMode::etc_modules:
+      return "etc-modules";
+    case PersistMode::none:
+      return "none";
+  }
+  return "auto";
+}
+
+std::string ProfileError::str() const {
+  if (line <= 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+std::string normalise_module_name(std::string_view name) {
+  std::string out(name);
+  std::replace(out.begin(), out.end(), '-', '_');
+  return out;
+}
+
+bool valid_module_name(std::string_view name) {
+  return explain_module_name(name).empty();
+}
+bool valid_option_name(std::string_view name) {
+  return explain_option_name(name).empty();
+}
+bool valid_option_value(std::string_view value) {
+  return explain_option_value(value).empty();
+}
+bool valid_device_node(std::string_view node) {
+  return explain_device_node(node).empty();
+}
+bool valid_posix_name(std::string_view name) {
+  return explain_posix_name(name).empty();
+}
+
+ParseResult parse_profile(std::string_view text, const std::string& source) {
+  ParseResult result;
+  auto add = [&](Pos pos, std::string message) {
+    result.errors.push_back(ProfileError{source, pos.line, pos.column, std::move(message)});
+  };
+  if (auto bad = find_bad_byte(text)) {
+    std::string_view before = text.substr(0, bad->first);
+    std::size_t line_start = before.rfind('\n');
+    line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+    // Columns count characters, as yaml-cpp's do, so skip UTF-8 continuation bytes.
+    auto column =
+        std::count_if(before.begin() + static_cast<std::ptrdiff_t>(line_start), before.end(),
+                      [](char c) { return (static_cast<unsigned char>(c) & 0xc0u) != 0x80u; });
+    auto line = std::count(before.begin(), before.end(), '\n');
+    add(Pos{static_cast<int>(line + 1), static_cast<int>(column + 1)}, bad->second);
+    return result;
+  }
+  TreeBuilder builder;
+  try {
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    if (!parser.HandleNextDocument(builder) || !builder.root_ ||
+        (builder.root_->kind == YamlNode::Kind::null && builder.errors_.empty())) {
+      add(Pos{1, 1}, "profile is empty: expected a map with \"version\" and \"name\"");
+      return result;
+    }
+    TreeBuilder rest;
+    if (parser.HandleNextDocument(rest)) {
+      builder.errors_.emplace_back(rest.document_start_.value_or(Pos{}),
+                                   "more than one YAML document: a profile is a single document");
+    }
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own limit is far past ours, so the builder has already said where it was
+    // crossed; yaml-cpp's message for this case ("bad file") would only mislead.
+    if (builder.errors_.empty()) {
+      builder.errors_.emplace_back(to_pos(e.mark), "nesting is too deep");
+    }
+  } catch (const YAML::Exception& e) {
+    add(to_pos(e.mark), "syntax error: " + e.msg);
+    return result;
+  } catch (const std::exception& e) {
+    add(Pos{}, std::string("cannot parse profile: ") + e.what());
+    return result;
+  }
+  // Refused features leave holes in the tree; checking the schema as well would only add noise.
+  if (!builder.errors_.empty()) {
+    for (auto& [pos, message] : builder.errors_) add(pos, std::move(message));
+    return result;
+  }
+  Validator validator(source);
+  Profile profile = validator.profile(*builder.root_);
+  result.errors = std::move(validator.errors_);
+  // The validator visits keys in schema order; operators read files top to bottom.
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const ProfileError& x, const ProfileError& y) {
+                     return std::pair{x.line, x.column} < std::pair{y.line, y.column};
+                   });
+  if (result.errors.empty()) result.profile = std::move(profile);
+  return result;
+}
+
+ParseResult load_profile_file(const std::string& path) {
+  // O_NONBLOCK so that a FIFO cannot hang us before fstat shows it is not a regular file.
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0)
+    return file_error(path, std::string("cannot read profile: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return file_error(path, std::string("cannot read profile: ") + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return file_error(path, std::string("cannot read profile: ") + std::strerror(EISDIR));
+  }
+  if (!S_ISREG(st.st_mode)) return file_error(path, "cannot read profile: not a regular file");
+  const std::string too_large = "profile is larger than 1 MiB";
+  if (static_cast<std::size_t>(st.st_size) > kMaxProfileBytes) return file_error(path, too_large);
+  // Read one byte past the limit: the size from fstat can be stale or, on pseudo files, zero.
+  std::string text(kMaxProfileBytes + 1, '\0');
+  std::size_t used = 0;
+  while (used < text.size()) {
+    ssize_t n = ::read(fd.get(), text.data() + used, text.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return file_error(path, std::string("cannot read profile: ") + std::strerror(errno));
+    if (n == 0) break;
+    used += static_cast<std::size_t>(n);
+  }
+  if (used > kMaxProfileBytes) return file_error(path, too_large);
+  text.resize(used);
+  return parse_profile(text, path);
+}
+
+}  // namespace kvmprov
