@@ -36,14 +36,14 @@ import json
 import os
 import re
 import shutil
-import stat
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-import lzma
 import gzip
+import io
+import lzma
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -205,7 +205,7 @@ def extract_vmlinux(vmlinuz):
     data = vmlinuz.read_bytes()
     decoders = [
         (b"\xfd7zXZ\x00", lambda b: lzma.LZMADecompressor(lzma.FORMAT_XZ).decompress(b)),
-        (b"\x1f\x8b\x08", lambda b: gzip.GzipFile(fileobj=__import__("io").BytesIO(b)).read()),
+        (b"\x1f\x8b\x08", lambda b: gzip.GzipFile(fileobj=io.BytesIO(b)).read()),
         (b"\x5d\x00\x00", lambda b: lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(b)),
     ]
     for magic, decode in decoders:
@@ -1129,23 +1129,19 @@ class Env:
                                      hold)
         self.release = release
 
-    def initrd(self, name, script):
-        """The base archive with the scenario's /init appended (the kernel unpacks concatenated
-        cpio archives in order)."""
-        work = Path(tempfile.mkdtemp(dir=self.cache, prefix=f".{name}."))
-        try:
-            (work / "init").write_text(INIT_HEAD + script + INIT_TAIL)
-            os.chmod(work / "init", 0o755)
-            out = self.cache / "run" / f"{name}.initrd"
-            out.parent.mkdir(exist_ok=True)
-            with open(out, "wb") as f:
-                with open(self.base, "rb") as b:
-                    shutil.copyfileobj(b, f)
-                run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=work,
-                    input=b"init\n", stdout=f)
-            return out
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    def initrd(self, work, script):
+        """WORK/initrd: the base archive with the scenario's /init appended (the kernel unpacks
+        concatenated cpio archives in order). Made under the lock, which keeps another build's
+        run from replacing the base meanwhile."""
+        (work / "init").write_text(INIT_HEAD + script + INIT_TAIL)
+        os.chmod(work / "init", 0o755)
+        out = work / "initrd"
+        with CacheLock(self.cache), open(out, "wb") as f:
+            with open(self.base, "rb") as b:
+                shutil.copyfileobj(b, f)
+            run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=work, input=b"init\n",
+                stdout=f)
+        return out
 
 
 def run_scenario(env, name):
@@ -1159,9 +1155,13 @@ def run_scenario(env, name):
         if sc["script"] is None:
             text, seconds, prep, host = run_image_scenario(env, name, start)
         else:
-            initrd = env.initrd(name, sc["script"])
-            prep = time.monotonic() - start
-            text, _, seconds = boot(env.kernel, initrd, sc["cpu"], env.logdir, name)
+            work = Path(tempfile.mkdtemp(dir=env.cache, prefix=f".{name}."))
+            try:
+                initrd = env.initrd(work, sc["script"])
+                prep = time.monotonic() - start
+                text, _, seconds = boot(env.kernel, initrd, sc["cpu"], env.logdir, name)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
     except Skip as e:
         print(f"vm-{name}: SKIPPED: {e}")
         return EXIT_SKIP
