@@ -352,6 +352,7 @@ class Tree:
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\n"
 GROUP = "root:x:0:\n"
+GSHADOW = "root:*::\n"
 
 
 def prepare_base(cache, kvmprov, busybox, modules, release, hold):
@@ -361,6 +362,7 @@ def prepare_base(cache, kvmprov, busybox, modules, release, hold):
     udevd = Path("/lib/systemd/systemd-udevd")
     rules = Path("/lib/udev/rules.d")
     profiles = sorted((SOURCE_DIR / "profiles").glob("*.yaml"))
+    groupadd = Path("/usr/sbin/groupadd")
     have_udev = udevadm.exists() and udevd.exists() and rules.is_dir()
     inputs = [kvmprov, busybox, modules / "lib/modules" / release / "modules.dep", *profiles,
               Path(__file__)]
@@ -368,6 +370,8 @@ def prepare_base(cache, kvmprov, busybox, modules, release, hold):
         inputs.append(udevadm)
     if hold:
         inputs.append(hold)
+    if groupadd.exists():
+        inputs.append(groupadd)
     key = key_of(*inputs)
     entry = cache / f"base-{key}.cpio"
     if entry.is_file():
@@ -393,12 +397,18 @@ def prepare_base(cache, kvmprov, busybox, modules, release, hold):
                 # No module autoloading by modalias: the tests show what kvmprov loads.
                 if r.name != "80-drivers.rules":
                     t.copy(r)
+        # groupadd, as on every Debian host (package passwd): kvmprov creates groups with it.
+        if groupadd.exists():
+            t.copy_with_libs(groupadd)
+            if Path("/etc/login.defs").is_file():
+                t.copy("/etc/login.defs")
         for p in profiles:
             t.copy(p, f"/usr/share/kvmprov/profiles/{p.name}")
         shutil.copytree(modules / "lib/modules", t.dest("/lib/modules"), symlinks=True,
                         dirs_exist_ok=True)
         t.write("/etc/passwd", PASSWD)
         t.write("/etc/group", GROUP)
+        t.write("/etc/gshadow", GSHADOW, 0o640)
         t.write("/etc/modules", "# /etc/modules: kernel modules to load at boot time.\n")
         t.cpio(work / "base.cpio")
         os.rename(work / "base.cpio", entry)
@@ -462,7 +472,8 @@ devstat() {
   if [ -e "$2" ]; then result "$1" "$(stat -c '%u %g %a' "$2")"; else result "$1" absent; fi
 }
 start_udevd() {
-  systemd-udevd --daemon
+  /lib/systemd/systemd-udevd --daemon
+  result udevd.started $?
   udevadm trigger --action=add
   udevadm settle --timeout=60
   result udevd.settled $?
@@ -703,10 +714,18 @@ blob etc_modules /etc/modules
 blob modules_load /etc/modules-load.d/kvmprov.conf
 blob group /etc/group
 devstat dev_kvm /dev/kvm
+cat $(grep -l kvmprov /etc/udev/rules.d/* 2>/dev/null) </dev/null >/tmp/rules 2>&1
+blob udev_rules /tmp/rules
 run check kvmprov check --json
 run apply2 kvmprov apply --json
+# Reset the node and let udevd alone put it right: proves its loaded rules carry the group.
+chown 0:0 /dev/kvm; chmod 0600 /dev/kvm
+udevadm trigger --action=change --sysname-match=kvm
+udevadm settle --timeout=60
+devstat dev_kvm.udev /dev/kvm
 """
-    v.expect(v.result("udevd.settled") == "0", "udevd started and settled")
+    v.expect(v.result("udevd.started") == "0" and v.result("udevd.settled") == "0",
+             "udevd started and settled")
     v.expect(not loaded_modules(v.blob("modules.before")) & {"kvm", "kvm_amd", "vhost_net"},
              "no KVM module loaded before apply", v.blob("modules.before").strip())
     v.expect_rc("apply1", 0)
@@ -736,6 +755,12 @@ run apply2 kvmprov apply --json
         v.expect(gid is not None, "group kvm exists", v.blob("group"))
         v.expect(v.result("dev_kvm") == f"0 {gid} 660", "/dev/kvm is root:kvm 0660",
                  v.result("dev_kvm"))
+        rules = v.blob("udev_rules")
+        v.expect(re.search(r'KERNEL=="kvm".*GROUP="kvm".*MODE="0660"', rules) is not None,
+                 "a kvmprov udev rule gives /dev/kvm group kvm, mode 0660", rules)
+        v.expect(v.result("dev_kvm.udev") == f"0 {gid} 660",
+                 "udevd alone sets root:kvm 0660 again after a change event",
+                 v.result("dev_kvm.udev"))
     else:
         v.note(f"this kvmprov does not manage /dev/kvm yet: not asserting its owner and mode "
                f"(it is \"{v.result('dev_kvm')}\")")
