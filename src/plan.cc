@@ -269,6 +269,12 @@ Facts observe(Host& host, const Profile& profile) {
   Facts f;
   if (auto cpuinfo = host.read_kernel_file("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
   f.cpu.hypervisor_id = host.cpuid_hypervisor_id();
+  // /proc/cpuinfo can be unreadable (hardened /proc) or lack the vendor (non-x86 formats): CPUID
+  // answers for the same CPU.
+  if (f.cpu.vendor_id.empty()) {
+    f.cpu.vendor_id = host.cpuid_vendor_id();
+    f.cpu.vendor = vendor_from_id(f.cpu.vendor_id);
+  }
   f.kernel_release = host.kernel_release();
   f.modules_supported = host.kernel_path_exists("/proc/modules");
   if (auto disabled = host.read_kernel_file("/proc/sys/kernel/modules_disabled"))
