@@ -315,11 +315,15 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
       a.status = Status::unchanged;
       a.detail = "no group or mode in the profile: nothing to manage";
     } else if (!dev.group.empty() && !groups_after.count(dev.group)) {
+      const bool listed = std::any_of(profile.groups.begin(), profile.groups.end(),
+                                      [&](const GroupSpec& g) { return g.name == dev.group; });
       a.status = Status::failed;
-      a.detail = fmt::format(
-          "group \"{}\" does not exist and the profile does not create it (add it under "
-          "\"groups\")",
-          dev.group);
+      a.detail =
+          listed ? fmt::format("group \"{}\" cannot be created (see its group action)", dev.group)
+                 : fmt::format(
+                       "group \"{}\" does not exist and the profile does not create it "
+                       "(add it under \"groups\")",
+                       dev.group);
     } else if (!v.defeats.empty()) {
       a.status = Status::failed;
       a.detail = "kvmprov's rule does not decide: " + join(v.defeats, "; ");

@@ -18,11 +18,13 @@ inline constexpr const char* kModulesLoadConf = "/etc/modules-load.d/kvmprov.con
 inline constexpr const char* kEtcModules = "/etc/modules";
 
 enum class ActionKind {
-  load_module,       // insert a module (and its dependencies) through libkmod
-  reload_module,     // unload and insert again with the profile's options
-  kernel_cmdline,    // an option of a built-in module: only the kernel command line can set it
-  write_file,        // create or replace a file kvmprov owns (or the block in /etc/modules)
-  remove_file,       // remove a file kvmprov owns that the profile no longer needs
+  load_module,     // insert a module (and its dependencies) through libkmod
+  reload_module,   // unload and insert again with the profile's options
+  kernel_cmdline,  // an option of a built-in module: only the kernel command line can set it
+  write_file,      // create or replace a file kvmprov owns (or the block in /etc/modules)
+  remove_file,     // remove a file kvmprov owns that the profile no longer needs
+
+  // Device permissions and groups.
   create_group,      // create a group of the target through groupadd
   add_member,        // add a user to a group through usermod
   node_permissions,  // converge owner, group and mode of a device node of the running system
