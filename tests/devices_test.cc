@@ -274,13 +274,14 @@ void put(const std::string& path, const std::string& content) {
 }
 
 // LinuxHost with files below one temporary root and the kernel (/dev, /sys, /run) below another,
-// presented as the running system so that device steps run.
-class LiveAt : public Host {
+// presented as the running system so that device steps run. Kernel modules and udevd stay
+// FakeHost's (none), so the class keeps up with the Host interface.
+class LiveAt : public FakeHost {
  public:
   LiveAt(const std::string& root, const std::string& kernel)
-      : inner_(make_linux_host({.root = root, .kernel_root = kernel})) {}
-  bool live() const override { return true; }
-  const std::string& root() const override { return inner_->root(); }
+      : inner_(make_linux_host({.root = root, .kernel_root = kernel})) {
+    root_ = inner_->root();
+  }
   Result<std::optional<std::string>> read_file(const std::string& p) override {
     return inner_->read_file(p);
   }
@@ -289,7 +290,6 @@ class LiveAt : public Host {
   }
   Result<bool> remove_file(const std::string& p) override { return inner_->remove_file(p); }
   Result<FileInfo> stat(const std::string& p) override { return inner_->stat(p); }
-  bool has_systemd() override { return false; }
   Result<std::vector<std::string>> list_dir(const std::string& d) override {
     return inner_->list_dir(d);
   }
@@ -303,34 +303,13 @@ class LiveAt : public Host {
     return inner_->read_kernel_file(p);
   }
   bool kernel_path_exists(const std::string& p) override { return inner_->kernel_path_exists(p); }
-  std::string kernel_release() override { return "6.1.0-test-amd64"; }
-  std::string cpuid_hypervisor_id() override { return ""; }
-  ModuleFacts module(const std::string& name) override {
-    ModuleFacts m;
-    m.name = name;
-    return m;
-  }
-  Result<void> load_module(const std::string&, const std::vector<ModuleOption>&) override {
-    return Error{EPERM, "no module loads in this test"};
-  }
-  Result<void> unload_module(const std::string&) override {
-    return Error{EPERM, "no module unloads in this test"};
-  }
-  KvmProbe probe_kvm() override { return {}; }
   Result<FileInfo> device_node(const std::string& n) override { return inner_->device_node(n); }
   Result<void> set_device_node(const std::string& n, uid_t u, gid_t g, unsigned m) override {
     return inner_->set_device_node(n, u, g, m);
   }
-  Result<void> reload_udev_rules() override { return Error{ENOSYS, "no udevd in this test"}; }
-  Result<void> udev_change(const std::string&, const std::string&) override {
-    return Error{ENOSYS, "no udevd in this test"};
-  }
   Result<int> open_device_as(const std::string& n, uid_t u, gid_t g,
                              const std::vector<gid_t>& gs) override {
     return inner_->open_device_as(n, u, g, gs);
-  }
-  Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds t) override {
-    return inner_->lock(t);
   }
 
  private:
