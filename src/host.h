@@ -74,6 +74,14 @@ class Host {
   virtual Result<FileInfo> stat(const std::string& path) = 0;
   // Whether an executable systemd is installed in the target (for persist: auto under --root).
   virtual bool has_systemd() = 0;
+  // Names of the entries of directory DIR, sorted; empty when DIR does not exist.
+  virtual Result<std::vector<std::string>> list_dir(const std::string& dir) = 0;
+
+  // --- Users and groups of the target system, changed through the shadow tools (with --root).
+  // Creates group NAME (a system group when SYSTEM).
+  virtual Result<void> create_group(const std::string& name, bool system) = 0;
+  // Adds USER to the supplementary members of GROUP.
+  virtual Result<void> add_group_member(const std::string& group, const std::string& user) = 0;
 
   // --- The running kernel (never under --root).
   // Content of a /proc or /sys file; nullopt when absent.
@@ -91,6 +99,22 @@ class Host {
   virtual Result<void> unload_module(const std::string& name) = 0;
   // Runs probe_kvm_device on the running system's /dev/kvm.
   virtual KvmProbe probe_kvm() = 0;
+
+  // --- Device nodes of the running system (never under --root). NODE is relative to /dev.
+  // lstat of /dev/NODE; exists=false when absent.
+  virtual Result<FileInfo> device_node(const std::string& node) = 0;
+  // Sets owner, group and mode of the character device /dev/NODE directly.
+  virtual Result<void> set_device_node(const std::string& node, uid_t uid, gid_t gid,
+                                       unsigned mode) = 0;
+  // Makes udevd read its rules again ("udevadm control --reload"; libudev has no call for it).
+  virtual Result<void> reload_udev_rules() = 0;
+  // Sends a "change" uevent to SUBSYSTEM/SYSNAME and waits until udevd has processed it.
+  virtual Result<void> udev_change(const std::string& subsystem, const std::string& sysname) = 0;
+  // Opens /dev/NODE for reading and writing in a child process running as UID with GID and the
+  // supplementary GROUPS: 0 when it opened, else open's errno. Fails when the check cannot be
+  // made (not running as root).
+  virtual Result<int> open_device_as(const std::string& node, uid_t uid, gid_t gid,
+                                     const std::vector<gid_t>& groups) = 0;
 
   // --- Serialisation of apply runs: flock on <root>/run/lock/kvmprov.lock. Waits up to TIMEOUT,
   // then fails naming the PID that holds it.

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <set>
 
+#include "devices.h"
 #include "kmod.h"
 #include "persist.h"
 
@@ -26,6 +27,14 @@ std::string_view action_kind_name(ActionKind k) {
       return "write";
     case ActionKind::remove_file:
       return "remove";
+    case ActionKind::create_group:
+      return "group";
+    case ActionKind::add_member:
+      return "member";
+    case ActionKind::node_permissions:
+      return "node";
+    case ActionKind::access:
+      return "access";
   }
   return "?";
 }
@@ -295,6 +304,7 @@ Facts observe(Host& host, const Profile& profile) {
     // An unreadable file is planned as absent; apply then reports the real error on write.
     f.files[path] = content ? *content : std::nullopt;
   }
+  observe_devices(host, profile, f);
   return f;
 }
 
@@ -354,6 +364,7 @@ Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& op
   }
   if (mode == PersistMode::etc_modules || etc_after != etc_before)
     plan_file(plan, kEtcModules, etc_before, etc_after, 0644, etc_note);
+  plan_devices(profile, facts, options, plan);
   return plan;
 }
 

@@ -29,9 +29,15 @@ class FakeHost : public Host {
   std::set<std::string> silent_refusals_;       // loads that "succeed" but leave it absent
   std::map<std::string, int> write_errors_;     // path -> errno a write fails with
   KvmProbe probe_;
+  // Device nodes below /dev, by node name ("kvm", "net/tun").
+  std::map<std::string, FileInfo> nodes_;
+  // What a udev change event does to a node (set by a test to model udevd); none by default.
+  std::map<std::string, FileInfo> udev_results_;
 
   // Records.
   std::vector<std::string> writes_, removals_, loads_, unloads_;
+  std::vector<std::string> groups_created_, members_added_, node_changes_, udev_events_;
+  int udev_reloads_ = 0;
 
   bool live() const override { return live_; }
   const std::string& root() const override { return root_; }
@@ -64,6 +70,37 @@ class FakeHost : public Host {
     return info;
   }
   bool has_systemd() override { return systemd_; }
+  Result<std::vector<std::string>> list_dir(const std::string& dir) override {
+    std::set<std::string> names;
+    const std::string prefix = dir + "/";
+    for (const auto& [path, content] : files_) {
+      if (!path.starts_with(prefix)) continue;
+      std::string rest = path.substr(prefix.size());
+      names.insert(rest.substr(0, rest.find('/')));
+    }
+    return std::vector<std::string>(names.begin(), names.end());
+  }
+
+  // Edits /etc/group like groupadd and usermod do.
+  Result<void> create_group(const std::string& name, bool system) override {
+    groups_created_.push_back(name + (system ? " (system)" : ""));
+    std::string& group = files_["/etc/group"];
+    if (!group.empty() && group.back() != '\n') group += '\n';
+    group += name + ":x:" + std::to_string(next_gid_--) + ":\n";
+    return {};
+  }
+  Result<void> add_group_member(const std::string& group, const std::string& user) override {
+    members_added_.push_back(group + ":" + user);
+    std::string& text = files_["/etc/group"];
+    size_t pos = text.find(group + ":");
+    while (pos != std::string::npos && pos != 0 && text[pos - 1] != '\n')
+      pos = text.find(group + ":", pos + 1);
+    if (pos == std::string::npos) return Error{0, "no group \"" + group + "\""};
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    text.insert(eol, text[eol - 1] == ':' ? user : "," + user);
+    return {};
+  }
 
   std::optional<std::string> read_kernel_file(const std::string& path) override {
     auto it = kernel_files_.find(path);
@@ -102,9 +139,47 @@ class FakeHost : public Host {
     return {};
   }
   KvmProbe probe_kvm() override { return probe_; }
+  Result<FileInfo> device_node(const std::string& node) override {
+    auto it = nodes_.find(node);
+    return it == nodes_.end() ? FileInfo{} : it->second;
+  }
+  Result<void> set_device_node(const std::string& node, uid_t uid, gid_t gid,
+                               unsigned mode) override {
+    node_changes_.push_back(node);
+    FileInfo& n = nodes_[node];
+    n.uid = uid;
+    n.gid = gid;
+    n.mode = mode;
+    return {};
+  }
+  Result<void> reload_udev_rules() override {
+    ++udev_reloads_;
+    return {};
+  }
+  Result<void> udev_change(const std::string& subsystem, const std::string& sysname) override {
+    udev_events_.push_back(subsystem + "/" + sysname);
+    for (const auto& [node, info] : udev_results_)
+      if (node == sysname || node.ends_with("/" + sysname)) nodes_[node] = info;
+    return {};
+  }
+  Result<int> open_device_as(const std::string& node, uid_t, gid_t,
+                             const std::vector<gid_t>&) override {
+    return Error{EPERM, "not running as root: cannot open \"" + node + "\" as another user"};
+  }
   Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds) override {
     return std::unique_ptr<Lock>(std::make_unique<FakeLock>());
   }
+
+  // A character device node at /dev/NODE.
+  void node(const std::string& node, uid_t uid, gid_t gid, unsigned mode) {
+    FileInfo& n = nodes_[node];
+    n.exists = n.char_device = true;
+    n.uid = uid;
+    n.gid = gid;
+    n.mode = mode;
+  }
+
+  gid_t next_gid_ = 999;
 
   // A module file that can be loaded.
   void available(const std::string& name) {
