@@ -310,7 +310,6 @@ CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
       ev.not_loaded_module = name;
       ev.blacklisted_by = m.blacklisted_by;
     }
-    if (name == "kvm" && !m.found) ev.kernel_has_kvm = false;
   }
   // The kernel's build configuration, when installed, says whether KVM exists at all.
   if (auto config = host.read_kernel_file("/boot/config-" + release)) {

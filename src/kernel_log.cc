@@ -138,6 +138,9 @@ Result<std::string> read_kernel_log(const std::string& kmsg, bool fallback_syslo
     if (fallback_syslog) {
       auto sys = read_syslog();
       if (sys) return sys;
+      if (sys.error().code == err)
+        return Error{
+            err, "cannot read the kernel log (\"" + kmsg + "\", syslog(2)): " + std::strerror(err)};
       return Error{err, context + ": " + std::strerror(err) + "; " + sys.error().message};
     }
     return errno_error(context, err);
