@@ -99,6 +99,8 @@ class Host {
   virtual bool kernel_path_exists(const std::string& path) = 0;
   virtual std::string kernel_release() = 0;
   virtual std::string cpuid_hypervisor_id() = 0;
+  // The CPU vendor string from CPUID ("" when not x86): the cross-check for /proc/cpuinfo.
+  virtual std::string cpuid_vendor_id() = 0;
   // State of one module (name normalised) through libkmod, with /sys facts.
   virtual ModuleFacts module(const std::string& name) = 0;
   // Loads NAME and its dependencies honouring blacklists, passing OPTIONS to NAME.

@@ -196,6 +196,7 @@ class LinuxHost final : public Host {
   }
 
   std::string cpuid_hypervisor_id() override { return kvmprov::cpuid_hypervisor_id(); }
+  std::string cpuid_vendor_id() override { return kvmprov::cpuid_vendor_id(); }
 
   ModuleFacts module(const std::string& name) override {
     if (Kmod* kmod = open_kmod()) return kmod->query(name);

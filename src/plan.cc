@@ -269,16 +269,27 @@ Facts observe(Host& host, const Profile& profile) {
   Facts f;
   if (auto cpuinfo = host.read_kernel_file("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
   f.cpu.hypervisor_id = host.cpuid_hypervisor_id();
+  // /proc/cpuinfo can be unreadable (hardened /proc) or lack the vendor (non-x86 formats): CPUID
+  // answers for the same CPU.
+  if (f.cpu.vendor_id.empty()) {
+    f.cpu.vendor_id = host.cpuid_vendor_id();
+    f.cpu.vendor = vendor_from_id(f.cpu.vendor_id);
+  }
   f.kernel_release = host.kernel_release();
   f.modules_supported = host.kernel_path_exists("/proc/modules");
   if (auto disabled = host.read_kernel_file("/proc/sys/kernel/modules_disabled"))
     f.modules_disabled = trim(*disabled) == "1";
   f.systemd = host.has_systemd();
-  for (const char* provider : {"kvm_pvm"}) {
-    ModuleFacts m = host.module(provider);
-    if (m.state == ModuleState::live || m.state == ModuleState::builtin) f.kvm_provider = provider;
+  // Under --root the running kernel's modules say nothing about the image: no kernel action is
+  // planned there, so libkmod is not even opened.
+  if (host.live()) {
+    for (const char* provider : {"kvm_pvm"}) {
+      ModuleFacts m = host.module(provider);
+      if (m.state == ModuleState::live || m.state == ModuleState::builtin)
+        f.kvm_provider = provider;
+    }
+    for (const auto& m : profile.modules) f.modules.emplace(m.name, host.module(m.name));
   }
-  for (const auto& m : profile.modules) f.modules.emplace(m.name, host.module(m.name));
   for (const char* path : {kModprobeConf, kModulesLoadConf, kEtcModules}) {
     auto content = host.read_file(path);
     // An unreadable file is planned as absent; apply then reports the real error on write.

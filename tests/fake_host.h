@@ -25,6 +25,7 @@ class FakeHost : public Host {
   std::map<std::string, std::string> kernel_files_;  // /proc and /sys
   std::string release_ = "6.1.0-test-amd64";
   std::string hypervisor_id_;
+  std::string cpuid_vendor_;
   bool systemd_ = false;
   std::map<std::string, ModuleFacts> modules_;  // state of the kernel's modules
   std::map<std::string, int> load_errors_;      // name -> errno a load fails with
@@ -83,6 +84,7 @@ class FakeHost : public Host {
   bool kernel_path_exists(const std::string& path) override { return kernel_files_.count(path); }
   std::string kernel_release() override { return release_; }
   std::string cpuid_hypervisor_id() override { return hypervisor_id_; }
+  std::string cpuid_vendor_id() override { return cpuid_vendor_; }
 
   ModuleFacts module(const std::string& name) override {
     auto it = modules_.find(name);
