@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -18,10 +19,13 @@
 
 #include "atomic_file.h"
 #include "host.h"
+#include "kernel_log.h"
 #include "kmod.h"
 #include "lock.h"
 #include "subprocess.h"
 #include "udev.h"
+#include "msr.h"
+#include "user_access.h"
 
 namespace kvmprov {
 namespace {
@@ -286,6 +290,18 @@ class LinuxHost final : public Host {
     return file_info(st);
   }
 
+  Result<FileInfo> kernel_stat(const std::string& path) override {
+    const std::optional<std::string> full = kernel_path(path);
+    if (!full) return Error{EINVAL, "cannot stat \"" + path + "\": not an absolute path"};
+    struct stat st {};
+    if (::stat(full->c_str(), &st) != 0) {
+      const int err = errno;
+      if (err == ENOENT || err == ENOTDIR) return FileInfo{};
+      return errno_error("cannot stat " + quoted(*full), err);
+    }
+    return file_info(st);
+  }
+
   Result<void> set_device_node(const std::string& node, uid_t uid, gid_t gid,
                                unsigned mode) override {
     const std::optional<std::string> full = kernel_path("/dev/" + node);
@@ -341,6 +357,77 @@ class LinuxHost final : public Host {
       return Error{0, "the open check of " + quoted(*full) + " as uid " + std::to_string(uid) +
                           " could not drop privileges"};
     return WEXITSTATUS(status);
+  }
+
+  std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) override {
+    const std::optional<std::string> full = kernel_path(path);
+    if (!full) return std::nullopt;
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(full->c_str()), closedir);
+    if (!dir) return std::nullopt;
+    std::vector<std::string> names;
+    while (const dirent* e = readdir(dir.get())) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) override {
+    return read_msr_device(path_on_disk(kernel_root_, fmt::format("/dev/cpu/{}/msr", cpu)), reg);
+  }
+
+  Result<std::string> kernel_log() override {
+    // syslog(2) reads the running kernel, so it is no fallback for a snapshot tree.
+    return read_kernel_log(path_on_disk(kernel_root_, "/dev/kmsg"), kernel_root_ == "/");
+  }
+
+  bool privileged() override { return geteuid() == 0; }
+
+  std::string user_name(uid_t uid) override { return user_name_below(uid, kernel_root_); }
+  std::string group_name(gid_t gid) override { return group_name_below(gid, kernel_root_); }
+
+  Result<UserAccess> can_open_as(const std::string& user, const std::string& path) override {
+    const std::optional<std::string> full = kernel_path(path);
+    if (!full) return Error{EINVAL, "cannot open \"" + path + "\": not an absolute path"};
+    if (user.empty()) {
+      UserAccess self;
+      self.uid = geteuid();
+      self.gid = getegid();
+      self.user = user_name(self.uid);
+      self.groups.push_back(self.gid);
+      int n = getgroups(0, nullptr);
+      if (n > 0) {
+        std::vector<gid_t> more(static_cast<size_t>(n));
+        n = getgroups(n, more.data());
+        if (n > 0) self.groups.insert(self.groups.end(), more.begin(), more.begin() + n);
+      }
+      UniqueFd fd(open(full->c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+      self.can_open = fd.valid();
+      self.open_errno = self.can_open ? 0 : errno;
+      self.opened_as_user = true;
+      return self;
+    }
+    auto who = lookup_account(user, kernel_root_);
+    if (!who) return who.error();
+    // Really trying is exact (ACLs, LSMs); it needs root and the running system.
+    if (geteuid() == 0 && kernel_root_ == "/") {
+      auto err = open_as(*who, *full);
+      if (!err) return err.error();
+      who->can_open = *err == 0;
+      who->open_errno = *err;
+      who->opened_as_user = true;
+      return who;
+    }
+    auto info = kernel_stat(path);
+    if (!info) return info.error();
+    if (!info->exists) {
+      who->open_errno = ENOENT;
+      return who;
+    }
+    who->can_open = mode_grants_read_write(info->mode, info->uid, info->gid, who->uid, who->groups);
+    who->open_errno = who->can_open ? 0 : EACCES;
+    return who;
   }
 
   Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds timeout) override {

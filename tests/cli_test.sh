@@ -44,6 +44,54 @@ run plan --root "$TMP" --fact cpu_vendr=amd
 expect_rc 64 "bad --fact"
 expect_in "$err" 'unknown fact "cpu_vendr" (did you mean "cpu_vendor"?)' "bad --fact message"
 
+# --- check on this machine: the exit status follows an independent KVM probe
+if [ -e /dev/kvm ]; then
+  probe=$(python3 - <<'PY'
+import fcntl, os
+try:
+    fd = os.open("/dev/kvm", os.O_RDWR)
+except OSError:
+    print(1); raise SystemExit
+try:
+    ok = fcntl.ioctl(fd, 0xAE00) == 12                # KVM_GET_API_VERSION
+    vm = fcntl.ioctl(fd, 0xAE01, 0) if ok else -1     # KVM_CREATE_VM
+    vcpu = fcntl.ioctl(vm, 0xAE41, 0) if vm >= 0 else -1  # KVM_CREATE_VCPU
+    print(0 if vcpu >= 0 else 1)
+except OSError:
+    print(1)
+PY
+)
+else
+  probe=1
+  echo "check: no /dev/kvm here, expecting \"not usable\"" >&2
+fi
+run check
+expect_rc "$probe" "check exit status matches the probe"
+expect_in "$out" "verdict: " "check prints a verdict"
+[ "$(printf '%s\n' "$out" | grep -cE '^(PASS|WARN|FAIL|SKIP) ')" = 8 ] && ok || bad "check: eight check lines"
+run check --json
+expect_rc "$probe" "check --json exit status"
+printf '%s' "$out" >"$TMP/check.json"
+python3 - "$TMP/check.json" "$probe" <<'PY' && ok || bad "check JSON shape"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert [c["id"] for c in r["checks"]] == ["cpu", "firmware", "kernel", "device", "probe", "nested", "io", "nova-log"]
+for c in r["checks"]:
+    assert set(c) >= {"id", "title", "state", "detail", "hint"} and c["state"] in ("PASS", "WARN", "FAIL", "SKIP"), c
+v = r["verdict"]
+assert v["usable"] == (sys.argv[2] == "0") and v["virt_type"] == ("kvm" if v["usable"] else "qemu"), v
+assert v["reason"] in ("ok", "ok-paravirtual", "no-hardware-support", "disabled-in-firmware", "nested-without-vt",
+                       "module-missing", "module-not-loaded", "no-device-node", "permission-denied", "kernel-without-kvm"), v
+PY
+printf "x ERROR libvirtError: internal error: no supported architecture for os type 'hvm'\n" >"$TMP/nova.log"
+run check --log "$TMP/nova.log"
+expect_in "$out" "the KVM modules were not loaded when the guest started" "check --log explains the hvm error"
+run check --user no-such-user-here
+expect_rc 64 "check --user unknown"
+expect_eq "$err" 'kvmprov: unknown user "no-such-user-here" (--user)' "check --user unknown message"
+run check --help
+expect_in "$out" "--user NAME" "check --help lists --user"
+
 # --- validate
 run validate "$KVMPROV_SOURCE_DIR/profiles/default.yaml"
 expect_rc 0 "validate default"

@@ -2,9 +2,12 @@
 // FakeHost: an in-memory Host for plan/apply tests; records every write, removal, load and unload.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host.h"
@@ -33,6 +36,14 @@ class FakeHost : public Host {
   std::map<std::string, FileInfo> nodes_;
   // What a udev change event does to a node (set by a test to model udevd); none by default.
   std::map<std::string, FileInfo> udev_results_;
+  std::map<std::string, FileInfo> kernel_stats_;  // /dev nodes for kernel_stat
+  std::map<std::string, std::vector<std::string>> kernel_dirs_;
+  std::map<std::pair<unsigned, uint32_t>, uint64_t> msrs_;  // (cpu, reg) -> value; absent: EIO
+  std::optional<std::string> kernel_log_ = std::string();   // nullopt: unreadable (EPERM)
+  bool privileged_ = true;
+  std::map<uid_t, std::string> user_names_;
+  std::map<gid_t, std::string> group_names_;
+  std::map<std::string, UserAccess> accounts_;  // --user NAME; "" = this process
 
   // Records.
   std::vector<std::string> writes_, removals_, loads_, unloads_;
@@ -125,6 +136,9 @@ class FakeHost : public Host {
     if (auto e = load_errors_.find(name); e != load_errors_.end())
       return Error{e->second, "load of \"" + name + "\" failed"};
     if (silent_refusals_.count(name)) return {};
+    // The msr driver creates a device file for every CPU.
+    if (name == "msr")
+      for (const auto& cpu : kernel_dirs_["/dev/cpu"]) kernel_files_["/dev/cpu/" + cpu + "/msr"];
     ModuleFacts& m = modules_[name];
     m.name = name;
     m.state = ModuleState::live;
@@ -134,6 +148,9 @@ class FakeHost : public Host {
   }
   Result<void> unload_module(const std::string& name) override {
     unloads_.push_back(name);
+    if (name == "msr")
+      for (const auto& cpu : kernel_dirs_["/dev/cpu"])
+        kernel_files_.erase("/dev/cpu/" + cpu + "/msr");
     modules_[name].state = ModuleState::absent;
     modules_[name].params.clear();
     return {};
@@ -165,6 +182,40 @@ class FakeHost : public Host {
   Result<int> open_device_as(const std::string& node, uid_t, gid_t,
                              const std::vector<gid_t>&) override {
     return Error{EPERM, "not running as root: cannot open \"" + node + "\" as another user"};
+  }
+  Result<FileInfo> kernel_stat(const std::string& path) override {
+    auto it = kernel_stats_.find(path);
+    return it == kernel_stats_.end() ? FileInfo{} : it->second;
+  }
+  std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) override {
+    auto it = kernel_dirs_.find(path);
+    if (it == kernel_dirs_.end()) return std::nullopt;
+    return it->second;
+  }
+  Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) override {
+    const std::string dev = "/dev/cpu/" + std::to_string(cpu) + "/msr";
+    if (!kernel_files_.count(dev)) return errno_error("cannot read \"" + dev + "\"", ENOENT);
+    auto it = msrs_.find({cpu, reg});
+    if (it == msrs_.end()) return errno_error("cannot read \"" + dev + "\"", EIO);
+    return it->second;
+  }
+  Result<std::string> kernel_log() override {
+    if (!kernel_log_) return errno_error("cannot read the kernel log \"/dev/kmsg\"", EPERM);
+    return *kernel_log_;
+  }
+  bool privileged() override { return privileged_; }
+  std::string user_name(uid_t uid) override {
+    auto it = user_names_.find(uid);
+    return it == user_names_.end() ? "" : it->second;
+  }
+  std::string group_name(gid_t gid) override {
+    auto it = group_names_.find(gid);
+    return it == group_names_.end() ? "" : it->second;
+  }
+  Result<UserAccess> can_open_as(const std::string& user, const std::string&) override {
+    auto it = accounts_.find(user);
+    if (it == accounts_.end()) return Error{ENOENT, "unknown user \"" + user + "\""};
+    return it->second;
   }
   Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds) override {
     return std::unique_ptr<Lock>(std::make_unique<FakeLock>());
