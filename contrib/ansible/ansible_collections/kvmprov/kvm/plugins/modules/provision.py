@@ -222,14 +222,14 @@ def reset_supported(module, binary):
     return rc == 0 and "kvmprov reset" in out
 
 
-def file_diffs(actions):
+def file_diffs(actions, root):
     diffs = []
     for a in actions:
         if a.get("status") != "changed" or ("before" not in a and "after" not in a):
             continue
         diffs.append({
-            "before_header": a["target"],
-            "after_header": a["target"],
+            "before_header": under_root(root, a["target"]),
+            "after_header": under_root(root, a["target"]),
             "before": a.get("before") or "",
             "after": a.get("after") or "",
         })
@@ -328,7 +328,7 @@ def main():
             result.update(report=report, actions=report["actions"], summary=report["summary"],
                           changed=report["summary"]["changed"] > 0)
             if module._diff:
-                result["diff"] = file_diffs(report["actions"])
+                result["diff"] = file_diffs(report["actions"], root)
             module.exit_json(**result)
         cmd.append("reset")
     else:
@@ -397,7 +397,7 @@ def main():
     if summary.get("changed", 0) > 0:
         result["changed"] = True
     if module._diff:
-        result.setdefault("diff", []).extend(file_diffs(actions))
+        result.setdefault("diff", []).extend(file_diffs(actions, root))
 
     for a in actions:
         if a.get("status") == "pending":
