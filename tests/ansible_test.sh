@@ -4,12 +4,12 @@
 # local hosts, each with its own --root and CPU vendor. Usage: ansible_test.sh PATH/TO/kvmprov
 # Exits 77 (skipped) when ansible-playbook is not installed.
 set -u
-KVMPROV=$(realpath "$1")
-SRC=$(cd "$(dirname "$0")/.." && pwd)
 if ! command -v ansible-playbook >/dev/null; then
   echo "ansible-playbook not found (apt-get install ansible-core); skipping"
   exit 77
 fi
+KVMPROV=$(realpath "$1")
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 TMP=$(mktemp -d)
 trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
 pass=0
