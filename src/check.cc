@@ -49,6 +49,16 @@ const std::vector<std::string_view>& check_reasons() {
 
 namespace {
 
+// Whether the hypervisor named by a CPUID signature runs on hardware VT and can pass it through
+// to its guests. An emulator (QEMU's TCG) or an unknown one cannot be asked for it, so a guest of
+// one without VT is a CPU without hardware support.
+bool can_nest(std::string_view hypervisor_id) {
+  for (std::string_view id : {"KVMKVMKVM", "Microsoft Hv", "VMwareVMware", "XenVMMXenVMM",
+                              "VBoxVBoxVBox", "bhyve bhyve", "ACRNACRNACRN"})
+    if (hypervisor_id == id) return true;
+  return false;
+}
+
 bool is_intel_like(Vendor v) {
   return v == Vendor::intel || v == Vendor::zhaoxin || v == Vendor::centaur;
 }
@@ -556,7 +566,7 @@ Verdict decide(const Evidence& ev) {
   } else if (ev.probe.ok() || (ev.node && !ev.probe.opened &&
                                (ev.probe.open_errno == EACCES || ev.probe.open_errno == EPERM))) {
     permission();
-  } else if (cpu.hypervisor && !vt && ev.provider.empty()) {
+  } else if (cpu.hypervisor && !vt && ev.provider.empty() && can_nest(cpu.hypervisor_id)) {
     // In a guest the "firmware" registers are the hypervisor's emulation: the cause is there.
     set("nested-without-vt",
         "this is a guest whose hypervisor does not pass VT through: enable nested virtualisation "
