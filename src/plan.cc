@@ -9,8 +9,10 @@
 #include <cerrno>
 #include <set>
 
+#include "devices.h"
 #include "kmod.h"
 #include "persist.h"
+#include "udev_rules.h"
 
 namespace kvmprov {
 
@@ -26,6 +28,14 @@ std::string_view action_kind_name(ActionKind k) {
       return "write";
     case ActionKind::remove_file:
       return "remove";
+    case ActionKind::create_group:
+      return "group";
+    case ActionKind::add_member:
+      return "member";
+    case ActionKind::node_permissions:
+      return "node";
+    case ActionKind::access:
+      return "access";
   }
   return "?";
 }
@@ -290,11 +300,12 @@ Facts observe(Host& host, const Profile& profile) {
     }
     for (const auto& m : profile.modules) f.modules.emplace(m.name, host.module(m.name));
   }
-  for (const char* path : {kModprobeConf, kModulesLoadConf, kEtcModules, kUdevRules}) {
+  for (const char* path : {kModprobeConf, kModulesLoadConf, kEtcModules}) {
     auto content = host.read_file(path);
     // An unreadable file is planned as absent; apply then reports the real error on write.
     f.files[path] = content ? *content : std::nullopt;
   }
+  observe_devices(host, profile, f);
   return f;
 }
 
@@ -354,12 +365,14 @@ Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& op
   }
   if (mode == PersistMode::etc_modules || etc_after != etc_before)
     plan_file(plan, kEtcModules, etc_before, etc_after, 0644, etc_note);
+  plan_devices(profile, facts, options, plan);
   return plan;
 }
 
 Plan make_reset_plan(const Facts& facts) {
   Plan plan;
-  for (const char* path : {kModprobeConf, kModulesLoadConf, kUdevRules}) {
+  // observe_devices reads the udev rules file into facts.files.
+  for (const char* path : {kModprobeConf, kModulesLoadConf, kUdevRulesFile}) {
     const auto& before = file_facts(facts, path);
     Action a{.id = "file:" + std::string(path), .kind = ActionKind::remove_file, .target = path};
     a.before = before;

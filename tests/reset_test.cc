@@ -7,6 +7,7 @@
 #include "fake_host.h"
 #include "persist.h"
 #include "plan.h"
+#include "udev_rules.h"
 
 namespace kvmprov {
 namespace {
@@ -31,10 +32,10 @@ std::vector<std::string> ids_and_status(const std::vector<Action>& actions) {
 
 TEST_CASE("observe reads the udev rules file with kvmprov's other files") {
   FakeHost h;
-  h.files_[kUdevRules] = "# rules\n";
+  h.files_[kUdevRulesFile] = "# rules\n";
   Facts f = observe(h, Profile{});
-  REQUIRE(f.files.count(kUdevRules));
-  CHECK(f.files.at(kUdevRules) == std::optional<std::string>("# rules\n"));
+  REQUIRE(f.files.count(kUdevRulesFile));
+  CHECK(f.files.at(kUdevRulesFile) == std::optional<std::string>("# rules\n"));
   CHECK(f.files.at(kModprobeConf) == std::nullopt);
 }
 
@@ -42,7 +43,7 @@ TEST_CASE("reset plan is pure: remove each own file, write /etc/modules without 
   Facts f;
   f.files[kModprobeConf] = "options kvm_intel nested=1\n";
   f.files[kModulesLoadConf] = "kvm\n";
-  f.files[kUdevRules] = "KERNEL==\"kvm\", GROUP=\"kvm\"\n";
+  f.files[kUdevRulesFile] = "KERNEL==\"kvm\", GROUP=\"kvm\"\n";
   f.files[kEtcModules] = kForeign + kBlock + "# after\n";
   Plan plan = make_reset_plan(f);
   CHECK(ids_and_status(plan.actions) ==
@@ -64,7 +65,7 @@ TEST_CASE("reset removes the files, keeps foreign bytes and loaded modules; twic
   FakeHost h;
   h.files_[kModprobeConf] = "options kvm_intel nested=1\n";
   h.files_[kModulesLoadConf] = "kvm\nkvm_intel\n";
-  h.files_[kUdevRules] = "KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\"\n";
+  h.files_[kUdevRulesFile] = "KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\"\n";
   h.files_[kEtcModules] = kForeign + kBlock;
   h.files_["/etc/modprobe.d/other.conf"] = "options loop max_loop=8\n";
   h.modules_["kvm"] = {.name = "kvm", .state = ModuleState::live, .found = true};
@@ -73,10 +74,10 @@ TEST_CASE("reset removes the files, keeps foreign bytes and loaded modules; twic
   CHECK(summarize(done).changed == 4);
   CHECK(summarize(done).failed == 0);
   CHECK(h.removals_ ==
-        std::vector<std::string>{kModprobeConf, kModulesLoadConf, std::string(kUdevRules)});
+        std::vector<std::string>{kModprobeConf, kModulesLoadConf, std::string(kUdevRulesFile)});
   CHECK(h.files_.count(kModprobeConf) == 0);
   CHECK(h.files_.count(kModulesLoadConf) == 0);
-  CHECK(h.files_.count(kUdevRules) == 0);
+  CHECK(h.files_.count(kUdevRulesFile) == 0);
   CHECK(h.files_.at(kEtcModules) == kForeign);
   CHECK(h.files_.at("/etc/modprobe.d/other.conf") == "options loop max_loop=8\n");
   CHECK(h.unloads_.empty());
