@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-reload", o.allow_reload,
                "Reload a loaded module whose options differ, when no guest uses it");
   app.add_option("--lock-timeout", o.lock_timeout,
-                 "Seconds apply waits for another run's lock (default 60)")
+                 "Seconds apply and reset wait for another run's lock (default 60)")
       ->type_name("SECONDS")
       ->check(CLI::NonNegativeNumber.description(""));
 
