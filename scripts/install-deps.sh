@@ -8,4 +8,5 @@ apt-get install -y -q --no-install-recommends \
   g++ cmake make pkg-config \
   libkmod-dev libudev-dev libyaml-cpp-dev doctest-dev \
   nlohmann-json3-dev libfmt-dev libcli11-dev \
-  kmod udev cpu-checker python3 ca-certificates
+  kmod udev cpu-checker python3 ca-certificates \
+  clang libclang-rt-14-dev valgrind util-linux time
