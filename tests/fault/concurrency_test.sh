@@ -46,7 +46,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
   fi
   gate="$TMP/gate"
   rm -f "$gate" && mkfifo "$gate"
-  # Held open read-write, the gate never blocks an open; each run blocks reading its line.
+  # Held open read-write until every run is done, the gate never blocks an open; each run
+  # blocks reading its line.
   exec 3<>"$gate"
   pids=()
   for ((i = 0; i < PARALLEL; i++)); do
@@ -56,7 +57,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
     pids+=($!)
   done
   printf '\n%.0s' $(seq "$PARALLEL") >&3
-  exec 3>&-
   changed_runs=0
   for ((i = 0; i < PARALLEL; i++)); do
     wait "${pids[$i]}"
@@ -70,6 +70,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
       *) bad "round $round run $i: no JSON report: $changed" ;;
     esac
   done
+  # Closed only now: a run not yet at the gate would otherwise block opening it.
+  exec 3>&-
   expect_eq "$changed_runs" 1 "round $round: runs that reported changes"
   expect_eq "$(digests "$R")" "${want[$profile]}" "round $round: final state"
   [ -z "$(temporaries "$R")" ] && ok || bad "round $round: temporaries left"
