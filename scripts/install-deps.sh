@@ -3,10 +3,11 @@
 # Installs the Debian packages kvmprov needs to build and to run its tests.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends \
+apt-get -o DPkg::Lock::Timeout=600 update -q
+apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
   g++ cmake make pkg-config \
   libkmod-dev libudev-dev libyaml-cpp-dev doctest-dev \
   nlohmann-json3-dev libfmt-dev libcli11-dev \
   kmod udev cpu-checker python3 ca-certificates \
+  qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev ansible-core \
   clang libclang-rt-14-dev valgrind util-linux time

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "devices.h"
+
 namespace kvmprov {
 
 Summary summarize(const std::vector<Action>& actions) {
@@ -105,6 +107,11 @@ void run(Host& host, Action& a) {
     }
     case ActionKind::kernel_cmdline:
       return;  // always pending: kvmprov does not edit boot loaders
+    case ActionKind::create_group:
+    case ActionKind::add_member:
+    case ActionKind::node_permissions:
+    case ActionKind::access:
+      return apply_device_action(host, a);
   }
 }
 
@@ -112,8 +119,12 @@ void run(Host& host, Action& a) {
 
 std::vector<Action> apply_plan(Host& host, const Plan& plan) {
   std::vector<Action> done = plan.actions;
-  for (auto& a : done)
-    if (a.status == Status::changed) run(host, a);
+  for (auto& a : done) {
+    // An access check is a check, not a change: on the running system it is made again after
+    // the changes before it, with a real open() where possible.
+    const bool recheck = a.kind == ActionKind::access && host.live() && a.status != Status::pending;
+    if (a.status == Status::changed || recheck) run(host, a);
+  }
   return done;
 }
 

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: MIT
-// check: decides "usable" by the KVM probe, and explains the flags, modules and device node
-// around it so the operator knows what to fix.
+// check: decides "usable" by the KVM probe, and explains the CPU, firmware, kernel and device
+// node around it so the operator knows what to fix. Flags alone mislead: a paravirtual KVM works
+// without them, and the kernel clears vmx when the firmware locked VT-x off.
 #include "check.h"
 
 #include <fmt/format.h>
-#include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+
+#include "kernel_log.h"
+#include "msr.h"
 
 namespace kvmprov {
 
@@ -25,110 +31,595 @@ std::string_view check_state_name(CheckState s) {
   return "?";
 }
 
+const std::vector<std::string_view>& check_reasons() {
+  static const std::vector<std::string_view> kReasons = {
+      "ok",
+      "ok-paravirtual",
+      "permission-denied",
+      "disabled-in-firmware",
+      "nested-without-vt",
+      "no-hardware-support",
+      "kernel-without-kvm",
+      "module-missing",
+      "module-not-loaded",
+      "no-device-node",
+  };
+  return kReasons;
+}
+
 namespace {
 
-const ModuleFacts* find_module(const Facts& facts, std::string_view name) {
-  auto it = facts.modules.find(std::string(name));
-  return it == facts.modules.end() ? nullptr : &it->second;
+bool is_intel_like(Vendor v) {
+  return v == Vendor::intel || v == Vendor::zhaoxin || v == Vendor::centaur;
+}
+
+bool is_amd_like(Vendor v) {
+  return v == Vendor::amd || v == Vendor::hygon;
 }
 
 bool has_vt(const CpuFacts& cpu) {
   return cpu.vmx || cpu.svm;
 }
 
+bool ready(ModuleState s) {
+  return s == ModuleState::live || s == ModuleState::builtin;
+}
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r'))
+    s.remove_suffix(1);
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  return std::string(s);
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (const auto& p : parts) {
+    if (p.empty()) continue;
+    if (!out.empty()) out += sep;
+    out += p;
+  }
+  return out;
+}
+
+// "0-1,3" for a sorted list of CPU numbers.
+std::string cpu_ranges(const std::vector<unsigned>& cpus) {
+  std::string out;
+  for (size_t i = 0; i < cpus.size();) {
+    size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    if (!out.empty()) out += ",";
+    out += j == i ? fmt::format("{}", cpus[i]) : fmt::format("{}-{}", cpus[i], cpus[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string vt_name(Vendor v) {
+  return is_amd_like(v) ? "AMD-V (SVM)" : "VT-x";
+}
+
+// "root:kvm 0660" (numeric ids when the names are unknown).
+std::string owner_text(Host& host, const FileInfo& info) {
+  std::string user = host.user_name(info.uid);
+  std::string group = host.group_name(info.gid);
+  return fmt::format("{}:{} {:04o}", user.empty() ? std::to_string(info.uid) : user,
+                     group.empty() ? std::to_string(info.gid) : group, info.mode);
+}
+
+// What the checks found, for the verdict.
+struct Evidence {
+  CpuFacts cpu;
+  std::string provider;  // kvm_pvm, "" if none
+  bool firmware_disabled = false;
+  bool firmware_skipped = false;
+  bool kernel_has_kvm = true;
+  std::string missing_module;     // a needed module with no file under /lib/modules/<release>
+  std::string not_loaded_module;  // a needed module that could be loaded but is not
+  std::string blacklisted_by;
+  std::string modules_dir;
+  bool node = false;
+  FileInfo node_info;
+  std::string node_owner;
+  std::string node_group;
+  KvmProbe probe;
+  std::optional<UserAccess> access;  // for --user, or this process
+  bool user_given = false;
+};
+
+CheckItem check_cpu(const Facts& facts) {
+  const CpuFacts& cpu = facts.cpu;
+  const std::string flag = is_amd_like(cpu.vendor) ? "svm" : "vmx";
+  CheckItem item{.id = "cpu", .title = "CPU"};
+  std::string who = fmt::format("{} ({}{}{})", vendor_name(cpu.vendor), cpu.vendor_id,
+                                cpu.model_name.empty() ? "" : ", ", cpu.model_name);
+  std::string vt = has_vt(cpu) ? fmt::format("\"{}\" flag present", cpu.vmx ? "vmx" : "svm")
+                               : fmt::format("no \"{}\" flag", flag);
+  std::string hv = cpu.hypervisor
+                       ? fmt::format("under a hypervisor ({})",
+                                     cpu.hypervisor_id.empty() ? "unknown" : cpu.hypervisor_id)
+                       : "not under a hypervisor";
+  item.detail = fmt::format("{}; {}; {}", who, vt, hv);
+  if (cpu.vendor == Vendor::unknown) {
+    item.state = CheckState::fail;
+    item.hint = "KVM on x86 needs a CPU from Intel, AMD, Hygon, Zhaoxin or Centaur";
+  } else if (!has_vt(cpu)) {
+    item.state = CheckState::warn;
+    item.hint = !facts.kvm_provider.empty()
+                    ? fmt::format(
+                          "KVM is provided by \"{}\", which needs no VT flag; the probe "
+                          "decides",
+                          facts.kvm_provider)
+                : cpu.hypervisor ? "a guest has VT only when its hypervisor passes it through "
+                                   "(nested virtualisation); the probe decides"
+                                 : "absent, or disabled in the firmware (the kernel then clears "
+                                   "the flag); see the firmware check";
+  }
+  return item;
+}
+
+// Reads the firmware's VT register on every CPU, loading the msr driver for the duration.
+CheckItem check_firmware(Host& host, const Facts& facts, Evidence& ev) {
+  const Vendor vendor = facts.cpu.vendor;
+  CheckItem item{.id = "firmware", .title = "firmware"};
+  std::vector<std::string> parts;
+  std::optional<FirmwareVt> msr_state;
+  std::string msr_skip;
+
+  if (!is_intel_like(vendor) && !is_amd_like(vendor)) {
+    msr_skip = "MSRs not read: unknown CPU vendor";
+  } else if (!host.privileged()) {
+    msr_skip = "MSRs not read: reading /dev/cpu/N/msr needs root";
+  } else if (!facts.modules_supported && !host.kernel_path_exists("/dev/cpu/0/msr")) {
+    msr_skip = "MSRs not read: no msr driver built in, and the kernel cannot load modules";
+  } else {
+    const uint32_t reg = is_amd_like(vendor) ? kMsrVmCr : kMsrFeatureControl;
+    const char* reg_name = is_amd_like(vendor) ? "VM_CR" : "IA32_FEATURE_CONTROL";
+    bool loaded_msr = false;
+    std::string load_error;
+    if (!host.kernel_path_exists("/dev/cpu/0/msr")) {
+      ModuleFacts msr = host.module("msr");
+      if (msr.state == ModuleState::absent) {
+        if (auto r = host.load_module("msr", {}); r)
+          loaded_msr = true;
+        else
+          load_error = r.error().message;
+      }
+    }
+    std::vector<unsigned> cpus;
+    for (const auto& name : host.list_kernel_dir("/dev/cpu").value_or(std::vector<std::string>{}))
+      if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit))
+        cpus.push_back(static_cast<unsigned>(std::stoul(name)));
+    std::sort(cpus.begin(), cpus.end());
+    if (!load_error.empty()) {
+      msr_skip = "MSRs not read: cannot load the msr module: " + load_error;
+    } else if (cpus.empty() || !host.kernel_path_exists("/dev/cpu/0/msr")) {
+      msr_skip = "MSRs not read: no /dev/cpu/N/msr (kernel without the msr driver)";
+    } else {
+      std::map<std::string, std::vector<unsigned>> by_text;  // decoded state -> CPUs
+      std::vector<unsigned> disabled;
+      bool any_enabled = false;
+      for (unsigned cpu : cpus) {
+        auto value = host.read_msr(cpu, reg);
+        if (!value) {
+          msr_skip = fmt::format("MSRs not read: {} on CPU {}: {}", reg_name, cpu,
+                                 std::strerror(value.error().code));
+          by_text.clear();
+          break;
+        }
+        FirmwareState st =
+            is_amd_like(vendor) ? decode_vm_cr(*value) : decode_feature_control(*value);
+        by_text[fmt::format("{:#x}: {}", *value, st.text)].push_back(cpu);
+        if (st.vt == FirmwareVt::disabled)
+          disabled.push_back(cpu);
+        else
+          any_enabled = true;
+      }
+      if (msr_skip.empty()) {
+        std::vector<std::string> texts;
+        for (const auto& [text, on] : by_text)
+          texts.push_back(fmt::format("{}={} on CPU {}", reg_name, text, cpu_ranges(on)));
+        parts.push_back(join(texts, ", "));
+        msr_state = disabled.empty() ? FirmwareVt::enabled : FirmwareVt::disabled;
+        if (!disabled.empty() && any_enabled)
+          parts.push_back(fmt::format("{} disabled on CPU {} only (inconsistent firmware)",
+                                      vt_name(vendor), cpu_ranges(disabled)));
+      }
+    }
+    if (loaded_msr) {
+      if (auto r = host.unload_module("msr"); !r)
+        parts.push_back("msr module left loaded: " + r.error().message);
+    }
+  }
+  if (!msr_skip.empty()) parts.insert(parts.begin(), msr_skip);
+
+  // The kernel's own verdict: what it logged while enabling VT or loading the vendor module.
+  std::vector<std::string> log_disabled;
+  auto log = host.kernel_log();
+  if (!log) {
+    parts.push_back("kernel log not read: " + log.error().message);
+  } else {
+    std::vector<std::string> said;
+    for (const auto& f : scan_kernel_log(*log)) {
+      if (f.kind == KernelLogFinding::Kind::firmware_disabled) log_disabled.push_back(f.message);
+      if (std::find(said.begin(), said.end(), f.message) == said.end()) said.push_back(f.message);
+    }
+    parts.push_back(said.empty() ? "kernel log: no KVM hardware verdict"
+                                 : "kernel log: \"" + join(said, "\", \"") + "\"");
+  }
+
+  ev.firmware_disabled = msr_state == FirmwareVt::disabled || !log_disabled.empty();
+  ev.firmware_skipped = !msr_state && log_disabled.empty();
+  item.detail = join(parts, "; ");
+  if (ev.firmware_disabled) {
+    item.state = CheckState::fail;
+    item.hint = facts.cpu.hypervisor
+                    ? "these are the values a hypervisor emulates: it does not pass VT through"
+                    : fmt::format(
+                          "enable {} in the firmware setup, then power the machine off "
+                          "and on",
+                          is_amd_like(vendor) ? "SVM Mode (AMD-V)"
+                                              : "Intel Virtualization Technology (VT-x)");
+  } else if (msr_state) {
+    item.state = CheckState::pass;
+  } else {
+    item.state = CheckState::skip;
+    item.hint = host.privileged() ? "" : "run as root to read the firmware's VT state";
+  }
+  return item;
+}
+
+std::string module_text(const ModuleFacts& m, const std::string& name) {
+  switch (m.state) {
+    case ModuleState::live:
+      return name + " loaded";
+    case ModuleState::builtin:
+      return name + " built in";
+    case ModuleState::coming:
+      return name + " loading";
+    case ModuleState::going:
+      return name + " unloading";
+    case ModuleState::absent:
+      break;
+  }
+  if (!m.found) return name + " missing";
+  return name + " not loaded" +
+         (m.blacklisted_by.empty() ? "" : " (blacklisted in " + m.blacklisted_by + ")");
+}
+
+CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
+  CheckItem item{.id = "kernel", .title = "kernel"};
+  const std::string release = facts.kernel_release;
+  ev.modules_dir = "/lib/modules/" + release;
+  std::vector<std::string> names = {"kvm"};
+  const std::string vendor_module(vendor_kvm_module(facts.cpu.vendor));
+  if (!facts.kvm_provider.empty())
+    names.push_back(facts.kvm_provider);
+  else if (!vendor_module.empty())
+    names.push_back(vendor_module);
+
+  std::vector<std::string> parts;
+  for (const auto& name : names) {
+    auto it = facts.modules.find(name);
+    ModuleFacts m = it != facts.modules.end() ? it->second : host.module(name);
+    parts.push_back(module_text(m, name) +
+                    (name == facts.kvm_provider ? " (provides KVM without a vendor module)" : ""));
+    if (ready(m.state)) continue;
+    if (!m.found && ev.missing_module.empty()) ev.missing_module = name;
+    if (m.found && ev.not_loaded_module.empty()) {
+      ev.not_loaded_module = name;
+      ev.blacklisted_by = m.blacklisted_by;
+    }
+  }
+  // The kernel's build configuration, when installed, says whether KVM exists at all.
+  if (auto config = host.read_kernel_file("/boot/config-" + release)) {
+    if (config->find("# CONFIG_KVM is not set") != std::string::npos) {
+      ev.kernel_has_kvm = false;
+      parts.push_back("/boot/config-" + release + ": CONFIG_KVM is not set");
+    }
+  }
+  if (!facts.modules_supported) {
+    parts.push_back("kernel without loadable-module support");
+    // Nothing can be loaded: a module that is not built in does not exist for this kernel.
+    if (!ev.missing_module.empty() || !ev.not_loaded_module.empty()) ev.kernel_has_kvm = false;
+  } else if (!host.kernel_path_exists(ev.modules_dir)) {
+    parts.push_back(ev.modules_dir + " missing");
+  }
+  if (facts.modules_disabled)
+    parts.push_back("module loading disabled (kernel.modules_disabled=1)");
+  item.detail = join(parts, ", ");
+
+  if (!ev.kernel_has_kvm) {
+    item.state = CheckState::fail;
+    item.hint =
+        "this kernel has no KVM: boot a kernel built with CONFIG_KVM (any distribution "
+        "kernel)";
+  } else if (!ev.missing_module.empty()) {
+    item.state = CheckState::fail;
+    item.hint = fmt::format(
+        "install the modules package for {} (or reboot into the kernel "
+        "whose modules are installed)",
+        release);
+  } else if (!ev.not_loaded_module.empty()) {
+    item.state = CheckState::warn;
+    item.hint = ev.blacklisted_by.empty()
+                    ? "load the modules: kvmprov apply"
+                    : fmt::format("remove the blacklist entry in {}, then kvmprov apply",
+                                  ev.blacklisted_by);
+  }
+  return item;
+}
+
+CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
+  CheckItem item{.id = "device", .title = "/dev/kvm"};
+  auto info = host.kernel_stat("/dev/kvm");
+  if (!info) {
+    item.state = CheckState::fail;
+    item.detail = info.error().message;
+    return item;
+  }
+  if (!info->exists) {
+    item.state = CheckState::fail;
+    item.detail = "missing";
+    item.hint = "appears when the KVM modules are loaded";
+    return item;
+  }
+  ev.node_info = *info;
+  ev.node_owner = owner_text(host, *info);
+  ev.node_group = host.group_name(info->gid);
+  if (ev.node_group.empty()) ev.node_group = std::to_string(info->gid);
+  if (!info->char_device) {
+    item.state = CheckState::fail;
+    item.detail = ev.node_owner + ", not a character device";
+    item.hint = "remove it; the kernel's devtmpfs creates the real node (c 10:232)";
+    return item;
+  }
+  ev.node = true;
+  ev.user_given = !options.user.empty();
+  auto access = host.can_open_as(options.user, "/dev/kvm");
+  if (!access) {
+    item.state = CheckState::fail;
+    item.detail = ev.node_owner + "; " + access.error().message;
+    return item;
+  }
+  ev.access = *access;
+  const UserAccess& a = *access;
+  std::string who = fmt::format("user \"{}\"{}", a.user.empty() ? std::to_string(a.uid) : a.user,
+                                ev.user_given ? "" : " (running kvmprov)");
+  std::string how = a.opened_as_user ? "" : " (from the mode bits)";
+  if (a.can_open) {
+    item.detail = fmt::format("{}; {} can open it{}", ev.node_owner, who, how);
+    return item;
+  }
+  item.state = CheckState::fail;
+  item.detail = fmt::format("{}; {} cannot open it: {}{}", ev.node_owner, who,
+                            std::strerror(a.open_errno), how);
+  std::string group = host.group_name(info->gid);
+  if (group.empty()) group = std::to_string(info->gid);
+  if ((info->mode & 0060) == 0060 && info->gid != 0)
+    item.hint = fmt::format("add {} to group \"{}\" (usermod -aG {} {}), then log in again", a.user,
+                            group, group, a.user);
+  else
+    item.hint =
+        "let udev give it group \"kvm\" and mode 0660 (systemd's default rules do; "
+        "udevadm trigger --sysname-match=kvm)";
+  return item;
+}
+
+CheckItem check_probe(Host& host, Evidence& ev) {
+  CheckItem item{.id = "probe", .title = "KVM probe"};
+  const KvmProbe& p = ev.probe = host.probe_kvm();
+  if (!p.opened)
+    item.detail = fmt::format("cannot open /dev/kvm: {}", std::strerror(p.open_errno));
+  else if (p.api_version != 12)
+    item.detail = fmt::format("KVM_GET_API_VERSION returned {}, expected 12", p.api_version);
+  else if (!p.vm_created)
+    item.detail = fmt::format("KVM_CREATE_VM failed: {}", std::strerror(p.vm_errno));
+  else if (!p.vcpu_created)
+    item.detail = fmt::format("KVM_CREATE_VCPU failed: {}", std::strerror(p.vcpu_errno));
+  else
+    item.detail = "API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded";
+  item.state = p.ok() ? CheckState::pass : CheckState::fail;
+  if (p.opened && !p.ok()) item.hint = "see the kernel log (dmesg) for KVM's reason";
+  return item;
+}
+
+CheckItem check_nested(Host& host, const Facts& facts) {
+  CheckItem item{.id = "nested", .title = "nested virtualisation"};
+  const std::string vendor_module(vendor_kvm_module(facts.cpu.vendor));
+  if (vendor_module.empty()) {
+    item.state = CheckState::skip;
+    item.detail = "unknown CPU vendor";
+    return item;
+  }
+  auto value = host.read_kernel_file("/sys/module/" + vendor_module + "/parameters/nested");
+  if (!value) {
+    item.state = CheckState::skip;
+    item.detail = !facts.kvm_provider.empty()
+                      ? fmt::format("KVM is provided by \"{}\", which has no nested parameter",
+                                    facts.kvm_provider)
+                      : fmt::format("{} not loaded", vendor_module);
+    return item;
+  }
+  const std::string v = trim(*value);
+  const bool on = v == "Y" || v == "y" || v == "1";
+  item.detail = fmt::format("{} nested={}: {}", vendor_module, v,
+                            on ? "guests can run KVM themselves" : "guests cannot run KVM");
+  if (!on)
+    item.hint =
+        "to enable: kvmprov --profile profiles/nested.yaml apply --allow-reload (when no "
+        "guest runs)";
+  return item;
+}
+
+CheckItem check_io(Host& host, const Facts& facts) {
+  CheckItem item{.id = "io", .title = "vhost-net, tun, IOMMU"};
+  std::vector<std::string> parts, hints;
+  for (const auto& [path, module] :
+       {std::pair<std::string, std::string>{"/dev/vhost-net", "vhost_net"},
+        {"/dev/net/tun", "tun"}}) {
+    auto info = host.kernel_stat(path);
+    if (info && info->exists && info->char_device) {
+      parts.push_back(fmt::format("{} {}", path, owner_text(host, *info)));
+    } else {
+      parts.push_back(path + " missing");
+      hints.push_back(fmt::format("load {} (modprobe {})", module, module));
+    }
+  }
+  std::vector<std::string> tables;
+  for (const char* t : {"DMAR", "IVRS"})
+    if (host.kernel_path_exists(std::string("/sys/firmware/acpi/tables/") + t)) tables.push_back(t);
+  auto groups = host.list_kernel_dir("/sys/kernel/iommu_groups");
+  const size_t n = groups ? groups->size() : 0;
+  parts.push_back(fmt::format("IOMMU: {}, {} IOMMU groups",
+                              tables.empty() ? "no DMAR/IVRS table" : join(tables, "/") + " table",
+                              n));
+  if (n == 0) {
+    if (!tables.empty())
+      hints.push_back(
+          fmt::format("enable the IOMMU on the kernel command line ({}=on) for "
+                      "device passthrough",
+                      is_amd_like(facts.cpu.vendor) ? "amd_iommu" : "intel_iommu"));
+    else
+      hints.push_back(facts.cpu.hypervisor
+                          ? "no IOMMU in this guest: device passthrough (VFIO) is unavailable"
+                          : "no IOMMU: enable VT-d / AMD-Vi in the firmware for device "
+                            "passthrough (VFIO)");
+  }
+  item.detail = join(parts, "; ");
+  item.hint = join(hints, "; ");
+  item.state = hints.empty() ? CheckState::pass : CheckState::warn;
+  return item;
+}
+
+CheckItem check_nova_log(Host& host, const CheckOptions& options, bool usable) {
+  CheckItem item{.id = "nova-log", .title = "nova-compute log"};
+  const std::string path = options.log_path.empty() ? kDefaultNovaLog : options.log_path;
+  auto content = host.read_file(path);
+  if (!content || !*content) {
+    const bool given = !options.log_path.empty();
+    item.state = given ? CheckState::warn : CheckState::skip;
+    item.detail = !content ? content.error().message : fmt::format("no \"{}\"", path);
+    if (!given) item.hint = "name another log with --log FILE";
+    return item;
+  }
+  size_t count = 0;
+  for (size_t at = (*content)->find(kNoHvmMessage); at != std::string::npos;
+       at = (*content)->find(kNoHvmMessage, at + 1))
+    ++count;
+  if (count == 0) {
+    item.detail = fmt::format("no \"{}\" in {}", kNoHvmMessage, path);
+    return item;
+  }
+  item.detail = fmt::format(
+      "\"{}\" {} time{} in {}: the KVM modules were not loaded when the "
+      "guest{} started",
+      kNoHvmMessage, count, count == 1 ? "" : "s", path, count == 1 ? "" : "s");
+  item.state = usable ? CheckState::warn : CheckState::fail;
+  item.hint = usable ? "KVM works now: restart libvirtd and nova-compute, then start the guests "
+                       "again"
+                     : "load the KVM modules (kvmprov apply), check /dev/kvm is group \"kvm\" "
+                       "(else udevadm trigger), then restart libvirtd and nova-compute";
+  return item;
+}
+
+Verdict decide(const Evidence& ev) {
+  Verdict v;
+  const CpuFacts& cpu = ev.cpu;
+  const bool vt = has_vt(cpu);
+  // --user without an answer about that user cannot be "usable" for them.
+  const bool user_denied = ev.access ? !ev.access->can_open : ev.user_given;
+  auto set = [&v](const char* reason, std::string advice) {
+    v.reason = reason;
+    v.advice = std::move(advice);
+  };
+  auto permission = [&]() {
+    const std::string user = ev.access && !ev.access->user.empty() ? ev.access->user : "the user";
+    set("permission-denied",
+        (ev.node_info.mode & 0060) == 0060 && ev.node_info.gid != 0
+            ? fmt::format("{} cannot open /dev/kvm ({}): add it to group \"{}\", then log in "
+                          "again",
+                          user, ev.node_owner, ev.node_group)
+            : fmt::format("{} cannot open /dev/kvm ({}): let udev give it group \"kvm\" and "
+                          "mode 0660, and add the user to that group",
+                          user, ev.node_owner));
+  };
+  if (ev.probe.ok() && !(ev.user_given && user_denied)) {
+    v.usable = true;
+    if (vt)
+      set("ok", "KVM acceleration can be used");
+    else
+      set("ok-paravirtual",
+          fmt::format("KVM acceleration can be used: the kernel provides KVM{} without VT flags "
+                      "in /proc/cpuinfo",
+                      ev.provider.empty() ? "" : " (" + ev.provider + ")"));
+  } else if (ev.probe.ok() || (ev.node && !ev.probe.opened &&
+                               (ev.probe.open_errno == EACCES || ev.probe.open_errno == EPERM))) {
+    permission();
+  } else if (cpu.hypervisor && !vt && ev.provider.empty()) {
+    // In a guest the "firmware" registers are the hypervisor's emulation: the cause is there.
+    set("nested-without-vt",
+        "this is a guest whose hypervisor does not pass VT through: enable nested virtualisation "
+        "on the host (kvm_intel/kvm_amd nested=1 and a guest CPU model with vmx/svm), or use "
+        "virt_type=qemu");
+  } else if (ev.firmware_disabled) {
+    set("disabled-in-firmware",
+        fmt::format("{} is disabled in the firmware: enable it in the firmware setup, then power "
+                    "the machine off and on",
+                    vt_name(cpu.vendor)));
+  } else if (ev.node && ev.probe.opened) {
+    // The device opens but the kernel refuses a VM: the kernel's KVM cannot run here.
+    set("kernel-without-kvm",
+        fmt::format("/dev/kvm opens but the kernel refuses to create a {} ({}): another "
+                    "hypervisor may hold VT, see the kernel log",
+                    ev.probe.api_version != 12 ? "VM (API version)" : "VM",
+                    std::strerror(ev.probe.vm_created ? ev.probe.vcpu_errno : ev.probe.vm_errno)));
+  } else if (!vt && ev.provider.empty()) {
+    set("no-hardware-support",
+        fmt::format(
+            "this CPU has no usable {}: use virt_type=qemu{}", vt_name(cpu.vendor),
+            ev.firmware_skipped ? " (run as root to rule out VT disabled in the firmware)" : ""));
+  } else if (!ev.kernel_has_kvm) {
+    set("kernel-without-kvm",
+        "the running kernel has no KVM: boot a kernel built with CONFIG_KVM, such as the "
+        "distribution's");
+  } else if (!ev.missing_module.empty()) {
+    set("module-missing",
+        fmt::format("module \"{}\" is not in {}: install the modules package for the running "
+                    "kernel, or reboot into the installed one",
+                    ev.missing_module, ev.modules_dir));
+  } else if (!ev.not_loaded_module.empty()) {
+    set("module-not-loaded",
+        ev.blacklisted_by.empty()
+            ? fmt::format("load the KVM modules: kvmprov apply (module \"{}\" is not loaded)",
+                          ev.not_loaded_module)
+            : fmt::format("module \"{}\" is blacklisted in {}: remove that, then kvmprov apply",
+                          ev.not_loaded_module, ev.blacklisted_by));
+  } else {
+    set("no-device-node",
+        "the KVM modules are loaded but /dev/kvm is missing: udevadm trigger, or mount devtmpfs "
+        "on /dev");
+  }
+  v.virt_type = v.usable ? "kvm" : "qemu";
+  return v;
+}
+
 }  // namespace
 
-CheckReport run_check(Host& host, const Facts& facts) {
+CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& options) {
   CheckReport r;
-  const CpuFacts& cpu = facts.cpu;
-  r.items.push_back({.id = "cpu",
-                     .title = "CPU vendor",
-                     .state = cpu.vendor == Vendor::unknown ? CheckState::warn : CheckState::pass,
-                     .detail = fmt::format("{} ({}{}{})", vendor_name(cpu.vendor), cpu.vendor_id,
-                                           cpu.model_name.empty() ? "" : ", ", cpu.model_name),
-                     .hint = cpu.vendor == Vendor::unknown ? "KVM needs an x86 CPU from Intel, "
-                                                             "AMD, Hygon, Zhaoxin or Centaur"
-                                                           : ""});
-  std::string_view flag =
-      cpu.vendor == Vendor::intel || cpu.vendor == Vendor::zhaoxin || cpu.vendor == Vendor::centaur
-          ? "vmx"
-          : "svm";
-  r.items.push_back(
-      {.id = "vt",
-       .title = "hardware virtualisation flag",
-       .state = has_vt(cpu) ? CheckState::pass : CheckState::warn,
-       .detail = has_vt(cpu) ? fmt::format("\"{}\" present", cpu.vmx ? "vmx" : "svm")
-                             : fmt::format("no \"{}\" in /proc/cpuinfo", flag),
-       .hint = has_vt(cpu) ? "" : "absent, or disabled in the firmware; the probe below decides"});
-  r.items.push_back({.id = "hypervisor",
-                     .title = "running under a hypervisor",
-                     .state = CheckState::pass,
-                     .detail = cpu.hypervisor ? fmt::format("yes ({})", cpu.hypervisor_id.empty()
-                                                                            ? "unknown"
-                                                                            : cpu.hypervisor_id)
-                                              : "no"});
-
-  std::string vendor_module(vendor_kvm_module(cpu.vendor));
-  for (std::string_view name : {std::string_view("kvm"), std::string_view(vendor_module)}) {
-    if (name.empty()) continue;
-    const ModuleFacts* m = find_module(facts, name);
-    ModuleState s = m ? m->state : ModuleState::absent;
-    bool ok = s == ModuleState::live || s == ModuleState::builtin;
-    r.items.push_back({.id = "module:" + std::string(name),
-                       .title = fmt::format("kernel module {}", name),
-                       .state = ok ? CheckState::pass : CheckState::warn,
-                       .detail = std::string(module_state_name(s)),
-                       .hint = ok ? "" : "load it with \"kvmprov apply\""});
-  }
-
-  auto dev = host.stat("/dev/kvm");
-  bool node = dev && dev->exists && dev->char_device;
-  r.items.push_back(
-      {.id = "device",
-       .title = "/dev/kvm",
-       .state = node ? CheckState::pass : CheckState::fail,
-       .detail = node ? fmt::format("uid {} gid {} mode {:04o}", dev->uid, dev->gid, dev->mode)
-                      : "missing",
-       .hint = node ? "" : "load the KVM modules (kvmprov apply)"});
-
-  KvmProbe probe = host.probe_kvm();
-  std::string probe_detail;
-  if (!probe.opened)
-    probe_detail = fmt::format("cannot open /dev/kvm: {}", std::strerror(probe.open_errno));
-  else if (probe.api_version != 12)
-    probe_detail = fmt::format("KVM_GET_API_VERSION returned {}, expected 12", probe.api_version);
-  else if (!probe.vm_created)
-    probe_detail = fmt::format("KVM_CREATE_VM failed: {}", std::strerror(probe.vm_errno));
-  else if (!probe.vcpu_created)
-    probe_detail = fmt::format("KVM_CREATE_VCPU failed: {}", std::strerror(probe.vcpu_errno));
-  else
-    probe_detail = "API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded";
-  r.items.push_back({.id = "probe",
-                     .title = "KVM probe",
-                     .state = probe.ok() ? CheckState::pass : CheckState::fail,
-                     .detail = probe_detail});
-
-  Verdict& v = r.verdict;
-  v.usable = probe.ok();
-  v.virt_type = v.usable ? "kvm" : "qemu";
-  if (probe.ok()) {
-    v.reason = has_vt(cpu) ? "ok" : "ok-paravirtual";
-    v.advice = has_vt(cpu) ? "KVM acceleration can be used"
-                           : "KVM acceleration can be used (the kernel provides KVM without "
-                             "exposing VT flags)";
-  } else if (probe.opened || (node && (probe.open_errno == EACCES || probe.open_errno == EPERM))) {
-    v.reason = probe.opened ? "kernel-without-kvm" : "permission-denied";
-    v.advice = probe.opened ? "/dev/kvm opens but the kernel refuses to create a VM"
-                            : "this user cannot open /dev/kvm: add it to the device's group";
-  } else if (!has_vt(cpu)) {
-    v.reason = cpu.hypervisor ? "nested-without-vt" : "no-hardware-support";
-    v.advice = cpu.hypervisor ? "this is a guest whose hypervisor does not pass VT through: "
-                                "enable nested virtualisation there, or use QEMU"
-                              : "the CPU has no usable VT: use QEMU (virt_type=qemu)";
-  } else {
-    v.reason = "no-device-node";
-    v.advice = "load the KVM modules with \"kvmprov apply\"";
-  }
+  Evidence ev;
+  ev.cpu = facts.cpu;
+  ev.provider = facts.kvm_provider;
+  r.items.push_back(check_cpu(facts));
+  r.items.push_back(check_firmware(host, facts, ev));
+  r.items.push_back(check_kernel(host, facts, ev));
+  r.items.push_back(check_device(host, options, ev));
+  r.items.push_back(check_probe(host, ev));
+  r.items.push_back(check_nested(host, facts));
+  r.items.push_back(check_io(host, facts));
+  r.verdict = decide(ev);
+  r.items.push_back(check_nova_log(host, options, r.verdict.usable));
   return r;
 }
 
@@ -142,9 +633,9 @@ std::string render_check(const CheckReport& r, const RenderOptions& o) {
               : item.state == CheckState::warn ? "\033[33m"
               : item.state == CheckState::fail ? "\033[31m"
                                                : "\033[36m";
-    out += fmt::format("{}{}{} {}: {}{}\n", color, check_state_name(item.state),
-                       o.color ? "\033[0m" : "", item.title, item.detail,
-                       item.hint.empty() ? "" : " (" + item.hint + ")");
+    out += fmt::format("{}{}{} {}: {}\n", color, check_state_name(item.state),
+                       o.color ? "\033[0m" : "", item.title, item.detail);
+    if (!item.hint.empty()) out += fmt::format("     hint: {}\n", item.hint);
   }
   out += fmt::format("verdict: {} ({}): {}; virt_type={}\n",
                      r.verdict.usable ? "usable" : "not usable", r.verdict.reason, r.verdict.advice,
@@ -165,7 +656,8 @@ nlohmann::json check_json(const CheckReport& r) {
            {{"usable", r.verdict.usable},
             {"reason", r.verdict.reason},
             {"advice", r.verdict.advice},
-            {"virt_type", r.verdict.virt_type}}}};
+            {"virt_type", r.verdict.virt_type},
+            {"exit_status", r.verdict.usable ? 0 : 1}}}};
 }
 
 }  // namespace kvmprov

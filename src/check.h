@@ -15,17 +15,20 @@ namespace kvmprov {
 enum class CheckState { pass, warn, fail, skip };
 std::string_view check_state_name(CheckState s);  // "PASS", "WARN", "FAIL", "SKIP"
 
+// One of the eight checks, in order: cpu, firmware, kernel, device, probe, nested, io, nova-log.
 struct CheckItem {
-  std::string id;     // stable: "cpu", "vt", "kvm-module", "device", "probe", ...
+  std::string id;     // stable, one of the above
   std::string title;  // what was checked
   CheckState state = CheckState::pass;
-  std::string detail;  // what was found
-  std::string hint;    // what to do, when not PASS
+  std::string detail;  // what was found; for SKIP, why it was skipped
+  std::string hint;    // what to do; "" when nothing is
 };
 
 struct Verdict {
   bool usable = false;
-  std::string reason;     // ok, ok-paravirtual, no-hardware-support, ...
+  // ok, ok-paravirtual, no-hardware-support, disabled-in-firmware, nested-without-vt,
+  // module-missing, module-not-loaded, no-device-node, permission-denied, kernel-without-kvm
+  std::string reason;
   std::string advice;     // one line
   std::string virt_type;  // "kvm" or "qemu"
 };
@@ -35,8 +38,21 @@ struct CheckReport {
   Verdict verdict;
 };
 
-// Runs every check against HOST and FACTS (from observe() with the default profile).
-CheckReport run_check(Host& host, const Facts& facts);
+// The verdict's closed set of reason codes, in the order the decision tries them after the probe.
+const std::vector<std::string_view>& check_reasons();
+
+struct CheckOptions {
+  std::string user;      // --user NAME: whose access to /dev/kvm decides; "" = this process
+  std::string log_path;  // --log FILE (absolute); "" = kDefaultNovaLog when it exists
+};
+
+constexpr const char* kDefaultNovaLog = "/var/log/nova/nova-compute.log";
+// What libvirt logs when a guest asks for KVM while the modules are not loaded.
+constexpr const char* kNoHvmMessage = "no supported architecture for os type 'hvm'";
+
+// Runs every check against HOST and FACTS (from observe() with the default profile). Reading the
+// firmware state may load the msr module; it is unloaded again when this run loaded it.
+CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& options = {});
 std::string render_check(const CheckReport& report, const RenderOptions& options);
 nlohmann::json check_json(const CheckReport& report);
 

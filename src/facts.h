@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "device_facts.h"
 #include "profile.h"
 
 namespace kvmprov {
@@ -66,6 +67,7 @@ struct Facts {
   std::map<std::string, std::optional<std::string>>
       files;                            // managed files: content, nullopt = absent
   std::vector<std::string> overridden;  // fact keys set by --fact
+  DeviceFacts devices;                  // for the profile's devices and groups
 };
 
 // Applies one "--fact KEY=VALUE" override. Keys: cpu_vendor, vmx, svm, hypervisor,

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +46,23 @@ struct KvmProbe {
 // Opens DEVICE and issues KVM_GET_API_VERSION, KVM_CREATE_VM and KVM_CREATE_VCPU; closes all.
 KvmProbe probe_kvm_device(const std::string& device);
 
+// Whether one user can open a device node for reading and writing (what QEMU needs of /dev/kvm).
+struct UserAccess {
+  std::string user;  // the account name
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // primary and supplementary
+  bool can_open = false;
+  int open_errno = 0;  // why not, when can_open is false
+  // true: really opened with the user's credentials (fork, setgroups, setgid, setuid, open);
+  // false: computed from owner, group and mode bits (ACLs are not considered).
+  bool opened_as_user = false;
+};
+
+// Owner, group or other permission bits of MODE grant UID (with GROUPS) read and write access.
+bool mode_grants_read_write(unsigned mode, uid_t owner, gid_t group, uid_t uid,
+                            const std::vector<gid_t>& groups);
+
 // Held while apply runs; releasing it (destruction) unlocks.
 class Lock {
  public:
@@ -74,6 +92,14 @@ class Host {
   virtual Result<FileInfo> stat(const std::string& path) = 0;
   // Whether an executable systemd is installed in the target (for persist: auto under --root).
   virtual bool has_systemd() = 0;
+  // Names of the entries of directory DIR, sorted; empty when DIR does not exist.
+  virtual Result<std::vector<std::string>> list_dir(const std::string& dir) = 0;
+
+  // --- Users and groups of the target system, changed through the shadow tools (with --root).
+  // Creates group NAME (a system group when SYSTEM).
+  virtual Result<void> create_group(const std::string& name, bool system) = 0;
+  // Adds USER to the supplementary members of GROUP.
+  virtual Result<void> add_group_member(const std::string& group, const std::string& user) = 0;
 
   // --- The running kernel (never under --root).
   // Content of a /proc or /sys file; nullopt when absent.
@@ -81,6 +107,8 @@ class Host {
   virtual bool kernel_path_exists(const std::string& path) = 0;
   virtual std::string kernel_release() = 0;
   virtual std::string cpuid_hypervisor_id() = 0;
+  // The CPU vendor string from CPUID ("" when not x86): the cross-check for /proc/cpuinfo.
+  virtual std::string cpuid_vendor_id() = 0;
   // State of one module (name normalised) through libkmod, with /sys facts.
   virtual ModuleFacts module(const std::string& name) = 0;
   // Loads NAME and its dependencies honouring blacklists, passing OPTIONS to NAME.
@@ -89,6 +117,39 @@ class Host {
   virtual Result<void> unload_module(const std::string& name) = 0;
   // Runs probe_kvm_device on the running system's /dev/kvm.
   virtual KvmProbe probe_kvm() = 0;
+  // stat (following symlinks) of a /dev, /proc or /sys path of the running kernel.
+  virtual Result<FileInfo> kernel_stat(const std::string& path) = 0;
+  // Entry names of a /dev, /proc or /sys directory, sorted; nullopt when it does not exist.
+  virtual std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) = 0;
+  // The 64-bit model-specific register REG of CPU through /dev/cpu/CPU/msr.
+  virtual Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) = 0;
+  // The kernel's message buffer as text, one message per line, without timestamps
+  // (/dev/kmsg read without blocking, else syslog(2)).
+  virtual Result<std::string> kernel_log() = 0;
+  // Whether this process runs with root privileges (reading MSRs, loading modules need them).
+  virtual bool privileged() = 0;
+  // Account names for ids; "" when unknown.
+  virtual std::string user_name(uid_t uid) = 0;
+  virtual std::string group_name(gid_t gid) = 0;
+  // Whether USER ("" = this process's own credentials) can open PATH (a /dev path of the running
+  // kernel) for reading and writing.
+  virtual Result<UserAccess> can_open_as(const std::string& user, const std::string& path) = 0;
+
+  // --- Device nodes of the running system (never under --root). NODE is relative to /dev.
+  // lstat of /dev/NODE; exists=false when absent.
+  virtual Result<FileInfo> device_node(const std::string& node) = 0;
+  // Sets owner, group and mode of the character device /dev/NODE directly.
+  virtual Result<void> set_device_node(const std::string& node, uid_t uid, gid_t gid,
+                                       unsigned mode) = 0;
+  // Makes udevd read its rules again ("udevadm control --reload"; libudev has no call for it).
+  virtual Result<void> reload_udev_rules() = 0;
+  // Sends a "change" uevent to SUBSYSTEM/SYSNAME and waits until udevd has processed it.
+  virtual Result<void> udev_change(const std::string& subsystem, const std::string& sysname) = 0;
+  // Opens /dev/NODE for reading and writing in a child process running as UID with GID and the
+  // supplementary GROUPS: 0 when it opened, else open's errno. Fails when the check cannot be
+  // made (not running as root).
+  virtual Result<int> open_device_as(const std::string& node, uid_t uid, gid_t gid,
+                                     const std::vector<gid_t>& groups) = 0;
 
   // --- Serialisation of apply runs: flock on <root>/run/lock/kvmprov.lock. Waits up to TIMEOUT,
   // then fails naming the PID that holds it.

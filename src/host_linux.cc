@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: MIT
 // LinuxHost: the Host seam on a real machine, with files below --root and facts from the kernel.
+#include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
@@ -14,8 +19,13 @@
 
 #include "atomic_file.h"
 #include "host.h"
+#include "kernel_log.h"
 #include "kmod.h"
 #include "lock.h"
+#include "subprocess.h"
+#include "udev.h"
+#include "msr.h"
+#include "user_access.h"
 
 namespace kvmprov {
 namespace {
@@ -27,6 +37,13 @@ constexpr size_t kMaxFileSize = size_t{16} << 20;
 constexpr const char* kModprobeDirs[] = {"/etc/modprobe.d", "/run/modprobe.d",
                                          "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
                                          "/lib/modprobe.d"};
+
+// How long apply waits for udevd to finish one change event.
+constexpr std::chrono::milliseconds kUdevEventTimeout{10000};
+
+struct DirCloser {
+  void operator()(DIR* d) const { closedir(d); }
+};
 
 struct FreeDeleter {
   void operator()(char* p) const { std::free(p); }
@@ -158,6 +175,53 @@ class LinuxHost final : public Host {
     return false;
   }
 
+  Result<std::vector<std::string>> list_dir(const std::string& dir) override {
+    std::vector<std::string> names;
+    auto fd = open_below_root(root_, dir, O_RDONLY | O_DIRECTORY);
+    if (!fd) {
+      if (fd.error().code == ENOENT || fd.error().code == ENOTDIR) return names;
+      return errno_error("cannot list " + quoted(path_on_disk(root_, dir)), fd.error().code);
+    }
+    std::unique_ptr<DIR, DirCloser> d(fdopendir(fd->get()));
+    if (!d) return errno_error("cannot list " + quoted(path_on_disk(root_, dir)));
+    fd->release();
+    while (const dirent* e = readdir(d.get())) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Result<void> create_group(const std::string& name, bool system) override {
+    std::string groupadd = find_program({"/usr/sbin/groupadd", "/sbin/groupadd"});
+    if (groupadd.empty())
+      return Error{ENOENT, "cannot create group " + quoted(name) +
+                               ": groupadd not found (install the \"passwd\" package)"};
+    std::vector<std::string> argv{groupadd};
+    if (system) argv.emplace_back("--system");
+    if (!live()) argv.insert(argv.end(), {"--root", root_});
+    argv.push_back(name);
+    if (auto r = run_program(argv); !r)
+      return Error{r.error().code,
+                   "cannot create group " + quoted(name) + ": " + r.error().message};
+    return {};
+  }
+
+  Result<void> add_group_member(const std::string& group, const std::string& user) override {
+    std::string usermod = find_program({"/usr/sbin/usermod", "/sbin/usermod"});
+    if (usermod.empty())
+      return Error{ENOENT, "cannot add " + quoted(user) + " to group " + quoted(group) +
+                               ": usermod not found (install the \"passwd\" package)"};
+    std::vector<std::string> argv{usermod, "--append", "--groups", group};
+    if (!live()) argv.insert(argv.end(), {"--root", root_});
+    argv.push_back(user);
+    if (auto r = run_program(argv); !r)
+      return Error{r.error().code, "cannot add " + quoted(user) + " to group " + quoted(group) +
+                                       ": " + r.error().message};
+    return {};
+  }
+
   std::optional<std::string> read_kernel_file(const std::string& path) override {
     const std::optional<std::string> full = kernel_path(path);
     if (!full) return std::nullopt;
@@ -190,6 +254,7 @@ class LinuxHost final : public Host {
   }
 
   std::string cpuid_hypervisor_id() override { return kvmprov::cpuid_hypervisor_id(); }
+  std::string cpuid_vendor_id() override { return kvmprov::cpuid_vendor_id(); }
 
   ModuleFacts module(const std::string& name) override {
     if (Kmod* kmod = open_kmod()) return kmod->query(name);
@@ -211,6 +276,158 @@ class LinuxHost final : public Host {
 
   KvmProbe probe_kvm() override {
     return probe_kvm_device(kernel_path("/dev/kvm").value_or("/dev/kvm"));
+  }
+
+  Result<FileInfo> device_node(const std::string& node) override {
+    const std::optional<std::string> full = kernel_path("/dev/" + node);
+    if (!full) return Error{EINVAL, "invalid device node " + quoted(node)};
+    struct stat st {};
+    if (::lstat(full->c_str(), &st) != 0) {
+      const int err = errno;
+      if (err == ENOENT || err == ENOTDIR) return FileInfo{};
+      return errno_error("cannot stat " + quoted(*full), err);
+    }
+    return file_info(st);
+  }
+
+  Result<FileInfo> kernel_stat(const std::string& path) override {
+    const std::optional<std::string> full = kernel_path(path);
+    if (!full) return Error{EINVAL, "cannot stat \"" + path + "\": not an absolute path"};
+    struct stat st {};
+    if (::stat(full->c_str(), &st) != 0) {
+      const int err = errno;
+      if (err == ENOENT || err == ENOTDIR) return FileInfo{};
+      return errno_error("cannot stat " + quoted(*full), err);
+    }
+    return file_info(st);
+  }
+
+  Result<void> set_device_node(const std::string& node, uid_t uid, gid_t gid,
+                               unsigned mode) override {
+    const std::optional<std::string> full = kernel_path("/dev/" + node);
+    if (!full) return Error{EINVAL, "invalid device node " + quoted(node)};
+    // O_PATH: opening a device for real would run its driver's open.
+    UniqueFd fd(open(full->c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return errno_error("cannot set permissions of " + quoted(*full));
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0) return errno_error("cannot stat " + quoted(*full));
+    if (!S_ISCHR(st.st_mode))
+      return Error{EINVAL, "refusing to change " + quoted(*full) + ": not a character device"};
+    if (fchownat(fd.get(), "", uid, gid, AT_EMPTY_PATH) != 0)
+      return errno_error("cannot change the owner of " + quoted(*full));
+    const std::string via = "/proc/self/fd/" + std::to_string(fd.get());
+    if (::chmod(via.c_str(), static_cast<mode_t>(mode)) != 0)
+      return errno_error("cannot change the mode of " + quoted(*full));
+    return {};
+  }
+
+  Result<void> reload_udev_rules() override {
+    std::string udevadm = find_program({"/usr/bin/udevadm", "/bin/udevadm", "/sbin/udevadm"});
+    if (udevadm.empty()) return Error{ENOENT, "cannot reload udev rules: udevadm not found"};
+    if (auto r = run_program({udevadm, "control", "--reload"}); !r)
+      return Error{r.error().code, "cannot reload udev rules: " + r.error().message};
+    return {};
+  }
+
+  Result<void> udev_change(const std::string& subsystem, const std::string& sysname) override {
+    return udev_change_and_wait(subsystem, sysname, kUdevEventTimeout);
+  }
+
+  Result<int> open_device_as(const std::string& node, uid_t uid, gid_t gid,
+                             const std::vector<gid_t>& groups) override {
+    const std::optional<std::string> full = kernel_path("/dev/" + node);
+    if (!full) return Error{EINVAL, "invalid device node " + quoted(node)};
+    if (geteuid() != 0) return Error{EPERM, "not running as root: cannot open as another user"};
+    const pid_t pid = fork();
+    if (pid < 0)
+      return errno_error("cannot fork to open " + quoted(*full) + " as uid " + std::to_string(uid));
+    if (pid == 0) {
+      // Only system calls from here: the child of a possibly threaded process.
+      if (setgroups(groups.size(), groups.data()) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+        _exit(125);
+      int fd = open(full->c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+      if (fd < 0) _exit(errno > 0 && errno < 125 ? errno : 124);
+      _exit(0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+      if (errno != EINTR) return errno_error("cannot wait for the open check");
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) >= 124)
+      return Error{0, "the open check of " + quoted(*full) + " as uid " + std::to_string(uid) +
+                          " could not drop privileges"};
+    return WEXITSTATUS(status);
+  }
+
+  std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) override {
+    const std::optional<std::string> full = kernel_path(path);
+    if (!full) return std::nullopt;
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(full->c_str()), closedir);
+    if (!dir) return std::nullopt;
+    std::vector<std::string> names;
+    while (const dirent* e = readdir(dir.get())) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) override {
+    return read_msr_device(path_on_disk(kernel_root_, fmt::format("/dev/cpu/{}/msr", cpu)), reg);
+  }
+
+  Result<std::string> kernel_log() override {
+    // syslog(2) reads the running kernel, so it is no fallback for a snapshot tree.
+    return read_kernel_log(path_on_disk(kernel_root_, "/dev/kmsg"), kernel_root_ == "/");
+  }
+
+  bool privileged() override { return geteuid() == 0; }
+
+  std::string user_name(uid_t uid) override { return user_name_below(uid, kernel_root_); }
+  std::string group_name(gid_t gid) override { return group_name_below(gid, kernel_root_); }
+
+  Result<UserAccess> can_open_as(const std::string& user, const std::string& path) override {
+    const std::optional<std::string> full = kernel_path(path);
+    if (!full) return Error{EINVAL, "cannot open \"" + path + "\": not an absolute path"};
+    if (user.empty()) {
+      UserAccess self;
+      self.uid = geteuid();
+      self.gid = getegid();
+      self.user = user_name(self.uid);
+      self.groups.push_back(self.gid);
+      int n = getgroups(0, nullptr);
+      if (n > 0) {
+        std::vector<gid_t> more(static_cast<size_t>(n));
+        n = getgroups(n, more.data());
+        if (n > 0) self.groups.insert(self.groups.end(), more.begin(), more.begin() + n);
+      }
+      UniqueFd fd(open(full->c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+      self.can_open = fd.valid();
+      self.open_errno = self.can_open ? 0 : errno;
+      self.opened_as_user = true;
+      return self;
+    }
+    auto who = lookup_account(user, kernel_root_);
+    if (!who) return who.error();
+    // Really trying is exact (ACLs, LSMs); it needs root and the running system.
+    if (geteuid() == 0 && kernel_root_ == "/") {
+      auto err = open_as(*who, *full);
+      if (!err) return err.error();
+      who->can_open = *err == 0;
+      who->open_errno = *err;
+      who->opened_as_user = true;
+      return who;
+    }
+    auto info = kernel_stat(path);
+    if (!info) return info.error();
+    if (!info->exists) {
+      who->open_errno = ENOENT;
+      return who;
+    }
+    who->can_open = mode_grants_read_write(info->mode, info->uid, info->gid, who->uid, who->groups);
+    who->open_errno = who->can_open ? 0 : EACCES;
+    return who;
   }
 
   Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds timeout) override {

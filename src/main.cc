@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -37,6 +38,8 @@ struct Options {
   bool allow_reload = false;
   double lock_timeout = 60;
   std::string validate_file;
+  std::string check_user;
+  std::string check_log;
 };
 
 void print(const std::string& s) {
@@ -139,7 +142,21 @@ int run_check_verb(const Options& o) {
       return kExitUsage;
     }
   }
-  CheckReport report = run_check(*host, facts);
+  CheckOptions check_options{.user = o.check_user};
+  if (!o.check_log.empty()) {
+    std::error_code ec;
+    check_options.log_path = std::filesystem::absolute(o.check_log, ec).lexically_normal();
+    if (ec) check_options.log_path = o.check_log;
+  }
+  if (!o.check_user.empty()) {
+    // An unknown name is a usage error, not a verdict about the host.
+    if (auto who = host->can_open_as(o.check_user, "/dev/kvm");
+        !who && who.error().code == ENOENT) {
+      error(who.error().message + " (--user)");
+      return kExitUsage;
+    }
+  }
+  CheckReport report = run_check(*host, facts, check_options);
   if (o.json)
     print(check_json(report).dump(2) + "\n");
   else
@@ -181,6 +198,15 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber.description(""));
 
   auto* check = app.add_subcommand("check", "Tell whether this host can run KVM guests, and why");
+  check
+      ->add_option("--user", o.check_user,
+                   "Whose access to /dev/kvm decides (default: the user running kvmprov)")
+      ->type_name("NAME");
+  check
+      ->add_option("--log", o.check_log,
+                   "nova-compute log to search for \"no supported architecture for os type "
+                   "'hvm'\" (default: /var/log/nova/nova-compute.log when it exists)")
+      ->type_name("FILE");
   auto* plan = app.add_subcommand("plan", "Show what apply would change; change nothing");
   auto* apply = app.add_subcommand("apply", "Converge the host to the profile");
   auto* validate = app.add_subcommand("validate", "Check a profile file and report every error");

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <set>
 
+#include "devices.h"
 #include "kmod.h"
 #include "persist.h"
 
@@ -26,6 +27,14 @@ std::string_view action_kind_name(ActionKind k) {
       return "write";
     case ActionKind::remove_file:
       return "remove";
+    case ActionKind::create_group:
+      return "group";
+    case ActionKind::add_member:
+      return "member";
+    case ActionKind::node_permissions:
+      return "node";
+    case ActionKind::access:
+      return "access";
   }
   return "?";
 }
@@ -269,21 +278,33 @@ Facts observe(Host& host, const Profile& profile) {
   Facts f;
   if (auto cpuinfo = host.read_kernel_file("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
   f.cpu.hypervisor_id = host.cpuid_hypervisor_id();
+  // /proc/cpuinfo can be unreadable (hardened /proc) or lack the vendor (non-x86 formats): CPUID
+  // answers for the same CPU.
+  if (f.cpu.vendor_id.empty()) {
+    f.cpu.vendor_id = host.cpuid_vendor_id();
+    f.cpu.vendor = vendor_from_id(f.cpu.vendor_id);
+  }
   f.kernel_release = host.kernel_release();
   f.modules_supported = host.kernel_path_exists("/proc/modules");
   if (auto disabled = host.read_kernel_file("/proc/sys/kernel/modules_disabled"))
     f.modules_disabled = trim(*disabled) == "1";
   f.systemd = host.has_systemd();
-  for (const char* provider : {"kvm_pvm"}) {
-    ModuleFacts m = host.module(provider);
-    if (m.state == ModuleState::live || m.state == ModuleState::builtin) f.kvm_provider = provider;
+  // Under --root the running kernel's modules say nothing about the image: no kernel action is
+  // planned there, so libkmod is not even opened.
+  if (host.live()) {
+    for (const char* provider : {"kvm_pvm"}) {
+      ModuleFacts m = host.module(provider);
+      if (m.state == ModuleState::live || m.state == ModuleState::builtin)
+        f.kvm_provider = provider;
+    }
+    for (const auto& m : profile.modules) f.modules.emplace(m.name, host.module(m.name));
   }
-  for (const auto& m : profile.modules) f.modules.emplace(m.name, host.module(m.name));
   for (const char* path : {kModprobeConf, kModulesLoadConf, kEtcModules}) {
     auto content = host.read_file(path);
     // An unreadable file is planned as absent; apply then reports the real error on write.
     f.files[path] = content ? *content : std::nullopt;
   }
+  observe_devices(host, profile, f);
   return f;
 }
 
@@ -343,6 +364,7 @@ Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& op
   }
   if (mode == PersistMode::etc_modules || etc_after != etc_before)
     plan_file(plan, kEtcModules, etc_before, etc_after, 0644, etc_note);
+  plan_devices(profile, facts, options, plan);
   return plan;
 }
 

@@ -2,6 +2,7 @@
 // Observation and the pure planner: (Profile, Facts) -> Plan, a printable list of actions.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,12 @@ enum class ActionKind {
   kernel_cmdline,  // an option of a built-in module: only the kernel command line can set it
   write_file,      // create or replace a file kvmprov owns (or the block in /etc/modules)
   remove_file,     // remove a file kvmprov owns that the profile no longer needs
+
+  // Device permissions and groups.
+  create_group,      // create a group of the target through groupadd
+  add_member,        // add a user to a group through usermod
+  node_permissions,  // converge owner, group and mode of a device node of the running system
+  access,            // whether a group member can open a device node (a check, never a change)
 };
 std::string_view action_kind_name(ActionKind k);
 
@@ -30,6 +37,19 @@ std::string_view action_kind_name(ActionKind k);
 // becomes changed or failed.
 enum class Status { unchanged, changed, failed, skipped, pending };
 std::string_view status_name(Status s);
+
+// What device and group actions act on.
+struct DeviceTarget {
+  std::string node;              // below /dev: "kvm", "net/tun"
+  std::string group;             // group name ("" = group not managed)
+  std::string user;              // add_member, access: the user
+  std::string subsystem;         // node_permissions: for the change event ("misc")
+  std::string module;            // node_permissions: the module that creates the node
+  std::optional<unsigned> mode;  // node_permissions: wanted permission bits
+  bool check_owner = true;       // node_permissions: the owner must be root
+  bool system = false;           // create_group: a system group
+  bool udevd_running = false;    // node_permissions: udevd applies rules on this host
+};
 
 struct Action {
   std::string id;  // stable and unique: "module:kvm_amd", "file:/etc/modprobe.d/kvmprov.conf"
@@ -43,6 +63,8 @@ struct Action {
   std::optional<std::string> before;
   std::optional<std::string> after;
   unsigned mode = 0644;
+  // create_group, add_member, node_permissions, access.
+  DeviceTarget device;
 };
 
 struct Plan {

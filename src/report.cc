@@ -47,6 +47,11 @@ char plan_marker(const Action& a) {
       return a.before ? '~' : '+';
     case ActionKind::reload_module:
       return '~';
+    case ActionKind::create_group:
+    case ActionKind::add_member:
+      return '+';
+    case ActionKind::node_permissions:
+      return '~';
     default:
       return '+';
   }

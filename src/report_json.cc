@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The JSON report (--json): profile, facts, actions and summary; a contract for callers.
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "report.h"
@@ -49,6 +51,21 @@ nlohmann::json report_json(const RunReport& r) {
       j["before"] = a.before ? nlohmann::json(*a.before) : nlohmann::json(nullptr);
       j["after"] = a.after ? nlohmann::json(*a.after) : nlohmann::json(nullptr);
       j["diff"] = unified_diff(a.target, a.before, a.after);
+    }
+    if (a.kind == ActionKind::create_group || a.kind == ActionKind::add_member ||
+        a.kind == ActionKind::node_permissions || a.kind == ActionKind::access) {
+      const DeviceTarget& t = a.device;
+      nlohmann::json dev = nlohmann::json::object();
+      if (!t.node.empty()) dev["node"] = "/dev/" + t.node;
+      if (!t.group.empty()) dev["group"] = t.group;
+      if (!t.user.empty()) dev["user"] = t.user;
+      if (t.mode) dev["mode"] = fmt::format("{:04o}", *t.mode);
+      if (a.kind == ActionKind::create_group) dev["system"] = t.system;
+      if (a.kind == ActionKind::node_permissions) {
+        if (!t.module.empty()) dev["module"] = t.module;
+        dev["udevd_running"] = t.udevd_running;
+      }
+      j["device"] = dev;
     }
     if (!a.options.empty()) {
       nlohmann::json opts = nlohmann::json::object();

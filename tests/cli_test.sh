@@ -47,6 +47,54 @@ run plan --root "$TMP" --fact cpu_vendr=amd
 expect_rc 64 "bad --fact"
 expect_in "$err" 'unknown fact "cpu_vendr" (did you mean "cpu_vendor"?)' "bad --fact message"
 
+# --- check on this machine: the exit status follows an independent KVM probe
+if [ -e /dev/kvm ]; then
+  probe=$(python3 - <<'PY'
+import fcntl, os
+try:
+    fd = os.open("/dev/kvm", os.O_RDWR)
+except OSError:
+    print(1); raise SystemExit
+try:
+    ok = fcntl.ioctl(fd, 0xAE00) == 12                # KVM_GET_API_VERSION
+    vm = fcntl.ioctl(fd, 0xAE01, 0) if ok else -1     # KVM_CREATE_VM
+    vcpu = fcntl.ioctl(vm, 0xAE41, 0) if vm >= 0 else -1  # KVM_CREATE_VCPU
+    print(0 if vcpu >= 0 else 1)
+except OSError:
+    print(1)
+PY
+)
+else
+  probe=1
+  echo "check: no /dev/kvm here, expecting \"not usable\"" >&2
+fi
+run check
+expect_rc "$probe" "check exit status matches the probe"
+expect_in "$out" "verdict: " "check prints a verdict"
+[ "$(printf '%s\n' "$out" | grep -cE '^(PASS|WARN|FAIL|SKIP) ')" = 8 ] && ok || bad "check: eight check lines"
+run check --json
+expect_rc "$probe" "check --json exit status"
+printf '%s' "$out" >"$TMP/check.json"
+python3 - "$TMP/check.json" "$probe" <<'PY' && ok || bad "check JSON shape"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert [c["id"] for c in r["checks"]] == ["cpu", "firmware", "kernel", "device", "probe", "nested", "io", "nova-log"]
+for c in r["checks"]:
+    assert set(c) >= {"id", "title", "state", "detail", "hint"} and c["state"] in ("PASS", "WARN", "FAIL", "SKIP"), c
+v = r["verdict"]
+assert v["usable"] == (sys.argv[2] == "0") and v["virt_type"] == ("kvm" if v["usable"] else "qemu"), v
+assert v["reason"] in ("ok", "ok-paravirtual", "no-hardware-support", "disabled-in-firmware", "nested-without-vt",
+                       "module-missing", "module-not-loaded", "no-device-node", "permission-denied", "kernel-without-kvm"), v
+PY
+printf "x ERROR libvirtError: internal error: no supported architecture for os type 'hvm'\n" >"$TMP/nova.log"
+run check --log "$TMP/nova.log"
+expect_in "$out" "the KVM modules were not loaded when the guest started" "check --log explains the hvm error"
+run check --user no-such-user-here
+expect_rc 64 "check --user unknown"
+expect_eq "$err" 'kvmprov: unknown user "no-such-user-here" (--user)' "check --user unknown message"
+run check --help
+expect_in "$out" "--user NAME" "check --help lists --user"
+
 # --- validate
 run validate "$KVMPROV_SOURCE_DIR/profiles/default.yaml"
 expect_rc 0 "validate default"
@@ -67,6 +115,9 @@ expect_in "$err" "$TMP/bad.yaml:5:10: " "second error reported too"
 ROOT="$TMP/root"
 mkdir -p "$ROOT/etc"
 printf '# foreign\nloop\n' >"$ROOT/etc/modules"
+# A system image has accounts; its kvm group exists already (group creation is tested below).
+printf 'root:x:0:\nkvm:x:994:\n' >"$ROOT/etc/group"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ROOT/etc/passwd"
 run plan --root "$ROOT" --fact cpu_vendor=amd --detailed-exitcodes
 expect_rc 2 "plan with pending changes, detailed"
 expect_in "$out" ". load kvm_amd: not the running system (--root): kernel modules are left alone" "plan skips loads"
@@ -76,13 +127,13 @@ expect_in "$out" "+kvm_amd" "plan shows a diff"
 
 run apply --root "$ROOT" --fact cpu_vendor=amd --detailed-exitcodes
 expect_rc 2 "apply changes, detailed"
-expect_in "$out" "1 changed, 0 unchanged, 0 failed, 0 pending, 3 skipped" "apply summary"
+expect_in "$out" "2 changed, 1 unchanged, 0 failed, 0 pending, 5 skipped" "apply summary"
 want=$(printf '# foreign\nloop\n# BEGIN kvmprov (profile "default"): managed by kvmprov, do not edit\nkvm\nkvm_amd\nvhost_net\n# END kvmprov')
 expect_eq "$(cat "$ROOT/etc/modules")" "$want" "/etc/modules block"
 mtime=$(stat -c %Y.%y "$ROOT/etc/modules")
 run apply --root "$ROOT" --fact cpu_vendor=amd --detailed-exitcodes
 expect_rc 0 "second apply changes nothing"
-expect_in "$out" "0 changed, 1 unchanged, 0 failed, 0 pending, 3 skipped" "second apply summary"
+expect_in "$out" "0 changed, 3 unchanged, 0 failed, 0 pending, 5 skipped" "second apply summary"
 expect_eq "$(stat -c %Y.%y "$ROOT/etc/modules")" "$mtime" "mtime kept"
 run apply --root "$ROOT" --fact cpu_vendor=amd
 expect_rc 0 "apply plain exit"
@@ -97,13 +148,19 @@ r = json.load(open(sys.argv[1]))
 assert r["verb"] == "plan" and r["profile"]["name"] == "default", r
 assert r["facts"]["cpu"]["vendor"] == "intel" and r["facts"]["overridden"] == ["cpu_vendor"]
 ids = [a["id"] for a in r["actions"]]
-assert ids == ["module:kvm", "module:kvm_intel", "module:vhost_net", "file:/etc/modules"], ids
+assert ids == ["module:kvm", "module:kvm_intel", "module:vhost_net", "file:/etc/modules",
+               "group:kvm", "file:/etc/udev/rules.d/65-kvmprov.rules", "node:kvm",
+               "node:vhost-net"], ids
 for a in r["actions"]:
     assert set(a) >= {"id", "kind", "target", "status", "detail"}, a
     assert a["status"] in ("unchanged", "changed", "failed", "skipped", "pending")
-f = r["actions"][-1]
+f = r["actions"][3]
 assert "+kvm_intel" in f["diff"] and "-kvm_amd" in f["diff"], f["diff"]
-assert r["summary"] == {"changed": 1, "unchanged": 0, "failed": 0, "skipped": 3, "pending": 0}
+node = r["actions"][6]
+assert node["kind"] == "node" and node["status"] == "skipped", node
+assert node["device"] == {"node": "/dev/kvm", "group": "kvm", "mode": "0660", "module": "kvm",
+                          "udevd_running": False}, node["device"]
+assert r["summary"] == {"changed": 1, "unchanged": 2, "failed": 0, "skipped": 5, "pending": 0}
 PY
 
 # --- an invalid profile touches nothing
@@ -122,6 +179,122 @@ expect_in "$(cat "$SYS/etc/modprobe.d/kvmprov.conf")" "options kvm_intel nested=
 expect_eq "$(stat -c %a "$SYS/etc/modprobe.d/kvmprov.conf")" "644" "mode of written files"
 [ ! -e "$SYS/etc/modules" ] && ok || bad "/etc/modules written in a systemd root"
 [ -z "$(find "$SYS" -name '.kvmprov.*')" ] && ok || bad "temporary files left"
+
+# --- devices: the rules file, precedence, injection, groups under --root
+RULES=etc/udev/rules.d/65-kvmprov.rules
+want=$(printf '%s\n' \
+  '# Managed by kvmprov from profile "default" (<built-in default>).' \
+  '# Changes here are overwritten: edit the profile and run "kvmprov apply".' \
+  'KERNEL=="kvm", GROUP="kvm", MODE="0660", OPTIONS+="static_node=kvm"' \
+  'KERNEL=="vhost-net", GROUP="kvm", MODE="0660", OPTIONS+="static_node=vhost-net"')
+expect_eq "$(cat "$ROOT/$RULES")" "$want" "exact rules file"
+expect_eq "$(stat -c %a "$ROOT/$RULES")" "644" "rules file mode"
+rules_mtime=$(stat -c %Y.%y "$ROOT/$RULES")
+printf 'KERNEL=="kvm", TAG+="uaccess"\n' >"$ROOT/etc/udev/rules.d/70-foreign.rules"
+foreign_mtime=$(stat -c %Y.%y "$ROOT/etc/udev/rules.d/70-foreign.rules")
+run apply --root "$ROOT" --fact cpu_vendor=amd --detailed-exitcodes
+expect_rc 0 "apply again with a foreign rule"
+expect_eq "$(stat -c %Y.%y "$ROOT/$RULES")" "$rules_mtime" "rules file mtime kept"
+expect_eq "$(stat -c %Y.%y "$ROOT/etc/udev/rules.d/70-foreign.rules")" "$foreign_mtime" "foreign rule untouched"
+
+# A later local rule defeats ours: plan names the file and line, apply fails that device.
+printf '# local\nKERNEL=="kvm", GROUP="root"\n' >"$ROOT/etc/udev/rules.d/99-local.rules"
+run plan --root "$ROOT" --fact cpu_vendor=amd
+expect_rc 0 "plan with a defeating rule"
+expect_in "$out" "! node /dev/kvm: kvmprov's rule does not decide: GROUP=\"root\" at /etc/udev/rules.d/99-local.rules:2 overrides kvmprov's rule (read after it)" "plan names the defeating rule"
+run apply --root "$ROOT" --fact cpu_vendor=amd
+expect_rc 1 "apply with a defeating rule fails"
+expect_in "$out" "failed    node /dev/kvm: kvmprov's rule does not decide: GROUP=\"root\" at /etc/udev/rules.d/99-local.rules:2" "apply reports the defeat"
+rm "$ROOT/etc/udev/rules.d/99-local.rules"
+
+# Profiles that try to smuggle text into the rules file are refused and write nothing.
+inject() {  # NAME YAML
+  printf '%s\n' "$2" >"$TMP/inject.yaml"
+  cp -a "$ROOT" "$TMP/inject-before"
+  run apply --root "$ROOT" --profile "$TMP/inject.yaml"
+  expect_rc 65 "injection ($1)"
+  diff -r "$TMP/inject-before" "$ROOT" >/dev/null && ok || bad "injection ($1) changed the root"
+  rm -rf "$TMP/inject-before"
+}
+head='version: 1
+name: evil'
+inject "quote in node" "$head
+devices:
+  - node: 'kvm\", RUN+=\"/bin/sh'
+    mode: \"0660\""
+inject "comma in node" "$head
+devices:
+  - node: kvm,RUN
+    group: kvm"
+inject "RUN in group" "$head
+devices:
+  - node: kvm
+    group: 'kvm\", RUN+=\"/bin/touch /x'"
+inject "newline in group" "$head
+devices:
+  - node: kvm
+    group: \"kvm\\nRUN+=\\\"/bin/sh\\\"\""
+inject "quote in member" "$head
+groups:
+  - name: kvm
+    members: ['nova\"']"
+inject "comma in group name" "$head
+groups:
+  - name: kvm,wheel"
+inject "mode with text" "$head
+devices:
+  - node: kvm
+    mode: '0660\", RUN+=\"x'"
+inject "dot-dot node" "$head
+devices:
+  - node: ../etc/shadow
+    mode: \"0666\""
+run validate "$TMP/inject.yaml"
+expect_in "$err" "$TMP/inject.yaml:4:11: invalid device node \"../etc/shadow\": must not contain \"..\"" "injection error names file:line:col"
+
+# The rules file goes away with the last device.
+run apply --root "$ROOT" --fact cpu_vendor=amd --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+expect_rc 0 "apply a profile without devices"
+[ ! -e "$ROOT/$RULES" ] && ok || bad "rules file kept without devices"
+expect_in "$out" "changed   remove /$RULES" "rules file removal reported"
+
+# Group creation and membership under --root, through groupadd/usermod --root (needs root).
+if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/groupadd ]; then
+  GR="$TMP/grouproot"
+  mkdir -p "$GR/etc"
+  printf 'root:x:0:\nnova:x:1000:\n' >"$GR/etc/group"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnova:x:1000:1000::/home/nova:/bin/sh\n' >"$GR/etc/passwd"
+  printf 'root:*::\nnova:!::\n' >"$GR/etc/gshadow"
+  printf 'root:*:19000:0:99999:7:::\nnova:*:19000:0:99999:7:::\n' >"$GR/etc/shadow"
+  cat >"$TMP/groups.yaml" <<'YAML'
+version: 1
+name: groups
+devices:
+  - node: kvm
+    group: kvm
+    mode: "0660"
+groups:
+  - name: kvm
+    members: [nova, ghost]
+YAML
+  run apply --root "$GR" --profile "$TMP/groups.yaml"
+  expect_rc 0 "apply creates the group under --root"
+  expect_in "$out" "changed   group kvm: created a system group" "group created"
+  expect_in "$out" "changed   member nova in kvm: added \"nova\" to group \"kvm\"" "member added"
+  expect_in "$out" "pending   member ghost in kvm: user \"ghost\" does not exist yet" "missing user pending"
+  expect_in "$out" "unchanged access /dev/kvm: \"nova\" can open it (root:kvm 0660, through group \"kvm\")" "access predicted"
+  line=$(grep '^kvm:' "$GR/etc/group")
+  case "$line" in kvm:x:[0-9]*:nova) ok ;; *) bad "group line: [$line]" ;; esac
+  gid=$(echo "$line" | cut -d: -f3)
+  [ "$gid" -lt 1000 ] && ok || bad "kvm is not a system group (gid $gid)"
+  cp "$GR/etc/group" "$TMP/group.after"
+  run apply --root "$GR" --profile "$TMP/groups.yaml" --detailed-exitcodes
+  expect_rc 0 "second apply leaves the group alone"
+  cmp -s "$GR/etc/group" "$TMP/group.after" && ok || bad "second apply changed /etc/group"
+  expect_in "$out" "unchanged member nova in kvm: already a member" "member kept"
+else
+  echo "cli: skipping group creation under --root (needs root and groupadd)" >&2
+fi
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

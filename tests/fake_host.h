@@ -2,9 +2,12 @@
 // FakeHost: an in-memory Host for plan/apply tests; records every write, removal, load and unload.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host.h"
@@ -22,15 +25,30 @@ class FakeHost : public Host {
   std::map<std::string, std::string> kernel_files_;  // /proc and /sys
   std::string release_ = "6.1.0-test-amd64";
   std::string hypervisor_id_;
+  std::string cpuid_vendor_;
   bool systemd_ = false;
   std::map<std::string, ModuleFacts> modules_;  // state of the kernel's modules
   std::map<std::string, int> load_errors_;      // name -> errno a load fails with
   std::set<std::string> silent_refusals_;       // loads that "succeed" but leave it absent
   std::map<std::string, int> write_errors_;     // path -> errno a write fails with
   KvmProbe probe_;
+  // Device nodes below /dev, by node name ("kvm", "net/tun").
+  std::map<std::string, FileInfo> nodes_;
+  // What a udev change event does to a node (set by a test to model udevd); none by default.
+  std::map<std::string, FileInfo> udev_results_;
+  std::map<std::string, FileInfo> kernel_stats_;  // /dev nodes for kernel_stat
+  std::map<std::string, std::vector<std::string>> kernel_dirs_;
+  std::map<std::pair<unsigned, uint32_t>, uint64_t> msrs_;  // (cpu, reg) -> value; absent: EIO
+  std::optional<std::string> kernel_log_ = std::string();   // nullopt: unreadable (EPERM)
+  bool privileged_ = true;
+  std::map<uid_t, std::string> user_names_;
+  std::map<gid_t, std::string> group_names_;
+  std::map<std::string, UserAccess> accounts_;  // --user NAME; "" = this process
 
   // Records.
   std::vector<std::string> writes_, removals_, loads_, unloads_;
+  std::vector<std::string> groups_created_, members_added_, node_changes_, udev_events_;
+  int udev_reloads_ = 0;
 
   bool live() const override { return live_; }
   const std::string& root() const override { return root_; }
@@ -63,6 +81,37 @@ class FakeHost : public Host {
     return info;
   }
   bool has_systemd() override { return systemd_; }
+  Result<std::vector<std::string>> list_dir(const std::string& dir) override {
+    std::set<std::string> names;
+    const std::string prefix = dir + "/";
+    for (const auto& [path, content] : files_) {
+      if (!path.starts_with(prefix)) continue;
+      std::string rest = path.substr(prefix.size());
+      names.insert(rest.substr(0, rest.find('/')));
+    }
+    return std::vector<std::string>(names.begin(), names.end());
+  }
+
+  // Edits /etc/group like groupadd and usermod do.
+  Result<void> create_group(const std::string& name, bool system) override {
+    groups_created_.push_back(name + (system ? " (system)" : ""));
+    std::string& group = files_["/etc/group"];
+    if (!group.empty() && group.back() != '\n') group += '\n';
+    group += name + ":x:" + std::to_string(next_gid_--) + ":\n";
+    return {};
+  }
+  Result<void> add_group_member(const std::string& group, const std::string& user) override {
+    members_added_.push_back(group + ":" + user);
+    std::string& text = files_["/etc/group"];
+    size_t pos = text.find(group + ":");
+    while (pos != std::string::npos && pos != 0 && text[pos - 1] != '\n')
+      pos = text.find(group + ":", pos + 1);
+    if (pos == std::string::npos) return Error{0, "no group \"" + group + "\""};
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    text.insert(eol, text[eol - 1] == ':' ? user : "," + user);
+    return {};
+  }
 
   std::optional<std::string> read_kernel_file(const std::string& path) override {
     auto it = kernel_files_.find(path);
@@ -72,6 +121,7 @@ class FakeHost : public Host {
   bool kernel_path_exists(const std::string& path) override { return kernel_files_.count(path); }
   std::string kernel_release() override { return release_; }
   std::string cpuid_hypervisor_id() override { return hypervisor_id_; }
+  std::string cpuid_vendor_id() override { return cpuid_vendor_; }
 
   ModuleFacts module(const std::string& name) override {
     auto it = modules_.find(name);
@@ -86,6 +136,9 @@ class FakeHost : public Host {
     if (auto e = load_errors_.find(name); e != load_errors_.end())
       return Error{e->second, "load of \"" + name + "\" failed"};
     if (silent_refusals_.count(name)) return {};
+    // The msr driver creates a device file for every CPU.
+    if (name == "msr")
+      for (const auto& cpu : kernel_dirs_["/dev/cpu"]) kernel_files_["/dev/cpu/" + cpu + "/msr"];
     ModuleFacts& m = modules_[name];
     m.name = name;
     m.state = ModuleState::live;
@@ -95,14 +148,89 @@ class FakeHost : public Host {
   }
   Result<void> unload_module(const std::string& name) override {
     unloads_.push_back(name);
+    if (name == "msr")
+      for (const auto& cpu : kernel_dirs_["/dev/cpu"])
+        kernel_files_.erase("/dev/cpu/" + cpu + "/msr");
     modules_[name].state = ModuleState::absent;
     modules_[name].params.clear();
     return {};
   }
   KvmProbe probe_kvm() override { return probe_; }
+  Result<FileInfo> device_node(const std::string& node) override {
+    auto it = nodes_.find(node);
+    return it == nodes_.end() ? FileInfo{} : it->second;
+  }
+  Result<void> set_device_node(const std::string& node, uid_t uid, gid_t gid,
+                               unsigned mode) override {
+    node_changes_.push_back(node);
+    FileInfo& n = nodes_[node];
+    n.uid = uid;
+    n.gid = gid;
+    n.mode = mode;
+    return {};
+  }
+  Result<void> reload_udev_rules() override {
+    ++udev_reloads_;
+    return {};
+  }
+  Result<void> udev_change(const std::string& subsystem, const std::string& sysname) override {
+    udev_events_.push_back(subsystem + "/" + sysname);
+    for (const auto& [node, info] : udev_results_)
+      if (node == sysname || node.ends_with("/" + sysname)) nodes_[node] = info;
+    return {};
+  }
+  Result<int> open_device_as(const std::string& node, uid_t, gid_t,
+                             const std::vector<gid_t>&) override {
+    return Error{EPERM, "not running as root: cannot open \"" + node + "\" as another user"};
+  }
+  Result<FileInfo> kernel_stat(const std::string& path) override {
+    auto it = kernel_stats_.find(path);
+    return it == kernel_stats_.end() ? FileInfo{} : it->second;
+  }
+  std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) override {
+    auto it = kernel_dirs_.find(path);
+    if (it == kernel_dirs_.end()) return std::nullopt;
+    return it->second;
+  }
+  Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) override {
+    const std::string dev = "/dev/cpu/" + std::to_string(cpu) + "/msr";
+    if (!kernel_files_.count(dev)) return errno_error("cannot read \"" + dev + "\"", ENOENT);
+    auto it = msrs_.find({cpu, reg});
+    if (it == msrs_.end()) return errno_error("cannot read \"" + dev + "\"", EIO);
+    return it->second;
+  }
+  Result<std::string> kernel_log() override {
+    if (!kernel_log_) return errno_error("cannot read the kernel log \"/dev/kmsg\"", EPERM);
+    return *kernel_log_;
+  }
+  bool privileged() override { return privileged_; }
+  std::string user_name(uid_t uid) override {
+    auto it = user_names_.find(uid);
+    return it == user_names_.end() ? "" : it->second;
+  }
+  std::string group_name(gid_t gid) override {
+    auto it = group_names_.find(gid);
+    return it == group_names_.end() ? "" : it->second;
+  }
+  Result<UserAccess> can_open_as(const std::string& user, const std::string&) override {
+    auto it = accounts_.find(user);
+    if (it == accounts_.end()) return Error{ENOENT, "unknown user \"" + user + "\""};
+    return it->second;
+  }
   Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds) override {
     return std::unique_ptr<Lock>(std::make_unique<FakeLock>());
   }
+
+  // A character device node at /dev/NODE.
+  void node(const std::string& node, uid_t uid, gid_t gid, unsigned mode) {
+    FileInfo& n = nodes_[node];
+    n.exists = n.char_device = true;
+    n.uid = uid;
+    n.gid = gid;
+    n.mode = mode;
+  }
+
+  gid_t next_gid_ = 999;
 
   // A module file that can be loaded.
   void available(const std::string& name) {

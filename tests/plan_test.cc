@@ -234,6 +234,15 @@ TEST_CASE("kernel without module support: built-in kvm satisfied, the rest fail,
   CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\n");
 }
 
+TEST_CASE("without a vendor in /proc/cpuinfo, CPUID decides it") {
+  FakeHost h = amd_host();
+  h.kernel_files_.erase("/proc/cpuinfo");
+  h.cpuid_vendor_ = "HygonGenuine";
+  Facts f = observe(h, default_profile());
+  CHECK(f.cpu.vendor == Vendor::hygon);
+  CHECK(modules_for_host(default_profile(), f).at(1)->name == "kvm_amd");
+}
+
 TEST_CASE("a paravirtual KVM backend (kvm_pvm) makes the vendor module unnecessary") {
   FakeHost h = amd_host();
   h.kernel_files_.erase("/proc/modules");

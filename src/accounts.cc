@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+// Parsing of /etc/group and /etc/passwd, and the owner/group/other permission check.
+#include "accounts.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace kvmprov {
+
+namespace {
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    out.push_back(s.substr(start, pos == std::string_view::npos ? pos : pos - start));
+    if (pos == std::string_view::npos) return out;
+    start = pos + 1;
+  }
+}
+
+template <class T>
+std::optional<T> parse_id(std::string_view s) {
+  T value{};
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return value;
+}
+
+template <class Fn>
+void for_each_line(std::string_view text, Fn fn) {
+  for (std::string_view line : split(text, '\n')) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty() || line.front() == '#' || line.front() == '+' || line.front() == '-') continue;
+    fn(line);
+  }
+}
+
+}  // namespace
+
+const GroupEntry* Accounts::group(std::string_view name) const {
+  for (const auto& g : groups)
+    if (g.name == name) return &g;
+  return nullptr;
+}
+
+const GroupEntry* Accounts::group_by_gid(gid_t gid) const {
+  for (const auto& g : groups)
+    if (g.gid == gid) return &g;
+  return nullptr;
+}
+
+const UserEntry* Accounts::user(std::string_view name) const {
+  for (const auto& u : users)
+    if (u.name == name) return &u;
+  return nullptr;
+}
+
+bool Accounts::member_of(const UserEntry& user, const GroupEntry& group) const {
+  return user.gid == group.gid ||
+         std::find(group.members.begin(), group.members.end(), user.name) != group.members.end();
+}
+
+std::vector<gid_t> Accounts::gids_of(const UserEntry& user) const {
+  std::vector<gid_t> gids{user.gid};
+  for (const auto& g : groups)
+    if (std::find(g.members.begin(), g.members.end(), user.name) != g.members.end() &&
+        std::find(gids.begin(), gids.end(), g.gid) == gids.end())
+      gids.push_back(g.gid);
+  return gids;
+}
+
+Accounts parse_accounts(std::string_view group_text, std::string_view passwd_text) {
+  Accounts a;
+  for_each_line(group_text, [&](std::string_view line) {
+    auto f = split(line, ':');
+    if (f.size() < 4 || f[0].empty()) return;
+    auto gid = parse_id<gid_t>(f[2]);
+    if (!gid) return;
+    GroupEntry g{.name = std::string(f[0]), .gid = *gid};
+    for (std::string_view m : split(f[3], ','))
+      if (!m.empty()) g.members.emplace_back(m);
+    a.groups.push_back(std::move(g));
+  });
+  for_each_line(passwd_text, [&](std::string_view line) {
+    auto f = split(line, ':');
+    if (f.size() < 4 || f[0].empty()) return;
+    auto uid = parse_id<uid_t>(f[2]);
+    auto gid = parse_id<gid_t>(f[3]);
+    if (!uid || !gid) return;
+    a.users.push_back({.name = std::string(f[0]), .uid = *uid, .gid = *gid});
+  });
+  return a;
+}
+
+bool may_open_rw(uid_t uid, const std::vector<gid_t>& gids, uid_t owner, gid_t group,
+                 unsigned mode) {
+  if (uid == 0) return true;
+  if (uid == owner) return (mode & 0600) == 0600;
+  if (std::find(gids.begin(), gids.end(), group) != gids.end()) return (mode & 0060) == 0060;
+  return (mode & 0006) == 0006;
+}
+
+}  // namespace kvmprov

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+// Observed state for device permissions: rules and tmpfiles.d files in the order they are read,
+// accounts of the target, and the device nodes of the running system.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "udev_rules.h"
+
+namespace kvmprov {
+
+struct NodeState {
+  bool exists = false;
+  bool char_device = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  unsigned mode = 0;
+};
+
+struct DeviceFacts {
+  std::vector<ConfText> udev_rules;        // every rules file in udev's order, kvmprov's included
+  std::vector<ConfText> tmpfiles;          // every tmpfiles.d file in systemd-tmpfiles' order
+  std::optional<std::string> group_file;   // the target's /etc/group; nullopt when absent
+  std::optional<std::string> passwd_file;  // the target's /etc/passwd
+  std::map<std::string, NodeState> nodes;  // by node below /dev (running system only)
+  std::map<std::string, std::string> subsystems;  // node -> its subsystem ("misc"), when known
+  bool udevd_running = false;                     // its control socket /run/udev/control exists
+  bool udevd_installed = false;    // systemd-udevd or udevd is installed in the target
+  std::vector<std::string> notes;  // files that could not be read, ignored
+};
+
+}  // namespace kvmprov

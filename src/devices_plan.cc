@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: MIT
+// Observation and planning of device permissions: what the rules file must say, whether another
+// rules or tmpfiles.d file defeats it, which groups and members are missing, what each live node
+// needs, and whether each member will be able to open each node.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "accounts.h"
+#include "devices.h"
+
+namespace kvmprov {
+
+std::string module_for_node(const std::string& node) {
+  static const std::map<std::string, std::string> kModules = {
+      {"kvm", "kvm"},        {"vhost-net", "vhost_net"}, {"vhost-vsock", "vhost_vsock"},
+      {"net/tun", "tun"},    {"fuse", "fuse"},           {"vfio/vfio", "vfio"},
+      {"udmabuf", "udmabuf"}};
+  auto it = kModules.find(node);
+  return it == kModules.end() ? "" : it->second;
+}
+
+namespace {
+
+// Misc devices kvmprov knows; others are looked up in /sys/class/misc.
+bool known_misc(const std::string& kernel) {
+  static const std::set<std::string> kMisc = {"kvm",  "vhost-net", "vhost-vsock", "tun",
+                                              "fuse", "vfio",      "udmabuf",     "loop-control"};
+  return kMisc.count(kernel) > 0;
+}
+
+std::string base_name(const std::string& path) {
+  return path.substr(path.rfind('/') + 1);
+}
+
+std::vector<ConfText> read_conf_files(Host& host, const std::vector<std::string>& dirs,
+                                      std::string_view suffix, std::vector<std::string>& notes) {
+  std::vector<ConfDir> listing;
+  for (const auto& dir : dirs) {
+    auto names = host.list_dir(dir);
+    if (!names) {
+      notes.push_back(names.error().message + ", ignoring");
+      continue;
+    }
+    listing.push_back({dir, *names});
+  }
+  std::vector<ConfText> out;
+  for (const auto& path : order_conf_files(listing, suffix)) {
+    auto content = host.read_file(path);
+    // A file masked by a symlink to /dev/null reads as an error: it holds no rules either way.
+    if (!content) {
+      notes.push_back(content.error().message + ", ignoring");
+      continue;
+    }
+    if (*content) out.push_back({path, **content});
+  }
+  return out;
+}
+
+std::string mode_text(unsigned mode) {
+  return fmt::format("{:04o}", mode);
+}
+
+std::string user_name(const Accounts& acc, uid_t uid) {
+  for (const auto& u : acc.users)
+    if (u.uid == uid) return u.name;
+  return std::to_string(uid);
+}
+
+std::string group_name(const Accounts& acc, gid_t gid) {
+  const GroupEntry* g = acc.group_by_gid(gid);
+  return g ? g->name : std::to_string(gid);
+}
+
+// Whether VALUE (a MODE= assignment) means the same bits as WANT.
+bool same_mode(const std::string& value, unsigned want) {
+  auto m = parse_octal_mode(value);
+  return m && *m == want;
+}
+
+std::string setting_text(std::string_view key, const Setting& s) {
+  return fmt::format("{}{}\"{}\" at {}", key, s.final ? ":=" : "=", s.value, s.where());
+}
+
+// The rules as udev will read them after apply: kvmprov's file replaced by OURS (or gone).
+std::vector<ConfText> rules_after(const std::vector<ConfText>& rules,
+                                  const std::optional<std::string>& ours) {
+  const std::string name = base_name(kUdevRulesFile);
+  std::vector<ConfText> out;
+  for (const auto& r : rules)
+    if (base_name(r.path) != name) out.push_back(r);
+  if (ours) {
+    auto pos = std::find_if(out.begin(), out.end(),
+                            [&](const ConfText& r) { return base_name(r.path) > name; });
+    out.insert(pos, ConfText{kUdevRulesFile, *ours});
+  }
+  return out;
+}
+
+struct Verdict {
+  std::vector<std::string> defeats;  // why kvmprov's rule does not decide
+  std::vector<std::string> notes;    // what may interfere
+};
+
+Verdict judge(const DeviceSpec& dev, const NodePrediction& p, bool udevd_installed) {
+  Verdict v;
+  auto defeated = [&](std::string_view key, const Setting& s) {
+    const bool earlier = base_name(s.file) < base_name(kUdevRulesFile);
+    v.defeats.push_back(fmt::format(
+        "{} overrides kvmprov's rule ({})", setting_text(key, s),
+        earlier && s.final ? "read before it, \":=\" makes it final" : "read after it"));
+  };
+  if (!dev.group.empty() && p.group && p.group->file != kUdevRulesFile &&
+      p.group->value != dev.group)
+    defeated("GROUP", *p.group);
+  if (dev.mode && p.mode && p.mode->file != kUdevRulesFile && !same_mode(p.mode->value, *dev.mode))
+    defeated("MODE", *p.mode);
+  for (const auto& u : p.uncertain) {
+    bool differs = (u.key == "GROUP" && !dev.group.empty() && u.setting.value != dev.group) ||
+                   (u.key == "MODE" && dev.mode && !same_mode(u.setting.value, *dev.mode)) ||
+                   (u.key == "OWNER" && u.setting.value != "root" && u.setting.value != "0");
+    if (differs)
+      v.notes.push_back(fmt::format("{} may override it (conditions kvmprov cannot evaluate: {})",
+                                    setting_text(u.key, u.setting), u.conditions));
+  }
+  auto tmpfiles = [&](std::string_view what, const Setting& s) {
+    std::string text =
+        fmt::format("{} {} sets {} \"{}\" at boot", s.where(), "(systemd-tmpfiles)", what, s.value);
+    if (udevd_installed)
+      v.notes.push_back(text + " before udevd applies the rules");
+    else
+      v.defeats.push_back(text + " and no udevd is installed to apply the rule");
+  };
+  if (!dev.group.empty() && p.tmpfiles_group && p.tmpfiles_group->value != dev.group)
+    tmpfiles("group", *p.tmpfiles_group);
+  if (dev.mode && p.tmpfiles_mode && !same_mode(p.tmpfiles_mode->value, *dev.mode))
+    tmpfiles("mode", *p.tmpfiles_mode);
+  return v;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : std::string(sep)) + p;
+  return out;
+}
+
+const Action* find_action(const Plan& plan, const std::string& id) {
+  for (const auto& a : plan.actions)
+    if (a.id == id) return &a;
+  return nullptr;
+}
+
+}  // namespace
+
+void observe_devices(Host& host, const Profile& profile, Facts& f) {
+  DeviceFacts& d = f.devices;
+  auto ours = host.read_file(kUdevRulesFile);
+  f.files[kUdevRulesFile] = ours ? *ours : std::nullopt;
+  if (profile.devices.empty() && profile.groups.empty()) return;
+  d.udev_rules = read_conf_files(host, udev_rules_dirs(), ".rules", d.notes);
+  d.tmpfiles = read_conf_files(host, tmpfiles_dirs(), ".conf", d.notes);
+  for (const char* path : {"/etc/group", "/etc/passwd"}) {
+    auto content = host.read_file(path);
+    if (!content) d.notes.push_back(content.error().message + ", ignoring");
+    (std::string_view(path) == "/etc/group" ? d.group_file : d.passwd_file) =
+        content ? *content : std::nullopt;
+  }
+  for (const char* udevd : {"/lib/systemd/systemd-udevd", "/usr/lib/systemd/systemd-udevd",
+                            "/sbin/udevd", "/usr/sbin/udevd"}) {
+    auto info = host.stat(udevd);
+    if (info && info->exists) d.udevd_installed = true;
+  }
+  d.udevd_running = host.live() && host.kernel_path_exists("/run/udev/control");
+  for (const auto& dev : profile.devices) {
+    const std::string kernel = device_kernel_name(dev.node);
+    if (host.kernel_path_exists("/sys/class/misc/" + kernel) || known_misc(kernel))
+      d.subsystems[dev.node] = "misc";
+    if (!host.live()) continue;
+    auto info = host.device_node(dev.node);
+    if (!info) {
+      d.notes.push_back(info.error().message + ", ignoring");
+      continue;
+    }
+    d.nodes[dev.node] = NodeState{.exists = info->exists,
+                                  .char_device = info->char_device,
+                                  .uid = info->uid,
+                                  .gid = info->gid,
+                                  .mode = info->mode};
+  }
+}
+
+void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions& options,
+                  Plan& plan) {
+  const DeviceFacts& d = facts.devices;
+  const Accounts acc = parse_accounts(d.group_file.value_or(""), d.passwd_file.value_or(""));
+
+  // Groups first: the rules name them, and udevd resolves a group name when it reads the rules.
+  std::set<std::string> groups_after;  // groups that exist once apply has run
+  for (const auto& g : acc.groups) groups_after.insert(g.name);
+  std::map<std::string, std::set<std::string>> added;  // user -> groups apply adds them to
+  for (const auto& g : profile.groups) {
+    Action a{.id = "group:" + g.name, .kind = ActionKind::create_group, .target = g.name};
+    a.device.group = g.name;
+    a.device.system = g.system;
+    const GroupEntry* existing = acc.group(g.name);
+    if (existing) {
+      a.status = Status::unchanged;
+      a.detail = fmt::format("exists (gid {})", existing->gid);
+    } else if (!d.group_file) {
+      a.status = Status::failed;
+      a.detail = fmt::format(
+          "cannot create group \"{}\": the target has no /etc/group (is {} a system image?)",
+          g.name, options.live ? "this" : "the --root directory");
+    } else {
+      a.status = Status::changed;
+      a.detail = g.system ? "create a system group" : "create";
+      groups_after.insert(g.name);
+    }
+    plan.actions.push_back(std::move(a));
+    for (const auto& m : g.members) {
+      Action b{.id = "member:" + g.name + ":" + m,
+               .kind = ActionKind::add_member,
+               .target = m + " in " + g.name};
+      b.device.group = g.name;
+      b.device.user = m;
+      const UserEntry* user = acc.user(m);
+      if (!user) {
+        b.status = Status::pending;
+        b.detail = fmt::format("user \"{}\" does not exist yet; run again once it does", m);
+      } else if (existing && acc.member_of(*user, *existing)) {
+        b.status = Status::unchanged;
+        b.detail = user->gid == existing->gid ? "primary group" : "already a member";
+      } else if (!groups_after.count(g.name)) {
+        b.status = Status::failed;
+        b.detail = fmt::format("cannot add \"{}\": group \"{}\" cannot be created", m, g.name);
+      } else {
+        b.status = Status::changed;
+        b.detail = fmt::format("add \"{}\" to group \"{}\"", m, g.name);
+        added[m].insert(g.name);
+      }
+      plan.actions.push_back(std::move(b));
+    }
+  }
+
+  // The rules file.
+  const std::optional<std::string> ours = udev_rules_text(profile);
+  auto before_it = facts.files.find(kUdevRulesFile);
+  const std::optional<std::string> before =
+      before_it == facts.files.end() ? std::nullopt : before_it->second;
+  if (before || ours) {
+    Action a{.id = std::string("file:") + kUdevRulesFile,
+             .kind = ours ? ActionKind::write_file : ActionKind::remove_file,
+             .target = kUdevRulesFile};
+    a.before = before;
+    a.after = ours;
+    if (before == ours) {
+      a.status = Status::unchanged;
+      a.detail = "up to date";
+    } else {
+      a.status = Status::changed;
+      a.detail = !ours ? "remove: the profile lists no devices" : before ? "update" : "create";
+    }
+    plan.actions.push_back(std::move(a));
+  }
+
+  // One action per device node.
+  const std::vector<ConfText> rules = rules_after(d.udev_rules, ours);
+  struct Effective {
+    std::string group;
+    unsigned mode = 0600;
+    bool known = false;
+  };
+  std::map<std::string, Effective> effective;  // node -> group and mode once apply has run
+  for (const auto& dev : profile.devices) {
+    Action a{.id = "node:" + dev.node,
+             .kind = ActionKind::node_permissions,
+             .target = "/dev/" + dev.node};
+    a.device.node = dev.node;
+    a.device.group = dev.group;
+    a.device.mode = dev.mode;
+    a.device.module = module_for_node(dev.node);
+    a.device.udevd_running = d.udevd_running;
+    if (auto it = d.subsystems.find(dev.node); it != d.subsystems.end())
+      a.device.subsystem = it->second;
+
+    const DeviceIdentity id{
+        .node = dev.node, .kernel = device_kernel_name(dev.node), .subsystem = a.device.subsystem};
+    NodePrediction p = predict_udev(rules, id);
+    predict_tmpfiles(d.tmpfiles, dev.node, p);
+    a.device.check_owner = !p.owner || p.owner->value == "root" || p.owner->value == "0";
+    Verdict v = judge(dev, p, d.udevd_installed);
+
+    auto node_it = d.nodes.find(dev.node);
+    const NodeState node = node_it == d.nodes.end() ? NodeState{} : node_it->second;
+    Effective& e = effective[dev.node];
+    e.group = p.group ? p.group->value : node.exists ? group_name(acc, node.gid) : "root";
+    if (p.mode && parse_octal_mode(p.mode->value))
+      e.mode = *parse_octal_mode(p.mode->value);
+    else if (node.exists)
+      e.mode = node.mode;
+    else
+      e.mode = p.group ? 0660 : 0600;
+    e.known = p.group || p.mode || node.exists;
+
+    std::vector<std::string> notes = v.notes;
+    if (dev.mode && (*dev.mode & 0002) && dev.node != "net/tun")
+      notes.push_back(fmt::format("world-writable ({}): every local user can open it{}",
+                                  mode_text(*dev.mode),
+                                  dev.node == "kvm" ? " and run virtual machines" : ""));
+    const std::string note_text = notes.empty() ? "" : "; " + join(notes, "; ");
+
+    if (dev.group.empty() && !dev.mode) {
+      a.status = Status::unchanged;
+      a.detail = "no group or mode in the profile: nothing to manage";
+    } else if (!dev.group.empty() && !groups_after.count(dev.group)) {
+      const bool listed = std::any_of(profile.groups.begin(), profile.groups.end(),
+                                      [&](const GroupSpec& g) { return g.name == dev.group; });
+      a.status = Status::failed;
+      a.detail =
+          listed ? fmt::format("group \"{}\" cannot be created (see its group action)", dev.group)
+                 : fmt::format(
+                       "group \"{}\" does not exist and the profile does not create it "
+                       "(add it under \"groups\")",
+                       dev.group);
+    } else if (!v.defeats.empty()) {
+      a.status = Status::failed;
+      a.detail = "kvmprov's rule does not decide: " + join(v.defeats, "; ");
+    } else if (!options.live) {
+      a.status = Status::skipped;
+      a.detail =
+          "not the running system (--root): device nodes are left alone; the rule applies "
+          "when the image boots";
+    } else if (!node.exists) {
+      const std::string module = a.device.module.empty() ? "its driver" : a.device.module;
+      const Action* load =
+          a.device.module.empty() ? nullptr : find_action(plan, "module:" + module);
+      if (load && load->status == Status::changed) {
+        a.status = Status::changed;
+        a.detail = fmt::format("does not exist yet: checked after module \"{}\" is loaded", module);
+      } else {
+        a.status = Status::pending;
+        a.detail = fmt::format(
+            "does not exist yet: it appears when module \"{}\" is loaded; the rule applies then",
+            module);
+      }
+    } else if (!node.char_device) {
+      a.status = Status::failed;
+      a.detail =
+          fmt::format("\"/dev/{}\" is not a character device, refusing to touch it", dev.node);
+    } else {
+      const GroupEntry* want_group = dev.group.empty() ? nullptr : acc.group(dev.group);
+      const bool group_ok = dev.group.empty() || (want_group && want_group->gid == node.gid);
+      const bool mode_ok = !dev.mode || node.mode == *dev.mode;
+      const bool owner_ok = !a.device.check_owner || node.uid == 0;
+      const std::string have = fmt::format("{}:{} {}", user_name(acc, node.uid),
+                                           group_name(acc, node.gid), mode_text(node.mode));
+      if (group_ok && mode_ok && owner_ok) {
+        a.status = Status::unchanged;
+        a.detail = have;
+      } else {
+        const std::string want =
+            fmt::format("{}:{} {}", a.device.check_owner ? "root" : user_name(acc, node.uid),
+                        dev.group.empty() ? group_name(acc, node.gid) : dev.group,
+                        mode_text(dev.mode.value_or(node.mode)));
+        a.status = Status::changed;
+        a.detail = fmt::format(
+            "{} -> {}: {}", have, want,
+            d.udevd_running ? "udevd running: reload its rules, send a change event and verify"
+                            : "udevd not running: set directly; the rule covers later boots");
+      }
+    }
+    a.detail += note_text;
+    plan.actions.push_back(std::move(a));
+  }
+
+  // Whether each listed member will be able to open each node.
+  std::set<std::string> checked;
+  for (const auto& g : profile.groups) {
+    for (const auto& m : g.members) {
+      if (!checked.insert(m).second) continue;
+      for (const auto& dev : profile.devices) {
+        Action a{.id = "access:" + m + ":" + dev.node,
+                 .kind = ActionKind::access,
+                 .target = "/dev/" + dev.node};
+        a.device.node = dev.node;
+        a.device.user = m;
+        const UserEntry* user = acc.user(m);
+        const Effective& e = effective[dev.node];
+        if (!user) {
+          a.status = Status::pending;
+          a.detail = fmt::format("user \"{}\" does not exist yet", m);
+          plan.actions.push_back(std::move(a));
+          continue;
+        }
+        std::set<std::string> groups = added[m];
+        for (const auto& grp : acc.groups)
+          if (acc.member_of(*user, grp)) groups.insert(grp.name);
+        const std::string perms = fmt::format("root:{} {}", e.group, mode_text(e.mode));
+        bool ok = user->uid == 0;
+        std::string how = "root";
+        if (!ok && groups.count(e.group) && (e.mode & 0060) == 0060) {
+          ok = true;
+          how = fmt::format("through group \"{}\"", e.group);
+        } else if (!ok && (e.mode & 0006) == 0006) {
+          ok = true;
+          how = "as any user";
+        }
+        a.status = ok ? Status::unchanged : Status::failed;
+        a.detail = ok ? fmt::format("\"{}\" can open it ({}, {})", m, perms, how)
+                      : fmt::format("\"{}\" cannot open it ({}; groups: {})", m, perms,
+                                    join({groups.begin(), groups.end()}, ", "));
+        if (!e.known) a.detail += " (predicted: the node does not exist yet)";
+        plan.actions.push_back(std::move(a));
+      }
+    }
+  }
+}
+
+}  // namespace kvmprov

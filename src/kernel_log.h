@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+// The kernel's own verdicts about KVM, found in its message buffer (/dev/kmsg or syslog(2)).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "result.h"
+
+namespace kvmprov {
+
+// One line of the kernel log that says something about KVM's hardware support.
+struct KernelLogFinding {
+  enum class Kind {
+    firmware_disabled,      // "VMX (outside TXT) disabled by BIOS", "kvm: disabled by bios", ...
+    no_hardware_support,    // "kvm: no hardware support for 'kvm_intel'", "svm not available"
+    wrong_vendor,           // "has_svm: not amd or hygon": the other vendor's module was tried
+    vendor_already_loaded,  // "already loaded vendor module 'kvm_amd'"
+  };
+  Kind kind;
+  std::string message;  // the kernel's line, as it logged it
+};
+
+// Messages of a kernel log, one per line, without priority, sequence or timestamp. Accepts
+// /dev/kmsg records ("6,339,5140900,-;text" with " KEY=VALUE" continuation lines), syslog(2) text
+// ("<6>[    5.1] text") and dmesg output ("[    5.1] text").
+std::string kernel_log_messages(std::string_view raw);
+
+// Every line of MESSAGES that is a KVM hardware verdict, in log order.
+std::vector<KernelLogFinding> scan_kernel_log(std::string_view messages);
+
+// Reads the log at KMSG: a character device (/dev/kmsg) is read record by record without
+// blocking; a regular file (a snapshot in a test tree) whole. FALLBACK_SYSLOG: when the device
+// cannot be read, use syslog(2) (SYSLOG_ACTION_READ_ALL) instead. Returns kernel_log_messages().
+Result<std::string> read_kernel_log(const std::string& kmsg, bool fallback_syslog);
+
+}  // namespace kvmprov

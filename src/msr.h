@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+// Model-specific registers that say whether the firmware left VT-x or AMD-V usable.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "result.h"
+
+namespace kvmprov {
+
+constexpr uint32_t kMsrFeatureControl = 0x3A;  // IA32_FEATURE_CONTROL (Intel, Zhaoxin, Centaur)
+constexpr uint32_t kMsrVmCr = 0xC0010114;      // VM_CR (AMD, Hygon)
+
+enum class FirmwareVt {
+  enabled,   // usable
+  disabled,  // the firmware turned it off; only its setup screen can turn it on
+  unlocked,  // IA32_FEATURE_CONTROL not locked yet: the kernel enables VMX and locks it
+};
+
+struct FirmwareState {
+  FirmwareVt vt = FirmwareVt::enabled;
+  std::string text;  // the decoded bits, e.g. "locked, VMX outside SMX off, inside SMX off"
+};
+
+// IA32_FEATURE_CONTROL: bit 0 lock, bit 1 VMX inside SMX (TXT), bit 2 VMX outside SMX.
+FirmwareState decode_feature_control(uint64_t value);
+// VM_CR: bit 3 lock, bit 4 SVMDIS.
+FirmwareState decode_vm_cr(uint64_t value);
+
+// Reads REG through the msr driver's device file DEVICE (/dev/cpu/N/msr): 8 bytes at offset REG.
+Result<uint64_t> read_msr_device(const std::string& device, uint32_t reg);
+
+}  // namespace kvmprov

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: MIT
+// udev rules text and a prediction of effective device permissions; pure string work, so every
+// precedence case can be tested on fixture trees and on the rules a distribution ships.
+#include "udev_rules.h"
+
+#include <fmt/format.h>
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <map>
+
+#include "persist.h"
+
+namespace kvmprov {
+
+const std::vector<std::string>& udev_rules_dirs() {
+  static const std::vector<std::string> kDirs = {"/etc/udev/rules.d", "/run/udev/rules.d",
+                                                 "/usr/local/lib/udev/rules.d",
+                                                 "/usr/lib/udev/rules.d", "/lib/udev/rules.d"};
+  return kDirs;
+}
+
+const std::vector<std::string>& tmpfiles_dirs() {
+  static const std::vector<std::string> kDirs = {"/etc/tmpfiles.d", "/run/tmpfiles.d",
+                                                 "/usr/local/lib/tmpfiles.d", "/usr/lib/tmpfiles.d",
+                                                 "/lib/tmpfiles.d"};
+  return kDirs;
+}
+
+std::vector<std::string> order_conf_files(const std::vector<ConfDir>& dirs,
+                                          std::string_view suffix) {
+  std::map<std::string, std::string> by_name;  // name -> path of the first directory holding it
+  for (const auto& d : dirs) {
+    for (const auto& name : d.names) {
+      if (name.size() <= suffix.size() || !name.ends_with(suffix) || name.front() == '.') continue;
+      by_name.emplace(name, d.dir + "/" + name);
+    }
+  }
+  std::vector<std::string> out;
+  for (const auto& [name, path] : by_name) out.push_back(path);
+  return out;
+}
+
+std::string device_kernel_name(std::string_view node) {
+  size_t slash = node.rfind('/');
+  return std::string(slash == std::string_view::npos ? node : node.substr(slash + 1));
+}
+
+std::string udev_rule_line(const DeviceSpec& device) {
+  if (device.group.empty() && !device.mode) return "";
+  std::string line = fmt::format("KERNEL==\"{}\"", device_kernel_name(device.node));
+  if (!device.group.empty()) line += fmt::format(", GROUP=\"{}\"", device.group);
+  if (device.mode) line += fmt::format(", MODE=\"{:04o}\"", *device.mode);
+  line += fmt::format(", OPTIONS+=\"static_node={}\"", device.node);
+  return line;
+}
+
+std::optional<std::string> udev_rules_text(const Profile& profile) {
+  std::string body;
+  for (const auto& d : profile.devices) {
+    std::string line = udev_rule_line(d);
+    if (!line.empty()) body += line + "\n";
+  }
+  if (body.empty()) return std::nullopt;
+  return managed_header(profile) + body;
+}
+
+std::optional<unsigned> parse_octal_mode(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  unsigned mode = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return std::nullopt;
+    mode = mode * 8 + static_cast<unsigned>(c - '0');
+  }
+  return mode;
+}
+
+namespace {
+
+struct Token {
+  std::string key;   // "KERNEL", "ENV"
+  std::string attr;  // the {...} part, without braces
+  std::string op;    // "==", "!=", "=", "+=", "-=", ":="
+  std::string value;
+};
+
+struct RuleLine {
+  int line = 0;
+  std::vector<Token> tokens;
+};
+
+bool is_key_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// Parses one logical rule line; nullopt when udev would reject it too (it logs and skips those).
+std::optional<std::vector<Token>> parse_rule(std::string_view s) {
+  std::vector<Token> tokens;
+  size_t i = 0;
+  auto skip_space = [&] {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  };
+  while (true) {
+    skip_space();
+    if (i >= s.size()) break;
+    Token t;
+    while (i < s.size() && is_key_char(s[i])) t.key += s[i++];
+    if (t.key.empty()) return std::nullopt;
+    if (i < s.size() && s[i] == '{') {
+      size_t close = s.find('}', i);
+      if (close == std::string_view::npos) return std::nullopt;
+      t.attr = std::string(s.substr(i + 1, close - i - 1));
+      i = close + 1;
+    }
+    skip_space();
+    for (std::string_view op : {"==", "!=", "+=", "-=", ":=", "="}) {
+      if (s.substr(i, op.size()) == op) {
+        t.op = std::string(op);
+        i += op.size();
+        break;
+      }
+    }
+    if (t.op.empty()) return std::nullopt;
+    skip_space();
+    if (i < s.size() && s[i] == 'e' && i + 1 < s.size() && s[i + 1] == '"') ++i;
+    if (i >= s.size() || s[i] != '"') return std::nullopt;
+    ++i;
+    bool closed = false;
+    while (i < s.size()) {
+      char c = s[i++];
+      if (c == '\\' && i < s.size() && s[i] == '"') {
+        t.value += '"';
+        ++i;
+      } else if (c == '"') {
+        closed = true;
+        break;
+      } else {
+        t.value += c;
+      }
+    }
+    if (!closed) return std::nullopt;
+    tokens.push_back(std::move(t));
+    skip_space();
+    if (i < s.size() && s[i] == ',') ++i;
+  }
+  return tokens;
+}
+
+// The rule lines of one file, continuation lines joined.
+std::vector<RuleLine> parse_rules_file(std::string_view text) {
+  std::vector<RuleLine> out;
+  std::string logical;
+  int start = 0;
+  int number = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (logical.empty()) {
+      size_t first = line.find_first_not_of(" \t");
+      if (first == std::string_view::npos || line[first] == '#') continue;
+      start = number;
+    }
+    if (!line.empty() && line.back() == '\\') {
+      logical.append(line.substr(0, line.size() - 1));
+      continue;
+    }
+    logical.append(line);
+    if (auto tokens = parse_rule(logical)) out.push_back({start, std::move(*tokens)});
+    logical.clear();
+  }
+  return out;
+}
+
+// udev's patterns: shell globs, with '|' separating alternatives.
+bool glob_match(const std::string& pattern, const std::string& value) {
+  size_t start = 0;
+  while (true) {
+    size_t bar = pattern.find('|', start);
+    std::string alt = pattern.substr(start, bar == std::string::npos ? bar : bar - start);
+    if (fnmatch(alt.c_str(), value.c_str(), 0) == 0) return true;
+    if (bar == std::string::npos) return false;
+    start = bar + 1;
+  }
+}
+
+enum class Match { no, yes, maybe };
+
+std::string token_text(const Token& t) {
+  std::string key = t.attr.empty() ? t.key : t.key + "{" + t.attr + "}";
+  return key + t.op + "\"" + t.value + "\"";
+}
+
+// Whether the match keys of a rule hold for DEVICE in an "add" event; CONDITIONS collects what
+// could not be evaluated.
+Match evaluate(const std::vector<Token>& tokens, const DeviceIdentity& device,
+               std::string& conditions) {
+  Match result = Match::yes;
+  for (const auto& t : tokens) {
+    if (t.op != "==" && t.op != "!=") continue;
+    const bool eq = t.op == "==";
+    std::optional<bool> hit;
+    if (t.key == "KERNEL" || t.key == "KERNELS") {
+      hit = glob_match(t.value, device.kernel);
+    } else if ((t.key == "SUBSYSTEM" || t.key == "SUBSYSTEMS") && !device.subsystem.empty()) {
+      hit = glob_match(t.value, device.subsystem);
+    } else if (t.key == "ACTION") {
+      bool add = glob_match(t.value, "add");
+      if (eq ? add : !add) continue;
+      // Not true at boot or module load, but may be on another event ("change").
+      bool change = glob_match(t.value, "change");
+      if (eq ? change : !change) {
+        result = Match::maybe;
+        conditions += (conditions.empty() ? "" : ", ") + token_text(t);
+        continue;
+      }
+      return Match::no;
+    }
+    if (!hit) {
+      result = Match::maybe;
+      conditions += (conditions.empty() ? "" : ", ") + token_text(t);
+      continue;
+    }
+    if (*hit != eq) return Match::no;
+  }
+  return result;
+}
+
+}  // namespace
+
+NodePrediction predict_udev(const std::vector<ConfText>& rules, const DeviceIdentity& device) {
+  NodePrediction p;
+  for (const auto& file : rules) {
+    std::vector<RuleLine> lines = parse_rules_file(file.content);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      std::string conditions;
+      Match m = evaluate(lines[i].tokens, device, conditions);
+      if (m == Match::no) continue;
+      std::string go_to;
+      for (const auto& t : lines[i].tokens) {
+        std::optional<Setting>* slot = t.key == "GROUP"   ? &p.group
+                                       : t.key == "MODE"  ? &p.mode
+                                       : t.key == "OWNER" ? &p.owner
+                                                          : nullptr;
+        if (t.key == "GOTO" && m == Match::yes) go_to = t.value;
+        if (!slot || t.op == "==" || t.op == "!=") continue;
+        if (*slot && (*slot)->final) continue;
+        Setting s{
+            .file = file.path, .line = lines[i].line, .value = t.value, .final = t.op == ":="};
+        if (m == Match::yes) {
+          *slot = s;
+        } else {
+          p.uncertain.push_back({.key = t.key, .setting = s, .conditions = conditions});
+        }
+      }
+      if (go_to.empty()) continue;
+      // udev ignores a GOTO whose LABEL does not follow in the same file.
+      for (size_t j = i + 1; j < lines.size(); ++j) {
+        const auto& toks = lines[j].tokens;
+        if (std::any_of(toks.begin(), toks.end(),
+                        [&](const Token& t) { return t.key == "LABEL" && t.value == go_to; })) {
+          i = j;
+          break;
+        }
+      }
+    }
+  }
+  return p;
+}
+
+void predict_tmpfiles(const std::vector<ConfText>& files, const std::string& node,
+                      NodePrediction& p) {
+  const std::string path = "/dev/" + node;
+  std::optional<Setting> z_group, z_mode, c_group, c_mode;
+  for (const auto& file : files) {
+    int number = 0;
+    size_t pos = 0;
+    const std::string& text = file.content;
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      std::string line = text.substr(pos, nl == std::string::npos ? nl : nl - pos);
+      pos = nl == std::string::npos ? text.size() : nl + 1;
+      ++number;
+      std::vector<std::string> f;
+      size_t i = 0;
+      while (i < line.size() && f.size() < 6) {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        if (i >= line.size()) break;
+        size_t end = line.find_first_of(" \t", i);
+        f.push_back(line.substr(i, end == std::string::npos ? end : end - i));
+        i = end == std::string::npos ? line.size() : end;
+      }
+      if (f.size() < 2 || f[0].front() == '#') continue;
+      char type = f[0].front();
+      if (type != 'z' && type != 'Z' && type != 'c') continue;
+      if (fnmatch(f[1].c_str(), path.c_str(), FNM_PATHNAME) != 0) continue;
+      auto& group = type == 'c' ? c_group : z_group;
+      auto& mode = type == 'c' ? c_mode : z_mode;
+      Setting s{.file = file.path, .line = number};
+      if (f.size() > 2 && f[2] != "-") {
+        std::string m = f[2];
+        if (!m.empty() && (m.front() == '~' || m.front() == ':')) m.erase(0, 1);
+        if (!mode) {
+          mode = s;
+          mode->value = m;
+        }
+      }
+      if (f.size() > 4 && f[4] != "-" && !group) {
+        group = s;
+        group->value = f[4];
+      }
+    }
+  }
+  p.tmpfiles_group = z_group ? z_group : c_group;
+  p.tmpfiles_mode = z_mode ? z_mode : c_mode;
+}
+
+}  // namespace kvmprov

@@ -1,0 +1,218 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Drives the kvmprov.kvm Ansible collection with the real ansible-playbook against a fleet of
+# local hosts, each with its own --root and CPU vendor. Usage: ansible_test.sh PATH/TO/kvmprov
+# Exits 77 (skipped) when ansible-playbook is not installed.
+set -u
+if ! command -v ansible-playbook >/dev/null; then
+  echo "ansible-playbook not found (apt-get install ansible-core); skipping"
+  exit 77
+fi
+KVMPROV=$(realpath "$1")
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+TMP=$(mktemp -d)
+trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+expect_eq() { [ "$1" = "$2" ] && ok || bad "$3: got [$1], expected [$2]"; }
+expect_in() { case "$1" in *"$2"*) ok ;; *) bad "$3: [$2] not in output" ;; esac; }
+
+# Nothing outside $TMP: no ansible.cfg from the working directory, no ~/.ansible.
+: >"$TMP/ansible.cfg"
+export ANSIBLE_CONFIG="$TMP/ansible.cfg" ANSIBLE_HOME="$TMP/home" ANSIBLE_LOCAL_TEMP="$TMP/home/tmp"
+export ANSIBLE_REMOTE_TEMP="$TMP/home/remote" ANSIBLE_COLLECTIONS_PATH="$SRC/contrib/ansible"
+export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_FORKS=10 ANSIBLE_PIPELINING=1
+export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 ANSIBLE_DEPRECATION_WARNINGS=0
+cd "$TMP"
+
+# Four hosts, two per vendor. intel1 and amd1 have systemd installed in their root (so kvmprov
+# persists to modules-load.d); intel2 and amd2 have none (a marked block in /etc/modules).
+HOSTS="intel1 intel2 amd1 amd2"
+cat >inventory <<EOF
+[fleet]
+intel1 vendor=intel
+intel2 vendor=intel
+amd1 vendor=amd
+amd2 vendor=amd
+[fleet:vars]
+ansible_connection=local
+kvmprov_binary=$KVMPROV
+kvmprov_install_package=false
+EOF
+for h in $HOSTS; do mkdir -p "$TMP/roots/$h"; done
+for h in intel1 amd1; do
+  mkdir -p "$TMP/roots/$h/usr/lib/systemd"
+  printf '#!/bin/sh\n' >"$TMP/roots/$h/usr/lib/systemd/systemd"
+  chmod 755 "$TMP/roots/$h/usr/lib/systemd/systemd"
+done
+cat >site.yml <<EOF
+- hosts: fleet
+  gather_facts: false
+  vars:
+    kvmprov_root: "$TMP/roots/{{ inventory_hostname }}"
+    kvmprov_facts: {cpu_vendor: "{{ vendor }}"}
+  roles:
+    - kvmprov.kvm.kvm_host
+EOF
+
+# play ARGS...: runs ansible-playbook; sets $out and $rc
+play() {
+  out=$(ansible-playbook -i inventory "$@" 2>&1); rc=$?
+  printf '%s\n' "$out" >>"$TMP/ansible.log"
+}
+# recap HOST: "ok=N changed=N unreachable=N failed=N" from the PLAY RECAP
+recap() {
+  printf '%s\n' "$out" | sed -n '/^PLAY RECAP/,$p' |
+    awk -v h="$1" '$1 == h { for (i = 3; i <= NF; i++) if ($i ~ /^(ok|changed|unreachable|failed)=/) s = s (s ? " " : "") $i; print s }'
+}
+field() { recap "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+tree_hashes() { (cd "$TMP/roots" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+
+# --- 1. first run: every host changed, files right for its vendor and init system
+start=$(date +%s.%N)
+play site.yml
+expect_eq "$rc" 0 "first run exit status"
+for h in $HOSTS; do
+  [ "$(field "$h" changed)" -ge 1 ] 2>/dev/null && ok || bad "first run: $h not changed ($(recap "$h"))"
+  expect_eq "$(field "$h" failed)" 0 "first run: $h failed"
+done
+for h in intel1 amd1; do
+  v=${h%1}
+  expect_eq "$(cat "$TMP/roots/$h/etc/modules-load.d/kvmprov.conf")" "# Managed by kvmprov from profile \"kvm-host\" ($TMP/roots/$h/etc/kvmprov/profile.yaml).
+# Changes here are overwritten: edit the profile and run \"kvmprov apply\".
+kvm
+kvm_$v
+vhost_net" "$h modules-load.d/kvmprov.conf"
+  [ ! -e "$TMP/roots/$h/etc/modules" ] && ok || bad "$h: /etc/modules written in a systemd root"
+done
+for h in intel2 amd2; do
+  v=${h%2}
+  expect_eq "$(cat "$TMP/roots/$h/etc/modules")" "# BEGIN kvmprov (profile \"kvm-host\"): managed by kvmprov, do not edit
+kvm
+kvm_$v
+vhost_net
+# END kvmprov" "$h /etc/modules block"
+  [ ! -e "$TMP/roots/$h/etc/modules-load.d/kvmprov.conf" ] && ok || bad "$h: modules-load.d written without systemd"
+done
+for h in $HOSTS; do
+  [ ! -e "$TMP/roots/$h/etc/modprobe.d/kvmprov.conf" ] && ok || bad "$h: modprobe.d written without options"
+  expect_in "$(cat "$TMP/roots/$h/etc/kvmprov/profile.yaml")" "name: kvm-host" "$h profile written"
+done
+
+# --- 2. second run: nothing changes anywhere
+play site.yml
+expect_eq "$rc" 0 "second run exit status"
+for h in $HOSTS; do
+  expect_eq "$(field "$h" changed)" 0 "second run: $h changed"
+  expect_eq "$(field "$h" failed)" 0 "second run: $h failed"
+done
+echo "fleet runs of 4 hosts (first and second): $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s"
+
+# --- 3. --check --diff after editing the profile: the diff shows it, nothing is written
+cat >nested.yml <<'EOF'
+kvmprov_modules:
+  - name: kvm
+  - name: kvm_intel
+    when: {cpu_vendor: [intel, zhaoxin, centaur]}
+    options: {nested: 1}
+  - name: kvm_amd
+    when: {cpu_vendor: [amd, hygon]}
+    options: {nested: 1}
+  - name: vhost_net
+EOF
+before=$(tree_hashes)
+play site.yml --check --diff -e @nested.yml
+expect_eq "$rc" 0 "check run exit status"
+for h in $HOSTS; do
+  [ "$(field "$h" changed)" -ge 1 ] 2>/dev/null && ok || bad "check run: $h would not change ($(recap "$h"))"
+done
+expect_in "$out" "+options kvm_intel nested=1" "check diff: intel option"
+expect_in "$out" "+options kvm_amd nested=1" "check diff: amd option"
+expect_in "$out" "+++ after: $TMP/roots/amd2/etc/modprobe.d/kvmprov.conf" "check diff names the file"
+expect_in "$out" "+  options:
++    nested: 1" "check diff: profile change"
+# The planned header names the real profile path, never the temporary copy planned from.
+expect_in "$out" "+# Managed by kvmprov from profile \"kvm-host\" ($TMP/roots/intel1/etc/kvmprov/profile.yaml)." "check diff header path"
+case "$out" in *ansible-profile.yaml*) bad "check diff mentions the temporary profile" ;; *) ok ;; esac
+expect_eq "$(tree_hashes)" "$before" "check mode wrote nothing"
+# And applying it for real changes exactly what was shown.
+play site.yml -e @nested.yml
+expect_eq "$rc" 0 "nested apply"
+expect_eq "$(tail -n 1 "$TMP/roots/amd2/etc/modprobe.d/kvmprov.conf")" "options kvm_amd nested=1" "amd2 options"
+expect_eq "$(tail -n 1 "$TMP/roots/intel1/etc/modprobe.d/kvmprov.conf")" "options kvm_intel nested=1" "intel1 options"
+play site.yml --check -e @nested.yml
+for h in $HOSTS; do expect_eq "$(field "$h" changed)" 0 "check after apply: $h changed"; done
+
+# --- 4. a broken profile on one host: its task fails with kvmprov's message, others carry on
+printf 'version: 1\nname: broken\nmodles:\n  - name: kvm\n' >"$TMP/broken.yaml"
+cat >broken.yml <<EOF
+- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: Provision
+      kvmprov.kvm.provision:
+        binary: $KVMPROV
+        root: "$TMP/roots/{{ inventory_hostname }}"
+        facts: {cpu_vendor: "{{ vendor }}"}
+        profile: "{{ '$TMP/broken.yaml' if inventory_hostname == 'amd2'
+                     else '$TMP/roots/' + inventory_hostname + '/etc/kvmprov/profile.yaml' }}"
+EOF
+before=$(tree_hashes)
+play broken.yml
+expect_eq "$rc" 2 "broken profile run exit status"
+expect_eq "$(field amd2 failed)" 1 "amd2 failed"
+fatal=$(printf '%s\n' "$out" | grep '^fatal: \[amd2\]')
+expect_in "$fatal" "\"msg\": \"$TMP/broken.yaml:3:1: unknown key \\\"modles\\\" (did you mean \\\"modules\\\"?)\"" "file:line:col in msg"
+for h in intel1 intel2 amd1; do
+  expect_eq "$(field "$h" failed)" 0 "broken profile: $h failed"
+  expect_eq "$(field "$h" ok)" 1 "broken profile: $h ok"
+done
+expect_eq "$(tree_hashes)" "$before" "broken profile run wrote nothing"
+
+# --- 5. the check facts module agrees with kvmprov check --json on this machine
+cat >facts.yml <<EOF
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - kvmprov.kvm.check:
+        binary: $KVMPROV
+    - ansible.builtin.copy:
+        content: "{{ ansible_facts.kvmprov | to_json }}"
+        dest: "$TMP/facts.json"
+EOF
+play facts.yml
+expect_eq "$rc" 0 "check facts run (a host without KVM is not a failure)"
+"$KVMPROV" check --json >"$TMP/check.json"
+python3 - "$TMP/facts.json" "$TMP/check.json" <<'PY' && ok || bad "check facts differ from kvmprov check --json"
+import json, sys
+facts, check = (json.load(open(p)) for p in sys.argv[1:])
+v = check["verdict"]
+want = {k: v[k] for k in ("usable", "reason", "virt_type", "advice")}
+got = {k: facts[k] for k in want}
+assert got == want, (got, want)
+assert [c["id"] for c in facts["checks"]] == [c["id"] for c in check["checks"]]
+PY
+
+# --- 6. state: absent removes kvmprov's files from every root
+play site.yml -e kvmprov_state=absent
+if "$KVMPROV" reset --help 2>/dev/null | grep -q 'kvmprov reset'; then
+  expect_eq "$rc" 0 "absent run exit status"
+  for h in $HOSTS; do
+    expect_eq "$(field "$h" failed)" 0 "absent: $h failed"
+    left=$(cd "$TMP/roots/$h" && find etc -type f ! -size 0 | sort | tr '\n' ' ')
+    expect_eq "$left" "" "absent: files left in $h"
+  done
+else
+  # This kvmprov has no reset verb yet: the module must say so, and touch nothing.
+  expect_eq "$rc" 2 "absent run without reset"
+  for h in $HOSTS; do expect_eq "$(field "$h" failed)" 1 "absent without reset: $h failed"; done
+  expect_in "$out" 'which is not supported by this kvmprov' "absent without reset message"
+  [ -e "$TMP/roots/amd1/etc/modules-load.d/kvmprov.conf" ] && ok || bad "absent without reset removed files"
+fi
+
+echo "ansible: $pass passed, $fail failed"
+[ "$fail" = 0 ] || { echo "ansible-playbook output is in the log below" >&2; tail -n 80 "$TMP/ansible.log" >&2; }
+[ "$fail" = 0 ]

@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: MIT
+// check: every verdict reason from fixture trees (through LinuxHost) or injected host state
+// (through FakeHost), exact output snapshots, and the real probe on the machine running the tests.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "check.h"
+#include "fake_host.h"
+#include "plan.h"
+
+using namespace kvmprov;
+using kvmprov::test::FakeHost;
+
+namespace {
+
+const std::string kData = KVMPROV_TEST_DATA;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const Profile& default_profile() {
+  static const ParseResult parsed =
+      parse_profile(default_profile_text(), std::string(kDefaultProfileSource));
+  return *parsed.profile;
+}
+
+const CheckItem& item(const CheckReport& r, std::string_view id) {
+  for (const auto& i : r.items)
+    if (i.id == id) return i;
+  FAIL("no check item " << id);
+  static CheckItem none;
+  return none;
+}
+
+CheckReport run_fixture(const std::string& name, CheckOptions options = {}) {
+  auto host = make_linux_host({.kernel_root = kData + "/check/" + name});
+  Facts facts = observe(*host, default_profile());
+  if (options.log_path.empty()) options.log_path = kData + "/check/" + name + "/nova-compute.log";
+  return run_check(*host, facts, options);
+}
+
+FileInfo char_device(unsigned mode, uid_t uid, gid_t gid) {
+  FileInfo info;
+  info.exists = info.char_device = true;
+  info.mode = mode;
+  info.uid = uid;
+  info.gid = gid;
+  return info;
+}
+
+KvmProbe probe_ok() {
+  return {.opened = true, .api_version = 12, .vm_created = true, .vcpu_created = true};
+}
+
+// A bare-metal Intel host with VT-x, KVM loaded, /dev/kvm root:kvm 0660, two CPUs.
+FakeHost intel_host() {
+  FakeHost h;
+  h.kernel_files_["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/synthetic-intel-xeon-vmx.cpuinfo");
+  h.kernel_files_["/proc/modules"] = "";
+  h.kernel_files_["/lib/modules/" + h.release_] = "";
+  h.kernel_files_["/sys/module/kvm_intel/parameters/nested"] = "Y\n";
+  for (const char* m : {"kvm", "kvm_intel", "vhost_net"}) {
+    h.available(m);
+    h.modules_[m].state = ModuleState::live;
+  }
+  h.available("msr");
+  h.kernel_dirs_["/dev/cpu"] = {"0", "1"};
+  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {"0", "1", "2"};
+  h.kernel_files_["/sys/firmware/acpi/tables/DMAR"] = "";
+  h.msrs_[{0, 0x3A}] = h.msrs_[{1, 0x3A}] = 0x5;
+  h.kernel_stats_["/dev/kvm"] = char_device(0660, 0, 108);
+  h.kernel_stats_["/dev/vhost-net"] = char_device(0660, 0, 108);
+  h.kernel_stats_["/dev/net/tun"] = char_device(0666, 0, 0);
+  h.user_names_[0] = "root";
+  h.user_names_[1000] = "alice";
+  h.group_names_[0] = "root";
+  h.group_names_[108] = "kvm";
+  h.accounts_[""] = {.user = "root", .can_open = true, .opened_as_user = true};
+  h.accounts_["alice"] = {.user = "alice",
+                          .uid = 1000,
+                          .gid = 1000,
+                          .groups = {1000},
+                          .open_errno = EACCES,
+                          .opened_as_user = true};
+  h.probe_ = probe_ok();
+  return h;
+}
+
+CheckReport run_fake(FakeHost& h, const CheckOptions& options = {}) {
+  Facts facts = observe(h, default_profile());
+  return run_check(h, facts, options);
+}
+
+std::vector<std::string> ids(const CheckReport& r) {
+  std::vector<std::string> out;
+  for (const auto& i : r.items) out.push_back(i.id);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("eight checks in order, and a reason from the closed set") {
+  FakeHost h = intel_host();
+  CheckReport r = run_fake(h);
+  CHECK(ids(r) == std::vector<std::string>{"cpu", "firmware", "kernel", "device", "probe", "nested",
+                                           "io", "nova-log"});
+  CHECK(r.verdict.usable);
+  CHECK(r.verdict.reason == "ok");
+  CHECK(r.verdict.virt_type == "kvm");
+  const auto& reasons = check_reasons();
+  CHECK(reasons.size() == 10);
+  CHECK(std::find(reasons.begin(), reasons.end(), r.verdict.reason) != reasons.end());
+}
+
+TEST_CASE("output snapshot: Intel host with VT-x, msr loaded for the reading and unloaded") {
+  FakeHost h = intel_host();
+  CheckReport r = run_fake(h);
+  CHECK(render_check(r, {}) ==
+        "PASS CPU: intel (GenuineIntel, Intel(R) Xeon(R) Processor); \"vmx\" flag "
+        "present; not under a hypervisor\n"
+        "PASS firmware: IA32_FEATURE_CONTROL=0x5: locked, VMX outside SMX on, inside SMX off on "
+        "CPU 0-1; kernel log: no KVM hardware verdict\n"
+        "PASS kernel: kvm loaded, kvm_intel loaded\n"
+        "PASS /dev/kvm: root:kvm 0660; user \"root\" (running kvmprov) can open it\n"
+        "PASS KVM probe: API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded\n"
+        "PASS nested virtualisation: kvm_intel nested=Y: guests can run KVM themselves\n"
+        "PASS vhost-net, tun, IOMMU: /dev/vhost-net root:kvm 0660; /dev/net/tun root:root 0666; "
+        "IOMMU: DMAR table, 3 IOMMU groups\n"
+        "SKIP nova-compute log: no \"/var/log/nova/nova-compute.log\"\n"
+        "     hint: name another log with --log FILE\n"
+        "verdict: usable (ok): KVM acceleration can be used; virt_type=kvm\n");
+  CHECK(h.loads_ == std::vector<std::string>{"msr"});
+  CHECK(h.unloads_ == std::vector<std::string>{"msr"});
+}
+
+TEST_CASE("JSON snapshot: --user who is not in the device's group") {
+  FakeHost h = intel_host();
+  CheckReport r = run_fake(h, {.user = "alice"});
+  nlohmann::json j = check_json(r);
+  CHECK(j["checks"].size() == 8);
+  CHECK(j["checks"][3].dump() ==
+        R"({"detail":"root:kvm 0660; user \"alice\" cannot open it: Permission denied",)"
+        R"("hint":"add alice to group \"kvm\" (usermod -aG kvm alice), then log in again",)"
+        R"("id":"device","state":"FAIL","title":"/dev/kvm"})");
+  CHECK(j["verdict"].dump() ==
+        R"({"advice":"alice cannot open /dev/kvm (root:kvm 0660): add it to group \"kvm\", then )"
+        R"(log in again","exit_status":1,"reason":"permission-denied","usable":false,)"
+        R"("virt_type":"qemu"})");
+  for (const auto& c : j["checks"]) {
+    CHECK(c.contains("id"));
+    CHECK(c.contains("title"));
+    CHECK(c.contains("detail"));
+    CHECK(c.contains("hint"));
+    CHECK(std::set<std::string>{"PASS", "WARN", "FAIL", "SKIP"}.count(c["state"]) == 1);
+  }
+}
+
+TEST_CASE("msr already present: read on every CPU, not loaded, not unloaded") {
+  FakeHost h = intel_host();
+  h.kernel_files_["/dev/cpu/0/msr"] = h.kernel_files_["/dev/cpu/1/msr"] = "";
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "firmware").state == CheckState::pass);
+  CHECK(h.loads_.empty());
+  CHECK(h.unloads_.empty());
+}
+
+TEST_CASE("disabled-in-firmware: no vmx flag (the kernel cleared it) and the lock bit set") {
+  FakeHost h = intel_host();
+  std::string cpuinfo = h.kernel_files_["/proc/cpuinfo"];
+  for (size_t at; (at = cpuinfo.find(" vmx ")) != std::string::npos;) cpuinfo.erase(at, 4);
+  h.kernel_files_["/proc/cpuinfo"] = cpuinfo;
+  h.modules_["kvm_intel"].state = ModuleState::absent;
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  h.msrs_[{0, 0x3A}] = h.msrs_[{1, 0x3A}] = 0x1;
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "disabled-in-firmware");
+  CHECK_FALSE(r.verdict.usable);
+  CHECK(r.verdict.virt_type == "qemu");
+  CHECK(item(r, "firmware").state == CheckState::fail);
+  CHECK(item(r, "firmware").detail.find("locked, VMX outside SMX off") != std::string::npos);
+  CHECK(h.unloads_ == std::vector<std::string>{"msr"});
+}
+
+TEST_CASE("disabled-in-firmware on AMD: SVMDIS in VM_CR, one CPU differing is named") {
+  FakeHost h = intel_host();
+  h.kernel_files_["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/qemu-tcg-EPYC.cpuinfo");
+  // Bare metal for this case: drop the hypervisor flag.
+  std::string& cpuinfo = h.kernel_files_["/proc/cpuinfo"];
+  for (size_t at; (at = cpuinfo.find(" hypervisor")) != std::string::npos;) cpuinfo.erase(at, 11);
+  h.modules_["kvm_amd"] = h.modules_["kvm_intel"];
+  h.modules_["kvm_amd"].state = ModuleState::absent;
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  h.msrs_[{0, 0xC0010114}] = 0x18;
+  h.msrs_[{1, 0xC0010114}] = 0x0;
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "disabled-in-firmware");
+  CHECK(item(r, "firmware").detail.find("AMD-V (SVM) disabled on CPU 0 only") != std::string::npos);
+}
+
+TEST_CASE("without root the firmware check is skipped with the reason, and nothing is loaded") {
+  FakeHost h = intel_host();
+  h.privileged_ = false;
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "firmware").state == CheckState::skip);
+  CHECK(item(r, "firmware").detail.find("needs root") != std::string::npos);
+  CHECK(h.loads_.empty());
+}
+
+TEST_CASE("the kernel log's verdict counts when the MSRs cannot be read") {
+  FakeHost h = intel_host();
+  h.privileged_ = false;
+  h.kernel_log_ = "x86/cpu: VMX (outside TXT) disabled by BIOS\n";
+  h.probe_ = {.open_errno = ENOENT};
+  h.kernel_stats_.erase("/dev/kvm");
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "disabled-in-firmware");
+  CHECK(item(r, "firmware").state == CheckState::fail);
+}
+
+TEST_CASE("an unreadable kernel log is named, not fatal") {
+  FakeHost h = intel_host();
+  h.kernel_log_.reset();
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "firmware").detail.find("kernel log not read") != std::string::npos);
+  CHECK(r.verdict.reason == "ok");
+}
+
+TEST_CASE("ok-paravirtual: the probe works without VT flags (kvm_pvm)") {
+  FakeHost h = intel_host();
+  h.kernel_files_["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/amd-epyc-vm-kvm-pvm.cpuinfo");
+  h.modules_["kvm_pvm"] = {.name = "kvm_pvm", .state = ModuleState::builtin, .found = true};
+  h.modules_["kvm"].state = ModuleState::builtin;
+  h.kernel_files_.erase("/sys/module/kvm_intel/parameters/nested");
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "ok-paravirtual");
+  CHECK(r.verdict.usable);
+  CHECK(item(r, "kernel").detail.find("kvm_pvm built in") != std::string::npos);
+  CHECK(item(r, "nested").state == CheckState::skip);
+}
+
+TEST_CASE("permission-denied: this process cannot open /dev/kvm") {
+  FakeHost h = intel_host();
+  h.privileged_ = false;
+  h.accounts_[""] = {.user = "bob", .uid = 1001, .open_errno = EACCES, .opened_as_user = true};
+  h.probe_ = {.open_errno = EACCES};
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "permission-denied");
+  CHECK_FALSE(r.verdict.usable);
+  CHECK(r.verdict.advice.find("add it to group \"kvm\"") != std::string::npos);
+}
+
+TEST_CASE("permission-denied for a mode 0600 device names udev, not a group") {
+  FakeHost h = intel_host();
+  h.kernel_stats_["/dev/kvm"] = char_device(0600, 0, 0);
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(r.verdict.reason == "permission-denied");
+  CHECK(r.verdict.advice.find("udev") != std::string::npos);
+}
+
+TEST_CASE("kernel-without-kvm: /dev/kvm opens but KVM_CREATE_VM fails") {
+  FakeHost h = intel_host();
+  h.probe_ = {.opened = true, .api_version = 12, .vm_errno = EBUSY};
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "kernel-without-kvm");
+  CHECK(item(r, "probe").detail == "KVM_CREATE_VM failed: Device or resource busy");
+}
+
+TEST_CASE("module-not-loaded: VT present, modules on disk but not loaded") {
+  FakeHost h = intel_host();
+  h.modules_["kvm"].state = h.modules_["kvm_intel"].state = ModuleState::absent;
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "module-not-loaded");
+  CHECK(item(r, "kernel").state == CheckState::warn);
+  CHECK(item(r, "device").state == CheckState::fail);
+}
+
+TEST_CASE("module-not-loaded names the blacklist") {
+  FakeHost h = intel_host();
+  h.modules_["kvm_intel"].state = ModuleState::absent;
+  h.modules_["kvm_intel"].blacklisted_by = "/etc/modprobe.d/no-kvm.conf";
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "module-not-loaded");
+  CHECK(r.verdict.advice.find("/etc/modprobe.d/no-kvm.conf") != std::string::npos);
+}
+
+TEST_CASE("the nova-compute log: the hvm error explained, differently when KVM works now") {
+  FakeHost h = intel_host();
+  h.files_["/var/log/nova/nova-compute.log"] =
+      "ERROR nova.compute.manager libvirtError: no supported architecture for os type 'hvm'\n";
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "nova-log").state == CheckState::warn);
+  CHECK(item(r, "nova-log").detail.find("KVM modules were not loaded when the guest started") !=
+        std::string::npos);
+  CHECK(item(r, "nova-log").hint.find("restart libvirtd and nova-compute") != std::string::npos);
+  h.files_["/tmp/other.log"] = "all fine\n";
+  r = run_fake(h, {.log_path = "/tmp/other.log"});
+  CHECK(item(r, "nova-log").state == CheckState::pass);
+  r = run_fake(h, {.log_path = "/tmp/missing.log"});
+  CHECK(item(r, "nova-log").state == CheckState::warn);
+}
+
+// --- Fixture trees through LinuxHost (kernel_root): /proc, /sys, /dev and kernel log snapshots.
+
+TEST_CASE("fixture intel-firmware-disabled: the kernel log says VMX disabled by BIOS") {
+  CheckReport r = run_fixture("intel-firmware-disabled");
+  CHECK(r.verdict.reason == "disabled-in-firmware");
+  CHECK(item(r, "firmware").state == CheckState::fail);
+  CHECK(item(r, "firmware").detail.find("VMX (outside TXT) disabled by BIOS") != std::string::npos);
+  CHECK(item(r, "cpu").detail.find("no \"vmx\" flag") != std::string::npos);
+}
+
+TEST_CASE("fixture amd-guest-nosvm: a guest without svm is nested-without-vt") {
+  CheckReport r = run_fixture("amd-guest-nosvm");
+  CHECK(r.verdict.reason == "nested-without-vt");
+  CHECK(item(r, "firmware").detail.find("has_svm: svm not available") != std::string::npos);
+  CHECK(item(r, "probe").state == CheckState::fail);
+}
+
+TEST_CASE("fixture intel-no-vmx: bare metal without vmx is no-hardware-support") {
+  CheckReport r = run_fixture("intel-no-vmx");
+  CHECK(r.verdict.reason == "no-hardware-support");
+  CHECK(r.verdict.virt_type == "qemu");
+}
+
+TEST_CASE("fixture no-kvm-kernel: no module support and no kvm built in") {
+  CheckReport r = run_fixture("no-kvm-kernel");
+  CHECK(r.verdict.reason == "kernel-without-kvm");
+  CHECK(item(r, "kernel").detail.find("kernel without loadable-module support") !=
+        std::string::npos);
+}
+
+TEST_CASE("fixture modules-missing: /lib/modules/<release> not installed; nova log explained") {
+  CheckReport r = run_fixture("modules-missing");
+  CHECK(r.verdict.reason == "module-missing");
+  CHECK(r.verdict.advice.find("/lib/modules/6.1.0-test-amd64") != std::string::npos);
+  CHECK(item(r, "nova-log").state == CheckState::fail);
+  CHECK(item(r, "nova-log").hint.find("kvmprov apply") != std::string::npos);
+}
+
+TEST_CASE("fixture no-dev-kvm: modules loaded but no device node") {
+  CheckReport r = run_fixture("no-dev-kvm");
+  CHECK(r.verdict.reason == "no-device-node");
+  CHECK(item(r, "kernel").state == CheckState::pass);
+  CHECK(item(r, "nested").detail == "kvm_intel nested=Y: guests can run KVM themselves");
+  CHECK(item(r, "io").detail.find("DMAR table, 0 IOMMU groups") != std::string::npos);
+  CHECK(item(r, "io").hint.find("intel_iommu=on") != std::string::npos);
+}
+
+TEST_CASE("every reason code is reached by a test above") {
+  std::set<std::string> reached;
+  for (const char* f : {"intel-firmware-disabled", "amd-guest-nosvm", "intel-no-vmx",
+                        "no-kvm-kernel", "modules-missing", "no-dev-kvm"})
+    reached.insert(run_fixture(f).verdict.reason);
+  FakeHost ok = intel_host();
+  reached.insert(run_fake(ok).verdict.reason);
+  FakeHost pvm = intel_host();
+  pvm.kernel_files_["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/amd-epyc-vm-kvm-pvm.cpuinfo");
+  pvm.modules_["kvm_pvm"] = {.name = "kvm_pvm", .state = ModuleState::builtin, .found = true};
+  reached.insert(run_fake(pvm).verdict.reason);
+  FakeHost denied = intel_host();
+  reached.insert(run_fake(denied, {.user = "alice"}).verdict.reason);
+  FakeHost unloaded = intel_host();
+  unloaded.modules_["kvm_intel"].state = ModuleState::absent;
+  unloaded.kernel_stats_.erase("/dev/kvm");
+  unloaded.probe_ = {.open_errno = ENOENT};
+  reached.insert(run_fake(unloaded).verdict.reason);
+  std::set<std::string> all(check_reasons().begin(), check_reasons().end());
+  CHECK(reached == all);
+}
+
+// --- The real machine: the test issues the ioctls itself and expects the same verdict.
+
+TEST_CASE("the real probe on this machine agrees with an independent one") {
+  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (kvm < 0 && errno == ENOENT) {
+    MESSAGE("skipped: no /dev/kvm on this machine, nothing to probe");
+    return;
+  }
+  const int open_errno = kvm < 0 ? errno : 0;
+  bool usable = false;
+  if (kvm >= 0) {
+    if (ioctl(kvm, KVM_GET_API_VERSION, 0) == 12) {
+      int vm = ioctl(kvm, KVM_CREATE_VM, 0);
+      if (vm >= 0) {
+        int vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+        usable = vcpu >= 0;
+        if (vcpu >= 0) close(vcpu);
+        close(vm);
+      }
+    }
+    close(kvm);
+  }
+  std::string flags;
+  std::istringstream cpuinfo(slurp("/proc/cpuinfo"));
+  for (std::string line; std::getline(cpuinfo, line);)
+    if (line.rfind("flags", 0) == 0) {
+      flags = line + " ";
+      break;
+    }
+  const bool vt =
+      flags.find(" vmx ") != std::string::npos || flags.find(" svm ") != std::string::npos;
+
+  auto host = make_linux_host({});
+  CheckReport r = run_check(*host, observe(*host, default_profile()));
+  MESSAGE("this machine: " << r.verdict.reason << " (" << r.verdict.advice << ")");
+  CHECK(r.verdict.usable == usable);
+  CHECK(r.verdict.virt_type == (usable ? "kvm" : "qemu"));
+  if (usable) CHECK(r.verdict.reason == (vt ? "ok" : "ok-paravirtual"));
+  if (open_errno == EACCES) CHECK(r.verdict.reason == "permission-denied");
+}

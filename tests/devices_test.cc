@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: MIT
+// Groups, members, device nodes and access checks: planned and applied against FakeHost, and the
+// direct-permission path and the real open() check against device nodes made with mknod.
+#include <doctest/doctest.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "apply.h"
+#include "devices.h"
+#include "fake_host.h"
+#include "plan.h"
+#include "udev_rules.h"
+
+namespace kvmprov {
+namespace {
+
+using test::FakeHost;
+
+Profile kvm_profile(std::vector<std::string> members = {"nova"}) {
+  Profile p;
+  p.source = "/etc/kvmprov/profile.yaml";
+  p.name = "kvm-host";
+  p.devices = {{.node = "kvm", .group = "kvm", .mode = 0660}};
+  p.groups = {{.name = "kvm", .system = true, .members = std::move(members)}};
+  return p;
+}
+
+// A live host with udev's default rules, the kvm group, user nova and a /dev/kvm as the kernel
+// makes it (root:root 0600).
+FakeHost host_with_kvm() {
+  FakeHost h;
+  h.files_["/etc/group"] = "root:x:0:\nkvm:x:994:\nnova:x:1000:\n";
+  h.files_["/etc/passwd"] = "root:x:0:0:root:/root:/bin/sh\nnova:x:1000:1000::/home/nova:/bin/sh\n";
+  h.files_["/usr/lib/udev/rules.d/50-udev-default.rules"] =
+      "ACTION!=\"add\", GOTO=\"default_end\"\n"
+      "KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\", OPTIONS+=\"static_node=kvm\"\n"
+      "LABEL=\"default_end\"\n";
+  h.files_["/usr/lib/systemd/systemd-udevd"] = "";
+  h.node("kvm", 0, 0, 0600);
+  return h;
+}
+
+const Action* find(const std::vector<Action>& actions, const std::string& id) {
+  auto it =
+      std::find_if(actions.begin(), actions.end(), [&](const Action& a) { return a.id == id; });
+  return it == actions.end() ? nullptr : &*it;
+}
+
+std::vector<Action> run(Host& h, const Profile& p) {
+  Facts f = observe(h, p);
+  return apply_plan(h, make_plan(p, f, {.live = h.live(), .systemd = f.systemd}));
+}
+
+std::vector<std::string> ids_and_status(const std::vector<Action>& actions) {
+  std::vector<std::string> out;
+  for (const auto& a : actions) out.push_back(a.id + "=" + std::string(status_name(a.status)));
+  return out;
+}
+
+TEST_CASE("udevd not running: the node is set directly, and a second run changes nothing") {
+  FakeHost h = host_with_kvm();
+  Profile p = kvm_profile();
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  CHECK(ids_and_status(plan.actions) ==
+        std::vector<std::string>{"group:kvm=unchanged", "member:kvm:nova=changed",
+                                 "file:/etc/udev/rules.d/65-kvmprov.rules=changed",
+                                 "node:kvm=changed", "access:nova:kvm=unchanged"});
+  const Action* node = find(plan.actions, "node:kvm");
+  CHECK(node->detail ==
+        "root:root 0600 -> root:kvm 0660: udevd not running: set directly; the rule covers later "
+        "boots");
+  CHECK(find(plan.actions, "access:nova:kvm")->detail ==
+        "\"nova\" can open it (root:kvm 0660, through group \"kvm\")");
+
+  auto done = apply_plan(h, plan);
+  CHECK(h.members_added_ == std::vector<std::string>{"kvm:nova"});
+  CHECK(h.node_changes_ == std::vector<std::string>{"kvm"});
+  CHECK(h.udev_events_.empty());
+  CHECK(h.nodes_["kvm"].gid == 994);
+  CHECK(h.nodes_["kvm"].mode == 0660);
+  CHECK(find(done, "node:kvm")->status == Status::changed);
+  CHECK(find(done, "node:kvm")->detail ==
+        "root:root 0600 -> root:kvm 0660: udevd not running: set directly; the rule covers later "
+        "boots");
+  CHECK(h.files_.at(kUdevRulesFile)
+            .ends_with(
+                "KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\", OPTIONS+=\"static_node=kvm\"\n"));
+  // FakeHost cannot open as another user: the check falls back to the permission bits.
+  const Action* access = find(done, "access:nova:kvm");
+  CHECK(access->status == Status::unchanged);
+  CHECK(access->detail.starts_with("\"nova\" can open it (root:kvm 0660); permission bits only"));
+
+  h.writes_.clear();
+  h.node_changes_.clear();
+  h.members_added_.clear();
+  auto again = run(h, p);
+  CHECK(h.writes_.empty());
+  CHECK(h.node_changes_.empty());
+  CHECK(h.members_added_.empty());
+  CHECK(summarize(again).changed == 0);
+  CHECK(find(again, "member:kvm:nova")->detail == "already a member");
+  CHECK(find(again, "node:kvm")->detail == "root:kvm 0660");
+}
+
+TEST_CASE("udevd running: rules reloaded, a change event sent, the result verified by stat") {
+  FakeHost h = host_with_kvm();
+  h.kernel_files_["/run/udev/control"] = "";
+  FileInfo right = h.nodes_["kvm"];
+  right.gid = 994;
+  right.mode = 0660;
+  h.udev_results_["kvm"] = right;
+  auto done = run(h, kvm_profile());
+  const Action* node = find(done, "node:kvm");
+  CHECK(node->status == Status::changed);
+  CHECK(node->detail ==
+        "root:root 0600 -> root:kvm 0660: applied by udevd after a rules reload and a change "
+        "event");
+  CHECK(h.udev_reloads_ == 1);
+  CHECK(h.udev_events_ == std::vector<std::string>{"misc/kvm"});
+  CHECK(h.node_changes_.empty());
+}
+
+TEST_CASE("udevd running but not applying the rule (a group new to it): set directly, said so") {
+  FakeHost h = host_with_kvm();
+  h.files_["/etc/group"] = "root:x:0:\nnova:x:1000:\n";
+  h.kernel_files_["/run/udev/control"] = "";
+  auto done = run(h, kvm_profile());
+  CHECK(h.groups_created_ == std::vector<std::string>{"kvm (system)"});
+  CHECK(find(done, "group:kvm")->detail == "created a system group");
+  const Action* node = find(done, "node:kvm");
+  CHECK(node->status == Status::changed);
+  CHECK(node->detail ==
+        "root:root 0600 -> root:kvm 0660: udevd did not apply the rule: still root:root 0600 "
+        "after a rules reload and a change event (udevd resolves group names when it reads its "
+        "rules; a group created since it last read them is unknown to it until a rules file "
+        "changes or it restarts); set directly");
+  CHECK(h.udev_events_ == std::vector<std::string>{"misc/kvm"});
+  CHECK(h.node_changes_ == std::vector<std::string>{"kvm"});
+  CHECK(h.nodes_["kvm"].gid == 999);
+}
+
+TEST_CASE("a member that does not exist is pending, not an error") {
+  FakeHost h = host_with_kvm();
+  auto done = run(h, kvm_profile({"nova", "ghost"}));
+  const Action* ghost = find(done, "member:kvm:ghost");
+  REQUIRE(ghost);
+  CHECK(ghost->status == Status::pending);
+  CHECK(ghost->detail == "user \"ghost\" does not exist yet; run again once it does");
+  CHECK(find(done, "access:ghost:kvm")->status == Status::pending);
+  CHECK(find(done, "access:ghost:kvm")->detail == "user \"ghost\" does not exist yet");
+  CHECK(h.members_added_ == std::vector<std::string>{"kvm:nova"});
+}
+
+TEST_CASE("a node that does not exist is pending with the module that creates it") {
+  FakeHost h = host_with_kvm();
+  h.nodes_.clear();
+  Profile p = kvm_profile();
+  p.devices.push_back({.node = "net/tun", .mode = 0666});
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  CHECK(find(plan.actions, "node:kvm")->status == Status::pending);
+  CHECK(find(plan.actions, "node:kvm")->detail ==
+        "does not exist yet: it appears when module \"kvm\" is loaded; the rule applies then");
+  CHECK(find(plan.actions, "node:net/tun")->detail ==
+        "does not exist yet: it appears when module \"tun\" is loaded; the rule applies then");
+  CHECK(udev_rules_text(p)->ends_with(
+      "KERNEL==\"tun\", MODE=\"0666\", OPTIONS+=\"static_node=net/tun\"\n"));
+}
+
+TEST_CASE("a node whose module this run loads is checked after the load") {
+  FakeHost h = host_with_kvm();
+  h.nodes_.clear();
+  h.kernel_files_["/proc/modules"] = "";
+  h.available("kvm");
+  Profile p = kvm_profile();
+  p.modules = {{.name = "kvm"}};
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  CHECK(find(plan.actions, "node:kvm")->status == Status::changed);
+  CHECK(find(plan.actions, "node:kvm")->detail ==
+        "does not exist yet: checked after module \"kvm\" is loaded");
+  auto done = apply_plan(h, plan);
+  // FakeHost's load makes no node: apply says what is missing.
+  CHECK(find(done, "node:kvm")->status == Status::pending);
+}
+
+TEST_CASE("a node already right is not touched; world-writable /dev/kvm is allowed but named") {
+  FakeHost h = host_with_kvm();
+  h.node("kvm", 0, 994, 0666);
+  Profile p = kvm_profile({});
+  p.devices[0].mode = 0666;
+  auto done = run(h, p);
+  const Action* node = find(done, "node:kvm");
+  CHECK(node->status == Status::unchanged);
+  CHECK(node->detail ==
+        "root:kvm 0666; world-writable (0666): every local user can open it and run virtual "
+        "machines");
+  CHECK(h.node_changes_.empty());
+}
+
+TEST_CASE("a device group the profile does not create and that does not exist fails") {
+  FakeHost h = host_with_kvm();
+  Profile p = kvm_profile({});
+  p.groups.clear();
+  p.devices[0].group = "qemu";
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  CHECK(find(plan.actions, "node:kvm")->status == Status::failed);
+  CHECK(find(plan.actions, "node:kvm")->detail ==
+        "group \"qemu\" does not exist and the profile does not create it (add it under "
+        "\"groups\")");
+}
+
+TEST_CASE("the rules file is removed when the profile lists no devices; others untouched") {
+  FakeHost h = host_with_kvm();
+  run(h, kvm_profile());
+  REQUIRE(h.files_.count(kUdevRulesFile));
+  Profile none = kvm_profile({});
+  none.devices.clear();
+  auto done = run(h, none);
+  CHECK(h.removals_ == std::vector<std::string>{kUdevRulesFile});
+  CHECK(find(done, std::string("file:") + kUdevRulesFile)->detail ==
+        "remove: the profile lists no devices");
+  CHECK(h.files_.count("/usr/lib/udev/rules.d/50-udev-default.rules"));
+}
+
+TEST_CASE("under --root: groups and the rules file are planned, nodes skipped") {
+  FakeHost h = host_with_kvm();
+  h.live_ = false;
+  h.root_ = "/srv/image";
+  auto done = run(h, kvm_profile());
+  CHECK(find(done, "node:kvm")->status == Status::skipped);
+  CHECK(find(done, "node:kvm")->detail ==
+        "not the running system (--root): device nodes are left alone; the rule applies when "
+        "the image boots");
+  CHECK(find(done, "member:kvm:nova")->status == Status::changed);
+  CHECK(h.node_changes_.empty());
+  CHECK(h.udev_events_.empty());
+}
+
+// --- LinuxHost against temporary roots.
+
+int remove_entry(const char* path, const struct stat*, int, FTW*) {
+  return ::remove(path);
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/kvmprov-dev.XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    path_ = tmpl;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() { nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+  std::string operator/(const std::string& rel) const { return path_ + rel; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+void put(const std::string& path, const std::string& content) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << content;
+}
+
+// LinuxHost with files below one temporary root and the kernel (/dev, /sys, /run) below another,
+// presented as the running system so that device steps run. Kernel modules and udevd stay
+// FakeHost's (none), so the class keeps up with the Host interface.
+class LiveAt : public FakeHost {
+ public:
+  LiveAt(const std::string& root, const std::string& kernel)
+      : inner_(make_linux_host({.root = root, .kernel_root = kernel})) {
+    root_ = inner_->root();
+  }
+  Result<std::optional<std::string>> read_file(const std::string& p) override {
+    return inner_->read_file(p);
+  }
+  Result<bool> write_file(const std::string& p, std::string_view c, unsigned m) override {
+    return inner_->write_file(p, c, m);
+  }
+  Result<bool> remove_file(const std::string& p) override { return inner_->remove_file(p); }
+  Result<FileInfo> stat(const std::string& p) override { return inner_->stat(p); }
+  Result<std::vector<std::string>> list_dir(const std::string& d) override {
+    return inner_->list_dir(d);
+  }
+  Result<void> create_group(const std::string& n, bool s) override {
+    return inner_->create_group(n, s);
+  }
+  Result<void> add_group_member(const std::string& g, const std::string& u) override {
+    return inner_->add_group_member(g, u);
+  }
+  std::optional<std::string> read_kernel_file(const std::string& p) override {
+    return inner_->read_kernel_file(p);
+  }
+  bool kernel_path_exists(const std::string& p) override { return inner_->kernel_path_exists(p); }
+  Result<FileInfo> device_node(const std::string& n) override { return inner_->device_node(n); }
+  Result<void> set_device_node(const std::string& n, uid_t u, gid_t g, unsigned m) override {
+    return inner_->set_device_node(n, u, g, m);
+  }
+  Result<int> open_device_as(const std::string& n, uid_t u, gid_t g,
+                             const std::vector<gid_t>& gs) override {
+    return inner_->open_device_as(n, u, g, gs);
+  }
+
+ private:
+  std::unique_ptr<Host> inner_;
+};
+
+TEST_CASE("LinuxHost: list_dir gives sorted names, empty for a missing directory") {
+  TempDir root;
+  put(root / "/etc/udev/rules.d/70-b.rules", "");
+  put(root / "/etc/udev/rules.d/10-a.rules", "");
+  auto host = make_linux_host({.root = root.path()});
+  auto names = host->list_dir("/etc/udev/rules.d");
+  REQUIRE(names);
+  CHECK(*names == std::vector<std::string>{"10-a.rules", "70-b.rules"});
+  auto none = host->list_dir("/run/udev/rules.d");
+  REQUIRE(none);
+  CHECK(none->empty());
+}
+
+TEST_CASE("LinuxHost: udevd not running, the node is set directly and a member can open it") {
+  if (geteuid() != 0) {
+    MESSAGE("skipped: mknod, chown and the open check need root");
+    return;
+  }
+  TempDir root, kernel;
+  put(root / "/etc/group", "root:x:0:\nkvm:x:994:nova\nnova:x:1000:\nother:x:1001:\n");
+  put(root / "/etc/passwd",
+      "root:x:0:0:root:/root:/bin/sh\nnova:x:1000:1000::/home/nova:/bin/sh\n"
+      "other:x:1001:1001::/home/other:/bin/sh\n");
+  std::filesystem::create_directories(kernel / "/dev");
+  // The users the check switches to must be able to reach the node.
+  REQUIRE(chmod(kernel.path().c_str(), 0755) == 0);
+  std::filesystem::create_directories(kernel / "/sys/class/misc/kvm");
+  // The null device's numbers: opening it is harmless whatever the test does.
+  REQUIRE(mknod((kernel / "/dev/kvm").c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0);
+  REQUIRE(chmod((kernel / "/dev/kvm").c_str(), 0600) == 0);
+
+  LiveAt host(root.path(), kernel.path());
+  Profile p = kvm_profile({"nova", "other"});
+  p.groups[0].members = {"nova"};
+  p.groups.push_back({.name = "other", .system = false, .members = {"other"}});
+  auto done = run(host, p);
+  const Action* node = find(done, "node:kvm");
+  REQUIRE(node);
+  CHECK(node->status == Status::changed);
+  CHECK(node->detail ==
+        "root:root 0600 -> root:kvm 0660: udevd not running: set directly; the rule covers later "
+        "boots");
+  struct stat st {};
+  REQUIRE(::stat((kernel / "/dev/kvm").c_str(), &st) == 0);
+  CHECK(st.st_uid == 0);
+  CHECK(st.st_gid == 994);
+  CHECK((st.st_mode & 07777) == 0660);
+
+  const Action* nova = find(done, "access:nova:kvm");
+  CHECK(nova->status == Status::unchanged);
+  CHECK(nova->detail == "\"nova\" can open it (root:kvm 0660); open() as that user succeeded");
+  const Action* other = find(done, "access:other:kvm");
+  CHECK(other->status == Status::failed);
+  CHECK(other->detail == "\"other\" cannot open it (root:kvm 0660; groups: other)");
+
+  // The second run touches nothing: same rules file (mtime kept), node unchanged.
+  struct stat rules_before {};
+  REQUIRE(::stat((root / kUdevRulesFile).c_str(), &rules_before) == 0);
+  auto again = run(host, p);
+  CHECK(find(again, "node:kvm")->status == Status::unchanged);
+  CHECK(find(again, std::string("file:") + kUdevRulesFile)->status == Status::unchanged);
+  struct stat rules_after {};
+  REQUIRE(::stat((root / kUdevRulesFile).c_str(), &rules_after) == 0);
+  CHECK(rules_after.st_mtim.tv_nsec == rules_before.st_mtim.tv_nsec);
+  CHECK(rules_after.st_mtim.tv_sec == rules_before.st_mtim.tv_sec);
+  CHECK(summarize(again).changed == 0);
+
+  // A real open() refused where the bits allow it: mode bits without the group.
+  REQUIRE(chmod((kernel / "/dev/kvm").c_str(), 0600) == 0);
+  auto refused = host.open_device_as("kvm", 1000, 1000, {1000, 994});
+  REQUIRE(refused);
+  CHECK(*refused == EACCES);
+}
+
+TEST_CASE("LinuxHost: set_device_node refuses anything but a character device") {
+  TempDir kernel;
+  put(kernel / "/dev/kvm", "not a device");
+  auto host = make_linux_host({.root = kernel.path(), .kernel_root = kernel.path()});
+  auto r = host->set_device_node("kvm", 0, 0, 0660);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message ==
+        "refusing to change \"" + kernel.path() + "/dev/kvm\": not a character device");
+}
+
+}  // namespace
+}  // namespace kvmprov

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+// Who can open /dev/kvm: mode bits, accounts from a tree's passwd/group, and (as root) a real open
+// with another user's credentials.
+#include "user_access.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "host.h"
+
+using namespace kvmprov;
+
+namespace {
+
+int remove_entry(const char* path, const struct stat*, int, FTW*) {
+  return ::remove(path);
+}
+
+class Tree {
+ public:
+  Tree() {
+    char tmpl[] = "/tmp/kvmprov-access.XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    path_ = tmpl;
+    for (const char* d : {"/etc", "/dev"}) mkdir((path_ + d).c_str(), 0755);
+  }
+  ~Tree() { nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+  Tree(const Tree&) = delete;
+  Tree& operator=(const Tree&) = delete;
+  void put(const std::string& rel, const std::string& content, mode_t mode = 0644) {
+    std::ofstream(path_ + rel) << content;
+    REQUIRE(chmod((path_ + rel).c_str(), mode) == 0);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+TEST_CASE("mode bits: the first matching class decides, root always may") {
+  CHECK(mode_grants_read_write(0660, 0, 108, 1000, {1000, 108}));
+  CHECK_FALSE(mode_grants_read_write(0660, 0, 108, 1000, {1000}));
+  CHECK(mode_grants_read_write(0666, 0, 108, 1000, {1000}));
+  CHECK_FALSE(mode_grants_read_write(0606, 0, 108, 1000, {108}));  // the group class decides
+  CHECK(mode_grants_read_write(0600, 1000, 108, 1000, {}));
+  CHECK_FALSE(mode_grants_read_write(0460, 1000, 108, 1000, {108}));  // the owner class decides
+  CHECK(mode_grants_read_write(0000, 0, 0, 0, {}));
+}
+
+TEST_CASE("accounts and access computed from a tree's passwd, group and mode bits") {
+  Tree t;
+  const gid_t gid = getegid();
+  t.put("/etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\nalice:x:4242:4242::/home/alice:/bin/sh\n"
+        "bob:x:4343:4343::/home/bob:/bin/sh\n");
+  // kvm first: when the tests run as root its gid is 0, and the first entry names it.
+  t.put("/etc/group", "kvm:x:" + std::to_string(gid) + ":alice,carol\nroot:x:0:\nalice:x:4242:\n");
+  t.put("/dev/kvm", "", 0660);
+  auto host = make_linux_host({.kernel_root = t.path()});
+  auto alice = host->can_open_as("alice", "/dev/kvm");
+  REQUIRE(alice);
+  CHECK(alice->uid == 4242);
+  CHECK(alice->can_open);
+  CHECK_FALSE(alice->opened_as_user);
+  auto bob = host->can_open_as("bob", "/dev/kvm");
+  REQUIRE(bob);
+  CHECK_FALSE(bob->can_open);
+  CHECK(bob->open_errno == EACCES);
+  auto nobody = host->can_open_as("nosuchuser", "/dev/kvm");
+  REQUIRE_FALSE(nobody);
+  CHECK(nobody.error().code == ENOENT);
+  CHECK(nobody.error().message == "unknown user \"nosuchuser\"");
+  CHECK(host->user_name(4242) == "alice");
+  CHECK(host->group_name(gid) == "kvm");
+  CHECK(host->user_name(999999).empty());
+}
+
+TEST_CASE("as root on the running system: really opens with the user's credentials") {
+  if (geteuid() != 0) {
+    MESSAGE("skipped: needs root to take another user's credentials");
+    return;
+  }
+  auto nobody = lookup_account("nobody", "/");
+  if (!nobody) {
+    MESSAGE("skipped: no user \"nobody\" here");
+    return;
+  }
+  Tree t;
+  t.put("/dev/node", "", 0600);
+  auto denied = open_as(*nobody, t.path() + "/dev/node");
+  REQUIRE(denied);
+  CHECK(*denied == EACCES);
+  REQUIRE(chmod(t.path().c_str(), 0755) == 0);
+  t.put("/dev/node", "", 0666);
+  auto allowed = open_as(*nobody, t.path() + "/dev/node");
+  REQUIRE(allowed);
+  CHECK(*allowed == 0);
+  auto host = make_linux_host({});
+  auto self = host->can_open_as("", "/proc/self/status");
+  REQUIRE(self);
+  CHECK(self->opened_as_user);
+}
