@@ -7,7 +7,8 @@
 # the next run converges and leaves no temporary file. Usage: crash_test.sh KVMPROV
 source "$(dirname "$0")/lib.sh"
 
-FILES=(etc/modules etc/modules-load.d/kvmprov.conf etc/modprobe.d/kvmprov.conf)
+FILES=(etc/modules etc/modules-load.d/kvmprov.conf etc/modprobe.d/kvmprov.conf
+  etc/udev/rules.d/65-kvmprov.rules)
 RANDOM_RUNS=${KVMPROV_CRASH_RUNS:-200}
 
 cat >"$TMP/a.yaml" <<'YAML'
@@ -19,6 +20,9 @@ modules:
     options: { nested: 1 }
   - name: vhost_net
 persist: modules-load.d
+devices:
+  - node: kvm
+    mode: "0660"
 YAML
 cat >"$TMP/b.yaml" <<'YAML'
 version: 1
@@ -30,6 +34,11 @@ modules:
     options: { nested: 0, enable_apicv: 1 }
   - name: vhost_vsock
 persist: etc-modules
+devices:
+  - node: kvm
+    mode: "0666"
+  - node: vhost-net
+    mode: "0660"
 YAML
 cat >"$TMP/c.yaml" <<'YAML'
 version: 1
@@ -64,7 +73,10 @@ done
 # The three profiles leave every file in different states, or the test would prove little.
 [ "${want[a:etc/modprobe.d/kvmprov.conf]}" != "${want[b:etc/modprobe.d/kvmprov.conf]}" ] &&
   [ "${want[a:etc/modules]}" != "${want[b:etc/modules]}" ] &&
-  [ "${want[b:etc/modules-load.d/kvmprov.conf]}" = absent ] && ok || bad "profiles too alike"
+  [ "${want[b:etc/modules-load.d/kvmprov.conf]}" = absent ] &&
+  [ "${want[c:etc/udev/rules.d/65-kvmprov.rules]}" = absent ] &&
+  [ "${want[a:etc/udev/rules.d/65-kvmprov.rules]}" != "${want[b:etc/udev/rules.d/65-kvmprov.rules]}" ] &&
+  ok || bad "profiles too alike"
 
 # check_between ROOT FROM TO WHAT: every managed file holds FROM's or TO's content
 check_between() {
@@ -150,7 +162,7 @@ for ((i = 1; i <= RANDOM_RUNS; i++)); do
     current[$f]=$have
   done
   # Killed between its first and last change, or with a temporary still there.
-  if [ "$rc" = 137 ] && { { [ "$changed" = 1 ] && [ "$same" != 3 ]; } || [ -n "$(temporaries "$R")" ]; }; then
+  if [ "$rc" = 137 ] && { { [ "$changed" = 1 ] && [ "$same" != "${#FILES[@]}" ]; } || [ -n "$(temporaries "$R")" ]; }; then
     midway=$((midway + 1))
   fi
   # Now and then the next run goes through: it converges and cleans up.

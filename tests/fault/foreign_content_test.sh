@@ -10,8 +10,18 @@ ROOT="$TMP/root"
 M="$ROOT/etc/modules"
 mkdir -p "$ROOT/etc"
 # The default profile's modules, persisted in /etc/modules.
-sed 's/^persist: .*/persist: etc-modules/' "$SOURCE_DIR/profiles/default.yaml" >"$TMP/etc-modules.yaml"
-grep -q '^persist: etc-modules' "$TMP/etc-modules.yaml" || echo 'persist: etc-modules' >>"$TMP/etc-modules.yaml"
+cat >"$TMP/etc-modules.yaml" <<'YAML'
+version: 1
+name: default
+modules:
+  - name: kvm
+  - name: kvm_intel
+    when: { cpu_vendor: [intel, zhaoxin, centaur] }
+  - name: kvm_amd
+    when: { cpu_vendor: [amd, hygon] }
+  - name: vhost_net
+persist: etc-modules
+YAML
 sed 's/^persist: .*/persist: none/' "$TMP/etc-modules.yaml" >"$TMP/none.yaml"
 
 apply_with() {  # apply_with PROFILE [OPTIONS...]

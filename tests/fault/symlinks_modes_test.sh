@@ -15,9 +15,12 @@ modules:
   - name: kvm_intel
     options: { nested: 1 }
 persist: modules-load.d
+devices:
+  - node: kvm
+    mode: "0660"
 YAML
 sed 's/persist: modules-load.d/persist: etc-modules/' "$TMP/load-d.yaml" >"$TMP/etc-modules.yaml"
-sed 's/nested: 1/nested: 0/' "$TMP/load-d.yaml" >"$TMP/load-d2.yaml"
+sed 's/nested: 1/nested: 0/; s/"0660"/"0666"/' "$TMP/load-d.yaml" >"$TMP/load-d2.yaml"
 
 OUT="$TMP/outside"
 # fresh: a root with systemd and an /etc/modules, and a precious file outside it
@@ -42,7 +45,8 @@ outside_intact() { expect_eq "$(tree "$OUT")" "$outside_before" "$1: nothing out
 
 # --- a symlink at each file kvmprov writes
 for spec in "etc/modules etc-modules write" "etc/modules-load.d/kvmprov.conf load-d write" \
-  "etc/modprobe.d/kvmprov.conf load-d write" "run/lock/kvmprov.lock load-d lock"; do
+  "etc/modprobe.d/kvmprov.conf load-d write" "etc/udev/rules.d/65-kvmprov.rules load-d write" \
+  "run/lock/kvmprov.lock load-d lock"; do
   read -r path profile verb <<<"$spec"
   for kind in absolute relative dangling; do
     fresh
@@ -65,7 +69,9 @@ done
 
 # --- a symlink at each directory on the way
 for spec in "etc etc/modprobe.d/kvmprov.conf write" "etc/modprobe.d etc/modprobe.d/kvmprov.conf write" \
-  "etc/modules-load.d etc/modules-load.d/kvmprov.conf write" "run run/lock/kvmprov.lock lock" \
+  "etc/modules-load.d etc/modules-load.d/kvmprov.conf write" \
+  "etc/udev etc/udev/rules.d/65-kvmprov.rules write" \
+  "etc/udev/rules.d etc/udev/rules.d/65-kvmprov.rules write" "run run/lock/kvmprov.lock lock" \
   "run/lock run/lock/kvmprov.lock lock"; do
   read -r dir path verb <<<"$spec"
   fresh
@@ -128,6 +134,8 @@ unsafe "group-writable /etc of another group" etc/modules write \
   etc-modules
 unsafe "modules-load.d owned by a user" etc/modules-load.d/kvmprov.conf write \
   'chown 1000 "$R/etc/modules-load.d"' "directory \"$R/etc/modules-load.d\" is owned by uid 1000"
+unsafe "world-writable udev rules directory" etc/udev/rules.d/65-kvmprov.rules write \
+  'chmod 0777 "$R/etc/udev/rules.d"' "directory \"$R/etc/udev/rules.d\" is writable by other users"
 unsafe "world-writable /run/lock without the sticky bit" run/lock/kvmprov.lock lock \
   'chmod 0777 "$R/run/lock"' "directory \"$R/run/lock\" is writable by other users"
 unsafe "lock file owned by a user" run/lock/kvmprov.lock lock \
@@ -144,9 +152,11 @@ for mask in 000 022 077 277; do
   (umask "$mask" && "$KVMPROV" apply --root "$R" --fact cpu_vendor=intel \
     --profile "$TMP/load-d.yaml" >/dev/null 2>&1)
   expect_eq "$(cd "$R" && stat -c '%n %a' etc/modprobe.d etc/modprobe.d/kvmprov.conf \
-    etc/modules-load.d etc/modules-load.d/kvmprov.conf run run/lock run/lock/kvmprov.lock)" \
+    etc/modules-load.d etc/modules-load.d/kvmprov.conf etc/udev etc/udev/rules.d \
+    etc/udev/rules.d/65-kvmprov.rules run run/lock run/lock/kvmprov.lock)" \
     "$(printf '%s\n' 'etc/modprobe.d 755' 'etc/modprobe.d/kvmprov.conf 644' 'etc/modules-load.d 755' \
-      'etc/modules-load.d/kvmprov.conf 644' 'run 755' 'run/lock 755' 'run/lock/kvmprov.lock 644')" \
+      'etc/modules-load.d/kvmprov.conf 644' 'etc/udev 755' 'etc/udev/rules.d 755' \
+      'etc/udev/rules.d/65-kvmprov.rules 644' 'run 755' 'run/lock 755' 'run/lock/kvmprov.lock 644')" \
     "modes under umask $mask"
   # A rewrite under a hostile umask keeps the mode too.
   (umask "$mask" && "$KVMPROV" apply --root "$R" --fact cpu_vendor=intel \
