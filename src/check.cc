@@ -49,6 +49,16 @@ const std::vector<std::string_view>& check_reasons() {
 
 namespace {
 
+// Whether the hypervisor named by a CPUID signature runs on hardware VT and can pass it through
+// to its guests. An emulator (QEMU's TCG) or an unknown one cannot be asked for it, so a guest of
+// one without VT is a CPU without hardware support.
+bool can_nest(std::string_view hypervisor_id) {
+  for (std::string_view id : {"KVMKVMKVM", "Microsoft Hv", "VMwareVMware", "XenVMMXenVMM",
+                              "VBoxVBoxVBox", "bhyve bhyve", "ACRNACRNACRN"})
+    if (hypervisor_id == id) return true;
+  return false;
+}
+
 bool is_intel_like(Vendor v) {
   return v == Vendor::intel || v == Vendor::zhaoxin || v == Vendor::centaur;
 }
@@ -389,6 +399,13 @@ CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
   std::string how = a.opened_as_user ? "" : " (from the mode bits)";
   if (a.can_open) {
     item.detail = fmt::format("{}; {} can open it{}", ev.node_owner, who, how);
+    // Allowed (CI runners want it), but every local user can then run guests.
+    if ((info->mode & 0006) == 0006) {
+      item.state = CheckState::warn;
+      item.hint =
+          "world-writable: every local user can create VMs; use group kvm and 0660 "
+          "unless this is meant";
+    }
     return item;
   }
   item.state = CheckState::fail;
@@ -402,7 +419,7 @@ CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
   else
     item.hint =
         "let udev give it group \"kvm\" and mode 0660 (systemd's default rules do; "
-        "udevadm trigger --sysname-match=kvm)";
+        "kvmprov apply with a devices: entry for kvm)";
   return item;
 }
 
@@ -556,7 +573,7 @@ Verdict decide(const Evidence& ev) {
   } else if (ev.probe.ok() || (ev.node && !ev.probe.opened &&
                                (ev.probe.open_errno == EACCES || ev.probe.open_errno == EPERM))) {
     permission();
-  } else if (cpu.hypervisor && !vt && ev.provider.empty()) {
+  } else if (cpu.hypervisor && !vt && ev.provider.empty() && can_nest(cpu.hypervisor_id)) {
     // In a guest the "firmware" registers are the hypervisor's emulation: the cause is there.
     set("nested-without-vt",
         "this is a guest whose hypervisor does not pass VT through: enable nested virtualisation "

@@ -47,6 +47,11 @@ const CheckItem& item(const CheckReport& r, std::string_view id) {
 CheckReport run_fixture(const std::string& name, CheckOptions options = {}) {
   auto host = make_linux_host({.kernel_root = kData + "/check/" + name});
   Facts facts = observe(*host, default_profile());
+  // CPUID is no file: a fixture names its hypervisor in cpuid-hypervisor-id (none: bare metal),
+  // so the result does not depend on the machine the tests run on.
+  std::ifstream id(kData + "/check/" + name + "/cpuid-hypervisor-id");
+  facts.cpu.hypervisor_id.clear();
+  std::getline(id, facts.cpu.hypervisor_id);
   if (options.log_path.empty()) options.log_path = kData + "/check/" + name + "/nova-compute.log";
   return run_check(*host, facts, options);
 }
@@ -252,6 +257,15 @@ TEST_CASE("ok-paravirtual: the probe works without VT flags (kvm_pvm)") {
   CHECK(item(r, "nested").state == CheckState::skip);
 }
 
+TEST_CASE("a world-writable /dev/kvm works but is named") {
+  FakeHost h = intel_host();
+  h.kernel_stats_["/dev/kvm"] = char_device(0666, 0, 0);
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.usable);
+  CHECK(item(r, "device").state == CheckState::warn);
+  CHECK(item(r, "device").hint.starts_with("world-writable"));
+}
+
 TEST_CASE("permission-denied: this process cannot open /dev/kvm") {
   FakeHost h = intel_host();
   h.privileged_ = false;
@@ -332,6 +346,15 @@ TEST_CASE("fixture amd-guest-nosvm: a guest without svm is nested-without-vt") {
   CHECK(r.verdict.reason == "nested-without-vt");
   CHECK(item(r, "firmware").detail.find("has_svm: svm not available") != std::string::npos);
   CHECK(item(r, "probe").state == CheckState::fail);
+}
+
+TEST_CASE("a guest of an emulator (QEMU TCG) without svm has no hardware support") {
+  auto host = make_linux_host({.kernel_root = kData + "/check/amd-guest-nosvm"});
+  Facts facts = observe(*host, default_profile());
+  facts.cpu.hypervisor_id = "TCGTCGTCGTCG";
+  CheckReport r = run_check(*host, facts, {.log_path = "/nonexistent"});
+  CHECK(r.verdict.reason == "no-hardware-support");
+  CHECK(r.verdict.virt_type == "qemu");
 }
 
 TEST_CASE("fixture intel-no-vmx: bare metal without vmx is no-hardware-support") {

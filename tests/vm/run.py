@@ -802,25 +802,16 @@ run check kvmprov check --json
              "check: not usable, virt_type qemu", verdict)
 
 
-# qemu sets the CPUID hypervisor bit on every model, and check rightly answers a guest without VT
-# with "nested-without-vt" (fix it in the hypervisor). A host without VT is modelled by also
-# clearing that bit; the guest case is its own scenario.
-@scenario("novt", "qemu64,-svm,-hypervisor",
-          doc="host CPU without VT: check says no-hardware-support, qemu")
+# qemu sets the CPUID hypervisor bit on every model, with TCG's signature: a guest of an emulator
+# without VT has no hardware support (a guest of a hardware hypervisor would be nested-without-vt,
+# which check_test.cc covers).
+@scenario("novt", "qemu64,-svm",
+          doc="CPU without VT: check says no-hardware-support, qemu")
 def check_novt(v):
     r"""
 run check kvmprov check --json
 """
     expect_no_vt(v, "no-hardware-support")
-
-
-@scenario("novt-guest", "qemu64,-svm",
-          doc="guest CPU without VT: check says nested-without-vt, qemu")
-def check_novt_guest(v):
-    r"""
-run check kvmprov check --json
-"""
-    expect_no_vt(v, "nested-without-vt")
 
 
 def expect_no_vt(v, reason):
