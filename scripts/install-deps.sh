@@ -11,4 +11,5 @@ apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
   kmod udev cpu-checker python3 ca-certificates \
   qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev \
   ansible-core \
-  debhelper dpkg-dev lintian rpm rpmlint file mandoc man-db systemd bash-completion
+  debhelper dpkg-dev lintian rpm rpmlint file mandoc man-db systemd bash-completion \
+  clang libclang-rt-14-dev valgrind util-linux time

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -39,6 +41,19 @@ void UniqueFd::reset(int fd) {
 }
 
 namespace {
+
+// Fault injection for the crash tests (tests/fault/crash_test.sh): with KVMPROV_FAULT_STEP=N in
+// the environment the process kills itself with SIGKILL at the Nth step of writing or removing
+// files, as a power cut or the OOM killer would; the steps lie between the system calls that
+// make a replacement atomic. Without the variable it does nothing.
+void fault_point() {
+  static const long target = [] {
+    const char* step = std::getenv("KVMPROV_FAULT_STEP");
+    return step ? std::strtol(step, nullptr, 10) : 0L;
+  }();
+  static long reached = 0;
+  if (target > 0 && ++reached == target) raise(SIGKILL);
+}
 
 std::string quoted(const std::string& s) {
   return "\"" + s + "\"";
@@ -274,6 +289,14 @@ void remove_stale_temporaries(int dir_fd) {
   }
 }
 
+void remove_stale_temporaries_beside(const std::string& root, const std::string& path) {
+  std::string leaf;
+  auto dir = open_parent_dir(root, path, false, "clean up beside", &leaf);
+  struct stat st {};
+  if (!dir || fstat(dir->get(), &st) != 0 || !unsafe_directory_reason(st).empty()) return;
+  remove_stale_temporaries(dir->get());
+}
+
 Result<bool> write_file_atomic(const std::string& root, const std::string& path,
                                std::string_view content, unsigned mode) {
   constexpr std::string_view kVerb = "write";
@@ -316,15 +339,24 @@ Result<bool> write_file_atomic(const std::string& root, const std::string& path,
   if (flock(fd, LOCK_EX) != 0) err = errno;
   if (err == 0 && geteuid() == 0 && fchown(fd, 0, 0) != 0) err = errno;
   if (err == 0 && fchmod(fd, mode & 07777) != 0) err = errno;
-  if (err == 0) err = write_all(fd, content);
+  fault_point();
+  // In two halves, so that the crash tests can stop a run with a truncated temporary.
+  const size_t half = content.size() / 2;
+  if (err == 0) err = write_all(fd, content.substr(0, half));
+  fault_point();
+  if (err == 0) err = write_all(fd, content.substr(half));
+  fault_point();
   if (err == 0 && fsync(fd) != 0) err = errno;
+  fault_point();
   if (err == 0 && renameat(dir_fd, temp.name().c_str(), dir_fd, leaf.c_str()) != 0) err = errno;
   if (err != 0) return cannot(kVerb, shown, err);
   temp.commit();
+  fault_point();
   if (fsync(dir_fd) != 0) {
     err = errno;
     return cannot(kVerb, shown, err, "cannot sync its directory");
   }
+  fault_point();
   return true;
 }
 
@@ -347,15 +379,18 @@ Result<bool> remove_file_below(const std::string& root, const std::string& path)
   if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
     return refusing(kVerb, shown, EINVAL, "it is not a regular file");
   }
+  fault_point();
   if (unlinkat(dir->get(), leaf.c_str(), 0) != 0) {
     const int err = errno;
     if (err == ENOENT) return false;
     return cannot(kVerb, shown, err);
   }
+  fault_point();
   if (fsync(dir->get()) != 0) {
     const int err = errno;
     return cannot(kVerb, shown, err, "cannot sync its directory");
   }
+  fault_point();
   return true;
 }
 

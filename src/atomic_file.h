@@ -53,7 +53,9 @@ Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& pat
 
 // Replaces PATH below ROOT with CONTENT at MODE (owned by the running user), atomically: a
 // temporary in the same directory is written, synced and renamed over PATH, and the directory is
-// synced. Returns false, touching nothing, when PATH already holds exactly CONTENT. Refuses a
+// synced. Returns false, touching nothing, when PATH already holds exactly CONTENT.
+// KVMPROV_FAULT_STEP=N in the environment makes the process SIGKILL itself at the Nth step of
+// writing or removing (for the crash tests); without it nothing happens. Refuses a
 // symlink at PATH or among its directories. Stale temporaries from a killed run are removed
 // from the directory first.
 Result<bool> write_file_atomic(const std::string& root, const std::string& path,
@@ -66,6 +68,11 @@ Result<bool> remove_file_below(const std::string& root, const std::string& path)
 // Removes the temporaries (kTempPrefix) a killed run left in DIR_FD. One still held open by a
 // running writer is kept: writers hold an flock on their temporary until it is renamed.
 void remove_stale_temporaries(int dir_fd);
+
+// Removes the temporaries a killed run left beside PATH below ROOT, whether or not this run
+// writes PATH: the run that wrote them may have been aiming at content this one does not want.
+// Does nothing where the directory is missing, a symlink, or writable by others.
+void remove_stale_temporaries_beside(const std::string& root, const std::string& path);
 
 // Opens PATH below ROOT with FLAGS (O_CLOEXEC is added), resolving symlinks as if ROOT were "/"
 // so none can lead outside it. Error.code is the errno (ENOENT when absent).

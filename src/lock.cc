@@ -65,6 +65,9 @@ Result<std::unique_ptr<Lock>> take_run_lock(const std::string& root,
   struct stat st {};
   if (!fd.valid() || fstat(fd.get(), &st) != 0) {
     const int err = errno;
+    if (err == ELOOP) {
+      return Error{ELOOP, "refusing to lock \"" + shown + "\": it is a symbolic link"};
+    }
     return errno_error("cannot lock \"" + shown + "\"", err);
   }
   if (!S_ISREG(st.st_mode)) {

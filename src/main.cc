@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "apply.h"
+#include "atomic_file.h"
 #include "check.h"
 #include "plan.h"
 #include "profile.h"
@@ -104,6 +106,17 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   Plan plan =
       make_plan(profile, facts,
                 {.live = host->live(), .allow_reload = o.allow_reload, .systemd = facts.systemd});
+  if (verb == "apply") {
+    // A run killed mid-write leaves a temporary beside its target. Clean them up even where
+    // this run writes nothing, so that after any complete run none is left.
+    std::set<std::string> paths;
+    for (const auto& [path, content] : facts.files) paths.insert(path);
+    for (const Action& a : plan.actions) {
+      if (a.kind == ActionKind::write_file || a.kind == ActionKind::remove_file)
+        paths.insert(a.target);
+    }
+    for (const std::string& path : paths) remove_stale_temporaries_beside(host->root(), path);
+  }
   RunReport report{.verb = verb, .profile = &profile, .facts = &facts};
   report.actions = verb == "apply" ? apply_plan(*host, plan) : plan.actions;
 

@@ -50,13 +50,28 @@ std::optional<Span> find_block(std::string_view text) {
   return span;
 }
 
+// S with control bytes and backslashes escaped: the profile's path is any bytes the operator
+// gave, and a newline in it would start a directive of its own in the file that quotes it.
+std::string escape_controls(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == '\\') {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string managed_header(const Profile& profile) {
   return fmt::format(
       "# Managed by kvmprov from profile \"{}\" ({}).\n"
       "# Changes here are overwritten: edit the profile and run \"kvmprov apply\".\n",
-      profile.name, profile.source);
+      profile.name, escape_controls(profile.source));
 }
 
 std::string set_managed_block(std::string_view text, const Profile& profile,

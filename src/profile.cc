@@ -46,8 +46,14 @@ bool is_octal(char c) {
   return c >= '0' && c <= '7';
 }
 
+// Whether C is one of the bytes in SET. Not strchr: it finds the terminating NUL, so a NUL in a
+// value would pass as an allowed character.
+bool is_one_of(char c, std::string_view set) {
+  return set.find(c) != std::string_view::npos;
+}
+
 bool is_option_value_char(char c) {
-  return is_alnum(c) || std::strchr("_.,:+/=-", c) != nullptr;
+  return is_alnum(c) || is_one_of(c, "_.,:+/=-");
 }
 
 bool all_of(std::string_view s, bool (*pred)(char)) {
@@ -80,6 +86,24 @@ std::string quote(std::string_view s) {
   }
   out += '"';
   if (n < s.size()) out += "...";
+  return out;
+}
+
+// A message from yaml-cpp with its control bytes escaped: some quote the offending input
+// character raw ("unknown escape character: " and a carriage return), which would break the
+// one-line error or reach the terminal as a control sequence.
+std::string one_line(std::string_view s) {
+  std::string out;
+  for (const char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
   return out;
 }
 
@@ -164,8 +188,8 @@ std::string explain_option_value(std::string_view s) {
 }
 
 std::string explain_device_node(std::string_view s) {
-  if (s.empty()) return "must not be empty";
-  if (!all_of(s, [](char c) { return is_alnum(c) || std::strchr("._/-", c) != nullptr; })) {
+  if (auto why = explain_length(s, 255); !why.empty()) return why;
+  if (!all_of(s, [](char c) { return is_alnum(c) || is_one_of(c, "._/-"); })) {
     return "allowed characters are A-Z a-z 0-9 . _ / -";
   }
   if (s.front() == '/') return "must be relative to /dev, without a leading '/'";
@@ -175,6 +199,8 @@ std::string explain_device_node(std::string_view s) {
     std::size_t end = s.find('/', start);
     std::string_view part = s.substr(start, end == std::string_view::npos ? end : end - start);
     if (part.empty() || part == ".") return "must not contain empty or \".\" path components";
+    // A tool given the path as an argument would read a leading '-' as an option.
+    if (part.front() == '-') return "no path component may start with '-'";
     if (end == std::string_view::npos) break;
     start = end + 1;
   }
@@ -442,8 +468,7 @@ class Validator {
     if (const YamlNode* v = required(root, fields, "name", "")) {
       if (const std::string* s = scalar(*v, "\"name\"")) {
         std::string why = explain_length(*s, 64);
-        if (why.empty() &&
-            !all_of(*s, [](char c) { return is_alnum(c) || std::strchr("._-", c) != nullptr; })) {
+        if (why.empty() && !all_of(*s, [](char c) { return is_alnum(c) || is_one_of(c, "._-"); })) {
           why = "allowed characters are A-Z a-z 0-9 . _ -";
         }
         if (why.empty()) {
@@ -939,10 +964,10 @@ ParseResult parse_profile(std::string_view text, const std::string& source) {
       builder.errors_.emplace_back(to_pos(e.mark), "nesting is too deep");
     }
   } catch (const YAML::Exception& e) {
-    add(to_pos(e.mark), "syntax error: " + e.msg);
+    add(to_pos(e.mark), "syntax error: " + one_line(e.msg));
     return result;
   } catch (const std::exception& e) {
-    add(Pos{}, std::string("cannot parse profile: ") + e.what());
+    add(Pos{}, "cannot parse profile: " + one_line(e.what()));
     return result;
   }
   // Refused features leave holes in the tree; checking the schema as well would only add noise.

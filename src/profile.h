@@ -84,7 +84,8 @@ std::string normalise_module_name(std::string_view name);
 bool valid_module_name(std::string_view name);    // [A-Za-z0-9_-]{1,55}
 bool valid_option_name(std::string_view name);    // [A-Za-z0-9_]{1,64}
 bool valid_option_value(std::string_view value);  // [A-Za-z0-9_.,:+/=-]{1,255}, no leading '-'
-bool valid_device_node(std::string_view node);    // [A-Za-z0-9._/-]+, no "..", no leading '/'
+bool valid_device_node(std::string_view node);    // [A-Za-z0-9._/-]{1,255}, no "..", no leading
+                                                  // '/', no component starting with '-'
 bool valid_posix_name(std::string_view name);     // [a-z_][a-z0-9_-]{0,30}[$]?, at most 32
 
 }  // namespace kvmprov

@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Runs the built kvmprov like a user and compares stdout, stderr, exit status and the files it
 # writes under --root. Usage: cli_test.sh PATH/TO/kvmprov
+# KVMPROV_WRAPPER, when set, is a command line every run goes through (e.g. valgrind and its
+# options); an exit status of its own shows up as an unexpected exit status.
 set -u
 KVMPROV=$(realpath "$1")
 DATA=$(cd "$(dirname "$0")/data" && pwd)
@@ -16,7 +18,8 @@ bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 # run ARGS...: sets $out, $err, $rc
 run() {
-  out=$("$KVMPROV" "$@" 2>"$TMP/stderr"); rc=$?
+  # shellcheck disable=SC2086 # the wrapper is a command and its options, split on purpose
+  out=$(${KVMPROV_WRAPPER:-} "$KVMPROV" "$@" 2>"$TMP/stderr"); rc=$?
   err=$(cat "$TMP/stderr")
 }
 expect_rc() { [ "$rc" = "$1" ] && ok || bad "$2: exit $rc, expected $1 (stderr: $err)"; }

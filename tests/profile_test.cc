@@ -540,4 +540,22 @@ TEST_CASE("every shipped profile parses") {
   CHECK(count >= 3);
 }
 
+TEST_CASE("grammars refuse NUL, overlong device nodes and leading dashes") {
+  // strchr-style checks take a NUL for an allowed character: it matches the terminator.
+  CHECK_FALSE(valid_option_value(std::string_view("1\0x", 3)));
+  CHECK_FALSE(valid_device_node(std::string_view("kvm\0x", 5)));
+  CHECK(error_of(std::string("version: 1\nname: \"t\\0x\"\n")) ==
+        "p.yaml:2:7: invalid profile name \"t\\x00x\": allowed characters are A-Z a-z 0-9 . _ -");
+  CHECK(valid_device_node(std::string(255, 'a')));
+  CHECK_FALSE(valid_device_node(std::string(256, 'a')));
+  CHECK_FALSE(valid_device_node("-kvm"));
+  CHECK_FALSE(valid_device_node("net/-tun"));
+  CHECK(valid_device_node("net/tun-0"));
+}
+
+TEST_CASE("a syntax error quoting a raw control character stays on one line") {
+  CHECK(error_of("version: 1\nname: \"kvm\\\r\"\n") ==
+        "p.yaml:2:13: syntax error: unknown escape character: \\x0d");
+}
+
 }  // namespace kvmprov
