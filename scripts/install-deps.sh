@@ -9,9 +9,6 @@ apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
   libkmod-dev libudev-dev libyaml-cpp-dev doctest-dev \
   nlohmann-json3-dev libfmt-dev libcli11-dev \
   libpugixml-dev python3-nova \
-<<<<<<< HEAD
   kmod udev cpu-checker python3 ca-certificates \
-  qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev
-=======
-  kmod udev cpu-checker python3 ca-certificates ansible-core
->>>>>>> ansible
+  qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev \
+  ansible-core

@@ -399,6 +399,13 @@ CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
   std::string how = a.opened_as_user ? "" : " (from the mode bits)";
   if (a.can_open) {
     item.detail = fmt::format("{}; {} can open it{}", ev.node_owner, who, how);
+    // Allowed (CI runners want it), but every local user can then run guests.
+    if ((info->mode & 0006) == 0006) {
+      item.state = CheckState::warn;
+      item.hint =
+          "world-writable: every local user can create VMs; use group kvm and 0660 "
+          "unless this is meant";
+    }
     return item;
   }
   item.state = CheckState::fail;
@@ -412,7 +419,7 @@ CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
   else
     item.hint =
         "let udev give it group \"kvm\" and mode 0660 (systemd's default rules do; "
-        "udevadm trigger --sysname-match=kvm)";
+        "kvmprov apply with a devices: entry for kvm)";
   return item;
 }
 

@@ -59,10 +59,6 @@ struct UserAccess {
   bool opened_as_user = false;
 };
 
-// Owner, group or other permission bits of MODE grant UID (with GROUPS) read and write access.
-bool mode_grants_read_write(unsigned mode, uid_t owner, gid_t group, uid_t uid,
-                            const std::vector<gid_t>& groups);
-
 // Held while apply runs; releasing it (destruction) unlocks.
 class Lock {
  public:

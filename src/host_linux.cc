@@ -2,8 +2,8 @@
 // LinuxHost: the Host seam on a real machine, with files below --root and facts from the kernel.
 #include <dirent.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <fmt/format.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -17,14 +17,15 @@
 #include <string>
 #include <utility>
 
+#include "accounts.h"
 #include "atomic_file.h"
 #include "host.h"
 #include "kernel_log.h"
 #include "kmod.h"
 #include "lock.h"
+#include "msr.h"
 #include "subprocess.h"
 #include "udev.h"
-#include "msr.h"
 #include "user_access.h"
 
 namespace kvmprov {
@@ -342,25 +343,12 @@ class LinuxHost final : public Host {
     const std::optional<std::string> full = kernel_path("/dev/" + node);
     if (!full) return Error{EINVAL, "invalid device node " + quoted(node)};
     if (geteuid() != 0) return Error{EPERM, "not running as root: cannot open as another user"};
-    const pid_t pid = fork();
-    if (pid < 0)
-      return errno_error("cannot fork to open " + quoted(*full) + " as uid " + std::to_string(uid));
-    if (pid == 0) {
-      // Only system calls from here: the child of a possibly threaded process.
-      if (setgroups(groups.size(), groups.data()) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
-        _exit(125);
-      int fd = open(full->c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-      if (fd < 0) _exit(errno > 0 && errno < 125 ? errno : 124);
-      _exit(0);
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-      if (errno != EINTR) return errno_error("cannot wait for the open check");
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) >= 124)
-      return Error{0, "the open check of " + quoted(*full) + " as uid " + std::to_string(uid) +
-                          " could not drop privileges"};
-    return WEXITSTATUS(status);
+    UserAccess who;
+    who.user = "uid " + std::to_string(uid);
+    who.uid = uid;
+    who.gid = gid;
+    who.groups = groups;
+    return open_as(who, *full);
   }
 
   std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) override {
@@ -429,7 +417,7 @@ class LinuxHost final : public Host {
       who->open_errno = ENOENT;
       return who;
     }
-    who->can_open = mode_grants_read_write(info->mode, info->uid, info->gid, who->uid, who->groups);
+    who->can_open = may_open_rw(who->uid, who->groups, info->uid, info->gid, info->mode);
     who->open_errno = who->can_open ? 0 : EACCES;
     return who;
   }

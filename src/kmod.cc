@@ -192,15 +192,6 @@ bool blacklists(std::string_view text, const std::string& name) {
   return false;
 }
 
-Vendor vendor_of(std::string_view vendor_id) {
-  if (vendor_id == "GenuineIntel") return Vendor::intel;
-  if (vendor_id == "AuthenticAMD") return Vendor::amd;
-  if (vendor_id == "HygonGenuine") return Vendor::hygon;
-  if (vendor_id == "  Shanghai  ") return Vendor::zhaoxin;
-  if (vendor_id == "CentaurHauls") return Vendor::centaur;
-  return Vendor::unknown;
-}
-
 std::string_view vendor_title(Vendor v) {
   switch (v) {
     case Vendor::intel:
@@ -219,57 +210,10 @@ std::string_view vendor_title(Vendor v) {
   return "unknown";
 }
 
-std::string_view kvm_module_for(Vendor v) {
-  switch (v) {
-    case Vendor::intel:
-    case Vendor::zhaoxin:
-    case Vendor::centaur:
-      return "kvm_intel";
-    case Vendor::amd:
-    case Vendor::hygon:
-      return "kvm_amd";
-    case Vendor::unknown:
-      break;
-  }
-  return "";
-}
-
-// Just enough of /proc/cpuinfo to explain a failed load; the facts module does the full parse.
+// The CPU facts a failed load is explained with.
 CpuFacts read_cpu(const std::string& sys_root) {
-  CpuFacts cpu;
   std::optional<std::string> text = read_file(under_root(sys_root, "/proc/cpuinfo"), kMaxLargeFile);
-  if (!text) return cpu;
-  bool vmx = true, svm = true, any_flags = false;
-  size_t pos = 0;
-  while (pos < text->size()) {
-    size_t end = text->find('\n', pos);
-    if (end == std::string::npos) end = text->size();
-    std::string_view line(text->data() + pos, end - pos);
-    pos = end + 1;
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view key = line.substr(0, colon);
-    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.remove_suffix(1);
-    std::string_view value = line.substr(colon + 1);
-    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    if (key == "vendor_id" && cpu.vendor_id.empty()) {
-      cpu.vendor_id = std::string(value);
-    } else if (key == "flags") {
-      std::vector<std::string> flags = split_words(value);
-      auto has = [&](std::string_view f) {
-        return std::find(flags.begin(), flags.end(), f) != flags.end();
-      };
-      any_flags = true;
-      vmx = vmx && has("vmx");
-      svm = svm && has("svm");
-      cpu.hypervisor = cpu.hypervisor || has("hypervisor");
-      ++cpu.cpus;
-    }
-  }
-  cpu.vendor = vendor_of(cpu.vendor_id);
-  cpu.vmx = any_flags && vmx;
-  cpu.svm = any_flags && svm;
-  return cpu;
+  return text ? parse_cpuinfo(*text) : CpuFacts{};
 }
 
 // Advice for the KVM vendor modules when the kernel says the hardware cannot do it.
@@ -283,7 +227,7 @@ std::optional<std::string> explain_kvm_vendor(const std::string& module, int err
            "or VMware and unload their kernel modules, e.g. vboxdrv or vmmon)";
   }
   if (err != ENODEV && err != EOPNOTSUPP && err != EIO) return std::nullopt;
-  std::string_view wanted = kvm_module_for(cpu.vendor);
+  std::string_view wanted = vendor_kvm_module(cpu.vendor);
   if (!wanted.empty() && wanted != module) {
     std::string id = cpu.vendor_id.empty() ? "" : " (\"" + cpu.vendor_id + "\")";
     return quoted + "no hardware support: it is the module for " +

@@ -16,47 +16,23 @@
 #include <sstream>
 #include <vector>
 
+#include "accounts.h"
+
 namespace kvmprov {
 namespace {
 
-std::vector<std::string> split(const std::string& line, char sep) {
-  std::vector<std::string> out;
-  std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, sep)) out.push_back(field);
-  if (!line.empty() && line.back() == sep) out.emplace_back();
-  return out;
-}
-
-std::optional<unsigned> number(const std::string& s) {
-  if (s.empty() || s.size() > 10 ||
-      !std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }))
-    return std::nullopt;
-  return static_cast<unsigned>(std::stoul(s));
-}
-
-// Rows of a colon-separated database file (passwd, group) below ROOT.
-std::vector<std::vector<std::string>> rows(const std::string& root, const char* file) {
-  std::vector<std::vector<std::string>> out;
-  std::ifstream in(root + file);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    out.push_back(split(line, ':'));
-  }
-  return out;
+// The passwd and group databases of another root (an image, a fixture tree).
+Accounts accounts_below(const std::string& root) {
+  auto slurp = [&](const char* file) {
+    std::ifstream in(root + file);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  return parse_accounts(slurp("/etc/group"), slurp("/etc/passwd"));
 }
 
 }  // namespace
-
-bool mode_grants_read_write(unsigned mode, uid_t owner, gid_t group, uid_t uid,
-                            const std::vector<gid_t>& groups) {
-  if (uid == 0) return true;
-  // Like the kernel: the first class that matches decides, even when it grants less.
-  if (uid == owner) return (mode & 0600) == 0600;
-  if (std::find(groups.begin(), groups.end(), group) != groups.end()) return (mode & 0060) == 0060;
-  return (mode & 0006) == 0006;
-}
 
 Result<UserAccess> lookup_account(const std::string& user, const std::string& root) {
   UserAccess a;
@@ -79,26 +55,12 @@ Result<UserAccess> lookup_account(const std::string& user, const std::string& ro
     a.groups = groups;
     return a;
   }
-  bool seen = false;
-  for (const auto& r : rows(root, "/etc/passwd")) {
-    if (r.size() < 4 || r[0] != user) continue;
-    auto uid = number(r[2]);
-    auto gid = number(r[3]);
-    if (!uid || !gid) continue;
-    a.uid = *uid;
-    a.gid = *gid;
-    seen = true;
-    break;
-  }
-  if (!seen) return Error{ENOENT, unknown};
-  a.groups.push_back(a.gid);
-  for (const auto& r : rows(root, "/etc/group")) {
-    if (r.size() < 4) continue;
-    auto gid = number(r[2]);
-    if (!gid || *gid == a.gid) continue;
-    for (const auto& member : split(r[3], ','))
-      if (member == user) a.groups.push_back(*gid);
-  }
+  Accounts accounts = accounts_below(root);
+  const UserEntry* entry = accounts.user(user);
+  if (!entry) return Error{ENOENT, unknown};
+  a.uid = entry->uid;
+  a.gid = entry->gid;
+  a.groups = accounts.gids_of(*entry);
   return a;
 }
 
@@ -110,8 +72,9 @@ std::string user_name_below(uid_t uid, const std::string& root) {
     if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found) return pw.pw_name;
     return "";
   }
-  for (const auto& r : rows(root, "/etc/passwd"))
-    if (r.size() >= 3 && number(r[2]) == uid) return r[0];
+  Accounts accounts = accounts_below(root);
+  for (const auto& u : accounts.users)
+    if (u.uid == uid) return u.name;
   return "";
 }
 
@@ -123,9 +86,9 @@ std::string group_name_below(gid_t gid, const std::string& root) {
     if (getgrgid_r(gid, &gr, buf.data(), buf.size(), &found) == 0 && found) return gr.gr_name;
     return "";
   }
-  for (const auto& r : rows(root, "/etc/group"))
-    if (r.size() >= 3 && number(r[2]) == gid) return r[0];
-  return "";
+  Accounts accounts = accounts_below(root);
+  const GroupEntry* g = accounts.group_by_gid(gid);
+  return g ? g->name : "";
 }
 
 Result<int> open_as(const UserAccess& who, const std::string& path) {

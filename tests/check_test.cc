@@ -257,6 +257,15 @@ TEST_CASE("ok-paravirtual: the probe works without VT flags (kvm_pvm)") {
   CHECK(item(r, "nested").state == CheckState::skip);
 }
 
+TEST_CASE("a world-writable /dev/kvm works but is named") {
+  FakeHost h = intel_host();
+  h.kernel_stats_["/dev/kvm"] = char_device(0666, 0, 0);
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.usable);
+  CHECK(item(r, "device").state == CheckState::warn);
+  CHECK(item(r, "device").hint.starts_with("world-writable"));
+}
+
 TEST_CASE("permission-denied: this process cannot open /dev/kvm") {
   FakeHost h = intel_host();
   h.privileged_ = false;

@@ -2,6 +2,7 @@
 // Who can open /dev/kvm: mode bits, accounts from a tree's passwd/group, and (as root) a real open
 // with another user's credentials.
 #include "user_access.h"
+#include "accounts.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -45,13 +46,13 @@ class Tree {
 }  // namespace
 
 TEST_CASE("mode bits: the first matching class decides, root always may") {
-  CHECK(mode_grants_read_write(0660, 0, 108, 1000, {1000, 108}));
-  CHECK_FALSE(mode_grants_read_write(0660, 0, 108, 1000, {1000}));
-  CHECK(mode_grants_read_write(0666, 0, 108, 1000, {1000}));
-  CHECK_FALSE(mode_grants_read_write(0606, 0, 108, 1000, {108}));  // the group class decides
-  CHECK(mode_grants_read_write(0600, 1000, 108, 1000, {}));
-  CHECK_FALSE(mode_grants_read_write(0460, 1000, 108, 1000, {108}));  // the owner class decides
-  CHECK(mode_grants_read_write(0000, 0, 0, 0, {}));
+  CHECK(may_open_rw(1000, {1000, 108}, 0, 108, 0660));
+  CHECK_FALSE(may_open_rw(1000, {1000}, 0, 108, 0660));
+  CHECK(may_open_rw(1000, {1000}, 0, 108, 0666));
+  CHECK_FALSE(may_open_rw(1000, {108}, 0, 108, 0606));  // the group class decides
+  CHECK(may_open_rw(1000, {}, 1000, 108, 0600));
+  CHECK_FALSE(may_open_rw(1000, {108}, 1000, 108, 0460));  // the owner class decides
+  CHECK(may_open_rw(0, {}, 0, 0, 0000));
 }
 
 TEST_CASE("accounts and access computed from a tree's passwd, group and mode bits") {
