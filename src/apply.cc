@@ -74,7 +74,8 @@ void confirm_loaded(Host& host, Action& a, std::string_view verb) {
 void run(Host& host, Action& a) {
   switch (a.kind) {
     case ActionKind::write_file: {
-      auto r = host.write_file(a.target, a.after.value_or(""), a.mode);
+      auto r = a.keep_owner ? host.update_file(a.target, a.after.value_or(""))
+                            : host.write_file(a.target, a.after.value_or(""), a.mode);
       if (!r) return fail(a, r.error().message);
       a.status = *r ? Status::changed : Status::unchanged;
       return;
@@ -112,6 +113,9 @@ void run(Host& host, Action& a) {
     case ActionKind::node_permissions:
     case ActionKind::access:
       return apply_device_action(host, a);
+    case ActionKind::nova_virt_type:
+    case ActionKind::nova_cpu_mode:
+      return;  // decisions and checks: the plan said all there is
   }
 }
 
@@ -123,6 +127,16 @@ std::vector<Action> apply_plan(Host& host, const Plan& plan) {
     // An access check is a check, not a change: on the running system it is made again after
     // the changes before it, with a real open() where possible.
     const bool recheck = a.kind == ActionKind::access && host.live() && a.status != Status::pending;
+    // An action that builds on an earlier one (nova.conf's kvm on the module loads) does not run
+    // when that one failed.
+    std::string failed_before;
+    for (const auto& id : a.requires_ok)
+      for (const auto& b : done)
+        if (&b != &a && b.id == id && b.status == Status::failed) failed_before = id;
+    if (a.status == Status::changed && !failed_before.empty()) {
+      fail(a, fmt::format("not done: it depends on \"{}\", which failed", failed_before));
+      continue;
+    }
     if (a.status == Status::changed || recheck) run(host, a);
   }
   return done;

@@ -297,11 +297,13 @@ void remove_stale_temporaries_beside(const std::string& root, const std::string&
   remove_stale_temporaries(dir->get());
 }
 
-Result<bool> write_file_atomic(const std::string& root, const std::string& path,
-                               std::string_view content, unsigned mode) {
+namespace {
+
+Result<bool> replace_file(const std::string& root, const std::string& path,
+                          std::string_view content, unsigned mode, bool keep_owner) {
   constexpr std::string_view kVerb = "write";
   std::string leaf;
-  auto dir = open_parent_dir(root, path, true, kVerb, &leaf);
+  auto dir = open_parent_dir(root, path, !keep_owner, kVerb, &leaf);
   if (!dir) return dir.error();
   const int dir_fd = dir->get();
   const std::string shown = path_on_disk(root, path);
@@ -316,7 +318,7 @@ Result<bool> write_file_atomic(const std::string& root, const std::string& path,
       return cannot(kVerb, shown, err, "cannot read the current content");
     }
     if (same) return false;
-  } else if (const int err = errno; err != ENOENT) {
+  } else if (const int err = errno; err != ENOENT || keep_owner) {
     return cannot(kVerb, shown, err);
   }
 
@@ -337,8 +339,17 @@ Result<bool> write_file_atomic(const std::string& root, const std::string& path,
   int err = 0;
   // Mode and owner go on before any content, so no one ever sees the content with other ones.
   if (flock(fd, LOCK_EX) != 0) err = errno;
-  if (err == 0 && geteuid() == 0 && fchown(fd, 0, 0) != 0) err = errno;
-  if (err == 0 && fchmod(fd, mode & 07777) != 0) err = errno;
+  if (keep_owner) {
+    // A shared file keeps what its package gave it (nova.conf: root:nova 0640); if that cannot
+    // be reproduced, nothing is replaced.
+    if (err == 0 && (st.st_uid != geteuid() || st.st_gid != getegid()) &&
+        fchown(fd, st.st_uid, st.st_gid) != 0)
+      err = errno;
+    if (err == 0 && fchmod(fd, st.st_mode & 07777) != 0) err = errno;
+  } else {
+    if (err == 0 && geteuid() == 0 && fchown(fd, 0, 0) != 0) err = errno;
+    if (err == 0 && fchmod(fd, mode & 07777) != 0) err = errno;
+  }
   fault_point();
   // In two halves, so that the crash tests can stop a run with a truncated temporary.
   const size_t half = content.size() / 2;
@@ -358,6 +369,18 @@ Result<bool> write_file_atomic(const std::string& root, const std::string& path,
   }
   fault_point();
   return true;
+}
+
+}  // namespace
+
+Result<bool> write_file_atomic(const std::string& root, const std::string& path,
+                               std::string_view content, unsigned mode) {
+  return replace_file(root, path, content, mode, false);
+}
+
+Result<bool> update_file_atomic(const std::string& root, const std::string& path,
+                                std::string_view content) {
+  return replace_file(root, path, content, 0, true);
 }
 
 Result<bool> remove_file_below(const std::string& root, const std::string& path) {

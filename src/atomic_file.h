@@ -61,6 +61,11 @@ Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& pat
 Result<bool> write_file_atomic(const std::string& root, const std::string& path,
                                std::string_view content, unsigned mode);
 
+// Like write_file_atomic, for a file that must exist already: the replacement gets the existing
+// file's owner, group and mode (MODE is not used). Fails with ENOENT when PATH does not exist.
+Result<bool> update_file_atomic(const std::string& root, const std::string& path,
+                                std::string_view content);
+
 // Removes the regular file or symlink PATH below ROOT (a symlink itself, never its target).
 // Returns false when it did not exist; refuses directories and other file types.
 Result<bool> remove_file_below(const std::string& root, const std::string& path);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "plan.h"
@@ -32,6 +33,55 @@ struct Edit {
   size_t a, b;  // line indexes in before/after (of the line, or where it would be)
 };
 
+// Myers' O(ND) shortest edit script, for large files with few changes (a package's nova.conf is
+// ten thousand lines and kvmprov changes a handful). nullopt past kMaxEdits edits, which keeps
+// the saved frontiers (O(D^2)) small.
+std::optional<std::vector<Edit>> myers_script(const std::vector<std::string>& a,
+                                              const std::vector<std::string>& b) {
+  constexpr long kMaxEdits = 1000;
+  const long n = static_cast<long>(a.size()), m = static_cast<long>(b.size());
+  const long max = std::min(n + m, kMaxEdits);
+  std::vector<long> v(static_cast<size_t>(2 * (n + m) + 3), 0);
+  const long off = n + m + 1;
+  auto at = [&](long k) -> long& { return v[static_cast<size_t>(k + off)]; };
+  std::vector<std::vector<long>> trace;  // frontier before step d, for k in [-d-1, d+1]
+  for (long d = 0; d <= max; ++d) {
+    std::vector<long> snap;
+    for (long k = -d - 1; k <= d + 1; ++k) snap.push_back(at(k));
+    trace.push_back(std::move(snap));
+    for (long k = -d; k <= d; k += 2) {
+      long x = (k == -d || (k != d && at(k - 1) < at(k + 1))) ? at(k + 1) : at(k - 1) + 1;
+      long y = x - k;
+      while (x < n && y < m && a[static_cast<size_t>(x)] == b[static_cast<size_t>(y)]) ++x, ++y;
+      at(k) = x;
+      if (x < n || y < m) continue;
+      std::vector<Edit> edits;
+      for (long e = d; e >= 0; --e) {
+        const std::vector<long>& t = trace[static_cast<size_t>(e)];
+        auto prev = [&](long kk) { return t[static_cast<size_t>(kk + e + 1)]; };
+        const long kk = x - y;
+        const long prev_k =
+            (kk == -e || (kk != e && prev(kk - 1) < prev(kk + 1))) ? kk + 1 : kk - 1;
+        const long prev_x = e == 0 ? 0 : prev(prev_k);
+        const long prev_y = e == 0 ? 0 : prev_x - prev_k;
+        while (x > prev_x && y > prev_y) {
+          --x, --y;
+          edits.push_back({' ', static_cast<size_t>(x), static_cast<size_t>(y)});
+        }
+        if (e > 0) {
+          edits.push_back(
+              {x == prev_x ? '+' : '-', static_cast<size_t>(prev_x), static_cast<size_t>(prev_y)});
+        }
+        x = prev_x;
+        y = prev_y;
+      }
+      std::reverse(edits.begin(), edits.end());
+      return edits;
+    }
+  }
+  return std::nullopt;
+}
+
 // Longest-common-subsequence edit script; quadratic, which is fine for files this size. Larger
 // inputs degrade to "remove all, add all".
 std::vector<Edit> edit_script(const std::vector<std::string>& a,
@@ -39,6 +89,7 @@ std::vector<Edit> edit_script(const std::vector<std::string>& a,
   std::vector<Edit> edits;
   const size_t n = a.size(), m = b.size();
   if (n * m > 4'000'000) {
+    if (auto few = myers_script(a, b)) return *few;
     for (size_t i = 0; i < n; ++i) edits.push_back({'-', i, 0});
     for (size_t j = 0; j < m; ++j) edits.push_back({'+', n, j});
     return edits;

@@ -4,10 +4,12 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cpu_map.h"
 #include "device_facts.h"
 #include "profile.h"
 
@@ -23,6 +25,7 @@ struct CpuFacts {
   bool hypervisor = false;  // running as a guest
   std::string
       hypervisor_id;  // CPUID 0x40000000 signature ("KVMKVMKVM", "TCGTCGTCGTCG"), "" if none
+  std::set<std::string> flags;  // the "flags" every listed processor has (/proc/cpuinfo names)
 };
 
 // Parses /proc/cpuinfo text (x86). Unknown vendors give Vendor::unknown.
@@ -54,6 +57,22 @@ struct ModuleFacts {
   std::vector<std::string> holders;
 };
 
+// check's verdict, for nova's virt_type: auto.
+struct KvmVerdict {
+  bool usable = false;
+  std::string reason;  // check's reason code: "ok", "module-not-loaded", ...; "overridden"
+  std::string advice;  // check's advice, one line
+  std::string source;  // "check" (probed) or "--fact" (kvm_usable)
+};
+
+struct NovaFacts {
+  std::optional<std::string> config;  // nova.conf's content; nullopt = absent
+  std::string config_error;           // why it could not be read, "" if it could
+  std::optional<CpuMap> cpu_map;      // parsed libvirt CPU map, when the profile needs one
+  std::string cpu_map_error;          // why there is none
+  std::optional<KvmVerdict> kvm;      // virt_type: auto only
+};
+
 struct Facts {
   CpuFacts cpu;
   std::string kernel_release;
@@ -68,10 +87,13 @@ struct Facts {
       files;                            // managed files: content, nullopt = absent
   std::vector<std::string> overridden;  // fact keys set by --fact
   DeviceFacts devices;                  // for the profile's devices and groups
+  NovaFacts nova;                       // for the profile's "nova" section
 };
 
 // Applies one "--fact KEY=VALUE" override. Keys: cpu_vendor, vmx, svm, hypervisor,
-// kernel_release, modules_supported, systemd. Returns an error naming the key or value at fault.
+// kernel_release, modules_supported, systemd, kvm_usable (the verdict nova's virt_type: auto
+// uses), cpu_flags (comma-separated /proc/cpuinfo flags, for CPU model checks). Returns an error
+// naming the key or value at fault.
 Result<void> override_fact(Facts& facts, std::string_view assignment);
 // The keys override_fact accepts, for --help and completion.
 const std::vector<std::string_view>& fact_keys();

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,7 +46,22 @@ bool has_flag(std::string_view flags, std::string_view flag) {
 struct ProcessorFlags {
   bool vmx = false;
   bool svm = false;
+  std::set<std::string> all;
 };
+
+std::set<std::string> split_flags(std::string_view flags) {
+  std::set<std::string> out;
+  std::size_t pos = 0;
+  while (pos < flags.size()) {
+    pos = flags.find_first_not_of(kBlanks, pos);
+    if (pos == std::string_view::npos) break;
+    auto end = flags.find_first_of(kBlanks, pos);
+    if (end == std::string_view::npos) end = flags.size();
+    out.emplace(flags.substr(pos, end - pos));
+    pos = end;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -57,10 +73,18 @@ CpuFacts parse_cpuinfo(std::string_view text) {
   std::optional<ProcessorFlags> current;
   unsigned with_vmx = 0;
   unsigned with_svm = 0;
+  bool first_block = true;
   const auto finish_block = [&] {
     if (!current) return;
     with_vmx += current->vmx ? 1U : 0U;
     with_svm += current->svm ? 1U : 0U;
+    // A guest CPU model has to run on every CPU, so only flags they all have count.
+    if (first_block) {
+      cpu.flags = current->all;
+    } else {
+      std::erase_if(cpu.flags, [&](const std::string& f) { return !current->all.count(f); });
+    }
+    first_block = false;
   };
 
   std::size_t pos = 0;
@@ -89,6 +113,7 @@ CpuFacts parse_cpuinfo(std::string_view text) {
     } else if (key == "flags") {
       current->vmx = current->vmx || has_flag(value, "vmx");
       current->svm = current->svm || has_flag(value, "svm");
+      current->all.merge(split_flags(value));
       // One CPU saying it runs under a hypervisor is enough: the whole machine is a guest.
       cpu.hypervisor = cpu.hypervisor || has_flag(value, "hypervisor");
     }
@@ -184,6 +209,8 @@ constexpr std::string_view kHypervisor = "hypervisor";
 constexpr std::string_view kKernelRelease = "kernel_release";
 constexpr std::string_view kModulesSupported = "modules_supported";
 constexpr std::string_view kSystemd = "systemd";
+constexpr std::string_view kKvmUsable = "kvm_usable";
+constexpr std::string_view kCpuFlags = "cpu_flags";
 
 // The kernel's limit for utsname.release, less its NUL.
 constexpr std::size_t kMaxKernelRelease = 64;
@@ -312,7 +339,8 @@ bool is_overridden(const Facts& facts, std::string_view key) {
 
 const std::vector<std::string_view>& fact_keys() {
   static const std::vector<std::string_view> kKeys = {
-      kCpuVendor, kVmx, kSvm, kHypervisor, kKernelRelease, kModulesSupported, kSystemd,
+      kCpuVendor,        kVmx,     kSvm,       kHypervisor, kKernelRelease,
+      kModulesSupported, kSystemd, kKvmUsable, kCpuFlags,
   };
   return kKeys;
 }
@@ -354,6 +382,27 @@ Result<void> override_fact(Facts& facts, std::string_view assignment) {
           "a kernel release such as 6.1.0-18-amd64, 1 to 64 characters from A-Z a-z 0-9 . _ + ~ -");
     }
     facts.kernel_release = std::string(value);
+  } else if (key == kCpuFlags) {
+    // The target's flags for an image build: "fpu,sse2,pclmulqdq,...", as /proc/cpuinfo names them.
+    std::set<std::string> flags;
+    std::size_t start = 0;
+    while (start <= value.size()) {
+      std::size_t end = value.find(',', start);
+      if (end == std::string_view::npos) end = value.size();
+      const std::string_view flag = value.substr(start, end - start);
+      const bool ok =
+          !flag.empty() && flag.size() <= 64 && std::all_of(flag.begin(), flag.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+          });
+      if (!ok) {
+        return invalid_value(key, value,
+                             "comma-separated /proc/cpuinfo flags such as fpu,sse2,pclmulqdq "
+                             "(a-z 0-9 _ .)");
+      }
+      flags.emplace(flag);
+      start = end + 1;
+    }
+    facts.cpu.flags = std::move(flags);
   } else {
     const auto flag = parse_bool(value);
     if (!flag) return invalid_value(key, value, "true, false, yes, no, 1 or 0");
@@ -369,6 +418,11 @@ Result<void> override_fact(Facts& facts, std::string_view assignment) {
       facts.modules_supported = *flag;
     } else if (key == kSystemd) {
       facts.systemd = *flag;
+    } else if (key == kKvmUsable) {
+      facts.nova.kvm = KvmVerdict{.usable = *flag,
+                                  .reason = *flag ? "ok" : "overridden",
+                                  .advice = *flag ? "" : "--fact kvm_usable=false",
+                                  .source = "--fact"};
     }
   }
 

@@ -82,6 +82,10 @@ class Host {
   // symlink at PATH.
   virtual Result<bool> write_file(const std::string& path, std::string_view content,
                                   unsigned mode) = 0;
+  // Replaces the existing regular file PATH atomically with CONTENT, keeping its owner, group and
+  // mode (a shared file such as nova.conf, root:nova 0640). Returns false, touching nothing, when
+  // it already holds CONTENT; fails when PATH does not exist.
+  virtual Result<bool> update_file(const std::string& path, std::string_view content) = 0;
   // Removes PATH. Returns false when it did not exist.
   virtual Result<bool> remove_file(const std::string& path) = 0;
   // lstat of PATH; exists=false when absent.

@@ -133,6 +133,10 @@ class LinuxHost final : public Host {
     return write_file_atomic(root_, path, content, mode);
   }
 
+  Result<bool> update_file(const std::string& path, std::string_view content) override {
+    return update_file_atomic(root_, path, content);
+  }
+
   Result<bool> remove_file(const std::string& path) override {
     return remove_file_below(root_, path);
   }

@@ -14,6 +14,7 @@
 #include "apply.h"
 #include "atomic_file.h"
 #include "check.h"
+#include "nova.h"
 #include "plan.h"
 #include "profile.h"
 #include "report.h"
@@ -103,6 +104,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
       return kExitUsage;
     }
   }
+  observe_kvm_verdict(*host, profile, facts);
   Plan plan =
       make_plan(profile, facts,
                 {.live = host->live(), .allow_reload = o.allow_reload, .systemd = facts.systemd});

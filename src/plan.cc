@@ -11,6 +11,7 @@
 
 #include "devices.h"
 #include "kmod.h"
+#include "nova.h"
 #include "persist.h"
 #include "udev_rules.h"
 
@@ -36,6 +37,10 @@ std::string_view action_kind_name(ActionKind k) {
       return "node";
     case ActionKind::access:
       return "access";
+    case ActionKind::nova_virt_type:
+      return "virt-type";
+    case ActionKind::nova_cpu_mode:
+      return "cpu-mode";
   }
   return "?";
 }
@@ -306,6 +311,7 @@ Facts observe(Host& host, const Profile& profile) {
     f.files[path] = content ? *content : std::nullopt;
   }
   observe_devices(host, profile, f);
+  observe_nova(host, profile, f);
   return f;
 }
 
@@ -366,6 +372,7 @@ Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& op
   if (mode == PersistMode::etc_modules || etc_after != etc_before)
     plan_file(plan, kEtcModules, etc_before, etc_after, 0644, etc_note);
   plan_devices(profile, facts, options, plan);
+  plan_nova(profile, facts, options, plan);
   return plan;
 }
 

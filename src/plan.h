@@ -29,6 +29,10 @@ enum class ActionKind {
   add_member,        // add a user to a group through usermod
   node_permissions,  // converge owner, group and mode of a device node of the running system
   access,            // whether a group member can open a device node (a check, never a change)
+
+  // OpenStack Compute (the file itself is a write_file action with keep_owner).
+  nova_virt_type,  // the virt_type nova.conf gets, and why (a decision, never a change)
+  nova_cpu_mode,   // the CPU mode and models, validated against libvirt's CPU map and this CPU
 };
 std::string_view action_kind_name(ActionKind k);
 
@@ -51,6 +55,16 @@ struct DeviceTarget {
   bool udevd_running = false;    // node_permissions: udevd applies rules on this host
 };
 
+// What nova actions decided.
+struct NovaTarget {
+  std::string virt_type;  // "kvm" or "qemu"
+  std::string reason;     // check's reason code when virt_type was auto, else ""
+  std::string source;     // where the verdict came from: "check", "--fact", "--root", "profile"
+  std::string cpu_mode;
+  std::vector<std::string> cpu_models;
+  std::vector<std::string> missing_features;  // features the host lacks, per model "M: f1 f2"
+};
+
 struct Action {
   std::string id;  // stable and unique: "module:kvm_amd", "file:/etc/modprobe.d/kvmprov.conf"
   ActionKind kind = ActionKind::load_module;
@@ -63,8 +77,14 @@ struct Action {
   std::optional<std::string> before;
   std::optional<std::string> after;
   unsigned mode = 0644;
+  // write_file: replace an existing shared file keeping its owner, group and mode.
+  bool keep_owner = false;
+  // Ids of earlier actions that must not fail in apply for this one to run.
+  std::vector<std::string> requires_ok;
   // create_group, add_member, node_permissions, access.
   DeviceTarget device;
+  // nova_virt_type, nova_cpu_mode.
+  NovaTarget nova;
 };
 
 struct Plan {

@@ -219,6 +219,35 @@ std::string explain_posix_name(std::string_view s) {
   return "";
 }
 
+std::string explain_cpu_model_name(std::string_view s) {
+  if (auto why = explain_length(s, 64); !why.empty()) return why;
+  if (!all_of(s, [](char c) { return is_alnum(c) || std::strchr("._-", c) != nullptr; })) {
+    return "allowed characters are A-Z a-z 0-9 . _ -";
+  }
+  if (s.front() == '-') return "must not start with '-'";
+  return "";
+}
+
+std::string explain_config_path(std::string_view s) {
+  if (auto why = explain_length(s, 255); !why.empty()) return why;
+  if (!all_of(s, [](char c) { return is_alnum(c) || std::strchr("._/+-", c) != nullptr; })) {
+    return "allowed characters are A-Z a-z 0-9 . _ / + -";
+  }
+  if (s.front() != '/') return "must be an absolute path";
+  if (s.back() == '/') return "must not end with '/'";
+  std::size_t start = 1;
+  while (start <= s.size()) {
+    std::size_t end = s.find('/', start);
+    std::string_view part = s.substr(start, end == std::string_view::npos ? end : end - start);
+    if (part.empty() || part == "." || part == "..") {
+      return "must not contain empty, \".\" or \"..\" path components";
+    }
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return "";
+}
+
 // Finds the first byte that is not UTF-8 text fit for a profile: invalid sequences, and control
 // bytes other than tab, LF and CR (yaml-cpp uses 0x04 internally as end of input, and NUL would
 // cut C strings short). Returns the offset and a description, or nullopt.
@@ -458,8 +487,8 @@ class Validator {
       error(root.pos, "expected a map at the top level, found " + describe(root));
       return p;
     }
-    auto fields =
-        map_fields(root, {"version", "name", "modules", "persist", "devices", "groups"}, "");
+    auto fields = map_fields(
+        root, {"version", "name", "modules", "persist", "devices", "groups", "nova"}, "");
     if (const YamlNode* v = required(root, fields, "version", "")) {
       if (const std::string* s = scalar(*v, "\"version\""); s && *s != "1") {
         error(v->pos, "unsupported version " + quote(*s) + ": expected 1");
@@ -498,6 +527,7 @@ class Validator {
     }
     if (const YamlNode* v = fields["devices"].value) devices(*v, p.devices);
     if (const YamlNode* v = fields["groups"].value) groups(*v, p.groups);
+    if (const YamlNode* v = fields["nova"].value) p.nova = nova(*v);
     return p;
   }
 
@@ -819,6 +849,107 @@ class Validator {
     }
   }
 
+  // The "nova" section. Every value ends up in nova.conf, so each has a grammar that cannot carry
+  // a line break, a second key or a section header.
+  NovaSpec nova(const YamlNode& n) {
+    NovaSpec spec;
+    if (n.kind == YamlNode::Kind::null) return spec;
+    if (!map(n, "\"nova\"")) return spec;
+    auto fields = map_fields(
+        n, {"config", "virt_type", "cpu_mode", "cpu_models", "legacy_option_names", "cpu_map"},
+        " in \"nova\"");
+    auto path = [&](std::string_view key, std::string& out) {
+      const YamlNode* v = fields[key].value;
+      if (!v) return;
+      std::string what = quote(key) + " of \"nova\"";
+      if (const std::string* s = scalar(*v, what)) {
+        if (std::string why = explain_config_path(*s); !why.empty()) {
+          error(v->pos, "invalid path " + quote(*s) + " for " + what + ": " + why);
+        } else {
+          out = *s;
+        }
+      }
+    };
+    path("config", spec.config);
+    path("cpu_map", spec.cpu_map);
+    if (const YamlNode* v = fields["virt_type"].value) {
+      if (const std::string* s = scalar(*v, "\"virt_type\" of \"nova\"")) {
+        std::vector<std::string_view> names;
+        bool found = false;
+        for (NovaVirtType t : {NovaVirtType::automatic, NovaVirtType::kvm, NovaVirtType::qemu}) {
+          names.push_back(nova_virt_type_name(t));
+          if (*s == nova_virt_type_name(t)) {
+            spec.virt_type = t;
+            found = true;
+          }
+        }
+        if (!found) error(v->pos, "unknown virt_type " + quote(*s) + choices_hint(*s, names));
+      }
+    }
+    const YamlNode* mode_node = fields["cpu_mode"].value;
+    if (mode_node) {
+      if (const std::string* s = scalar(*mode_node, "\"cpu_mode\" of \"nova\"")) {
+        std::vector<std::string_view> names;
+        bool found = false;
+        for (NovaCpuMode m : {NovaCpuMode::host_model, NovaCpuMode::host_passthrough,
+                              NovaCpuMode::custom, NovaCpuMode::none}) {
+          names.push_back(nova_cpu_mode_name(m));
+          if (*s == nova_cpu_mode_name(m)) {
+            spec.cpu_mode = m;
+            found = true;
+          }
+        }
+        if (!found) {
+          error(mode_node->pos, "unknown cpu_mode " + quote(*s) + choices_hint(*s, names));
+          mode_node = nullptr;  // no further complaints about cpu_models on a misspelt mode
+        }
+      }
+    }
+    const YamlNode* models = fields["cpu_models"].value;
+    if (models && list(*models, "\"cpu_models\" of \"nova\"")) {
+      FirstSeen seen;
+      for (const YamlNode& item : models->items) {
+        const std::string* s = scalar(item, "a CPU model in \"cpu_models\"");
+        if (!s) continue;
+        if (std::string why = explain_cpu_model_name(*s); !why.empty()) {
+          error(item.pos, "invalid CPU model " + quote(*s) + ": " + why);
+        } else if (auto first = seen.repeat(*s, item.pos.line)) {
+          error(item.pos, "duplicate CPU model " + quote(*s) + ", first listed at line " +
+                              std::to_string(*first));
+        } else {
+          spec.cpu_models.push_back(*s);
+        }
+      }
+    }
+    // nova refuses both combinations when nova-compute starts; say so before anything is written.
+    const bool mode_known = !fields["cpu_mode"].value || mode_node;
+    if (mode_known && spec.cpu_mode == NovaCpuMode::custom &&
+        (!models || models->kind == YamlNode::Kind::null || models->items.empty())) {
+      error(models ? models->pos : mode_node->pos,
+            "cpu_mode \"custom\" needs at least one model in \"cpu_models\" of \"nova\" (e.g. "
+            "[Nehalem]; see /usr/share/libvirt/cpu_map)");
+    } else if (mode_known && spec.cpu_mode != NovaCpuMode::custom && models &&
+               models->kind != YamlNode::Kind::null) {
+      error(models->pos,
+            "\"cpu_models\" of \"nova\" is only valid with cpu_mode \"custom\" (cpu_mode "
+            "is " +
+                quote(nova_cpu_mode_name(spec.cpu_mode)) + "): remove it or set cpu_mode: custom");
+    }
+    if (const YamlNode* v = fields["legacy_option_names"].value) {
+      std::string what = "\"legacy_option_names\" of \"nova\"";
+      if (const std::string* s = scalar(*v, what)) {
+        if (*s == "true" || *s == "True" || *s == "TRUE") {
+          spec.legacy_option_names = true;
+        } else if (*s == "false" || *s == "False" || *s == "FALSE") {
+          spec.legacy_option_names = false;
+        } else {
+          error(v->pos, "invalid value " + quote(*s) + " for " + what + ": expected true or false");
+        }
+      }
+    }
+    return spec;
+  }
+
   std::string source_;
 };
 
@@ -899,6 +1030,32 @@ std::string_view persist_name(PersistMode m) {
   return "auto";
 }
 
+std::string_view nova_virt_type_name(NovaVirtType t) {
+  switch (t) {
+    case NovaVirtType::automatic:
+      return "auto";
+    case NovaVirtType::kvm:
+      return "kvm";
+    case NovaVirtType::qemu:
+      return "qemu";
+  }
+  return "auto";
+}
+
+std::string_view nova_cpu_mode_name(NovaCpuMode m) {
+  switch (m) {
+    case NovaCpuMode::host_model:
+      return "host-model";
+    case NovaCpuMode::host_passthrough:
+      return "host-passthrough";
+    case NovaCpuMode::custom:
+      return "custom";
+    case NovaCpuMode::none:
+      return "none";
+  }
+  return "host-model";
+}
+
 std::string ProfileError::str() const {
   if (line <= 0) return file + ": " + message;
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
@@ -924,6 +1081,12 @@ bool valid_device_node(std::string_view node) {
 }
 bool valid_posix_name(std::string_view name) {
   return explain_posix_name(name).empty();
+}
+bool valid_cpu_model_name(std::string_view name) {
+  return explain_cpu_model_name(name).empty();
+}
+bool valid_config_path(std::string_view path) {
+  return explain_config_path(path).empty();
 }
 
 ParseResult parse_profile(std::string_view text, const std::string& source) {

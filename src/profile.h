@@ -46,6 +46,21 @@ struct GroupSpec {
   std::vector<std::string> members;
 };
 
+// OpenStack Compute: what nova.conf must say about the hypervisor.
+enum class NovaVirtType { automatic, kvm, qemu };
+enum class NovaCpuMode { host_model, host_passthrough, custom, none };
+std::string_view nova_virt_type_name(NovaVirtType t);  // "auto", "kvm", "qemu"
+std::string_view nova_cpu_mode_name(NovaCpuMode m);    // "host-model", ..., "none"
+
+struct NovaSpec {
+  std::string config = "/etc/nova/nova.conf";  // absolute, as seen on the target
+  NovaVirtType virt_type = NovaVirtType::automatic;
+  NovaCpuMode cpu_mode = NovaCpuMode::host_model;
+  std::vector<std::string> cpu_models;  // custom only: [A-Za-z0-9._-]{1,64} each
+  bool legacy_option_names = false;     // also [DEFAULT] libvirt_type, libvirt_cpu_mode, ...
+  std::string cpu_map;                  // "" = libvirt's default locations
+};
+
 struct Profile {
   std::string source;  // file path, or "<built-in default>"
   std::string name;
@@ -53,6 +68,7 @@ struct Profile {
   PersistMode persist = PersistMode::automatic;
   std::vector<DeviceSpec> devices;
   std::vector<GroupSpec> groups;
+  std::optional<NovaSpec> nova;
 };
 
 struct ProfileError {
@@ -87,5 +103,10 @@ bool valid_option_value(std::string_view value);  // [A-Za-z0-9_.,:+/=-]{1,255},
 bool valid_device_node(std::string_view node);    // [A-Za-z0-9._/-]{1,255}, no "..", no leading
                                                   // '/', no component starting with '-'
 bool valid_posix_name(std::string_view name);     // [a-z_][a-z0-9_-]{0,30}[$]?, at most 32
+
+// nova.conf values: [A-Za-z0-9._-]{1,64}, no leading '-'.
+bool valid_cpu_model_name(std::string_view name);
+// An absolute path of [A-Za-z0-9._/+-], no ".." component, at most 255 characters.
+bool valid_config_path(std::string_view path);
 
 }  // namespace kvmprov

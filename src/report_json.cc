@@ -67,6 +67,16 @@ nlohmann::json report_json(const RunReport& r) {
       }
       j["device"] = dev;
     }
+    if (a.kind == ActionKind::nova_virt_type || a.kind == ActionKind::nova_cpu_mode ||
+        (a.kind == ActionKind::write_file && !a.nova.cpu_mode.empty())) {
+      const NovaTarget& t = a.nova;
+      nlohmann::json nova = {{"virt_type", t.virt_type}, {"cpu_mode", t.cpu_mode}};
+      if (!t.reason.empty()) nova["reason"] = t.reason;
+      if (!t.source.empty()) nova["source"] = t.source;
+      if (!t.cpu_models.empty()) nova["cpu_models"] = t.cpu_models;
+      if (!t.missing_features.empty()) nova["missing_features"] = t.missing_features;
+      j["nova"] = nova;
+    }
     if (!a.options.empty()) {
       nlohmann::json opts = nlohmann::json::object();
       for (const auto& o : a.options) opts[o.name] = o.value;

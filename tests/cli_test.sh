@@ -340,5 +340,47 @@ else
   echo "cli: skipping group creation under --root (needs root and groupadd)" >&2
 fi
 
+# OpenStack Compute: nova.conf under --root with the committed CPU map fixtures (both layouts).
+NR="$TMP/novaroot"
+mkdir -p "$NR/etc/nova" "$NR/usr/share/libvirt"
+cp -r "$DATA/cpu_map/modern" "$NR/usr/share/libvirt/cpu_map"
+cp "$DATA/cpu_map/legacy/cpu_map.xml" "$NR/usr/share/libvirt/old_cpu_map.xml"
+printf '[DEFAULT]\r\n#compute_driver = <None>\r\n[libvirt]\r\n#virt_type = kvm\r\nvirt_type = qemu\r\n' >"$NR/etc/nova/nova.conf"
+chmod 0640 "$NR/etc/nova/nova.conf"
+cat >"$TMP/nova.yaml" <<'YAML'
+version: 1
+name: compute
+nova:
+  virt_type: auto
+  cpu_mode: custom
+  cpu_models: [Penryn]
+YAML
+run plan --root "$NR" --profile "$TMP/nova.yaml" --no-color
+expect_rc 0 "nova plan under --root"
+expect_in "$out" "= virt-type kvm: auto: an image's KVM cannot be probed (--root): assuming kvm" "auto under --root"
+expect_in "$out" "features not compared: --root is not the target's CPU" "no CPU comparison under --root"
+expect_in "$out" "-virt_type = qemu" "diff shows the old value"
+run apply --root "$NR" --profile "$TMP/nova.yaml" --fact kvm_usable=false --fact cpu_flags=fpu,sse2,pni,sse4_1
+expect_rc 0 "nova apply under --root"
+expect_eq "$(cat "$NR/etc/nova/nova.conf")" "$(printf '[DEFAULT]\r\ncompute_driver = libvirt.LibvirtDriver\r\n#compute_driver = <None>\r\n[libvirt]\r\ncpu_mode = custom\r\ncpu_models = Penryn\r\n#virt_type = kvm\r\nvirt_type = qemu\r')" "nova.conf converged, CRLF kept"
+expect_eq "$(stat -c %a "$NR/etc/nova/nova.conf")" "640" "nova.conf mode kept"
+sed -i 's/Penryn/Nehalem/; s/virt_type: auto/virt_type: kvm/' "$TMP/nova.yaml"
+printf '  cpu_map: /usr/share/libvirt/old_cpu_map.xml\n' >>"$TMP/nova.yaml"
+run plan --root "$NR" --profile "$TMP/nova.yaml" --no-color --fact cpu_flags=fpu,sse2,pni,sse4_1
+expect_in "$out" "! cpu-mode custom Nehalem: this CPU cannot run \"Nehalem\": it lacks sse4.2 (sse4_2), lahf_lm" "older single-file CPU map"
+run plan --root "$NR" --profile "$TMP/nova.yaml" --json --fact cpu_flags=fpu,sse2,pni,sse4_1
+expect_in "$out" '"missing_features": [' "JSON names the missing features"
+rm "$NR/etc/nova/nova.conf"
+run apply --root "$NR" --profile "$TMP/nova.yaml" --fact cpu_flags=fpu,sse2,pni,sse4_1,sse4_2,lahf_lm
+expect_in "$out" "pending   write /etc/nova/nova.conf: nova.conf not found: install nova-compute first" "missing nova.conf is pending"
+[ ! -e "$NR/etc/nova/nova.conf" ] && ok || bad "kvmprov created nova.conf"
+printf 'version: 1\nname: c\nnova:\n  cpu_mode: custom\n' >"$TMP/nova-bad.yaml"
+run validate "$TMP/nova-bad.yaml"
+expect_rc 65 "custom without models"
+expect_in "$err" "nova-bad.yaml:4:13: cpu_mode \"custom\" needs at least one model" "custom without models message"
+printf 'version: 1\nname: c\nnova:\n  cpu_models: [Nehalem]\n' >"$TMP/nova-bad.yaml"
+run validate "$TMP/nova-bad.yaml"
+expect_rc 65 "models without custom"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

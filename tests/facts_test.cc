@@ -229,7 +229,7 @@ TEST_CASE("CPUID agrees with /proc/cpuinfo on this machine") {
 
 TEST_CASE("fact_keys lists every key override_fact accepts") {
   const auto& keys = fact_keys();
-  REQUIRE(keys.size() == 7);
+  REQUIRE(keys.size() == 9);
   CHECK(keys[0] == "cpu_vendor");
   for (const auto key : keys) {
     Facts facts;
@@ -352,7 +352,7 @@ TEST_CASE("override_fact names unknown keys and suggests the nearest") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message ==
         "unknown fact \"cpu_vendr\" (did you mean \"cpu_vendor\"?); known facts: cpu_vendor, vmx, "
-        "svm, hypervisor, kernel_release, modules_supported, systemd");
+        "svm, hypervisor, kernel_release, modules_supported, systemd, kvm_usable, cpu_flags");
   r = override_fact(facts, "systemdd=1");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message.find("(did you mean \"systemd\"?)") != std::string::npos);
@@ -360,7 +360,7 @@ TEST_CASE("override_fact names unknown keys and suggests the nearest") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message ==
         "unknown fact \"colour\"; known facts: cpu_vendor, vmx, svm, hypervisor, kernel_release, "
-        "modules_supported, systemd");
+        "modules_supported, systemd, kvm_usable, cpu_flags");
   r = override_fact(facts, "VMX=1");  // keys are case-sensitive, but the hint helps
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message.find("unknown fact \"VMX\" (did you mean \"vmx\"?)") == 0);

@@ -67,6 +67,12 @@ class FakeHost : public Host {
     writes_.push_back(path);
     return true;
   }
+  // Owner, group and mode of files, for update_file (absent: root:root 0644).
+  std::map<std::string, FileInfo> file_info_;
+  Result<bool> update_file(const std::string& path, std::string_view content) override {
+    if (!files_.count(path)) return errno_error("cannot write \"" + path + "\"", ENOENT);
+    return write_file(path, content, 0);
+  }
   Result<bool> remove_file(const std::string& path) override {
     if (files_.erase(path) == 0) return false;
     removals_.push_back(path);
@@ -77,6 +83,7 @@ class FakeHost : public Host {
     if (files_.count(path)) {
       info.exists = info.regular = true;
       info.mode = 0644;
+      if (auto it = file_info_.find(path); it != file_info_.end()) info = it->second;
     }
     return info;
   }

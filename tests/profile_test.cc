@@ -209,8 +209,8 @@ TEST_CASE("unknown keys, with a hint when one is close") {
   CHECK(error_of("version: 1\nname: t\nmodles: []\n") ==
         "p.yaml:3:1: unknown key \"modles\" (did you mean \"modules\"?)");
   CHECK(error_of("version: 1\nname: t\ncolour: red\n") ==
-        "p.yaml:3:1: unknown key \"colour\": expected version, name, modules, persist, devices "
-        "or groups");
+        "p.yaml:3:1: unknown key \"colour\": expected version, name, modules, persist, devices, "
+        "groups or nova");
   CHECK(error_of(with_modules("  - name: kvm\n    optoins: {}\n")) ==
         "p.yaml:5:5: unknown key \"optoins\" in module \"kvm\" (did you mean \"options\"?)");
   CHECK(error_of("version: 1\nname: t\ndevices:\n  - node: kvm\n    mdoe: \"0660\"\n") ==

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+// Reading and editing INI files the way oslo.config reads them (nova.conf), changing only the
+// keys asked for and preserving every other byte.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kvmprov {
+
+// One key to converge: VALUE set, or nullopt to remove every live occurrence.
+struct IniSetting {
+  std::string section;
+  std::string key;
+  std::optional<std::string> value;
+};
+
+// The value oslo.config sees for SECTION/KEY in TEXT: sections may repeat and merge, the last
+// live occurrence of a key wins, a line starting with '#' or ';' is a comment, an indented line
+// continues the previous value, and matching outer quotes are dropped. nullopt when absent.
+std::optional<std::string> ini_get(std::string_view text, std::string_view section,
+                                   std::string_view key);
+
+// TEXT with SETTINGS applied: the last live occurrence of a key gets the new value (its key and
+// separator kept as written, continuation lines dropped); a key that is absent is added right
+// after the first header of its section, in the order given; a missing section is appended at the
+// end. Commented-out defaults ("#virt_type = kvm") are left alone. Lines keep their own endings;
+// added lines use the file's (CRLF when its first line ends so). A key whose value is already
+// right is left byte for byte, so converging twice changes nothing.
+std::string ini_apply(std::string_view text, const std::vector<IniSetting>& settings);
+
+}  // namespace kvmprov

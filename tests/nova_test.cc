@@ -1,0 +1,458 @@
+// SPDX-License-Identifier: MIT
+// OpenStack Compute: the INI editor, libvirt's CPU map, the nova profile section, the planner
+// against FakeHost, and update_file's ownership on a temporary root.
+#include <doctest/doctest.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "apply.h"
+#include "atomic_file.h"
+#include "cpu_map.h"
+#include "fake_host.h"
+#include "ini_edit.h"
+#include "nova.h"
+#include "plan.h"
+#include "report.h"
+
+namespace kvmprov {
+namespace {
+
+using test::FakeHost;
+
+const std::string kData = KVMPROV_TEST_DATA;
+
+std::vector<IniSetting> settings(std::initializer_list<IniSetting> s) {
+  return s;
+}
+
+TEST_CASE("ini_get reads as oslo.config: last occurrence wins, sections merge, quotes drop") {
+  const std::string text =
+      "[DEFAULT]\n"
+      "debug = true\n"
+      "[libvirt]\n"
+      "#virt_type = kvm\n"
+      "virt_type = qemu\n"
+      "[DEFAULT]\n"
+      "debug: false\n"
+      "[libvirt]\n"
+      "virt_type = \"lxc\"\n"
+      "images_type = raw\n"
+      "  and more\n"
+      "; comment\n";
+  CHECK(ini_get(text, "libvirt", "virt_type") == "lxc");
+  CHECK(ini_get(text, "DEFAULT", "debug") == "false");
+  CHECK(ini_get(text, "libvirt", "images_type") == "raw\nand more");
+  CHECK_FALSE(ini_get(text, "libvirt", "cpu_mode"));
+  CHECK_FALSE(ini_get(text, "api", "virt_type"));
+}
+
+TEST_CASE("ini_apply sets the last live occurrence and leaves every other byte") {
+  const std::string text =
+      "# head\n"
+      "[libvirt]\n"
+      "#virt_type = kvm\n"
+      "virt_type=qemu\n"
+      "\n"
+      "[api]\n"
+      "auth = keystone\n"
+      "[libvirt]\n"
+      "virt_type   =   xen\n"
+      "  continued\n"
+      "other = 1\n";
+  const std::string out = ini_apply(text, settings({{"libvirt", "virt_type", "kvm"}}));
+  CHECK(out ==
+        "# head\n"
+        "[libvirt]\n"
+        "#virt_type = kvm\n"
+        "virt_type=qemu\n"
+        "\n"
+        "[api]\n"
+        "auth = keystone\n"
+        "[libvirt]\n"
+        "virt_type   =   kvm\n"
+        "other = 1\n");
+  CHECK(ini_get(out, "libvirt", "virt_type") == "kvm");
+  // Converging again changes nothing.
+  CHECK(ini_apply(out, settings({{"libvirt", "virt_type", "kvm"}})) == out);
+}
+
+TEST_CASE("ini_apply adds absent keys under the first header, in order, and new sections last") {
+  const std::string text =
+      "[DEFAULT]\n"
+      "#compute_driver = <None>\n"
+      "[libvirt]\n"
+      "#virt_type = kvm\n"
+      "#cpu_mode = <None>";  // no final newline
+  const std::string out =
+      ini_apply(text, settings({{"DEFAULT", "compute_driver", "libvirt.LibvirtDriver"},
+                                {"libvirt", "virt_type", "kvm"},
+                                {"libvirt", "cpu_mode", "host-model"},
+                                {"libvirt", "cpu_models", std::nullopt},
+                                {"workarounds", "x", "1"}}));
+  CHECK(out ==
+        "[DEFAULT]\n"
+        "compute_driver = libvirt.LibvirtDriver\n"
+        "#compute_driver = <None>\n"
+        "[libvirt]\n"
+        "virt_type = kvm\n"
+        "cpu_mode = host-model\n"
+        "#virt_type = kvm\n"
+        "#cpu_mode = <None>\n"
+        "\n"
+        "[workarounds]\n"
+        "x = 1\n");
+}
+
+TEST_CASE("ini_apply removes every live occurrence with its continuation lines") {
+  const std::string text =
+      "[libvirt]\ncpu_models = a,\n  b\ncpu_mode = custom\n[libvirt]\ncpu_models = c\n#cpu_models "
+      "= d\n";
+  CHECK(ini_apply(text, settings({{"libvirt", "cpu_models", std::nullopt}})) ==
+        "[libvirt]\ncpu_mode = custom\n[libvirt]\n#cpu_models = d\n");
+}
+
+TEST_CASE("ini_apply keeps CRLF line endings and uses them for added lines") {
+  const std::string text = "[DEFAULT]\r\ndebug = true\r\n[libvirt]\r\nvirt_type = qemu\r\n";
+  CHECK(ini_apply(text,
+                  settings({{"libvirt", "virt_type", "kvm"}, {"libvirt", "cpu_mode", "none"}})) ==
+        "[DEFAULT]\r\ndebug = true\r\n[libvirt]\r\ncpu_mode = none\r\nvirt_type = kvm\r\n");
+}
+
+TEST_CASE("ini_apply on an empty file creates the sections") {
+  CHECK(ini_apply("", settings({{"DEFAULT", "compute_driver", "libvirt.LibvirtDriver"},
+                                {"libvirt", "virt_type", "qemu"}})) ==
+        "[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver\n\n[libvirt]\nvirt_type = qemu\n");
+}
+
+Result<std::optional<std::string>> read_disk(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::optional<std::string>();
+  std::stringstream s;
+  s << in.rdbuf();
+  return std::optional<std::string>(s.str());
+}
+
+TEST_CASE("both CPU map layouts load, with inherited features") {
+  for (const char* path :
+       {"/cpu_map/modern", "/cpu_map/modern/index.xml", "/cpu_map/legacy/cpu_map.xml"}) {
+    CAPTURE(path);
+    auto map = load_cpu_map(kData + path, read_disk);
+    REQUIRE(map);
+    CHECK(map->models.count("Nehalem"));
+    CHECK_FALSE(map->models.count("POWER9"));  // other architectures are left out
+    const std::set<std::string> nehalem = {"fpu", "sse2", "pni", "sse4_1", "sse4_2", "lahf_lm"};
+    ModelCheck ok = check_cpu_model(*map, "Nehalem", nehalem);
+    CHECK(ok.found);
+    CHECK(ok.missing.empty());
+    ModelCheck lacking = check_cpu_model(*map, "Nehalem", {"fpu", "sse2", "pni", "sse4_1"});
+    CHECK(lacking.missing == std::vector<std::string>{"sse4.2 (sse4_2)", "lahf_lm"});
+    ModelCheck typo = check_cpu_model(*map, "nehalem", nehalem);
+    CHECK_FALSE(typo.found);
+    CHECK(typo.suggestion == "Nehalem");
+    CHECK(check_cpu_model(*map, "Zen", nehalem).suggestion.empty());
+  }
+}
+
+TEST_CASE("feature names are translated to cpuinfo's; MSR features are not checked") {
+  auto map = load_cpu_map(kData + "/cpu_map/modern", read_disk);
+  REQUIRE(map);
+  CHECK(cpuinfo_flag_name(*map, "pclmuldq") == "pclmulqdq");
+  CHECK(cpuinfo_flag_name(*map, "sse4.1") == "sse4_1");
+  CHECK(cpuinfo_flag_name(*map, "cmt") == "cqm");
+  CHECK(cpuinfo_flag_name(*map, "tsc-deadline") == "tsc_deadline_timer");
+  CHECK(cpuinfo_flag_name(*map, "avx512-bf16") == "avx512_bf16");
+  CHECK(cpuinfo_flag_name(*map, "osxsave").empty());
+  ModelCheck c = check_cpu_model(
+      *map, "Westmere", {"fpu", "sse2", "pni", "sse4_1", "sse4_2", "lahf_lm", "pclmulqdq"});
+  CHECK(c.missing == std::vector<std::string>{"cmt (cqm)"});
+  CHECK(c.unchecked == std::vector<std::string>{"osxsave", "rdctl-no"});
+}
+
+TEST_CASE("a missing or broken CPU map is an error naming the file") {
+  auto none = load_cpu_map(kData + "/cpu_map/nowhere", read_disk);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().message.find("nowhere/index.xml") != std::string::npos);
+  auto broken = load_cpu_map("/x/index.xml", [](const std::string&) {
+    return Result<std::optional<std::string>>(std::optional<std::string>("<cpus><arch"));
+  });
+  REQUIRE_FALSE(broken);
+  CHECK(broken.error().message.find("cannot parse CPU map \"/x/index.xml\"") == 0);
+  auto evil = load_cpu_map("/x/index.xml", [](const std::string&) {
+    return Result<std::optional<std::string>>(std::optional<std::string>(
+        "<cpus><arch name='x86'><include filename='../../etc/shadow'/></arch></cpus>"));
+  });
+  REQUIRE_FALSE(evil);
+  CHECK(evil.error().message.find("refusing include") != std::string::npos);
+}
+
+std::vector<std::string> profile_errors(const std::string& nova) {
+  ParseResult r = parse_profile("version: 1\nname: t\nnova:\n" + nova, "p.yaml");
+  std::vector<std::string> out;
+  for (const auto& e : r.errors) out.push_back(e.str());
+  return out;
+}
+
+TEST_CASE("the nova section: defaults, values and errors") {
+  ParseResult r = parse_profile("version: 1\nname: t\nnova:\n", "p.yaml");
+  REQUIRE(r.profile);
+  REQUIRE(r.profile->nova);
+  CHECK(r.profile->nova->config == "/etc/nova/nova.conf");
+  CHECK(r.profile->nova->virt_type == NovaVirtType::automatic);
+  CHECK(r.profile->nova->cpu_mode == NovaCpuMode::host_model);
+  CHECK_FALSE(parse_profile("version: 1\nname: t\n", "p.yaml").profile->nova);
+
+  r = parse_profile(
+      "version: 1\nname: t\nnova:\n  config: /srv/nova.conf\n  virt_type: qemu\n"
+      "  cpu_mode: custom\n  cpu_models: [Nehalem, Westmere-IBRS]\n  legacy_option_names: true\n"
+      "  cpu_map: /usr/share/libvirt/cpu_map.xml\n",
+      "p.yaml");
+  REQUIRE(r.profile);
+  CHECK(r.profile->nova->cpu_models == std::vector<std::string>{"Nehalem", "Westmere-IBRS"});
+  CHECK(r.profile->nova->legacy_option_names);
+  CHECK(r.profile->nova->cpu_map == "/usr/share/libvirt/cpu_map.xml");
+
+  CHECK(profile_errors("  cpu_mode: custom\n") ==
+        std::vector<std::string>{
+            "p.yaml:4:13: cpu_mode \"custom\" needs at least one model in \"cpu_models\" of "
+            "\"nova\" (e.g. [Nehalem]; see /usr/share/libvirt/cpu_map)"});
+  CHECK(profile_errors("  cpu_mode: host-model\n  cpu_models: [Nehalem]\n") ==
+        std::vector<std::string>{
+            "p.yaml:5:15: \"cpu_models\" of \"nova\" is only valid with cpu_mode \"custom\" "
+            "(cpu_mode is \"host-model\"): remove it or set cpu_mode: custom"});
+  CHECK(
+      profile_errors("  virt_type: kvmm\n") ==
+      std::vector<std::string>{"p.yaml:4:14: unknown virt_type \"kvmm\" (did you mean \"kvm\"?)"});
+  CHECK(profile_errors("  cpu_mode: host_passthrough\n") ==
+        std::vector<std::string>{"p.yaml:4:13: unknown cpu_mode \"host_passthrough\" (did you mean "
+                                 "\"host-passthrough\"?)"});
+  CHECK(profile_errors("  cpu_mdoe: none\n") ==
+        std::vector<std::string>{
+            "p.yaml:4:3: unknown key \"cpu_mdoe\" in \"nova\" (did you mean \"cpu_mode\"?)"});
+  // Nothing can smuggle a line, a key or a section into nova.conf.
+  CHECK(profile_errors("  cpu_mode: custom\n  cpu_models: [\"Nehalem\\n[DEFAULT]\"]\n") ==
+        std::vector<std::string>{
+            "p.yaml:5:16: invalid CPU model \"Nehalem\\n[DEFAULT]\": allowed characters are "
+            "A-Z a-z 0-9 . _ -"});
+  CHECK(profile_errors("  cpu_mode: custom\n  cpu_models: [Nehalem, 'a=b']\n").size() == 1);
+  CHECK(profile_errors("  config: etc/nova.conf\n") ==
+        std::vector<std::string>{
+            "p.yaml:4:11: invalid path \"etc/nova.conf\" for \"config\" of \"nova\": must be an "
+            "absolute path"});
+  CHECK(profile_errors("  config: /etc/../shadow\n").size() == 1);
+  CHECK(profile_errors("  legacy_option_names: maybe\n") ==
+        std::vector<std::string>{
+            "p.yaml:4:24: invalid value \"maybe\" for \"legacy_option_names\" of \"nova\": "
+            "expected true or false"});
+}
+
+Profile nova_profile(NovaSpec spec) {
+  Profile p;
+  p.source = "/etc/kvmprov/profile.yaml";
+  p.name = "compute";
+  p.nova = std::move(spec);
+  return p;
+}
+
+const Action* find(const std::vector<Action>& actions, const std::string& id) {
+  auto it =
+      std::find_if(actions.begin(), actions.end(), [&](const Action& a) { return a.id == id; });
+  return it == actions.end() ? nullptr : &*it;
+}
+
+const std::string kConf = "/etc/nova/nova.conf";
+
+FakeHost nova_host() {
+  FakeHost h;
+  h.files_[kConf] = "[DEFAULT]\n#compute_driver = <None>\n\n[libvirt]\n#virt_type = kvm\n";
+  h.kernel_files_["/proc/cpuinfo"] =
+      "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 pni sse4_1 sse4_2 vmx\n\n"
+      "processor\t: 1\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 pni sse4_1 vmx lahf_lm\n\n";
+  return h;
+}
+
+TEST_CASE("cpuinfo flags are the ones every CPU has") {
+  FakeHost h = nova_host();
+  CpuFacts cpu = parse_cpuinfo(*h.read_kernel_file("/proc/cpuinfo"));
+  CHECK(cpu.flags == std::set<std::string>{"fpu", "sse2", "pni", "sse4_1", "vmx"});
+}
+
+TEST_CASE("virt_type auto: kvm when check says usable, qemu with the reason otherwise") {
+  FakeHost h = nova_host();
+  Profile p = nova_profile({});
+  Facts f = observe(h, p);
+  f.nova.kvm = KvmVerdict{.usable = true, .reason = "ok", .source = "check"};
+  Plan plan = make_plan(p, f, {.live = true});
+  const Action* vt = find(plan.actions, "nova:virt_type");
+  REQUIRE(vt);
+  CHECK(vt->target == "kvm");
+  const Action* file = find(plan.actions, "file:" + kConf);
+  REQUIRE(file);
+  CHECK(file->status == Status::changed);
+  CHECK(file->keep_owner);
+  CHECK(*file->after ==
+        "[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver\n#compute_driver = <None>\n\n"
+        "[libvirt]\nvirt_type = kvm\ncpu_mode = host-model\n#virt_type = kvm\n");
+
+  f.nova.kvm = KvmVerdict{.usable = false,
+                          .reason = "disabled-in-firmware",
+                          .advice = "VT-x is disabled in the firmware",
+                          .source = "check"};
+  plan = make_plan(p, f, {.live = true});
+  vt = find(plan.actions, "nova:virt_type");
+  CHECK(vt->target == "qemu");
+  CHECK(vt->nova.reason == "disabled-in-firmware");
+  CHECK(vt->detail.find("disabled-in-firmware") != std::string::npos);
+  RunReport report{.verb = "plan", .profile = &p, .facts = &f, .actions = plan.actions};
+  auto json = report_json(report);
+  bool seen = false;
+  for (const auto& a : json["actions"]) {
+    if (a["id"] == "nova:virt_type") {
+      CHECK(a["nova"]["virt_type"] == "qemu");
+      CHECK(a["nova"]["reason"] == "disabled-in-firmware");
+      seen = true;
+    }
+    if (a["id"] == "file:" + kConf)
+      CHECK(a["diff"].get<std::string>().find("+virt_type = qemu") != std::string::npos);
+  }
+  CHECK(seen);
+}
+
+TEST_CASE("virt_type auto with the modules about to be loaded: kvm, unless a load fails") {
+  FakeHost h = nova_host();
+  h.kernel_files_["/proc/modules"] = "";
+  h.available("kvm");
+  h.available("kvm_intel");
+  Profile p = nova_profile({});
+  p.modules = {{.name = "kvm"}, {.name = "kvm_intel"}};
+  p.persist = PersistMode::none;
+  Facts f = observe(h, p);
+  f.nova.kvm = KvmVerdict{.usable = false, .reason = "module-not-loaded", .source = "check"};
+  Plan plan = make_plan(p, f, {.live = true});
+  CHECK(find(plan.actions, "nova:virt_type")->target == "kvm");
+  h.load_errors_["kvm_intel"] = EPERM;
+  auto done = apply_plan(h, plan);
+  const Action* file = find(done, "file:" + kConf);
+  CHECK(file->status == Status::failed);
+  CHECK(file->detail == "not done: it depends on \"module:kvm_intel\", which failed");
+  CHECK(h.writes_.empty());
+}
+
+TEST_CASE("under --root auto assumes kvm unless --fact kvm_usable=false") {
+  FakeHost h = nova_host();
+  h.live_ = false;
+  Profile p = nova_profile({});
+  Facts f = observe(h, p);
+  CHECK(find(make_plan(p, f, {.live = false}).actions, "nova:virt_type")->target == "kvm");
+  REQUIRE(override_fact(f, "kvm_usable=false"));
+  Plan plan = make_plan(p, f, {.live = false});
+  const Action* vt = find(plan.actions, "nova:virt_type");
+  CHECK(vt->target == "qemu");
+  CHECK(vt->nova.source == "--fact");
+}
+
+TEST_CASE("a missing nova.conf is pending, never created") {
+  FakeHost h = nova_host();
+  h.files_.clear();
+  Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
+  Facts f = observe(h, p);
+  auto done = apply_plan(h, make_plan(p, f, {.live = true}));
+  const Action* file = find(done, "file:" + kConf);
+  CHECK(file->status == Status::pending);
+  CHECK(file->detail == "nova.conf not found: install nova-compute first, then run again");
+  CHECK(h.writes_.empty());
+}
+
+TEST_CASE("custom CPU models: checked against the map and this CPU") {
+  FakeHost h = nova_host();
+  for (const char* name :
+       {"index.xml", "x86_features.xml", "x86_Penryn.xml", "x86_Nehalem.xml", "x86_Westmere.xml"})
+    h.files_[std::string(kCpuMapDir) + "/" + name] = **read_disk(kData + "/cpu_map/modern/" + name);
+  NovaSpec spec{.virt_type = NovaVirtType::qemu, .cpu_mode = NovaCpuMode::custom};
+  spec.cpu_models = {"Penryn"};
+  Profile p = nova_profile(spec);
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  CHECK(find(plan.actions, "nova:cpu_mode")->status == Status::unchanged);
+  CHECK(find(plan.actions, "file:" + kConf)->after->find("cpu_models = Penryn\n") !=
+        std::string::npos);
+
+  p.nova->cpu_models = {"Nehalem"};
+  plan = make_plan(p, f, {.live = true});
+  const Action* cpu = find(plan.actions, "nova:cpu_mode");
+  CHECK(cpu->status == Status::failed);
+  CHECK(cpu->detail == "this CPU cannot run \"Nehalem\": it lacks sse4.2 (sse4_2), lahf_lm");
+  CHECK(cpu->nova.missing_features == std::vector<std::string>{"Nehalem: sse4.2 (sse4_2) lahf_lm"});
+  CHECK(find(plan.actions, "file:" + kConf)->status == Status::failed);
+
+  p.nova->cpu_models = {"Nehalen"};
+  plan = make_plan(p, f, {.live = true});
+  cpu = find(plan.actions, "nova:cpu_mode");
+  CHECK(cpu->detail ==
+        "unknown CPU model \"Nehalen\" (not in /usr/share/libvirt/cpu_map/index.xml) (did you mean "
+        "\"Nehalem\"?)");
+}
+
+TEST_CASE("host-passthrough warns about live migration; legacy names on request") {
+  FakeHost h = nova_host();
+  Profile p = nova_profile({.virt_type = NovaVirtType::kvm,
+                            .cpu_mode = NovaCpuMode::host_passthrough,
+                            .legacy_option_names = true});
+  h.files_[kConf] = "[libvirt]\ncpu_model = Nehalem\ncpu_models = Nehalem\n";
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  CHECK(find(plan.actions, "nova:cpu_mode")->detail.find("live migration") != std::string::npos);
+  CHECK(*find(plan.actions, "file:" + kConf)->after ==
+        "[libvirt]\nvirt_type = kvm\ncpu_mode = host-passthrough\n\n[DEFAULT]\n"
+        "compute_driver = libvirt.LibvirtDriver\nlibvirt_type = kvm\n"
+        "libvirt_cpu_mode = host-passthrough\n");
+  apply_plan(h, plan);
+  h.writes_.clear();
+  auto again = apply_plan(h, make_plan(p, observe(h, p), {.live = true}));
+  CHECK(find(again, "file:" + kConf)->status == Status::unchanged);
+  CHECK(h.writes_.empty());
+}
+
+int remove_entry(const char* path, const struct stat*, int, FTW*) {
+  return ::remove(path);
+}
+
+TEST_CASE("update_file keeps owner, group and mode, and leaves the same bytes alone") {
+  char tmpl[] = "/tmp/kvmprov-nova.XXXXXX";
+  REQUIRE(mkdtemp(tmpl));
+  const std::string root = tmpl;
+  REQUIRE(::mkdir((root + "/etc").c_str(), 0755) == 0);
+  const std::string path = root + "/etc/nova.conf";
+  { std::ofstream(path) << "[libvirt]\n"; }
+  REQUIRE(::chmod(path.c_str(), 0640) == 0);
+  const gid_t gid = geteuid() == 0 ? 4242 : getegid();
+  REQUIRE(::chown(path.c_str(), geteuid(), gid) == 0);
+  struct stat before {};
+  REQUIRE(::stat(path.c_str(), &before) == 0);
+
+  auto host = make_linux_host({.root = root});
+  auto r = host->update_file("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n");
+  REQUIRE(r);
+  CHECK(*r);
+  struct stat after {};
+  REQUIRE(::stat(path.c_str(), &after) == 0);
+  CHECK((after.st_mode & 07777) == 0640);
+  CHECK(after.st_gid == gid);
+  CHECK(after.st_uid == before.st_uid);
+  CHECK(**read_disk(path) == "[libvirt]\nvirt_type = kvm\n");
+  auto same = host->update_file("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n");
+  REQUIRE(same);
+  CHECK_FALSE(*same);
+  auto missing = host->update_file("/etc/other.conf", "x");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code == ENOENT);
+  nftw(root.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+}  // namespace
+}  // namespace kvmprov
