@@ -169,7 +169,8 @@ CheckItem check_cpu(const Facts& facts) {
 }
 
 // Reads the firmware's VT register on every CPU, loading the msr driver for the duration.
-CheckItem check_firmware(Host& host, const Facts& facts, Evidence& ev) {
+CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& options,
+                         Evidence& ev) {
   const Vendor vendor = facts.cpu.vendor;
   CheckItem item{.id = "firmware", .title = "firmware"};
   std::vector<std::string> parts;
@@ -189,7 +190,9 @@ CheckItem check_firmware(Host& host, const Facts& facts, Evidence& ev) {
     std::string load_error;
     if (!host.kernel_path_exists("/dev/cpu/0/msr")) {
       ModuleFacts msr = host.module("msr");
-      if (msr.state == ModuleState::absent) {
+      if (msr.state == ModuleState::absent && options.no_module_loads) {
+        load_error = "the msr driver is not loaded, and this run loads no module";
+      } else if (msr.state == ModuleState::absent) {
         if (auto r = host.load_module("msr", {}); r)
           loaded_msr = true;
         else
@@ -629,7 +632,7 @@ CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& option
   ev.cpu = facts.cpu;
   ev.provider = facts.kvm_provider;
   r.items.push_back(check_cpu(facts));
-  r.items.push_back(check_firmware(host, facts, ev));
+  r.items.push_back(check_firmware(host, facts, options, ev));
   r.items.push_back(check_kernel(host, facts, ev));
   r.items.push_back(check_device(host, options, ev));
   r.items.push_back(check_probe(host, ev));

@@ -44,6 +44,9 @@ const std::vector<std::string_view>& check_reasons();
 struct CheckOptions {
   std::string user;      // --user NAME: whose access to /dev/kvm decides; "" = this process
   std::string log_path;  // --log FILE (absolute); "" = kDefaultNovaLog when it exists
+  // Never load a module (msr) for the firmware reading: for callers that promise to change
+  // nothing, such as plan deciding virt_type: auto.
+  bool no_module_loads = false;
 };
 
 constexpr const char* kDefaultNovaLog = "/var/log/nova/nova-compute.log";

@@ -172,6 +172,13 @@ TEST_CASE("JSON snapshot: --user who is not in the device's group") {
   }
 }
 
+TEST_CASE("no_module_loads: the firmware step does not load msr") {
+  FakeHost h = intel_host();
+  CheckReport r = run_fake(h, {.no_module_loads = true});
+  CHECK(h.loads_.empty());
+  CHECK(item(r, "firmware").detail.find("this run loads no module") != std::string::npos);
+}
+
 TEST_CASE("msr already present: read on every CPU, not loaded, not unloaded") {
   FakeHost h = intel_host();
   h.kernel_files_["/dev/cpu/0/msr"] = h.kernel_files_["/dev/cpu/1/msr"] = "";
