@@ -28,7 +28,7 @@ _kvmprov() {
   ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
   prog=${COMP_WORDS[0]:-kvmprov}
 
-  local verbs facts="cpu_vendor vmx svm hypervisor kernel_release modules_supported systemd"
+  local verbs facts="cpu_vendor vmx svm hypervisor kernel_release modules_supported systemd kvm_usable cpu_flags"
   verbs=$(_kvmprov_help_verbs "$prog")
   [[ -n $verbs ]] || verbs="check plan apply validate reset version"
 
@@ -55,7 +55,7 @@ _kvmprov() {
         local values
         case $key in
           cpu_vendor) values="intel amd hygon zhaoxin centaur" ;;
-          vmx | svm | hypervisor | modules_supported | systemd) values="true false" ;;
+          vmx | svm | hypervisor | modules_supported | systemd | kvm_usable) values="true false" ;;
           *) values="" ;;
         esac
         mapfile -t COMPREPLY < <(compgen -P "$key=" -W "$values" -- "${cur#*=}")

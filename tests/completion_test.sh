@@ -63,13 +63,13 @@ complete_words kvmprov --root "$TMP/p/"
 expect "$TMP/p/sub" "--root completes directories"
 
 complete_words kvmprov plan --fact ""
-expect "cpu_vendor= hypervisor= kernel_release= modules_supported= svm= systemd= vmx=" "fact names"
+expect "cpu_flags= cpu_vendor= hypervisor= kernel_release= kvm_usable= modules_supported= svm= systemd= vmx=" "fact names"
 # Every fact the binary knows is offered.
 known=$("$KVMPROV" plan --root "$TMP" --fact no_such_fact=1 2>&1 | sed -n 's/.*known facts: //p' | tr -d ',')
 [ -n "$known" ] && ok || bad "no list of known facts from kvmprov"
 for k in $known; do expect_has "$k=" "fact from kvmprov"; done
 complete_words kvmprov --fact cpu
-expect "cpu_vendor=" "fact name prefix"
+expect "cpu_flags= cpu_vendor=" "fact name prefix"
 complete_words kvmprov --fact cpu_vendor=
 expect "cpu_vendor=amd cpu_vendor=centaur cpu_vendor=hygon cpu_vendor=intel cpu_vendor=zhaoxin" "vendor values"
 complete_words kvmprov --fact vmx=t
