@@ -8,7 +8,10 @@ KVMPROV=$(realpath "${1:-build/kvmprov}")
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 ROOT="$TMP/root"
-mkdir -p "$ROOT"
+mkdir -p "$ROOT/etc"
+# A system image's account files, so that the default profile's kvm group can be checked.
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ROOT/etc/passwd"
+printf 'root:x:0:\nkvm:x:107:\n' >"$ROOT/etc/group"
 "$KVMPROV" apply --root "$ROOT" --fact cpu_vendor=amd --quiet >/dev/null
 : >"$TMP/empty.conf"
 

@@ -132,6 +132,11 @@ std::vector<KernelLogFinding> scan_kernel_log(std::string_view messages) {
 
 Result<std::string> read_kernel_log(const std::string& kmsg, bool fallback_syslog) {
   const std::string context = "cannot read the kernel log \"" + kmsg + "\"";
+  // On the running system syslog(2) hands over the whole buffer in one call; /dev/kmsg takes a
+  // read per record (hundreds on a booted host).
+  if (fallback_syslog) {
+    if (auto sys = read_syslog()) return sys;
+  }
   int fd = open(kmsg.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     const int err = errno;
