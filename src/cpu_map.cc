@@ -4,6 +4,8 @@
 // (sse4.1 is sse4_1, pclmuldq is pclmulqdq) and hides a few, so names are translated first.
 #include "cpu_map.h"
 
+#include "text.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -91,37 +93,15 @@ class Loader {
   std::size_t files_ = 0;
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
-std::size_t distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({above + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 // The closest model name: case-insensitive edit distance within a third of the length, else the
 // first model the word is a prefix of ("Skylake" -> "Skylake-Client").
 std::string suggest(const CpuMap& map, const std::string& word) {
   if (word.size() > 64) return "";
-  const std::string w = lower(word);
+  const std::string w = ascii_lower(word);
   std::string best;
   std::size_t best_d = std::max<std::size_t>(2, w.size() / 3) + 1;
   for (const auto& [name, m] : map.models) {
-    std::size_t d = distance(w, lower(name));
+    std::size_t d = edit_distance(w, ascii_lower(name));
     if (d < best_d) {
       best = name;
       best_d = d;
@@ -129,7 +109,7 @@ std::string suggest(const CpuMap& map, const std::string& word) {
   }
   if (!best.empty()) return best;
   for (const auto& [name, m] : map.models)
-    if (w.size() >= 3 && lower(name).starts_with(w)) return name;
+    if (w.size() >= 3 && ascii_lower(name).starts_with(w)) return name;
   return "";
 }
 

@@ -2,6 +2,8 @@
 // Parses and validates host profiles; the only file that sees yaml-cpp, so its exceptions end here.
 #include "profile.h"
 
+#include "text.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -105,25 +107,6 @@ std::string one_line(std::string_view s) {
     }
   }
   return out;
-}
-
-// Optimal string alignment distance: a transposed pair counts as one edit, the commonest typo.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  const std::size_t width = b.size() + 1;
-  std::vector<std::size_t> d((a.size() + 1) * width);
-  auto at = [&](std::size_t i, std::size_t j) -> std::size_t& { return d[i * width + j]; };
-  for (std::size_t i = 0; i <= a.size(); ++i) at(i, 0) = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) at(0, j) = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      at(i, j) = std::min({at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        at(i, j) = std::min(at(i, j), at(i - 2, j - 2) + 1);
-      }
-    }
-  }
-  return at(a.size(), b.size());
 }
 
 // The closest candidate, if close enough to be a plausible typo rather than a different word.

@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT
+// The shared text helpers behind every "did you mean" hint.
+#include <doctest/doctest.h>
+
+#include "text.h"
+
+namespace kvmprov {
+namespace {
+
+TEST_CASE("edit distance counts a transposed pair as one edit") {
+  CHECK(edit_distance("modules", "modules") == 0);
+  CHECK(edit_distance("modles", "modules") == 1);
+  CHECK(edit_distance("moduels", "modules") == 1);
+  CHECK(edit_distance("", "kvm") == 3);
+  CHECK(edit_distance("intel", "amd") == 5);
+}
+
+TEST_CASE("ascii_lower folds A-Z only") {
+  CHECK(ascii_lower("Skylake-Client_V1") == "skylake-client_v1");
+  CHECK(ascii_lower("\xc3\x89") == "\xc3\x89");
+}
+
+}  // namespace
+}  // namespace kvmprov
