@@ -57,12 +57,7 @@ void confirm_loaded(Host& host, Action& a, std::string_view verb) {
     if (it == after.params.end()) continue;  // write-only parameters are not visible in sysfs
     std::string have = it->second;
     while (!have.empty() && (have.back() == '\n' || have.back() == ' ')) have.pop_back();
-    auto norm = [](const std::string& v) -> std::string {
-      if (v == "Y" || v == "y" || v == "1") return "1";
-      if (v == "N" || v == "n" || v == "0") return "0";
-      return v;
-    };
-    if (norm(have) != norm(opt.value)) {
+    if (!same_param_value(have, opt.value)) {
       fail(a, fmt::format("\"{}\" is loaded but its parameter {} is {} (profile: {})", a.target,
                           opt.name, have, opt.value));
       return;

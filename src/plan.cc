@@ -100,7 +100,7 @@ std::vector<Drift> option_drift(const ModuleSpec& spec, const ModuleFacts& mf) {
   for (const auto& opt : spec.options) {
     auto it = mf.params.find(opt.name);
     std::string have = it == mf.params.end() ? std::string() : trim(it->second);
-    if (it == mf.params.end() || normalise_param(have) != normalise_param(opt.value))
+    if (it == mf.params.end() || !same_param_value(have, opt.value))
       drift.push_back({opt.name, it == mf.params.end() ? "(not exposed)" : have, opt.value});
   }
   return drift;
@@ -264,6 +264,10 @@ const std::optional<std::string>& file_facts(const Facts& facts, const std::stri
 }
 
 }  // namespace
+
+bool same_param_value(std::string_view have, std::string_view want) {
+  return normalise_param(have) == normalise_param(want);
+}
 
 std::vector<const ModuleSpec*> modules_for_host(const Profile& profile, const Facts& facts) {
   std::vector<const ModuleSpec*> out;

@@ -111,6 +111,10 @@ Plan make_reset_plan(const Facts& facts);
 // `when` mismatches are left out).
 std::vector<const ModuleSpec*> modules_for_host(const Profile& profile, const Facts& facts);
 
+// Whether a module parameter as sysfs shows it (HAVE, e.g. "Y\n") is the profile's value (WANT,
+// e.g. "1"): booleans compare as Y/N = 1/0 = true/false, trailing whitespace is ignored.
+bool same_param_value(std::string_view have, std::string_view want);
+
 // Renders a unified diff of two texts, labelled with PATH ("" for an absent side).
 std::string unified_diff(const std::string& path, const std::optional<std::string>& before,
                          const std::optional<std::string>& after);

@@ -191,6 +191,14 @@ TEST_CASE("option drift on a loaded module: pending without --allow-reload, relo
   }
 }
 
+TEST_CASE("parameter values: sysfs's Y/N against the profile's 1/0 and true/false") {
+  CHECK(same_param_value("Y\n", "1"));
+  CHECK(same_param_value("N", "false"));
+  CHECK(same_param_value("1", "true"));
+  CHECK_FALSE(same_param_value("0", "1"));
+  CHECK(same_param_value("200000\n", "200000"));
+}
+
 TEST_CASE("Y/N and 1/0 are the same value") {
   FakeHost h = amd_host();
   h.modules_["kvm_amd"].state = ModuleState::live;
