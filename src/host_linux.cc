@@ -262,6 +262,9 @@ class LinuxHost final : public Host {
   std::string cpuid_vendor_id() override { return kvmprov::cpuid_vendor_id(); }
 
   ModuleFacts module(const std::string& name) override {
+    // A kernel without loadable-module support has nothing libkmod could load or find: /sys
+    // tells all there is, and the run is spared mapping libkmod and its libraries.
+    if (!kernel_path_exists("/proc/modules")) return sys_module_facts(name);
     if (Kmod* kmod = open_kmod()) return kmod->query(name);
     return sys_module_facts(name);
   }
@@ -452,12 +455,19 @@ class LinuxHost final : public Host {
     return kmod_.get();
   }
 
-  // What /sys alone tells about NAME when libkmod is unavailable.
+  // What /sys alone tells about NAME: on a kernel without loadable-module support, or when
+  // libkmod is unavailable.
   ModuleFacts sys_module_facts(const std::string& name) {
     ModuleFacts facts;
     facts.name = normalise_module_name(name);
     const std::string sys = "/sys/module/" + facts.name;
     if (!kernel_path_exists(sys)) return facts;
+    for (const std::string& param :
+         list_kernel_dir(sys + "/parameters").value_or(std::vector<std::string>{})) {
+      // Write-only parameters are skipped.
+      if (auto value = read_kernel_file(sys + "/parameters/" + param))
+        facts.params[param] = trim_trailing_space(*value);
+    }
     // Without loadable-module support, or without an initstate, a /sys/module entry is builtin.
     const std::optional<std::string> initstate =
         kernel_path_exists("/proc/modules") ? read_kernel_file(sys + "/initstate") : std::nullopt;

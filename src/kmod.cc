@@ -20,6 +20,8 @@
 #include <string_view>
 #include <utility>
 
+#include "dynlib.h"
+
 namespace kvmprov {
 namespace {
 
@@ -32,23 +34,97 @@ constexpr std::string_view kKernelCommandLine = "/proc/cmdline";
 constexpr size_t kMaxSmallFile = 64 * 1024;
 constexpr size_t kMaxLargeFile = 8 * 1024 * 1024;
 
+// libkmod's functions. libkmod is opened on first use rather than linked: it brings libcrypto,
+// libzstd and liblzma, whose relocations were nearly half of every run's start-up, also of the
+// runs that never touch a module (apply --root, validate, check on a kernel without modules).
+struct Libkmod {
+  decltype(&::kmod_config_get_blacklists) kmod_config_get_blacklists = nullptr;
+  decltype(&::kmod_config_iter_free_iter) kmod_config_iter_free_iter = nullptr;
+  decltype(&::kmod_config_iter_get_key) kmod_config_iter_get_key = nullptr;
+  decltype(&::kmod_config_iter_next) kmod_config_iter_next = nullptr;
+  decltype(&::kmod_get_dirname) kmod_get_dirname = nullptr;
+  decltype(&::kmod_list_next) kmod_list_next = nullptr;
+  decltype(&::kmod_load_resources) kmod_load_resources = nullptr;
+  decltype(&::kmod_module_get_dependencies) kmod_module_get_dependencies = nullptr;
+  decltype(&::kmod_module_get_holders) kmod_module_get_holders = nullptr;
+  decltype(&::kmod_module_get_initstate) kmod_module_get_initstate = nullptr;
+  decltype(&::kmod_module_get_module) kmod_module_get_module = nullptr;
+  decltype(&::kmod_module_get_name) kmod_module_get_name = nullptr;
+  decltype(&::kmod_module_get_path) kmod_module_get_path = nullptr;
+  decltype(&::kmod_module_get_refcnt) kmod_module_get_refcnt = nullptr;
+  decltype(&::kmod_module_new_from_lookup) kmod_module_new_from_lookup = nullptr;
+  decltype(&::kmod_module_new_from_name) kmod_module_new_from_name = nullptr;
+  decltype(&::kmod_module_probe_insert_module) kmod_module_probe_insert_module = nullptr;
+  decltype(&::kmod_module_remove_module) kmod_module_remove_module = nullptr;
+  decltype(&::kmod_module_unref) kmod_module_unref = nullptr;
+  decltype(&::kmod_module_unref_list) kmod_module_unref_list = nullptr;
+  decltype(&::kmod_new) kmod_new = nullptr;
+  decltype(&::kmod_set_log_fn) kmod_set_log_fn = nullptr;
+  decltype(&::kmod_unref) kmod_unref = nullptr;
+};
+
+Libkmod g_libkmod;
+
+// Resolves every function once; later calls return the first outcome.
+Result<void> load_libkmod() {
+  static const Result<void> loaded = []() -> Result<void> {
+    auto library = DynamicLibrary::open("libkmod.so.2", "libkmod2 or kmod-libs");
+    if (!library) return library.error();
+    Libkmod api;
+    for (Result<void> r :
+         {library->bind("kmod_config_get_blacklists", api.kmod_config_get_blacklists),
+          library->bind("kmod_config_iter_free_iter", api.kmod_config_iter_free_iter),
+          library->bind("kmod_config_iter_get_key", api.kmod_config_iter_get_key),
+          library->bind("kmod_config_iter_next", api.kmod_config_iter_next),
+          library->bind("kmod_get_dirname", api.kmod_get_dirname),
+          library->bind("kmod_list_next", api.kmod_list_next),
+          library->bind("kmod_load_resources", api.kmod_load_resources),
+          library->bind("kmod_module_get_dependencies", api.kmod_module_get_dependencies),
+          library->bind("kmod_module_get_holders", api.kmod_module_get_holders),
+          library->bind("kmod_module_get_initstate", api.kmod_module_get_initstate),
+          library->bind("kmod_module_get_module", api.kmod_module_get_module),
+          library->bind("kmod_module_get_name", api.kmod_module_get_name),
+          library->bind("kmod_module_get_path", api.kmod_module_get_path),
+          library->bind("kmod_module_get_refcnt", api.kmod_module_get_refcnt),
+          library->bind("kmod_module_new_from_lookup", api.kmod_module_new_from_lookup),
+          library->bind("kmod_module_new_from_name", api.kmod_module_new_from_name),
+          library->bind("kmod_module_probe_insert_module", api.kmod_module_probe_insert_module),
+          library->bind("kmod_module_remove_module", api.kmod_module_remove_module),
+          library->bind("kmod_module_unref", api.kmod_module_unref),
+          library->bind("kmod_module_unref_list", api.kmod_module_unref_list),
+          library->bind("kmod_new", api.kmod_new),
+          library->bind("kmod_set_log_fn", api.kmod_set_log_fn),
+          library->bind("kmod_unref", api.kmod_unref)}) {
+      if (!r) return r;
+    }
+    g_libkmod = api;
+    return {};
+  }();
+  return loaded;
+}
+
+// Valid once load_libkmod() succeeded, which Kmod::open ensures before any handle exists.
+const Libkmod& lib() {
+  return g_libkmod;
+}
+
 struct CtxFree {
-  void operator()(kmod_ctx* ctx) const { kmod_unref(ctx); }
+  void operator()(kmod_ctx* ctx) const { lib().kmod_unref(ctx); }
 };
 using CtxPtr = std::unique_ptr<kmod_ctx, CtxFree>;
 
 struct ModuleFree {
-  void operator()(kmod_module* mod) const { kmod_module_unref(mod); }
+  void operator()(kmod_module* mod) const { lib().kmod_module_unref(mod); }
 };
 using ModulePtr = std::unique_ptr<kmod_module, ModuleFree>;
 
 struct ModuleListFree {
-  void operator()(kmod_list* list) const { kmod_module_unref_list(list); }
+  void operator()(kmod_list* list) const { lib().kmod_module_unref_list(list); }
 };
 using ModuleList = std::unique_ptr<kmod_list, ModuleListFree>;
 
 struct ConfigIterFree {
-  void operator()(kmod_config_iter* iter) const { kmod_config_iter_free_iter(iter); }
+  void operator()(kmod_config_iter* iter) const { lib().kmod_config_iter_free_iter(iter); }
 };
 using ConfigIter = std::unique_ptr<kmod_config_iter, ConfigIterFree>;
 
@@ -263,7 +339,7 @@ class LibKmod final : public Kmod {
 
   std::string resolve(const std::string& name) override {
     ModulePtr mod = lookup(name);
-    return mod ? kmod_module_get_name(mod.get()) : normalise(name);
+    return mod ? lib().kmod_module_get_name(mod.get()) : normalise(name);
   }
 
   ModuleFacts query(const std::string& name) override {
@@ -272,7 +348,7 @@ class LibKmod final : public Kmod {
     if (facts.name.empty()) return facts;
     ModulePtr mod = by_name(facts.name);
     if (mod) {
-      const char* path = kmod_module_get_path(mod.get());
+      const char* path = lib().kmod_module_get_path(mod.get());
       if (path != nullptr && exists(path)) facts.path = path;
     }
     facts.state = state_of(mod.get(), facts.name);
@@ -288,11 +364,11 @@ class LibKmod final : public Kmod {
     }
     if (facts.state == ModuleState::builtin || facts.state == ModuleState::absent) return facts;
     if (live_root() && mod) {
-      facts.refcount = std::max(0, kmod_module_get_refcnt(mod.get()));
-      ModuleList holders(kmod_module_get_holders(mod.get()));
-      for (kmod_list* l = holders.get(); l != nullptr; l = kmod_list_next(holders.get(), l)) {
-        ModulePtr holder(kmod_module_get_module(l));
-        facts.holders.emplace_back(kmod_module_get_name(holder.get()));
+      facts.refcount = std::max(0, lib().kmod_module_get_refcnt(mod.get()));
+      ModuleList holders(lib().kmod_module_get_holders(mod.get()));
+      for (kmod_list* l = holders.get(); l != nullptr; l = lib().kmod_list_next(holders.get(), l)) {
+        ModulePtr holder(lib().kmod_module_get_module(l));
+        facts.holders.emplace_back(lib().kmod_module_get_name(holder.get()));
       }
     } else {
       if (auto refcnt = read_file(sys_dir + "/refcnt")) facts.refcount = std::atoi(refcnt->c_str());
@@ -306,13 +382,13 @@ class LibKmod final : public Kmod {
     std::vector<std::string> order;
     ModulePtr mod = lookup(name);
     if (!mod) return order;
-    std::set<std::string> seen{kmod_module_get_name(mod.get())};
+    std::set<std::string> seen{lib().kmod_module_get_name(mod.get())};
     // Depth first, a module after everything it needs: the order modprobe loads them in.
     std::function<void(kmod_module*)> visit = [&](kmod_module* m) {
-      ModuleList deps(kmod_module_get_dependencies(m));
-      for (kmod_list* l = deps.get(); l != nullptr; l = kmod_list_next(deps.get(), l)) {
-        ModulePtr dep(kmod_module_get_module(l));
-        std::string dep_name = kmod_module_get_name(dep.get());
+      ModuleList deps(lib().kmod_module_get_dependencies(m));
+      for (kmod_list* l = deps.get(); l != nullptr; l = lib().kmod_list_next(deps.get(), l)) {
+        ModulePtr dep(lib().kmod_module_get_module(l));
+        std::string dep_name = lib().kmod_module_get_name(dep.get());
         if (!seen.insert(dep_name).second) continue;
         visit(dep.get());
         order.push_back(dep_name);
@@ -336,9 +412,9 @@ class LibKmod final : public Kmod {
       extra += option.name;
       if (!option.value.empty()) extra += "=" + option.value;
     }
-    int rc = kmod_module_probe_insert_module(mod.get(), KMOD_PROBE_APPLY_BLACKLIST,
-                                             extra.empty() ? nullptr : extra.c_str(), nullptr,
-                                             nullptr, nullptr);
+    int rc = lib().kmod_module_probe_insert_module(mod.get(), KMOD_PROBE_APPLY_BLACKLIST,
+                                                   extra.empty() ? nullptr : extra.c_str(), nullptr,
+                                                   nullptr, nullptr);
     if (rc == 0 || rc == -EEXIST) return {};
     if (rc > 0) {
       // libkmod refused before touching the kernel: no errno.
@@ -367,7 +443,7 @@ class LibKmod final : public Kmod {
     }
     if (!live_root()) return not_running_system(facts.name, "unloaded");
     ModulePtr mod = by_name(facts.name);
-    int rc = mod ? kmod_module_remove_module(mod.get(), 0) : -ENOMEM;
+    int rc = mod ? lib().kmod_module_remove_module(mod.get(), 0) : -ENOMEM;
     if (rc == 0 || rc == -ENOENT) return {};
     int err = -rc;
     std::string quoted = "module \"" + facts.name + "\"";
@@ -400,22 +476,22 @@ class LibKmod final : public Kmod {
   ModulePtr lookup(const std::string& name) {
     if (name.empty()) return nullptr;
     kmod_list* raw = nullptr;
-    if (kmod_module_new_from_lookup(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
+    if (lib().kmod_module_new_from_lookup(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
     ModuleList list(raw);
     if (!list) return nullptr;
-    return ModulePtr(kmod_module_get_module(list.get()));
+    return ModulePtr(lib().kmod_module_get_module(list.get()));
   }
 
   ModulePtr by_name(const std::string& name) {
     kmod_module* raw = nullptr;
-    if (kmod_module_new_from_name(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
+    if (lib().kmod_module_new_from_name(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
     return ModulePtr(raw);
   }
 
   ModuleState state_of(kmod_module* mod, const std::string& name) {
     std::string sys_dir = under_root(sys_root_, "/sys/module/" + name);
     if (live_root()) {
-      int rc = mod ? kmod_module_get_initstate(mod) : -ENOENT;
+      int rc = mod ? lib().kmod_module_get_initstate(mod) : -ENOENT;
       switch (rc) {
         case KMOD_MODULE_BUILTIN:
           return ModuleState::builtin;
@@ -476,9 +552,9 @@ class LibKmod final : public Kmod {
       std::optional<std::string> text = read_file(file);
       if (text && blacklists(*text, name)) return file;
     }
-    ConfigIter iter(kmod_config_get_blacklists(ctx_.get()));
-    while (iter && kmod_config_iter_next(iter.get())) {
-      const char* key = kmod_config_iter_get_key(iter.get());
+    ConfigIter iter(lib().kmod_config_get_blacklists(ctx_.get()));
+    while (iter && lib().kmod_config_iter_next(iter.get())) {
+      const char* key = lib().kmod_config_iter_get_key(iter.get());
       if (key != nullptr && name == key) return std::string(kKernelCommandLine);
     }
     return "";
@@ -496,6 +572,7 @@ class LibKmod final : public Kmod {
 Result<std::unique_ptr<Kmod>> Kmod::open(const std::string& modules_dir,
                                          const std::vector<std::string>& config_paths,
                                          const std::string& sys_root) {
+  if (Result<void> loaded = load_libkmod(); !loaded) return loaded.error();
   std::string root = clean_root(sys_root);
   std::vector<std::string> dirs = config_paths;
   if (dirs.empty()) {
@@ -507,16 +584,16 @@ Result<std::unique_ptr<Kmod>> Kmod::open(const std::string& modules_dir,
   for (const std::string& d : dirs) c_paths.push_back(d.c_str());
   c_paths.push_back(nullptr);
 
-  CtxPtr ctx(kmod_new(modules_dir.empty() ? nullptr : modules_dir.c_str(),
-                      defaults ? nullptr : c_paths.data()));
+  CtxPtr ctx(lib().kmod_new(modules_dir.empty() ? nullptr : modules_dir.c_str(),
+                            defaults ? nullptr : c_paths.data()));
   if (!ctx) {
     return Error{ENOMEM, "module tree \"" + modules_dir +
                              "\": libkmod could not set up its context (out of memory)"};
   }
-  kmod_set_log_fn(ctx.get(), discard_log, nullptr);
+  lib().kmod_set_log_fn(ctx.get(), discard_log, nullptr);
   // Missing indexes (no modules installed) are not an error: lookups then find nothing.
-  (void)kmod_load_resources(ctx.get());
-  std::string dir = kmod_get_dirname(ctx.get());
+  (void)lib().kmod_load_resources(ctx.get());
+  std::string dir = lib().kmod_get_dirname(ctx.get());
   return std::unique_ptr<Kmod>(
       std::make_unique<LibKmod>(std::move(ctx), std::move(dir), std::move(dirs), std::move(root)));
 }

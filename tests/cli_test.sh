@@ -137,6 +137,17 @@ expect_in "$out" "0 changed, 3 unchanged, 0 failed, 0 pending, 5 skipped" "secon
 expect_eq "$(stat -c %Y.%y "$ROOT/etc/modules")" "$mtime" "mtime kept"
 run apply --root "$ROOT" --fact cpu_vendor=amd
 expect_rc 0 "apply plain exit"
+# libkmod and libudev are opened only when a run needs them: never under --root, where no kernel
+# or device action is taken.
+LD_DEBUG=libs "$KVMPROV" apply --root "$ROOT" --fact cpu_vendor=amd --quiet >/dev/null 2>"$TMP/ld.log"
+grep -qE 'libkmod|libudev' "$TMP/ld.log" && bad "apply --root maps libkmod or libudev" || ok
+if [ ! -e /proc/modules ] && [ -d /sys/module ]; then
+  # A kernel that cannot load modules: check reads /sys and never needs libkmod.
+  LD_DEBUG=libs "$KVMPROV" check --quiet >/dev/null 2>"$TMP/ld.log"
+  grep -q libkmod "$TMP/ld.log" && bad "check maps libkmod on a kernel without module support" || ok
+else
+  echo "cli: skipping check without libkmod (this kernel supports loadable modules)" >&2
+fi
 
 # --- JSON report
 run plan --root "$ROOT" --fact cpu_vendor=intel --json

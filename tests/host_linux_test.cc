@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -529,4 +530,36 @@ TEST_CASE("kernel files are read below the kernel root") {
   CHECK_FALSE(host->read_kernel_file("/sys/../proc/sys/kernel/osrelease").has_value());
   CHECK(host->kernel_path_exists("/sys/module/kvm"));
   CHECK_FALSE(host->kernel_path_exists("/sys/module/kvm_intel"));
+}
+
+TEST_CASE("module facts come from /sys alone on a kernel without loadable-module support") {
+  // The fixture has no /proc/modules: libkmod, which could neither find nor load anything
+  // there, is not consulted, and /sys still gives state and parameters.
+  kvmprov::LinuxHostOptions options;
+  options.kernel_root = std::string(KVMPROV_TEST_DATA) + "/kmod/builtin";
+  options.modules_dir = "/nonexistent/lib/modules/6.1.0-test";
+  auto host = make_linux_host(options);
+  kvmprov::ModuleFacts kvm_intel = host->module("kvm-intel");
+  CHECK(kvm_intel.name == "kvm_intel");
+  CHECK(kvm_intel.state == kvmprov::ModuleState::builtin);
+  CHECK(kvm_intel.found);
+  CHECK(kvm_intel.params == std::map<std::string, std::string>{{"nested", "Y"}});
+  CHECK(host->module("kvm").state == kvmprov::ModuleState::builtin);
+  kvmprov::ModuleFacts kvm_amd = host->module("kvm_amd");
+  CHECK(kvm_amd.state == kvmprov::ModuleState::absent);
+  CHECK_FALSE(kvm_amd.found);
+  CHECK(kvm_amd.params.empty());
+}
+
+TEST_CASE("module facts on a kernel with module support come from libkmod") {
+  kvmprov::LinuxHostOptions options;
+  options.kernel_root = std::string(KVMPROV_TEST_DATA) + "/kmod/live";
+  options.modules_dir = "/nonexistent/lib/modules/6.1.0-test";
+  auto host = make_linux_host(options);
+  kvmprov::ModuleFacts kvm = host->module("kvm");
+  CHECK(kvm.state == kvmprov::ModuleState::live);
+  CHECK(kvm.holders == std::vector<std::string>{"kvm_intel"});
+  // Only libkmod's side reads the modprobe.d blacklists.
+  CHECK(host->module("kvm_amd").blacklisted_by ==
+        std::string(KVMPROV_TEST_DATA) + "/kmod/live/etc/modprobe.d/no-amd.conf");
 }

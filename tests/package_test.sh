@@ -72,6 +72,11 @@ for f in ./usr/sbin/kvmprov ./etc/kvmprov/profile.yaml ./usr/share/kvmprov/profi
 done
 grep -q '/systemd/system/kvmprov.service$' <<<"$contents" && ok || bad "kvmprov.service not in the package"
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/kvmprov/profile.yaml && ok || bad "profile.yaml is not a conffile"
+# libkmod and libudev are opened with dlopen, invisible to dpkg-shlibdeps: listed by hand.
+depends=$(dpkg-deb -f "$deb" Depends)
+for lib in libkmod2 libudev1; do
+  case ", $depends," in *", $lib,"*) ok ;; *) bad "Depends lacks $lib: $depends" ;; esac
+done
 
 if command -v lintian >/dev/null; then
   start=$(date +%s)

@@ -80,6 +80,10 @@ unexpected=$(grep -v -e '^/usr/sbin/kvmprov$' -e '^/etc/kvmprov' -e '^/usr/share
   -e '^/usr/share/man/man[58]/kvmprov' -e '^/usr/share/doc/kvmprov' -e '^/usr/lib/.build-id' \
   <<<"$files")
 [ -z "$unexpected" ] && ok || bad "unexpected files in the rpm: $unexpected"
+requires=$(rpm -qp --requires "$rpmfile" 2>/dev/null)
+for lib in kmod-libs systemd-libs; do
+  grep -q "^$lib" <<<"$requires" && ok || bad "Requires lacks $lib: $requires"
+done
 rpm -qp --configfiles "$rpmfile" 2>/dev/null | grep -qx /etc/kvmprov/profile.yaml && ok ||
   bad "profile.yaml is not a config file"
 scripts=$(rpm -qp --scripts "$rpmfile" 2>/dev/null)
