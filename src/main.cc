@@ -63,8 +63,7 @@ int report_profile_errors(const ParseResult& parsed) {
 }
 
 ParseResult load_profile(const Options& o) {
-  if (o.profile.empty())
-    return parse_profile(default_profile_text(), std::string(kDefaultProfileSource));
+  if (o.profile.empty()) return ParseResult{built_in_profile(), {}};
   return load_profile_file(o.profile);
 }
 
@@ -160,13 +159,13 @@ int run_check_verb(const Options& o) {
   }
   auto host = make_linux_host({});
   Facts facts;
-  ParseResult parsed = parse_profile(default_profile_text(), std::string(kDefaultProfileSource));
-  if (parsed.profile) {
+  {
     // check needs the kernel's side only: not the udev rules, accounts or nova.conf.
-    parsed.profile->devices.clear();
-    parsed.profile->groups.clear();
-    parsed.profile->nova.reset();
-    facts = observe(*host, *parsed.profile);
+    Profile profile = built_in_profile();
+    profile.devices.clear();
+    profile.groups.clear();
+    profile.nova.reset();
+    facts = observe(*host, profile);
   }
   for (const auto& f : o.facts) {
     if (auto r = override_fact(facts, f); !r) {

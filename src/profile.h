@@ -23,12 +23,14 @@ std::string_view vendor_kvm_module(Vendor v);
 struct ModuleOption {
   std::string name;   // validated: [A-Za-z0-9_]+
   std::string value;  // validated: printable, no whitespace, quotes, '#' or control bytes
+  bool operator==(const ModuleOption&) const = default;
 };
 
 struct ModuleSpec {
   std::string name;                  // normalised: '-' replaced by '_'
   std::vector<Vendor> when_vendors;  // empty: any vendor
   std::vector<ModuleOption> options;
+  bool operator==(const ModuleSpec&) const = default;
 };
 
 enum class PersistMode { automatic, modules_load_d, etc_modules, none };
@@ -38,12 +40,14 @@ struct DeviceSpec {
   std::string node;              // path below /dev, e.g. "kvm", "net/tun"
   std::string group;             // "" = not managed
   std::optional<unsigned> mode;  // permission bits, <= 0777
+  bool operator==(const DeviceSpec&) const = default;
 };
 
 struct GroupSpec {
   std::string name;
   bool system = true;
   std::vector<std::string> members;
+  bool operator==(const GroupSpec&) const = default;
 };
 
 // OpenStack Compute: what nova.conf must say about the hypervisor.
@@ -59,6 +63,7 @@ struct NovaSpec {
   std::vector<std::string> cpu_models;  // custom only: [A-Za-z0-9._-]{1,64} each
   bool legacy_option_names = false;     // also [DEFAULT] libvirt_type, libvirt_cpu_mode, ...
   std::string cpu_map;                  // "" = libvirt's default locations
+  bool operator==(const NovaSpec&) const = default;
 };
 
 struct Profile {
@@ -69,6 +74,7 @@ struct Profile {
   std::vector<DeviceSpec> devices;
   std::vector<GroupSpec> groups;
   std::optional<NovaSpec> nova;
+  bool operator==(const Profile&) const = default;
 };
 
 struct ProfileError {
@@ -93,6 +99,9 @@ ParseResult load_profile_file(const std::string& path);
 
 // The built-in default profile (the text of profiles/default.yaml, compiled in).
 std::string_view default_profile_text();
+// The same profile parsed and validated at build time (tools/embed_profile.cc): what a run
+// without --profile uses, with no YAML parsed at run time.
+const Profile& built_in_profile();
 inline constexpr std::string_view kDefaultProfileSource = "<built-in default>";
 
 // Grammar shared by everything that ends up in a file kvmprov writes.

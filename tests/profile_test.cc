@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -556,6 +557,18 @@ TEST_CASE("grammars refuse NUL, overlong device nodes and leading dashes") {
 TEST_CASE("a syntax error quoting a raw control character stays on one line") {
   CHECK(error_of("version: 1\nname: \"kvm\\\r\"\n") ==
         "p.yaml:2:13: syntax error: unknown escape character: \\x0d");
+}
+
+TEST_CASE("the profile parsed at build time is the default profile parsed now") {
+  ParseResult r = parse_profile(default_profile_text(), std::string(kDefaultProfileSource));
+  REQUIRE(r.profile.has_value());
+  CHECK(built_in_profile() == *r.profile);
+  CHECK(built_in_profile().source == "<built-in default>");
+  CHECK(built_in_profile().devices.size() == 2);
+  std::ifstream file(std::filesystem::path(KVMPROV_SOURCE_DIR) / "profiles" / "default.yaml",
+                     std::ios::binary);
+  const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  CHECK(default_profile_text() == text);
 }
 
 }  // namespace kvmprov

@@ -1,0 +1,31 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The build step that embeds the default profile: it refuses an invalid profile with the parser's
+# file:line:col errors and writes nothing, and it rewrites its output only when it changes.
+# Usage: embed_profile_test.sh PATH/TO/embed_profile
+set -u
+EMBED=$(realpath "$1")
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+printf 'version: 1\nname: bad\nmodules:\n  - nmae: kvm\n' >"$TMP/bad.yaml"
+"$EMBED" "$TMP/bad.yaml" "$TMP/out.cc" 2>"$TMP/err"; rc=$?
+[ "$rc" = 65 ] && ok || bad "invalid profile: exit $rc, expected 65"
+grep -qF "$TMP/bad.yaml:4:5: unknown key \"nmae\"" "$TMP/err" && ok || bad "error text: $(cat "$TMP/err")"
+[ ! -e "$TMP/out.cc" ] && ok || bad "output written for an invalid profile"
+
+printf 'version: 1\nname: "q"\n# a "quoted" \\ comment?? with UTF-8: \xc3\xa9\n' >"$TMP/good.yaml"
+"$EMBED" "$TMP/good.yaml" "$TMP/out.cc" && ok || bad "valid profile refused"
+grep -qF 'p.name = "q";' "$TMP/out.cc" && ok || bad "profile name not embedded"
+grep -qF '\"quoted\" \\ comment\077\077 with UTF-8: \303\251\n' "$TMP/out.cc" && ok ||
+  bad "text not escaped: $(grep kText "$TMP/out.cc")"
+touch -d '2001-01-01' "$TMP/out.cc"
+"$EMBED" "$TMP/good.yaml" "$TMP/out.cc" && ok || bad "second run failed"
+[ "$(stat -c %Y "$TMP/out.cc")" = "$(date -d 2001-01-01 +%s)" ] && ok || bad "unchanged output rewritten"
+
+echo "embed-profile: $pass passed, $fail failed"
+[ "$fail" = 0 ]
