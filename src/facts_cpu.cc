@@ -29,25 +29,9 @@ std::string_view trim(std::string_view s) {
   return s.substr(first, last - first + 1);
 }
 
-// True when the whitespace-separated list `flags` holds `flag` as a whole word.
-bool has_flag(std::string_view flags, std::string_view flag) {
-  std::size_t pos = 0;
-  while (pos < flags.size()) {
-    pos = flags.find_first_not_of(kBlanks, pos);
-    if (pos == std::string_view::npos) break;
-    auto end = flags.find_first_of(kBlanks, pos);
-    if (end == std::string_view::npos) end = flags.size();
-    if (flags.substr(pos, end - pos) == flag) return true;
-    pos = end;
-  }
-  return false;
-}
-
-// What one "processor" block of /proc/cpuinfo said about the flags we care about.
+// The "flags" lines of one "processor" block (one, on every kernel seen).
 struct ProcessorFlags {
-  bool vmx = false;
-  bool svm = false;
-  std::set<std::string> all;
+  std::vector<std::string_view> lines;
 };
 
 std::set<std::string> split_flags(std::string_view flags) {
@@ -72,20 +56,33 @@ CpuFacts parse_cpuinfo(std::string_view text) {
   // ignored. A flag counts only when every block lists it, because KVM needs VT on each CPU it
   // runs vCPUs on, and a block without a "flags" line proves nothing.
   std::optional<ProcessorFlags> current;
+  std::optional<ProcessorFlags> previous;
   unsigned with_vmx = 0;
   unsigned with_svm = 0;
-  bool first_block = true;
+  bool block_vmx = false;
+  bool block_svm = false;
   const auto finish_block = [&] {
     if (!current) return;
-    with_vmx += current->vmx ? 1U : 0U;
-    with_svm += current->svm ? 1U : 0U;
-    // A guest CPU model has to run on every CPU, so only flags they all have count.
-    if (first_block) {
-      cpu.flags = current->all;
-    } else {
-      std::erase_if(cpu.flags, [&](const std::string& f) { return !current->all.count(f); });
+    // Machines repeat one flags line on every CPU: a block with the same text as the one before
+    // counts the same, and only a different one is split and intersected (hosts have hundreds).
+    if (!previous || current->lines != previous->lines) {
+      std::set<std::string> all;
+      for (std::string_view line : current->lines) all.merge(split_flags(line));
+      block_vmx = all.contains("vmx");
+      block_svm = all.contains("svm");
+      // One CPU saying it runs under a hypervisor is enough: the whole machine is a guest.
+      cpu.hypervisor = cpu.hypervisor || all.contains("hypervisor");
+      // A guest CPU model has to run on every CPU, so only flags they all have count.
+      if (!previous) {
+        cpu.flags = std::move(all);
+      } else {
+        std::erase_if(cpu.flags, [&](const std::string& f) { return !all.contains(f); });
+      }
     }
-    first_block = false;
+    with_vmx += block_vmx ? 1U : 0U;
+    with_svm += block_svm ? 1U : 0U;
+    previous = std::move(current);
+    current.reset();
   };
 
   std::size_t pos = 0;
@@ -112,11 +109,7 @@ CpuFacts parse_cpuinfo(std::string_view text) {
     } else if (key == "model name") {
       if (cpu.model_name.empty()) cpu.model_name = std::string(value);
     } else if (key == "flags") {
-      current->vmx = current->vmx || has_flag(value, "vmx");
-      current->svm = current->svm || has_flag(value, "svm");
-      current->all.merge(split_flags(value));
-      // One CPU saying it runs under a hypervisor is enough: the whole machine is a guest.
-      cpu.hypervisor = cpu.hypervisor || has_flag(value, "hypervisor");
+      current->lines.push_back(value);
     }
   }
   finish_block();

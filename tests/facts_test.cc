@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -95,6 +96,28 @@ TEST_CASE("parse_cpuinfo counts a VT flag only when every processor lists it") {
   cpu = parse_cpuinfo(missing_flags);
   CHECK(cpu.cpus == 2);
   CHECK_FALSE(cpu.vmx);
+}
+
+TEST_CASE("parse_cpuinfo: repeated flags lines count per CPU, a different one still narrows") {
+  std::string text;
+  for (int i = 0; i < 256; ++i)
+    text += "processor\t: " + std::to_string(i) + "\nflags\t\t: fpu vmx sse avx\n\n";
+  CpuFacts cpu = parse_cpuinfo(text);
+  CHECK(cpu.cpus == 256);
+  CHECK(cpu.vmx);
+  CHECK(cpu.flags == std::set<std::string>{"avx", "fpu", "sse", "vmx"});
+
+  // The odd CPU out is in the middle, and the ones after it repeat the common line again.
+  text =
+      "processor\t: 0\nflags\t\t: fpu vmx sse avx\n\n"
+      "processor\t: 1\nflags\t\t: fpu sse hypervisor\n\n"
+      "processor\t: 2\nflags\t\t: fpu vmx sse avx\n\n"
+      "processor\t: 3\nflags\t\t: fpu vmx sse avx\n\n";
+  cpu = parse_cpuinfo(text);
+  CHECK(cpu.cpus == 4);
+  CHECK_FALSE(cpu.vmx);
+  CHECK(cpu.hypervisor);
+  CHECK(cpu.flags == std::set<std::string>{"fpu", "sse"});
 }
 
 TEST_CASE("parse_cpuinfo matches whole flag words under the exact key") {
