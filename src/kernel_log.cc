@@ -12,6 +12,11 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <map>
+#include <memory>
+
+#include "text.h"
 
 namespace kvmprov {
 namespace {
@@ -22,13 +27,6 @@ constexpr int kSyslogSizeBuffer = 10;
 // A /dev/kmsg record is at most this long (the kernel's CONSOLE_EXT_LOG_MAX is 8192).
 constexpr size_t kRecordMax = 8192;
 constexpr size_t kMaxLog = size_t{64} << 20;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 bool digits(std::string_view s) {
   return !s.empty() &&
@@ -85,11 +83,11 @@ void add_messages(std::string_view chunk, std::string& out) {
 Result<std::string> read_syslog() {
   int size = klogctl(kSyslogSizeBuffer, nullptr, 0);
   if (size < 0) return errno_error("cannot read the kernel log with syslog(2)");
-  std::string buf(static_cast<size_t>(size), '\0');
-  int n = klogctl(kSyslogReadAll, buf.data(), size);
+  // Not zero-filled: the buffer is sized for the whole ring, the kernel fills what it holds.
+  auto buf = std::make_unique_for_overwrite<char[]>(static_cast<size_t>(size));
+  int n = klogctl(kSyslogReadAll, buf.get(), size);
   if (n < 0) return errno_error("cannot read the kernel log with syslog(2)");
-  buf.resize(static_cast<size_t>(n));
-  return kernel_log_messages(buf);
+  return kernel_log_messages(std::string_view(buf.get(), static_cast<size_t>(n)));
 }
 
 }  // namespace
@@ -112,20 +110,31 @@ std::vector<KernelLogFinding> scan_kernel_log(std::string_view messages) {
       {"not amd or hygon", Kind::wrong_vendor},
       {"already loaded vendor module", Kind::vendor_already_loaded},
   };
-  std::vector<KernelLogFinding> found;
-  size_t pos = 0;
-  while (pos < messages.size()) {
-    size_t end = messages.find('\n', pos);
-    if (end == std::string_view::npos) end = messages.size();
-    std::string_view line = messages.substr(pos, end - pos);
-    pos = end + 1;
-    const std::string l = lower(line);
-    for (const auto& [pattern, kind] : kPatterns) {
-      if (l.find(pattern) != std::string::npos) {
-        found.push_back({kind, std::string(line)});
-        break;
-      }
+  // Each pattern is searched for in the whole log at once (lines with a verdict are rare);
+  // a line takes the first pattern of the list it contains.
+  const std::string text = ascii_lower(messages);
+  std::map<size_t, std::pair<size_t, Kind>> by_line;  // line start -> (pattern index, kind)
+  for (size_t i = 0; i < std::size(kPatterns); ++i) {
+    const std::string_view pattern = kPatterns[i].first;
+    // memmem's two-way search; a plain find stops at every occurrence of the first letter.
+    const auto next = [&](size_t from) -> size_t {
+      const void* hit =
+          memmem(text.data() + from, text.size() - from, pattern.data(), pattern.size());
+      return hit ? static_cast<size_t>(static_cast<const char*>(hit) - text.data())
+                 : std::string::npos;
+    };
+    for (size_t at = next(0); at != std::string::npos; at = next(at + 1)) {
+      const size_t newline = text.rfind('\n', at);
+      const size_t start = newline == std::string::npos ? 0 : newline + 1;
+      by_line.try_emplace(start, i, kPatterns[i].second);
     }
+  }
+  std::vector<KernelLogFinding> found;
+  for (const auto& [start, hit] : by_line) {
+    const size_t end = messages.find('\n', start);
+    found.push_back({hit.second, std::string(messages.substr(start, end == std::string_view::npos
+                                                                        ? std::string_view::npos
+                                                                        : end - start))});
   }
   return found;
 }

@@ -48,6 +48,21 @@ TEST_CASE("the firmware verdicts, in each spelling the kernel used") {
   CHECK(scan_kernel_log("kvm: Nested Virtualization enabled\nkvm-pvm: loaded\n").empty());
 }
 
+TEST_CASE("findings come in log order, one per line, the first pattern of the list winning") {
+  auto found = scan_kernel_log(
+      "kvm: no hardware support for 'kvm_intel'\n"
+      "kvm: Disabled by BIOS, no hardware support, disabled by bios\n"
+      "unrelated\n"
+      "kvm_amd: svm not available");
+  REQUIRE(found.size() == 3);
+  CHECK(found[0].kind == Kind::no_hardware_support);
+  CHECK(found[0].message == "kvm: no hardware support for 'kvm_intel'");
+  CHECK(found[1].kind == Kind::firmware_disabled);
+  CHECK(found[1].message == "kvm: Disabled by BIOS, no hardware support, disabled by bios");
+  CHECK(found[2].kind == Kind::no_hardware_support);
+  CHECK(found[2].message == "kvm_amd: svm not available");
+}
+
 TEST_CASE("real snapshots: what each kernel said") {
   CHECK(kinds_in("qemu-tcg-qemu64-nosvm.kvm-dmesg") ==
         std::vector<Kind>{Kind::no_hardware_support, Kind::no_hardware_support,
