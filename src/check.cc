@@ -189,7 +189,7 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
     bool loaded_msr = false;
     std::string load_error;
     if (!host.kernel_path_exists("/dev/cpu/0/msr")) {
-      ModuleFacts msr = host.module("msr");
+      ModuleFacts msr = host.module_state("msr");
       if (msr.state == ModuleState::absent && options.no_module_loads) {
         load_error = "the msr driver is not loaded, and this run loads no module";
       } else if (msr.state == ModuleState::absent) {
@@ -314,7 +314,7 @@ CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
   std::vector<std::string> parts;
   for (const auto& name : names) {
     auto it = facts.modules.find(name);
-    ModuleFacts m = it != facts.modules.end() ? it->second : host.module(name);
+    ModuleFacts m = it != facts.modules.end() ? it->second : host.module_state(name);
     parts.push_back(module_text(m, name) +
                     (name == facts.kvm_provider ? " (provides KVM without a vendor module)" : ""));
     if (ready(m.state)) continue;

@@ -111,6 +111,15 @@ class Host {
   virtual std::string cpuid_vendor_id() = 0;
   // State of one module (name normalised) through libkmod, with /sys facts.
   virtual ModuleFacts module(const std::string& name) = 0;
+  // The same without parameters, refcount and holders: for callers that need only the state
+  // (whether a provider is there, what check reports), which spares a read per parameter.
+  virtual ModuleFacts module_state(const std::string& name) {
+    ModuleFacts m = module(name);
+    m.params.clear();
+    m.refcount = 0;
+    m.holders.clear();
+    return m;
+  }
   // Loads NAME and its dependencies honouring blacklists, passing OPTIONS to NAME.
   virtual Result<void> load_module(const std::string& name,
                                    const std::vector<ModuleOption>& options) = 0;

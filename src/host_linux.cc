@@ -261,13 +261,8 @@ class LinuxHost final : public Host {
   std::string cpuid_hypervisor_id() override { return kvmprov::cpuid_hypervisor_id(); }
   std::string cpuid_vendor_id() override { return kvmprov::cpuid_vendor_id(); }
 
-  ModuleFacts module(const std::string& name) override {
-    // A kernel without loadable-module support has nothing libkmod could load or find: /sys
-    // tells all there is, and the run is spared mapping libkmod and its libraries.
-    if (!kernel_path_exists("/proc/modules")) return sys_module_facts(name);
-    if (Kmod* kmod = open_kmod()) return kmod->query(name);
-    return sys_module_facts(name);
-  }
+  ModuleFacts module(const std::string& name) override { return query_module(name, true); }
+  ModuleFacts module_state(const std::string& name) override { return query_module(name, false); }
 
   Result<void> load_module(const std::string& name,
                            const std::vector<ModuleOption>& options) override {
@@ -379,8 +374,17 @@ class LinuxHost final : public Host {
 
   bool privileged() override { return geteuid() == 0; }
 
-  std::string user_name(uid_t uid) override { return user_name_below(uid, kernel_root_); }
-  std::string group_name(gid_t gid) override { return group_name_below(gid, kernel_root_); }
+  // The local files first, read once (the system accounts owning device nodes are there), then
+  // the name service for accounts they lack (LDAP, sssd).
+  std::string user_name(uid_t uid) override {
+    for (const UserEntry& u : local_accounts().users)
+      if (u.uid == uid) return u.name;
+    return user_name_below(uid, kernel_root_);
+  }
+  std::string group_name(gid_t gid) override {
+    if (const GroupEntry* g = local_accounts().group_by_gid(gid)) return g->name;
+    return group_name_below(gid, kernel_root_);
+  }
 
   Result<UserAccess> can_open_as(const std::string& user, const std::string& path) override {
     const std::optional<std::string> full = kernel_path(path);
@@ -436,6 +440,23 @@ class LinuxHost final : public Host {
     return path_on_disk(kernel_root_, path);
   }
 
+  ModuleFacts query_module(const std::string& name, bool details) {
+    // A kernel without loadable-module support has nothing libkmod could load or find: /sys
+    // tells all there is, and the run is spared mapping libkmod and its libraries.
+    if (!kernel_path_exists("/proc/modules")) return sys_module_facts(name, details);
+    if (Kmod* kmod = open_kmod()) return kmod->query(name, details);
+    return sys_module_facts(name, details);
+  }
+
+  // The kernel root's /etc/group and /etc/passwd, parsed on first use.
+  const Accounts& local_accounts() {
+    if (!local_accounts_) {
+      local_accounts_ = parse_accounts(read_kernel_file("/etc/group").value_or(""),
+                                       read_kernel_file("/etc/passwd").value_or(""));
+    }
+    return *local_accounts_;
+  }
+
   // libkmod is opened on first use, so runs that never touch modules never need it.
   Kmod* open_kmod() {
     if (kmod_ || kmod_error_) return kmod_.get();
@@ -457,13 +478,13 @@ class LinuxHost final : public Host {
 
   // What /sys alone tells about NAME: on a kernel without loadable-module support, or when
   // libkmod is unavailable.
-  ModuleFacts sys_module_facts(const std::string& name) {
+  ModuleFacts sys_module_facts(const std::string& name, bool details) {
     ModuleFacts facts;
     facts.name = normalise_module_name(name);
     const std::string sys = "/sys/module/" + facts.name;
     if (!kernel_path_exists(sys)) return facts;
-    for (const std::string& param :
-         list_kernel_dir(sys + "/parameters").value_or(std::vector<std::string>{})) {
+    const auto params = details ? list_kernel_dir(sys + "/parameters") : std::nullopt;
+    for (const std::string& param : params.value_or(std::vector<std::string>{})) {
       // Write-only parameters are skipped.
       if (auto value = read_kernel_file(sys + "/parameters/" + param))
         facts.params[param] = trim_trailing_space(*value);
@@ -493,6 +514,7 @@ class LinuxHost final : public Host {
   std::optional<std::string> kernel_release_;
   std::unique_ptr<Kmod> kmod_;
   std::optional<Error> kmod_error_;
+  std::optional<Accounts> local_accounts_;
 };
 
 }  // namespace

@@ -342,7 +342,8 @@ class LibKmod final : public Kmod {
     return mod ? lib().kmod_module_get_name(mod.get()) : normalise(name);
   }
 
-  ModuleFacts query(const std::string& name) override {
+  using Kmod::query;
+  ModuleFacts query(const std::string& name, bool details) override {
     ModuleFacts facts;
     facts.name = resolve(name);
     if (facts.name.empty()) return facts;
@@ -354,6 +355,7 @@ class LibKmod final : public Kmod {
     facts.state = state_of(mod.get(), facts.name);
     facts.found = !facts.path.empty() || facts.state == ModuleState::builtin;
     facts.blacklisted_by = blacklisted_by(facts.name);
+    if (!details) return facts;
 
     std::string sys_dir = under_root(sys_root_, "/sys/module/" + facts.name);
     for (const std::string& param : list_dir(sys_dir + "/parameters")) {

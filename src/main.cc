@@ -165,7 +165,7 @@ int run_check_verb(const Options& o) {
     profile.devices.clear();
     profile.groups.clear();
     profile.nova.reset();
-    facts = observe(*host, profile);
+    facts = observe(*host, profile, /*module_details=*/false);
   }
   for (const auto& f : o.facts) {
     if (auto r = override_fact(facts, f); !r) {

@@ -284,7 +284,7 @@ std::vector<const ModuleSpec*> modules_for_host(const Profile& profile, const Fa
   return out;
 }
 
-Facts observe(Host& host, const Profile& profile) {
+Facts observe(Host& host, const Profile& profile, bool module_details) {
   Facts f;
   if (auto cpuinfo = host.read_kernel_file("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
   f.cpu.hypervisor_id = host.cpuid_hypervisor_id();
@@ -303,11 +303,12 @@ Facts observe(Host& host, const Profile& profile) {
   // planned there, so libkmod is not even opened.
   if (host.live()) {
     for (const char* provider : {"kvm_pvm"}) {
-      ModuleFacts m = host.module(provider);
+      ModuleFacts m = host.module_state(provider);
       if (m.state == ModuleState::live || m.state == ModuleState::builtin)
         f.kvm_provider = provider;
     }
-    for (const auto& m : profile.modules) f.modules.emplace(m.name, host.module(m.name));
+    for (const auto& m : profile.modules)
+      f.modules.emplace(m.name, module_details ? host.module(m.name) : host.module_state(m.name));
   }
   for (const char* path : {kModprobeConf, kModulesLoadConf, kEtcModules}) {
     auto content = host.read_file(path);

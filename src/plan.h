@@ -97,8 +97,9 @@ struct PlanOptions {
   bool systemd = false;       // for persist: auto
 };
 
-// Reads everything plan() needs for PROFILE through HOST. Read only.
-Facts observe(Host& host, const Profile& profile);
+// Reads everything plan() needs for PROFILE through HOST. Read only. MODULE_DETAILS false: the
+// profile's modules without parameters, refcount and holders (check needs only their state).
+Facts observe(Host& host, const Profile& profile, bool module_details = true);
 
 // Decides, without I/O, what apply must do.
 Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& options);

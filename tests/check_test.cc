@@ -116,6 +116,21 @@ std::vector<std::string> ids(const CheckReport& r) {
 
 }  // namespace
 
+TEST_CASE("check observes module states only: no parameters, refcount or holders") {
+  FakeHost h = intel_host();
+  h.modules_["kvm_intel"].params["nested"] = "Y";
+  h.modules_["kvm"].refcount = 1;
+  h.modules_["kvm"].holders = {"kvm_intel"};
+  Facts full = observe(h, default_profile());
+  CHECK(full.modules.at("kvm_intel").params.at("nested") == "Y");
+  CHECK(full.modules.at("kvm").holders == std::vector<std::string>{"kvm_intel"});
+  Facts states = observe(h, default_profile(), /*module_details=*/false);
+  CHECK(states.modules.at("kvm_intel").state == ModuleState::live);
+  CHECK(states.modules.at("kvm_intel").params.empty());
+  CHECK(states.modules.at("kvm").refcount == 0);
+  CHECK(states.modules.at("kvm").holders.empty());
+}
+
 TEST_CASE("eight checks in order, and a reason from the closed set") {
   FakeHost h = intel_host();
   CheckReport r = run_fake(h);

@@ -549,6 +549,11 @@ TEST_CASE("module facts come from /sys alone on a kernel without loadable-module
   CHECK(kvm_amd.state == kvmprov::ModuleState::absent);
   CHECK_FALSE(kvm_amd.found);
   CHECK(kvm_amd.params.empty());
+
+  kvmprov::ModuleFacts state = host->module_state("kvm_intel");
+  CHECK(state.state == kvmprov::ModuleState::builtin);
+  CHECK(state.found);
+  CHECK(state.params.empty());
 }
 
 TEST_CASE("module facts on a kernel with module support come from libkmod") {
@@ -562,4 +567,31 @@ TEST_CASE("module facts on a kernel with module support come from libkmod") {
   // Only libkmod's side reads the modprobe.d blacklists.
   CHECK(host->module("kvm_amd").blacklisted_by ==
         std::string(KVMPROV_TEST_DATA) + "/kmod/live/etc/modprobe.d/no-amd.conf");
+
+  // The state alone: no parameters, refcount or holders, but still the blacklist.
+  CHECK_FALSE(host->module("kvm_intel").params.empty());
+  kvmprov::ModuleFacts state = host->module_state("kvm");
+  CHECK(state.state == kvmprov::ModuleState::live);
+  CHECK(state.params.empty());
+  CHECK(state.refcount == 0);
+  CHECK(state.holders.empty());
+  CHECK(host->module_state("kvm_amd").blacklisted_by ==
+        std::string(KVMPROV_TEST_DATA) + "/kmod/live/etc/modprobe.d/no-amd.conf");
+}
+
+TEST_CASE("user and group names come from the kernel root's account files") {
+  TempRoot kernel;
+  make_dir(kernel / "/etc");
+  put(kernel / "/etc/group", "root:x:0:\nkvm:x:107:alice\n");
+  put(kernel / "/etc/passwd",
+      "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/a:/bin/sh\n");
+  kvmprov::LinuxHostOptions options;
+  options.kernel_root = kernel.path();
+  auto host = make_linux_host(options);
+  CHECK(host->group_name(107) == "kvm");
+  CHECK(host->user_name(1000) == "alice");
+  CHECK(host->group_name(4242).empty());
+  CHECK(host->user_name(4242).empty());
+  // On the running system every name service knows root.
+  CHECK(make_linux_host({})->user_name(0) == "root");
 }

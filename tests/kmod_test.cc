@@ -240,6 +240,11 @@ TEST_SUITE("kmod fixture roots") {
     CHECK(kvm.params.at("ignore_msrs") == "N");
 
     CHECK(kmod->query("irqbypass").holders == std::vector<std::string>{"kvm"});
+    ModuleFacts state = kmod->query("kvm", /*details=*/false);
+    CHECK(state.state == ModuleState::live);
+    CHECK(state.params.empty());
+    CHECK(state.refcount == 0);
+    CHECK(state.holders.empty());
     CHECK(kmod->query("vhost_net").state == ModuleState::going);
     CHECK(kmod->query("kvm_amd").state == ModuleState::absent);
   }
