@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Times kvmprov next to the peer commands in one run on the same machine and prints medians,
 # ratios and peak RSS. A benchmark, not a test: it asserts nothing.
-# Usage: bench/run.sh [PATH/TO/kvmprov]   (needs hyperfine and GNU time: apt-get install hyperfine time)
+# Usage: bench/run.sh [PATH/TO/kvmprov]   (needs hyperfine, GNU time and a C compiler:
+# apt-get install hyperfine time gcc)
 set -euo pipefail
 KVMPROV=$(realpath "${1:-build/kvmprov}")
 TMP=$(mktemp -d)
@@ -14,6 +15,8 @@ printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ROOT/etc/passwd"
 printf 'root:x:0:\nkvm:x:107:\n' >"$ROOT/etc/group"
 "$KVMPROV" apply --root "$ROOT" --fact cpu_vendor=amd --quiet >/dev/null
 : >"$TMP/empty.conf"
+# check's floor: a C program doing only the probe and the kernel-log read check must do.
+cc -O2 -o "$TMP/check-floor" "$(dirname "$0")/check_floor.c"
 
 cmds=(
   "kvmprov apply (no-op, converged --root)|$KVMPROV apply --root $ROOT --fact cpu_vendor=amd --quiet"
@@ -22,6 +25,7 @@ cmds=(
   "modprobe -n -q kvm|modprobe -n -q kvm"
   "systemd-modules-load (empty file)|/lib/systemd/systemd-modules-load $TMP/empty.conf"
   "kvm-ok|kvm-ok"
+  "check floor (C: probe + kernel log)|$TMP/check-floor"
 )
 args=()
 for c in "${cmds[@]}"; do args+=(-n "${c%%|*}" "${c#*|}"); done
@@ -44,5 +48,6 @@ def ratio(a, b):
 print()
 print(f"no-op apply / modprobe -n      = {ratio('kvmprov apply (no-op, converged --root)', 'modprobe -n -q kvm'):.2f}  (target <= 1)")
 print(f"check / kvm-ok                 = {ratio('kvmprov check', 'kvm-ok'):.2f}  (target <= 0.33)")
+print(f"check floor / kvm-ok           = {ratio('check floor (C: probe + kernel log)', 'kvm-ok'):.2f}")
 print(f"plan / systemd-modules-load    = {ratio('kvmprov plan', 'systemd-modules-load (empty file)'):.2f}")
 PY
