@@ -318,6 +318,12 @@ CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
     parts.push_back(module_text(m, name) +
                     (name == facts.kvm_provider ? " (provides KVM without a vendor module)" : ""));
     if (ready(m.state)) continue;
+    if (!m.unknown_because.empty()) {
+      // Not loaded, and without libkmod nothing tells whether it could be.
+      parts.back() = name + " not loaded (" + m.unknown_because + ")";
+      if (ev.not_loaded_module.empty()) ev.not_loaded_module = name;
+      continue;
+    }
     if (!m.found && ev.missing_module.empty()) ev.missing_module = name;
     if (m.found && ev.not_loaded_module.empty()) {
       ev.not_loaded_module = name;

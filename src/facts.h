@@ -55,6 +55,9 @@ struct ModuleFacts {
   std::map<std::string, std::string> params;  // /sys/module/<m>/parameters, when readable
   int refcount = 0;
   std::vector<std::string> holders;
+  // Why only /sys could be asked although the kernel loads modules (libkmod is missing): the
+  // state is then known, whether a file exists or a blacklist applies is not.
+  std::string unknown_because;
 };
 
 // check's verdict, for nova's virt_type: auto.

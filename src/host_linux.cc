@@ -445,7 +445,9 @@ class LinuxHost final : public Host {
     // tells all there is, and the run is spared mapping libkmod and its libraries.
     if (!kernel_path_exists("/proc/modules")) return sys_module_facts(name, details);
     if (Kmod* kmod = open_kmod()) return kmod->query(name, details);
-    return sys_module_facts(name, details);
+    ModuleFacts facts = sys_module_facts(name, details);
+    facts.unknown_because = kmod_error_->message;
+    return facts;
   }
 
   // The kernel root's /etc/group and /etc/passwd, parsed on first use.

@@ -210,6 +210,8 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
         "cannot load \"{}\": kernel {} has no loadable-module support and does not have it built "
         "in (use a kernel with CONFIG_MODULES, or one with {} built in)",
         spec.name, facts.kernel_release, spec.name);
+  } else if (!mf.unknown_because.empty()) {
+    load.detail = fmt::format("cannot load \"{}\": {}", spec.name, mf.unknown_because);
   } else if (!mf.found) {
     load.detail = fmt::format("cannot load \"{}\": {}", spec.name,
                               explain_load_error(spec.name, ENOENT, facts.cpu, modules_dir, ""));

@@ -20,6 +20,7 @@ nlohmann::json facts_json(const Facts& f) {
                      {"refcount", m.refcount},
                      {"holders", m.holders},
                      {"parameters", params}};
+    if (!m.unknown_because.empty()) modules[name]["unknown_because"] = m.unknown_because;
   }
   return {{"cpu",
            {{"vendor", vendor_name(f.cpu.vendor)},

@@ -326,6 +326,20 @@ TEST_CASE("module-not-loaded: VT present, modules on disk but not loaded") {
   CHECK(item(r, "device").state == CheckState::fail);
 }
 
+TEST_CASE("without libkmod a module that is not loaded is reported so, with the library's error") {
+  const std::string why =
+      "library \"libkmod.so.2\" cannot be loaded: libkmod.so.2: cannot open shared object file: "
+      "No such file or directory (install libkmod2 or kmod-libs)";
+  FakeHost h = intel_host();
+  h.modules_["kvm_intel"] = {.name = "kvm_intel", .unknown_because = why};
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "module-not-loaded");
+  CHECK(item(r, "kernel").state == CheckState::warn);
+  CHECK(item(r, "kernel").detail.find("kvm_intel not loaded (" + why + ")") != std::string::npos);
+}
+
 TEST_CASE("module-not-loaded names the blacklist") {
   FakeHost h = intel_host();
   h.modules_["kvm_intel"].state = ModuleState::absent;

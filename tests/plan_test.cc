@@ -158,6 +158,28 @@ TEST_CASE("a module removed from the profile disappears from kvmprov's files") {
   CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
 }
 
+TEST_CASE("without libkmod a load fails with the library's error, not \"not found\"") {
+  const std::string why =
+      "library \"libkmod.so.2\" cannot be loaded: libkmod.so.2: cannot open shared object file: "
+      "No such file or directory (install libkmod2 or kmod-libs)";
+  FakeHost h = amd_host();
+  for (const char* m : {"kvm", "kvm_amd", "vhost_net"})
+    h.modules_[m] = {.name = m, .unknown_because = why};
+  h.modules_["kvm"].state = ModuleState::live;
+  Facts f = observe(h, default_profile());
+  Plan plan = make_plan(default_profile(), f, {.live = true, .systemd = true});
+  const Action* load = find(plan.actions, "module:kvm_amd");
+  REQUIRE(load);
+  CHECK(load->status == Status::failed);
+  CHECK(load->detail == "cannot load \"kvm_amd\": " + why);
+  CHECK(find(plan.actions, "module:kvm")->status == Status::unchanged);
+  // What cannot be loaded now is not listed for the next boot either.
+  const Action* persist = find(plan.actions, "file:/etc/modules-load.d/kvmprov.conf");
+  REQUIRE(persist);
+  REQUIRE(persist->after);
+  CHECK(*persist->after == kHeader + "kvm\n");
+}
+
 TEST_CASE("option drift on a loaded module: pending without --allow-reload, reload with it") {
   FakeHost h = amd_host();
   for (const char* m : {"kvm", "kvm_amd"}) h.modules_[m].state = ModuleState::live;

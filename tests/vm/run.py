@@ -289,6 +289,19 @@ def prepare_modules(cache, release, tree, depmod):
 
 # --- Initramfs --------------------------------------------------------------------------------
 
+def dlopen_paths(sonames):
+    """Where the dynamic loader finds SONAMES (libraries a program opens with dlopen, which ldd
+    does not list), as ldconfig's cache says."""
+    out = run(["ldconfig", "-p"]).stdout.decode()
+    paths = []
+    for soname in sonames:
+        m = re.search(rf"^\s*{re.escape(soname)} \([^)]*x86-64[^)]*\) => (/\S+)$", out, re.M)
+        if not m:
+            raise HarnessError(f"\"{soname}\" is not in ldconfig's cache")
+        paths.append(Path(m.group(1)))
+    return paths
+
+
 def ldd_paths(binary):
     """Shared libraries (and the dynamic loader) BINARY needs, as ldd resolves them."""
     out = run(["ldd", str(binary)]).stdout.decode()
@@ -388,6 +401,9 @@ def prepare_base(cache, kvmprov, busybox, modules, release, hold):
             if not link.exists() and not link.is_symlink():
                 os.symlink("busybox", link)
         t.copy_with_libs(kvmprov, "/usr/bin/kvmprov", strip=True)
+        # kvmprov opens these on first use.
+        for lib in dlopen_paths(["libkmod.so.2", "libudev.so.1"]):
+            t.copy_with_libs(lib)
         if hold:
             t.copy(hold, "/usr/bin/kvm-hold")
         if have_udev:
@@ -810,8 +826,17 @@ run check kvmprov check --json
 def check_novt(v):
     r"""
 run check kvmprov check --json
+# A broken install without libkmod: plan names the missing library, not the module tree.
+mv "$(ls /lib/*/libkmod.so.2 /usr/lib/*/libkmod.so.2 2>/dev/null | head -n 1)" /tmp/libkmod.hidden
+run plan_nolibkmod kvmprov plan --json
 """
     expect_no_vt(v, "no-hardware-support")
+    load = actions(v.json("plan_nolibkmod")).get("module:kvm", {})
+    detail = load.get("detail", "")
+    v.expect(load.get("status") == "failed" and
+             detail.startswith('cannot load "kvm": library "libkmod.so.2" cannot be loaded: ') and
+             detail.endswith("(install libkmod2 or kmod-libs)"),
+             "without libkmod, plan fails the load naming the library", load)
 
 
 def expect_no_vt(v, reason):
