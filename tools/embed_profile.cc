@@ -113,17 +113,15 @@ int main(int argc, char** argv) {
     return 65;
   }
   parsed.profile->source = std::string(kvmprov::kDefaultProfileSource);
-  const std::string code = emit(*parsed.profile, text);
-  // Written only when different, so an unchanged profile rebuilds nothing.
-  std::ifstream old(argv[2], std::ios::binary);
-  if (old &&
-      std::string{std::istreambuf_iterator<char>(old), std::istreambuf_iterator<char>()} == code)
-    return 0;
-  std::ofstream out(argv[2], std::ios::binary | std::ios::trunc);
-  out << code;
+  // Written beside the target and renamed over it, so an interrupted build leaves no truncated
+  // file that looks up to date.
+  const std::string temp = std::string(argv[2]) + ".tmp";
+  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+  out << emit(*parsed.profile, text);
   out.close();
-  if (!out) {
+  if (!out || std::rename(temp.c_str(), argv[2]) != 0) {
     std::fprintf(stderr, "embed_profile: cannot write \"%s\"\n", argv[2]);
+    std::remove(temp.c_str());
     return 1;
   }
   return 0;
