@@ -60,6 +60,16 @@ else
   exit 1
 fi
 echo "dpkg-buildpackage: $(($(date +%s) - start)) s"
+# Every library the build found belongs to a package in Build-Depends, or a clean build
+# (sbuild, pbuilder) stops at cmake.
+build_depends=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$TMP/src/debian/control")
+cache=$(ls "$TMP"/src/obj-*/CMakeCache.txt)
+for path in $(sed -nE 's#^[A-Za-z0-9_-]+(_DIR:PATH|:FILEPATH)=(/usr/(lib|share|include)/[^;]*)$#\2#p' "$cache"); do
+  owner=$(dpkg -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1)
+  [ -n "$owner" ] || continue
+  grep -qE "(^|[ ,])$owner([ ,(<]|$)" <<<"$build_depends" && ok ||
+    bad "the build used $path from $owner, which Build-Depends does not list"
+done
 deb=$(ls "$TMP"/kvmprov_*.deb)
 [ -f "$deb" ] && ok || bad "no kvmprov_*.deb built"
 
