@@ -83,9 +83,10 @@ std::string set_managed_block(std::string_view text, const Profile& profile,
 
   std::string out;
   if (auto span = find_block(text)) {
+    // The first block is replaced in place; any later one (a copy made by hand) is stale.
     out.append(text.substr(0, span->begin));
     out += block;
-    out.append(text.substr(span->end));
+    out += remove_managed_block(text.substr(span->end));
   } else {
     out.append(text);
     if (!out.empty() && out.back() != '\n') out += '\n';
@@ -95,10 +96,12 @@ std::string set_managed_block(std::string_view text, const Profile& profile,
 }
 
 std::string remove_managed_block(std::string_view text) {
-  auto span = find_block(text);
-  if (!span) return std::string(text);
-  std::string out(text.substr(0, span->begin));
-  out.append(text.substr(span->end));
+  std::string out;
+  while (auto span = find_block(text)) {
+    out.append(text.substr(0, span->begin));
+    text.remove_prefix(span->end);
+  }
+  out.append(text);
   return out;
 }
 

@@ -17,10 +17,11 @@ inline constexpr std::string_view kBlockEnd = "# END kvmprov";
 std::string managed_header(const Profile& profile);
 
 // TEXT with kvmprov's block holding MODULES (one per line): the block is replaced where it is,
-// or appended. Every byte outside the block is kept.
+// or appended; a second block (a copy made by hand) is removed. Every byte outside the blocks is
+// kept.
 std::string set_managed_block(std::string_view text, const Profile& profile,
                               const std::vector<std::string>& modules);
-// TEXT without kvmprov's block; unchanged when there is none.
+// TEXT without kvmprov's blocks (all of them); unchanged when there is none.
 std::string remove_managed_block(std::string_view text);
 // MODULES that TEXT also lists outside kvmprov's block (as "name" or "name options...").
 std::vector<std::string> duplicates_outside_block(std::string_view text,

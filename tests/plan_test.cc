@@ -367,6 +367,13 @@ TEST_CASE("managed block: appended after a last line without newline, replaced i
         "# END kvmprov\nb\n");
   CHECK(remove_managed_block(middle) == "a\nb\n");
   CHECK(remove_managed_block("no block\n") == "no block\n");
+  // A second block (copied by hand) goes too: removing is then done in one step, and setting
+  // leaves exactly one block, where the first was.
+  const std::string twice =
+      "a\n" + set_managed_block("", p, {"kvm"}) + "b\n" + set_managed_block("", p, {"tun"}) + "c\n";
+  CHECK(remove_managed_block(twice) == "a\nb\nc\n");
+  CHECK(set_managed_block(twice, p, {"kvm"}) ==
+        "a\n" + set_managed_block("", p, {"kvm"}) + "b\nc\n");
 }
 
 }  // namespace

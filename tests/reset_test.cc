@@ -93,6 +93,16 @@ TEST_CASE("reset removes the files, keeps foreign bytes and loaded modules; twic
   CHECK(h.removals_.empty());
 }
 
+TEST_CASE("reset removes a hand-copied second block too, in one run") {
+  FakeHost h;
+  h.files_[kEtcModules] = kForeign + kBlock + "# between\n" + kBlock;
+  CHECK(summarize(reset(h)).changed == 1);
+  CHECK(h.files_.at(kEtcModules) == kForeign + "# between\n");
+  h.writes_.clear();
+  CHECK(summarize(reset(h)).changed == 0);
+  CHECK(h.writes_.empty());
+}
+
 TEST_CASE("reset on a host kvmprov never touched changes nothing") {
   FakeHost h;
   h.files_[kEtcModules] = kForeign;
