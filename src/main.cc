@@ -41,6 +41,7 @@ struct Options {
   std::string validate_file;
   std::string check_user;
   std::string check_log;
+  bool reset_dry_run = false;
 };
 
 void print(const std::string& s) {
@@ -118,7 +119,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
     }
     for (const std::string& path : paths) remove_stale_temporaries_beside(host->root(), path);
   }
-  RunReport report{.verb = verb, .profile = &profile, .facts = &facts};
+  RunReport report{.verb = verb, .dry_run = verb == "plan", .profile = &profile, .facts = &facts};
   report.actions = verb == "apply" ? apply_plan(*host, plan) : plan.actions;
 
   if (o.json)
@@ -130,26 +131,30 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
 
 // Removes what kvmprov generated (its own files, its block in /etc/modules) and nothing else:
 // modules stay loaded and groups stay, so running guests are not disturbed.
+// With --dry-run it only says what it would remove.
 int run_reset(const Options& o) {
   auto host = make_linux_host({.root = o.root});
-  auto timeout = std::chrono::milliseconds(static_cast<long long>(o.lock_timeout * 1000));
-  auto lock = host->lock(timeout);
-  if (!lock) {
-    error(lock.error().message);
-    return o.detailed_exitcodes ? 4 : kExitFailure;
+  std::unique_ptr<Lock> lock;
+  if (!o.reset_dry_run) {
+    auto timeout = std::chrono::milliseconds(static_cast<long long>(o.lock_timeout * 1000));
+    auto l = host->lock(timeout);
+    if (!l) {
+      error(l.error().message);
+      return o.detailed_exitcodes ? 4 : kExitFailure;
+    }
+    lock = std::move(*l);
   }
   const Profile none;  // reset needs no profile; the files it removes are fixed
   Facts facts = observe(*host, none);
   Plan plan = make_reset_plan(facts);
-  RunReport report{.verb = "reset", .profile = &none, .facts = &facts};
-  report.actions = apply_plan(*host, plan);
+  RunReport report{.verb = "reset", .dry_run = o.reset_dry_run, .profile = &none, .facts = &facts};
+  report.actions = o.reset_dry_run ? plan.actions : apply_plan(*host, plan);
 
   if (o.json)
     print(report_json(report).dump(2) + "\n");
   else
     print(render_text(report, {.color = use_color(o), .quiet = o.quiet}));
-  if (o.detailed_exitcodes) return exit_status(report, true);
-  return summarize(report.actions).failed ? kExitFailure : 0;
+  return exit_status(report, o.detailed_exitcodes);
 }
 
 int run_check_verb(const Options& o) {
@@ -244,6 +249,7 @@ int main(int argc, char** argv) {
   validate->add_option("FILE", o.validate_file, "Profile to validate")->required();
   auto* reset = app.add_subcommand(
       "reset", "Remove the files kvmprov wrote; leave modules loaded and groups in place");
+  reset->add_flag("--dry-run", o.reset_dry_run, "Show what reset would remove; change nothing");
   auto* version = app.add_subcommand("version", "Print the version");
 
   // Per-verb --help lists the global options too, since they are what a verb is run with.

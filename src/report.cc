@@ -60,7 +60,7 @@ char plan_marker(const Action& a) {
 std::string summary_line(const RunReport& r) {
   Summary s = summarize(r.actions);
   std::string line;
-  if (r.verb == "plan")
+  if (r.dry_run)
     line = fmt::format("{} to change, {} unchanged, {} failing, {} pending", s.changed, s.unchanged,
                        s.failed, s.pending);
   else
@@ -74,7 +74,7 @@ std::string summary_line(const RunReport& r) {
 
 std::string render_text(const RunReport& r, const RenderOptions& o) {
   std::string out;
-  const bool plan = r.verb == "plan";
+  const bool plan = r.dry_run;
   for (const auto& a : r.actions) {
     if (o.quiet && a.status != Status::failed && a.status != Status::pending) continue;
     const char* c = o.color ? color_of(a.status) : "";
@@ -94,7 +94,7 @@ std::string render_text(const RunReport& r, const RenderOptions& o) {
 int exit_status(const RunReport& r, bool detailed) {
   Summary s = summarize(r.actions);
   if (detailed) return (s.changed ? 2 : 0) | (s.failed ? 4 : 0);
-  if (r.verb == "apply" && s.failed) return 1;
+  if (!r.dry_run && s.failed) return 1;
   return 0;
 }
 

@@ -14,7 +14,8 @@
 namespace kvmprov {
 
 struct RunReport {
-  std::string verb;  // "plan" or "apply"
+  std::string verb;      // "plan", "apply" or "reset"
+  bool dry_run = false;  // the actions were planned, not carried out
   const Profile* profile = nullptr;
   const Facts* facts = nullptr;
   std::vector<Action> actions;

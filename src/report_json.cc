@@ -87,7 +87,7 @@ nlohmann::json report_json(const RunReport& r) {
   }
   Summary s = summarize(r.actions);
   return {{"verb", r.verb},
-          {"dry_run", r.verb == "plan"},
+          {"dry_run", r.dry_run},
           {"profile", {{"name", r.profile->name}, {"source", r.profile->source}}},
           {"facts", facts_json(*r.facts)},
           {"actions", actions},

@@ -200,6 +200,16 @@ expect_rc 0 "apply before reset"
 printf 'options loop max_loop=8\n' >"$RST/etc/modprobe.d/other.conf"
 printf '# rules\n' >"$RST/etc/udev/rules.d/65-kvmprov.rules"
 printf 'kvm\n' >"$RST/etc/modules-load.d/kvmprov.conf"
+modules_before=$(cat "$RST/etc/modules")
+run reset --root "$RST" --dry-run --detailed-exitcodes
+expect_rc 2 "reset --dry-run has changes, detailed"
+expect_in "$out" "- remove /etc/modprobe.d/kvmprov.conf: kvmprov's own file" "reset --dry-run lists the removal"
+expect_in "$out" "-# BEGIN kvmprov" "reset --dry-run shows the /etc/modules diff"
+expect_in "$out" "4 to change, 0 unchanged, 0 failing, 0 pending" "reset --dry-run summary"
+[ -e "$RST/etc/modprobe.d/kvmprov.conf" ] && [ "$(cat "$RST/etc/modules")" = "$modules_before" ] && ok ||
+  bad "reset --dry-run changed files"
+run reset --root "$RST" --dry-run --json
+python3 -c 'import json, sys; r = json.load(sys.stdin); assert r["verb"] == "reset" and r["dry_run"] is True, r' <<<"$out" && ok || bad "reset --dry-run JSON: $out"
 run reset --root "$RST" --detailed-exitcodes
 expect_rc 2 "reset changes, detailed"
 expect_in "$out" "changed   remove /etc/modprobe.d/kvmprov.conf" "reset removes modprobe.d file"
