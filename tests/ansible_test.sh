@@ -171,6 +171,23 @@ for h in intel1 intel2 amd1; do
 done
 expect_eq "$(tree_hashes)" "$before" "broken profile run wrote nothing"
 
+# A broken profile_content never replaces the good profile file it was meant for.
+cat >broken-content.yml <<EOF
+- hosts: amd1
+  gather_facts: false
+  tasks:
+    - kvmprov.kvm.provision:
+        binary: $KVMPROV
+        root: "$TMP/roots/amd1"
+        facts: {cpu_vendor: amd}
+        profile: "$TMP/roots/amd1/etc/kvmprov/profile.yaml"
+        profile_content: "version: 1\\nname: broken\\nmodles: []\\n"
+EOF
+play broken-content.yml
+expect_eq "$(field amd1 failed)" 1 "broken profile_content fails"
+expect_in "$out" "$TMP/roots/amd1/etc/kvmprov/profile.yaml:3:1: unknown key" "broken profile_content: error names the profile"
+expect_eq "$(tree_hashes)" "$before" "broken profile_content replaced nothing"
+
 # --- 5. the check facts module agrees with kvmprov check --json on this machine
 cat >facts.yml <<EOF
 - hosts: localhost
@@ -196,22 +213,20 @@ assert got == want, (got, want)
 assert [c["id"] for c in facts["checks"]] == [c["id"] for c in check["checks"]]
 PY
 
-# --- 6. state: absent removes kvmprov's files from every root
+# --- 6. state: absent removes kvmprov's files from every root; in check mode only says so
+before=$(tree_hashes)
+play site.yml --check -e kvmprov_state=absent
+expect_eq "$rc" 0 "absent --check exit status"
+# Two tasks would change: the reset and the removal of the profile file.
+for h in $HOSTS; do expect_eq "$(field "$h" changed)" 2 "absent --check: $h would change"; done
+expect_eq "$(tree_hashes)" "$before" "absent --check wrote nothing"
 play site.yml -e kvmprov_state=absent
-if "$KVMPROV" reset --help 2>/dev/null | grep -q 'kvmprov reset'; then
-  expect_eq "$rc" 0 "absent run exit status"
-  for h in $HOSTS; do
-    expect_eq "$(field "$h" failed)" 0 "absent: $h failed"
-    left=$(cd "$TMP/roots/$h" && find etc -type f ! -size 0 | sort | tr '\n' ' ')
-    expect_eq "$left" "" "absent: files left in $h"
-  done
-else
-  # This kvmprov has no reset verb yet: the module must say so, and touch nothing.
-  expect_eq "$rc" 2 "absent run without reset"
-  for h in $HOSTS; do expect_eq "$(field "$h" failed)" 1 "absent without reset: $h failed"; done
-  expect_in "$out" 'which is not supported by this kvmprov' "absent without reset message"
-  [ -e "$TMP/roots/amd1/etc/modules-load.d/kvmprov.conf" ] && ok || bad "absent without reset removed files"
-fi
+expect_eq "$rc" 0 "absent run exit status"
+for h in $HOSTS; do
+  expect_eq "$(field "$h" failed)" 0 "absent: $h failed"
+  left=$(cd "$TMP/roots/$h" && find etc -type f ! -size 0 | sort | tr '\n' ' ')
+  expect_eq "$left" "" "absent: files left in $h"
+done
 
 echo "ansible: $pass passed, $fail failed"
 [ "$fail" = 0 ] || { echo "ansible-playbook output is in the log below" >&2; tail -n 80 "$TMP/ansible.log" >&2; }

@@ -65,8 +65,8 @@ options:
   state:
     description:
       - C(present) applies the profile.
-      - C(absent) removes the files kvmprov wrote (C(kvmprov reset)); loaded modules stay. It fails
-        with a clear message when the installed kvmprov has no C(reset) verb.
+      - C(absent) removes the files kvmprov wrote (C(kvmprov reset)); loaded modules stay. In
+        check mode it reports what C(kvmprov reset --dry-run) would remove.
     type: str
     choices: [present, absent]
     default: present
@@ -154,14 +154,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
 
 # The files `kvmprov reset` owns outright, and the shared file where it keeps a marked block.
-OWN_FILES = (
-    "/etc/modprobe.d/kvmprov.conf",
-    "/etc/modules-load.d/kvmprov.conf",
-    "/etc/udev/rules.d/65-kvmprov.rules",
-)
-ETC_MODULES = "/etc/modules"
-BLOCK_BEGIN = "# BEGIN kvmprov"
-BLOCK_END = "# END kvmprov"
 INLINE_NAME = "ansible-profile.yaml"
 
 
@@ -181,8 +173,10 @@ def read_text(path):
         return None
 
 
-def write_atomically(module, path, content):
-    """Writes CONTENT to PATH through a temporary file in the same directory and a rename."""
+def write_atomically(module, path, content, validate=None):
+    """Writes CONTENT to PATH through a temporary file in the same directory and a rename.
+    VALIDATE, a kvmprov binary, must accept the temporary file as a profile first: an invalid
+    profile never replaces a good one."""
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
@@ -193,6 +187,12 @@ def write_atomically(module, path, content):
             f.write(to_bytes(content, errors="surrogate_or_strict"))
             f.flush()
             os.fsync(f.fileno())
+        if validate:
+            rc, out, err = module.run_command([validate, "validate", tmp])
+            if rc != 0:
+                os.unlink(tmp)
+                module.fail_json(msg=(err.strip() or out.strip()).replace(tmp, path),
+                                 rc=rc, profile_written=False)
         module.atomic_move(tmp, path)
     except Exception:
         if os.path.exists(tmp):
@@ -202,24 +202,6 @@ def write_atomically(module, path, content):
 
 def under_root(root, path):
     return os.path.join(root, path.lstrip("/")) if root != "/" else path
-
-
-def remove_block(text):
-    """/etc/modules without kvmprov's marked block (a begin without an end runs to the end)."""
-    out, inside = [], False
-    for line in text.splitlines(True):
-        if not inside and line.startswith(BLOCK_BEGIN):
-            inside = True
-        elif inside and line.startswith(BLOCK_END):
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "".join(out)
-
-
-def reset_supported(module, binary):
-    rc, out, dummy = module.run_command([binary, "reset", "--help"])
-    return rc == 0 and "kvmprov reset" in out
 
 
 def file_diffs(actions, root):
@@ -264,28 +246,6 @@ def rename_source(report, temp_path, real_path):
     report["summary"] = summarize(report.get("actions", []))
 
 
-def planned_reset(root):
-    """What `kvmprov reset` would do, decided from the files alone (check mode writes nothing)."""
-    actions = []
-    for path in OWN_FILES:
-        before = read_text(under_root(root, path))
-        actions.append({
-            "id": "file:" + path, "kind": "remove", "target": path,
-            "status": "changed" if before is not None else "unchanged",
-            "detail": "kvmprov's own file" if before is not None else "absent",
-            "before": before, "after": None,
-        })
-    before = read_text(under_root(root, ETC_MODULES))
-    after = remove_block(before) if before is not None else None
-    actions.append({
-        "id": "file:" + ETC_MODULES, "kind": "write", "target": ETC_MODULES,
-        "status": "changed" if after != before else "unchanged",
-        "detail": "remove kvmprov's block, keep the rest" if after != before else "no kvmprov block",
-        "before": before, "after": after,
-    })
-    return {"verb": "reset", "dry_run": True, "actions": actions, "summary": summarize(actions)}
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -318,19 +278,9 @@ def main():
     rename = None  # (temporary path, real path) when planning from a copy
 
     if p["state"] == "absent":
-        if not reset_supported(module, binary):
-            module.fail_json(
-                msg="state=absent needs the \"reset\" verb, which is not supported by this "
-                    "kvmprov (%s); upgrade kvmprov or remove its files by hand" % binary,
-                **result)
-        if module.check_mode:
-            report = planned_reset(root)
-            result.update(report=report, actions=report["actions"], summary=report["summary"],
-                          changed=report["summary"]["changed"] > 0)
-            if module._diff:
-                result["diff"] = file_diffs(report["actions"], root)
-            module.exit_json(**result)
         cmd.append("reset")
+        if module.check_mode:
+            cmd.append("--dry-run")
     else:
         if p["allow_reload"]:
             cmd.append("--allow-reload")
@@ -345,7 +295,7 @@ def main():
                     result.setdefault("diff", []).append({
                         "before_header": p["profile"], "after_header": p["profile"],
                         "before": read_text(p["profile"]) or "", "after": content})
-                write_atomically(module, p["profile"], content)
+                write_atomically(module, p["profile"], content, validate=binary)
                 result["profile_written"] = True
                 result["changed"] = True
                 cmd += ["--profile", p["profile"]]
