@@ -204,7 +204,7 @@ std::string explain_posix_name(std::string_view s) {
 
 std::string explain_cpu_model_name(std::string_view s) {
   if (auto why = explain_length(s, 64); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || std::strchr("._-", c) != nullptr; })) {
+  if (!all_of(s, [](char c) { return is_alnum(c) || is_one_of(c, "._-"); })) {
     return "allowed characters are A-Z a-z 0-9 . _ -";
   }
   if (s.front() == '-') return "must not start with '-'";
@@ -213,7 +213,7 @@ std::string explain_cpu_model_name(std::string_view s) {
 
 std::string explain_config_path(std::string_view s) {
   if (auto why = explain_length(s, 255); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || std::strchr("._/+-", c) != nullptr; })) {
+  if (!all_of(s, [](char c) { return is_alnum(c) || is_one_of(c, "._/+-"); })) {
     return "allowed characters are A-Z a-z 0-9 . _ / + -";
   }
   if (s.front() != '/') return "must be an absolute path";

@@ -545,6 +545,11 @@ TEST_CASE("grammars refuse NUL, overlong device nodes and leading dashes") {
   // strchr-style checks take a NUL for an allowed character: it matches the terminator.
   CHECK_FALSE(valid_option_value(std::string_view("1\0x", 3)));
   CHECK_FALSE(valid_device_node(std::string_view("kvm\0x", 5)));
+  CHECK_FALSE(valid_cpu_model_name(std::string_view("Skylake\0x", 9)));
+  CHECK_FALSE(valid_config_path(std::string_view("/etc/nova/nova\0.conf", 20)));
+  CHECK(valid_config_path("/etc/nova/nova.conf"));
+  CHECK(error_of(std::string("version: 1\nname: t\nnova:\n  config: \"/etc/nova/nova\\0.conf\"\n"))
+            .find("allowed characters are A-Z a-z 0-9 . _ / + -") != std::string::npos);
   CHECK(error_of(std::string("version: 1\nname: \"t\\0x\"\n")) ==
         "p.yaml:2:7: invalid profile name \"t\\x00x\": allowed characters are A-Z a-z 0-9 . _ -");
   CHECK(valid_device_node(std::string(255, 'a')));
