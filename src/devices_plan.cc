@@ -398,13 +398,15 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
         for (const auto& grp : acc.groups)
           if (acc.member_of(*user, grp)) groups.insert(grp.name);
         const std::string perms = fmt::format("root:{} {}", e.group, mode_text(e.mode));
+        // The kernel's rule (may_open_rw), by group name since the group may not exist yet: a
+        // member of the node's group gets the group bits and never falls back to the others'.
         bool ok = user->uid == 0;
         std::string how = "root";
-        if (!ok && groups.count(e.group) && (e.mode & 0060) == 0060) {
-          ok = true;
+        if (!ok && groups.count(e.group)) {
+          ok = (e.mode & 0060) == 0060;
           how = fmt::format("through group \"{}\"", e.group);
-        } else if (!ok && (e.mode & 0006) == 0006) {
-          ok = true;
+        } else if (!ok) {
+          ok = (e.mode & 0006) == 0006;
           how = "as any user";
         }
         a.status = ok ? Status::unchanged : Status::failed;

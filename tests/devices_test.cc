@@ -205,6 +205,19 @@ TEST_CASE("a node already right is not touched; world-writable /dev/kvm is allow
   CHECK(h.node_changes_.empty());
 }
 
+TEST_CASE("a member of the node's group gets the group bits, not the others' (as the kernel)") {
+  FakeHost h = host_with_kvm();
+  h.node("kvm", 0, 994, 0606);
+  Profile p = kvm_profile();
+  p.devices[0].mode = 0606;
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  const Action* access = find(plan.actions, "access:nova:kvm");
+  REQUIRE(access);
+  CHECK(access->status == Status::failed);
+  CHECK(access->detail == "\"nova\" cannot open it (root:kvm 0606; groups: kvm, nova)");
+}
+
 TEST_CASE("a device group the profile does not create and that does not exist fails") {
   FakeHost h = host_with_kvm();
   Profile p = kvm_profile({});
