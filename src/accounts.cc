@@ -2,6 +2,8 @@
 // Parsing of /etc/group and /etc/passwd, and the owner/group/other permission check.
 #include "accounts.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -55,6 +57,19 @@ const UserEntry* Accounts::user(std::string_view name) const {
   for (const auto& u : users)
     if (u.name == name) return &u;
   return nullptr;
+}
+
+const UserEntry* Accounts::user_by_uid(uid_t uid) const {
+  for (const auto& u : users)
+    if (u.uid == uid) return &u;
+  return nullptr;
+}
+
+std::string Accounts::perms_text(uid_t uid, gid_t gid, unsigned mode) const {
+  const UserEntry* u = user_by_uid(uid);
+  const GroupEntry* g = group_by_gid(gid);
+  return fmt::format("{}:{} {:04o}", u ? u->name : std::to_string(uid),
+                     g ? g->name : std::to_string(gid), mode);
 }
 
 bool Accounts::member_of(const UserEntry& user, const GroupEntry& group) const {

@@ -31,6 +31,10 @@ struct Accounts {
   const GroupEntry* group(std::string_view name) const;
   const GroupEntry* group_by_gid(gid_t gid) const;
   const UserEntry* user(std::string_view name) const;
+  // The first entry with UID, as getpwuid answers when two names share one (root and toor).
+  const UserEntry* user_by_uid(uid_t uid) const;
+  // "user:group 0660" for a node owned by UID:GID, with the numbers for ids these lack.
+  std::string perms_text(uid_t uid, gid_t gid, unsigned mode) const;
   // Whether USER belongs to GROUP, as its primary group or a listed member.
   bool member_of(const UserEntry& user, const GroupEntry& group) const;
   // The primary gid of USER and the gids of every group that lists it.

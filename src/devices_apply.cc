@@ -27,11 +27,7 @@ Accounts read_accounts(Host& host) {
 }
 
 std::string perms_text(const Accounts& acc, const FileInfo& info) {
-  std::string user = std::to_string(info.uid);
-  for (const auto& u : acc.users)
-    if (u.uid == info.uid) user = u.name;
-  const GroupEntry* g = acc.group_by_gid(info.gid);
-  return fmt::format("{}:{} {:04o}", user, g ? g->name : std::to_string(info.gid), info.mode);
+  return acc.perms_text(info.uid, info.gid, info.mode);
 }
 
 void apply_node(Host& host, Action& a) {

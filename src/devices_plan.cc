@@ -64,9 +64,8 @@ std::string mode_text(unsigned mode) {
 }
 
 std::string user_name(const Accounts& acc, uid_t uid) {
-  for (const auto& u : acc.users)
-    if (u.uid == uid) return u.name;
-  return std::to_string(uid);
+  const UserEntry* u = acc.user_by_uid(uid);
+  return u ? u->name : std::to_string(uid);
 }
 
 std::string group_name(const Accounts& acc, gid_t gid) {
@@ -354,8 +353,7 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
       const bool group_ok = dev.group.empty() || (want_group && want_group->gid == node.gid);
       const bool mode_ok = !dev.mode || node.mode == *dev.mode;
       const bool owner_ok = !a.device.check_owner || node.uid == 0;
-      const std::string have = fmt::format("{}:{} {}", user_name(acc, node.uid),
-                                           group_name(acc, node.gid), mode_text(node.mode));
+      const std::string have = acc.perms_text(node.uid, node.gid, node.mode);
       if (group_ok && mode_ok && owner_ok) {
         a.status = Status::unchanged;
         a.detail = have;

@@ -377,8 +377,7 @@ class LinuxHost final : public Host {
   // The local files first, read once (the system accounts owning device nodes are there), then
   // the name service for accounts they lack (LDAP, sssd).
   std::string user_name(uid_t uid) override {
-    for (const UserEntry& u : local_accounts().users)
-      if (u.uid == uid) return u.name;
+    if (const UserEntry* u = local_accounts().user_by_uid(uid)) return u->name;
     return user_name_below(uid, kernel_root_);
   }
   std::string group_name(gid_t gid) override {

@@ -72,10 +72,9 @@ std::string user_name_below(uid_t uid, const std::string& root) {
     if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found) return pw.pw_name;
     return "";
   }
-  Accounts accounts = accounts_below(root);
-  for (const auto& u : accounts.users)
-    if (u.uid == uid) return u.name;
-  return "";
+  const Accounts accounts = accounts_below(root);
+  const UserEntry* u = accounts.user_by_uid(uid);
+  return u ? u->name : "";
 }
 
 std::string group_name_below(gid_t gid, const std::string& root) {

@@ -55,6 +55,16 @@ TEST_CASE("mode bits: the first matching class decides, root always may") {
   CHECK(may_open_rw(0, {}, 0, 0, 0000));
 }
 
+TEST_CASE("two names for one uid: the first names it, in plan, apply and check alike") {
+  const kvmprov::Accounts acc = kvmprov::parse_accounts(
+      "root:x:0:\nkvm:x:994:\n", "root:x:0:0::/root:/bin/sh\ntoor:x:0:0::/root:/bin/sh\n");
+  REQUIRE(acc.user_by_uid(0));
+  CHECK(acc.user_by_uid(0)->name == "root");
+  CHECK(acc.user_by_uid(4242) == nullptr);
+  CHECK(acc.perms_text(0, 994, 0660) == "root:kvm 0660");
+  CHECK(acc.perms_text(4242, 4343, 0600) == "4242:4343 0600");
+}
+
 TEST_CASE("accounts and access computed from a tree's passwd, group and mode bits") {
   Tree t;
   const gid_t gid = getegid();
