@@ -26,12 +26,14 @@ struct DeviceFacts {
   std::vector<ConfText> udev_rules;        // every rules file in udev's order, kvmprov's included
   std::vector<ConfText> tmpfiles;          // every tmpfiles.d file in systemd-tmpfiles' order
   std::optional<std::string> group_file;   // the target's /etc/group; nullopt when absent
+  std::string group_file_error;            // why it could not be read, "" when it could
   std::optional<std::string> passwd_file;  // the target's /etc/passwd
   std::map<std::string, NodeState> nodes;  // by node below /dev (running system only)
   std::map<std::string, std::string> subsystems;  // node -> its subsystem ("misc"), when known
   bool udevd_running = false;                     // its control socket /run/udev/control exists
   bool udevd_installed = false;    // systemd-udevd or udevd is installed in the target
-  std::vector<std::string> notes;  // files that could not be read, ignored
+  std::vector<std::string> notes;  // files that could not be read, ignored: the node actions say
+                                   // so, since the prediction went without them
 };
 
 }  // namespace kvmprov

@@ -160,12 +160,14 @@ void observe_devices(Host& host, const Profile& profile, Facts& f) {
   if (profile.devices.empty() && profile.groups.empty()) return;
   d.udev_rules = read_conf_files(host, udev_rules_dirs(), ".rules", d.notes);
   d.tmpfiles = read_conf_files(host, tmpfiles_dirs(), ".conf", d.notes);
-  for (const char* path : {"/etc/group", "/etc/passwd"}) {
-    auto content = host.read_file(path);
-    if (!content) d.notes.push_back(content.error().message + ", ignoring");
-    (std::string_view(path) == "/etc/group" ? d.group_file : d.passwd_file) =
-        content ? *content : std::nullopt;
-  }
+  if (auto group = host.read_file("/etc/group"))
+    d.group_file = *group;
+  else
+    d.group_file_error = group.error().message;
+  if (auto passwd = host.read_file("/etc/passwd"))
+    d.passwd_file = *passwd;
+  else
+    d.notes.push_back(passwd.error().message + ", ignoring");
   for (const char* udevd : {"/lib/systemd/systemd-udevd", "/usr/lib/systemd/systemd-udevd",
                             "/sbin/udevd", "/usr/sbin/udevd"}) {
     auto info = host.stat(udevd);
@@ -207,6 +209,9 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
     if (existing) {
       a.status = Status::unchanged;
       a.detail = fmt::format("exists (gid {})", existing->gid);
+    } else if (!d.group_file_error.empty()) {
+      a.status = Status::failed;
+      a.detail = fmt::format("cannot create group \"{}\": {}", g.name, d.group_file_error);
     } else if (!d.group_file) {
       a.status = Status::failed;
       a.detail = fmt::format(
@@ -304,6 +309,7 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
     e.known = p.group || p.mode || node.exists;
 
     std::vector<std::string> notes = v.notes;
+    notes.insert(notes.end(), d.notes.begin(), d.notes.end());
     if (dev.mode && (*dev.mode & 0002) && dev.node != "net/tun")
       notes.push_back(fmt::format("world-writable ({}): every local user can open it{}",
                                   mode_text(*dev.mode),

@@ -218,6 +218,24 @@ TEST_CASE("a member of the node's group gets the group bits, not the others' (as
   CHECK(access->detail == "\"nova\" cannot open it (root:kvm 0606; groups: kvm, nova)");
 }
 
+TEST_CASE("files that cannot be read: the node says its prediction went without them") {
+  FakeHost h = host_with_kvm();
+  h.read_errors_["/usr/lib/udev/rules.d/50-udev-default.rules"] = EACCES;
+  h.read_errors_["/etc/group"] = EACCES;
+  Facts f = observe(h, kvm_profile());
+  Plan plan = make_plan(kvm_profile(), f, {.live = true});
+  const Action* node = find(plan.actions, "node:kvm");
+  REQUIRE(node);
+  CHECK(node->detail.ends_with(
+      "; cannot read \"/usr/lib/udev/rules.d/50-udev-default.rules\": Permission denied, "
+      "ignoring"));
+  const Action* group = find(plan.actions, "group:kvm");
+  REQUIRE(group);
+  CHECK(group->status == Status::failed);
+  CHECK(group->detail ==
+        "cannot create group \"kvm\": cannot read \"/etc/group\": Permission denied");
+}
+
 TEST_CASE("a device group the profile does not create and that does not exist fails") {
   FakeHost h = host_with_kvm();
   Profile p = kvm_profile({});

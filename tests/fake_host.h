@@ -31,6 +31,7 @@ class FakeHost : public Host {
   std::map<std::string, int> load_errors_;      // name -> errno a load fails with
   std::set<std::string> silent_refusals_;       // loads that "succeed" but leave it absent
   std::map<std::string, int> write_errors_;     // path -> errno a write fails with
+  std::map<std::string, int> read_errors_;      // path -> errno a read fails with
   KvmProbe probe_;
   // Device nodes below /dev, by node name ("kvm", "net/tun").
   std::map<std::string, FileInfo> nodes_;
@@ -54,6 +55,8 @@ class FakeHost : public Host {
   const std::string& root() const override { return root_; }
 
   Result<std::optional<std::string>> read_file(const std::string& path) override {
+    if (auto e = read_errors_.find(path); e != read_errors_.end())
+      return errno_error("cannot read \"" + path + "\"", e->second);
     auto it = files_.find(path);
     if (it == files_.end()) return std::optional<std::string>();
     return std::optional<std::string>(it->second);
