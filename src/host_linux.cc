@@ -34,11 +34,6 @@ namespace {
 // Larger files are not configuration; reading one whole would only waste memory.
 constexpr size_t kMaxFileSize = size_t{16} << 20;
 
-// libkmod's default modprobe.d directories, looked up below a kernel root other than "/".
-constexpr const char* kModprobeDirs[] = {"/etc/modprobe.d", "/run/modprobe.d",
-                                         "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
-                                         "/lib/modprobe.d"};
-
 // How long apply waits for udevd to finish one change event.
 constexpr std::chrono::milliseconds kUdevEventTimeout{10000};
 
@@ -464,11 +459,8 @@ class LinuxHost final : public Host {
     const std::string dir = modules_dir_.empty()
                                 ? path_on_disk(kernel_root_, "/lib/modules/" + kernel_release())
                                 : modules_dir_;
-    std::vector<std::string> config_paths;
-    if (kernel_root_ != "/") {
-      for (const char* d : kModprobeDirs) config_paths.push_back(path_on_disk(kernel_root_, d));
-    }
-    auto kmod = Kmod::open(dir, config_paths, kernel_root_);
+    // Kmod::open finds the modprobe.d directories below the kernel root itself.
+    auto kmod = Kmod::open(dir, {}, kernel_root_);
     if (kmod) {
       kmod_ = std::move(kmod.value());
     } else {

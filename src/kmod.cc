@@ -25,9 +25,12 @@
 namespace kvmprov {
 namespace {
 
-// libkmod's default search path (kmod 30), relative to the system root.
+// libkmod's default search path, relative to the system root: kmod 30's, and /usr/lib/modprobe.d
+// that later versions read too (on a merged-/usr system it is /lib/modprobe.d again, and the same
+// file name is only taken once).
 constexpr std::string_view kDefaultConfigDirs[] = {"/etc/modprobe.d", "/run/modprobe.d",
-                                                   "/usr/local/lib/modprobe.d", "/lib/modprobe.d"};
+                                                   "/usr/local/lib/modprobe.d",
+                                                   "/usr/lib/modprobe.d", "/lib/modprobe.d"};
 // What blacklisted_by holds when the blacklist comes from modprobe.blacklist= rather than a file.
 constexpr std::string_view kKernelCommandLine = "/proc/cmdline";
 // sysfs and procfs files are small; modprobe.d files and /proc/cpuinfo are bounded too.

@@ -279,6 +279,12 @@ TEST_SUITE("kmod fixture roots") {
     CHECK(kmod->query("kvm_intel").blacklisted_by.empty());
   }
 
+  TEST_CASE("the default modprobe.d directories include /usr/lib/modprobe.d") {
+    auto kmod = open_fixture("usr-lib");
+    CHECK(kmod->query("kvm_amd").blacklisted_by ==
+          kData + "/usr-lib/usr/lib/modprobe.d/no-amd.conf");
+  }
+
   TEST_CASE("explicit config paths replace the defaults") {
     std::string lib = kData + "/live/lib/modprobe.d";
     auto kmod = open_fixture("live", {lib});
