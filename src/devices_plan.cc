@@ -250,24 +250,8 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
 
   // The rules file.
   const std::optional<std::string> ours = udev_rules_text(profile);
-  auto before_it = facts.files.find(kUdevRulesFile);
-  const std::optional<std::string> before =
-      before_it == facts.files.end() ? std::nullopt : before_it->second;
-  if (before || ours) {
-    Action a{.id = std::string("file:") + kUdevRulesFile,
-             .kind = ours ? ActionKind::write_file : ActionKind::remove_file,
-             .target = kUdevRulesFile};
-    a.before = before;
-    a.after = ours;
-    if (before == ours) {
-      a.status = Status::unchanged;
-      a.detail = "up to date";
-    } else {
-      a.status = Status::changed;
-      a.detail = !ours ? "remove: the profile lists no devices" : before ? "update" : "create";
-    }
-    plan.actions.push_back(std::move(a));
-  }
+  plan_file(plan, kUdevRulesFile, file_facts(facts, kUdevRulesFile), ours, 0644, "",
+            "the profile lists no devices");
 
   // One action per device node.
   const std::vector<ConfText> rules = rules_after(d.udev_rules, ours);

@@ -240,31 +240,6 @@ bool persistable(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
   return has_vt_for(spec.name, facts.cpu);
 }
 
-void plan_file(Plan& plan, const std::string& path, const std::optional<std::string>& before,
-               const std::optional<std::string>& after, unsigned mode, std::string note) {
-  if (!before && !after) return;
-  Action a{.id = "file:" + path, .target = path};
-  a.before = before;
-  a.after = after;
-  a.mode = mode;
-  a.kind = after ? ActionKind::write_file : ActionKind::remove_file;
-  if (before == after) {
-    a.status = Status::unchanged;
-    a.detail = "up to date";
-  } else {
-    a.status = Status::changed;
-    a.detail = !after ? "remove: no longer needed by the profile" : before ? "update" : "create";
-  }
-  if (!note.empty()) a.detail += "; " + note;
-  plan.actions.push_back(std::move(a));
-}
-
-const std::optional<std::string>& file_facts(const Facts& facts, const std::string& path) {
-  static const std::optional<std::string> kAbsent;
-  auto it = facts.files.find(path);
-  return it == facts.files.end() ? kAbsent : it->second;
-}
-
 }  // namespace
 
 bool same_param_value(std::string_view have, std::string_view want) {
@@ -320,6 +295,32 @@ Facts observe(Host& host, const Profile& profile, bool module_details) {
   observe_devices(host, profile, f);
   observe_nova(host, profile, f);
   return f;
+}
+
+void plan_file(Plan& plan, const std::string& path, const std::optional<std::string>& before,
+               const std::optional<std::string>& after, unsigned mode, std::string_view note,
+               std::string_view why_removed) {
+  if (!before && !after) return;
+  Action a{.id = "file:" + path, .target = path};
+  a.before = before;
+  a.after = after;
+  a.mode = mode;
+  a.kind = after ? ActionKind::write_file : ActionKind::remove_file;
+  if (before == after) {
+    a.status = Status::unchanged;
+    a.detail = "up to date";
+  } else {
+    a.status = Status::changed;
+    a.detail = !after ? "remove: " + std::string(why_removed) : before ? "update" : "create";
+  }
+  if (!note.empty()) a.detail += "; " + std::string(note);
+  plan.actions.push_back(std::move(a));
+}
+
+const std::optional<std::string>& file_facts(const Facts& facts, const std::string& path) {
+  static const std::optional<std::string> kAbsent;
+  auto it = facts.files.find(path);
+  return it == facts.files.end() ? kAbsent : it->second;
 }
 
 Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& options) {

@@ -101,6 +101,14 @@ struct PlanOptions {
 // profile's modules without parameters, refcount and holders (check needs only their state).
 Facts observe(Host& host, const Profile& profile, bool module_details = true);
 
+// A write_file or remove_file action taking PATH from BEFORE to AFTER (nullopt: absent), or none
+// when both are absent. NOTE is added to the detail; WHY_REMOVED says why the file goes.
+void plan_file(Plan& plan, const std::string& path, const std::optional<std::string>& before,
+               const std::optional<std::string>& after, unsigned mode, std::string_view note = "",
+               std::string_view why_removed = "no longer needed by the profile");
+// The observed content of a managed file; nullopt when absent or not observed.
+const std::optional<std::string>& file_facts(const Facts& facts, const std::string& path);
+
 // Decides, without I/O, what apply must do.
 Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& options);
 
