@@ -105,9 +105,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
     }
   }
   observe_kvm_verdict(*host, profile, facts);
-  Plan plan =
-      make_plan(profile, facts,
-                {.live = host->live(), .allow_reload = o.allow_reload, .systemd = facts.systemd});
+  Plan plan = make_plan(profile, facts, {.live = host->live(), .allow_reload = o.allow_reload});
   if (verb == "apply") {
     // A run killed mid-write leaves a temporary beside its target. Clean them up even where
     // this run writes nothing, so that after any complete run none is left.

@@ -347,7 +347,7 @@ Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& op
   }
   PersistMode mode = profile.persist;
   if (mode == PersistMode::automatic)
-    mode = options.systemd ? PersistMode::modules_load_d : PersistMode::etc_modules;
+    mode = facts.systemd ? PersistMode::modules_load_d : PersistMode::etc_modules;
   if (persisted.empty()) mode = PersistMode::none;
   std::string note;
   if (!left_out.empty()) {

@@ -94,7 +94,6 @@ struct Plan {
 struct PlanOptions {
   bool live = true;           // kernel actions allowed (root is "/")
   bool allow_reload = false;  // --allow-reload
-  bool systemd = false;       // for persist: auto
 };
 
 // Reads everything plan() needs for PROFILE through HOST. Read only. MODULE_DETAILS false: the

@@ -54,7 +54,7 @@ const Action* find(const std::vector<Action>& actions, const std::string& id) {
 
 std::vector<Action> run(Host& h, const Profile& p) {
   Facts f = observe(h, p);
-  return apply_plan(h, make_plan(p, f, {.live = h.live(), .systemd = f.systemd}));
+  return apply_plan(h, make_plan(p, f, {.live = h.live()}));
 }
 
 std::vector<std::string> ids_and_status(const std::vector<Action>& actions) {

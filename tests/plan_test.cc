@@ -48,8 +48,7 @@ const Action* find(const std::vector<Action>& actions, const std::string& id) {
 
 std::vector<Action> run(FakeHost& h, const Profile& p, bool allow_reload = false) {
   Facts f = observe(h, p);
-  Plan plan =
-      make_plan(p, f, {.live = h.live(), .allow_reload = allow_reload, .systemd = f.systemd});
+  Plan plan = make_plan(p, f, {.live = h.live(), .allow_reload = allow_reload});
   return apply_plan(h, plan);
 }
 
@@ -61,7 +60,7 @@ TEST_CASE("amd host with systemd: loads kvm, kvm_amd, vhost_net and lists them i
   FakeHost h = amd_host();
   Profile p = default_profile();
   Facts f = observe(h, p);
-  Plan plan = make_plan(p, f, {.live = true, .systemd = true});
+  Plan plan = make_plan(p, f, {.live = true});
 
   std::vector<std::string> ids;
   for (const auto& a : plan.actions) ids.push_back(a.id + "=" + std::string(status_name(a.status)));
@@ -167,7 +166,7 @@ TEST_CASE("without libkmod a load fails with the library's error, not \"not foun
     h.modules_[m] = {.name = m, .unknown_because = why};
   h.modules_["kvm"].state = ModuleState::live;
   Facts f = observe(h, default_profile());
-  Plan plan = make_plan(default_profile(), f, {.live = true, .systemd = true});
+  Plan plan = make_plan(default_profile(), f, {.live = true});
   const Action* load = find(plan.actions, "module:kvm_amd");
   REQUIRE(load);
   CHECK(load->status == Status::failed);

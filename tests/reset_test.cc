@@ -130,7 +130,7 @@ TEST_CASE("reset after apply undoes exactly what apply wrote") {
   p.source = "/etc/kvmprov/profile.yaml";
   p.modules = {{.name = "kvm"}, {.name = "kvm_intel", .options = {{"nested", "1"}}}};
   Facts f = observe(h, p);
-  apply_plan(h, make_plan(p, f, {.live = true, .systemd = false}));
+  apply_plan(h, make_plan(p, f, {.live = true}));
   REQUIRE(h.files_.count(kModprobeConf));
   REQUIRE(h.files_.at(kEtcModules) != kForeign);
 

@@ -35,7 +35,7 @@ Profile device_profile() {
 Plan plan_for_root(const std::string& root, const Profile& profile) {
   auto host = make_linux_host({.root = root});
   Facts f = observe(*host, profile);
-  return make_plan(profile, f, {.live = host->live(), .systemd = f.systemd});
+  return make_plan(profile, f, {.live = host->live()});
 }
 
 const Action& action(const Plan& plan, const std::string& id) {
