@@ -369,15 +369,15 @@ class LinuxHost final : public Host {
 
   bool privileged() override { return geteuid() == 0; }
 
-  // The local files first, read once (the system accounts owning device nodes are there), then
-  // the name service for accounts they lack (LDAP, sssd).
+  // The local files first, read once (the system accounts owning device nodes are there), then,
+  // on the running system, the name service for accounts they lack (LDAP, sssd).
   std::string user_name(uid_t uid) override {
     if (const UserEntry* u = local_accounts().user_by_uid(uid)) return u->name;
-    return user_name_below(uid, kernel_root_);
+    return kernel_root_ == "/" ? nss_user_name(uid) : "";
   }
   std::string group_name(gid_t gid) override {
     if (const GroupEntry* g = local_accounts().group_by_gid(gid)) return g->name;
-    return group_name_below(gid, kernel_root_);
+    return kernel_root_ == "/" ? nss_group_name(gid) : "";
   }
 
   Result<UserAccess> can_open_as(const std::string& user, const std::string& path) override {
@@ -401,7 +401,7 @@ class LinuxHost final : public Host {
       self.opened_as_user = true;
       return self;
     }
-    auto who = lookup_account(user, kernel_root_);
+    auto who = kernel_root_ == "/" ? lookup_account(user) : lookup_account(user, local_accounts());
     if (!who) return who.error();
     // Really trying is exact (ACLs, LSMs); it needs root and the running system.
     if (geteuid() == 0 && kernel_root_ == "/") {

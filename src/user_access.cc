@@ -9,85 +9,58 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <fstream>
-#include <optional>
-#include <sstream>
 #include <vector>
 
 #include "accounts.h"
 
 namespace kvmprov {
-namespace {
 
-// The passwd and group databases of another root (an image, a fixture tree).
-Accounts accounts_below(const std::string& root) {
-  auto slurp = [&](const char* file) {
-    std::ifstream in(root + file);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  };
-  return parse_accounts(slurp("/etc/group"), slurp("/etc/passwd"));
-}
-
-}  // namespace
-
-Result<UserAccess> lookup_account(const std::string& user, const std::string& root) {
+Result<UserAccess> lookup_account(const std::string& user) {
   UserAccess a;
   a.user = user;
-  const std::string unknown = "unknown user \"" + user + "\"";
-  if (root == "/") {
-    std::vector<char> buf(16384);
-    struct passwd pw {};
-    struct passwd* found = nullptr;
-    int rc = getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
-    if (rc != 0) return errno_error("cannot look up user \"" + user + "\"", rc);
-    if (!found) return Error{ENOENT, unknown};
-    a.uid = pw.pw_uid;
-    a.gid = pw.pw_gid;
-    int n = 64;
-    std::vector<gid_t> groups(static_cast<size_t>(n));
-    while (getgrouplist(user.c_str(), a.gid, groups.data(), &n) < 0)
-      groups.resize(static_cast<size_t>(n));
+  std::vector<char> buf(16384);
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  int rc = getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (rc != 0) return errno_error("cannot look up user \"" + user + "\"", rc);
+  if (!found) return Error{ENOENT, "unknown user \"" + user + "\""};
+  a.uid = pw.pw_uid;
+  a.gid = pw.pw_gid;
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  while (getgrouplist(user.c_str(), a.gid, groups.data(), &n) < 0)
     groups.resize(static_cast<size_t>(n));
-    a.groups = groups;
-    return a;
-  }
-  Accounts accounts = accounts_below(root);
+  groups.resize(static_cast<size_t>(n));
+  a.groups = groups;
+  return a;
+}
+
+Result<UserAccess> lookup_account(const std::string& user, const Accounts& accounts) {
   const UserEntry* entry = accounts.user(user);
-  if (!entry) return Error{ENOENT, unknown};
+  if (!entry) return Error{ENOENT, "unknown user \"" + user + "\""};
+  UserAccess a;
+  a.user = user;
   a.uid = entry->uid;
   a.gid = entry->gid;
   a.groups = accounts.gids_of(*entry);
   return a;
 }
 
-std::string user_name_below(uid_t uid, const std::string& root) {
-  if (root == "/") {
-    std::vector<char> buf(16384);
-    struct passwd pw {};
-    struct passwd* found = nullptr;
-    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found) return pw.pw_name;
-    return "";
-  }
-  const Accounts accounts = accounts_below(root);
-  const UserEntry* u = accounts.user_by_uid(uid);
-  return u ? u->name : "";
+std::string nss_user_name(uid_t uid) {
+  std::vector<char> buf(16384);
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found) return pw.pw_name;
+  return "";
 }
 
-std::string group_name_below(gid_t gid, const std::string& root) {
-  if (root == "/") {
-    std::vector<char> buf(16384);
-    struct group gr {};
-    struct group* found = nullptr;
-    if (getgrgid_r(gid, &gr, buf.data(), buf.size(), &found) == 0 && found) return gr.gr_name;
-    return "";
-  }
-  Accounts accounts = accounts_below(root);
-  const GroupEntry* g = accounts.group_by_gid(gid);
-  return g ? g->name : "";
+std::string nss_group_name(gid_t gid) {
+  std::vector<char> buf(16384);
+  struct group gr {};
+  struct group* found = nullptr;
+  if (getgrgid_r(gid, &gr, buf.data(), buf.size(), &found) == 0 && found) return gr.gr_name;
+  return "";
 }
 
 Result<int> open_as(const UserAccess& who, const std::string& path) {

@@ -6,18 +6,21 @@
 
 #include <string>
 
+#include "accounts.h"
 #include "host.h"
 #include "result.h"
 
 namespace kvmprov {
 
-// USER's uid, primary gid and groups. ROOT "/": through NSS (getpwnam_r, getgrouplist); another
-// root: from ROOT/etc/passwd and ROOT/etc/group. can_open is left false.
-Result<UserAccess> lookup_account(const std::string& user, const std::string& root);
+// USER's uid, primary gid and groups through the name service (getpwnam_r, getgrouplist): the
+// running system's view. can_open is left false.
+Result<UserAccess> lookup_account(const std::string& user);
+// The same from ACCOUNTS, the files of another root.
+Result<UserAccess> lookup_account(const std::string& user, const Accounts& accounts);
 
-// Account names for ids below ROOT (as lookup_account); "" when unknown.
-std::string user_name_below(uid_t uid, const std::string& root);
-std::string group_name_below(gid_t gid, const std::string& root);
+// Account names from the name service; "" when unknown.
+std::string nss_user_name(uid_t uid);
+std::string nss_group_name(gid_t gid);
 
 // Opens PATH read-write in a child process that has taken WHO's groups, gid and uid (needs root);
 // 0 when it opened, else the errno. Error when the child could not switch credentials.

@@ -98,7 +98,7 @@ TEST_CASE("as root on the running system: really opens with the user's credentia
     MESSAGE("skipped: needs root to take another user's credentials");
     return;
   }
-  auto nobody = lookup_account("nobody", "/");
+  auto nobody = lookup_account("nobody");
   if (!nobody) {
     MESSAGE("skipped: no user \"nobody\" here");
     return;
