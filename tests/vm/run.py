@@ -614,8 +614,6 @@ class Verdict:
     def __init__(self, out):
         self.out = out
         self.failures = []
-        self.notes = []
-        self.skip_reason = None
 
     def expect(self, ok, what, got=None):
         print(f"  {'ok  ' if ok else 'FAIL'} {what}" + ("" if ok or got is None else
@@ -626,10 +624,6 @@ class Verdict:
 
     def note(self, text):
         print(f"  note {text}")
-        self.notes.append(text)
-
-    def skip(self, reason):
-        self.skip_reason = reason
 
     def result(self, name):
         if name not in self.out.results:
@@ -678,12 +672,6 @@ def listed_modules(text):
         if line:
             names.add(norm(line.split()[0]))
     return names
-
-
-def manages_devices(v, plan_name):
-    """Whether this kvmprov manages /dev/kvm (its plan mentions the node or a udev rule)."""
-    text = v.out.blobs.get(plan_name + ".out", "")
-    return "/dev/kvm" in text or "udev" in text
 
 
 def group_id(v, name):
@@ -766,20 +754,16 @@ devstat dev_kvm.udev /dev/kvm
     v.expect(probe.get("state") == "PASS", "check: KVM_CREATE_VM probe passes", probe)
     v.expect_rc("apply2", 0)
     expect_apply_summary(v, "apply2", changed=0, failed=0)
-    if manages_devices(v, "plan"):
-        gid = group_id(v, "kvm")
-        v.expect(gid is not None, "group kvm exists", v.blob("group"))
-        v.expect(v.result("dev_kvm") == f"0 {gid} 660", "/dev/kvm is root:kvm 0660",
-                 v.result("dev_kvm"))
-        rules = v.blob("udev_rules")
-        v.expect(re.search(r'KERNEL=="kvm".*GROUP="kvm".*MODE="0660"', rules) is not None,
-                 "a kvmprov udev rule gives /dev/kvm group kvm, mode 0660", rules)
-        v.expect(v.result("dev_kvm.udev") == f"0 {gid} 660",
-                 "udevd alone sets root:kvm 0660 again after a change event",
-                 v.result("dev_kvm.udev"))
-    else:
-        v.note(f"this kvmprov does not manage /dev/kvm yet: not asserting its owner and mode "
-               f"(it is \"{v.result('dev_kvm')}\")")
+    gid = group_id(v, "kvm")
+    v.expect(gid is not None, "group kvm exists", v.blob("group"))
+    v.expect(v.result("dev_kvm") == f"0 {gid} 660", "/dev/kvm is root:kvm 0660",
+             v.result("dev_kvm"))
+    rules = v.blob("udev_rules")
+    v.expect(re.search(r'KERNEL=="kvm".*GROUP="kvm".*MODE="0660"', rules) is not None,
+             "a kvmprov udev rule gives /dev/kvm group kvm, mode 0660", rules)
+    v.expect(v.result("dev_kvm.udev") == f"0 {gid} 660",
+             "udevd alone sets root:kvm 0660 again after a change event",
+             v.result("dev_kvm.udev"))
 
 
 @scenario("intel-novmx", "Skylake-Client,+vmx",
@@ -909,10 +893,6 @@ blob group /etc/group
 devstat dev_kvm /dev/kvm
 run check kvmprov check --json
 """
-    if not manages_devices(v, "plan"):
-        v.skip("this kvmprov does not manage /dev/kvm permissions (its plan mentions neither "
-               "/dev/kvm nor udev)")
-        return
     v.expect_rc("apply1", 0)
     gid = group_id(v, "kvm")
     v.expect(gid is not None, "group kvm exists", v.blob("group"))
@@ -1120,14 +1100,10 @@ def check_image(v, host):
     live = loaded_modules(v.blob("modules"))
     v.expect({"kvm", "kvm_amd", "vhost_net"} <= live, "/proc/modules has kvm, kvm_amd, vhost_net",
              sorted(live))
-    if "/dev/kvm" in host["host.plan.out"] or "udev" in host["host.plan.out"]:
-        gid = group_id(v, "kvm")
-        v.expect(gid is not None, "group kvm exists in the image", v.blob("group"))
-        v.expect(v.result("dev_kvm") == f"0 {gid} 660", "/dev/kvm is root:kvm 0660 after boot",
-                 v.result("dev_kvm"))
-    else:
-        v.note(f"this kvmprov does not manage /dev/kvm yet: not asserting its owner and mode "
-               f"(it is \"{v.result('dev_kvm')}\")")
+    gid = group_id(v, "kvm")
+    v.expect(gid is not None, "group kvm exists in the image", v.blob("group"))
+    v.expect(v.result("dev_kvm") == f"0 {gid} 660", "/dev/kvm is root:kvm 0660 after boot",
+             v.result("dev_kvm"))
 
 
 SCENARIOS["image"] = {"cpu": "qemu64", "needs": {"image"}, "script": None, "check": check_image,
@@ -1220,9 +1196,6 @@ def run_scenario(env, name):
             sc["check"](v)
         else:
             sc["check"](v, host)
-    if v.skip_reason and not v.failures:
-        print(f"vm-{name}: SKIPPED: {v.skip_reason}")
-        return EXIT_SKIP
     if v.failures:
         print(f"vm-{name}: FAILED: {len(v.failures)} of the checks above")
         return 1
