@@ -15,7 +15,9 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 
+#include "atomic_file.h"
 #include "text.h"
 
 namespace kvmprov {
@@ -90,6 +92,34 @@ Result<std::string> read_syslog() {
   return kernel_log_messages(std::string_view(buf.get(), static_cast<size_t>(n)));
 }
 
+// Reads the log at KMSG: a character device (/dev/kmsg) record by record without blocking, a
+// regular file (a snapshot in a test tree) whole.
+Result<std::string> read_kmsg(const std::string& kmsg) {
+  const std::string context = "cannot read the kernel log \"" + kmsg + "\"";
+  UniqueFd fd(open(kmsg.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return errno_error(context);
+  struct stat st {};
+  const bool is_device = fstat(fd.get(), &st) == 0 && S_ISCHR(st.st_mode);
+  std::string raw;
+  std::string record(kRecordMax, '\0');
+  for (;;) {
+    ssize_t n = read(fd.get(), record.data(), record.size());
+    if (n > 0) {
+      raw.append(record.data(), static_cast<size_t>(n));
+      if (is_device && raw.back() != '\n') raw += '\n';
+      if (raw.size() > kMaxLog) break;
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    // EPIPE: records were overwritten while reading; the next read goes on with the oldest left.
+    if (errno == EPIPE) continue;
+    if (errno != EAGAIN) return errno_error(context);
+    break;
+  }
+  return kernel_log_messages(raw);
+}
+
 }  // namespace
 
 std::string kernel_log_messages(std::string_view raw) {
@@ -139,54 +169,22 @@ std::vector<KernelLogFinding> scan_kernel_log(std::string_view messages) {
   return found;
 }
 
-Result<std::string> read_kernel_log(const std::string& kmsg, bool fallback_syslog) {
-  const std::string context = "cannot read the kernel log \"" + kmsg + "\"";
+Result<std::string> read_kernel_log(const std::string& kmsg, bool syslog_first) {
   // On the running system syslog(2) hands over the whole buffer in one call; /dev/kmsg takes a
   // read per record (hundreds on a booted host).
-  if (fallback_syslog) {
-    if (auto sys = read_syslog()) return sys;
+  std::optional<Error> syslog_error;
+  if (syslog_first) {
+    auto sys = read_syslog();
+    if (sys) return sys;
+    syslog_error = sys.error();
   }
-  int fd = open(kmsg.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    const int err = errno;
-    if (fallback_syslog) {
-      auto sys = read_syslog();
-      if (sys) return sys;
-      if (sys.error().code == err)
-        return Error{
-            err, "cannot read the kernel log (\"" + kmsg + "\", syslog(2)): " + std::strerror(err)};
-      return Error{err, context + ": " + std::strerror(err) + "; " + sys.error().message};
-    }
-    return errno_error(context, err);
-  }
-  struct stat st {};
-  const bool is_device = fstat(fd, &st) == 0 && S_ISCHR(st.st_mode);
-  std::string raw;
-  std::string record(kRecordMax, '\0');
-  int err = 0;
-  for (;;) {
-    ssize_t n = read(fd, record.data(), record.size());
-    if (n > 0) {
-      raw.append(record.data(), static_cast<size_t>(n));
-      if (is_device && raw.back() != '\n') raw += '\n';
-      if (raw.size() > kMaxLog) break;
-      continue;
-    }
-    if (n == 0) break;
-    if (errno == EINTR) continue;
-    // EPIPE: records were overwritten while reading; the next read goes on with the oldest left.
-    if (errno == EPIPE) continue;
-    if (errno != EAGAIN) err = errno;
-    break;
-  }
-  close(fd);
-  if (err != 0) {
-    if (fallback_syslog) {
-      if (auto sys = read_syslog()) return sys;
-    }
-    return errno_error(context, err);
-  }
-  return kernel_log_messages(raw);
+  auto log = read_kmsg(kmsg);
+  if (log || !syslog_error) return log;
+  const int err = log.error().code;
+  if (syslog_error->code == err)
+    return Error{err,
+                 "cannot read the kernel log (\"" + kmsg + "\", syslog(2)): " + std::strerror(err)};
+  return Error{err, log.error().message + "; " + syslog_error->message};
 }
 
 }  // namespace kvmprov

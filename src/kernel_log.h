@@ -30,9 +30,10 @@ std::string kernel_log_messages(std::string_view raw);
 // Every line of MESSAGES that is a KVM hardware verdict, in log order.
 std::vector<KernelLogFinding> scan_kernel_log(std::string_view messages);
 
-// Reads the log at KMSG: a character device (/dev/kmsg) is read record by record without
-// blocking; a regular file (a snapshot in a test tree) whole. FALLBACK_SYSLOG: when the device
-// cannot be read, use syslog(2) (SYSLOG_ACTION_READ_ALL) instead. Returns kernel_log_messages().
-Result<std::string> read_kernel_log(const std::string& kmsg, bool fallback_syslog);
+// Reads the kernel log: with SYSLOG_FIRST (the running system) through syslog(2)
+// (SYSLOG_ACTION_READ_ALL) and, when that fails, from KMSG; without, from KMSG alone. KMSG, a
+// character device (/dev/kmsg), is read record by record without blocking; a regular file (a
+// snapshot in a test tree) whole. Returns kernel_log_messages().
+Result<std::string> read_kernel_log(const std::string& kmsg, bool syslog_first);
 
 }  // namespace kvmprov

@@ -3,6 +3,9 @@
 #include "kernel_log.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -82,6 +85,25 @@ TEST_CASE("read_kernel_log reads a snapshot file whole; a missing one is an erro
   auto missing = read_kernel_log(kData + "/check/no-such/dev/kmsg", false);
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code == ENOENT);
+}
+
+TEST_CASE("a log source with nothing to read yet does not block the reader") {
+  // A FIFO with a writer and no data behaves like /dev/kmsg at its end: a blocking read would
+  // wait for ever (the alarm then fails the test), a non-blocking one returns what there is.
+  char dir[] = "/tmp/kvmprov-kmsg-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string fifo = std::string(dir) + "/kmsg";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  const int writer = open(fifo.c_str(), O_RDWR | O_CLOEXEC);  // RDWR: does not wait for a reader
+  REQUIRE(writer >= 0);
+  alarm(10);
+  auto log = read_kernel_log(fifo, false);
+  alarm(0);
+  close(writer);
+  unlink(fifo.c_str());
+  rmdir(dir);
+  REQUIRE(log);
+  CHECK(log->empty());
 }
 
 TEST_CASE("the running kernel's log reads without blocking (or says why not)") {
