@@ -112,10 +112,12 @@ expect_eq "$err" "kvmprov: another kvmprov run holds \"$LOCK\" (PID $holder)" "n
 "$KVMPROV" apply --root "$R" --fact cpu_vendor=intel --profile "$TMP/b.yaml" --lock-timeout 60 \
   >"$TMP/waiter.out" 2>&1 &
 waiter=$!
+seen=0
 for ((i = 0; i < 500; i++)); do
-  ls -l "/proc/$waiter/fd" 2>/dev/null | grep -q "$LOCK" && break
+  ls -l "/proc/$waiter/fd" 2>/dev/null | grep -q "$LOCK" && { seen=1; break; }
   sleep 0.01
 done
+expect_eq "$seen" 1 "the waiter was seen holding the lock file open"
 kill -0 "$waiter" 2>/dev/null && ok || bad "the waiter did not wait: $(cat "$TMP/waiter.out")"
 kill "$holder"
 wait "$flock_pid" 2>/dev/null
