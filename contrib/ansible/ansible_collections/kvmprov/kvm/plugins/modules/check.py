@@ -57,7 +57,7 @@ ansible_facts:
           description: Whether KVM guests can be accelerated on this host.
           type: bool
         reason:
-          description: Reason code, for example C(ok), C(ok-paravirtual), C(no-vt-flag).
+          description: Reason code, for example C(ok), C(ok-paravirtual), C(no-hardware-support).
           type: str
         virt_type:
           description: The libvirt/nova virt type to use, C(kvm) or C(qemu).
@@ -66,7 +66,7 @@ ansible_facts:
           description: One sentence an operator can act on.
           type: str
         checks:
-          description: Each check with id, title, state (PASS, WARN, FAIL), detail and hint.
+          description: Each check with id, title, state (PASS, WARN, FAIL, SKIP), detail and hint.
           type: list
           elements: dict
 rc:
