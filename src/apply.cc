@@ -3,6 +3,8 @@
 // outcome of each. It decides nothing the plan did not.
 #include "apply.h"
 
+#include <set>
+
 #include <fmt/format.h>
 
 #include "devices.h"
@@ -115,6 +117,16 @@ void run(Host& host, Action& a) {
 }
 
 }  // namespace
+
+void sweep_stale_temporaries(Host& host, const Facts& facts, const Plan& plan) {
+  std::set<std::string> paths;
+  for (const auto& [path, content] : facts.files) paths.insert(path);
+  for (const Action& a : plan.actions) {
+    if (a.kind == ActionKind::write_file || a.kind == ActionKind::remove_file)
+      paths.insert(a.target);
+  }
+  for (const std::string& path : paths) host.remove_stale_temporaries(path);
+}
 
 std::vector<Action> apply_plan(Host& host, const Plan& plan) {
   std::vector<Action> done = plan.actions;

@@ -16,6 +16,10 @@ struct Summary {
 };
 Summary summarize(const std::vector<Action>& actions);
 
+// Removes the temporaries a killed run left beside every file kvmprov manages (FACTS.files) or
+// PLAN writes or removes: after any complete apply none is left, even where it writes nothing.
+void sweep_stale_temporaries(Host& host, const Facts& facts, const Plan& plan);
+
 // Runs every action with status `changed`; the others are carried over as they are. One failed
 // action does not stop the others. Returns the actions with their final status and detail.
 std::vector<Action> apply_plan(Host& host, const Plan& plan);

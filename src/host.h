@@ -88,6 +88,8 @@ class Host {
   virtual Result<bool> update_file(const std::string& path, std::string_view content) = 0;
   // Removes PATH. Returns false when it did not exist.
   virtual Result<bool> remove_file(const std::string& path) = 0;
+  // Removes the temporaries a killed run left beside PATH; never one a live run is writing.
+  virtual void remove_stale_temporaries(const std::string& path) = 0;
   // lstat of PATH; exists=false when absent.
   virtual Result<FileInfo> stat(const std::string& path) = 0;
   // Whether an executable systemd is installed in the target (for persist: auto under --root).

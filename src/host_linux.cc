@@ -132,6 +132,10 @@ class LinuxHost final : public Host {
     return update_file_atomic(root_, path, content);
   }
 
+  void remove_stale_temporaries(const std::string& path) override {
+    remove_stale_temporaries_beside(root_, path);
+  }
+
   Result<bool> remove_file(const std::string& path) override {
     return remove_file_below(root_, path);
   }

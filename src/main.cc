@@ -9,10 +9,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "apply.h"
-#include "atomic_file.h"
 #include "check.h"
 #include "nova.h"
 #include "plan.h"
@@ -106,17 +104,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   }
   observe_kvm_verdict(*host, profile, facts);
   Plan plan = make_plan(profile, facts, {.live = host->live(), .allow_reload = o.allow_reload});
-  if (verb == "apply") {
-    // A run killed mid-write leaves a temporary beside its target. Clean them up even where
-    // this run writes nothing, so that after any complete run none is left.
-    std::set<std::string> paths;
-    for (const auto& [path, content] : facts.files) paths.insert(path);
-    for (const Action& a : plan.actions) {
-      if (a.kind == ActionKind::write_file || a.kind == ActionKind::remove_file)
-        paths.insert(a.target);
-    }
-    for (const std::string& path : paths) remove_stale_temporaries_beside(host->root(), path);
-  }
+  if (verb == "apply") sweep_stale_temporaries(*host, facts, plan);
   RunReport report{.verb = verb, .dry_run = verb == "plan", .profile = &profile, .facts = &facts};
   report.actions = verb == "apply" ? apply_plan(*host, plan) : plan.actions;
 

@@ -49,6 +49,7 @@ class FakeHost : public Host {
   // Records.
   std::vector<std::string> writes_, removals_, loads_, unloads_;
   std::vector<std::string> groups_created_, members_added_, node_changes_, udev_events_;
+  std::vector<std::string> sweeps_;  // paths beside which stale temporaries were removed
   int udev_reloads_ = 0;
 
   bool live() const override { return live_; }
@@ -81,6 +82,7 @@ class FakeHost : public Host {
     removals_.push_back(path);
     return true;
   }
+  void remove_stale_temporaries(const std::string& path) override { sweeps_.push_back(path); }
   Result<FileInfo> stat(const std::string& path) override {
     FileInfo info;
     if (files_.count(path)) {

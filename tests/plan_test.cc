@@ -327,6 +327,19 @@ TEST_CASE("a failed write is reported with its cause and does not stop the rest"
   CHECK(summarize(done).changed == 3);
 }
 
+TEST_CASE("apply sweeps stale temporaries beside every managed file, also those it leaves alone") {
+  FakeHost h = amd_host();
+  h.files_[kEtcModules] = "loop\n";
+  Profile p = default_profile();
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  sweep_stale_temporaries(h, f, plan);
+  std::sort(h.sweeps_.begin(), h.sweeps_.end());
+  CHECK(h.sweeps_ == std::vector<std::string>{kModprobeConf, kEtcModules, kModulesLoadConf,
+                                              std::string(kUdevRulesFile)});
+  CHECK(h.writes_.empty());
+}
+
 TEST_CASE("exit statuses, plain and detailed") {
   Profile p = default_profile();
   Facts f;
