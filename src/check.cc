@@ -14,6 +14,7 @@
 
 #include "kernel_log.h"
 #include "msr.h"
+#include "text.h"
 
 namespace kvmprov {
 
@@ -73,23 +74,6 @@ bool has_vt(const CpuFacts& cpu) {
 
 bool ready(ModuleState s) {
   return s == ModuleState::live || s == ModuleState::builtin;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r'))
-    s.remove_suffix(1);
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  return std::string(s);
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (p.empty()) continue;
-    if (!out.empty()) out += sep;
-    out += p;
-  }
-  return out;
 }
 
 // "0-1,3" for a sorted list of CPU numbers.
@@ -467,7 +451,7 @@ CheckItem check_nested(Host& host, const Facts& facts) {
                       : fmt::format("{} not loaded", vendor_module);
     return item;
   }
-  const std::string v = trim(*value);
+  const std::string v(trim(*value));
   const bool on = v == "Y" || v == "y" || v == "1";
   item.detail = fmt::format("{} nested={}: {}", vendor_module, v,
                             on ? "guests can run KVM themselves" : "guests cannot run KVM");

@@ -10,6 +10,7 @@
 
 #include "accounts.h"
 #include "devices.h"
+#include "text.h"
 
 namespace kvmprov {
 
@@ -137,12 +138,6 @@ Verdict judge(const DeviceSpec& dev, const NodePrediction& p, bool udevd_install
   if (dev.mode && p.tmpfiles_mode && !same_mode(p.tmpfiles_mode->value, *dev.mode))
     tmpfiles("mode", *p.tmpfiles_mode);
   return v;
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : std::string(sep)) + p;
-  return out;
 }
 
 const Action* find_action(const Plan& plan, const std::string& id) {

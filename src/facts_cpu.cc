@@ -22,13 +22,6 @@ namespace {
 
 constexpr std::string_view kBlanks = " \t\r\n\v\f";
 
-std::string_view trim(std::string_view s) {
-  const auto first = s.find_first_not_of(kBlanks);
-  if (first == std::string_view::npos) return {};
-  const auto last = s.find_last_not_of(kBlanks);
-  return s.substr(first, last - first + 1);
-}
-
 // The "flags" lines of one "processor" block (one, on every kernel seen).
 struct ProcessorFlags {
   std::vector<std::string_view> lines;

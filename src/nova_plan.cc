@@ -8,16 +8,11 @@
 #include "check.h"
 #include "cpu_map.h"
 #include "nova.h"
+#include "text.h"
 
 namespace kvmprov {
 
 namespace {
-
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : std::string(sep)) + p;
-  return out;
-}
 
 bool overridden(const Facts& facts, std::string_view key) {
   return std::find(facts.overridden.begin(), facts.overridden.end(), key) != facts.overridden.end();

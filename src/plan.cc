@@ -13,6 +13,7 @@
 #include "kmod.h"
 #include "nova.h"
 #include "persist.h"
+#include "text.h"
 #include "udev_rules.h"
 
 namespace kvmprov {
@@ -63,13 +64,6 @@ std::string_view status_name(Status s) {
 
 namespace {
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
-    s.remove_suffix(1);
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  return std::string(s);
-}
-
 bool is_vendor_module(std::string_view name) {
   return name == "kvm_intel" || name == "kvm_amd";
 }
@@ -83,12 +77,11 @@ bool has_vt_for(std::string_view module, const CpuFacts& cpu) {
 
 // sysfs shows booleans as Y/N, integers as digits; the profile says 1/0, true/false, y/n.
 std::string normalise_param(std::string_view value) {
-  std::string v = trim(value);
-  std::string lower;
-  for (char c : v) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  const std::string_view v = trim(value);
+  const std::string lower = ascii_lower(v);
   if (lower == "y" || lower == "yes" || lower == "true" || lower == "on") return "1";
   if (lower == "n" || lower == "no" || lower == "false" || lower == "off") return "0";
-  return v;
+  return std::string(v);
 }
 
 struct Drift {
@@ -99,7 +92,7 @@ std::vector<Drift> option_drift(const ModuleSpec& spec, const ModuleFacts& mf) {
   std::vector<Drift> drift;
   for (const auto& opt : spec.options) {
     auto it = mf.params.find(opt.name);
-    std::string have = it == mf.params.end() ? std::string() : trim(it->second);
+    const std::string have(it == mf.params.end() ? std::string_view() : trim(it->second));
     if (it == mf.params.end() || !same_param_value(have, opt.value))
       drift.push_back({opt.name, it == mf.params.end() ? "(not exposed)" : have, opt.value});
   }

@@ -20,5 +20,18 @@ TEST_CASE("ascii_lower folds A-Z only") {
   CHECK(ascii_lower("\xc3\x89") == "\xc3\x89");
 }
 
+TEST_CASE("trim drops whitespace at both ends only") {
+  CHECK(trim("  Y\n") == "Y");
+  CHECK(trim("\tGenuine Intel \r\n") == "Genuine Intel");
+  CHECK(trim(" \n\t").empty());
+  CHECK(trim("").empty());
+}
+
+TEST_CASE("join puts the separator between non-empty parts") {
+  CHECK(join({"a", "b", "c"}, ", ") == "a, b, c");
+  CHECK(join({"", "a", "", "b", ""}, "; ") == "a; b");
+  CHECK(join({}, ", ").empty());
+}
+
 }  // namespace
 }  // namespace kvmprov
