@@ -430,8 +430,10 @@ TEST_CASE("update_file keeps owner, group and mode, and leaves the same bytes al
   const std::string path = root + "/etc/nova.conf";
   { std::ofstream(path) << "[libvirt]\n"; }
   REQUIRE(::chmod(path.c_str(), 0640) == 0);
+  // As root, an owner and a group that are not the runner's: both must survive the rewrite.
+  const uid_t uid = geteuid() == 0 ? 4243 : geteuid();
   const gid_t gid = geteuid() == 0 ? 4242 : getegid();
-  REQUIRE(::chown(path.c_str(), geteuid(), gid) == 0);
+  REQUIRE(::chown(path.c_str(), uid, gid) == 0);
   struct stat before {};
   REQUIRE(::stat(path.c_str(), &before) == 0);
 
@@ -443,7 +445,7 @@ TEST_CASE("update_file keeps owner, group and mode, and leaves the same bytes al
   REQUIRE(::stat(path.c_str(), &after) == 0);
   CHECK((after.st_mode & 07777) == 0640);
   CHECK(after.st_gid == gid);
-  CHECK(after.st_uid == before.st_uid);
+  CHECK(after.st_uid == uid);
   CHECK(**read_disk(path) == "[libvirt]\nvirt_type = kvm\n");
   auto same = host->update_file("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n");
   REQUIRE(same);
