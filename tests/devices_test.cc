@@ -147,6 +147,24 @@ TEST_CASE("udevd running but not applying the rule (a group new to it): set dire
   CHECK(h.nodes_["kvm"].gid == 999);
 }
 
+TEST_CASE("the real open() as the member decides over the permission bits") {
+  FakeHost h = host_with_kvm();
+  h.node("kvm", 0, 994, 0660);
+  h.files_["/etc/group"] = "root:x:0:\nkvm:x:994:nova\nnova:x:1000:\n";
+  h.open_as_result_ = EACCES;  // an ACL or an LSM refuses what the bits allow
+  auto first = run(h, kvm_profile());
+  const Action* refused = find(first, "access:nova:kvm");
+  CHECK(refused->status == Status::failed);
+  CHECK(refused->detail ==
+        "\"nova\" cannot open it: open() as that user failed: Permission denied (root:kvm 0660)");
+
+  h.open_as_result_ = 0;
+  auto done = run(h, kvm_profile());
+  const Action* opened = find(done, "access:nova:kvm");
+  CHECK(opened->status == Status::unchanged);
+  CHECK(opened->detail == "\"nova\" can open it (root:kvm 0660); open() as that user succeeded");
+}
+
 TEST_CASE("a member that does not exist is pending, not an error") {
   FakeHost h = host_with_kvm();
   auto done = run(h, kvm_profile({"nova", "ghost"}));

@@ -32,6 +32,7 @@ class FakeHost : public Host {
   std::set<std::string> silent_refusals_;       // loads that "succeed" but leave it absent
   std::map<std::string, int> write_errors_;     // path -> errno a write fails with
   std::map<std::string, int> read_errors_;      // path -> errno a read fails with
+  std::optional<int> open_as_result_;  // what open_device_as gives (0 or an errno); unset: no root
   KvmProbe probe_;
   // Device nodes below /dev, by node name ("kvm", "net/tun").
   std::map<std::string, FileInfo> nodes_;
@@ -193,6 +194,7 @@ class FakeHost : public Host {
   }
   Result<int> open_device_as(const std::string& node, uid_t, gid_t,
                              const std::vector<gid_t>&) override {
+    if (open_as_result_) return *open_as_result_;
     return Error{EPERM, "not running as root: cannot open \"" + node + "\" as another user"};
   }
   Result<FileInfo> kernel_stat(const std::string& path) override {
