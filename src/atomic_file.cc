@@ -20,26 +20,6 @@
 
 namespace kvmprov {
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) reset(other.release());
-  return *this;
-}
-
-UniqueFd::~UniqueFd() {
-  reset();
-}
-
-int UniqueFd::release() {
-  const int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
-
-void UniqueFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 namespace {
 
 // Fault injection for the crash tests (tests/fault/crash_test.sh): with KVMPROV_FAULT_STEP=N in

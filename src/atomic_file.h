@@ -8,28 +8,9 @@
 #include <vector>
 
 #include "result.h"
+#include "unique_fd.h"
 
 namespace kvmprov {
-
-// Owns one file descriptor and closes it on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd();
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release();
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
 
 // The prefix of every temporary file write_file_atomic creates (".kvmprov.XXXXXX").
 inline constexpr std::string_view kTempPrefix = ".kvmprov.";

@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "dynlib.h"
+#include "unique_fd.h"
 
 namespace kvmprov {
 namespace {
@@ -136,20 +137,6 @@ struct DirClose {
 };
 using DirPtr = std::unique_ptr<DIR, DirClose>;
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // libkmod logs to stderr by default; library code stays silent and reports through results.
 void discard_log(void*, int, const char*, int, const char*, const char*, va_list) {}
 
@@ -161,7 +148,7 @@ std::string normalise(std::string_view name) {
 
 // The file's content, or nullopt when it cannot be read or exceeds LIMIT bytes.
 std::optional<std::string> read_file(const std::string& path, size_t limit = kMaxSmallFile) {
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) return std::nullopt;
   std::string out;
   char buf[8192];

@@ -8,30 +8,15 @@
 #include <cerrno>
 
 #include "host.h"
+#include "unique_fd.h"
 
 namespace kvmprov {
 
-namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-}  // namespace
+namespace {}  // namespace
 
 KvmProbe probe_kvm_device(const std::string& device) {
   KvmProbe p;
-  Fd kvm(open(device.c_str(), O_RDWR | O_CLOEXEC));
+  UniqueFd kvm(open(device.c_str(), O_RDWR | O_CLOEXEC));
   if (kvm.get() < 0) {
     p.open_errno = errno;
     return p;
@@ -39,13 +24,13 @@ KvmProbe probe_kvm_device(const std::string& device) {
   p.opened = true;
   p.api_version = ioctl(kvm.get(), KVM_GET_API_VERSION, 0);
   if (p.api_version != KVM_API_VERSION) return p;
-  Fd vm(ioctl(kvm.get(), KVM_CREATE_VM, 0));
+  UniqueFd vm(ioctl(kvm.get(), KVM_CREATE_VM, 0));
   if (vm.get() < 0) {
     p.vm_errno = errno;
     return p;
   }
   p.vm_created = true;
-  Fd vcpu(ioctl(vm.get(), KVM_CREATE_VCPU, 0));
+  UniqueFd vcpu(ioctl(vm.get(), KVM_CREATE_VCPU, 0));
   if (vcpu.get() < 0) {
     p.vcpu_errno = errno;
     return p;

@@ -3,6 +3,7 @@
 #include "profile.h"
 
 #include "text.h"
+#include "unique_fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -937,20 +938,6 @@ class Validator {
 };
 
 // Closes a file descriptor on every return path of load_profile_file.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 ParseResult file_error(const std::string& path, std::string message) {
   ParseResult r;
   r.errors.push_back(ProfileError{path, 0, 0, std::move(message)});
@@ -1135,7 +1122,7 @@ ParseResult parse_profile(std::string_view text, const std::string& source) {
 
 ParseResult load_profile_file(const std::string& path) {
   // O_NONBLOCK so that a FIFO cannot hang us before fstat shows it is not a regular file.
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0)
     return file_error(path, std::string("cannot read profile: ") + std::strerror(errno));
   struct stat st {};
