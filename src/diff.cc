@@ -33,7 +33,7 @@ struct Edit {
   size_t a, b;  // line indexes in before/after (of the line, or where it would be)
 };
 
-// Myers' O(ND) shortest edit script, for large files with few changes (a package's nova.conf is
+// Myers' O(ND) shortest edit script: linear in the file for few changes (a package's nova.conf is
 // ten thousand lines and kvmprov changes a handful). nullopt past kMaxEdits edits, which keeps
 // the saved frontiers (O(D^2)) small.
 std::optional<std::vector<Edit>> myers_script(const std::vector<std::string>& a,
@@ -82,32 +82,14 @@ std::optional<std::vector<Edit>> myers_script(const std::vector<std::string>& a,
   return std::nullopt;
 }
 
-// Longest-common-subsequence edit script; quadratic, which is fine for files this size. Larger
-// inputs degrade to "remove all, add all".
+// The shortest edit script, or, past kMaxEdits edits (a rewrite, not an edit), "remove all, add
+// all".
 std::vector<Edit> edit_script(const std::vector<std::string>& a,
                               const std::vector<std::string>& b) {
+  if (auto few = myers_script(a, b)) return *few;
   std::vector<Edit> edits;
-  const size_t n = a.size(), m = b.size();
-  if (n * m > 4'000'000) {
-    if (auto few = myers_script(a, b)) return *few;
-    for (size_t i = 0; i < n; ++i) edits.push_back({'-', i, 0});
-    for (size_t j = 0; j < m; ++j) edits.push_back({'+', n, j});
-    return edits;
-  }
-  std::vector<std::vector<unsigned>> lcs(n + 1, std::vector<unsigned>(m + 1, 0));
-  for (size_t i = n; i-- > 0;)
-    for (size_t j = m; j-- > 0;)
-      lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
-  size_t i = 0, j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && a[i] == b[j]) {
-      edits.push_back({' ', i++, j++});
-    } else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) {
-      edits.push_back({'-', i++, j});
-    } else {
-      edits.push_back({'+', i, j++});
-    }
-  }
+  for (size_t i = 0; i < a.size(); ++i) edits.push_back({'-', i, 0});
+  for (size_t j = 0; j < b.size(); ++j) edits.push_back({'+', a.size(), j});
   return edits;
 }
 

@@ -365,6 +365,23 @@ TEST_CASE("unified diff") {
   CHECK(unified_diff("/etc/x", "a\n", std::nullopt) ==
         "--- a/etc/x\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-a\n");
   CHECK(unified_diff("/etc/x", "same\n", "same\n").empty());
+  // A rewrite (more edits than worth searching for) is shown as every old line removed and
+  // every new one added, in one hunk.
+  std::string before, after;
+  for (int i = 0; i < 1200; ++i) {
+    before += "old " + std::to_string(i) + "\n";
+    after += "new " + std::to_string(i) + "\n";
+  }
+  const std::string rewrite = unified_diff("/etc/x", before, after);
+  CHECK(rewrite.starts_with("--- a/etc/x\n+++ b/etc/x\n@@ -1,1200 +1,1200 @@\n-old 0\n"));
+  CHECK(rewrite.find("-old 1199\n+new 0\n") != std::string::npos);
+  CHECK(rewrite.ends_with("+new 1199\n"));
+  // Few edits in a long file: a hunk with three lines of context around each change.
+  std::string changed = before;
+  changed.replace(changed.find("old 600\n"), 8, "OLD 600\n");
+  CHECK(unified_diff("/etc/x", before, changed) ==
+        "--- a/etc/x\n+++ b/etc/x\n@@ -598,7 +598,7 @@\n old 597\n old 598\n old 599\n-old 600\n"
+        "+OLD 600\n old 601\n old 602\n old 603\n");
 }
 
 TEST_CASE("managed block: appended after a last line without newline, replaced in place") {
