@@ -259,11 +259,8 @@ TEST_CASE("write_file refuses a directory that others can write to") {
   CHECK_MESSAGE(sticky, why(sticky));
 }
 
-TEST_CASE("write_file refuses a directory owned by another user") {
-  if (geteuid() != 0) {
-    MESSAGE("skipped: chown to another user needs root");
-    return;
-  }
+// Skipped (and counted so) without root: chown to another user needs root.
+TEST_CASE("write_file refuses a directory owned by another user" * doctest::skip(geteuid() != 0)) {
   TempRoot root;
   auto host = host_at(root.path());
   make_dir(root / "/etc");
@@ -309,11 +306,9 @@ TEST_CASE("write_file removes temporaries left by a killed run but not one being
   CHECK(temporaries(root / "/etc").empty());
 }
 
-TEST_CASE("write_file on a read-only filesystem fails naming the path and keeps the old file") {
-  if (geteuid() != 0) {
-    MESSAGE("skipped: a read-only bind mount needs root");
-    return;
-  }
+// Skipped (and counted so) without root: a read-only bind mount needs root.
+TEST_CASE("write_file on a read-only filesystem fails naming the path and keeps the old file" *
+          doctest::skip(geteuid() != 0)) {
   TempRoot root;
   make_dir(root / "/etc");
   put(root / "/etc/modules", "old\n");

@@ -93,11 +93,9 @@ TEST_CASE("accounts and access computed from a tree's passwd, group and mode bit
   CHECK(host->user_name(999999).empty());
 }
 
-TEST_CASE("as root on the running system: really opens with the user's credentials") {
-  if (geteuid() != 0) {
-    MESSAGE("skipped: needs root to take another user's credentials");
-    return;
-  }
+// Skipped (and counted so) without root: needs root to take another user's credentials.
+TEST_CASE("as root on the running system: really opens with the user's credentials" *
+          doctest::skip(geteuid() != 0)) {
   auto nobody = lookup_account("nobody");
   if (!nobody) {
     MESSAGE("skipped: no user \"nobody\" here");
