@@ -452,6 +452,23 @@ def prepare_hold(cache):
     return out
 
 
+# The guest's side of the report protocol parse_output reads (fd 3 is the second serial port):
+# shared by every scenario's /init and the image's report unit.
+GUEST_REPORT_FUNCS = r"""result() { echo "KVMPROV-RESULT $1=$2" >&3; }
+blob() {
+  if [ -e "$2" ]; then
+    base64 <"$2" | sed "s/^/KVMPROV-BLOB $1 /" >&3
+    echo "KVMPROV-BLOB-END $1" >&3
+  else
+    echo "KVMPROV-BLOB-MISSING $1" >&3
+  fi
+}
+# devstat NAME PATH: "uid gid mode" of a device node, or "absent"
+devstat() {
+  if [ -e "$2" ]; then result "$1" "$(stat -c '%u %g %a' "$2")"; else result "$1" absent; fi
+}
+"""
+
 # The start of every scenario's /init. Results go to the second serial port (ttyS1) so kernel and
 # program messages on the console cannot split them; closing it at the end waits until every byte
 # has left the UART.
@@ -466,26 +483,13 @@ mkdir -p /run/lock
 dmesg -n 1
 exec 3>/dev/ttyS1
 exec </dev/null >/dev/console 2>&1
-result() { echo "KVMPROV-RESULT $1=$2" >&3; }
-blob() {
-  if [ -e "$2" ]; then
-    base64 <"$2" | sed "s/^/KVMPROV-BLOB $1 /" >&3
-    echo "KVMPROV-BLOB-END $1" >&3
-  else
-    echo "KVMPROV-BLOB-MISSING $1" >&3
-  fi
-}
-# run NAME COMMAND...: its exit status, stdout and stderr as NAME.rc, NAME.out, NAME.err
+""" + GUEST_REPORT_FUNCS + r"""# run NAME COMMAND...: its exit status, stdout and stderr as NAME.rc, NAME.out, NAME.err
 run() {
   name=$1; shift
   "$@" >/tmp/"$name".out 2>/tmp/"$name".err </dev/null
   result "$name".rc $?
   blob "$name".out /tmp/"$name".out
   blob "$name".err /tmp/"$name".err
-}
-# devstat NAME PATH: "uid gid mode" of a device node, or "absent"
-devstat() {
-  if [ -e "$2" ]; then result "$1" "$(stat -c '%u %g %a' "$2")"; else result "$1" absent; fi
 }
 start_udevd() {
   /lib/systemd/systemd-udevd --daemon
@@ -998,19 +1002,7 @@ WantedBy=multi-user.target
 IMAGE_REPORT = r"""#!/bin/sh
 exec 3>/dev/ttyS1
 exec </dev/null >/dev/console 2>&1
-result() { echo "KVMPROV-RESULT $1=$2" >&3; }
-blob() {
-  if [ -e "$2" ]; then
-    base64 <"$2" | sed "s/^/KVMPROV-BLOB $1 /" >&3
-    echo "KVMPROV-BLOB-END $1" >&3
-  else
-    echo "KVMPROV-BLOB-MISSING $1" >&3
-  fi
-}
-devstat() {
-  if [ -e "$2" ]; then result "$1" "$(stat -c '%u %g %a' "$2")"; else result "$1" absent; fi
-}
-tmp=$(mktemp -d)
+""" + GUEST_REPORT_FUNCS + r"""tmp=$(mktemp -d)
 echo KVMPROV-BEGIN >&3
 udevadm settle --timeout=60
 result udev.settled $?
