@@ -15,20 +15,15 @@
 #include "check.h"
 #include "fake_host.h"
 #include "plan.h"
+#include "test_util.h"
 
 using namespace kvmprov;
 using kvmprov::test::FakeHost;
+using kvmprov::test::slurp;
 
 namespace {
 
 const std::string kData = KVMPROV_TEST_DATA;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 const Profile& default_profile() {
   static const ParseResult parsed =

@@ -2,7 +2,6 @@
 // Groups, members, device nodes and access checks: planned and applied against FakeHost, and the
 // direct-permission path and the real open() check against device nodes made with mknod.
 #include <doctest/doctest.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -10,18 +9,20 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include "apply.h"
 #include "devices.h"
 #include "fake_host.h"
 #include "plan.h"
+#include "test_util.h"
 #include "udev_rules.h"
 
 namespace kvmprov {
 namespace {
 
 using test::FakeHost;
+using test::put;
+using test::TempDir;
 
 Profile kvm_profile(std::vector<std::string> members = {"nova"}) {
   Profile p;
@@ -296,32 +297,6 @@ TEST_CASE("under --root: groups and the rules file are planned, nodes skipped") 
 }
 
 // --- LinuxHost against temporary roots.
-
-int remove_entry(const char* path, const struct stat*, int, FTW*) {
-  return ::remove(path);
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvmprov-dev.XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() { nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
-  std::string operator/(const std::string& rel) const { return path_ + rel; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-void put(const std::string& path, const std::string& content) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream(path) << content;
-}
 
 // LinuxHost with files below one temporary root and the kernel (/dev, /sys, /run) below another,
 // presented as the running system so that device steps run. Kernel modules and udevd stay

@@ -2,22 +2,24 @@
 // The rules file text, udev's file order, and the precedence prediction: on fixture trees under
 // tests/data/udev, and on the rules the installed udev package ships.
 #include <doctest/doctest.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "devices.h"
 #include "host.h"
 #include "plan.h"
+#include "test_util.h"
 #include "udev_rules.h"
 
 namespace kvmprov {
 namespace {
+
+using test::put;
+using test::slurp;
+using test::TempDir;
 
 const std::string kData = KVMPROV_TEST_DATA "/udev/";
 
@@ -43,38 +45,6 @@ const Action& action(const Plan& plan, const std::string& id) {
                          [&](const Action& a) { return a.id == id; });
   REQUIRE_MESSAGE(it != plan.actions.end(), id);
   return *it;
-}
-
-int remove_entry(const char* path, const struct stat*, int, FTW*) {
-  return ::remove(path);
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/kvmprov-udev.XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() { nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-void put(const std::string& path, const std::string& content) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream(path) << content;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 TEST_CASE("rule lines: KERNEL is the last component, static_node the whole node") {
