@@ -41,7 +41,13 @@ ansible_connection=local
 kvmprov_binary=$KVMPROV
 kvmprov_install_package=false
 EOF
-for h in $HOSTS; do mkdir -p "$TMP/roots/$h"; done
+# Each root is a system image: it has its account files, with the kvm group the role's default
+# devices name.
+for h in $HOSTS; do
+  mkdir -p "$TMP/roots/$h/etc"
+  printf 'root:x:0:\nkvm:x:994:\n' >"$TMP/roots/$h/etc/group"
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$TMP/roots/$h/etc/passwd"
+done
 for h in intel1 amd1; do
   mkdir -p "$TMP/roots/$h/usr/lib/systemd"
   printf '#!/bin/sh\n' >"$TMP/roots/$h/usr/lib/systemd/systemd"
@@ -99,6 +105,9 @@ done
 for h in $HOSTS; do
   [ ! -e "$TMP/roots/$h/etc/modprobe.d/kvmprov.conf" ] && ok || bad "$h: modprobe.d written without options"
   expect_in "$(cat "$TMP/roots/$h/etc/kvmprov/profile.yaml")" "name: kvm-host" "$h profile written"
+  # The role's profile keeps the default's device management: /dev/kvm for group kvm.
+  expect_in "$(cat "$TMP/roots/$h/etc/udev/rules.d/65-kvmprov.rules" 2>/dev/null)" \
+    'KERNEL=="kvm", GROUP="kvm", MODE="0660"' "$h udev rule for /dev/kvm"
 done
 
 # --- 2. second run: nothing changes anywhere
@@ -224,7 +233,7 @@ play site.yml -e kvmprov_state=absent
 expect_eq "$rc" 0 "absent run exit status"
 for h in $HOSTS; do
   expect_eq "$(field "$h" failed)" 0 "absent: $h failed"
-  left=$(cd "$TMP/roots/$h" && find etc -type f ! -size 0 | sort | tr '\n' ' ')
+  left=$(cd "$TMP/roots/$h" && find etc -type f ! -size 0 ! -name group ! -name passwd | sort | tr '\n' ' ')
   expect_eq "$left" "" "absent: files left in $h"
 done
 

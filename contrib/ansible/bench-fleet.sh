@@ -34,7 +34,9 @@ echo "| hosts | run | wall time (s) | kvmprov, summed over hosts (s) | kvmprov s
 echo "|---|---|---|---|---|"
 for n in $SIZES; do
   rm -rf roots; { echo "[fleet]"; for i in $(seq 1 "$n"); do
-    echo "host$i vendor=$([ $((i % 2)) = 1 ] && echo intel || echo amd)"; mkdir -p "roots/host$i"; done
+    echo "host$i vendor=$([ $((i % 2)) = 1 ] && echo intel || echo amd)"; mkdir -p "roots/host$i/etc"
+    printf 'root:x:0:\nkvm:x:994:\n' >"roots/host$i/etc/group"
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"roots/host$i/etc/passwd"; done
     echo "[fleet:vars]"; echo "ansible_connection=local"; echo "kvmprov_binary=$KVMPROV"
     echo "kvmprov_install_package=false"; echo "[local]"; echo "localhost ansible_connection=local"
   } >inventory
