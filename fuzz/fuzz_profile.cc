@@ -84,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   require(visible(p.name), "the profile name is visible ASCII");
   require(lines(kvmprov::managed_header(p)) == 2, "the header is two lines");
-  const std::string block = kvmprov::set_managed_block("", p, names);
+  const std::string block = kvmprov::set_managed_block("", p, names).value();
   require(lines(block) == names.size() + 2, "the block is one line per module and two markers");
   return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "atomic_file.h"
 #include "devices.h"
 
 namespace kvmprov {
@@ -71,14 +72,16 @@ void confirm_loaded(Host& host, Action& a, std::string_view verb) {
 void run(Host& host, Action& a) {
   switch (a.kind) {
     case ActionKind::write_file: {
-      auto r = a.keep_owner ? host.update_file(a.target, a.after.value_or(""))
-                            : host.write_file(a.target, a.after.value_or(""), a.mode);
+      // Only over the content plan read: a file someone changed since is left as it now is.
+      auto r = host.write_file(
+          a.target, a.after.value_or(""),
+          {.mode = a.mode, .keep_owner = a.shared, .safe_dirs = a.safe_dirs, .expected = a.before});
       if (!r) return fail(a, r.error().message);
       a.status = *r ? Status::changed : Status::unchanged;
       return;
     }
     case ActionKind::remove_file: {
-      auto r = host.remove_file(a.target);
+      auto r = host.remove_file(a.target, a.before);
       if (!r) return fail(a, r.error().message);
       a.status = *r ? Status::changed : Status::unchanged;
       return;
@@ -129,6 +132,8 @@ void sweep_stale_temporaries(Host& host, const Facts& facts, const Plan& plan) {
 }
 
 std::vector<Action> apply_plan(Host& host, const Plan& plan) {
+  // The fault tests change the host here, between what plan read and what apply writes.
+  fault_stop("apply");
   std::vector<Action> done = plan.actions;
   for (auto& a : done) {
     // An access check is a check, not a change: on the running system it is made again after

@@ -180,8 +180,10 @@ Result<std::vector<std::string>> split_target_path(const std::string& root,
   return parts;
 }
 
-Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& path, bool create,
+Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& path, Walk walk,
                                  std::string_view verb, std::string* leaf) {
+  const bool create = walk == Walk::create;
+  const bool check_safety = walk != Walk::existing;
   auto parts = split_target_path(root, path);
   if (!parts) return parts.error();
   const std::string shown = path_on_disk(root, path);
@@ -225,7 +227,7 @@ Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& pat
       const int err = errno;
       return cannot(verb, shown, err, "cannot set the mode of directory " + quoted(walked));
     }
-    if (create) {
+    if (check_safety) {
       struct stat st {};
       if (fstat(next.get(), &st) != 0) {
         const int err = errno;
@@ -271,7 +273,7 @@ void remove_stale_temporaries(int dir_fd) {
 
 void remove_stale_temporaries_beside(const std::string& root, const std::string& path) {
   std::string leaf;
-  auto dir = open_parent_dir(root, path, false, "clean up beside", &leaf);
+  auto dir = open_parent_dir(root, path, Walk::existing, "clean up beside", &leaf);
   struct stat st {};
   if (!dir || fstat(dir->get(), &st) != 0 || !unsafe_directory_reason(st).empty()) return;
   remove_stale_temporaries(dir->get());
@@ -279,27 +281,116 @@ void remove_stale_temporaries_beside(const std::string& root, const std::string&
 
 namespace {
 
-Result<bool> replace_file(const std::string& root, const std::string& path,
-                          std::string_view content, unsigned mode, bool keep_owner) {
+// Why the file at LEAF (lstat'ed into ST) cannot be replaced or removed, or nullopt.
+std::optional<Error> leaf_refusal(const struct stat& st, std::string_view verb,
+                                  const std::string& shown, bool symlink_ok) {
+  if (S_ISLNK(st.st_mode) && !symlink_ok)
+    return refusing(verb, shown, ELOOP, "it is a symbolic link");
+  if (S_ISDIR(st.st_mode)) return refusing(verb, shown, EISDIR, "it is a directory");
+  if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+    return refusing(verb, shown, EINVAL, "it is not a regular file");
+  return std::nullopt;
+}
+
+// Larger files are not configuration; the same limit as the reads plan makes.
+constexpr size_t kMaxCompared = size_t{16} << 20;
+
+// Whether the regular file LEAF in DIR_FD holds what EXPECTED says (nullopt inside: absent);
+// nullopt when it does, else the refusal.
+std::optional<Error> differs_from_expected(int dir_fd, const std::string& leaf, bool exists,
+                                           const Expected& expected, std::string_view verb,
+                                           const std::string& shown) {
+  if (!expected) return std::nullopt;
+  const auto changed = [&](std::string_view how) {
+    return refusing(verb, shown, ESTALE,
+                    std::string(how) +
+                        " since it was read (run again to plan from its new "
+                        "content)");
+  };
+  if (!exists) return *expected ? std::optional(changed("it was removed")) : std::nullopt;
+  if (!*expected) return changed("it was created");
+  UniqueFd fd(openat(dir_fd, leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return cannot(verb, shown, errno, "cannot read the current content");
+  std::string now;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return cannot(verb, shown, errno, "cannot read the current content");
+    if (n == 0) break;
+    if (now.size() + static_cast<size_t>(n) > kMaxCompared ||
+        now.size() + static_cast<size_t>(n) > (*expected)->size())
+      return changed("it changed");
+    now.append(buf, static_cast<size_t>(n));
+  }
+  if (now != **expected) return changed("it changed");
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<void> check_replaceable(const std::string& root, const std::string& path,
+                               const WriteOptions& options) {
   constexpr std::string_view kVerb = "write";
   std::string leaf;
-  auto dir = open_parent_dir(root, path, !keep_owner, kVerb, &leaf);
+  auto dir =
+      open_parent_dir(root, path, options.safe_dirs ? Walk::probe : Walk::existing, kVerb, &leaf);
+  if (!dir) {
+    // A directory that does not exist yet is made by the write (or, for a shared file, the
+    // file's absence is planned for: nothing is written).
+    if (dir.error().code == ENOENT) return {};
+    return dir.error();
+  }
+  struct stat st {};
+  if (fstatat(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (const int err = errno; err != ENOENT) return cannot(kVerb, path_on_disk(root, path), err);
+    return {};
+  }
+  if (auto refusal = leaf_refusal(st, kVerb, path_on_disk(root, path), false)) return *refusal;
+  return {};
+}
+
+Result<void> check_removable(const std::string& root, const std::string& path) {
+  constexpr std::string_view kVerb = "remove";
+  std::string leaf;
+  auto dir = open_parent_dir(root, path, Walk::existing, kVerb, &leaf);
+  if (!dir) return dir.error().code == ENOENT ? Result<void>() : dir.error();
+  struct stat st {};
+  if (fstatat(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (const int err = errno; err != ENOENT) return cannot(kVerb, path_on_disk(root, path), err);
+    return {};
+  }
+  if (auto refusal = leaf_refusal(st, kVerb, path_on_disk(root, path), true)) return *refusal;
+  return {};
+}
+
+Result<bool> replace_file(const std::string& root, const std::string& path,
+                          std::string_view content, const WriteOptions& options) {
+  constexpr std::string_view kVerb = "write";
+  const bool keep_owner = options.keep_owner;
+  std::string leaf;
+  auto dir =
+      open_parent_dir(root, path, options.safe_dirs ? Walk::create : Walk::existing, kVerb, &leaf);
   if (!dir) return dir.error();
   const int dir_fd = dir->get();
   const std::string shown = path_on_disk(root, path);
 
   struct stat st {};
+  bool exists = false;
   if (fstatat(dir_fd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    if (S_ISLNK(st.st_mode)) return refusing(kVerb, shown, ELOOP, "it is a symbolic link");
-    if (S_ISDIR(st.st_mode)) return refusing(kVerb, shown, EISDIR, "it is a directory");
-    if (!S_ISREG(st.st_mode)) return refusing(kVerb, shown, EINVAL, "it is not a regular file");
+    exists = true;
+    if (auto refusal = leaf_refusal(st, kVerb, shown, false)) return *refusal;
+  } else if (const int err = errno; err != ENOENT) {
+    return cannot(kVerb, shown, err);
+  }
+  if (auto refusal = differs_from_expected(dir_fd, leaf, exists, options.expected, kVerb, shown))
+    return *refusal;
+  if (exists) {
     bool same = false;
     if (const int err = holds_content(dir_fd, leaf, content, &same); err != 0) {
       return cannot(kVerb, shown, err, "cannot read the current content");
     }
     if (same) return false;
-  } else if (const int err = errno; err != ENOENT || keep_owner) {
-    return cannot(kVerb, shown, err);
   }
 
   remove_stale_temporaries(dir_fd);
@@ -319,16 +410,16 @@ Result<bool> replace_file(const std::string& root, const std::string& path,
   int err = 0;
   // Mode and owner go on before any content, so no one ever sees the content with other ones.
   if (flock(fd, LOCK_EX) != 0) err = errno;
-  if (keep_owner) {
-    // A shared file keeps what its package gave it (nova.conf: root:nova 0640); if that cannot
-    // be reproduced, nothing is replaced.
+  if (keep_owner && exists) {
+    // A shared file keeps what its package or its operator gave it (nova.conf: root:nova 0640,
+    // /etc/modules: root:adm 0600); if that cannot be reproduced, nothing is replaced.
     if (err == 0 && (st.st_uid != geteuid() || st.st_gid != getegid()) &&
         fchown(fd, st.st_uid, st.st_gid) != 0)
       err = errno;
     if (err == 0 && fchmod(fd, st.st_mode & 07777) != 0) err = errno;
   } else {
     if (err == 0 && geteuid() == 0 && fchown(fd, 0, 0) != 0) err = errno;
-    if (err == 0 && fchmod(fd, mode & 07777) != 0) err = errno;
+    if (err == 0 && fchmod(fd, options.mode & 07777) != 0) err = errno;
   }
   fault_point();
   // In two halves, so that the crash tests can stop a run with a truncated temporary.
@@ -351,22 +442,16 @@ Result<bool> replace_file(const std::string& root, const std::string& path,
   return true;
 }
 
-}  // namespace
-
-Result<bool> write_file_atomic(const std::string& root, const std::string& path,
-                               std::string_view content, unsigned mode) {
-  return replace_file(root, path, content, mode, false);
+void fault_stop(std::string_view where) {
+  const char* stop = std::getenv("KVMPROV_FAULT_STOP");
+  if (stop && where == stop) raise(SIGSTOP);
 }
 
-Result<bool> update_file_atomic(const std::string& root, const std::string& path,
-                                std::string_view content) {
-  return replace_file(root, path, content, 0, true);
-}
-
-Result<bool> remove_file_below(const std::string& root, const std::string& path) {
+Result<bool> remove_file_below(const std::string& root, const std::string& path,
+                               const Expected& expected) {
   constexpr std::string_view kVerb = "remove";
   std::string leaf;
-  auto dir = open_parent_dir(root, path, false, kVerb, &leaf);
+  auto dir = open_parent_dir(root, path, Walk::existing, kVerb, &leaf);
   if (!dir) {
     if (dir.error().code == ENOENT) return false;
     return dir.error();
@@ -378,9 +463,11 @@ Result<bool> remove_file_below(const std::string& root, const std::string& path)
     if (err == ENOENT) return false;
     return cannot(kVerb, shown, err);
   }
-  if (S_ISDIR(st.st_mode)) return refusing(kVerb, shown, EISDIR, "it is a directory");
-  if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
-    return refusing(kVerb, shown, EINVAL, "it is not a regular file");
+  if (auto refusal = leaf_refusal(st, kVerb, shown, true)) return *refusal;
+  // Removing a symlink loses nothing but the link; a regular file must still hold what was read.
+  if (S_ISREG(st.st_mode)) {
+    if (auto refusal = differs_from_expected(dir->get(), leaf, true, expected, kVerb, shown))
+      return *refusal;
   }
   fault_point();
   if (unlinkat(dir->get(), leaf.c_str(), 0) != 0) {

@@ -3,6 +3,7 @@
 // removal, and symlink-safe opening.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,7 +13,7 @@
 
 namespace kvmprov {
 
-// The prefix of every temporary file write_file_atomic creates (".kvmprov.XXXXXX").
+// The prefix of every temporary file replace_file creates (".kvmprov.XXXXXX").
 inline constexpr std::string_view kTempPrefix = ".kvmprov.";
 
 // PATH (absolute, as seen on the target system) as it lies on disk below ROOT: "/etc/modules"
@@ -24,32 +25,68 @@ std::string path_on_disk(const std::string& root, const std::string& path);
 Result<std::vector<std::string>> split_target_path(const std::string& root,
                                                    const std::string& path);
 
+// How open_parent_dir walks to PATH's directory.
+enum class Walk {
+  existing,  // every directory must exist
+  create,    // missing directories are made (0755); every directory must be safe (below)
+  probe,     // as create, but nothing is made: a missing directory ends the walk with ENOENT
+};
+
 // Opens the directory that holds PATH below ROOT, one component at a time with O_NOFOLLOW, so a
-// symlink inside ROOT cannot redirect the walk outside it. With CREATE, missing directories are
-// made with mode 0755 and every directory below ROOT must be writable only by root (or the
-// running user). VERB names the operation in messages ("write" gives `cannot write "..."` and
-// `refusing to write "..."`). On success *LEAF holds PATH's last component.
-Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& path, bool create,
+// symlink inside ROOT cannot redirect the walk outside it. With Walk::create and Walk::probe,
+// every directory below ROOT must be writable only by root (or the running user). VERB names the
+// operation in messages ("write" gives `cannot write "..."` and `refusing to write "..."`). On
+// success *LEAF holds PATH's last component.
+Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& path, Walk walk,
                                  std::string_view verb, std::string* leaf);
 
-// Replaces PATH below ROOT with CONTENT at MODE (owned by the running user), atomically: a
-// temporary in the same directory is written, synced and renamed over PATH, and the directory is
-// synced. Returns false, touching nothing, when PATH already holds exactly CONTENT.
-// KVMPROV_FAULT_STEP=N in the environment makes the process SIGKILL itself at the Nth step of
-// writing or removing (for the crash tests); without it nothing happens. Refuses a
-// symlink at PATH or among its directories. Stale temporaries from a killed run are removed
-// from the directory first.
-Result<bool> write_file_atomic(const std::string& root, const std::string& path,
-                               std::string_view content, unsigned mode);
+// The content a write or removal may replace: the bytes plan read (nullopt: the file was
+// absent). Unset: whatever is there. apply passes what plan read, so that a file changed by
+// someone else in between is never overwritten with a plan made from its old content.
+using Expected = std::optional<std::optional<std::string>>;
 
-// Like write_file_atomic, for a file that must exist already: the replacement gets the existing
-// file's owner, group and mode (MODE is not used). Fails with ENOENT when PATH does not exist.
-Result<bool> update_file_atomic(const std::string& root, const std::string& path,
-                                std::string_view content);
+// How replace_file treats the file it replaces.
+struct WriteOptions {
+  unsigned mode = 0644;     // of a new file, and of every file kvmprov owns
+  bool keep_owner = false;  // a shared file (nova.conf, /etc/modules): keeps its owner, group, mode
+  // Every directory on the way must be writable by root (or this user) alone, and missing ones
+  // are made (Walk::create). Off only for a file that belongs to a service: Debian's
+  // dbconfig-common makes /etc/nova nova:nova 0770, and nova.conf is nova's own anyway.
+  bool safe_dirs = true;
+  Expected expected;  // see Expected
+};
+
+// Whether replace_file(ROOT, PATH, ..., OPTIONS) would refuse to write PATH, without writing
+// anything: the same walk and the same checks of the file itself (a symlink, a directory, a FIFO
+// or another non-regular file is refused). plan calls this so that it predicts every refusal.
+Result<void> check_replaceable(const std::string& root, const std::string& path,
+                               const WriteOptions& options);
+
+// Whether remove_file_below(ROOT, PATH) would refuse to remove PATH (a directory, a FIFO, ...),
+// without removing anything. A missing file or directory is fine: there is nothing to remove.
+Result<void> check_removable(const std::string& root, const std::string& path);
+
+// Replaces PATH below ROOT with CONTENT, atomically: a temporary in the same directory is written
+// (owned by the running user at OPTIONS.mode, or with the existing file's owner, group and mode
+// when OPTIONS.keep_owner), synced and renamed over PATH, and the directory is synced. Returns
+// false, touching nothing, when PATH already holds exactly CONTENT; fails, touching nothing, when
+// PATH does not hold OPTIONS.expected. KVMPROV_FAULT_STEP=N in the environment makes the process
+// SIGKILL itself at the Nth step of writing or removing (for the crash tests); without it nothing
+// happens. Refuses a symlink at PATH or among its directories. Stale temporaries from a killed
+// run are removed from the directory first.
+Result<bool> replace_file(const std::string& root, const std::string& path,
+                          std::string_view content, const WriteOptions& options);
 
 // Removes the regular file or symlink PATH below ROOT (a symlink itself, never its target).
-// Returns false when it did not exist; refuses directories and other file types.
-Result<bool> remove_file_below(const std::string& root, const std::string& path);
+// Returns false when it did not exist; refuses directories and other file types, and a regular
+// file that does not hold EXPECTED.
+Result<bool> remove_file_below(const std::string& root, const std::string& path,
+                               const Expected& expected = std::nullopt);
+
+// With KVMPROV_FAULT_STOP=WHERE in the environment the process stops itself (SIGSTOP) here, so
+// that a test can change the host between two steps of a run and then let it go on (SIGCONT);
+// without it nothing happens.
+void fault_stop(std::string_view where);
 
 // Removes the temporaries (kTempPrefix) a killed run left in DIR_FD. One still held open by a
 // running writer is kept: writers hold an flock on their temporary until it is renamed.

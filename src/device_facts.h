@@ -28,7 +28,10 @@ struct DeviceFacts {
   std::optional<std::string> group_file;   // the target's /etc/group; nullopt when absent
   std::string group_file_error;            // why it could not be read, "" when it could
   std::optional<std::string> passwd_file;  // the target's /etc/passwd
-  std::map<std::string, NodeState> nodes;  // by node below /dev (running system only)
+  // Why groupadd and usermod must not run on the target: kvmprov would refuse to write its
+  // account files itself (a symlinked /etc in an image, which the shadow tools follow), "" if not.
+  std::string accounts_refusal;
+  std::map<std::string, NodeState> nodes;         // by node below /dev (running system only)
   std::map<std::string, std::string> subsystems;  // node -> its subsystem ("misc"), when known
   bool udevd_running = false;                     // its control socket /run/udev/control exists
   bool udevd_installed = false;    // systemd-udevd or udevd is installed in the target

@@ -64,6 +64,20 @@ std::string mode_text(unsigned mode) {
   return fmt::format("{:04o}", mode);
 }
 
+// What MODE gives every local user on /dev/NODE, said exactly: 0432 lets them write but not read,
+// which is no use to QEMU and still lets anyone write to the device.
+std::string others_access_note(unsigned mode, const std::string& node) {
+  const bool read = (mode & 0004) != 0, write = (mode & 0002) != 0;
+  if (read && write)
+    return fmt::format("world-writable ({}): every local user can open it{}", mode_text(mode),
+                       node == "kvm" ? " and run virtual machines" : "");
+  return fmt::format("every local user can open it {} only ({}){}",
+                     read ? "for reading" : "for writing", mode_text(mode),
+                     write ? ": anyone can write to the device, while QEMU needs read and write "
+                             "access"
+                           : "");
+}
+
 std::string user_name(const Accounts& acc, uid_t uid) {
   const UserEntry* u = acc.user_by_uid(uid);
   return u ? u->name : std::to_string(uid);
@@ -150,8 +164,7 @@ const Action* find_action(const Plan& plan, const std::string& id) {
 
 void observe_devices(Host& host, const Profile& profile, Facts& f) {
   DeviceFacts& d = f.devices;
-  auto ours = host.read_file(kUdevRulesFile);
-  f.files[kUdevRulesFile] = ours ? *ours : std::nullopt;
+  f.files[kUdevRulesFile] = observe_file(host, kUdevRulesFile);
   if (profile.devices.empty() && profile.groups.empty()) return;
   d.udev_rules = read_conf_files(host, udev_rules_dirs(), ".rules", d.notes);
   d.tmpfiles = read_conf_files(host, tmpfiles_dirs(), ".conf", d.notes);
@@ -163,6 +176,12 @@ void observe_devices(Host& host, const Profile& profile, Facts& f) {
     d.passwd_file = *passwd;
   else
     d.notes.push_back(passwd.error().message + ", ignoring");
+  if (!profile.groups.empty()) {
+    for (const char* file : {"/etc/group", "/etc/gshadow"}) {
+      if (auto r = host.can_write(file, {.keep_owner = true}); !r && d.accounts_refusal.empty())
+        d.accounts_refusal = r.error().message;
+    }
+  }
   for (const char* udevd : {"/lib/systemd/systemd-udevd", "/usr/lib/systemd/systemd-udevd",
                             "/sbin/udevd", "/usr/sbin/udevd"}) {
     auto info = host.stat(udevd);
@@ -207,6 +226,9 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
     } else if (!d.group_file_error.empty()) {
       a.status = Status::failed;
       a.detail = fmt::format("cannot create group \"{}\": {}", g.name, d.group_file_error);
+    } else if (!d.accounts_refusal.empty()) {
+      a.status = Status::failed;
+      a.detail = fmt::format("cannot create group \"{}\": {}", g.name, d.accounts_refusal);
     } else if (!d.group_file) {
       a.status = Status::failed;
       a.detail = fmt::format(
@@ -234,6 +256,10 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
       } else if (!groups_after.count(g.name)) {
         b.status = Status::failed;
         b.detail = fmt::format("cannot add \"{}\": group \"{}\" cannot be created", m, g.name);
+      } else if (!d.accounts_refusal.empty()) {
+        b.status = Status::failed;
+        b.detail =
+            fmt::format("cannot add \"{}\" to group \"{}\": {}", m, g.name, d.accounts_refusal);
       } else {
         b.status = Status::changed;
         b.detail = fmt::format("add \"{}\" to group \"{}\"", m, g.name);
@@ -245,8 +271,8 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
 
   // The rules file.
   const std::optional<std::string> ours = udev_rules_text(profile);
-  plan_file(plan, kUdevRulesFile, file_facts(facts, kUdevRulesFile), ours, 0644, "",
-            "the profile lists no devices");
+  plan_file(plan, kUdevRulesFile, file_facts(facts, kUdevRulesFile), ours,
+            {.why_removed = "the profile lists no devices"});
 
   // One action per device node.
   const std::vector<ConfText> rules = rules_after(d.udev_rules, ours);
@@ -289,10 +315,8 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
 
     std::vector<std::string> notes = v.notes;
     notes.insert(notes.end(), d.notes.begin(), d.notes.end());
-    if (dev.mode && (*dev.mode & 0002) && dev.node != "net/tun")
-      notes.push_back(fmt::format("world-writable ({}): every local user can open it{}",
-                                  mode_text(*dev.mode),
-                                  dev.node == "kvm" ? " and run virtual machines" : ""));
+    if (dev.mode && (*dev.mode & 0006) && dev.node != "net/tun")
+      notes.push_back(others_access_note(*dev.mode, dev.node));
     const std::string note_text = notes.empty() ? "" : "; " + join(notes, "; ");
 
     if (dev.group.empty() && !dev.mode) {

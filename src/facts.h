@@ -68,12 +68,19 @@ struct KvmVerdict {
   std::string source;  // "check" (probed) or "--fact" (kvm_usable)
 };
 
+// nova.conf itself is in Facts::files.
 struct NovaFacts {
-  std::optional<std::string> config;  // nova.conf's content; nullopt = absent
-  std::string config_error;           // why it could not be read, "" if it could
-  std::optional<CpuMap> cpu_map;      // parsed libvirt CPU map, when the profile needs one
-  std::string cpu_map_error;          // why there is none
-  std::optional<KvmVerdict> kvm;      // virt_type: auto only
+  std::optional<CpuMap> cpu_map;  // parsed libvirt CPU map, when the profile needs one
+  std::string cpu_map_error;      // why there is none
+  std::optional<KvmVerdict> kvm;  // virt_type: auto only
+};
+
+// What observe saw of one file kvmprov writes or removes, and what apply would make of it.
+struct FileFacts {
+  std::optional<std::string> content;  // nullopt: absent, or unreadable (read_error says)
+  std::string read_error;              // why it could not be read; "" when it could (or is absent)
+  std::string write_refusal;           // why apply would refuse to replace it; "" if it would not
+  std::string remove_refusal;          // why apply would refuse to remove it; "" if it would not
 };
 
 struct Facts {
@@ -86,11 +93,10 @@ struct Facts {
   // With one, the vendor module is not needed: /dev/kvm works without it.
   std::string kvm_provider;
   std::map<std::string, ModuleFacts> modules;  // keyed by normalised name
-  std::map<std::string, std::optional<std::string>>
-      files;                            // managed files: content, nullopt = absent
-  std::vector<std::string> overridden;  // fact keys set by --fact
-  DeviceFacts devices;                  // for the profile's devices and groups
-  NovaFacts nova;                       // for the profile's "nova" section
+  std::map<std::string, FileFacts> files;      // every file kvmprov may write or remove
+  std::vector<std::string> overridden;         // fact keys set by --fact
+  DeviceFacts devices;                         // for the profile's devices and groups
+  NovaFacts nova;                              // for the profile's "nova" section
 };
 
 // Applies one "--fact KEY=VALUE" override. Keys: cpu_vendor, vmx, svm, hypervisor,

@@ -7,12 +7,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "atomic_file.h"
 #include "facts.h"
 #include "profile.h"
 #include "result.h"
@@ -77,17 +79,20 @@ class Host {
   // --- Files of the target system. Paths are absolute as seen there ("/etc/modules").
   // Content of a regular file; nullopt when it does not exist.
   virtual Result<std::optional<std::string>> read_file(const std::string& path) = 0;
-  // Replaces PATH atomically with CONTENT at MODE, creating missing parent directories (0755).
+  // Replaces PATH atomically with CONTENT (see replace_file in atomic_file.h: OPTIONS give the
+  // mode, whether an existing shared file keeps its owner, group and mode, and the content that
+  // may be replaced), creating missing parent directories (0755) for a file kvmprov owns.
   // Returns false, touching nothing, when PATH already holds exactly CONTENT. Never follows a
   // symlink at PATH.
   virtual Result<bool> write_file(const std::string& path, std::string_view content,
-                                  unsigned mode) = 0;
-  // Replaces the existing regular file PATH atomically with CONTENT, keeping its owner, group and
-  // mode (a shared file such as nova.conf, root:nova 0640). Returns false, touching nothing, when
-  // it already holds CONTENT; fails when PATH does not exist.
-  virtual Result<bool> update_file(const std::string& path, std::string_view content) = 0;
-  // Removes PATH. Returns false when it did not exist.
-  virtual Result<bool> remove_file(const std::string& path) = 0;
+                                  const WriteOptions& options) = 0;
+  // Removes PATH, which must still hold EXPECTED when that is set. Returns false when it did not
+  // exist.
+  virtual Result<bool> remove_file(const std::string& path, const Expected& expected) = 0;
+  // Whether write_file(PATH, ..., OPTIONS) or remove_file(PATH) would refuse, without changing
+  // anything: the one decision plan and apply share.
+  virtual Result<void> can_write(const std::string& path, const WriteOptions& options) = 0;
+  virtual Result<void> can_remove(const std::string& path) = 0;
   // Removes the temporaries a killed run left beside PATH; never one a live run is writing.
   virtual void remove_stale_temporaries(const std::string& path) = 0;
   // lstat of PATH; exists=false when absent.
@@ -162,9 +167,12 @@ class Host {
   virtual Result<int> open_device_as(const std::string& node, uid_t uid, gid_t gid,
                                      const std::vector<gid_t>& groups) = 0;
 
-  // --- Serialisation of apply runs: flock on <root>/run/lock/kvmprov.lock. Waits up to TIMEOUT,
-  // then fails naming the PID that holds it.
-  virtual Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds timeout) = 0;
+  // --- Serialisation of apply and reset runs: an flock on /run/kvmprov on the running system,
+  // on the root directory itself under --root. Calls ON_WAIT once when another run holds it,
+  // waits up to TIMEOUT, then fails naming the PID that holds it.
+  virtual Result<std::unique_ptr<Lock>> lock(
+      std::chrono::milliseconds timeout,
+      const std::function<void(const std::string&)>& on_wait = {}) = 0;
 };
 
 struct LinuxHostOptions {

@@ -124,20 +124,22 @@ class LinuxHost final : public Host {
   }
 
   Result<bool> write_file(const std::string& path, std::string_view content,
-                          unsigned mode) override {
-    return write_file_atomic(root_, path, content, mode);
+                          const WriteOptions& options) override {
+    return replace_file(root_, path, content, options);
   }
 
-  Result<bool> update_file(const std::string& path, std::string_view content) override {
-    return update_file_atomic(root_, path, content);
+  Result<bool> remove_file(const std::string& path, const Expected& expected) override {
+    return remove_file_below(root_, path, expected);
   }
+
+  Result<void> can_write(const std::string& path, const WriteOptions& options) override {
+    return check_replaceable(root_, path, options);
+  }
+
+  Result<void> can_remove(const std::string& path) override { return check_removable(root_, path); }
 
   void remove_stale_temporaries(const std::string& path) override {
     remove_stale_temporaries_beside(root_, path);
-  }
-
-  Result<bool> remove_file(const std::string& path) override {
-    return remove_file_below(root_, path);
   }
 
   Result<FileInfo> stat(const std::string& path) override {
@@ -427,8 +429,13 @@ class LinuxHost final : public Host {
     return who;
   }
 
-  Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds timeout) override {
-    return take_run_lock(root_, timeout);
+  Result<std::unique_ptr<Lock>> lock(
+      std::chrono::milliseconds timeout,
+      const std::function<void(const std::string&)>& on_wait) override {
+    if (live())
+      return take_run_lock(path_on_disk(kernel_root_, std::string(kLiveLockDir)), true, timeout,
+                           on_wait);
+    return take_run_lock(root_, false, timeout, on_wait);
   }
 
  private:

@@ -216,4 +216,17 @@ std::string ini_apply(std::string_view text, const std::vector<IniSetting>& sett
   return out;
 }
 
+std::string ini_excerpt(std::string_view text, const std::vector<IniSetting>& settings) {
+  std::string out;
+  for (const auto& s : settings) {
+    std::optional<std::string> value = ini_get(text, s.section, s.key);
+    if (!value) continue;
+    std::string shown = *value;
+    for (std::size_t nl = shown.find('\n'); nl != std::string::npos; nl = shown.find('\n', nl))
+      shown.replace(nl, 1, " ");
+    out += "[" + s.section + "] " + s.key + " = " + shown + "\n";
+  }
+  return out;
+}
+
 }  // namespace kvmprov

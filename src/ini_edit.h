@@ -31,4 +31,9 @@ std::optional<std::string> ini_get(std::string_view text, std::string_view secti
 // right is left byte for byte, so converging twice changes nothing.
 std::string ini_apply(std::string_view text, const std::vector<IniSetting>& settings);
 
+// The keys of SETTINGS as TEXT holds them, one "[section] key = value" line each in the order
+// given (the value as oslo.config reads it; keys TEXT lacks are left out): all a report may show
+// of a file such as nova.conf, whose other lines hold passwords.
+std::string ini_excerpt(std::string_view text, const std::vector<IniSetting>& settings);
+
 }  // namespace kvmprov

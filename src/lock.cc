@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: MIT
-// The run lock: an flock on <root>/run/lock/kvmprov.lock holding the PID of its owner.
+// The run lock: an flock on a directory, /run/kvmprov on the running system or the image's root.
 #include "lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <cstring>
+#include <cinttypes>
+#include <cstdio>
 #include <thread>
 
-#include "atomic_file.h"
+#include "unique_fd.h"
 
 namespace kvmprov {
 namespace {
@@ -22,27 +25,10 @@ constexpr std::chrono::milliseconds kPollInterval{100};
 class RunLock final : public Lock {
  public:
   explicit RunLock(UniqueFd fd) : fd_(std::move(fd)) {}
-  ~RunLock() override {
-    // Clear the PID so no one names a finished run; closing fd_ then releases the flock.
-    if (ftruncate(fd_.get(), 0) != 0) {
-      // Nothing useful to do: the stale PID is only used in a message.
-    }
-  }
 
  private:
-  UniqueFd fd_;
+  UniqueFd fd_;  // closing it releases the flock
 };
-
-// The PID the holder wrote, "" when unreadable or not a number.
-std::string holder_pid(int fd) {
-  char buf[32] = {};
-  const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-  if (n <= 0) return {};
-  std::string pid(buf, static_cast<size_t>(n));
-  while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-  if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return {};
-  return pid;
-}
 
 std::string describe_wait(std::chrono::milliseconds waited) {
   const auto ms = waited.count();
@@ -50,62 +36,100 @@ std::string describe_wait(std::chrono::milliseconds waited) {
   return std::to_string(ms) + " ms";
 }
 
+// "PID N" for the holder of FD's flock, "PID unknown" when /proc/locks does not say.
+std::string holder_of(int fd) {
+  struct stat st {};
+  pid_t pid = 0;
+  if (fstat(fd, &st) == 0) {
+    UniqueFd locks(open("/proc/locks", O_RDONLY | O_CLOEXEC));
+    std::string text;
+    char buf[8192];
+    ssize_t n = 0;
+    while (locks.valid() && (n = read(locks.get(), buf, sizeof buf)) > 0)
+      text.append(buf, static_cast<size_t>(n));
+    pid = flock_holder(text, st.st_dev, st.st_ino);
+  }
+  return pid > 0 ? "PID " + std::to_string(pid) : std::string("PID unknown");
+}
+
+// Why the live lock directory is not safe to lock, "" when it is.
+std::string unsafe_lock_dir(const struct stat& st) {
+  if (!S_ISDIR(st.st_mode)) return "it is not a directory";
+  if (st.st_uid != 0 && st.st_uid != geteuid())
+    return "it is owned by uid " + std::to_string(st.st_uid);
+  if ((st.st_mode & 0022) != 0) return "it is writable by other users";
+  return "";
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Lock>> take_run_lock(const std::string& root,
-                                            std::chrono::milliseconds timeout) {
-  const std::string path(kLockPath);
-  const std::string shown = path_on_disk(root, path);
-  std::string leaf;
-  auto dir = open_parent_dir(root, path, true, "lock", &leaf);
-  if (!dir) return dir.error();
+pid_t flock_holder(std::string_view locks, dev_t dev, ino_t ino) {
+  // "1: FLOCK  ADVISORY  WRITE 1234 fe:00:10952790 0 EOF"; a waiter's line starts "1: -> FLOCK".
+  while (!locks.empty()) {
+    const size_t nl = locks.find('\n');
+    const std::string line(locks.substr(0, nl));
+    locks.remove_prefix(nl == std::string_view::npos ? locks.size() : nl + 1);
+    char kind[16] = {}, type[16] = {}, access[16] = {};
+    long pid = 0;
+    unsigned major_no = 0, minor_no = 0;
+    uintmax_t inode = 0;
+    if (std::sscanf(line.c_str(), "%*d: %15s %15s %15s %ld %x:%x:%ju", kind, type, access, &pid,
+                    &major_no, &minor_no, &inode) != 7)
+      continue;
+    if (std::string_view(kind) == "FLOCK" && major_no == major(dev) && minor_no == minor(dev) &&
+        inode == ino && pid > 0)
+      return static_cast<pid_t>(pid);
+  }
+  return 0;
+}
 
-  UniqueFd fd(
-      openat(dir->get(), leaf.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644));
-  struct stat st {};
-  if (!fd.valid() || fstat(fd.get(), &st) != 0) {
+Result<std::unique_ptr<Lock>> take_run_lock(
+    const std::string& dir, bool create, std::chrono::milliseconds timeout,
+    const std::function<void(const std::string&)>& on_wait) {
+  const std::string shown = "\"" + dir + "\"";
+  if (create && mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return errno_error("cannot create the lock directory " + shown);
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
     const int err = errno;
-    if (err == ELOOP) {
-      return Error{ELOOP, "refusing to lock \"" + shown + "\": it is a symbolic link"};
-    }
-    return errno_error("cannot lock \"" + shown + "\"", err);
+    if (create && (err == ELOOP || err == ENOTDIR))
+      return Error{err, "refusing to lock " + shown + ": it is not a directory (remove it)"};
+    return errno_error("cannot lock " + shown, err);
   }
-  if (!S_ISREG(st.st_mode)) {
-    return Error{EINVAL, "refusing to lock \"" + shown + "\": it is not a regular file"};
-  }
-  // /run/lock is writable by everyone: a file planted there by another user is not ours.
-  if (st.st_uid != 0 && st.st_uid != geteuid()) {
-    return Error{EPERM, "refusing to lock \"" + shown + "\": it is owned by uid " +
-                            std::to_string(st.st_uid)};
-  }
-  if ((st.st_mode & 07777) != 0644 && fchmod(fd.get(), 0644) != 0) {
-    const int err = errno;
-    return errno_error("cannot lock \"" + shown + "\"", err);
+  if (create) {
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0) return errno_error("cannot lock " + shown);
+    if (const std::string why = unsafe_lock_dir(st); !why.empty())
+      return Error{EPERM, "refusing to lock " + shown + ": " + why + " (remove it)"};
   }
 
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Saturating: a huge timeout waits (practically) for ever rather than wrapping around.
+  const auto start = std::chrono::steady_clock::now();
+  const auto max_wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::time_point::max() - start);
+  const auto deadline =
+      timeout >= max_wait ? std::chrono::steady_clock::time_point::max() : start + timeout;
+  bool said = false;
   while (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (const int err = errno; err == EINTR) {
       continue;
     } else if (err != EWOULDBLOCK) {
-      return errno_error("cannot lock \"" + shown + "\"", err);
+      return errno_error("cannot lock " + shown, err);
     }
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) {
-      const std::string pid = holder_pid(fd.get());
-      std::string message = "another kvmprov run holds \"" + shown + "\" (PID " +
-                            (pid.empty() ? std::string("unknown") : pid) + ")";
+      std::string message =
+          "another kvmprov run holds the lock on " + shown + " (" + holder_of(fd.get()) + ")";
       if (timeout.count() > 0) message += "; waited " + describe_wait(timeout);
       return Error{EWOULDBLOCK, message};
     }
+    if (!said && on_wait) {
+      said = true;
+      on_wait("another kvmprov run holds the lock on " + shown + " (" + holder_of(fd.get()) +
+              "); waiting up to " + describe_wait(timeout));
+    }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     std::this_thread::sleep_for(std::min(left, kPollInterval));
-  }
-
-  const std::string pid = std::to_string(getpid()) + "\n";
-  if (ftruncate(fd.get(), 0) != 0 || pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
-    const int err = errno;
-    return errno_error("cannot write the PID into \"" + shown + "\"", err);
   }
   return std::unique_ptr<Lock>(std::make_unique<RunLock>(std::move(fd)));
 }

@@ -4,9 +4,13 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +20,7 @@
 #include "plan.h"
 #include "profile.h"
 #include "report.h"
+#include "text.h"
 #include "version.h"
 
 namespace {
@@ -35,19 +40,38 @@ struct Options {
   std::vector<std::string> facts;
   bool detailed_exitcodes = false;
   bool allow_reload = false;
-  double lock_timeout = 60;
+  std::string lock_timeout_text = "60";
+  std::chrono::milliseconds lock_timeout{60000};
   std::string validate_file;
   std::string check_user;
   std::string check_log;
   bool reset_dry_run = false;
 };
 
+// The first error writing to stdout; reported once, at the end (see finish).
+int stdout_errno = 0;
+
 void print(const std::string& s) {
-  std::fwrite(s.data(), 1, s.size(), stdout);
+  if (std::fwrite(s.data(), 1, s.size(), stdout) != s.size() && stdout_errno == 0)
+    stdout_errno = errno != 0 ? errno : EIO;
 }
 
+// One line on stderr; the host's bytes in S (paths, file content) are escaped, so they can
+// neither split the line nor reach the terminal as control sequences.
 void error(const std::string& s) {
-  std::fprintf(stderr, "kvmprov: %s\n", s.c_str());
+  const std::string line = "kvmprov: " + displayable(s) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+// STATUS, unless the output could not be written (a full disk, a closed pipe): a report that
+// was lost is a failure, as in coreutils.
+int finish(int status) {
+  errno = 0;
+  if (std::fflush(stdout) != 0 && stdout_errno == 0) stdout_errno = errno != 0 ? errno : EIO;
+  if (stdout_errno == 0 && std::ferror(stdout)) stdout_errno = EIO;
+  if (stdout_errno == 0) return status;
+  error(std::string("write error: ") + std::strerror(stdout_errno));
+  return kExitFailure;
 }
 
 bool use_color(const Options& o) {
@@ -57,7 +81,10 @@ bool use_color(const Options& o) {
 
 // Prints every error of a profile and returns the exit status for an invalid one.
 int report_profile_errors(const ParseResult& parsed) {
-  for (const auto& e : parsed.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+  for (const auto& e : parsed.errors) {
+    const std::string line = displayable(e.str()) + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
   return kExitBadProfile;
 }
 
@@ -71,12 +98,72 @@ int run_validate(const Options& o) {
   if (!parsed.profile) return report_profile_errors(parsed);
   const Profile& p = *parsed.profile;
   if (o.json) {
-    print(nlohmann::json({{"file", o.validate_file}, {"valid", true}, {"name", p.name}}).dump(2) +
-          "\n");
+    print(json_text({{"file", o.validate_file}, {"valid", true}, {"name", p.name}}));
   } else if (!o.quiet) {
-    print(o.validate_file + ": valid profile \"" + p.name + "\"\n");
+    print(displayable(o.validate_file) + ": valid profile \"" + p.name + "\"\n");
   }
   return 0;
+}
+
+// Seconds as given to --lock-timeout: a finite number >= 0 (fractions allowed). A value too large
+// to count in milliseconds waits as good as for ever.
+std::optional<std::chrono::milliseconds> parse_seconds(const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789.eE+-") != std::string::npos)
+    return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const double seconds = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || !std::isfinite(seconds) || seconds < 0)
+    return errno == ERANGE && seconds > 0 ? std::optional(std::chrono::milliseconds::max())
+                                          : std::nullopt;
+  constexpr double kMaxMs = 1e15;  // about 31,700 years
+  const double ms = seconds * 1000;
+  return std::chrono::milliseconds(ms >= kMaxMs ? static_cast<long long>(kMaxMs)
+                                                : std::llround(ms));
+}
+
+// CLI11's check: "" when TEXT is a valid --lock-timeout, else why not.
+std::string lock_timeout_problem(const std::string& text) {
+  if (parse_seconds(text)) return "";
+  return "\"" + displayable(text) + "\" is not a number of seconds >= 0 (such as 60 or 0.5)";
+}
+
+// Why --root DIR cannot be used, or nullopt. An empty DIR is what a script's unset variable
+// gives, and a DIR that is "/" (or a link to it) is the running system: both would provision the
+// build host itself instead of an image.
+std::optional<std::string> check_root(const std::string& root) {
+  if (root.empty())
+    return "--root is empty: give the image's directory, or drop --root to act on the running "
+           "system";
+  std::error_code ec;
+  const auto status = std::filesystem::status(root, ec);
+  if (ec) return "--root \"" + root + "\": " + ec.message();
+  if (!std::filesystem::is_directory(status)) return "--root \"" + root + "\": not a directory";
+  if (std::filesystem::canonical(root, ec) == "/" && !ec)
+    return "--root \"" + root +
+           "\" is the running system's root directory: drop --root to provision this host";
+  return std::nullopt;
+}
+
+// apply and reset change the running system only as root; refusing at once leaves no file half
+// written and no lock behind.
+bool refuse_unprivileged(const Host& host, std::string_view verb) {
+  if (!host.live() || geteuid() == 0) return false;
+  error(std::string(verb) +
+        " changes the running system and needs root: run it as root (sudo kvmprov " +
+        std::string(verb) + "), or give --root DIR to provision an image");
+  return true;
+}
+
+// The run lock for apply and reset; the wait, when there is one, is said once as it starts, and
+// a failure is said before returning nullopt.
+std::optional<std::unique_ptr<Lock>> take_lock(Host& host, const Options& o) {
+  auto l = host.lock(o.lock_timeout, [](const std::string& waiting) { error(waiting); });
+  if (!l) {
+    error(l.error().message);
+    return std::nullopt;
+  }
+  return std::move(*l);
 }
 
 int run_plan_or_apply(const Options& o, const std::string& verb) {
@@ -85,14 +172,11 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   const Profile& profile = *parsed.profile;
 
   auto host = make_linux_host({.root = o.root});
+  if (verb == "apply" && refuse_unprivileged(*host, verb)) return kExitFailure;
   std::unique_ptr<Lock> lock;
   if (verb == "apply") {
-    auto timeout = std::chrono::milliseconds(static_cast<long long>(o.lock_timeout * 1000));
-    auto l = host->lock(timeout);
-    if (!l) {
-      error(l.error().message);
-      return o.detailed_exitcodes ? 4 : kExitFailure;
-    }
+    auto l = take_lock(*host, o);
+    if (!l) return o.detailed_exitcodes ? 4 : kExitFailure;
     lock = std::move(*l);
   }
   Facts facts = observe(*host, profile);
@@ -109,7 +193,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   report.actions = verb == "apply" ? apply_plan(*host, plan) : plan.actions;
 
   if (o.json)
-    print(report_json(report).dump(2) + "\n");
+    print(json_text(report_json(report)));
   else
     print(render_text(report, {.color = use_color(o), .quiet = o.quiet}));
   return exit_status(report, o.detailed_exitcodes);
@@ -120,14 +204,11 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
 // With --dry-run it only says what it would remove.
 int run_reset(const Options& o) {
   auto host = make_linux_host({.root = o.root});
+  if (!o.reset_dry_run && refuse_unprivileged(*host, "reset")) return kExitFailure;
   std::unique_ptr<Lock> lock;
   if (!o.reset_dry_run) {
-    auto timeout = std::chrono::milliseconds(static_cast<long long>(o.lock_timeout * 1000));
-    auto l = host->lock(timeout);
-    if (!l) {
-      error(l.error().message);
-      return o.detailed_exitcodes ? 4 : kExitFailure;
-    }
+    auto l = take_lock(*host, o);
+    if (!l) return o.detailed_exitcodes ? 4 : kExitFailure;
     lock = std::move(*l);
   }
   const Profile none;  // reset needs no profile; the files it removes are fixed
@@ -137,17 +218,13 @@ int run_reset(const Options& o) {
   report.actions = o.reset_dry_run ? plan.actions : apply_plan(*host, plan);
 
   if (o.json)
-    print(report_json(report).dump(2) + "\n");
+    print(json_text(report_json(report)));
   else
     print(render_text(report, {.color = use_color(o), .quiet = o.quiet}));
   return exit_status(report, o.detailed_exitcodes);
 }
 
 int run_check_verb(const Options& o) {
-  if (o.root != "/") {
-    error("check examines the running system; --root is not supported for it (drop --root)");
-    return kExitUsage;
-  }
   auto host = make_linux_host({});
   Facts facts;
   {
@@ -180,15 +257,13 @@ int run_check_verb(const Options& o) {
   }
   CheckReport report = run_check(*host, facts, check_options);
   if (o.json)
-    print(check_json(report).dump(2) + "\n");
+    print(json_text(check_json(report)));
   else
     print(render_check(report, {.color = use_color(o), .quiet = o.quiet}));
   return report.verdict.usable ? 0 : kExitFailure;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   Options o;
   CLI::App app{
       "kvmprov: make this host a correctly provisioned KVM host, idempotently, and tell whether "
@@ -214,10 +289,10 @@ int main(int argc, char** argv) {
                "Exit 2 for changes, 4 for failures, 6 for both");
   app.add_flag("--allow-reload", o.allow_reload,
                "Reload a loaded module whose options differ, when no guest uses it");
-  app.add_option("--lock-timeout", o.lock_timeout,
+  app.add_option("--lock-timeout", o.lock_timeout_text,
                  "Seconds apply and reset wait for another run's lock (default 60)")
       ->type_name("SECONDS")
-      ->check(CLI::NonNegativeNumber.description(""));
+      ->check([](const std::string& text) { return lock_timeout_problem(text); });
 
   auto* check = app.add_subcommand("check", "Tell whether this host can run KVM guests, and why");
   check
@@ -263,14 +338,40 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  o.lock_timeout = parse_seconds(o.lock_timeout_text).value_or(o.lock_timeout);
   if (*version) {
     print("kvmprov " KVMPROV_VERSION "\n");
     return 0;
   }
   if (*validate) return run_validate(o);
+  if (app.get_option("--root")->count() > 0) {
+    if (*check) {
+      error("check examines the running system; --root is not supported for it (drop --root)");
+      return kExitUsage;
+    }
+    if (auto bad = check_root(o.root)) {
+      error(*bad);
+      return kExitUsage;
+    }
+  }
   if (*check) return run_check_verb(o);
   if (*plan) return run_plan_or_apply(o, "plan");
   if (*apply) return run_plan_or_apply(o, "apply");
   if (*reset) return run_reset(o);
   return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Nothing may end the process with an uncaught exception (an abort, a core, and a report the
+  // caller never sees): whatever escapes is said in one line and is a failure.
+  try {
+    return finish(run(argc, argv));
+  } catch (const std::exception& e) {
+    error(std::string("internal error: ") + e.what());
+  } catch (...) {
+    error("internal error: an unknown exception");
+  }
+  return finish(kExitFailure);
 }

@@ -14,6 +14,10 @@ namespace kvmprov {
 
 namespace {
 
+// nova.conf is nova's: kvmprov keeps its owner, group and mode, and accepts the directory
+// Debian's dbconfig-common gives it (/etc/nova nova:nova 0770).
+constexpr WriteOptions kNovaConfWrite{.keep_owner = true, .safe_dirs = false};
+
 bool overridden(const Facts& facts, std::string_view key) {
   return std::find(facts.overridden.begin(), facts.overridden.end(), key) != facts.overridden.end();
 }
@@ -139,11 +143,7 @@ Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOption
 void observe_nova(Host& host, const Profile& profile, Facts& f) {
   if (!profile.nova) return;
   const NovaSpec& spec = *profile.nova;
-  auto content = host.read_file(spec.config);
-  if (content)
-    f.nova.config = *content;
-  else
-    f.nova.config_error = content.error().message;
+  f.files[spec.config] = observe_file(host, spec.config, kNovaConfWrite);
   if (spec.cpu_mode != NovaCpuMode::custom) return;
   auto map = load_cpu_map(spec.cpu_map, [&](const std::string& p) { return host.read_file(p); });
   if (map)
@@ -194,7 +194,8 @@ void plan_nova(const Profile& profile, const Facts& facts, const PlanOptions& op
   cpu.nova.virt_type = vt.nova.virt_type;
 
   Action file{.id = "file:" + spec.config, .kind = ActionKind::write_file, .target = spec.config};
-  file.keep_owner = true;
+  file.shared = kNovaConfWrite.keep_owner;
+  file.safe_dirs = kNovaConfWrite.safe_dirs;
   file.requires_ok = requires_ok;
   file.nova = vt.nova;
   file.nova.cpu_mode = cpu.nova.cpu_mode;
@@ -203,17 +204,18 @@ void plan_nova(const Profile& profile, const Facts& facts, const PlanOptions& op
       fmt::format("virt_type={}, cpu_mode={}{}",
                   vt.nova.virt_type.empty() ? "?" : vt.nova.virt_type, cpu.nova.cpu_mode,
                   spec.cpu_models.empty() ? "" : ", cpu_models=" + join(spec.cpu_models, ","));
-  if (!facts.nova.config_error.empty()) {
+  const FileFacts& conf = file_facts(facts, spec.config);
+  const std::vector<IniSetting> settings = nova_settings(spec, vt.nova.virt_type);
+  if (!conf.read_error.empty()) {
     file.status = Status::failed;
-    file.detail = facts.nova.config_error;
-  } else if (!facts.nova.config) {
+    file.detail = conf.read_error;
+  } else if (!conf.content) {
     // kvmprov edits nova's file; it does not invent one without the package's other settings.
     file.status = Status::pending;
     file.detail = "nova.conf not found: install nova-compute first, then run again";
   } else {
-    file.before = facts.nova.config;
-    if (vt.status == Status::unchanged)
-      file.after = ini_apply(*facts.nova.config, nova_settings(spec, vt.nova.virt_type));
+    file.before = conf.content;
+    if (vt.status == Status::unchanged) file.after = ini_apply(*conf.content, settings);
     if (vt.status != Status::unchanged) {
       file.status = Status::pending;
       file.detail = "not written: " + vt.detail;
@@ -224,10 +226,16 @@ void plan_nova(const Profile& profile, const Facts& facts, const PlanOptions& op
     } else if (file.before == file.after) {
       file.status = Status::unchanged;
       file.detail = "up to date (" + what + ")";
+    } else if (!conf.write_refusal.empty()) {
+      file.status = Status::failed;
+      file.detail = conf.write_refusal;
     } else {
       file.status = Status::changed;
       file.detail = "update: " + what + "; owner, group and mode kept";
     }
+    // Reports show the managed keys only: the rest of nova.conf holds passwords.
+    file.shown_before = ini_excerpt(*file.before, settings);
+    file.shown_after = ini_excerpt(*file.after, settings);
   }
   plan.actions.push_back(std::move(vt));
   plan.actions.push_back(std::move(cpu));

@@ -15,10 +15,7 @@ struct Span {
   size_t begin, end;  // [begin, end) of the whole block, including the end marker's newline
 };
 
-std::string_view strip_cr(std::string_view line) {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  return line;
-}
+constexpr std::string_view kByteOrderMark = "\xef\xbb\xbf";
 
 // Calls FN(line_without_newline, start, end_including_newline) for each line.
 template <class Fn>
@@ -28,26 +25,72 @@ void for_each_line(std::string_view text, Fn fn) {
     size_t nl = text.find('\n', pos);
     size_t end = nl == std::string_view::npos ? text.size() : nl + 1;
     size_t line_end = nl == std::string_view::npos ? text.size() : nl;
-    if (!fn(strip_cr(text.substr(pos, line_end - pos)), pos, end)) return;
+    if (!fn(text.substr(pos, line_end - pos), pos, end)) return;
     pos = end;
   }
 }
 
-std::optional<Span> find_block(std::string_view text) {
-  std::optional<size_t> begin;
-  std::optional<Span> span;
+// Whether LINE is MARKER, alone or followed by a blank, ignoring a CR at its end.
+bool is_marker(std::string_view line, std::string_view marker) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (!line.starts_with(marker)) return false;
+  return line.size() == marker.size() || line[marker.size()] == ' ' || line[marker.size()] == '\t';
+}
+
+Result<std::vector<Span>> find_blocks(std::string_view text) {
+  std::vector<Span> spans;
+  constexpr size_t kNone = std::string_view::npos;
+  size_t begin = kNone;  // where the open block starts
+  int begin_line = 0;
+  int number = 0;
+  std::optional<Error> error;
   for_each_line(text, [&](std::string_view line, size_t start, size_t end) {
-    if (!begin && line.starts_with(kBlockBegin)) {
+    ++number;
+    if (start == 0 && line.starts_with(kByteOrderMark)) {
+      line.remove_prefix(kByteOrderMark.size());
+      start = kByteOrderMark.size();
+    }
+    if (is_marker(line, kBlockBegin)) {
+      if (begin != kNone) {
+        error = Error{0, fmt::format("kvmprov's block opened at line {} has no \"{}\" marker "
+                                     "before the next \"{}\" at line {}; fix it by hand",
+                                     begin_line, kBlockEnd, kBlockBegin, number)};
+        return false;
+      }
       begin = start;
-    } else if (begin && line.starts_with(kBlockEnd)) {
-      span = Span{*begin, end};
-      return false;
+      begin_line = number;
+    } else if (is_marker(line, kBlockEnd)) {
+      if (begin == kNone) {
+        error = Error{0, fmt::format("\"{}\" at line {} closes no block (its \"{}\" line is "
+                                     "missing); fix it by hand",
+                                     kBlockEnd, number, kBlockBegin)};
+        return false;
+      }
+      spans.push_back(Span{begin, end});
+      begin = kNone;
     }
     return true;
   });
-  // A begin marker without an end (a truncated edit by hand) runs to the end of the file.
-  if (begin && !span) span = Span{*begin, text.size()};
-  return span;
+  if (error) return *error;
+  if (begin != kNone)
+    return Error{0, fmt::format("kvmprov's block opened at line {} has no \"{}\" marker; fix it "
+                                "by hand",
+                                begin_line, kBlockEnd)};
+  return spans;
+}
+
+// TEXT without the SPANS (in order), and where the first one was, if any.
+std::string without(std::string_view text, const std::vector<Span>& spans,
+                    std::optional<size_t>* first = nullptr) {
+  std::string out;
+  size_t pos = 0;
+  for (const Span& span : spans) {
+    out.append(text.substr(pos, span.begin - pos));
+    if (first && !*first) *first = out.size();
+    pos = span.end;
+  }
+  out.append(text.substr(pos));
+  return out;
 }
 
 // S with control bytes and backslashes escaped: the profile's path is any bytes the operator
@@ -74,42 +117,48 @@ std::string managed_header(const Profile& profile) {
       profile.name, escape_controls(profile.source));
 }
 
-std::string set_managed_block(std::string_view text, const Profile& profile,
-                              const std::vector<std::string>& modules) {
+Result<std::string> set_managed_block(std::string_view text, const Profile& profile,
+                                      const std::vector<std::string>& modules) {
+  auto spans = find_blocks(text);
+  if (!spans) return spans.error();
   std::string block = fmt::format("{} (profile \"{}\"): managed by kvmprov, do not edit\n",
                                   kBlockBegin, profile.name);
   for (const auto& m : modules) block += m + "\n";
   block += std::string(kBlockEnd) + "\n";
 
-  std::string out;
-  if (auto span = find_block(text)) {
-    // The first block is replaced in place; any later one (a copy made by hand) is stale.
-    out.append(text.substr(0, span->begin));
-    out += block;
-    out += remove_managed_block(text.substr(span->end));
+  std::optional<size_t> first;
+  std::string out = without(text, *spans, &first);
+  if (first) {
+    out.insert(*first, block);
   } else {
-    out.append(text);
     if (!out.empty() && out.back() != '\n') out += '\n';
     out += block;
   }
   return out;
 }
 
-std::string remove_managed_block(std::string_view text) {
+Result<std::string> remove_managed_block(std::string_view text) {
+  auto spans = find_blocks(text);
+  if (!spans) return spans.error();
+  return without(text, *spans);
+}
+
+std::string managed_block_excerpt(std::string_view text) {
+  auto spans = find_blocks(text);
   std::string out;
-  while (auto span = find_block(text)) {
-    out.append(text.substr(0, span->begin));
-    text.remove_prefix(span->end);
-  }
-  out.append(text);
+  if (!spans) return out;
+  for (const Span& span : *spans) out.append(text.substr(span.begin, span.end - span.begin));
   return out;
 }
 
 std::vector<std::string> duplicates_outside_block(std::string_view text,
                                                   const std::vector<std::string>& modules) {
-  std::string outside = remove_managed_block(text);
+  auto outside_or = remove_managed_block(text);
   std::vector<std::string> dups;
+  if (!outside_or) return dups;
+  const std::string& outside = *outside_or;
   for_each_line(outside, [&](std::string_view line, size_t, size_t) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     size_t start = line.find_first_not_of(" \t");
     if (start == std::string_view::npos || line[start] == '#') return true;
     std::string_view word = line.substr(start, line.find_first_of(" \t", start) - start);

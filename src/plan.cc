@@ -280,38 +280,71 @@ Facts observe(Host& host, const Profile& profile, bool module_details) {
     for (const auto& m : profile.modules)
       f.modules.emplace(m.name, module_details ? host.module(m.name) : host.module_state(m.name));
   }
-  for (const char* path : {kModprobeConf, kModulesLoadConf, kEtcModules}) {
-    auto content = host.read_file(path);
-    // An unreadable file is planned as absent; apply then reports the real error on write.
-    f.files[path] = content ? *content : std::nullopt;
-  }
+  for (const char* path : {kModprobeConf, kModulesLoadConf})
+    f.files[path] = observe_file(host, path);
+  f.files[kEtcModules] = observe_file(host, kEtcModules, {.keep_owner = true});
   observe_devices(host, profile, f);
   observe_nova(host, profile, f);
   return f;
 }
 
-void plan_file(Plan& plan, const std::string& path, const std::optional<std::string>& before,
-               const std::optional<std::string>& after, unsigned mode, std::string_view note,
-               std::string_view why_removed) {
-  if (!before && !after) return;
+const std::optional<std::string>& shown_before(const Action& a) {
+  return a.shared ? a.shown_before : a.before;
+}
+
+const std::optional<std::string>& shown_after(const Action& a) {
+  return a.shared ? a.shown_after : a.after;
+}
+
+FileFacts observe_file(Host& host, const std::string& path, const WriteOptions& options) {
+  FileFacts f;
+  if (auto content = host.read_file(path))
+    f.content = std::move(*content);
+  else
+    f.read_error = content.error().message;
+  if (auto r = host.can_write(path, options); !r) f.write_refusal = r.error().message;
+  if (auto r = host.can_remove(path); !r) f.remove_refusal = r.error().message;
+  return f;
+}
+
+void plan_file(Plan& plan, const std::string& path, const FileFacts& facts,
+               const std::optional<std::string>& after, const FileChange& how) {
+  const std::optional<std::string>& before = facts.content;
   Action a{.id = "file:" + path, .target = path};
+  a.mode = how.mode;
+  a.shared = how.shared;
+  a.kind = after || how.shared ? ActionKind::write_file : ActionKind::remove_file;
+  const auto fail = [&](const std::string& why) {
+    a.status = Status::failed;
+    a.detail = why;
+    plan.actions.push_back(std::move(a));
+  };
+  if (!facts.read_error.empty()) return fail(facts.read_error);
+  if (!how.error.empty()) return fail(how.error);
+  if (!before && !after) return;
   a.before = before;
   a.after = after;
-  a.mode = mode;
-  a.kind = after ? ActionKind::write_file : ActionKind::remove_file;
+  if (how.shared) {
+    a.shown_before = before ? std::optional(managed_block_excerpt(*before)) : std::nullopt;
+    a.shown_after = after ? std::optional(managed_block_excerpt(*after)) : std::nullopt;
+  }
   if (before == after) {
     a.status = Status::unchanged;
     a.detail = "up to date";
+  } else if (after && !facts.write_refusal.empty()) {
+    return fail(facts.write_refusal);
+  } else if (!after && !facts.remove_refusal.empty()) {
+    return fail(facts.remove_refusal);
   } else {
     a.status = Status::changed;
-    a.detail = !after ? "remove: " + std::string(why_removed) : before ? "update" : "create";
+    a.detail = !after ? "remove: " + how.why_removed : before ? "update" : "create";
   }
-  if (!note.empty()) a.detail += "; " + std::string(note);
+  if (!how.note.empty()) a.detail += "; " + how.note;
   plan.actions.push_back(std::move(a));
 }
 
-const std::optional<std::string>& file_facts(const Facts& facts, const std::string& path) {
-  static const std::optional<std::string> kAbsent;
+const FileFacts& file_facts(const Facts& facts, const std::string& path) {
+  static const FileFacts kAbsent;
   auto it = facts.files.find(path);
   return it == facts.files.end() ? kAbsent : it->second;
 }
@@ -326,7 +359,7 @@ Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& op
   for (const ModuleSpec* m : mods)
     if (!m->options.empty()) options_body += "options " + m->name + options_text(m->options) + "\n";
   plan_file(plan, kModprobeConf, file_facts(facts, kModprobeConf),
-            options_body.empty() ? std::nullopt : std::optional(header + options_body), 0644, "");
+            options_body.empty() ? std::nullopt : std::optional(header + options_body));
 
   for (const ModuleSpec* m : mods) plan_module(*m, facts, options, plan);
 
@@ -355,23 +388,31 @@ Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& op
     for (const auto& n : persisted) body += n + "\n";
     load_d = body;
   }
-  plan_file(plan, kModulesLoadConf, file_facts(facts, kModulesLoadConf), load_d, 0644,
-            mode == PersistMode::modules_load_d ? note : "");
+  plan_file(plan, kModulesLoadConf, file_facts(facts, kModulesLoadConf), load_d,
+            {.note = mode == PersistMode::modules_load_d ? note : ""});
 
-  const auto& etc_before = file_facts(facts, kEtcModules);
+  // /etc/modules is shared: kvmprov's block is set or removed, every other byte stays.
+  const FileFacts& etc = file_facts(facts, kEtcModules);
+  const std::optional<std::string>& etc_before = etc.content;
+  FileChange etc_change{.shared = true, .note = mode == PersistMode::etc_modules ? note : ""};
   std::optional<std::string> etc_after = etc_before;
-  std::string etc_note = mode == PersistMode::etc_modules ? note : "";
-  if (mode == PersistMode::etc_modules) {
-    etc_after = set_managed_block(etc_before.value_or(""), profile, persisted);
-    auto dups = duplicates_outside_block(etc_before.value_or(""), persisted);
-    for (const auto& d : dups)
-      etc_note += fmt::format("{}\"{}\" is also listed outside kvmprov's block, left as is",
-                              etc_note.empty() ? "" : "; ", d);
-  } else if (etc_before) {
-    etc_after = remove_managed_block(*etc_before);
+  if (mode == PersistMode::etc_modules || etc_before) {
+    auto edited = mode == PersistMode::etc_modules
+                      ? set_managed_block(etc_before.value_or(""), profile, persisted)
+                      : remove_managed_block(*etc_before);
+    if (edited)
+      etc_after = std::move(*edited);
+    else
+      etc_change.error = edited.error().message;
   }
-  if (mode == PersistMode::etc_modules || etc_after != etc_before)
-    plan_file(plan, kEtcModules, etc_before, etc_after, 0644, etc_note);
+  if (mode == PersistMode::etc_modules) {
+    for (const auto& d : duplicates_outside_block(etc_before.value_or(""), persisted))
+      etc_change.note += fmt::format("{}\"{}\" is also listed outside kvmprov's block, left as is",
+                                     etc_change.note.empty() ? "" : "; ", d);
+  }
+  if (mode == PersistMode::etc_modules || etc_after != etc_before || !etc.read_error.empty() ||
+      !etc_change.error.empty())
+    plan_file(plan, kEtcModules, etc, etc_after, etc_change);
   plan_devices(profile, facts, options, plan);
   plan_nova(profile, facts, options, plan);
   return plan;
@@ -381,31 +422,40 @@ Plan make_reset_plan(const Facts& facts) {
   Plan plan;
   // observe_devices reads the udev rules file into facts.files.
   for (const char* path : {kModprobeConf, kModulesLoadConf, kUdevRulesFile}) {
-    const auto& before = file_facts(facts, path);
-    Action a{.id = "file:" + std::string(path), .kind = ActionKind::remove_file, .target = path};
-    a.before = before;
-    a.status = before ? Status::changed : Status::unchanged;
-    a.detail = before ? "kvmprov's own file" : "absent";
-    plan.actions.push_back(std::move(a));
+    const FileFacts& f = file_facts(facts, path);
+    if (!f.content && f.read_error.empty()) {
+      Action a{.id = "file:" + std::string(path), .kind = ActionKind::remove_file, .target = path};
+      a.detail = "absent";
+      plan.actions.push_back(std::move(a));
+      continue;
+    }
+    plan_file(plan, path, f, std::nullopt);
+    if (Action& a = plan.actions.back(); a.status == Status::changed)
+      a.detail = "kvmprov's own file";
   }
   // /etc/modules is shared: only kvmprov's block goes, every other byte stays.
-  const auto& before = file_facts(facts, kEtcModules);
-  Action a{.id = "file:" + std::string(kEtcModules),
-           .kind = ActionKind::write_file,
-           .target = kEtcModules};
-  a.before = before;
-  a.after = before ? std::optional(remove_managed_block(*before)) : std::nullopt;
-  if (!before) {
-    a.status = Status::unchanged;
+  const FileFacts& etc = file_facts(facts, kEtcModules);
+  if (!etc.content && etc.read_error.empty()) {
+    Action a{.id = "file:" + std::string(kEtcModules),
+             .kind = ActionKind::write_file,
+             .target = kEtcModules};
     a.detail = "absent";
-  } else if (a.after == before) {
-    a.status = Status::unchanged;
-    a.detail = "no kvmprov block";
-  } else {
-    a.status = Status::changed;
-    a.detail = "remove kvmprov's block, keep the rest";
+    plan.actions.push_back(std::move(a));
+    return plan;
   }
-  plan.actions.push_back(std::move(a));
+  FileChange change{.shared = true};
+  std::optional<std::string> after;
+  if (etc.content) {
+    auto edited = remove_managed_block(*etc.content);
+    if (edited)
+      after = std::move(*edited);
+    else
+      change.error = edited.error().message;
+  }
+  plan_file(plan, kEtcModules, etc, after, change);
+  Action& a = plan.actions.back();
+  if (a.status == Status::unchanged) a.detail = "no kvmprov block";
+  if (a.status == Status::changed) a.detail = "remove kvmprov's block, keep the rest";
   return plan;
 }
 

@@ -77,8 +77,14 @@ struct Action {
   std::optional<std::string> before;
   std::optional<std::string> after;
   unsigned mode = 0644;
-  // write_file: replace an existing shared file keeping its owner, group and mode.
-  bool keep_owner = false;
+  // write_file: a file kvmprov edits but does not own (nova.conf, /etc/modules). An existing one
+  // keeps its owner, group and mode, and reports show only shown_before and shown_after, the
+  // lines kvmprov manages: the operator's own lines (a database password in nova.conf) never
+  // reach a report.
+  bool shared = false;
+  bool safe_dirs = true;  // see WriteOptions::safe_dirs
+  std::optional<std::string> shown_before;
+  std::optional<std::string> shown_after;
   // Ids of earlier actions that must not fail in apply for this one to run.
   std::vector<std::string> requires_ok;
   // create_group, add_member, node_permissions, access.
@@ -91,6 +97,11 @@ struct Plan {
   std::vector<Action> actions;
 };
 
+// What a report may show of a file action's content: the whole file kvmprov owns, only the
+// managed lines of a file it shares (Action::shared).
+const std::optional<std::string>& shown_before(const Action& a);
+const std::optional<std::string>& shown_after(const Action& a);
+
 struct PlanOptions {
   bool live = true;           // kernel actions allowed (root is "/")
   bool allow_reload = false;  // --allow-reload
@@ -100,13 +111,27 @@ struct PlanOptions {
 // profile's modules without parameters, refcount and holders (check needs only their state).
 Facts observe(Host& host, const Profile& profile, bool module_details = true);
 
-// A write_file or remove_file action taking PATH from BEFORE to AFTER (nullopt: absent), or none
-// when both are absent. NOTE is added to the detail; WHY_REMOVED says why the file goes.
-void plan_file(Plan& plan, const std::string& path, const std::optional<std::string>& before,
-               const std::optional<std::string>& after, unsigned mode, std::string_view note = "",
-               std::string_view why_removed = "no longer needed by the profile");
-// The observed content of a managed file; nullopt when absent or not observed.
-const std::optional<std::string>& file_facts(const Facts& facts, const std::string& path);
+// What observe records of a file kvmprov may write (as OPTIONS say) or remove: its content or why
+// it cannot be read, and whether apply would refuse to replace or remove it.
+FileFacts observe_file(Host& host, const std::string& path, const WriteOptions& options = {});
+
+// How plan_file plans one file.
+struct FileChange {
+  unsigned mode = 0644;
+  bool shared = false;  // see Action::shared
+  std::string note;     // added to the detail
+  std::string why_removed = "no longer needed by the profile";
+  std::string error;  // why the new content could not be made: the action fails with it
+};
+
+// A write_file or remove_file action taking PATH from what FACTS saw to AFTER (nullopt: absent),
+// or none when both are absent. A file that could not be read is never taken for an absent one:
+// the action fails naming the file and the cause; so does one apply would refuse to replace or
+// remove (a symlink, a directory, a FIFO), so that plan predicts every refusal of apply.
+void plan_file(Plan& plan, const std::string& path, const FileFacts& facts,
+               const std::optional<std::string>& after, const FileChange& how = {});
+// What observe saw of PATH; an absent file when it was not observed.
+const FileFacts& file_facts(const Facts& facts, const std::string& path);
 
 // Decides, without I/O, what apply must do.
 Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& options);

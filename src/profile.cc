@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <sstream>
@@ -759,6 +760,12 @@ class Validator {
           std::string prefix = "invalid mode " + quote(*s) + " for " + label + ": ";
           if ((s->size() != 3 && s->size() != 4) || !all_of(*s, is_octal)) {
             error(m->pos, prefix + "expected 3 or 4 octal digits, such as \"0660\"");
+          } else if (m->plain) {
+            // YAML 1.1 readers (Ansible, PyYAML) take an unquoted 0660 for the number 432 and
+            // write it back as 432: only a string means the same to every tool.
+            error(m->pos, prefix +
+                              "a mode must be a quoted string, such as mode: \"0660\" (unquoted, "
+                              "YAML 1.1 tools such as Ansible read 0660 as the number 432)");
           } else if (unsigned mode = static_cast<unsigned>(std::stoul(*s, nullptr, 8));
                      mode > 0777) {
             error(m->pos, prefix + "must be at most 0777 (no setuid, setgid or sticky bits)");
@@ -1147,7 +1154,16 @@ ParseResult load_profile_file(const std::string& path) {
   }
   if (used > kMaxProfileBytes) return file_error(path, too_large);
   text.resize(used);
-  return parse_profile(text, path);
+  ParseResult parsed = parse_profile(text, path);
+  // Errors name the file as the operator spelt it; the profile itself carries one spelling, so
+  // that profile.yaml, ./profile.yaml and a link to it give the same generated files.
+  if (parsed.profile) {
+    if (char* real = ::realpath(path.c_str(), nullptr)) {
+      parsed.profile->source = real;
+      std::free(real);
+    }
+  }
+  return parsed;
 }
 
 }  // namespace kvmprov

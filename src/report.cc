@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "text.h"
+
 namespace kvmprov {
 
 namespace {
@@ -81,11 +83,13 @@ std::string render_text(const RunReport& r, const RenderOptions& o) {
     const char* reset = o.color && *c ? kReset : "";
     std::string head =
         plan ? std::string(1, plan_marker(a)) : fmt::format("{:<9}", status_name(a.status));
-    out += fmt::format("{}{} {} {}{}{}\n", c, head, action_kind_name(a.kind), a.target,
-                       a.detail.empty() ? "" : ": " + a.detail, reset);
+    // The host's bytes (paths, module names, file content) are escaped: they can neither split
+    // a line nor reach the terminal as control sequences.
+    out += fmt::format("{}{} {} {}{}{}\n", c, head, action_kind_name(a.kind), displayable(a.target),
+                       a.detail.empty() ? "" : ": " + displayable(a.detail), reset);
     if (plan && !o.quiet && a.status == Status::changed &&
         (a.kind == ActionKind::write_file || a.kind == ActionKind::remove_file))
-      out += unified_diff(a.target, a.before, a.after);
+      out += displayable(unified_diff(a.target, shown_before(a), shown_after(a)), true);
   }
   out += summary_line(r) + "\n";
   return out;

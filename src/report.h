@@ -30,6 +30,10 @@ std::string render_text(const RunReport& report, const RenderOptions& options);
 nlohmann::json facts_json(const Facts& facts);
 nlohmann::json report_json(const RunReport& report);
 
+// J as indented JSON text ending in a newline, whatever bytes its strings hold: every key and
+// value is made valid UTF-8 first (see valid_utf8), so the output always parses.
+std::string json_text(nlohmann::json j);
+
 // Exit status of plan/apply. Plain: 0, or 1 when an action failed (apply only). Detailed
 // (Puppet's convention): 2 = changes (applied, or pending in a plan), 4 = failures, 6 = both.
 int exit_status(const RunReport& report, bool detailed);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "report.h"
+#include "text.h"
 
 namespace kvmprov {
 
@@ -40,6 +41,33 @@ nlohmann::json facts_json(const Facts& f) {
           {"overridden", f.overridden}};
 }
 
+namespace {
+
+// Makes every string in J, keys included, valid UTF-8 in place.
+void make_valid_utf8(nlohmann::json& j) {
+  if (j.is_string()) {
+    j = valid_utf8(j.get_ref<const std::string&>());
+  } else if (j.is_array()) {
+    for (auto& item : j) make_valid_utf8(item);
+  } else if (j.is_object()) {
+    nlohmann::json fixed = nlohmann::json::object();
+    for (auto& [key, value] : j.items()) {
+      make_valid_utf8(value);
+      fixed[valid_utf8(key)] = std::move(value);
+    }
+    j = std::move(fixed);
+  }
+}
+
+}  // namespace
+
+std::string json_text(nlohmann::json j) {
+  make_valid_utf8(j);
+  // The replacing handler cannot trigger after make_valid_utf8; it is there so that no string
+  // can ever make dump() throw.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 nlohmann::json report_json(const RunReport& r) {
   nlohmann::json actions = nlohmann::json::array();
   for (const auto& a : r.actions) {
@@ -49,9 +77,12 @@ nlohmann::json report_json(const RunReport& r) {
                         {"status", status_name(a.status)},
                         {"detail", a.detail}};
     if (a.kind == ActionKind::write_file || a.kind == ActionKind::remove_file) {
-      j["before"] = a.before ? nlohmann::json(*a.before) : nlohmann::json(nullptr);
-      j["after"] = a.after ? nlohmann::json(*a.after) : nlohmann::json(nullptr);
-      j["diff"] = unified_diff(a.target, a.before, a.after);
+      const auto& before = shown_before(a);
+      const auto& after = shown_after(a);
+      j["before"] = before ? nlohmann::json(*before) : nlohmann::json(nullptr);
+      j["after"] = after ? nlohmann::json(*after) : nlohmann::json(nullptr);
+      j["diff"] = unified_diff(a.target, before, after);
+      if (a.shared) j["excerpt"] = true;
     }
     if (a.kind == ActionKind::create_group || a.kind == ActionKind::add_member ||
         a.kind == ActionKind::node_permissions || a.kind == ActionKind::access) {

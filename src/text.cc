@@ -48,4 +48,74 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return at(a.size(), b.size());
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at the start of S (RFC 3629: no overlong forms,
+// no surrogates, nothing above U+10FFFF), or 0 when it does not start with one.
+std::size_t utf8_sequence(std::string_view s) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char b0 = byte(0);
+  if (b0 < 0x80) return 1;
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // the range of the second byte
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    len = 2;
+  } else if (b0 >= 0xe0 && b0 <= 0xef) {
+    len = 3;
+    if (b0 == 0xe0) lo = 0xa0;  // overlong
+    if (b0 == 0xed) hi = 0x9f;  // surrogates
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    len = 4;
+    if (b0 == 0xf0) lo = 0x90;  // overlong
+    if (b0 == 0xf4) hi = 0x8f;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (s.size() < len || byte(1) < lo || byte(1) > hi) return 0;
+  for (std::size_t i = 2; i < len; ++i)
+    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
+  return len;
+}
+
+void append_hex_escape(std::string& out, unsigned char c) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += "\\x";
+  out += kHex[c >> 4];
+  out += kHex[c & 0xf];
+}
+
+std::string escape_bytes(std::string_view s, bool controls, bool keep_newlines) {
+  std::string out;
+  out.reserve(s.size());
+  while (!s.empty()) {
+    const std::size_t len = utf8_sequence(s);
+    if (len == 0) {
+      append_hex_escape(out, static_cast<unsigned char>(s.front()));
+      s.remove_prefix(1);
+      continue;
+    }
+    const auto c = static_cast<unsigned char>(s.front());
+    const bool c0 = c < 0x20 && c != '\t' && !(keep_newlines && c == '\n');
+    const bool c1 = len == 2 && c == 0xc2 && static_cast<unsigned char>(s[1]) < 0xa0;
+    if (controls && (c0 || c == 0x7f || c1)) {
+      for (std::size_t i = 0; i < len; ++i)
+        append_hex_escape(out, static_cast<unsigned char>(s[i]));
+    } else {
+      out.append(s.substr(0, len));
+    }
+    s.remove_prefix(len);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string valid_utf8(std::string_view s) {
+  return escape_bytes(s, false, true);
+}
+
+std::string displayable(std::string_view s, bool keep_newlines) {
+  return escape_bytes(s, true, keep_newlines);
+}
+
 }  // namespace kvmprov

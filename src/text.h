@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Small text helpers shared across kvmprov: trimming, joining, ASCII case folding and the edit
-// distance behind every "did you mean" hint.
+// Small text helpers shared across kvmprov: trimming, joining, ASCII case folding, the edit
+// distance behind every "did you mean" hint, and making host bytes safe to print.
 #pragma once
 
 #include <cstddef>
@@ -22,5 +22,16 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep);
 // Optimal string alignment distance: insertions, deletions, substitutions and a transposed
 // adjacent pair each count as one edit (a transposition is the commonest typo).
 std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// S as valid UTF-8: every byte that is not part of a well-formed UTF-8 sequence (a Latin-1
+// comment, a truncated sequence, an overlong form, a surrogate) becomes the four characters
+// \xNN. Everything else, control bytes included, is kept. What JSON needs of a host's bytes.
+std::string valid_utf8(std::string_view s);
+
+// S safe to put on a terminal: as valid_utf8, and control characters (C0 but tab and, when
+// KEEP_NEWLINES, newline; DEL; C1) become \xNN as well, so a file's or a path's bytes can
+// neither split a line nor send an escape sequence. The same escapes as valid_utf8, so text and
+// JSON show a byte the same way.
+std::string displayable(std::string_view s, bool keep_newlines = false);
 
 }  // namespace kvmprov

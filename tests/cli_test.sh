@@ -25,6 +25,7 @@ run() {
 expect_rc() { [ "$rc" = "$1" ] && ok || bad "$2: exit $rc, expected $1 (stderr: $err)"; }
 expect_eq() { [ "$1" = "$2" ] && ok || bad "$3: got [$1], expected [$2]"; }
 expect_in() { case "$1" in *"$2"*) ok ;; *) bad "$3: [$2] not in [$1]" ;; esac; }
+expect_not_in() { case "$1" in *"$2"*) bad "$3: [$2] in [$1]" ;; *) ok ;; esac; }
 
 # --- version, usage errors
 run version
@@ -380,7 +381,8 @@ run plan --root "$NR" --profile "$TMP/nova.yaml" --no-color
 expect_rc 0 "nova plan under --root"
 expect_in "$out" "= virt-type kvm: auto: an image's KVM cannot be probed (--root): assuming kvm" "auto under --root"
 expect_in "$out" "features not compared: --root is not the target's CPU" "no CPU comparison under --root"
-expect_in "$out" "-virt_type = qemu" "diff shows the old value"
+expect_in "$out" "-[libvirt] virt_type = qemu" "diff shows the old value of a managed key"
+expect_not_in "$out" "#compute_driver" "diff shows no line of nova.conf that kvmprov does not manage"
 run apply --root "$NR" --profile "$TMP/nova.yaml" --fact kvm_usable=false --fact cpu_flags=fpu,sse2,pni,sse4_1
 expect_rc 0 "nova apply under --root"
 expect_eq "$(cat "$NR/etc/nova/nova.conf")" "$(printf '[DEFAULT]\r\ncompute_driver = libvirt.LibvirtDriver\r\n#compute_driver = <None>\r\n[libvirt]\r\ncpu_mode = custom\r\ncpu_models = Penryn\r\n#virt_type = kvm\r\nvirt_type = qemu\r')" "nova.conf converged, CRLF kept"
@@ -402,6 +404,116 @@ expect_in "$err" "nova-bad.yaml:4:13: cpu_mode \"custom\" needs at least one mod
 printf 'version: 1\nname: c\nnova:\n  cpu_models: [Nehalem]\n' >"$TMP/nova-bad.yaml"
 run validate "$TMP/nova-bad.yaml"
 expect_rc 65 "models without custom"
+
+# --- --root never means the running system by accident
+for verb in plan apply reset "reset --dry-run"; do
+  # shellcheck disable=SC2086 # "reset --dry-run" is two words on purpose
+  run $verb --root ""
+  expect_rc 64 "$verb --root '': exit"
+  expect_eq "$err" "kvmprov: --root is empty: give the image's directory, or drop --root to act on the running system" "$verb --root '': message"
+  ln -sfn / "$TMP/slash"
+  # shellcheck disable=SC2086
+  run $verb --root "$TMP/slash"
+  expect_rc 64 "$verb --root to /: exit"
+  expect_eq "$err" "kvmprov: --root \"$TMP/slash\" is the running system's root directory: drop --root to provision this host" "$verb --root to /: message"
+  # shellcheck disable=SC2086
+  run $verb --root /
+  expect_rc 64 "$verb --root /"
+  # shellcheck disable=SC2086
+  run $verb --root "$TMP/no-such-dir"
+  expect_rc 64 "$verb --root that does not exist"
+  expect_eq "$err" "kvmprov: --root \"$TMP/no-such-dir\": No such file or directory" "$verb --root that does not exist: message"
+  : >"$TMP/a-file"
+  # shellcheck disable=SC2086
+  run $verb --root "$TMP/a-file"
+  expect_rc 64 "$verb --root that is a file"
+  expect_eq "$err" "kvmprov: --root \"$TMP/a-file\": not a directory" "$verb --root that is a file: message"
+done
+run check --root ""
+expect_rc 64 "check --root ''"
+
+# --- apply and reset on the running system need root: refused at once, nothing touched
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  for verb in apply reset; do
+    out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$KVMPROV" $verb 2>"$TMP/stderr"); rc=$?
+    err=$(cat "$TMP/stderr")
+    expect_rc 1 "$verb as a user"
+    expect_eq "$err" "kvmprov: $verb changes the running system and needs root: run it as root (sudo kvmprov $verb), or give --root DIR to provision an image" "$verb as a user: message"
+    expect_eq "$out" "" "$verb as a user: no report"
+  done
+  # A user may still plan, and reset --dry-run.
+  setpriv --reuid=65534 --regid=65534 --clear-groups "$KVMPROV" reset --dry-run >/dev/null 2>&1
+  expect_eq "$?" 0 "reset --dry-run as a user"
+else
+  echo "cli: skipping the unprivileged runs (needs root and setpriv)" >&2
+fi
+
+# --- output errors are errors: a report that could not be written is a failure
+OR="$TMP/outroot"
+mkdir -p "$OR"
+for args in "version" "--json version" "plan --root $OR" "--json plan --root $OR" \
+  "apply --root $OR --json" "reset --dry-run --root $OR" "validate $KVMPROV_SOURCE_DIR/profiles/default.yaml" \
+  "check" "check --json"; do
+  # shellcheck disable=SC2086 # ARGS are words on purpose
+  ${KVMPROV_WRAPPER:-} "$KVMPROV" $args >/dev/full 2>"$TMP/stderr"
+  rc=$?
+  expect_eq "$rc" 1 "$args > /dev/full: exit"
+  expect_in "$(cat "$TMP/stderr")" "kvmprov: write error: No space left on device" "$args > /dev/full: message"
+done
+
+# --- the same profile gives the same files, however its path is spelled
+SP="$TMP/spelling"
+mkdir -p "$SP/root" "$SP/etc/kvmprov"
+cp "$KVMPROV_SOURCE_DIR/profiles/nested.yaml" "$SP/etc/kvmprov/profile.yaml"
+ln -s "$SP/etc/kvmprov/profile.yaml" "$SP/link.yaml"
+(cd "$SP/etc/kvmprov" && "$KVMPROV" apply --root "$SP/root" --fact cpu_vendor=intel --profile profile.yaml >/dev/null)
+for spelling in ./profile.yaml "$SP/etc/kvmprov//profile.yaml" "$SP/etc/../etc/kvmprov/profile.yaml" "$SP/link.yaml"; do
+  out=$(cd "$SP/etc/kvmprov" && "$KVMPROV" --detailed-exitcodes apply --root "$SP/root" --fact cpu_vendor=intel --profile "$spelling"); rc=$?
+  expect_rc 0 "profile spelt $spelling: nothing to change"
+done
+expect_in "$(cat "$SP/root/etc/modprobe.d/kvmprov.conf")" "($SP/etc/kvmprov/profile.yaml)" "the header names the profile's real path"
+
+# --- a file that cannot be read is never planned as absent
+BR="$TMP/badread"
+mkdir -p "$BR/etc"
+head -c $((17 << 20)) /dev/zero | tr '\0' '#' >"$BR/etc/modules"
+before=$(sha256sum <"$BR/etc/modules")
+run apply --root "$BR" --fact cpu_vendor=intel --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+expect_rc 1 "an /etc/modules over 16 MiB"
+expect_in "$out" "failed    write /etc/modules: cannot read \"$BR/etc/modules\": File too large" "an /etc/modules over 16 MiB: says why"
+expect_eq "$(sha256sum <"$BR/etc/modules")" "$before" "an /etc/modules over 16 MiB is kept"
+rm "$BR/etc/modules"
+for kind in directory fifo; do
+  for path in /etc/modules /etc/modprobe.d/kvmprov.conf; do
+    rm -rf "$BR/etc"
+    mkdir -p "$BR/etc/modprobe.d"
+    if [ $kind = directory ]; then mkdir "$BR$path"; else mkfifo "$BR$path"; fi
+    run plan --root "$BR" --fact cpu_vendor=intel --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+    expect_in "$out" "! write $path: " "a $kind at $path: plan predicts the failure"
+    run apply --root "$BR" --fact cpu_vendor=intel --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+    expect_rc 1 "a $kind at $path: apply fails"
+    run reset --root "$BR" --dry-run
+    expect_not_in "$out" "$path: absent" "a $kind at $path: reset does not call it absent"
+    expect_in "$out" "! " "a $kind at $path: reset predicts the failure"
+  done
+done
+
+# --- a symlinked /etc in an image: nothing is changed, groups included
+if [ "$(id -u)" = 0 ] && command -v groupadd >/dev/null; then
+  LR="$TMP/linkedroot"
+  mkdir -p "$LR" "$TMP/realetc"
+  printf 'root:x:0:\n' >"$TMP/realetc/group"
+  printf 'root:*::\n' >"$TMP/realetc/gshadow"
+  printf 'root:x:0:0::/root:/bin/sh\n' >"$TMP/realetc/passwd"
+  ln -s "$TMP/realetc" "$LR/etc"
+  before=$(cd "$TMP/realetc" && sha256sum ./*)
+  run plan --root "$LR" --fact cpu_vendor=intel --profile "$KVMPROV_SOURCE_DIR/profiles/default.yaml"
+  expect_in "$out" "! group kvm: cannot create group \"kvm\": refusing to write \"$LR/etc/group\": \"$LR/etc\" is a symbolic link" "symlinked /etc: plan predicts the group failure"
+  run apply --root "$LR" --fact cpu_vendor=intel --profile "$KVMPROV_SOURCE_DIR/profiles/default.yaml"
+  expect_rc 1 "symlinked /etc: apply fails"
+  expect_in "$out" "0 changed, 0 unchanged, 5 failed" "symlinked /etc: nothing changed"
+  expect_eq "$(cd "$TMP/realetc" && sha256sum ./*)" "$before" "symlinked /etc: the linked directory is untouched"
+fi
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

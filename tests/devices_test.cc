@@ -310,10 +310,17 @@ class LiveAt : public FakeHost {
   Result<std::optional<std::string>> read_file(const std::string& p) override {
     return inner_->read_file(p);
   }
-  Result<bool> write_file(const std::string& p, std::string_view c, unsigned m) override {
-    return inner_->write_file(p, c, m);
+  Result<bool> write_file(const std::string& p, std::string_view c,
+                          const WriteOptions& o) override {
+    return inner_->write_file(p, c, o);
   }
-  Result<bool> remove_file(const std::string& p) override { return inner_->remove_file(p); }
+  Result<bool> remove_file(const std::string& p, const Expected& e) override {
+    return inner_->remove_file(p, e);
+  }
+  Result<void> can_write(const std::string& p, const WriteOptions& o) override {
+    return inner_->can_write(p, o);
+  }
+  Result<void> can_remove(const std::string& p) override { return inner_->can_remove(p); }
   Result<FileInfo> stat(const std::string& p) override { return inner_->stat(p); }
   Result<std::vector<std::string>> list_dir(const std::string& d) override {
     return inner_->list_dir(d);

@@ -63,26 +63,40 @@ class FakeHost : public Host {
     if (it == files_.end()) return std::optional<std::string>();
     return std::optional<std::string>(it->second);
   }
-  Result<bool> write_file(const std::string& path, std::string_view content, unsigned) override {
+  // Paths whose replacement or removal is refused, with the refusal (a symlink, a directory).
+  std::map<std::string, std::string> refusals_;
+  Result<bool> write_file(const std::string& path, std::string_view content,
+                          const WriteOptions& options) override {
     if (auto e = write_errors_.find(path); e != write_errors_.end())
       return errno_error("cannot write \"" + path + "\"", e->second);
+    if (auto r = can_write(path, options); !r) return r.error();
     auto it = files_.find(path);
+    if (options.expected &&
+        *options.expected !=
+            (it == files_.end() ? std::nullopt : std::optional<std::string>(it->second)))
+      return Error{ESTALE, "refusing to write \"" + path + "\": it changed since it was read"};
     if (it != files_.end() && it->second == content) return false;
     files_[path] = std::string(content);
     writes_.push_back(path);
     return true;
   }
-  // Owner, group and mode of files, for update_file (absent: root:root 0644).
+  // Owner, group and mode of files (absent: root:root 0644).
   std::map<std::string, FileInfo> file_info_;
-  Result<bool> update_file(const std::string& path, std::string_view content) override {
-    if (!files_.count(path)) return errno_error("cannot write \"" + path + "\"", ENOENT);
-    return write_file(path, content, 0);
-  }
-  Result<bool> remove_file(const std::string& path) override {
-    if (files_.erase(path) == 0) return false;
+  Result<bool> remove_file(const std::string& path, const Expected& expected) override {
+    if (auto r = can_remove(path); !r) return r.error();
+    auto it = files_.find(path);
+    if (it == files_.end()) return false;
+    if (expected && *expected != it->second)
+      return Error{ESTALE, "refusing to remove \"" + path + "\": it changed since it was read"};
+    files_.erase(it);
     removals_.push_back(path);
     return true;
   }
+  Result<void> can_write(const std::string& path, const WriteOptions&) override {
+    if (auto it = refusals_.find(path); it != refusals_.end()) return Error{EINVAL, it->second};
+    return {};
+  }
+  Result<void> can_remove(const std::string& path) override { return can_write(path, {}); }
   void remove_stale_temporaries(const std::string& path) override { sweeps_.push_back(path); }
   Result<FileInfo> stat(const std::string& path) override {
     FileInfo info;
@@ -231,7 +245,8 @@ class FakeHost : public Host {
     if (it == accounts_.end()) return Error{ENOENT, "unknown user \"" + user + "\""};
     return it->second;
   }
-  Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds) override {
+  Result<std::unique_ptr<Lock>> lock(std::chrono::milliseconds,
+                                     const std::function<void(const std::string&)>&) override {
     return std::unique_ptr<Lock>(std::make_unique<FakeLock>());
   }
 

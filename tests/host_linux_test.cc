@@ -22,9 +22,10 @@
 
 #include "atomic_file.h"
 #include "host.h"
+#include "lock.h"
 
 using kvmprov::make_linux_host;
-using kvmprov::write_file_atomic;
+using kvmprov::replace_file;
 using namespace std::chrono_literals;
 
 namespace {
@@ -130,7 +131,8 @@ TEST_CASE("write_file creates the file with the exact content and mode whatever 
   auto host = host_at(root.path());
   {
     UmaskGuard mask(077);
-    auto wrote = host->write_file("/etc/modprobe.d/kvm.conf", "options kvm_intel nested=1\n", 0644);
+    auto wrote = host->write_file("/etc/modprobe.d/kvm.conf", "options kvm_intel nested=1\n",
+                                  {.mode = 0644});
     REQUIRE_MESSAGE(wrote, why(wrote));
     CHECK(*wrote);
   }
@@ -141,7 +143,7 @@ TEST_CASE("write_file creates the file with the exact content and mode whatever 
   CHECK(lstat_of(root / "/etc/modprobe.d/kvm.conf").st_uid == geteuid());
   {
     UmaskGuard mask(0);
-    auto wrote = host->write_file("/etc/secret", "x", 0600);
+    auto wrote = host->write_file("/etc/secret", "x", {.mode = 0600});
     REQUIRE_MESSAGE(wrote, why(wrote));
   }
   CHECK((lstat_of(root / "/etc/secret").st_mode & 07777) == 0600);
@@ -153,12 +155,12 @@ TEST_CASE("write_file with the same content returns false and keeps the mtime") 
   TempRoot root;
   auto host = host_at(root.path());
   const std::string file = root / "/etc/modules";
-  REQUIRE(*host->write_file("/etc/modules", "kvm\n", 0644));
+  REQUIRE(*host->write_file("/etc/modules", "kvm\n", {.mode = 0644}));
   const timespec old_times[2] = {{978307200, 123}, {978307200, 456}};
   REQUIRE(utimensat(AT_FDCWD, file.c_str(), old_times, AT_SYMLINK_NOFOLLOW) == 0);
   const ino_t inode = lstat_of(file).st_ino;
 
-  auto again = host->write_file("/etc/modules", "kvm\n", 0644);
+  auto again = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_MESSAGE(again, why(again));
   CHECK_FALSE(*again);
   const struct stat st = lstat_of(file);
@@ -178,7 +180,7 @@ TEST_CASE("write_file with different content replaces the file and takes the new
   put(root / "/etc/modules", "loop\n", 0600);
   const ino_t inode = lstat_of(root / "/etc/modules").st_ino;
 
-  auto wrote = host->write_file("/etc/modules", "loop\nkvm\n", 0644);
+  auto wrote = host->write_file("/etc/modules", "loop\nkvm\n", {.mode = 0644});
   REQUIRE_MESSAGE(wrote, why(wrote));
   CHECK(*wrote);
   CHECK(get(root / "/etc/modules") == "loop\nkvm\n");
@@ -188,11 +190,11 @@ TEST_CASE("write_file with different content replaces the file and takes the new
   CHECK(temporaries(root / "/etc").empty());
 
   // A shorter content of the same prefix is a change too.
-  CHECK(*host->write_file("/etc/modules", "loop\n", 0644));
+  CHECK(*host->write_file("/etc/modules", "loop\n", {.mode = 0644}));
   CHECK(get(root / "/etc/modules") == "loop\n");
-  CHECK(*host->write_file("/etc/modules", "", 0644));
+  CHECK(*host->write_file("/etc/modules", "", {.mode = 0644}));
   CHECK(get(root / "/etc/modules").empty());
-  CHECK_FALSE(*host->write_file("/etc/modules", "", 0644));
+  CHECK_FALSE(*host->write_file("/etc/modules", "", {.mode = 0644}));
 }
 
 TEST_CASE("write_file refuses a symlink at the target and leaves its target alone") {
@@ -203,7 +205,7 @@ TEST_CASE("write_file refuses a symlink at the target and leaves its target alon
   put(outside / "/victim", "precious\n");
   REQUIRE(symlink((outside / "/victim").c_str(), (root / "/etc/modules").c_str()) == 0);
 
-  auto wrote = host->write_file("/etc/modules", "kvm\n", 0644);
+  auto wrote = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message ==
         "refusing to write \"" + (root / "/etc/modules") + "\": it is a symbolic link");
@@ -218,7 +220,7 @@ TEST_CASE("write_file refuses a symlinked directory inside the root") {
   auto host = host_at(root.path());
   REQUIRE(symlink(outside.path().c_str(), (root / "/etc").c_str()) == 0);
 
-  auto wrote = host->write_file("/etc/modprobe.d/kvm.conf", "x\n", 0644);
+  auto wrote = host->write_file("/etc/modprobe.d/kvm.conf", "x\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/modprobe.d/kvm.conf") +
                                      "\": \"" + (root / "/etc") + "\" is a symbolic link");
@@ -230,13 +232,13 @@ TEST_CASE("write_file refuses a target that is a directory, and a non-directory 
   auto host = host_at(root.path());
   make_dir(root / "/etc");
   make_dir(root / "/etc/modules");
-  auto wrote = host->write_file("/etc/modules", "kvm\n", 0644);
+  auto wrote = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message ==
         "refusing to write \"" + (root / "/etc/modules") + "\": it is a directory");
 
   put(root / "/etc/file", "x");
-  wrote = host->write_file("/etc/file/inner", "kvm\n", 0644);
+  wrote = host->write_file("/etc/file/inner", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/file/inner") + "\": \"" +
                                      (root / "/etc/file") + "\" is not a directory");
@@ -246,7 +248,7 @@ TEST_CASE("write_file refuses a directory that others can write to") {
   TempRoot root;
   auto host = host_at(root.path());
   make_dir(root / "/etc", 0777);
-  auto wrote = host->write_file("/etc/modules", "kvm\n", 0644);
+  auto wrote = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/modules") +
                                      "\": directory \"" + (root / "/etc") +
@@ -255,7 +257,7 @@ TEST_CASE("write_file refuses a directory that others can write to") {
 
   // The sticky bit keeps others from replacing what is ours, as in /run/lock.
   REQUIRE(chmod((root / "/etc").c_str(), 01777) == 0);
-  auto sticky = host->write_file("/etc/modules", "kvm\n", 0644);
+  auto sticky = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
   CHECK_MESSAGE(sticky, why(sticky));
 }
 
@@ -265,7 +267,7 @@ TEST_CASE("write_file refuses a directory owned by another user" * doctest::skip
   auto host = host_at(root.path());
   make_dir(root / "/etc");
   REQUIRE(chown((root / "/etc").c_str(), 12345, 0) == 0);
-  auto wrote = host->write_file("/etc/modules", "kvm\n", 0644);
+  auto wrote = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/modules") +
                                      "\": directory \"" + (root / "/etc") +
@@ -275,16 +277,16 @@ TEST_CASE("write_file refuses a directory owned by another user" * doctest::skip
 TEST_CASE("write_file rejects relative paths and \"..\"") {
   TempRoot root;
   auto host = host_at(root.path());
-  auto relative = host->write_file("etc/modules", "kvm\n", 0644);
+  auto relative = host->write_file("etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(relative);
   CHECK(relative.error().message == "invalid path \"etc/modules\": not absolute");
 
-  auto dotdot = host->write_file("/etc/../../escape", "kvm\n", 0644);
+  auto dotdot = host->write_file("/etc/../../escape", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(dotdot);
   CHECK(dotdot.error().message ==
         "invalid path \"" + (root / "/etc/../../escape") + "\": \"..\" components are not allowed");
   CHECK_FALSE(host->read_file("/etc/../x"));
-  CHECK_FALSE(host->remove_file("../x"));
+  CHECK_FALSE(host->remove_file("../x", std::nullopt));
   CHECK_FALSE(host->stat("/.."));
 }
 
@@ -298,11 +300,11 @@ TEST_CASE("write_file removes temporaries left by a killed run but not one being
   REQUIRE(busy.valid());
   REQUIRE(flock(busy.get(), LOCK_EX) == 0);
 
-  REQUIRE(*host->write_file("/etc/modules", "kvm\n", 0644));
+  REQUIRE(*host->write_file("/etc/modules", "kvm\n", {.mode = 0644}));
   CHECK(temporaries(root / "/etc") == std::vector<std::string>{".kvmprov.Busy00"});
 
   busy.reset();
-  REQUIRE(*host->write_file("/etc/modules", "kvm\nvhost_net\n", 0644));
+  REQUIRE(*host->write_file("/etc/modules", "kvm\nvhost_net\n", {.mode = 0644}));
   CHECK(temporaries(root / "/etc").empty());
 }
 
@@ -331,9 +333,9 @@ TEST_CASE("write_file on a read-only filesystem fails naming the path and keeps 
         mount(nullptr, etc.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
       report(77, std::string("mount: ") + std::strerror(errno));
     }
-    auto replaced = write_file_atomic(root.path(), "/etc/modules", "new\n", 0644);
+    auto replaced = replace_file(root.path(), "/etc/modules", "new\n", {});
     if (replaced) report(1, "write to a read-only directory succeeded");
-    auto created = write_file_atomic(root.path(), "/etc/modprobe.d/kvm.conf", "new\n", 0644);
+    auto created = replace_file(root.path(), "/etc/modprobe.d/kvm.conf", "new\n", {});
     if (created) report(1, "directory creation on a read-only mount succeeded");
     const std::string both = replaced.error().message + "\n" + created.error().message;
     if (write(pipe_fds[1], both.data(), both.size()) < 0) _exit(3);
@@ -365,24 +367,24 @@ TEST_CASE("write_file on a read-only filesystem fails naming the path and keeps 
 TEST_CASE("remove_file removes files and symlinks, never their targets or directories") {
   TempRoot root;
   auto host = host_at(root.path());
-  CHECK_FALSE(*host->remove_file("/etc/modules"));
+  CHECK_FALSE(*host->remove_file("/etc/modules", std::nullopt));
   make_dir(root / "/etc");
-  CHECK_FALSE(*host->remove_file("/etc/modules"));
+  CHECK_FALSE(*host->remove_file("/etc/modules", std::nullopt));
 
   put(root / "/etc/modules", "kvm\n");
-  auto removed = host->remove_file("/etc/modules");
+  auto removed = host->remove_file("/etc/modules", std::nullopt);
   REQUIRE_MESSAGE(removed, why(removed));
   CHECK(*removed);
   CHECK_FALSE(exists(root / "/etc/modules"));
 
   put(root / "/etc/real", "keep\n");
   REQUIRE(symlink("/etc/real", (root / "/etc/link").c_str()) == 0);
-  CHECK(*host->remove_file("/etc/link"));
+  CHECK(*host->remove_file("/etc/link", std::nullopt));
   CHECK_FALSE(exists(root / "/etc/link"));
   CHECK(get(root / "/etc/real") == "keep\n");
 
   make_dir(root / "/etc/dir");
-  auto dir = host->remove_file("/etc/dir");
+  auto dir = host->remove_file("/etc/dir", std::nullopt);
   REQUIRE_FALSE(dir);
   CHECK(dir.error().message ==
         "refusing to remove \"" + (root / "/etc/dir") + "\": it is a directory");
@@ -455,32 +457,100 @@ TEST_CASE("stat reports symlinks, directories and character devices without foll
   CHECK(kvm->gid == 36);
 }
 
-TEST_CASE("lock is exclusive, names the holder's PID and is released on destruction") {
+TEST_CASE("an image's lock is the root directory itself: nothing is written into the image") {
   TempRoot root;
   auto host = host_at(root.path());
-  const std::string lock_file = root / "/run/lock/kvmprov.lock";
   const std::string pid = std::to_string(getpid());
 
-  auto first = host->lock(0ms);
+  std::vector<std::string> said;
+  auto first = host->lock(0ms, [&](const std::string& s) { said.push_back(s); });
   REQUIRE_MESSAGE(first, why(first));
-  CHECK(get(lock_file) == pid + "\n");
-  CHECK((lstat_of(lock_file).st_mode & 07777) == 0644);
+  CHECK_FALSE(exists(root / "/run"));
+  CHECK(said.empty());
 
-  // flock belongs to the open file description, so a second open conflicts even in-process.
+  // flock belongs to the open file description, so a second open conflicts even in-process;
+  // /proc/locks names the holder, since the lock holds no file to write a PID into.
   auto second = host->lock(0ms);
   REQUIRE_FALSE(second);
   CHECK(second.error().message ==
-        "another kvmprov run holds \"" + lock_file + "\" (PID " + pid + ")");
+        "another kvmprov run holds the lock on \"" + root.path() + "\" (PID " + pid + ")");
 
-  auto waited = host->lock(150ms);
+  auto waited = host->lock(150ms, [&](const std::string& s) { said.push_back(s); });
   REQUIRE_FALSE(waited);
-  CHECK(waited.error().message ==
-        "another kvmprov run holds \"" + lock_file + "\" (PID " + pid + "); waited 150 ms");
+  CHECK(waited.error().message == "another kvmprov run holds the lock on \"" + root.path() +
+                                      "\" (PID " + pid + "); waited 150 ms");
+  // The wait is said once, as it starts.
+  REQUIRE(said.size() == 1);
+  CHECK(said[0] == "another kvmprov run holds the lock on \"" + root.path() + "\" (PID " + pid +
+                       "); waiting up to 150 ms");
 
   first->reset();
   auto third = host->lock(0ms);
   REQUIRE_MESSAGE(third, why(third));
-  CHECK(get(lock_file) == pid + "\n");
+}
+
+TEST_CASE("a read-only image can be locked") {
+  TempRoot root;
+  REQUIRE(chmod(root.path().c_str(), 0555) == 0);
+  auto host = host_at(root.path());
+  auto lock = host->lock(0ms);
+  CHECK_MESSAGE(lock, why(lock));
+  REQUIRE(chmod(root.path().c_str(), 0755) == 0);
+}
+
+TEST_CASE("the running system's lock is a directory only root can have made") {
+  TempRoot kernel;
+  make_dir(kernel / "/run");
+  auto live = make_linux_host({.root = "/", .kernel_root = kernel.path()});
+  REQUIRE(live->live());
+  const std::string dir = kernel / "/run/kvmprov";
+  {
+    auto lock = live->lock(0ms);
+    REQUIRE_MESSAGE(lock, why(lock));
+    CHECK(S_ISDIR(lstat_of(dir).st_mode));
+    CHECK((lstat_of(dir).st_mode & 07777) == 0700);
+    auto again = live->lock(0ms);
+    REQUIRE_FALSE(again);
+    CHECK(again.error().message.starts_with("another kvmprov run holds the lock on \"" + dir));
+  }
+  // Anything else at the path is refused, never followed or used.
+  REQUIRE(chmod(dir.c_str(), 0777) == 0);
+  auto open_to_all = live->lock(0ms);
+  REQUIRE_FALSE(open_to_all);
+  CHECK(open_to_all.error().message ==
+        "refusing to lock \"" + dir + "\": it is writable by other users (remove it)");
+  REQUIRE(rmdir(dir.c_str()) == 0);
+  put(dir, "");
+  auto file = live->lock(0ms);
+  REQUIRE_FALSE(file);
+  CHECK(file.error().message ==
+        "refusing to lock \"" + dir + "\": it is not a directory (remove it)");
+  REQUIRE(unlink(dir.c_str()) == 0);
+  REQUIRE(symlink(kernel.path().c_str(), dir.c_str()) == 0);
+  auto link = live->lock(0ms);
+  REQUIRE_FALSE(link);
+  CHECK(link.error().message ==
+        "refusing to lock \"" + dir + "\": it is not a directory (remove it)");
+  REQUIRE(unlink(dir.c_str()) == 0);
+  if (geteuid() == 0) {
+    make_dir(dir, 0700);
+    REQUIRE(chown(dir.c_str(), 4242, 4242) == 0);
+    auto planted = live->lock(0ms);
+    REQUIRE_FALSE(planted);
+    CHECK(planted.error().message ==
+          "refusing to lock \"" + dir + "\": it is owned by uid 4242 (remove it)");
+  }
+}
+
+TEST_CASE("flock_holder reads the holder of a file from /proc/locks") {
+  const std::string locks =
+      "1: POSIX  ADVISORY  WRITE 77 fe:00:42 0 EOF\n"
+      "2: FLOCK  ADVISORY  WRITE 1234 fe:00:10952790 0 EOF\n"
+      "2: -> FLOCK  ADVISORY  WRITE 999 fe:00:10952790 0 EOF\n";
+  CHECK(kvmprov::flock_holder(locks, makedev(0xfe, 0), 10952790) == 1234);
+  CHECK(kvmprov::flock_holder(locks, makedev(0xfe, 0), 42) == 0);  // a POSIX lock is not ours
+  CHECK(kvmprov::flock_holder(locks, makedev(0xfe, 1), 10952790) == 0);
+  CHECK(kvmprov::flock_holder("", makedev(0xfe, 0), 10952790) == 0);
 }
 
 TEST_CASE("has_systemd looks for an executable systemd in the root") {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // OpenStack Compute: the INI editor, libvirt's CPU map, the nova profile section, the planner
-// against FakeHost, and update_file's ownership on a temporary root.
+// against FakeHost, and a shared file's ownership on a temporary root.
 #include <doctest/doctest.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -294,7 +294,7 @@ TEST_CASE("virt_type auto: kvm when check says usable, qemu with the reason othe
   const Action* file = find(plan.actions, "file:" + kConf);
   REQUIRE(file);
   CHECK(file->status == Status::changed);
-  CHECK(file->keep_owner);
+  CHECK(file->shared);
   CHECK(*file->after ==
         "[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver\n#compute_driver = <None>\n\n"
         "[libvirt]\nvirt_type = kvm\ncpu_mode = host-model\n#virt_type = kvm\n");
@@ -318,9 +318,43 @@ TEST_CASE("virt_type auto: kvm when check says usable, qemu with the reason othe
       seen = true;
     }
     if (a["id"] == "file:" + kConf)
-      CHECK(a["diff"].get<std::string>().find("+virt_type = qemu") != std::string::npos);
+      CHECK(a["diff"].get<std::string>().find("+[libvirt] virt_type = qemu") != std::string::npos);
   }
   CHECK(seen);
+}
+
+TEST_CASE("reports never carry nova.conf's own lines: only the managed keys, old and new") {
+  FakeHost h = nova_host();
+  h.files_[kConf] =
+      "[DEFAULT]\ntransport_url = rabbit://nova:S3cretMQ@ctl:5672/\n# a comment with a secret\n"
+      "[database]\nconnection = mysql+pymysql://nova:S3cretDB@ctl/nova\n"
+      "[keystone_authtoken]\npassword = S3cretKS\n[libvirt]\nvirt_type = qemu\n";
+  Profile p = nova_profile({});
+  Facts f = observe(h, p);
+  f.nova.kvm = KvmVerdict{.usable = true, .reason = "ok", .source = "check"};
+  RunReport plan{.verb = "plan", .dry_run = true, .profile = &p, .facts = &f};
+  plan.actions = make_plan(p, f, {.live = true}).actions;
+  RunReport applied{.verb = "apply", .profile = &p, .facts = &f};
+  applied.actions = apply_plan(h, Plan{plan.actions});
+  REQUIRE(h.files_[kConf].find("S3cretDB") != std::string::npos);  // the file keeps them
+  for (const RunReport* r : {&plan, &applied}) {
+    const std::string json = json_text(report_json(*r));
+    const std::string text = render_text(*r, {});
+    for (const char* secret : {"S3cret", "rabbit://", "mysql", "a comment", "[database]"}) {
+      CAPTURE(secret);
+      CHECK(json.find(secret) == std::string::npos);
+      CHECK(text.find(secret) == std::string::npos);
+    }
+    const Action* file = find(r->actions, "file:" + kConf);
+    REQUIRE(file);
+    CHECK(*shown_before(*file) == "[libvirt] virt_type = qemu\n");
+    CHECK(*shown_after(*file) ==
+          "[DEFAULT] compute_driver = libvirt.LibvirtDriver\n[libvirt] virt_type = kvm\n"
+          "[libvirt] cpu_mode = host-model\n");
+  }
+  const std::string text = render_text(plan, {});
+  CHECK(text.find("\n-[libvirt] virt_type = qemu\n") != std::string::npos);
+  CHECK(text.find("\n+[libvirt] virt_type = kvm\n") != std::string::npos);
 }
 
 TEST_CASE("virt_type auto with the modules about to be loaded: kvm, unless a load fails") {
@@ -422,7 +456,7 @@ int remove_entry(const char* path, const struct stat*, int, FTW*) {
   return ::remove(path);
 }
 
-TEST_CASE("update_file keeps owner, group and mode, and leaves the same bytes alone") {
+TEST_CASE("a shared file keeps owner, group and mode, and the same bytes are left alone") {
   char tmpl[] = "/tmp/kvmprov-nova.XXXXXX";
   REQUIRE(mkdtemp(tmpl));
   const std::string root = tmpl;
@@ -438,7 +472,7 @@ TEST_CASE("update_file keeps owner, group and mode, and leaves the same bytes al
   REQUIRE(::stat(path.c_str(), &before) == 0);
 
   auto host = make_linux_host({.root = root});
-  auto r = host->update_file("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n");
+  auto r = host->write_file("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n", {.keep_owner = true});
   REQUIRE(r);
   CHECK(*r);
   struct stat after {};
@@ -447,12 +481,18 @@ TEST_CASE("update_file keeps owner, group and mode, and leaves the same bytes al
   CHECK(after.st_gid == gid);
   CHECK(after.st_uid == uid);
   CHECK(**read_disk(path) == "[libvirt]\nvirt_type = kvm\n");
-  auto same = host->update_file("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n");
+  auto same =
+      host->write_file("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n", {.keep_owner = true});
   REQUIRE(same);
   CHECK_FALSE(*same);
-  auto missing = host->update_file("/etc/other.conf", "x");
-  REQUIRE_FALSE(missing);
-  CHECK(missing.error().code == ENOENT);
+  // A shared file that does not exist yet (/etc/modules) is created as kvmprov's own would be.
+  auto created = host->write_file("/etc/other.conf", "x", {.mode = 0644, .keep_owner = true});
+  REQUIRE(created);
+  CHECK(*created);
+  struct stat made {};
+  REQUIRE(::stat((root + "/etc/other.conf").c_str(), &made) == 0);
+  CHECK((made.st_mode & 07777) == 0644);
+  CHECK(made.st_uid == geteuid());
   nftw(root.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 

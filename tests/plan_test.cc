@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "apply.h"
 #include "fake_host.h"
@@ -327,6 +328,63 @@ TEST_CASE("a failed write is reported with its cause and does not stop the rest"
   CHECK(summarize(done).changed == 3);
 }
 
+TEST_CASE("a file that cannot be read is a failure naming it, never planned as absent") {
+  for (int err : {EFBIG, EACCES, EIO, EISDIR}) {
+    CAPTURE(err);
+    for (const char* path : {kEtcModules, kModulesLoadConf, kModprobeConf}) {
+      CAPTURE(path);
+      FakeHost h = amd_host();
+      h.files_[path] = "operator's\n";
+      h.read_errors_[path] = err;
+      Profile p = default_profile(PersistMode::etc_modules);
+      p.modules[1].options = {{"nested", "1"}};  // something to write to modprobe.d
+      auto done = run(h, p);
+      const Action* a = find(done, std::string("file:") + path);
+      REQUIRE(a);
+      CHECK(a->status == Status::failed);
+      CHECK(a->detail == "cannot read \"" + std::string(path) + "\": " + std::strerror(err));
+      CHECK(h.files_[path] == "operator's\n");
+      CHECK(std::find(h.writes_.begin(), h.writes_.end(), path) == h.writes_.end());
+      CHECK(std::find(h.removals_.begin(), h.removals_.end(), path) == h.removals_.end());
+    }
+  }
+}
+
+TEST_CASE("plan predicts apply's refusal of what is at a path (a symlink, a directory, a FIFO)") {
+  FakeHost h = amd_host();
+  h.refusals_[kModulesLoadConf] =
+      "refusing to write \"/etc/modules-load.d/kvmprov.conf\": it is a symbolic link";
+  Profile p = default_profile();
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  const Action* a = find(plan.actions, "file:" + std::string(kModulesLoadConf));
+  REQUIRE(a);
+  CHECK(a->status == Status::failed);
+  CHECK(a->detail == h.refusals_[kModulesLoadConf]);
+  CHECK(apply_plan(h, plan)[0].status != Status::failed);  // the other files are still written
+  CHECK(h.files_.count(kModulesLoadConf) == 0);
+  // A refusal does not matter where nothing is to be written: an up-to-date file stays so.
+  h.refusals_.clear();
+  run(h, p);
+  h.refusals_[kModulesLoadConf] = "refusing";
+  auto again = run(h, p);
+  CHECK(find(again, "file:" + std::string(kModulesLoadConf))->status == Status::unchanged);
+}
+
+TEST_CASE("apply writes only over what plan read") {
+  FakeHost h = amd_host();
+  h.files_[kEtcModules] = "loop\n";
+  Profile p = default_profile(PersistMode::etc_modules);
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  h.files_[kEtcModules] = "loop\nbonding\n";  // someone else, between plan and apply
+  auto done = apply_plan(h, plan);
+  const Action* a = find(done, "file:" + std::string(kEtcModules));
+  CHECK(a->status == Status::failed);
+  CHECK(a->detail.ends_with("it changed since it was read"));
+  CHECK(h.files_[kEtcModules] == "loop\nbonding\n");
+}
+
 TEST_CASE("apply sweeps stale temporaries beside every managed file, also those it leaves alone") {
   FakeHost h = amd_host();
   h.files_[kEtcModules] = "loop\n";
@@ -382,28 +440,6 @@ TEST_CASE("unified diff") {
   CHECK(unified_diff("/etc/x", before, changed) ==
         "--- a/etc/x\n+++ b/etc/x\n@@ -598,7 +598,7 @@\n old 597\n old 598\n old 599\n-old 600\n"
         "+OLD 600\n old 601\n old 602\n old 603\n");
-}
-
-TEST_CASE("managed block: appended after a last line without newline, replaced in place") {
-  Profile p;
-  p.name = "x";
-  std::string with = set_managed_block("loop", p, {"kvm"});
-  CHECK(with ==
-        "loop\n# BEGIN kvmprov (profile \"x\"): managed by kvmprov, do not edit\nkvm\n"
-        "# END kvmprov\n");
-  std::string middle = "a\n" + set_managed_block("", p, {"kvm"}) + "b\n";
-  CHECK(set_managed_block(middle, p, {"kvm", "tun"}) ==
-        "a\n# BEGIN kvmprov (profile \"x\"): managed by kvmprov, do not edit\nkvm\ntun\n"
-        "# END kvmprov\nb\n");
-  CHECK(remove_managed_block(middle) == "a\nb\n");
-  CHECK(remove_managed_block("no block\n") == "no block\n");
-  // A second block (copied by hand) goes too: removing is then done in one step, and setting
-  // leaves exactly one block, where the first was.
-  const std::string twice =
-      "a\n" + set_managed_block("", p, {"kvm"}) + "b\n" + set_managed_block("", p, {"tun"}) + "c\n";
-  CHECK(remove_managed_block(twice) == "a\nb\nc\n");
-  CHECK(set_managed_block(twice, p, {"kvm"}) ==
-        "a\n" + set_managed_block("", p, {"kvm"}) + "b\nc\n");
 }
 
 }  // namespace

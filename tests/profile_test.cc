@@ -149,9 +149,9 @@ devices:
     group: kvm
     mode: "0660"
   - node: net/tun
-    mode: 0666
+    mode: "0666"
   - node: vhost-net
-    mode: 660
+    mode: '660'
 groups:
   - name: kvm
     members: [nova, libvirt-qemu]
@@ -340,6 +340,24 @@ TEST_CASE("devices") {
   CHECK(error_of(device("mode: rw")) ==
         "p.yaml:5:11: invalid mode \"rw\" for device \"kvm\": expected 3 or 4 octal digits, such "
         "as \"0660\"");
+  // A mode is a quoted string: Ansible (YAML 1.1) reads an unquoted 0660 as 432 and writes 432
+  // back, which would otherwise become 0432, a world-writable node the group cannot use.
+  for (const char* unquoted : {"mode: 0660", "mode: 660", "mode: 0600"}) {
+    CAPTURE(unquoted);
+    CHECK(error_of(device(unquoted))
+              .ends_with(": a mode must be a quoted string, such as mode: \"0660\" (unquoted, "
+                         "YAML 1.1 tools such as Ansible read 0660 as the number 432)"));
+  }
+  CHECK(error_of("version: 1\nname: t\ndevices: [{node: kvm, mode: 0660}]\n")
+            .ends_with("a mode must be a quoted string, such as mode: \"0660\" (unquoted, YAML "
+                       "1.1 tools such as Ansible read 0660 as the number 432)"));
+  CHECK(error_of(device("mode: 432")) ==
+        "p.yaml:5:11: invalid mode \"432\" for device \"kvm\": a mode must be a quoted string, "
+        "such as mode: \"0660\" (unquoted, YAML 1.1 tools such as Ansible read 0660 as the number "
+        "432)");
+  CHECK(error_of(device("mode: 0o660")) ==
+        "p.yaml:5:11: invalid mode \"0o660\" for device \"kvm\": expected 3 or 4 octal digits, "
+        "such as \"0660\"");
   CHECK(error_of(device("group: Kvm")) ==
         "p.yaml:5:12: invalid group \"Kvm\" for device \"kvm\": must start with a-z or _");
   CHECK(error_of("version: 1\nname: t\ndevices:\n  - node: ../sda\n") ==

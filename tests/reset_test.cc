@@ -35,16 +35,16 @@ TEST_CASE("observe reads the udev rules file with kvmprov's other files") {
   h.files_[kUdevRulesFile] = "# rules\n";
   Facts f = observe(h, Profile{});
   REQUIRE(f.files.count(kUdevRulesFile));
-  CHECK(f.files.at(kUdevRulesFile) == std::optional<std::string>("# rules\n"));
-  CHECK(f.files.at(kModprobeConf) == std::nullopt);
+  CHECK(f.files.at(kUdevRulesFile).content == std::optional<std::string>("# rules\n"));
+  CHECK(f.files.at(kModprobeConf).content == std::nullopt);
 }
 
 TEST_CASE("reset plan is pure: remove each own file, write /etc/modules without the block") {
   Facts f;
-  f.files[kModprobeConf] = "options kvm_intel nested=1\n";
-  f.files[kModulesLoadConf] = "kvm\n";
-  f.files[kUdevRulesFile] = "KERNEL==\"kvm\", GROUP=\"kvm\"\n";
-  f.files[kEtcModules] = kForeign + kBlock + "# after\n";
+  f.files[kModprobeConf].content = "options kvm_intel nested=1\n";
+  f.files[kModulesLoadConf].content = "kvm\n";
+  f.files[kUdevRulesFile].content = "KERNEL==\"kvm\", GROUP=\"kvm\"\n";
+  f.files[kEtcModules].content = kForeign + kBlock + "# after\n";
   Plan plan = make_reset_plan(f);
   CHECK(ids_and_status(plan.actions) ==
         std::vector<std::string>{"file:/etc/modprobe.d/kvmprov.conf=changed",
@@ -143,9 +143,9 @@ TEST_CASE("reset after apply undoes exactly what apply wrote") {
 
 TEST_CASE("a failed removal is reported and the rest still runs") {
   struct FailingRemove : FakeHost {
-    Result<bool> remove_file(const std::string& path) override {
+    Result<bool> remove_file(const std::string& path, const Expected& expected) override {
       if (path == kModprobeConf) return errno_error("cannot remove \"" + path + "\"", EROFS);
-      return FakeHost::remove_file(path);
+      return FakeHost::remove_file(path, expected);
     }
   };
   FailingRemove h;

@@ -33,5 +33,32 @@ TEST_CASE("join puts the separator between non-empty parts") {
   CHECK(join({}, ", ").empty());
 }
 
+TEST_CASE("valid_utf8 escapes every byte that is not well-formed UTF-8, and nothing else") {
+  CHECK(valid_utf8("plain ascii\ttab\nnewline") == "plain ascii\ttab\nnewline");
+  CHECK(valid_utf8("f\xc3\xbcr \xe2\x82\xac \xf0\x9f\x98\x80") ==
+        "f\xc3\xbcr \xe2\x82\xac \xf0\x9f\x98\x80");
+  CHECK(valid_utf8("f\xfcr") == "f\\xfcr");                         // Latin-1
+  CHECK(valid_utf8("cut \xc3") == "cut \\xc3");                     // truncated
+  CHECK(valid_utf8("\xc0\xaf") == "\\xc0\\xaf");                    // overlong '/'
+  CHECK(valid_utf8("\xe0\x80\xaf") == "\\xe0\\x80\\xaf");           // overlong, 3 bytes
+  CHECK(valid_utf8("\xed\xa0\x80") == "\\xed\\xa0\\x80");           // a surrogate
+  CHECK(valid_utf8("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
+  CHECK(valid_utf8("\x80\xbf") == "\\x80\\xbf");                    // stray continuations
+  CHECK(valid_utf8("\xff\xfe") == "\\xff\\xfe");
+  CHECK(valid_utf8(std::string("a\0b", 3)) == std::string("a\0b", 3));  // JSON escapes NUL itself
+  CHECK(valid_utf8("\x1b[2J") == "\x1b[2J");
+}
+
+TEST_CASE("displayable also escapes control characters, C0, DEL and C1") {
+  CHECK(displayable("\x1b]0;title\x07") == "\\x1b]0;title\\x07");
+  CHECK(displayable("a\nb\rc\td") == "a\\x0ab\\x0dc\td");
+  CHECK(displayable("a\nb", true) == "a\nb");
+  CHECK(displayable("\x7f") == "\\x7f");
+  CHECK(displayable("\xc2\x9b"
+                    "31m") == "\\xc2\\x9b31m");          // C1 CSI
+  CHECK(displayable("\xc2\xa0nbsp") == "\xc2\xa0nbsp");  // U+00A0 is printable
+  CHECK(displayable("f\xfcr") == valid_utf8("f\xfcr"));  // the same escape as JSON's
+}
+
 }  // namespace
 }  // namespace kvmprov

@@ -3,7 +3,8 @@
 # Foreign content in /etc/modules: comments, blank lines, CRLF line endings, no final newline,
 # other tools' entries and blocks, and managed modules also listed outside kvmprov's block. Every
 # byte outside the block is kept, the block is replaced where it stands, and each duplicate is
-# reported and left in place. Usage: foreign_content_test.sh KVMPROV
+# reported and left in place; markers that are not exactly kvmprov's, or are broken, lose no
+# byte; the file keeps its owner, group and mode. Usage: foreign_content_test.sh KVMPROV
 source "$(dirname "$0")/lib.sh"
 
 ROOT="$TMP/root"
@@ -32,11 +33,13 @@ apply_with() {  # apply_with PROFILE [OPTIONS...]
 # The text before and after kvmprov's block, as files, for byte comparison.
 split_block() {
   python3 - "$M" "$TMP/head" "$TMP/block" "$TMP/tail" <<'PY'
-import sys
+import re, sys
 data = open(sys.argv[1], "rb").read()
 lines = data.splitlines(keepends=True)
-begin = next(i for i, l in enumerate(lines) if l.startswith(b"# BEGIN kvmprov"))
-end = next(i for i in range(begin, len(lines)) if lines[i].startswith(b"# END kvmprov"))
+def marker(line, word):
+    return re.match(rb"(\xef\xbb\xbf)?# " + word + rb" kvmprov(\s|$)", line) is not None
+begin = next(i for i, l in enumerate(lines) if marker(l, b"BEGIN"))
+end = next(i for i in range(begin, len(lines)) if marker(lines[i], b"END"))
 open(sys.argv[2], "wb").write(b"".join(lines[:begin]))
 open(sys.argv[3], "wb").write(b"".join(lines[begin:end + 1]))
 open(sys.argv[4], "wb").write(b"".join(lines[end + 1:]))
@@ -94,14 +97,55 @@ expect_rc 0 "remove a block in the middle"
 cat "$TMP/head-in" "$TMP/tail-in" >"$TMP/expected"
 same_bytes "$M" "$TMP/expected" "the text around a removed block"
 
-# --- a begin marker without its end (a hand edit cut short) takes the rest of the file
-printf '%s' $'loop\n# BEGIN kvmprov (profile "x")\nkvm\nkvm_amd' >"$M"
+# --- a begin marker without its end (a hand edit cut short): the lines after it are the
+# operator's, so nothing is written, by apply (in any persistence mode) or reset, and the file
+# keeps every byte.
+unterminated=$'loop\n# BEGIN kvmprov (profile "x")\nkvm\n# my own modules below\nbonding\n8021q\n'
+for how in "apply_with etc-modules" "apply_with none" "run reset --root $ROOT"; do
+  printf '%s' "$unterminated" >"$M"
+  chmod 0644 "$M"
+  $how
+  expect_rc 1 "unterminated block: $how"
+  expect_in "$out" "/etc/modules: kvmprov's block opened at line 2 has no \"# END kvmprov\" marker; fix it by hand" "unterminated block: $how says why"
+  same_bytes "$M" <(printf '%s' "$unterminated") "unterminated block: $how keeps every byte"
+done
+run plan --root "$ROOT" --fact cpu_vendor=amd --profile "$TMP/etc-modules.yaml"
+expect_in "$out" "! write /etc/modules: kvmprov's block opened at line 2" "plan predicts the failure"
+# An END without its BEGIN, and a BEGIN inside a block, likewise.
+for text in $'loop\nkvm\n# END kvmprov\nbonding\n' $'# BEGIN kvmprov\nkvm\n# BEGIN kvmprov\nbonding\n# END kvmprov\n'; do
+  printf '%s' "$text" >"$M"
+  apply_with etc-modules
+  expect_rc 1 "malformed markers"
+  same_bytes "$M" <(printf '%s' "$text") "malformed markers: every byte kept"
+done
+
+# --- another tool's block whose name starts with "kvmprov" is not kvmprov's
+legacy=$'loop\n# BEGIN kvmprovisioner-legacy\nkvm_intel\n# END kvmprovisioner-legacy\n'
+printf '%s' "$legacy" >"$M"
 apply_with etc-modules
-expect_rc 0 "unterminated block"
+expect_rc 0 "another tool's block"
 split_block
-same_bytes "$TMP/head" <(printf 'loop\n') "bytes before an unterminated block"
-expect_eq "$(cat "$TMP/tail")" "" "an unterminated block is closed"
+same_bytes "$TMP/head" <(printf '%s' "$legacy") "another tool's block is kept whole"
+run reset --root "$ROOT"
+same_bytes "$M" <(printf '%s' "$legacy") "reset leaves another tool's block alone"
+
+# --- a UTF-8 byte order mark before the block on line 1 hides nothing: no second block
+printf '\xef\xbb\xbf# BEGIN kvmprov (profile "default"): managed by kvmprov, do not edit\nkvm\n# END kvmprov\nloop\n' >"$M"
 apply_with etc-modules
-expect_in "$out" "0 changed" "then converged"
+expect_rc 0 "byte order mark"
+expect_eq "$(grep -c 'BEGIN kvmprov' "$M")" 1 "byte order mark: one block"
+expect_eq "$(head -c 3 "$M" | od -An -tx1 | tr -d ' ')" "efbbbf" "byte order mark kept"
+
+# --- a shared file keeps its owner, group and mode
+printf 'loop\n' >"$M"
+chmod 0600 "$M"
+if [ "$(id -u)" = 0 ]; then chown 0:4 "$M"; fi
+before=$(stat -c '%u:%g %a' "$M")
+apply_with etc-modules
+expect_rc 0 "owner, group and mode of /etc/modules"
+expect_eq "$(stat -c '%u:%g %a' "$M")" "$before" "/etc/modules keeps owner, group and mode"
+run reset --root "$ROOT"
+expect_eq "$(stat -c '%u:%g %a' "$M")" "$before" "reset keeps owner, group and mode"
+expect_eq "$(cat "$M")" "loop" "reset removed the block"
 
 finish foreign-content

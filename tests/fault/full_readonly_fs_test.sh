@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Full and read-only filesystems, in a private mount namespace (unshare -m): a tiny tmpfs that
 # runs out of blocks or of inodes (ENOSPC) and read-only bind mounts (EROFS) over the target
-# directories and over the lock's. Each run fails with exit 1 and one clear line naming the file
+# directories and over a whole image. Each run fails with exit 1 and one clear line naming the file
 # and the cause; the previous file is intact, no temporary is left, and once the fault is gone
 # the next run converges. Usage: full_readonly_fs_test.sh KVMPROV
 if [ -z "${KVMPROV_IN_MOUNT_NS:-}" ]; then
@@ -127,14 +127,19 @@ same_file "read-only modprobe.d" etc/modprobe.d/kvmprov.conf
 expect_in "$(cat "$R/etc/modules")" "vhost_net" "read-only modprobe.d: /etc/modules still written"
 [ "$(printf '%s\n' "$out" | grep -c '^failed')" = 1 ] && ok || bad "read-only modprobe.d: one failure: $out"
 
-# --- EROFS on the lock's directory: nothing is attempted
-new_root readonly-lock
-mount --bind "$R/run" "$R/run" && mount -o remount,bind,ro "$R/run"
-apply_profile "$R" b
+# --- a read-only image: the lock writes nothing into it, so plan and reset --dry-run work, and
+# apply fails on each file with EROFS, changing nothing
+new_root readonly-image
+mount --rbind "$R" "$R" && mount -o remount,bind,ro "$R" && mount -o remount,ro "$R/etc"
+run plan --root "$R" --fact cpu_vendor=intel --profile "$TMP/b.yaml"
 cases=$((cases + 1))
-expect_rc 1 "read-only lock directory"
-expect_eq "$err" "kvmprov: cannot lock \"$R/run/lock/kvmprov.lock\": Read-only file system" "read-only lock directory: message"
-expect_eq "$(fingerprint "$R")" "$before" "read-only lock directory: nothing written"
+expect_rc 0 "read-only image: plan"
+run reset --root "$R" --dry-run
+expect_rc 0 "read-only image: reset --dry-run"
+apply_profile "$R" b
+expect_rc 1 "read-only image: apply"
+expect_in "$out" "cannot write \"$R/etc/modules\": Read-only file system" "read-only image: apply says why"
+expect_eq "$(fingerprint "$R")" "$before" "read-only image: nothing written"
 
 echo "fault cases: $cases"
 finish full-readonly-fs

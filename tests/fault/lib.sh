@@ -28,6 +28,7 @@ run() {
 expect_rc() { [ "$rc" = "$1" ] && ok || bad "$2: exit $rc, expected $1 (stderr: $err)"; }
 expect_eq() { [ "$1" = "$2" ] && ok || bad "$3: got [$1], expected [$2]"; }
 expect_in() { case "$1" in *"$2"*) ok ;; *) bad "$3: [$2] not in [$1]" ;; esac; }
+expect_not_in() { case "$1" in *"$2"*) bad "$3: [$2] in [$1]" ;; *) ok ;; esac; }
 
 # tree DIR: every entry below DIR with its type, mode, size and a hash of its content, sorted;
 # two equal fingerprints mean nothing was created, removed, retyped, rechmodded or rewritten.
