@@ -71,14 +71,14 @@ PY
 have_nova=yes
 "$python" -c 'import nova.conf' 2>/dev/null || have_nova=no
 
-# 1. The package's sample, converged: the diff touches only the managed keys.
+# 1. The package's sample, converged: the diff shows only the managed keys, as "[section] key".
 profile auto custom Nehalem
 out=$(run --fact "cpu_flags=$nehalem" plan) || fail "plan exited $?"
 changes=$(printf '%s\n' "$out" | grep -E '^[-+]' | grep -vE '^(---|\+\+\+) ' || true)
-want='+compute_driver = libvirt.LibvirtDriver
-+virt_type = kvm
-+cpu_mode = custom
-+cpu_models = Nehalem'
+want='+[DEFAULT] compute_driver = libvirt.LibvirtDriver
++[libvirt] virt_type = kvm
++[libvirt] cpu_mode = custom
++[libvirt] cpu_models = Nehalem'
 [ "$changes" = "$want" ] || fail "plan's diff of the nova-common sample: got [$changes]"
 run --fact "cpu_flags=$nehalem" apply >"$work/out" || fail "apply exited $?: $(cat "$work/out")"
 grep -q '^changed   write /etc/nova/nova.conf' "$work/out" || fail "apply: $(cat "$work/out")"
