@@ -144,9 +144,17 @@ std::vector<Action> apply_plan(Host& host, const Plan& plan) {
     std::string failed_before;
     for (const auto& id : a.requires_ok)
       for (const auto& b : done)
-        if (&b != &a && b.id == id && b.status == Status::failed) failed_before = id;
-    if (a.status == Status::changed && !failed_before.empty()) {
-      fail(a, fmt::format("not done: it depends on \"{}\", which failed", failed_before));
+        if (failed_before.empty() && &b != &a && b.id == id && b.status == Status::failed)
+          failed_before = id;  // the first, the cause of the others
+    if (!failed_before.empty()) {
+      // What was planned or predicted on the assumption that an earlier action succeeds is not
+      // true any more: a change is not made, a prediction ("can open it") is not known.
+      if (a.status == Status::changed) {
+        fail(a, fmt::format("not done: it depends on \"{}\", which failed", failed_before));
+      } else if (a.status == Status::unchanged) {
+        a.status = Status::pending;
+        a.detail = fmt::format("not known: it depends on \"{}\", which failed", failed_before);
+      }
       continue;
     }
     if (a.status == Status::changed || recheck) run(host, a);

@@ -132,6 +132,10 @@ Verdict judge(const DeviceSpec& dev, const NodePrediction& p, bool udevd_install
   if (dev.mode && p.mode && p.mode->file != kUdevRulesFile && !same_mode(p.mode->value, *dev.mode))
     defeated("MODE", *p.mode);
   for (const auto& u : p.uncertain) {
+    // A plain assignment read before kvmprov's rule cannot win: kvmprov's later one overrides
+    // it. Only a later one, or an earlier final one (":="), can.
+    const bool earlier = base_name(u.setting.file) < base_name(kUdevRulesFile);
+    if (earlier && !u.setting.final) continue;
     bool differs = (u.key == "GROUP" && !dev.group.empty() && u.setting.value != dev.group) ||
                    (u.key == "MODE" && dev.mode && !same_mode(u.setting.value, *dev.mode)) ||
                    (u.key == "OWNER" && u.setting.value != "root" && u.setting.value != "0");
@@ -291,6 +295,8 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
     a.device.mode = dev.mode;
     a.device.module = module_for_node(dev.node);
     a.device.udevd_running = d.udevd_running;
+    if (!dev.group.empty() && find_action(plan, "group:" + dev.group))
+      a.requires_ok.push_back("group:" + dev.group);
     if (auto it = d.subsystems.find(dev.node); it != d.subsystems.end())
       a.device.subsystem = it->second;
 
@@ -341,17 +347,19 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
           "not the running system (--root): device nodes are left alone; the rule applies "
           "when the image boots";
     } else if (!node.exists) {
-      const std::string module = a.device.module.empty() ? "its driver" : a.device.module;
+      // Named only when known: "its driver" is no module's name.
+      const std::string module = a.device.module.empty()
+                                     ? std::string("its driver")
+                                     : fmt::format("module \"{}\"", a.device.module);
       const Action* load =
-          a.device.module.empty() ? nullptr : find_action(plan, "module:" + module);
+          a.device.module.empty() ? nullptr : find_action(plan, "module:" + a.device.module);
       if (load && load->status == Status::changed) {
         a.status = Status::changed;
-        a.detail = fmt::format("does not exist yet: checked after module \"{}\" is loaded", module);
+        a.detail = fmt::format("does not exist yet: checked after {} is loaded", module);
       } else {
         a.status = Status::pending;
         a.detail = fmt::format(
-            "does not exist yet: it appears when module \"{}\" is loaded; the rule applies then",
-            module);
+            "does not exist yet: it appears when {} is loaded; the rule applies then", module);
       }
     } else if (!node.char_device) {
       a.status = Status::failed;
@@ -393,6 +401,12 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
                  .target = "/dev/" + dev.node};
         a.device.node = dev.node;
         a.device.user = m;
+        // The prediction holds only if the groups, the memberships and the node converge.
+        a.requires_ok.push_back("node:" + dev.node);
+        for (const auto& grp : added[m]) {
+          a.requires_ok.push_back("group:" + grp);
+          a.requires_ok.push_back("member:" + grp + ":" + m);
+        }
         const UserEntry* user = acc.user(m);
         const Effective& e = effective[dev.node];
         if (!user) {

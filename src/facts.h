@@ -85,6 +85,12 @@ struct FileFacts {
 
 struct Facts {
   CpuFacts cpu;
+  // Whether CPU describes the machine the plan is for: false for an image (--root) unless
+  // --fact cpu_vendor names its CPU. The build machine's CPU says nothing about the hosts an
+  // image will boot on.
+  bool cpu_known = true;
+  // /lib/modules/<release> exists: modprobe (systemd-modules-load) can find even a built-in module.
+  bool modules_dir = false;
   std::string kernel_release;
   bool modules_supported = false;  // the kernel can load modules (/proc/modules exists)
   bool modules_disabled = false;   // /proc/sys/kernel/modules_disabled = 1

@@ -330,6 +330,7 @@ Result<void> override_fact(Facts& facts, std::string_view assignment) {
     }
     facts.cpu.vendor = *vendor;
     facts.cpu.vendor_id = std::string(vendor_id_of(*vendor));
+    facts.cpu_known = true;
     // Image builds force the vendor of the target host, whose VT state the build machine cannot
     // see, so assume the vendor's VT extension is there. An explicit vmx= or svm= override wins
     // whichever order the two were given in: those always set their flag, and this one leaves

@@ -186,6 +186,11 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
       return kExitUsage;
     }
   }
+  if (!facts.cpu_known && depends_on_cpu_vendor(profile))
+    error(
+        "the image's CPU is not known (--root without --fact cpu_vendor): module options are "
+        "written for every vendor, and kvm_intel or kvm_amd is left to udev, which loads the "
+        "CPU's own at boot; give --fact cpu_vendor=... for an image made for one vendor");
   observe_kvm_verdict(*host, profile, facts);
   Plan plan = make_plan(profile, facts, {.live = host->live(), .allow_reload = o.allow_reload});
   if (verb == "apply") sweep_stale_temporaries(*host, facts, plan);

@@ -130,10 +130,10 @@ Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOption
   a.detail =
       fmt::format("{} in {}{}", spec.cpu_models.size() == 1 ? "known" : "all known", map.source,
                   compare ? "; this CPU has every feature they need"
-                  : facts.cpu.flags.empty()
-                      ? "; features not compared: this CPU's flags are unknown"
-                      : "; features not compared: --root is not the target's CPU (give --fact "
-                        "cpu_flags=...)");
+                  : !facts.cpu_known || (!options.live && !overridden(facts, "cpu_flags"))
+                      ? "; features not compared: --root is not the target's CPU (give --fact "
+                        "cpu_flags=...)"
+                      : "; features not compared: this CPU's flags are unknown");
   if (!notes.empty()) a.detail += "; " + join(notes, "; ");
   return a;
 }

@@ -223,14 +223,69 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
 }
 
 // Whether a boot-time load of SPEC can succeed here: listing a module that cannot load makes
-// systemd-modules-load.service fail at every boot.
-bool persistable(const ModuleSpec& spec, const Facts& facts, const PlanOptions& options) {
-  if (!options.live) return true;
+// systemd-modules-load.service fail at every boot. nullopt when it can, else why not.
+std::optional<std::string> not_persistable(const ModuleSpec& spec, const Facts& facts,
+                                           const PlanOptions& options) {
+  if (!options.live) return std::nullopt;
   const ModuleFacts& mf = facts_for(facts, spec.name);
-  if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) return true;
-  if (is_vendor_module(spec.name) && !facts.kvm_provider.empty()) return false;
-  if (!facts.modules_supported || !mf.found || !mf.blacklisted_by.empty()) return false;
-  return has_vt_for(spec.name, facts.cpu);
+  // modprobe finds a built-in module through modules.builtin; without the directory it fails
+  // ("Module kvm not found"), and there is nothing to load anyway.
+  if (mf.state == ModuleState::builtin && !facts.modules_dir)
+    return "built into the kernel, and modprobe cannot find it without /lib/modules/" +
+           facts.kernel_release;
+  if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) return std::nullopt;
+  if (is_vendor_module(spec.name) && !facts.kvm_provider.empty())
+    return "not needed: KVM is provided by \"" + facts.kvm_provider + "\"";
+  if (!facts.modules_supported || !mf.found || !mf.blacklisted_by.empty() ||
+      !has_vt_for(spec.name, facts.cpu))
+    return "cannot load on this host";
+  return std::nullopt;
+}
+
+// The vendors a module is for, as a reader says them: "intel", "amd or hygon".
+std::string vendors_text(const std::vector<Vendor>& vendors) {
+  std::string out;
+  for (size_t i = 0; i < vendors.size(); ++i) {
+    if (i > 0) out += i + 1 == vendors.size() ? " or " : ", ";
+    out += vendor_name(vendors[i]);
+  }
+  return out;
+}
+
+// Whether module M is for the machine the plan is for.
+enum class Fit {
+  yes,
+  other_cpu,    // its `when` or its vendor rules it out: planned as skipped, with why
+  cpu_unknown,  // an image whose CPU is not known: which vendor's module loads is left to boot
+};
+
+Fit module_fit(const ModuleSpec& m, const Facts& facts, std::string* why) {
+  const Vendor v = facts.cpu.vendor;
+  const bool by_vendor = is_vendor_module(m.name) || !m.when_vendors.empty();
+  if (!by_vendor) return Fit::yes;
+  if (!facts.cpu_known) {
+    *why = is_vendor_module(m.name)
+               ? "the image's CPU is not known (--root): udev loads the vendor's KVM module at "
+                 "boot from the CPU's modalias, so it is not listed; its options are written; "
+                 "--fact cpu_vendor=... lists it"
+               : "the image's CPU is not known (--root) and its \"when\" names a CPU vendor: not "
+                 "listed; its options are written; --fact cpu_vendor=... decides";
+    return Fit::cpu_unknown;
+  }
+  const std::string cpu =
+      v == Vendor::unknown ? std::string("of an unknown vendor") : std::string(vendor_name(v));
+  if (!m.when_vendors.empty() &&
+      std::find(m.when_vendors.begin(), m.when_vendors.end(), v) == m.when_vendors.end()) {
+    *why = fmt::format("for {} CPUs (\"when\"); this CPU is {}", vendors_text(m.when_vendors), cpu);
+    return Fit::other_cpu;
+  }
+  // The other vendor's module can never work here, whatever the profile says.
+  if (is_vendor_module(m.name) && v != Vendor::unknown && vendor_kvm_module(v) != m.name) {
+    *why = fmt::format("the KVM module of {} CPUs; this CPU is {}",
+                       m.name == "kvm_intel" ? "intel, zhaoxin or centaur" : "amd or hygon", cpu);
+    return Fit::other_cpu;
+  }
+  return Fit::yes;
 }
 
 }  // namespace
@@ -239,33 +294,38 @@ bool same_param_value(std::string_view have, std::string_view want) {
   return normalise_param(have) == normalise_param(want);
 }
 
+bool depends_on_cpu_vendor(const Profile& profile) {
+  return std::any_of(profile.modules.begin(), profile.modules.end(), [](const ModuleSpec& m) {
+    return is_vendor_module(m.name) || !m.when_vendors.empty();
+  });
+}
+
 std::vector<const ModuleSpec*> modules_for_host(const Profile& profile, const Facts& facts) {
   std::vector<const ModuleSpec*> out;
-  Vendor v = facts.cpu.vendor;
-  for (const auto& m : profile.modules) {
-    if (!m.when_vendors.empty() &&
-        std::find(m.when_vendors.begin(), m.when_vendors.end(), v) == m.when_vendors.end())
-      continue;
-    // The other vendor's module can never work here, whatever the profile says.
-    if (is_vendor_module(m.name) && v != Vendor::unknown && vendor_kvm_module(v) != m.name)
-      continue;
-    out.push_back(&m);
-  }
+  std::string why;
+  for (const auto& m : profile.modules)
+    if (module_fit(m, facts, &why) == Fit::yes) out.push_back(&m);
   return out;
 }
 
 Facts observe(Host& host, const Profile& profile, bool module_details) {
   Facts f;
-  if (auto cpuinfo = host.read_kernel_file("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
-  f.cpu.hypervisor_id = host.cpuid_hypervisor_id();
-  // /proc/cpuinfo can be unreadable (hardened /proc) or lack the vendor (non-x86 formats): CPUID
-  // answers for the same CPU.
-  if (f.cpu.vendor_id.empty()) {
-    f.cpu.vendor_id = host.cpuid_vendor_id();
-    f.cpu.vendor = vendor_from_id(f.cpu.vendor_id);
+  // The build machine's CPU says nothing about the hosts an image boots on: under --root the CPU
+  // is unknown until --fact says what it is.
+  f.cpu_known = host.live();
+  if (f.cpu_known) {
+    if (auto cpuinfo = host.read_kernel_file("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
+    f.cpu.hypervisor_id = host.cpuid_hypervisor_id();
+    // /proc/cpuinfo can be unreadable (hardened /proc) or lack the vendor (non-x86 formats):
+    // CPUID answers for the same CPU.
+    if (f.cpu.vendor_id.empty()) {
+      f.cpu.vendor_id = host.cpuid_vendor_id();
+      f.cpu.vendor = vendor_from_id(f.cpu.vendor_id);
+    }
   }
   f.kernel_release = host.kernel_release();
   f.modules_supported = host.kernel_path_exists("/proc/modules");
+  f.modules_dir = host.kernel_path_exists("/lib/modules/" + f.kernel_release);
   if (auto disabled = host.read_kernel_file("/proc/sys/kernel/modules_disabled"))
     f.modules_disabled = trim(*disabled) == "1";
   f.systemd = host.has_systemd();
@@ -351,36 +411,61 @@ const FileFacts& file_facts(const Facts& facts, const std::string& path) {
 
 Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& options) {
   Plan plan;
-  auto mods = modules_for_host(profile, facts);
   const std::string header = managed_header(profile);
+  std::vector<const ModuleSpec*> mods;    // for this host: loaded and persisted
+  std::vector<const ModuleSpec*> unsure;  // an image's vendor modules: options only
 
-  // Options first, so that anything loading a module after us sees them.
+  // Options first, so that anything loading a module after us sees them. An image whose CPU is
+  // not known gets every vendor's options: a module that never loads never reads them.
   std::string options_body;
-  for (const ModuleSpec* m : mods)
-    if (!m->options.empty()) options_body += "options " + m->name + options_text(m->options) + "\n";
+  std::vector<Action> other_cpu;
+  for (const ModuleSpec& m : profile.modules) {
+    std::string why;
+    const Fit fit = module_fit(m, facts, &why);
+    if (fit == Fit::yes) mods.push_back(&m);
+    if (fit == Fit::cpu_unknown) unsure.push_back(&m);
+    if (fit != Fit::other_cpu && !m.options.empty())
+      options_body += "options " + m.name + options_text(m.options) + "\n";
+    if (fit != Fit::yes) {
+      Action a{.id = "module:" + m.name, .kind = ActionKind::load_module, .target = m.name};
+      a.status = Status::skipped;
+      a.detail = why;
+      other_cpu.push_back(std::move(a));
+    }
+  }
   plan_file(plan, kModprobeConf, file_facts(facts, kModprobeConf),
             options_body.empty() ? std::nullopt : std::optional(header + options_body));
 
   for (const ModuleSpec* m : mods) plan_module(*m, facts, options, plan);
+  for (Action& a : other_cpu) plan.actions.push_back(std::move(a));
 
+  // Modules left out of the boot list, grouped by why.
   std::vector<std::string> persisted;
-  std::vector<std::string> left_out;
+  std::vector<std::pair<std::string, std::vector<std::string>>> left_out;
   for (const ModuleSpec* m : mods) {
-    if (persistable(*m, facts, options))
+    const std::optional<std::string> why = not_persistable(*m, facts, options);
+    if (!why) {
       persisted.push_back(m->name);
-    else
-      left_out.push_back(m->name);
+      continue;
+    }
+    auto it = std::find_if(left_out.begin(), left_out.end(),
+                           [&](const auto& group) { return group.first == *why; });
+    if (it == left_out.end()) it = left_out.insert(left_out.end(), {*why, {}});
+    it->second.push_back("\"" + m->name + "\"");
+  }
+  if (!unsure.empty()) {
+    std::vector<std::string> names;
+    for (const ModuleSpec* m : unsure) names.push_back("\"" + m->name + "\"");
+    left_out.emplace_back("the image's CPU is not known (see their load actions)", names);
   }
   PersistMode mode = profile.persist;
   if (mode == PersistMode::automatic)
     mode = facts.systemd ? PersistMode::modules_load_d : PersistMode::etc_modules;
   if (persisted.empty()) mode = PersistMode::none;
-  std::string note;
-  if (!left_out.empty()) {
-    std::string names;
-    for (const auto& n : left_out) names += (names.empty() ? "\"" : ", \"") + n + "\"";
-    note = fmt::format("not listing {}: cannot load on this host", names);
-  }
+  std::vector<std::string> notes;
+  for (const auto& [why, names] : left_out)
+    notes.push_back(fmt::format("not listing {}: {}", join(names, ", "), why));
+  const std::string note = join(notes, "; ");
 
   std::optional<std::string> load_d;
   if (mode == PersistMode::modules_load_d) {

@@ -133,6 +133,10 @@ void plan_file(Plan& plan, const std::string& path, const FileFacts& facts,
 // What observe saw of PATH; an absent file when it was not observed.
 const FileFacts& file_facts(const Facts& facts, const std::string& path);
 
+// Whether which modules PROFILE loads depends on the CPU's vendor (a vendor KVM module, or a
+// module with `when: cpu_vendor`): an image whose CPU is not known is then planned for any vendor.
+bool depends_on_cpu_vendor(const Profile& profile);
+
 // Decides, without I/O, what apply must do.
 Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& options);
 

@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "atomic_file.h"
+#include "text.h"
 
 namespace kvmprov {
 
@@ -60,10 +62,19 @@ Result<void> run_program(const std::vector<std::string>& argv) {
     if (errno != EINTR) return errno_error(context);
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
-  std::string first = output.substr(0, output.find('\n'));
+  // The tool's whole message, one line: its second line is often the one that says why
+  // (groupadd: "cannot lock /etc/group; try again later.").
+  std::vector<std::string> lines;
+  for (size_t pos = 0; pos < output.size();) {
+    const size_t nl = std::min(output.find('\n', pos), output.size());
+    if (std::string_view line = trim(std::string_view(output).substr(pos, nl - pos)); !line.empty())
+      lines.emplace_back(line);
+    pos = nl + 1;
+  }
+  const std::string said = join(lines, "; ");
   std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
                                       : "was killed by signal " + std::to_string(WTERMSIG(status));
-  return Error{0, "\"" + name + "\" " + how + (first.empty() ? "" : ": " + first)};
+  return Error{0, "\"" + name + "\" " + how + (said.empty() ? "" : ": " + said)};
 }
 
 }  // namespace kvmprov

@@ -128,13 +128,14 @@ expect_in "$out" "+kvm_amd" "plan shows a diff"
 
 run apply --root "$ROOT" --fact cpu_vendor=amd --detailed-exitcodes
 expect_rc 2 "apply changes, detailed"
-expect_in "$out" "2 changed, 1 unchanged, 0 failed, 0 pending, 5 skipped" "apply summary"
+expect_in "$out" "2 changed, 1 unchanged, 0 failed, 0 pending, 6 skipped" "apply summary"
+expect_in "$out" "skipped   load kvm_intel: for intel, zhaoxin or centaur CPUs (\"when\"); this CPU is amd" "the other vendor's module is said to be left out"
 want=$(printf '# foreign\nloop\n# BEGIN kvmprov (profile "default"): managed by kvmprov, do not edit\nkvm\nkvm_amd\nvhost_net\n# END kvmprov')
 expect_eq "$(cat "$ROOT/etc/modules")" "$want" "/etc/modules block"
 mtime=$(stat -c %Y.%y "$ROOT/etc/modules")
 run apply --root "$ROOT" --fact cpu_vendor=amd --detailed-exitcodes
 expect_rc 0 "second apply changes nothing"
-expect_in "$out" "0 changed, 3 unchanged, 0 failed, 0 pending, 5 skipped" "second apply summary"
+expect_in "$out" "0 changed, 3 unchanged, 0 failed, 0 pending, 6 skipped" "second apply summary"
 expect_eq "$(stat -c %Y.%y "$ROOT/etc/modules")" "$mtime" "mtime kept"
 run apply --root "$ROOT" --fact cpu_vendor=amd
 expect_rc 0 "apply plain exit"
@@ -160,19 +161,19 @@ r = json.load(open(sys.argv[1]))
 assert r["verb"] == "plan" and r["profile"]["name"] == "default", r
 assert r["facts"]["cpu"]["vendor"] == "intel" and r["facts"]["overridden"] == ["cpu_vendor"]
 ids = [a["id"] for a in r["actions"]]
-assert ids == ["module:kvm", "module:kvm_intel", "module:vhost_net", "file:/etc/modules",
-               "group:kvm", "file:/etc/udev/rules.d/65-kvmprov.rules", "node:kvm",
-               "node:vhost-net"], ids
+assert ids == ["module:kvm", "module:kvm_intel", "module:vhost_net", "module:kvm_amd",
+               "file:/etc/modules", "group:kvm", "file:/etc/udev/rules.d/65-kvmprov.rules",
+               "node:kvm", "node:vhost-net"], ids
 for a in r["actions"]:
     assert set(a) >= {"id", "kind", "target", "status", "detail"}, a
     assert a["status"] in ("unchanged", "changed", "failed", "skipped", "pending")
-f = r["actions"][3]
+f = r["actions"][4]
 assert "+kvm_intel" in f["diff"] and "-kvm_amd" in f["diff"], f["diff"]
-node = r["actions"][6]
+node = r["actions"][7]
 assert node["kind"] == "node" and node["status"] == "skipped", node
 assert node["device"] == {"node": "/dev/kvm", "group": "kvm", "mode": "0660", "module": "kvm",
                           "udevd_running": False}, node["device"]
-assert r["summary"] == {"changed": 1, "unchanged": 2, "failed": 0, "skipped": 5, "pending": 0}
+assert r["summary"] == {"changed": 1, "unchanged": 2, "failed": 0, "skipped": 6, "pending": 0}
 PY
 
 # --- an invalid profile touches nothing
@@ -514,6 +515,19 @@ if [ "$(id -u)" = 0 ] && command -v groupadd >/dev/null; then
   expect_in "$out" "0 changed, 0 unchanged, 5 failed" "symlinked /etc: nothing changed"
   expect_eq "$(cd "$TMP/realetc" && sha256sum ./*)" "$before" "symlinked /etc: the linked directory is untouched"
 fi
+
+# --- an image whose CPU is not known: planned for any vendor, and said so once
+VN="$TMP/neutral"
+mkdir -p "$VN/usr/lib/systemd" && install -m 0755 /dev/null "$VN/usr/lib/systemd/systemd"
+run apply --root "$VN" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+expect_rc 0 "vendor-neutral image"
+expect_eq "$err" "kvmprov: the image's CPU is not known (--root without --fact cpu_vendor): module options are written for every vendor, and kvm_intel or kvm_amd is left to udev, which loads the CPU's own at boot; give --fact cpu_vendor=... for an image made for one vendor" "vendor-neutral image: said once"
+expect_in "$(cat "$VN/etc/modprobe.d/kvmprov.conf")" "options kvm_intel nested=1" "vendor-neutral image: Intel's options"
+expect_in "$(cat "$VN/etc/modprobe.d/kvmprov.conf")" "options kvm_amd nested=1" "vendor-neutral image: AMD's options"
+expect_eq "$(grep -v '^#' "$VN/etc/modules-load.d/kvmprov.conf")" "$(printf 'kvm\nvhost_net')" "vendor-neutral image: no vendor module listed"
+run apply --root "$VN" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml" --fact cpu_vendor=amd
+expect_eq "$err" "" "an image made for one vendor: nothing to say"
+expect_eq "$(grep -v '^#' "$VN/etc/modules-load.d/kvmprov.conf")" "$(printf 'kvm\nkvm_amd\nvhost_net')" "an image made for AMD lists kvm_amd"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -296,6 +296,23 @@ TEST_CASE("under --root: groups and the rules file are planned, nodes skipped") 
   CHECK(h.udev_events_.empty());
 }
 
+TEST_CASE("what depends on a failed group is not reported as if it had worked") {
+  FakeHost h = host_with_kvm();
+  h.live_ = false;
+  h.root_ = "/srv/image";
+  h.files_["/etc/group"] = "root:x:0:\nnova:x:1000:\n";  // no kvm group yet
+  h.group_errors_["kvm"] =
+      "cannot create group \"kvm\": \"/usr/sbin/groupadd\" exited with status 10: groupadd: "
+      "/etc/group.lock: File exists; groupadd: cannot lock /etc/group; try again later.";
+  auto done = run(h, kvm_profile());
+  CHECK(find(done, "group:kvm")->status == Status::failed);
+  CHECK(find(done, "member:kvm:nova")->status == Status::failed);
+  // The plan predicted "can open it" on the group's existence: that is not known now.
+  const Action* access = find(done, "access:nova:kvm");
+  CHECK(access->status == Status::pending);
+  CHECK(access->detail == "not known: it depends on \"group:kvm\", which failed");
+}
+
 // --- LinuxHost against temporary roots.
 
 // LinuxHost with files below one temporary root and the kernel (/dev, /sys, /run) below another,

@@ -120,7 +120,9 @@ class FakeHost : public Host {
   }
 
   // Edits /etc/group like groupadd and usermod do.
+  std::map<std::string, std::string> group_errors_;  // group -> what groupadd says when it fails
   Result<void> create_group(const std::string& name, bool system) override {
+    if (auto e = group_errors_.find(name); e != group_errors_.end()) return Error{0, e->second};
     groups_created_.push_back(name + (system ? " (system)" : ""));
     std::string& group = files_["/etc/group"];
     if (!group.empty() && group.back() != '\n') group += '\n';

@@ -65,9 +65,12 @@ TEST_CASE("amd host with systemd: loads kvm, kvm_amd, vhost_net and lists them i
 
   std::vector<std::string> ids;
   for (const auto& a : plan.actions) ids.push_back(a.id + "=" + std::string(status_name(a.status)));
+  // The other vendor's module is said to be left out, not silently dropped.
   CHECK(ids == std::vector<std::string>{"module:kvm=changed", "module:kvm_amd=changed",
-                                        "module:vhost_net=changed",
+                                        "module:vhost_net=changed", "module:kvm_intel=skipped",
                                         "file:/etc/modules-load.d/kvmprov.conf=changed"});
+  CHECK(find(plan.actions, "module:kvm_intel")->detail ==
+        "for intel CPUs (\"when\"); this CPU is amd");
 
   auto done = apply_plan(h, plan);
   CHECK(h.loads_ == std::vector<std::string>{"kvm", "kvm_amd", "vhost_net"});
@@ -80,6 +83,7 @@ TEST_CASE("amd host with systemd: loads kvm, kvm_amd, vhost_net and lists them i
   auto again = run(h, p);
   CHECK(summarize(again).changed == 0);
   CHECK(summarize(again).unchanged == 4);
+  CHECK(summarize(again).skipped == 1);
   CHECK(h.writes_.empty());
   CHECK(h.loads_.empty());
 }
@@ -94,7 +98,9 @@ TEST_CASE("intel host: kvm_intel with options, never kvm_amd even if the profile
   CHECK(h.loads_ == std::vector<std::string>{"kvm", "kvm_intel", "vhost_net"});
   CHECK(h.files_.at(kModprobeConf) == kHeader + "options kvm_intel nested=1\n");
   CHECK(h.modules_.at("kvm_intel").params.at("nested") == "Y");
-  CHECK(find(done, "module:kvm_amd") == nullptr);
+  CHECK(find(done, "module:kvm_amd")->status == Status::skipped);
+  CHECK(find(done, "module:kvm_amd")->detail ==
+        "the KVM module of amd or hygon CPUs; this CPU is intel");
   // The options file comes before the loads so that the kernel sees the options.
   CHECK(done.front().id == "file:/etc/modprobe.d/kvmprov.conf");
 }
@@ -261,7 +267,24 @@ TEST_CASE("kernel without module support: built-in kvm satisfied, the rest fail,
         "cannot load \"kvm_amd\": kernel 6.18.44-fc has no loadable-module support and does not "
         "have it built in (use a kernel with CONFIG_MODULES, or one with kvm_amd built in)");
   CHECK(h.loads_.empty());
+  // No /lib/modules/<release>: modprobe could not even find the built-in kvm at boot.
+  CHECK(h.files_.count(kModulesLoadConf) == 0);
+  // With the directory, a built-in module may be listed (modprobe finds it in modules.builtin).
+  h.kernel_files_["/lib/modules/6.18.44-fc"] = "";
+  run(h, default_profile());
   CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\n");
+}
+
+TEST_CASE("a built-in module is not listed where modprobe cannot find it") {
+  FakeHost h = amd_host();
+  h.modules_["kvm"].state = ModuleState::builtin;
+  h.modules_["kvm_amd"].state = ModuleState::live;
+  Profile p = default_profile(PersistMode::etc_modules);
+  auto done = run(h, p);
+  CHECK(h.files_.at(kEtcModules).find("\nkvm\n") == std::string::npos);
+  CHECK(find(done, "file:/etc/modules")->detail ==
+        "create; not listing \"kvm\": built into the kernel, and modprobe cannot find it without "
+        "/lib/modules/6.1.0-test-amd64");
 }
 
 TEST_CASE("without a vendor in /proc/cpuinfo, CPUID decides it") {
@@ -282,6 +305,8 @@ TEST_CASE("a paravirtual KVM backend (kvm_pvm) makes the vendor module unnecessa
   auto done = run(h, default_profile());
   CHECK(find(done, "module:kvm_amd")->status == Status::unchanged);
   CHECK(find(done, "module:kvm_amd")->detail == "not needed: KVM is provided by \"kvm_pvm\"");
+  h.kernel_files_["/lib/modules/" + h.release_] = "";
+  run(h, default_profile());
   CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\n");
 }
 
@@ -308,14 +333,43 @@ TEST_CASE("a load the kernel silently refused is a failure, not a success") {
         std::string::npos);
 }
 
-TEST_CASE("--root: kernel actions skipped, every module of the vendor persisted") {
+TEST_CASE("--root with the image's CPU given: kernel actions skipped, that vendor persisted") {
   FakeHost h = amd_host();
   h.live_ = false;
   h.modules_.clear();
-  auto done = run(h, default_profile(PersistMode::modules_load_d));
+  Profile p = default_profile(PersistMode::modules_load_d);
+  Facts f = observe(h, p);
+  REQUIRE(override_fact(f, "cpu_vendor=amd"));
+  auto done = apply_plan(h, make_plan(p, f, {.live = false}));
   CHECK(find(done, "module:kvm")->status == Status::skipped);
   CHECK(h.loads_.empty());
   CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nkvm_amd\nvhost_net\n");
+}
+
+TEST_CASE("--root without the image's CPU: every vendor's options, no vendor module listed") {
+  FakeHost h = amd_host();  // the build machine is AMD: that must not matter
+  h.live_ = false;
+  h.modules_.clear();
+  Profile p = default_profile(PersistMode::modules_load_d);
+  p.modules[1].options = {{"nested", "1"}};
+  p.modules[2].options = {{"nested", "1"}};
+  Facts f = observe(h, p);
+  CHECK_FALSE(f.cpu_known);
+  CHECK(f.cpu.vendor == Vendor::unknown);
+  auto done = apply_plan(h, make_plan(p, f, {.live = false}));
+  CHECK(h.files_.at(kModprobeConf) ==
+        kHeader + "options kvm_intel nested=1\noptions kvm_amd nested=1\n");
+  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
+  for (const char* m : {"module:kvm_intel", "module:kvm_amd"}) {
+    CAPTURE(m);
+    CHECK(find(done, m)->status == Status::skipped);
+    CHECK(find(done, m)->detail.starts_with(
+        "the image's CPU is not known (--root): udev loads the vendor's KVM module at boot from "
+        "the CPU's modalias"));
+  }
+  CHECK(find(done, "file:" + std::string(kModulesLoadConf))->detail ==
+        "create; not listing \"kvm_intel\", \"kvm_amd\": the image's CPU is not known (see their "
+        "load actions)");
 }
 
 TEST_CASE("a failed write is reported with its cause and does not stop the rest") {

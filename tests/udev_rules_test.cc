@@ -210,6 +210,10 @@ TEST_CASE("fixture uncertain: a rule with conditions kvmprov cannot evaluate is 
         std::string::npos);
   const Action& vhost = action(plan, "node:vhost-net");
   CHECK(vhost.detail.find("may override") == std::string::npos);
+  // Read before kvmprov's rule, only ":=" can win; a plain "=" there is overridden by it.
+  CHECK(kvm.detail.find("MODE:=\"0640\" at /usr/lib/udev/rules.d/40-final.rules:1 may override") !=
+        std::string::npos);
+  CHECK(kvm.detail.find("50-early.rules") == std::string::npos);
 }
 
 TEST_CASE("fixture goto: GOTO skips, ACTION!=\"add\" does not stop an add event") {
@@ -270,6 +274,15 @@ TEST_CASE("installed udev rules: kvmprov's rule agrees with Debian's, a local ru
     CHECK(action(plan, id).status == Status::skipped);
     CHECK(action(plan, id).detail.find("may override") == std::string::npos);
   }
+
+  // Debian's many conditional rules for a render node are all read before kvmprov's and assign
+  // with "=": none can win, so none is named (each used to be a "may override" note).
+  put(root.path() + "/etc/group", "root:x:0:\nkvm:x:994:\nrender:x:105:\nnova:x:1000:\n");
+  Profile render = device_profile();
+  render.devices = {{.node = "dri/renderD128", .group = "render", .mode = 0660}};
+  Plan dri = plan_for_root(root.path(), render);
+  CHECK(action(dri, "node:dri/renderD128").detail.find("may override") == std::string::npos);
+  CHECK(action(dri, "node:dri/renderD128").detail.find("its driver") == std::string::npos);
 
   put(root.path() + "/etc/udev/rules.d/99-local.rules", "KERNEL==\"kvm\", MODE=\"0666\"\n");
   Plan local = plan_for_root(root.path(), device_profile());

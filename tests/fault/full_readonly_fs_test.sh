@@ -129,8 +129,14 @@ expect_in "$(cat "$R/etc/modules")" "vhost_net" "read-only modprobe.d: /etc/modu
 
 # --- a read-only image: the lock writes nothing into it, so plan and reset --dry-run work, and
 # apply fails on each file with EROFS, changing nothing
-new_root readonly-image
-mount --rbind "$R" "$R" && mount -o remount,bind,ro "$R" && mount -o remount,ro "$R/etc"
+R="$TMP/readonly-image"
+systemd_root "$R"
+mkdir -p "$R/etc"
+printf '# /etc/modules\nloop\n' >"$R/etc/modules"
+apply_profile "$R" a
+expect_rc 0 "readonly-image: converge to a"
+before=$(fingerprint "$R")
+mount --bind "$R" "$R" && mount -o remount,bind,ro "$R"
 run plan --root "$R" --fact cpu_vendor=intel --profile "$TMP/b.yaml"
 cases=$((cases + 1))
 expect_rc 0 "read-only image: plan"
