@@ -1012,6 +1012,7 @@ result failed_units "$(systemctl list-units --failed --plain --no-legend | cut -
 journalctl -b -o cat -u systemd-modules-load.service >$tmp/journal
 blob modules_load.journal $tmp/journal
 cat /proc/modules >$tmp/modules; blob modules $tmp/modules
+result kvm_amd.nested "$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null || echo absent)"
 blob group /etc/group
 devstat dev_kvm /dev/kvm
 echo KVMPROV-END >&3
@@ -1036,13 +1037,16 @@ def run_image_scenario(env, name, v_start):
         shutil.copytree(env.modules / "lib/modules", root / "lib/modules", symlinks=True,
                         dirs_exist_ok=True)
         host = {}
+        facts = SCENARIOS[name].get("facts", ["--fact", "cpu_vendor=amd"])
+        profile = SCENARIOS[name].get("profile")
+        profile_args = ["--profile", str(SOURCE_DIR / profile)] if profile else []
         for step, args in (("plan", ["plan"]), ("apply", ["apply", "--json"])):
-            r = subprocess.run([str(env.kvmprov), "--root", str(root), "--fact", "cpu_vendor=amd",
+            r = subprocess.run([str(env.kvmprov), "--root", str(root), *facts, *profile_args,
                                 *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             host[f"host.{step}.rc"] = str(r.returncode)
             host[f"host.{step}.out"] = r.stdout.decode(errors="replace")
             host[f"host.{step}.err"] = r.stderr.decode(errors="replace")
-        for rel in ("etc/modules-load.d/kvmprov.conf", "etc/modules"):
+        for rel in ("etc/modules-load.d/kvmprov.conf", "etc/modules", "etc/modprobe.d/kvmprov.conf"):
             f = root / rel
             host[f"host.{rel}"] = f.read_text() if f.is_file() else None
         script = root / "usr/local/sbin/kvmprov-vmtest"
@@ -1101,6 +1105,39 @@ def check_image(v, host):
 SCENARIOS["image"] = {"cpu": "qemu64", "needs": {"image"}, "script": None, "check": check_image,
                       "doc": "Debian image provisioned with apply --root boots with systemd: "
                              "systemd-modules-load loads the persisted modules"}
+
+
+def check_image_neutral(v, host):
+    """An image built without knowing its CPU: the vendor's KVM module comes from udev."""
+    v.expect(host["host.apply.rc"] == "0", "kvmprov apply --root exits 0",
+             f"{host['host.apply.rc']}; stderr: {host['host.apply.err'].strip()[:300]!r}")
+    v.expect("the image's CPU is not known" in host["host.apply.err"],
+             "apply says once that the image's CPU is not known", host["host.apply.err"].strip())
+    conf = host["host.etc/modules-load.d/kvmprov.conf"]
+    v.expect(conf is not None and listed_modules(conf) == {"kvm", "vhost_net"},
+             "no vendor module is listed for boot", conf)
+    options = host["host.etc/modprobe.d/kvmprov.conf"] or ""
+    v.expect("options kvm_intel nested=1" in options and "options kvm_amd nested=1" in options,
+             "every vendor's options are written", options)
+    v.expect(v.result("modules_load.result") == "success",
+             "systemd-modules-load.service result success", v.result("modules_load.result"))
+    journal = v.blob("modules_load.journal")
+    v.expect("kvm_amd" not in journal and "kvm_intel" not in journal,
+             "systemd-modules-load was not asked for a vendor module", journal.strip())
+    # The fact the vendor-neutral image rests on: Debian's udev loads the CPU's own KVM module
+    # from its modalias at boot (no kvmprov runs in this boot).
+    live = loaded_modules(v.blob("modules"))
+    v.expect("kvm_amd" in live and "kvm_intel" not in live,
+             "udev loaded kvm_amd (the CPU's modalias) and not kvm_intel", sorted(live))
+    v.expect(v.result("kvm_amd.nested") in ("1", "Y"),
+             "kvm_amd took the image's modprobe.d option nested=1", v.result("kvm_amd.nested"))
+
+
+SCENARIOS["image-neutral"] = {
+    "cpu": "qemu64", "needs": {"image", "nested-profile"}, "script": None,
+    "check": check_image_neutral, "facts": [], "profile": "profiles/nested.yaml",
+    "doc": "Debian image provisioned with apply --root and no --fact cpu_vendor: udev loads "
+           "kvm_amd from the CPU's modalias at boot, with the image's options"}
 
 
 # --- Main -------------------------------------------------------------------------------------
