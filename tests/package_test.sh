@@ -82,6 +82,14 @@ for f in ./usr/sbin/kvmprov ./etc/kvmprov/profile.yaml ./usr/share/kvmprov/profi
 done
 grep -q '/systemd/system/kvmprov.service$' <<<"$contents" && ok || bad "kvmprov.service not in the package"
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/kvmprov/profile.yaml && ok || bad "profile.yaml is not a conffile"
+# The MIT notice travels with the package, word for word as in LICENSE.
+copyright=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/kvmprov/copyright)
+words() { tr -s ' \n.' '\n' | grep -v '^$'; }
+grep -q '^License: MIT$' <<<"$copyright" && ok || bad "debian/copyright names no MIT licence"
+mit=$(sed -n '/^License: MIT$/,/^$/p' <<<"$copyright" | sed '1d' | words)
+license=$(sed -n '/^Permission is hereby granted/,$p' "$SRC/LICENSE" | words)
+[ "$mit" = "$license" ] && ok || bad "the MIT text in debian/copyright differs from LICENSE"
+grep -qx 'Files: tests/data/cpu_map/\*' <<<"$copyright" && ok || bad "debian/copyright does not cover the libvirt CPU map fixtures"
 # libkmod and libudev are opened with dlopen, invisible to dpkg-shlibdeps: listed by hand.
 depends=$(dpkg-deb -f "$deb" Depends)
 for lib in libkmod2 libudev1; do

@@ -70,7 +70,8 @@ files=$(rpm -qlp "$rpmfile" 2>/dev/null)
 for f in /usr/sbin/kvmprov /etc/kvmprov /etc/kvmprov/profile.yaml \
   /usr/share/kvmprov/profiles/default.yaml /usr/share/kvmprov/profiles/nested.yaml \
   /usr/share/kvmprov/profiles/openstack-compute.yaml /usr/lib/systemd/system/kvmprov.service \
-  /usr/share/bash-completion/completions/kvmprov /usr/share/doc/kvmprov-$version/README.md; do
+  /usr/share/bash-completion/completions/kvmprov /usr/share/doc/kvmprov-$version/README.md \
+  /usr/share/licenses/kvmprov-$version/LICENSE; do
   grep -qx -- "$f" <<<"$files" && ok || bad "$f not in the rpm"
 done
 grep -qx '/usr/share/man/man8/kvmprov\.8\.gz' <<<"$files" && ok || bad "kvmprov.8.gz not in the rpm"
@@ -78,6 +79,7 @@ grep -qx '/usr/share/man/man5/kvmprov\.yaml\.5\.gz' <<<"$files" && ok || bad "kv
 unexpected=$(grep -v -e '^/usr/sbin/kvmprov$' -e '^/etc/kvmprov' -e '^/usr/share/kvmprov' \
   -e '^/usr/lib/systemd/system/kvmprov.service$' -e '^/usr/share/bash-completion' \
   -e '^/usr/share/man/man[58]/kvmprov' -e '^/usr/share/doc/kvmprov' -e '^/usr/lib/.build-id' \
+  -e '^/usr/share/licenses/kvmprov' \
   <<<"$files")
 [ -z "$unexpected" ] && ok || bad "unexpected files in the rpm: $unexpected"
 requires=$(rpm -qp --requires "$rpmfile" 2>/dev/null)
