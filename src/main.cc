@@ -71,8 +71,11 @@ int run_validate(const Options& o) {
   if (!parsed.profile) return report_profile_errors(parsed);
   const Profile& p = *parsed.profile;
   if (o.json) {
-    print(nlohmann::json({{"file", o.validate_file}, {"valid", true}, {"name", p.name}}).dump(2) +
-          "\n");
+    print(
+        nlohmann::json(
+            {{"format", kJsonFormat}, {"file", o.validate_file}, {"valid", true}, {"name", p.name}})
+            .dump(2) +
+        "\n");
   } else if (!o.quiet) {
     print(o.validate_file + ": valid profile \"" + p.name + "\"\n");
   }
