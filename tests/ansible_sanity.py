@@ -51,8 +51,10 @@ COLLECTIONS_PATH = os.path.dirname(os.path.dirname(os.path.dirname(COLLECTION)))
 SANITY = os.path.join(os.path.dirname(ansible_test.__file__), "_util", "controller", "sanity")
 PYTHON = sys.executable
 ANSIBLE_VERSION = ".".join(ansible.__version__.split(".")[:2])
+# A home of its own: ansible-galaxy and ansible-doc keep caches and temporaries there.
+HOME = tempfile.mkdtemp(prefix="ansible-sanity.")
 ENV = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_PATH, PYTHONDONTWRITEBYTECODE="1",
-           ANSIBLE_NOCOLOR="1")
+           ANSIBLE_NOCOLOR="1", HOME=HOME, ANSIBLE_HOME=os.path.join(HOME, ".ansible"))
 
 errors = []  # (path, line, column, test, message)
 ran = {}  # test -> number of files checked
@@ -294,4 +296,5 @@ print("ran: " + ", ".join("%s (%d files)" % kv for kv in sorted(ran.items())))
 print("not run: changelog lint (antsibull-changelog is not in Debian: structure checked instead), "
       "import (needs a venv per Python), mypy and pslint")
 print("ansible-sanity: %d passed, %d failed" % (len(ran), len(remaining)))
+shutil.rmtree(HOME, ignore_errors=True)
 sys.exit(1 if remaining else 0)
