@@ -13,4 +13,7 @@ apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
   qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev \
   ansible-core \
   debhelper dpkg-dev lintian rpm rpmlint file mandoc man-db systemd bash-completion \
-  clang libclang-rt-14-dev valgrind util-linux time
+  clang libclang-rt-14-dev valgrind util-linux time \
+  hyperfine tmux zsh fish python3-jsonschema python3-yaml \
+  python3-voluptuous pylint pycodestyle yamllint shellcheck \
+  python3-pytest python3-pytest-xdist python3-pytest-forked

@@ -662,7 +662,8 @@ nlohmann::json check_json(const CheckReport& r) {
                      {"state", check_state_name(i.state)},
                      {"detail", i.detail},
                      {"hint", i.hint}});
-  return {{"checks", items},
+  return {{"format", kJsonFormat},
+          {"checks", items},
           {"verdict",
            {{"usable", r.verdict.usable},
             {"reason", r.verdict.reason},

@@ -98,7 +98,8 @@ int run_validate(const Options& o) {
   if (!parsed.profile) return report_profile_errors(parsed);
   const Profile& p = *parsed.profile;
   if (o.json) {
-    print(json_text({{"file", o.validate_file}, {"valid", true}, {"name", p.name}}));
+    print(json_text(
+        {{"format", kJsonFormat}, {"file", o.validate_file}, {"valid", true}, {"name", p.name}}));
   } else if (!o.quiet) {
     print(displayable(o.validate_file) + ": valid profile \"" + p.name + "\"\n");
   }

@@ -27,6 +27,9 @@ struct RenderOptions {
 };
 
 std::string render_text(const RunReport& report, const RenderOptions& options);
+// The "format" every JSON document kvmprov prints carries, as do the schemas in schema/: keys may
+// be added within a format; one that changes meaning or goes away bumps it.
+inline constexpr int kJsonFormat = 1;
 nlohmann::json facts_json(const Facts& facts);
 nlohmann::json report_json(const RunReport& report);
 

@@ -117,7 +117,8 @@ nlohmann::json report_json(const RunReport& r) {
     actions.push_back(std::move(j));
   }
   Summary s = summarize(r.actions);
-  return {{"verb", r.verb},
+  return {{"format", kJsonFormat},
+          {"verb", r.verb},
           {"dry_run", r.dry_run},
           {"profile", {{"name", r.profile->name}, {"source", r.profile->source}}},
           {"facts", facts_json(*r.facts)},

@@ -1,7 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Drives the kvmprov.kvm Ansible collection with the real ansible-playbook against a fleet of
-# local hosts, each with its own --root and CPU vendor. Usage: ansible_test.sh PATH/TO/kvmprov
+# local hosts, each with its own --root and CPU vendor: convergence, idempotence, check and diff
+# mode, a broken profile, the facts module, device modes that must be quoted strings, no line of
+# nova.conf but the managed keys in -v output, and state: absent.
+# Usage: ansible_test.sh PATH/TO/kvmprov
 # Exits 77 (skipped) when ansible-playbook is not installed.
 set -u
 if ! command -v ansible-playbook >/dev/null; then
@@ -25,7 +28,7 @@ export ANSIBLE_CONFIG="$TMP/ansible.cfg" ANSIBLE_HOME="$TMP/home" ANSIBLE_LOCAL_
 export ANSIBLE_REMOTE_TEMP="$TMP/home/remote" ANSIBLE_COLLECTIONS_PATH="$SRC/contrib/ansible"
 export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_FORKS=10 ANSIBLE_PIPELINING=1
 export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 ANSIBLE_DEPRECATION_WARNINGS=0
-cd "$TMP"
+cd "$TMP" || exit 1
 
 # Four hosts, two per vendor. intel1 and amd1 have systemd installed in their root (so kvmprov
 # persists to modules-load.d); intel2 and amd2 have none (a marked block in /etc/modules).
@@ -222,7 +225,73 @@ assert got == want, (got, want)
 assert [c["id"] for c in facts["checks"]] == [c["id"] for c in check["checks"]]
 PY
 
-# --- 6. state: absent removes kvmprov's files from every root; in check mode only says so
+# --- 6. device modes are quoted strings: Ansible's YAML 1.1 reads an unquoted 0660 as 432
+cat >modes-unquoted.yml <<'EOF'
+kvmprov_devices:
+  - {node: kvm, group: kvm, mode: 0660}
+EOF
+before=$(tree_hashes)
+play site.yml --limit intel1 -e @modes-unquoted.yml
+expect_eq "$rc" 2 "unquoted mode: exit status"
+expect_eq "$(field intel1 failed)" 1 "unquoted mode: intel1 failed"
+expect_in "$out" 'kvmprov_devices: node \"kvm\": mode 432 is a number, not a string (YAML reads an unquoted 0660 as the octal number 432); quote it: mode: \"0660\"' "unquoted mode: the message says to quote it"
+expect_eq "$(tree_hashes)" "$before" "unquoted mode: nothing written"
+cat >modes-quoted.yml <<'EOF'
+kvmprov_devices:
+  - {node: kvm, group: kvm, mode: "0660"}
+  - {node: net/tun, group: kvm, mode: "0660"}
+EOF
+play site.yml --limit intel1 -e @modes-quoted.yml
+expect_eq "$rc" 0 "quoted mode: exit status"
+rules=$(cat "$TMP/roots/intel1/etc/udev/rules.d/65-kvmprov.rules")
+expect_in "$rules" 'KERNEL=="tun", GROUP="kvm", MODE="0660"' "quoted mode reaches the udev rule"
+expect_in "$(cat "$TMP/roots/intel1/etc/kvmprov/profile.yaml")" "mode: '0660'" "the profile keeps the mode a string"
+
+# --- 7. nothing of nova.conf but the managed keys reaches Ansible's output, -v included
+NOVA=$TMP/nova-root
+mkdir -p "$NOVA/etc/nova"
+printf 'root:x:0:\n' >"$NOVA/etc/group"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$NOVA/etc/passwd"
+cat >"$NOVA/etc/nova/nova.conf" <<'EOF'
+[DEFAULT]
+transport_url = rabbit://openstack:R4bbitPass@mq.example.net:5672/
+my_ip = 192.0.2.10
+
+[database]
+connection = mysql+pymysql://nova:S3cretDB@db.example.net/nova
+
+[keystone_authtoken]
+password = K3ystonePass
+
+[libvirt]
+virt_type = qemu
+EOF
+cat >nova.yml <<EOF
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - kvmprov.kvm.provision:
+        binary: $KVMPROV
+        root: "$NOVA"
+        facts: {cpu_vendor: intel}
+        profile_content: |
+          version: 1
+          name: nova
+          nova: {virt_type: kvm, cpu_mode: host-model}
+EOF
+for mode in --check ""; do
+  # shellcheck disable=SC2086
+  play nova.yml -v $mode
+  expect_eq "$rc" 0 "nova.conf ${mode:-apply} -v: exit status"
+  for foreign in R4bbitPass S3cretDB K3ystonePass transport_url my_ip 192.0.2.10 "connection ="; do
+    case $out in *"$foreign"*) bad "nova.conf ${mode:-apply} -v: [$foreign] in Ansible's output" ;; *) ok ;; esac
+  done
+done
+expect_in "$(cat "$NOVA/etc/nova/nova.conf")" "virt_type = kvm" "nova.conf: virt_type written"
+expect_in "$(cat "$NOVA/etc/nova/nova.conf")" "password = K3ystonePass" "nova.conf: the rest kept"
+
+# --- 8. state: absent removes kvmprov's files from every root; in check mode only says so
 before=$(tree_hashes)
 play site.yml --check -e kvmprov_state=absent
 expect_eq "$rc" 0 "absent --check exit status"

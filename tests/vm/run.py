@@ -16,7 +16,8 @@ results to the second serial port as lines
     KVMPROV-END                        the script ran to its end
 
 and powers off. The image scenario provisions a debootstrapped Debian with kvmprov apply --root on
-the host instead, boots it with systemd as init, and a unit in the image reports the same way.
+the host instead, installs kvmprov and its hardened kvmprov.service in it, boots it with systemd as
+init, and a unit in the image reports the same way.
 The host parses them strictly (an unknown line, a repeated name or a missing END
 fails the scenario) and asserts on them.
 
@@ -986,10 +987,10 @@ echo "boot: cannot mount /dev/vda"
 poweroff -f
 """
 
-# Runs in the provisioned image at the end of its boot; kvmprov is not in the image.
+# Runs in the provisioned image at the end of its boot, after kvmprov.service.
 IMAGE_UNIT = """[Unit]
 Description=Report for the kvmprov real-kernel test
-After=systemd-modules-load.service systemd-udev-trigger.service
+After=systemd-modules-load.service systemd-udev-trigger.service kvmprov.service
 
 [Service]
 Type=oneshot
@@ -1015,9 +1016,51 @@ cat /proc/modules >$tmp/modules; blob modules $tmp/modules
 result kvm_amd.nested "$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null || echo absent)"
 blob group /etc/group
 devstat dev_kvm /dev/kvm
+# kvmprov.service, as the package installs it, ran apply at boot under its sandbox.
+result unit.active "$(systemctl show -P ActiveState kvmprov.service)"
+result unit.result "$(systemctl show -P Result kvmprov.service)"
+result unit.status "$(systemctl show -P ExecMainStatus kvmprov.service)"
+devstat dev_tun /dev/net/tun
+result msr.allow_writes "$(cat /sys/module/msr/parameters/allow_writes 2>&1)"
+result group.mode "$(stat -c %a /etc/group)"
+result gshadow.mode "$(stat -c %a /etc/gshadow)"
+blob modprobe_d /etc/modprobe.d/kvmprov.conf
+blob modules_load_d /etc/modules-load.d/kvmprov.conf
+blob rules /etc/udev/rules.d/65-kvmprov.rules
+systemd-analyze security --no-pager kvmprov.service >$tmp/security 2>&1
+blob unit.security $tmp/security
+# A second run under the unit changes nothing.
+systemctl restart kvmprov.service
+result unit.restart $?
+journalctl -b -o cat -u kvmprov.service >$tmp/unit-journal
+blob unit.journal $tmp/unit-journal
 echo KVMPROV-END >&3
 exec 3>&-
 systemctl poweroff --force --force
+"""
+
+# The profile kvmprov.service applies at boot: the default profile's modules, nodes and group (the
+# host already applied those into the image), and work that needs the unit's privileges: a module
+# to load with an option written to modprobe.d, a node udevd must give a group and mode, a group
+# to create and a member to add, whose access to every node is then checked as that user.
+IMAGE_PROFILE = """version: 1
+name: vm-image-unit
+modules:
+  - name: kvm
+  - name: kvm_amd
+    when: { cpu_vendor: [amd, hygon] }
+  - name: vhost_net
+  - name: tun
+  - name: msr
+    options: { allow_writes: "off" }
+persist: auto
+devices:
+  - { node: kvm, group: kvm, mode: "0660" }
+  - { node: vhost-net, group: kvm, mode: "0660" }
+  - { node: net/tun, group: kvm, mode: "0660" }
+groups:
+  - { name: kvm, system: true, members: [nobody] }
+  - { name: kvmprov-vmtest, system: true }
 """
 
 
@@ -1049,6 +1092,7 @@ def run_image_scenario(env, name, v_start):
         for rel in ("etc/modules-load.d/kvmprov.conf", "etc/modules", "etc/modprobe.d/kvmprov.conf"):
             f = root / rel
             host[f"host.{rel}"] = f.read_text() if f.is_file() else None
+        install_kvmprov(env.kvmprov, root)
         script = root / "usr/local/sbin/kvmprov-vmtest"
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(IMAGE_REPORT)
@@ -1073,6 +1117,80 @@ def run_image_scenario(env, name, v_start):
         return text, seconds, prep, host
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def install_kvmprov(kvmprov, root):
+    """kvmprov, its unit and a profile in the image, as the package lays them out; the unit
+    enabled. Libraries the image lacks (a build with KVMPROV_STATIC_DEPS=OFF) come along."""
+    dest = root / "usr/sbin/kvmprov"
+    shutil.copy2(kvmprov, dest)
+    for lib in ldd_paths(kvmprov):
+        target = root / str(lib).lstrip("/")
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(lib.resolve(), target)
+    units = root / "lib/systemd/system"
+    shutil.copy2(SOURCE_DIR / "systemd/kvmprov.service", units / "kvmprov.service")
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    os.symlink("/lib/systemd/system/kvmprov.service", wants / "kvmprov.service")
+    (root / "etc/kvmprov").mkdir(exist_ok=True)
+    (root / "etc/kvmprov/profile.yaml").write_text(IMAGE_PROFILE)
+
+
+def check_unit(v):
+    """kvmprov.service, sandboxed as shipped, did apply's privileged work at boot."""
+    journal = v.blob("unit.journal")
+    runs = [line for line in journal.splitlines() if re.match(r"\d+ changed, ", line)]
+    v.expect(v.result("unit.result") == "success" and v.result("unit.status") == "0",
+             "kvmprov.service ran apply at boot and it succeeded",
+             f"{v.result('unit.result')}, exit {v.result('unit.status')}; journal: "
+             f"{journal.strip()[-600:]!r}")
+    v.expect(v.result("unit.active") == "active", "kvmprov.service is active (exited)",
+             v.result("unit.active"))
+    v.expect(len(runs) == 2 and int(runs[0].split()[0]) > 0 and ", 0 failed" in runs[0],
+             "the boot run changed the host and nothing failed", runs)
+    v.expect(len(runs) == 2 and runs[1].startswith("0 changed, ") and ", 0 failed" in runs[1],
+             "a second run under the unit (systemctl restart) changed nothing", runs)
+    v.expect(v.result("unit.restart") == "0", "systemctl restart kvmprov.service succeeded",
+             v.result("unit.restart"))
+    for bad in ("Operation not permitted", "Read-only file system", "Permission denied",
+                "Bad system call"):
+        v.expect(bad not in journal, f"the unit's journal has no \"{bad}\"", journal.strip())
+    live = loaded_modules(v.blob("modules"))
+    v.expect("msr" in live and re.search(r"^changed +load msr: loaded$", journal, re.M),
+             "the unit loaded msr (finit_module)", sorted(live))
+    v.expect(v.result("msr.allow_writes") == "off", "msr loaded with allow_writes=off",
+             v.result("msr.allow_writes"))
+    v.expect(v.blob("modprobe_d").splitlines()[-1:] == ["options msr allow_writes=off"],
+             "the unit wrote /etc/modprobe.d/kvmprov.conf", v.blob("modprobe_d"))
+    v.expect(listed_modules(v.blob("modules_load_d")) == {"kvm", "kvm_amd", "vhost_net", "tun",
+                                                          "msr"},
+             "the unit rewrote /etc/modules-load.d/kvmprov.conf", v.blob("modules_load_d"))
+    v.expect('KERNEL=="tun", GROUP="kvm", MODE="0660"' in v.blob("rules"),
+             "the unit wrote the udev rule for /dev/net/tun", v.blob("rules"))
+    gid = group_id(v, "kvm")
+    v.expect(v.result("dev_tun") == f"0 {gid} 660", "/dev/net/tun is root:kvm 0660",
+             v.result("dev_tun"))
+    v.expect(re.search(r"^changed +node /dev/net/tun: .*applied by udevd after a rules reload and "
+                       r"a change event$", journal, re.M),
+             "udevd applied it: udevadm reloaded, the uevent written, the event seen on netlink",
+             journal.strip())
+    v.expect(group_id(v, "kvmprov-vmtest") is not None, "the unit created group kvmprov-vmtest "
+             "(groupadd)", v.blob("group"))
+    members = [line.split(":")[3] for line in v.blob("group").splitlines()
+               if line.startswith("kvm:")]
+    v.expect(members and "nobody" in members[0].split(","), "the unit added nobody to kvm "
+             "(usermod)", members)
+    v.expect((v.result("group.mode"), v.result("gshadow.mode")) == ("644", "640"),
+             "/etc/group and /etc/gshadow keep their modes under the unit's UMask",
+             (v.result("group.mode"), v.result("gshadow.mode")))
+    m = re.search(r"Overall exposure level for kvmprov.service: ([0-9.]+)",
+                  v.blob("unit.security"))
+    v.expect(m is not None and float(m.group(1)) <= 3.5,
+             "systemd-analyze security rates the unit at most 3.5", m and m.group(0))
+    if m:
+        v.note(m.group(0))
 
 
 def check_image(v, host):
@@ -1100,11 +1218,13 @@ def check_image(v, host):
     v.expect(gid is not None, "group kvm exists in the image", v.blob("group"))
     v.expect(v.result("dev_kvm") == f"0 {gid} 660", "/dev/kvm is root:kvm 0660 after boot",
              v.result("dev_kvm"))
+    check_unit(v)
 
 
 SCENARIOS["image"] = {"cpu": "qemu64", "needs": {"image"}, "script": None, "check": check_image,
                       "doc": "Debian image provisioned with apply --root boots with systemd: "
-                             "systemd-modules-load loads the persisted modules"}
+                             "systemd-modules-load loads the persisted modules, and the "
+                             "sandboxed kvmprov.service applies its profile"}
 
 
 def check_image_neutral(v, host):

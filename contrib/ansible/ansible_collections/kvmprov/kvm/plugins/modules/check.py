@@ -18,7 +18,10 @@ description:
   - Reads only; runs the same in check mode.
 version_added: 0.1.0
 author:
-  - kvmprov developers
+  - kvmprov developers (@kvmprov)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 options:
   binary:
     description:
@@ -32,6 +35,12 @@ attributes:
     support: none
   facts:
     support: full
+  platform:
+    platforms: posix
+seealso:
+  - name: kvmprov(8)
+    description: The command this module runs, and what each check means.
+    link: https://github.com/kvmprov/kvmprov/blob/main/man/kvmprov.8
 """
 
 EXAMPLES = r"""

@@ -18,12 +18,18 @@ description:
     C(FILE:LINE:COL) error lines of C(kvmprov validate)).
   - Check mode writes nothing on the target. An inline profile is put in a private temporary
     directory for the run and removed afterwards.
-  - Diff mode returns the before and after text of every file kvmprov changes (or would change).
+  - File contents (the before and after text of each file kvmprov writes) are returned only in
+    diff mode, as Ansible's diff; the registered result carries every action without them, so
+    that C(-v) output shows no file's content. For a file kvmprov edits but does not own
+    (nova.conf), kvmprov reports only the keys it manages; this module reads no file of the
+    target for its diff, so nothing else of such a file can appear.
   - Kernel actions under a I(root) other than C(/) are reported by kvmprov as skipped; they are
     not failures.
 version_added: 0.1.0
 author:
-  - kvmprov developers
+  - kvmprov developers (@kvmprov)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   profile:
     description:
@@ -35,12 +41,15 @@ options:
     type: path
   profile_content:
     description:
-      - The profile as inline YAML.
+      - The profile, inline. A string is YAML text, passed to kvmprov byte for byte.
+      - A mapping is the profile as data, written as JSON (which is YAML) so that every value
+        keeps its type. A device's C(mode) must then be a string such as C("0660"); a number is
+        refused, because YAML 1.1 reads an unquoted C(0660) as the number 432.
       - Without I(profile) it is written to C(ansible-profile.yaml) in a private temporary
         directory on the target, used for this run only and removed afterwards. kvmprov names
         the profile by that relative name in the files it writes, so repeated runs stay
         idempotent.
-    type: str
+    type: raw
   root:
     description:
       - Operate on the system image below this directory (kvmprov C(--root)).
@@ -80,6 +89,15 @@ attributes:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
+notes:
+  - No option carries a secret, so none is marked C(no_log); what could (the content of a file
+    kvmprov edits) is kept out of the result as described above.
+seealso:
+  - name: kvmprov(8)
+    description: The command this module runs.
+    link: https://github.com/kvmprov/kvmprov/blob/main/man/kvmprov.8
 """
 
 EXAMPLES = r"""
@@ -102,6 +120,16 @@ EXAMPLES = r"""
           options: { nested: 1 }
       persist: modules-load.d
 
+- name: The profile as data; modes are quoted strings
+  kvmprov.kvm.provision:
+    profile_content:
+      version: 1
+      name: compute
+      devices:
+        - node: kvm
+          group: kvm
+          mode: "0660"
+
 - name: Remove what kvmprov wrote
   kvmprov.kvm.provision:
     state: absent
@@ -109,11 +137,15 @@ EXAMPLES = r"""
 
 RETURN = r"""
 report:
-  description: kvmprov's JSON report (verb, dry_run, profile, facts, actions, summary).
+  description: >-
+    kvmprov's JSON report (format, verb, dry_run, profile, facts, actions, summary; see
+    /usr/share/kvmprov/schema/report.schema.json), its actions without file contents.
   returned: when kvmprov produced a report
   type: dict
 actions:
-  description: The report's actions, each with id, kind, target, status and detail.
+  description: >-
+    The report's actions, each with id, kind, target, status and detail (and device, nova or
+    options where they apply); the before and after text of files only in diff mode.
   returned: when kvmprov produced a report
   type: list
   elements: dict
@@ -152,9 +184,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
+from ansible.module_utils.six import string_types
 
-# The files `kvmprov reset` owns outright, and the shared file where it keeps a marked block.
 INLINE_NAME = "ansible-profile.yaml"
+# What the report says about a file's content; returned only in diff mode.
+CONTENT_KEYS = ("before", "after", "diff")
 
 
 def find_binary(module, name):
@@ -171,6 +205,29 @@ def read_text(path):
             return f.read().decode("utf-8", "surrogateescape")
     except (IOError, OSError):
         return None
+
+
+def profile_text(module, content):
+    """The profile as text: a string as it is, a mapping as JSON. A device's mode must be a
+    string: YAML 1.1 (Ansible's) reads an unquoted 0660 as the number 432."""
+    if content is None:
+        return None
+    if isinstance(content, dict):
+        for i, device in enumerate(content.get("devices") or []):
+            mode = device.get("mode") if isinstance(device, dict) else None
+            if mode is not None and not isinstance(mode, string_types):
+                module.fail_json(
+                    msg='profile_content: devices entry %d (node "%s"): mode %r is a number, not '
+                        'a string; YAML reads an unquoted 0660 as the number 432: quote it, '
+                        'e.g. mode: "0660"' % (i + 1, device.get("node"), mode),
+                    profile_written=False)
+        text = json.dumps(content, indent=2, sort_keys=False)
+    elif isinstance(content, string_types):
+        text = content
+    else:
+        module.fail_json(msg="profile_content must be YAML text or a mapping, not %s"
+                         % type(content).__name__, profile_written=False)
+    return text if text.endswith("\n") else text + "\n"
 
 
 def write_atomically(module, path, content, validate=None):
@@ -218,6 +275,10 @@ def file_diffs(actions, root):
     return diffs
 
 
+def without_content(actions):
+    return [dict((k, v) for k, v in a.items() if k not in CONTENT_KEYS) for a in actions]
+
+
 def summarize(actions):
     summary = dict(changed=0, unchanged=0, failed=0, skipped=0, pending=0)
     for a in actions:
@@ -246,108 +307,104 @@ def rename_source(report, temp_path, real_path):
     report["summary"] = summarize(report.get("actions", []))
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            profile=dict(type="path"),
-            profile_content=dict(type="str"),
-            root=dict(type="path", default="/"),
-            facts=dict(type="dict", default={}),
-            allow_reload=dict(type="bool", default=False),
-            lock_timeout=dict(type="float"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            binary=dict(type="str", default="kvmprov"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    binary = find_binary(module, p["binary"])
-    root = p["root"]
-    result = dict(changed=False, profile_written=False)
-
-    cmd = [binary, "--json", "--root", root]
-    for key, value in sorted(p["facts"].items()):
+def base_command(params, binary):
+    cmd = [binary, "--json", "--root", params["root"]]
+    for key, value in sorted(params["facts"].items()):
         if isinstance(value, bool):
             value = "true" if value else "false"
         cmd += ["--fact", "%s=%s" % (key, value)]
-    if p["lock_timeout"] is not None:
-        cmd += ["--lock-timeout", str(p["lock_timeout"])]
+    if params["lock_timeout"] is not None:
+        cmd += ["--lock-timeout", str(params["lock_timeout"])]
+    return cmd
 
-    workdir = None  # private temporary directory for an inline profile
-    cwd = None
-    rename = None  # (temporary path, real path) when planning from a copy
 
-    if p["state"] == "absent":
-        cmd.append("reset")
-        if module.check_mode:
-            cmd.append("--dry-run")
+class Run(object):
+    """One kvmprov run: its command line, where it runs, and what the module did before it."""
+
+    def __init__(self, cmd):
+        self.cmd = cmd
+        self.cwd = None
+        self.workdir = None  # private temporary directory for an inline profile
+        self.rename = None  # (temporary path, real path) when planning from a copy
+        self.result = dict(changed=False, profile_written=False)
+
+    def profile_diff(self, path, content):
+        self.result.setdefault("diff", []).append({
+            "before_header": path, "after_header": path,
+            "before": read_text(path) or "", "after": content})
+
+    def inline(self, module, content):
+        """Puts CONTENT in a private temporary directory and returns its path."""
+        self.workdir = tempfile.mkdtemp(prefix="kvmprov-", dir=module.tmpdir)
+        path = os.path.join(self.workdir, INLINE_NAME)
+        with open(path, "wb") as f:
+            f.write(to_bytes(content, errors="surrogate_or_strict"))
+        return path
+
+
+def prepare_profile(module, run, binary):
+    """Adds --profile to RUN.cmd, writing or staging profile_content as the options ask."""
+    p = module.params
+    content = profile_text(module, p["profile_content"])
+    if content is None:
+        if p["profile"]:
+            run.cmd += ["--profile", p["profile"]]
+        return
+    if p["profile"] and read_text(p["profile"]) == content:
+        run.cmd += ["--profile", p["profile"]]
+    elif p["profile"] and not module.check_mode:
+        if module._diff:
+            run.profile_diff(p["profile"], content)
+        write_atomically(module, p["profile"], content, validate=binary)
+        run.result.update(profile_written=True, changed=True)
+        run.cmd += ["--profile", p["profile"]]
+    elif p["profile"]:
+        # Check mode: plan from a copy, reported as if the file were in place.
+        temp_path = run.inline(module, content)
+        run.rename = (temp_path, p["profile"])
+        run.cmd += ["--profile", temp_path]
+        if module._diff:
+            run.profile_diff(p["profile"], content)
+        run.result["changed"] = True
     else:
-        if p["allow_reload"]:
-            cmd.append("--allow-reload")
-        content = p["profile_content"]
-        if content is not None and not content.endswith("\n"):
-            content += "\n"
-        if content is not None:
-            if p["profile"] and read_text(p["profile"]) == content:
-                cmd += ["--profile", p["profile"]]
-            elif p["profile"] and not module.check_mode:
-                if module._diff:
-                    result.setdefault("diff", []).append({
-                        "before_header": p["profile"], "after_header": p["profile"],
-                        "before": read_text(p["profile"]) or "", "after": content})
-                write_atomically(module, p["profile"], content, validate=binary)
-                result["profile_written"] = True
-                result["changed"] = True
-                cmd += ["--profile", p["profile"]]
-            else:
-                workdir = tempfile.mkdtemp(prefix="kvmprov-", dir=module.tmpdir)
-                with open(os.path.join(workdir, INLINE_NAME), "wb") as f:
-                    f.write(to_bytes(content, errors="surrogate_or_strict"))
-                if p["profile"]:
-                    temp_path = os.path.join(workdir, INLINE_NAME)
-                    rename = (temp_path, p["profile"])
-                    cmd += ["--profile", temp_path]
-                    if module._diff:
-                        result.setdefault("diff", []).append({
-                            "before_header": p["profile"], "after_header": p["profile"],
-                            "before": read_text(p["profile"]) or "", "after": content})
-                    result["changed"] = True
-                else:
-                    # A relative name keeps the headers kvmprov writes the same on every run.
-                    cwd = workdir
-                    cmd += ["--profile", INLINE_NAME]
-        elif p["profile"]:
-            cmd += ["--profile", p["profile"]]
-        cmd.append("plan" if module.check_mode else "apply")
+        # A relative name keeps the headers kvmprov writes the same on every run.
+        run.inline(module, content)
+        run.cwd = run.workdir
+        run.cmd += ["--profile", INLINE_NAME]
 
+
+def execute(module, run):
     started = time.time()
     try:
-        rc, out, err = module.run_command(cmd, cwd=cwd, environ_update={"NO_COLOR": "1"})
+        rc, out, err = module.run_command(run.cmd, cwd=run.cwd, environ_update={"NO_COLOR": "1"})
     finally:
-        if workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
-    elapsed = round(time.time() - started, 4)
-    result.update(cmd=cmd, rc=rc, stderr=err, kvmprov_seconds=elapsed)
-
+        if run.workdir:
+            shutil.rmtree(run.workdir, ignore_errors=True)
+    run.result.update(cmd=run.cmd, rc=rc, stderr=err,
+                      kvmprov_seconds=round(time.time() - started, 4))
     try:
         report = json.loads(out) if out.strip() else None
     except ValueError:
         report = None
     if not isinstance(report, dict) or "actions" not in report:
         # Usage errors, an invalid profile (65) or a lock timeout: kvmprov says why on stderr.
-        message = err.strip() or out.strip() or "kvmprov exited with status %d" % rc
-        result["stdout"] = out
-        module.fail_json(msg=message, **result)
+        module.fail_json(msg=err.strip() or out.strip() or "kvmprov exited with status %d" % rc,
+                         stdout=out, **run.result)
+    return rc, err, report
 
-    if rename:
-        rename_source(report, *rename)
+
+def report_outcome(module, run, rc, err, report):
+    if run.rename:
+        rename_source(report, *run.rename)
     actions = report.get("actions", [])
     summary = report.get("summary") or summarize(actions)
-    result.update(report=report, actions=actions, summary=summary)
-    if summary.get("changed", 0) > 0:
-        result["changed"] = True
     if module._diff:
-        result.setdefault("diff", []).extend(file_diffs(actions, root))
+        run.result.setdefault("diff", []).extend(file_diffs(actions, module.params["root"]))
+    actions = without_content(actions)
+    report["actions"] = actions
+    run.result.update(report=report, actions=actions, summary=summary)
+    if summary.get("changed", 0) > 0:
+        run.result["changed"] = True
 
     for a in actions:
         if a.get("status") == "pending":
@@ -361,9 +418,37 @@ def main():
         if not lines:
             lines.append("kvmprov exited with status %d" % rc)
         verb = report.get("verb", "apply")
-        module.fail_json(msg="kvmprov %s: %s" % (verb, "; ".join(lines)), **result)
+        module.fail_json(msg="kvmprov %s: %s" % (verb, "; ".join(lines)), **run.result)
+    module.exit_json(**run.result)
 
-    module.exit_json(**result)
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            profile=dict(type="path"),
+            profile_content=dict(type="raw"),
+            root=dict(type="path", default="/"),
+            facts=dict(type="dict", default={}),
+            allow_reload=dict(type="bool", default=False),
+            lock_timeout=dict(type="float"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            binary=dict(type="str", default="kvmprov"),
+        ),
+        supports_check_mode=True,
+    )
+    binary = find_binary(module, module.params["binary"])
+    run = Run(base_command(module.params, binary))
+    if module.params["state"] == "absent":
+        run.cmd.append("reset")
+        if module.check_mode:
+            run.cmd.append("--dry-run")
+    else:
+        if module.params["allow_reload"]:
+            run.cmd.append("--allow-reload")
+        prepare_profile(module, run, binary)
+        run.cmd.append("plan" if module.check_mode else "apply")
+    rc, err, report = execute(module, run)
+    report_outcome(module, run, rc, err, report)
 
 
 if __name__ == "__main__":
