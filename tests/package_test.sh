@@ -259,22 +259,27 @@ purge_case keeps-the-rest 600 "loop\n$block# my modules\nbonding\n" "loop\n# my 
 purge_case no-final-newline 640 "a\n${block}b" "a\nb"
 purge_case unterminated 644 'loop\n# BEGIN kvmprov (profile "x")\nkvm\n# my own modules below\nbonding\n8021q\n' \
   'loop\n# BEGIN kvmprov (profile "x")\nkvm\n# my own modules below\nbonding\n8021q\n' \
-  "kvmprov: /etc/modules: block opened at line 2 has no END marker; fix it by hand"
+  "kvmprov: /etc/modules: kvmprov's block opened at line 2 has no \"# END kvmprov\" marker; fix it by hand"
 purge_case unterminated-second 644 "${block}x\n# BEGIN kvmprov\nkvm\n" "${block}x\n# BEGIN kvmprov\nkvm\n" \
-  "kvmprov: /etc/modules: block opened at line 6 has no END marker; fix it by hand"
+  "kvmprov: /etc/modules: kvmprov's block opened at line 6 has no \"# END kvmprov\" marker; fix it by hand"
+purge_case begin-inside-block 644 "# BEGIN kvmprov\nkvm\n${block}loop\n" "# BEGIN kvmprov\nkvm\n${block}loop\n" \
+  "kvmprov: /etc/modules: kvmprov's block opened at line 1 has no \"# END kvmprov\" marker; fix it by hand"
 legacy='# BEGIN kvmprovisioner-legacy\nfoo\n# END kvmprovisioner-legacy\n'
 purge_case another-tool 644 "$legacy" "$legacy"
 purge_case another-tool-and-ours 644 "$legacy$block$legacy" "$legacy$legacy"
-purge_case not-a-marker 644 '# BEGIN kvmprov2\n#  BEGIN kvmprov\n# BEGIN kvmprov\tx\n# END kvmprov\n' \
-  '# BEGIN kvmprov2\n#  BEGIN kvmprov\n# BEGIN kvmprov\tx\n# END kvmprov\n'
+purge_case not-a-marker 644 '# BEGIN kvmprov2\n#  BEGIN kvmprov\n #BEGIN kvmprov\n' \
+  '# BEGIN kvmprov2\n#  BEGIN kvmprov\n #BEGIN kvmprov\n'
+# A tab after the marker is a blank, as kvmprov reads it.
+purge_case tab-after-marker 644 'a\n# BEGIN kvmprov\tx\nkvm\n# END kvmprov\nb\n' 'a\nb\n'
 purge_case bom-crlf 644 '\357\273\277# BEGIN kvmprov\r\nkvm\r\n# END kvmprov \r\nloop\r\n' '\357\273\277loop\r\n'
 # A byte order mark counts only at the very start of the file.
 purge_case bom-not-first 644 '\357\273\277loop\n\357\273\277# BEGIN kvmprov\nkvm\n# END kvmprov\n' \
   '\357\273\277loop\n\357\273\277# BEGIN kvmprov\nkvm\n# END kvmprov\n'
 purge_case two-blocks 644 "a\n${block}b\n# BEGIN kvmprov\nvhost_net\n# END kvmprov\t \nc\n" "a\nb\nc\n"
-purge_case stray-end 644 "# END kvmprov\n${block}" "# END kvmprov\n"
+purge_case stray-end 644 "# END kvmprov\n${block}" "# END kvmprov\n${block}" \
+  "kvmprov: /etc/modules: \"# END kvmprov\" at line 1 closes no block; fix it by hand"
 purge_case latin1 644 "# Module f\374r den Start\n${block}loop\n" "# Module f\374r den Start\nloop\n"
-purge_case none 644 "loop\n# END kvmprov\n" "loop\n# END kvmprov\n"
+purge_case none 644 "loop\n" "loop\n"
 # A symbolic link stays one, and what it points to is not changed.
 root="$TMP/purge/symlink"
 mkdir -p "$root/etc/kvmprov" "$root/srv"
