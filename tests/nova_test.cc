@@ -52,6 +52,51 @@ TEST_CASE("ini_get reads as oslo.config: last occurrence wins, sections merge, q
   CHECK_FALSE(ini_get(text, "api", "virt_type"));
 }
 
+TEST_CASE(
+    "section names as oslo.config files them: DEFAULT exactly, every other group lower-cased") {
+  CHECK(ini_group("DEFAULT") == "DEFAULT");
+  CHECK(ini_group("default") == "default");  // a group of its own: nova never reads it
+  CHECK(ini_group("Default") == "default");
+  CHECK(ini_group("LIBVIRT") == "libvirt");
+  CHECK(ini_group("LibVirt") == "libvirt");
+  const std::string text =
+      "[DEFAULT]\n"
+      "compute_driver = libvirt.LibvirtDriver\n"
+      "[default]\n"
+      "compute_driver = fake.FakeDriver\n"
+      "[libvirt]\n"
+      "virt_type = kvm\n"
+      "[LIBVIRT]\n"
+      "virt_type = qemu\n";
+  // [LIBVIRT] merges into [libvirt] and, coming later, wins; [default] is not DEFAULT.
+  CHECK(ini_get(text, "libvirt", "virt_type") == "qemu");
+  CHECK(ini_get(text, "DEFAULT", "compute_driver") == "libvirt.LibvirtDriver");
+  CHECK(ini_excerpt(text, settings({{"DEFAULT", "compute_driver", "x"},
+                                    {"libvirt", "virt_type", "kvm"}})) ==
+        "[DEFAULT] compute_driver = libvirt.LibvirtDriver\n[libvirt] virt_type = qemu\n");
+  // The line that wins is the one changed, under whichever spelling it stands.
+  CHECK(ini_apply(text, settings({{"libvirt", "virt_type", "kvm"},
+                                  {"DEFAULT", "compute_driver", "libvirt.LibvirtDriver"}})) ==
+        "[DEFAULT]\n"
+        "compute_driver = libvirt.LibvirtDriver\n"
+        "[default]\n"
+        "compute_driver = fake.FakeDriver\n"
+        "[libvirt]\n"
+        "virt_type = kvm\n"
+        "[LIBVIRT]\n"
+        "virt_type = kvm\n");
+  // Removal reaches every spelling; an absent key goes under the first header of its group.
+  CHECK(ini_apply(
+            "[Libvirt]\ncpu_models = a\n[libvirt]\ncpu_models = b\n",
+            settings({{"libvirt", "cpu_models", std::nullopt}, {"libvirt", "cpu_mode", "none"}})) ==
+        "[Libvirt]\ncpu_mode = none\n[libvirt]\n");
+  // [default] holds no DEFAULT key: compute_driver is added to a DEFAULT section of its own.
+  CHECK(ini_apply("[default]\ncompute_driver = fake.FakeDriver\n",
+                  settings({{"DEFAULT", "compute_driver", "libvirt.LibvirtDriver"}})) ==
+        "[default]\ncompute_driver = fake.FakeDriver\n\n[DEFAULT]\ncompute_driver = "
+        "libvirt.LibvirtDriver\n");
+}
+
 TEST_CASE("ini_apply sets the last live occurrence and leaves every other byte") {
   const std::string text =
       "# head\n"
