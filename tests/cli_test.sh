@@ -540,7 +540,20 @@ expect_eq "$(cat "$DR/etc/nova/nova.conf.d/50-cpu.conf")" "$(printf '[LIBVIRT]\n
 run apply --root "$DR" --profile "$TMP/nova-debian.yaml" --fact kvm_usable=false
 expect_in "$out" "0 changed, " "nova: the second apply changes nothing"
 expect_in "$out" "unchanged write /etc/nova/nova-compute.conf: up to date: decides [DEFAULT] compute_driver, [libvirt] virt_type" "nova: converged, the deciding file still says so"
+# A symlinked nova.conf: plan predicts apply's refusal, and the link's target is left alone.
+mv "$DR/etc/nova/nova.conf" "$DR/etc/nova/nova.conf.real"
+ln -s nova.conf.real "$DR/etc/nova/nova.conf"
+before=$(sha256sum <"$DR/etc/nova/nova.conf.real")
+printf 'version: 1\nname: compute\nnova:\n  virt_type: kvm\n  legacy_option_names: true\n' >"$TMP/nova-link.yaml"
+run plan --root "$DR" --profile "$TMP/nova-link.yaml"
+expect_in "$out" "! write /etc/nova/nova.conf: " "nova: a symlinked nova.conf fails in plan"
+run apply --root "$DR" --profile "$TMP/nova-link.yaml"
+expect_rc 1 "nova: a symlinked nova.conf fails in apply"
+expect_in "$out" "failed    write /etc/nova/nova.conf: " "nova: apply names the refused file"
+expect_eq "$(sha256sum <"$DR/etc/nova/nova.conf.real")" "$before" "nova: the symlink's target is untouched"
+if [ -L "$DR/etc/nova/nova.conf" ]; then ok; else bad "nova: the symlink was replaced"; fi
 # No CPU map in the image: said so, not that the models are wrong.
+rm "$DR/etc/nova/nova.conf" && mv "$DR/etc/nova/nova.conf.real" "$DR/etc/nova/nova.conf"
 printf 'version: 1\nname: compute\nnova:\n  virt_type: kvm\n  cpu_mode: custom\n  cpu_models: [Nehalem]\n' >"$TMP/nova-nomap.yaml"
 run plan --root "$DR" --profile "$TMP/nova-nomap.yaml"
 expect_in "$out" "! cpu-mode custom Nehalem: cannot check the CPU models in the image (--root): no libvirt CPU map: " "nova: a missing CPU map is said to be missing from the image"

@@ -807,6 +807,32 @@ TEST_CASE("no CPU map is not wrong CPU models: the plan says which, and where un
         "nova:cpu_mode)");
 }
 
+TEST_CASE("a symlinked nova.conf or nova-compute.conf: plan predicts apply's refusal") {
+  test::TempDir root("kvmprov-nova");
+  test::put(root / "/etc/nova/real.conf", "[libvirt]\nvirt_type = qemu\n");
+  test::put(root / "/etc/nova/compute-real.conf", kKvmComputeConf);
+  auto host = make_linux_host({.root = root.path()});
+  Profile p = nova_profile({.virt_type = NovaVirtType::qemu});
+  for (const std::string& link : {kConf, kComputeConf}) {
+    CAPTURE(link);
+    const std::string other = link == kConf ? kComputeConf : kConf;
+    std::filesystem::remove(root / link);
+    std::filesystem::remove(root / other);
+    test::put(root / other, link == kConf ? kKvmComputeConf : "[libvirt]\n");
+    std::filesystem::create_symlink(link == kConf ? "real.conf" : "compute-real.conf", root / link);
+    Plan plan = make_plan(p, observe(*host, p), {.live = false});
+    const Action* a = find(plan.actions, "file:" + link);
+    REQUIRE(a);
+    CHECK(a->status == Status::failed);
+    CHECK(a->detail.find("symbolic link") != std::string::npos);
+    auto done = apply_plan(*host, plan);
+    CHECK(find(done, "file:" + link)->status == Status::failed);
+    CHECK(std::filesystem::is_symlink(root / link));
+    CHECK(test::slurp(root / "/etc/nova/real.conf") == "[libvirt]\nvirt_type = qemu\n");
+    CHECK(test::slurp(root / "/etc/nova/compute-real.conf") == kKvmComputeConf);
+  }
+}
+
 TEST_CASE("a config directory that cannot be listed: nothing is written") {
   test::TempDir root("kvmprov-nova");
   test::put(root / "/etc/nova/nova.conf", "[libvirt]\n");
