@@ -855,9 +855,9 @@ class Validator {
     // (Debian reads the default directories first, RDO and kolla last), so one list says it.
     for (std::string_view key : {"config_file", "config_files", "config_dir", "config_dirs"}) {
       if (const Field f = fields[key]; f.key)
-        error(f.key->pos, quote(key) +
-                              " of \"nova\" is not a key: list files and directories (ending in "
-                              "'/') in \"config\", in the order nova-compute reads them");
+        error(f.key->pos, "unknown key " + quote(key) +
+                              " in \"nova\": list files and directories (ending in '/') in "
+                              "\"config\", in the order nova-compute reads them");
     }
     auto path = [&](std::string_view key, std::string& out) {
       const YamlNode* v = fields[key].value;

@@ -562,7 +562,7 @@ expect_not_in "$out" "models are wrong" "nova: a missing CPU map is not called w
 printf 'version: 1\nname: c\nnova:\n  config_dir: /etc/nova/nova.conf.d\n' >"$TMP/nova-bad.yaml"
 run validate "$TMP/nova-bad.yaml"
 expect_rc 65 "nova: config_dir refused"
-expect_in "$err" "nova-bad.yaml:4:3: \"config_dir\" of \"nova\" is not a key: list files and directories (ending in '/') in \"config\"" "nova: config_dir points at config"
+expect_in "$err" "nova-bad.yaml:4:3: unknown key \"config_dir\" in \"nova\": list files and directories (ending in '/') in \"config\"" "nova: config_dir points at config"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

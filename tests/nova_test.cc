@@ -337,7 +337,7 @@ TEST_CASE("nova's config: files and directories in the order nova-compute reads 
   // oslo.config's option names point at the one list.
   CHECK(profile_errors("  config_dir: /etc/nova/nova.conf.d\n") ==
         std::vector<std::string>{
-            "p.yaml:4:3: \"config_dir\" of \"nova\" is not a key: list files and directories "
+            "p.yaml:4:3: unknown key \"config_dir\" in \"nova\": list files and directories "
             "(ending in '/') in \"config\", in the order nova-compute reads them"});
   CHECK(profile_errors("  config_files: [/etc/nova/nova.conf]\n").size() == 1);
   CHECK(profile_errors("  confg: /etc/nova/nova.conf\n") ==
