@@ -68,11 +68,17 @@ struct KvmVerdict {
   std::string source;  // "check" (probed) or "--fact" (kvm_usable)
 };
 
-// nova.conf itself is in Facts::files.
+// The files themselves are in Facts::files.
 struct NovaFacts {
-  std::optional<CpuMap> cpu_map;  // parsed libvirt CPU map, when the profile needs one
-  std::string cpu_map_error;      // why there is none
-  std::optional<KvmVerdict> kvm;  // virt_type: auto only
+  // What nova-compute reads, in its order: the profile's files, and in place of each directory
+  // its *.conf files sorted by name (hidden ones left out, as oslo.config's glob does). A file
+  // that does not exist is listed too.
+  std::vector<std::string> config_files;
+  std::vector<std::string> config_errors;  // directories that could not be listed
+  std::optional<CpuMap> cpu_map;           // parsed libvirt CPU map, when the profile needs one
+  std::string cpu_map_error;               // why there is none
+  bool cpu_map_missing = false;            // ... because no map exists where it was looked for
+  std::optional<KvmVerdict> kvm;           // virt_type: auto only
 };
 
 // What observe saw of one file kvmprov writes or removes, and what apply would make of it.

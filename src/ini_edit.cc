@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 
+#include "text.h"
+
 namespace kvmprov {
 
 namespace {
@@ -16,7 +18,7 @@ struct Line {
   std::string body;  // without its line ending
   std::string eol;   // "\n", "\r\n" or "" (the last line without one)
   LineKind kind = LineKind::other;
-  std::string section;    // section, key: the section the line belongs to
+  std::string section;    // section, key: the group the line belongs to, as ini_group names it
   std::string key;        // key, continuation: the key
   std::size_t sep = 0;    // key: offset of the '=' or ':'
   std::size_t owner = 0;  // continuation: index of its key line
@@ -35,6 +37,16 @@ std::string_view strip(std::string_view s) {
   auto start = s.find_first_not_of(kBlanks);
   return start == std::string_view::npos ? std::string_view() : s.substr(start);
 }
+
+}  // namespace
+
+std::string ini_group(std::string_view section) {
+  // Python's str.lower(); the groups nova reads are ASCII, and no other letter lower-cases into
+  // one of theirs.
+  return section == "DEFAULT" ? std::string(section) : ascii_lower(section);
+}
+
+namespace {
 
 std::vector<Line> parse(std::string_view text) {
   std::vector<Line> lines;
@@ -73,7 +85,7 @@ std::vector<Line> parse(std::string_view text) {
       active.reset();
       if (body.back() == ']') {
         l.kind = LineKind::section;
-        section = std::string(body.substr(1, body.size() - 2));
+        section = ini_group(body.substr(1, body.size() - 2));
         l.section = section;
       }
     } else if (body.front() == '#' || body.front() == ';') {
@@ -112,8 +124,9 @@ bool has_continuation(const std::vector<Line>& lines, std::size_t key_line) {
          lines[key_line + 1].owner == key_line;
 }
 
-std::optional<std::size_t> last_live(const std::vector<Line>& lines, std::string_view section,
-                                     std::string_view key) {
+std::optional<std::size_t> last_live(const std::vector<Line>& lines,
+                                     std::string_view setting_section, std::string_view key) {
+  const std::string section = ini_group(setting_section);
   std::optional<std::size_t> found;
   for (std::size_t i = 0; i < lines.size(); ++i)
     if (!lines[i].removed && lines[i].kind == LineKind::key && lines[i].section == section &&
@@ -185,8 +198,9 @@ std::string ini_apply(std::string_view text, const std::vector<IniSetting>& sett
   std::vector<std::string> appended;
   for (const auto& section : section_order) {
     std::optional<std::size_t> header;
+    const std::string group = ini_group(section);
     for (std::size_t i = 0; i < lines.size() && !header; ++i)
-      if (lines[i].kind == LineKind::section && lines[i].section == section) header = i;
+      if (lines[i].kind == LineKind::section && lines[i].section == group) header = i;
     auto& keys = additions[section];
     if (header) {
       auto& slot = insert_after[*header];

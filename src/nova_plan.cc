@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <map>
 
 #include "check.h"
 #include "cpu_map.h"
@@ -98,7 +100,8 @@ Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOption
   a.target += " " + join(spec.cpu_models, ",");
   if (!facts.nova.cpu_map) {
     a.status = Status::failed;
-    a.detail = "cannot check the CPU models: " + facts.nova.cpu_map_error;
+    a.detail = fmt::format("cannot check the CPU models{}: {}",
+                           options.live ? "" : " in the image (--root)", facts.nova.cpu_map_error);
     return a;
   }
   const CpuMap& map = *facts.nova.cpu_map;
@@ -138,18 +141,149 @@ Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOption
   return a;
 }
 
+// A package's defaults under /usr (RDO's nova-dist.conf) are replaced on every upgrade and are
+// read-only on image-based systems: kvmprov reads them and never writes them.
+bool package_default(const std::string& path) {
+  return path.starts_with("/usr/");
+}
+
+struct NovaFileChange {
+  std::vector<IniSetting> edits;
+  std::optional<std::string> after;
+  std::vector<std::string> decides;  // "[libvirt] virt_type": the keys nova-compute takes from here
+  std::vector<std::string> removes;
+  std::string problem;  // why this file keeps a line nova-compute must not read
+};
+
+struct NovaConvergence {
+  std::vector<std::string> paths;  // each file once, in the order nova-compute first reads it
+  std::map<std::string, NovaFileChange> files;
+};
+
+// Where each managed key is converged. nova-compute takes a key from the last file that sets it
+// (ORDER is oslo.config's), so the key is set in that file: the file that decides keeps deciding,
+// the one-line change lands where an operator or a package put the value (Debian's
+// nova-compute.conf from nova-compute-kvm or -qemu is corrected in place, not silently defeated
+// from nova.conf), and no line anyone wrote is deleted. A key no file sets is added to MAIN. Only
+// a package's default under /usr is never written: a key it decides wrongly is set in MAIN, which
+// must be read after it. A key to remove goes from every file that sets it.
+NovaConvergence converge_nova(const std::vector<std::string>& order, const std::string& main,
+                              const std::vector<IniSetting>& settings, const Facts& facts) {
+  NovaConvergence c;
+  std::map<std::string, std::size_t> last_read;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (!last_read.count(order[i])) c.paths.push_back(order[i]);
+    last_read[order[i]] = i;
+  }
+  const auto content = [&](const std::string& path) -> const std::optional<std::string>& {
+    return file_facts(facts, path).content;
+  };
+  const auto sets = [&](const std::optional<std::string>& text, const IniSetting& s) {
+    return text && ini_get(*text, s.section, s.key).has_value();
+  };
+  const auto add_problem = [&](const std::string& path, const std::string& problem) {
+    std::string& p = c.files[path].problem;
+    p += (p.empty() ? "" : "; ") + problem;
+  };
+  for (const auto& s : settings) {
+    const std::string label = "[" + s.section + "] " + s.key;
+    if (!s.value) {
+      for (const auto& path : c.paths) {
+        if (!sets(content(path), s)) continue;
+        if (package_default(path)) {
+          add_problem(path, fmt::format("sets {}, which must go, and kvmprov does not write a "
+                                        "package's file under /usr: remove it there",
+                                        label));
+        } else {
+          c.files[path].edits.push_back(s);
+          c.files[path].removes.push_back(label);
+        }
+      }
+      continue;
+    }
+    std::optional<std::string> winner;
+    for (auto it = order.rbegin(); it != order.rend() && !winner; ++it)
+      if (sets(content(*it), s)) winner = *it;
+    if (winner && package_default(*winner) &&
+        ini_get(*content(*winner), s.section, s.key) == s.value)
+      continue;  // already what nova-compute reads
+    if (winner && package_default(*winner) && last_read[main] < last_read[*winner]) {
+      add_problem(*winner, fmt::format("decides {} and is read after \"{}\", and kvmprov does not "
+                                       "write a package's file under /usr: set it in a file read "
+                                       "later",
+                                       label, main));
+      continue;
+    }
+    c.files[winner && !package_default(*winner) ? *winner : main].edits.push_back(s);
+  }
+  for (const auto& path : c.paths) {
+    NovaFileChange& f = c.files[path];
+    f.after = content(path);
+    if (f.after && !f.edits.empty()) f.after = ini_apply(*f.after, f.edits);
+  }
+  for (const auto& s : settings) {
+    if (!s.value) continue;
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      if (!sets(c.files[*it].after, s)) continue;
+      c.files[*it].decides.push_back("[" + s.section + "] " + s.key);
+      break;
+    }
+  }
+  return c;
+}
+
+// Why no file may be written even though its own edit is fine, or "" when they may: the CPU
+// models are wrong or cannot be checked (CHECKED is nova:cpu_mode's status), or part of what
+// nova-compute reads (PATHS, a directory) could not be read.
+std::string why_not_written(Status checked, const Facts& facts, const PlanOptions& options,
+                            const std::vector<std::string>& paths) {
+  if (checked == Status::failed && facts.nova.cpu_map)
+    return "not written: the CPU models are wrong (see nova:cpu_mode)";
+  if (checked == Status::failed) {
+    const std::string map = !facts.nova.cpu_map_missing ? "the libvirt CPU map cannot be used"
+                            : options.live              ? "no libvirt CPU map"
+                                           : "no libvirt CPU map in the image (--root)";
+    return "not written: the CPU models cannot be checked: " + map + " (see nova:cpu_mode)";
+  }
+  const std::string prefix = "not written: what nova-compute reads is not known whole: ";
+  if (!facts.nova.config_errors.empty()) return prefix + facts.nova.config_errors.front();
+  for (const auto& path : paths)
+    if (const FileFacts& f = file_facts(facts, path); !f.read_error.empty())
+      return prefix + f.read_error;
+  return "";
+}
+
 }  // namespace
 
 void observe_nova(Host& host, const Profile& profile, Facts& f) {
   if (!profile.nova) return;
   const NovaSpec& spec = *profile.nova;
-  f.files[spec.config] = observe_file(host, spec.config, kNovaConfWrite);
+  for (const auto& entry : spec.config) {
+    if (!entry.ends_with('/')) {
+      f.nova.config_files.push_back(entry);
+      continue;
+    }
+    // oslo.config reads sorted(glob(DIR/*.conf)); a directory that does not exist holds nothing.
+    const std::string dir = entry.substr(0, entry.size() - 1);
+    auto names = host.list_dir(dir);
+    if (!names) {
+      f.nova.config_errors.push_back(names.error().message);
+      continue;
+    }
+    for (const auto& name : *names)
+      if (name.ends_with(".conf") && !name.starts_with('.'))
+        f.nova.config_files.push_back(dir + "/" + name);
+  }
+  for (const auto& path : f.nova.config_files)
+    if (!f.files.count(path)) f.files[path] = observe_file(host, path, kNovaConfWrite);
   if (spec.cpu_mode != NovaCpuMode::custom) return;
   auto map = load_cpu_map(spec.cpu_map, [&](const std::string& p) { return host.read_file(p); });
-  if (map)
+  if (map) {
     f.nova.cpu_map = std::move(*map);
-  else
+  } else {
     f.nova.cpu_map_error = map.error().message;
+    f.nova.cpu_map_missing = map.error().code == ENOENT;
+  }
 }
 
 void observe_kvm_verdict(Host& host, const Profile& profile, Facts& facts) {
@@ -193,53 +327,95 @@ void plan_nova(const Profile& profile, const Facts& facts, const PlanOptions& op
   Action cpu = check_cpu_mode(spec, facts, options);
   cpu.nova.virt_type = vt.nova.virt_type;
 
-  Action file{.id = "file:" + spec.config, .kind = ActionKind::write_file, .target = spec.config};
-  file.shared = kNovaConfWrite.keep_owner;
-  file.safe_dirs = kNovaConfWrite.safe_dirs;
-  file.requires_ok = requires_ok;
-  file.nova = vt.nova;
-  file.nova.cpu_mode = cpu.nova.cpu_mode;
-  file.nova.cpu_models = spec.cpu_models;
+  const std::string main = nova_main_config(spec);
+  const std::vector<IniSetting> settings = nova_settings(spec, vt.nova.virt_type);
   const std::string what =
       fmt::format("virt_type={}, cpu_mode={}{}",
                   vt.nova.virt_type.empty() ? "?" : vt.nova.virt_type, cpu.nova.cpu_mode,
                   spec.cpu_models.empty() ? "" : ", cpu_models=" + join(spec.cpu_models, ","));
-  const FileFacts& conf = file_facts(facts, spec.config);
-  const std::vector<IniSetting> settings = nova_settings(spec, vt.nova.virt_type);
-  if (!conf.read_error.empty()) {
-    file.status = Status::failed;
-    file.detail = conf.read_error;
-  } else if (!conf.content) {
-    // kvmprov edits nova's file; it does not invent one without the package's other settings.
-    file.status = Status::pending;
-    file.detail = "nova.conf not found: install nova-compute first, then run again";
-  } else {
-    file.before = conf.content;
-    if (vt.status == Status::unchanged) file.after = ini_apply(*conf.content, settings);
-    if (vt.status != Status::unchanged) {
-      file.status = Status::pending;
-      file.detail = "not written: " + vt.detail;
-      file.after = file.before;
-    } else if (cpu.status == Status::failed) {
-      file.status = Status::failed;
-      file.detail = "not written: the CPU models are wrong (see nova:cpu_mode)";
-    } else if (file.before == file.after) {
-      file.status = Status::unchanged;
-      file.detail = "up to date (" + what + ")";
-    } else if (!conf.write_refusal.empty()) {
-      file.status = Status::failed;
-      file.detail = conf.write_refusal;
-    } else {
-      file.status = Status::changed;
-      file.detail = "update: " + what + "; owner, group and mode kept";
-    }
-    // Reports show the managed keys only: the rest of nova.conf holds passwords.
-    file.shown_before = ini_excerpt(*file.before, settings);
-    file.shown_after = ini_excerpt(*file.after, settings);
-  }
+
+  NovaTarget target = vt.nova;
+  target.cpu_mode = cpu.nova.cpu_mode;
+  target.cpu_models = spec.cpu_models;
+  const auto new_action = [&](const std::string& path) {
+    Action file{.id = "file:" + path, .kind = ActionKind::write_file, .target = path};
+    file.shared = kNovaConfWrite.keep_owner;
+    file.safe_dirs = kNovaConfWrite.safe_dirs;
+    file.requires_ok = requires_ok;
+    file.nova = target;
+    return file;
+  };
+  // Reports show the managed keys only: the rest of nova's files holds passwords.
+  const auto show = [&](Action& file) {
+    if (file.before) file.shown_before = ini_excerpt(*file.before, settings);
+    if (file.after) file.shown_after = ini_excerpt(*file.after, settings);
+  };
+  const Status decided = vt.status, checked = cpu.status;
+  const std::string decision = vt.detail;
   plan.actions.push_back(std::move(vt));
   plan.actions.push_back(std::move(cpu));
-  plan.actions.push_back(std::move(file));
+
+  const FileFacts& conf = file_facts(facts, main);
+  if (!conf.read_error.empty() || !conf.content || decided != Status::unchanged) {
+    Action file = new_action(main);
+    if (!conf.read_error.empty()) {
+      file.status = Status::failed;
+      file.detail = conf.read_error;
+    } else if (!conf.content) {
+      // kvmprov edits nova's file; it does not invent one without the package's other settings.
+      file.status = Status::pending;
+      file.detail = "nova.conf not found: install nova-compute first, then run again";
+    } else {
+      file.status = Status::pending;
+      file.detail = "not written: " + decision;
+      file.before = file.after = conf.content;
+      show(file);
+    }
+    plan.actions.push_back(std::move(file));
+    return;
+  }
+
+  NovaConvergence c = converge_nova(facts.nova.config_files, main, settings, facts);
+  const std::string not_written = why_not_written(checked, facts, options, c.paths);
+  for (const auto& path : c.paths) {
+    const FileFacts& f = file_facts(facts, path);
+    const NovaFileChange& change = c.files[path];
+    const bool is_main = path == main;
+    const bool changes = change.after != f.content;
+    if (!is_main && !changes && change.decides.empty() && f.read_error.empty() &&
+        change.problem.empty())
+      continue;
+    Action file = new_action(path);
+    file.nova.decides = change.decides;
+    file.before = f.content;
+    file.after = change.after;
+    std::vector<std::string> keys;
+    if (!change.decides.empty()) keys.push_back("decides " + join(change.decides, ", "));
+    if (!change.removes.empty()) keys.push_back("removes " + join(change.removes, ", "));
+    if (!f.read_error.empty()) {
+      file.status = Status::failed;
+      file.detail = f.read_error;
+    } else if (!change.problem.empty()) {
+      file.status = Status::failed;
+      file.detail = change.problem;
+    } else if (!not_written.empty() && (changes || is_main)) {
+      file.status = Status::failed;
+      file.detail = not_written;
+    } else if (!changes) {
+      file.status = Status::unchanged;
+      file.detail = is_main ? join({"up to date (" + what + ")", join(keys, "; ")}, "; ")
+                            : "up to date: " + join(keys, "; ");
+    } else if (!f.write_refusal.empty()) {
+      file.status = Status::failed;
+      file.detail = f.write_refusal;
+    } else {
+      file.status = Status::changed;
+      file.detail = "update: " + join({is_main ? what : "", join(keys, "; ")}, "; ") +
+                    "; owner, group and mode kept";
+    }
+    show(file);
+    plan.actions.push_back(std::move(file));
+  }
 }
 
 }  // namespace kvmprov

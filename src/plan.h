@@ -63,6 +63,7 @@ struct NovaTarget {
   std::string cpu_mode;
   std::vector<std::string> cpu_models;
   std::vector<std::string> missing_features;  // features the host lacks, per model "M: f1 f2"
+  std::vector<std::string> decides;  // write_file: the keys nova-compute takes from this file
 };
 
 struct Action {

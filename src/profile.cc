@@ -846,9 +846,19 @@ class Validator {
     NovaSpec spec;
     if (n.kind == YamlNode::Kind::null) return spec;
     if (!map(n, "\"nova\"")) return spec;
-    auto fields = map_fields(
-        n, {"config", "virt_type", "cpu_mode", "cpu_models", "legacy_option_names", "cpu_map"},
-        " in \"nova\"");
+    auto fields =
+        map_fields(n,
+                   {"config", "virt_type", "cpu_mode", "cpu_models", "legacy_option_names",
+                    "cpu_map", "config_file", "config_files", "config_dir", "config_dirs"},
+                   " in \"nova\"");
+    // oslo.config's own option names: files and directories interleave in nova-compute's order
+    // (Debian reads the default directories first, RDO and kolla last), so one list says it.
+    for (std::string_view key : {"config_file", "config_files", "config_dir", "config_dirs"}) {
+      if (const Field f = fields[key]; f.key)
+        error(f.key->pos, "unknown key " + quote(key) +
+                              " in \"nova\": list files and directories (ending in '/') in "
+                              "\"config\", in the order nova-compute reads them");
+    }
     auto path = [&](std::string_view key, std::string& out) {
       const YamlNode* v = fields[key].value;
       if (!v) return;
@@ -861,7 +871,7 @@ class Validator {
         }
       }
     };
-    path("config", spec.config);
+    if (const YamlNode* v = fields["config"].value) nova_config(*v, spec.config);
     path("cpu_map", spec.cpu_map);
     if (const YamlNode* v = fields["virt_type"].value) {
       if (const std::string* s = scalar(*v, "\"virt_type\" of \"nova\"")) {
@@ -941,6 +951,55 @@ class Validator {
     return spec;
   }
 
+  // "config" of "nova": one file, or the files and directories nova-compute reads, in order.
+  void nova_config(const YamlNode& v, std::vector<std::string>& out) {
+    const std::string what = "\"config\" of \"nova\"";
+    std::vector<const YamlNode*> items;
+    if (v.kind == YamlNode::Kind::scalar) {
+      items.push_back(&v);
+    } else if (v.kind == YamlNode::Kind::sequence) {
+      for (const YamlNode& item : v.items) items.push_back(&item);
+    } else {
+      error(v.pos, "expected a path or a list of paths for " + what + ", found " + describe(v));
+      return;
+    }
+    std::vector<std::string> paths;
+    FirstSeen seen;
+    bool ok = true;
+    for (const YamlNode* item : items) {
+      const std::string* s = scalar(*item, "an entry of " + what);
+      if (!s) {
+        ok = false;
+        continue;
+      }
+      // A directory is written with its final '/'; the rest has the grammar of every path.
+      const bool dir = s->size() > 1 && s->back() == '/';
+      std::string why =
+          explain_config_path(dir ? std::string_view(*s).substr(0, s->size() - 1) : *s);
+      if (!why.empty()) {
+        error(item->pos, "invalid path " + quote(*s) + " for " + what + ": " + why);
+        ok = false;
+      } else if (auto first = seen.repeat(dir ? s->substr(0, s->size() - 1) : *s, item->pos.line)) {
+        error(item->pos, "duplicate path " + quote(*s) + " in " + what + ", first listed at line " +
+                             std::to_string(*first));
+        ok = false;
+      } else {
+        paths.push_back(*s);
+      }
+    }
+    if (!ok) return;
+    NovaSpec probe;
+    probe.config = paths;
+    if (nova_main_config(probe).empty()) {
+      error(v.pos,
+            what +
+                " names no file kvmprov may edit: add nova's own file, e.g. "
+                "/etc/nova/nova.conf (directories end in '/'; files under /usr are only read)");
+      return;
+    }
+    out = std::move(paths);
+  }
+
   std::string source_;
 };
 
@@ -1017,6 +1076,12 @@ std::string_view nova_virt_type_name(NovaVirtType t) {
       return "qemu";
   }
   return "auto";
+}
+
+std::string nova_main_config(const NovaSpec& spec) {
+  for (const auto& path : spec.config)
+    if (!path.ends_with('/') && !path.starts_with("/usr/")) return path;
+  return "";
 }
 
 std::string_view nova_cpu_mode_name(NovaCpuMode m) {

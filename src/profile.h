@@ -56,8 +56,18 @@ enum class NovaCpuMode { host_model, host_passthrough, custom, none };
 std::string_view nova_virt_type_name(NovaVirtType t);  // "auto", "kvm", "qemu"
 std::string_view nova_cpu_mode_name(NovaCpuMode m);    // "host-model", ..., "none"
 
+// What nova-compute reads on Debian, in its order: oslo.config's default directories come first
+// because the service names its files with --config-file and no --config-dir, and
+// nova-compute.conf (from nova-compute-kvm or -qemu) is passed after nova.conf when it exists.
+inline const std::vector<std::string> kNovaDebianConfig = {
+    "/etc/nova/nova.conf.d/", "/etc/nova/nova-compute.conf.d/", "/etc/nova/nova.conf",
+    "/etc/nova/nova-compute.conf"};
+
 struct NovaSpec {
-  std::string config = "/etc/nova/nova.conf";  // absolute, as seen on the target
+  // The configuration nova-compute reads, in the order it reads it (a later file wins): files,
+  // and directories (ending in '/') whose *.conf files are read sorted by name. Absolute paths as
+  // seen on the target.
+  std::vector<std::string> config = kNovaDebianConfig;
   NovaVirtType virt_type = NovaVirtType::automatic;
   NovaCpuMode cpu_mode = NovaCpuMode::host_model;
   std::vector<std::string> cpu_models;  // custom only: [A-Za-z0-9._-]{1,64} each
@@ -65,6 +75,10 @@ struct NovaSpec {
   std::string cpu_map;                  // "" = libvirt's default locations
   bool operator==(const NovaSpec&) const = default;
 };
+
+// The file of SPEC.config kvmprov adds absent keys to and that must exist: the first entry that
+// is a file outside /usr (a package's defaults under /usr are read, never written). "" if none.
+std::string nova_main_config(const NovaSpec& spec);
 
 struct Profile {
   std::string source;  // file path, or "<built-in default>"

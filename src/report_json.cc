@@ -107,6 +107,7 @@ nlohmann::json report_json(const RunReport& r) {
       if (!t.source.empty()) nova["source"] = t.source;
       if (!t.cpu_models.empty()) nova["cpu_models"] = t.cpu_models;
       if (!t.missing_features.empty()) nova["missing_features"] = t.missing_features;
+      if (!t.decides.empty()) nova["decides"] = t.decides;
       j["nova"] = nova;
     }
     if (!a.options.empty()) {

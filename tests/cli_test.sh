@@ -530,5 +530,54 @@ run apply --root "$VN" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml" --fa
 expect_eq "$err" "" "an image made for one vendor: nothing to say"
 expect_eq "$(grep -v '^#' "$VN/etc/modules-load.d/kvmprov.conf")" "$(printf 'kvm\nkvm_amd\nvhost_net')" "an image made for AMD lists kvm_amd"
 
+# --- nova: what nova-compute reads, converged where it reads it (under --root)
+DR="$TMP/debianroot"
+mkdir -p "$DR/etc/nova/nova.conf.d"
+printf '[DEFAULT]\n#compute_driver = <None>\n[database]\nconnection = mysql+pymysql://nova:S3cret@db/nova\n[libvirt]\n#virt_type = kvm\n' >"$DR/etc/nova/nova.conf"
+# nova-compute.conf as nova-compute-kvm ships it, and a drop-in that spells the section upper-case.
+printf '[DEFAULT]\ncompute_driver=libvirt.LibvirtDriver\nneutron_ovs_bridge=br-int\n[libvirt]\nvirt_type=kvm\nvif_driver=nova.virt.libvirt.vif.LibvirtGenericVIFDriver\n' >"$DR/etc/nova/nova-compute.conf"
+printf '[LIBVIRT]\ncpu_mode = host-passthrough\n' >"$DR/etc/nova/nova.conf.d/50-cpu.conf"
+chmod 0640 "$DR/etc/nova/nova-compute.conf"
+printf 'version: 1\nname: compute\nnova:\n  virt_type: auto\n' >"$TMP/nova-debian.yaml"
+run plan --root "$DR" --profile "$TMP/nova-debian.yaml" --fact kvm_usable=false
+expect_rc 0 "nova: plan over Debian's files"
+expect_in "$out" "~ write /etc/nova/nova-compute.conf: update: decides [DEFAULT] compute_driver, [libvirt] virt_type; owner, group and mode kept" "nova: the plan names the file that decides virt_type"
+expect_in "$out" "~ write /etc/nova/nova.conf.d/50-cpu.conf: update: decides [libvirt] cpu_mode; owner, group and mode kept" "nova: an upper-case [LIBVIRT] drop-in decides cpu_mode"
+expect_in "$out" "-[libvirt] virt_type = kvm" "nova: diff shows the package's value"
+expect_in "$out" "+[libvirt] virt_type = qemu" "nova: diff shows the new value"
+expect_not_in "$out" "neutron_ovs_bridge" "nova: no foreign line of nova-compute.conf in the plan"
+expect_not_in "$out" "S3cret" "nova: no foreign line of nova.conf in the plan"
+run apply --root "$DR" --profile "$TMP/nova-debian.yaml" --fact kvm_usable=false
+expect_rc 0 "nova: apply over Debian's files"
+expect_eq "$(sed -n 5p "$DR/etc/nova/nova-compute.conf")" "virt_type=qemu" "nova: nova-compute.conf corrected in place"
+expect_eq "$(stat -c %a "$DR/etc/nova/nova-compute.conf")" "640" "nova: nova-compute.conf mode kept"
+expect_eq "$(cat "$DR/etc/nova/nova.conf.d/50-cpu.conf")" "$(printf '[LIBVIRT]\ncpu_mode = host-model')" "nova: the drop-in's line converged"
+run apply --root "$DR" --profile "$TMP/nova-debian.yaml" --fact kvm_usable=false
+expect_in "$out" "0 changed, " "nova: the second apply changes nothing"
+expect_in "$out" "unchanged write /etc/nova/nova-compute.conf: up to date: decides [DEFAULT] compute_driver, [libvirt] virt_type" "nova: converged, the deciding file still says so"
+# A symlinked nova.conf: plan predicts apply's refusal, and the link's target is left alone.
+mv "$DR/etc/nova/nova.conf" "$DR/etc/nova/nova.conf.real"
+ln -s nova.conf.real "$DR/etc/nova/nova.conf"
+before=$(sha256sum <"$DR/etc/nova/nova.conf.real")
+printf 'version: 1\nname: compute\nnova:\n  virt_type: kvm\n  legacy_option_names: true\n' >"$TMP/nova-link.yaml"
+run plan --root "$DR" --profile "$TMP/nova-link.yaml"
+expect_in "$out" "! write /etc/nova/nova.conf: " "nova: a symlinked nova.conf fails in plan"
+run apply --root "$DR" --profile "$TMP/nova-link.yaml"
+expect_rc 1 "nova: a symlinked nova.conf fails in apply"
+expect_in "$out" "failed    write /etc/nova/nova.conf: " "nova: apply names the refused file"
+expect_eq "$(sha256sum <"$DR/etc/nova/nova.conf.real")" "$before" "nova: the symlink's target is untouched"
+if [ -L "$DR/etc/nova/nova.conf" ]; then ok; else bad "nova: the symlink was replaced"; fi
+# No CPU map in the image: said so, not that the models are wrong.
+rm "$DR/etc/nova/nova.conf" && mv "$DR/etc/nova/nova.conf.real" "$DR/etc/nova/nova.conf"
+printf 'version: 1\nname: compute\nnova:\n  virt_type: kvm\n  cpu_mode: custom\n  cpu_models: [Nehalem]\n' >"$TMP/nova-nomap.yaml"
+run plan --root "$DR" --profile "$TMP/nova-nomap.yaml"
+expect_in "$out" "! cpu-mode custom Nehalem: cannot check the CPU models in the image (--root): no libvirt CPU map: " "nova: a missing CPU map is said to be missing from the image"
+expect_in "$out" "! write /etc/nova/nova.conf: not written: the CPU models cannot be checked: no libvirt CPU map in the image (--root) (see nova:cpu_mode)" "nova: nova.conf is not written for want of a CPU map"
+expect_not_in "$out" "models are wrong" "nova: a missing CPU map is not called wrong models"
+printf 'version: 1\nname: c\nnova:\n  config_dir: /etc/nova/nova.conf.d\n' >"$TMP/nova-bad.yaml"
+run validate "$TMP/nova-bad.yaml"
+expect_rc 65 "nova: config_dir refused"
+expect_in "$err" "nova-bad.yaml:4:3: unknown key \"config_dir\" in \"nova\": list files and directories (ending in '/') in \"config\"" "nova: config_dir points at config"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

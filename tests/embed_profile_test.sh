@@ -28,5 +28,14 @@ printf 'stale' >"$TMP/out.cc"
 grep -qF 'p.name = "q";' "$TMP/out.cc" && ok || bad "old output not replaced"
 [ -z "$(find "$TMP" -name '*.tmp')" ] && ok || bad "temporary file left behind"
 
+# nova's config list, in order.
+printf 'version: 1\nname: n\nnova:\n  config: [/etc/nova/nova.conf.d/, /etc/nova/nova.conf]\n' >"$TMP/nova.yaml"
+"$EMBED" "$TMP/nova.yaml" "$TMP/out.cc" && ok || bad "nova profile refused"
+want='      n.config.clear();
+      n.config.push_back("/etc/nova/nova.conf.d/");
+      n.config.push_back("/etc/nova/nova.conf");'
+got=$(grep -F 'n.config' "$TMP/out.cc")
+[ "$got" = "$want" ] && ok || bad "nova config not embedded in order: [$got]"
+
 echo "embed-profile: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: MIT
 # nova.conf against the real thing: Debian's nova-common sample converged under --root, read back
 # by nova's own option definitions (python3-nova), and custom CPU models checked against the CPU
-# map Debian's libvirt0 ships. Exit 77 (skipped) when the packages cannot be fetched.
+# map Debian's libvirt0 ships. Then the files nova-compute really loads: the sample with the
+# nova-compute.conf that nova-compute-kvm or nova-compute-qemu ships, a config directory and an
+# upper-case [LIBVIRT], loaded by oslo.config exactly as the service loads them, must give the
+# values kvmprov reported. Exit 77 (skipped) when the packages cannot be fetched.
 # Usage: nova_client_test.sh PATH/TO/kvmprov
 set -eu
 
@@ -21,19 +24,33 @@ fail() {
   failures=$((failures + 1))
 }
 
-if [ ! -f "$cache/nova.conf" ] || [ ! -f "$cache/cpu_map/index.xml" ]; then
+if [ ! -f "$cache/nova.conf" ] || [ ! -f "$cache/cpu_map/index.xml" ] ||
+  [ ! -f "$cache/nova-compute-kvm.conf" ] || [ ! -f "$cache/nova-compute-qemu.conf" ]; then
   dl=$(mktemp -d)
   trap 'rm -rf "$dl"' EXIT
-  if ! (cd "$dl" && apt-get download nova-common libvirt0) >"$dl/log" 2>&1; then
-    skip "cannot fetch nova-common and libvirt0 with apt-get download: $(tail -n 1 "$dl/log")"
+  packages="nova-common libvirt0 nova-compute-kvm nova-compute-qemu"
+  # shellcheck disable=SC2086 # one word per package
+  if ! (cd "$dl" && apt-get download $packages) >"$dl/log" 2>&1; then
+    skip "cannot fetch $packages with apt-get download: $(tail -n 1 "$dl/log")"
   fi
-  for deb in "$dl"/*.deb; do dpkg -x "$deb" "$dl/x"; done
-  [ -f "$dl/x/usr/share/nova-common/nova.conf" ] || skip "nova-common has no /usr/share/nova-common/nova.conf"
-  [ -f "$dl/x/usr/share/libvirt/cpu_map/index.xml" ] || skip "libvirt0 has no /usr/share/libvirt/cpu_map"
+  # Each package unpacked apart: both nova-compute-* ship /etc/nova/nova-compute.conf.
+  for deb in "$dl"/*.deb; do
+    name=$(dpkg-deb --field "$deb" Package)
+    dpkg -x "$deb" "$dl/$name"
+  done
+  [ -f "$dl/nova-common/usr/share/nova-common/nova.conf" ] || skip "nova-common has no /usr/share/nova-common/nova.conf"
+  [ -f "$dl/libvirt0/usr/share/libvirt/cpu_map/index.xml" ] || skip "libvirt0 has no /usr/share/libvirt/cpu_map"
+  for flavour in kvm qemu; do
+    [ -f "$dl/nova-compute-$flavour/etc/nova/nova-compute.conf" ] ||
+      skip "nova-compute-$flavour has no /etc/nova/nova-compute.conf"
+  done
   mkdir -p "$cache"
   rm -rf "$cache/cpu_map"
-  cp -r "$dl/x/usr/share/libvirt/cpu_map" "$cache/cpu_map"
-  cp "$dl/x/usr/share/nova-common/nova.conf" "$cache/nova.conf"
+  cp -r "$dl/libvirt0/usr/share/libvirt/cpu_map" "$cache/cpu_map"
+  cp "$dl/nova-common/usr/share/nova-common/nova.conf" "$cache/nova.conf"
+  for flavour in kvm qemu; do
+    cp "$dl/nova-compute-$flavour/etc/nova/nova-compute.conf" "$cache/nova-compute-$flavour.conf"
+  done
 fi
 
 work=$(mktemp -d)
@@ -137,6 +154,103 @@ for case in 'custom' 'host-model Nehalem' 'host-passthrough Nehalem'; do
   [ $code = 65 ] || fail "cpu_mode $case: exit $code, expected 65: $(cat "$work/out")"
 done
 [ "$(md5sum <"$conf")" = "$before" ] || fail "an invalid profile changed nova.conf"
+
+# 6. What nova-compute really loads. Debian's service runs
+#   nova-compute --config-file=/etc/nova/nova.conf --config-file=/etc/nova/nova-compute.conf
+# with no --config-dir, so oslo.config first reads its default directories
+# (/etc/nova/nova.conf.d/, /etc/nova/nova-compute.conf.d/) and then the two files; a service
+# given --config-dir after the files reads the directory last. oslo.config loads each layout here
+# as nova-compute would (paths moved under the root), and must read what kvmprov reported.
+oslo_reads() { # DEFAULT_DIRS (colon-separated) ARGS...
+  "$python" - "$@" <<'PY'
+import sys
+import nova.conf
+CONF = nova.conf.CONF
+dirs = [d for d in sys.argv[1].split(':') if d]
+CONF(sys.argv[2:], project='nova', prog='nova-compute', default_config_files=[],
+     default_config_dirs=dirs)
+print(CONF.compute_driver, CONF.libvirt.virt_type, CONF.libvirt.cpu_mode,
+      ','.join(CONF.libvirt.cpu_models) or '-')
+PY
+}
+# The JSON report's virt_type decision and cpu_mode, and the files that decide virt_type.
+reported() {
+  "$python" -c '
+import json, sys
+r = json.load(sys.stdin)
+a = {x["id"]: x for x in r["actions"]}
+vt = a["nova:virt_type"]["nova"]
+deciding = [x["target"] for x in r["actions"]
+            if "[libvirt] virt_type" in x.get("nova", {}).get("decides", [])]
+print(vt["virt_type"], a["nova:cpu_mode"]["nova"]["cpu_mode"], " ".join(deciding))'
+}
+# Every line that differs between two files is a managed key.
+only_managed() { # BEFORE AFTER LABEL
+  extra=$(diff "$1" "$2" | grep -E '^[<>]' |
+    grep -vE '^[<>] *(compute_driver|virt_type|cpu_mode|cpu_models?) *[=:]' || true)
+  [ -z "$extra" ] || fail "$3: lines other than the managed keys changed: [$extra]"
+}
+
+for layout in debian config-dir-last; do
+  for flavour in kvm qemu; do
+    for usable in true false; do
+      case=$layout/nova-compute-$flavour/kvm_usable=$usable
+      r=$work/$layout-$flavour-$usable
+      mkdir -p "$r/etc/nova/nova.conf.d"
+      cp "$cache/nova.conf" "$r/etc/nova/nova.conf"
+      cp "$cache/nova-compute-$flavour.conf" "$r/etc/nova/nova-compute.conf"
+      chown 0:4242 "$r/etc/nova/nova.conf"
+      chmod 0640 "$r/etc/nova/nova.conf"
+      if [ $layout = debian ]; then
+        # A site drop-in in oslo.config's default directory: read first, so only what no later
+        # file sets comes from it. Its section is spelt upper-case.
+        printf '[LIBVIRT]\ncpu_mode = host-passthrough\n' >"$r/etc/nova/nova.conf.d/50-site.conf"
+        printf 'version: 1\nname: compute\nnova:\n  virt_type: auto\n' >"$work/p.yaml"
+        dirs=$r/etc/nova/nova.conf.d:$r/etc/nova/nova-compute.conf.d
+        set -- --config-file "$r/etc/nova/nova.conf" --config-file "$r/etc/nova/nova-compute.conf"
+      else
+        # --config-dir after the files: its [LIBVIRT] virt_type is read last and wins.
+        printf '[LIBVIRT]\nvirt_type = lxc\n' >"$r/etc/nova/nova.conf.d/90-virt.conf"
+        printf '%s\n' 'version: 1' 'name: compute' 'nova:' '  virt_type: auto' \
+          '  config: [/etc/nova/nova.conf, /etc/nova/nova-compute.conf, /etc/nova/nova.conf.d/]' \
+          >"$work/p.yaml"
+        dirs=
+        set -- --config-file "$r/etc/nova/nova.conf" --config-file "$r/etc/nova/nova-compute.conf" \
+          --config-dir "$r/etc/nova/nova.conf.d"
+      fi
+      cp -r "$r/etc/nova" "$work/before"
+      [ $usable = true ] && want=kvm || want=qemu
+      if [ $have_nova = yes ] && [ $usable = false ] && [ $flavour = kvm ] && [ $layout = debian ]; then
+        # The case virt_type: auto exists for: before kvmprov, nova-compute reads kvm.
+        got=$(oslo_reads "$dirs" "$@") || fail "$case: nova cannot read the files as shipped"
+        [ "$got" = "libvirt.LibvirtDriver kvm host-passthrough -" ] || fail "$case: as shipped, nova reads: $got"
+      fi
+      out=$("$kvmprov" --no-color --profile "$work/p.yaml" --root "$r" --fact kvm_usable=$usable \
+        --json apply) || fail "$case: apply exited $?: $out"
+      rep=$(printf '%s\n' "$out" | reported) || fail "$case: no report: $out"
+      read -r virt_type cpu_mode deciding <<EOF
+$rep
+EOF
+      [ "$virt_type" = "$want" ] || fail "$case: kvmprov decided [$virt_type], expected $want"
+      [ $layout = debian ] && decider=/etc/nova/nova-compute.conf || decider=/etc/nova/nova.conf.d/90-virt.conf
+      [ "$deciding" = "$decider" ] || fail "$case: kvmprov says [$deciding] decides virt_type, expected $decider"
+      for f in nova.conf nova-compute.conf nova.conf.d/50-site.conf nova.conf.d/90-virt.conf; do
+        if [ -f "$work/before/$f" ]; then only_managed "$work/before/$f" "$r/etc/nova/$f" "$case: $f"; fi
+      done
+      [ "$(stat -c '%u:%g %a' "$r/etc/nova/nova.conf")" = "0:4242 640" ] || fail "$case: nova.conf owner/mode"
+      [ "$(stat -c '%u:%g %a' "$r/etc/nova/nova-compute.conf")" = "0:0 644" ] || fail "$case: nova-compute.conf owner/mode"
+      if [ $have_nova = yes ]; then
+        got=$(oslo_reads "$dirs" "$@") || fail "$case: nova cannot read the result"
+        [ "$got" = "libvirt.LibvirtDriver $virt_type $cpu_mode -" ] ||
+          fail "$case: kvmprov reported virt_type=$virt_type cpu_mode=$cpu_mode, nova reads: $got"
+      fi
+      out=$("$kvmprov" --no-color --profile "$work/p.yaml" --root "$r" --fact kvm_usable=$usable apply) ||
+        fail "$case: second apply exited $?"
+      printf '%s\n' "$out" | grep -q '^0 changed, ' || fail "$case: second apply: $out"
+      rm -rf "$work/before"
+    done
+  done
+done
 
 if [ $failures -gt 0 ]; then
   echo "$failures failure(s)"

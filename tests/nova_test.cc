@@ -19,6 +19,7 @@
 #include "nova.h"
 #include "plan.h"
 #include "report.h"
+#include "test_util.h"
 
 namespace kvmprov {
 namespace {
@@ -50,6 +51,51 @@ TEST_CASE("ini_get reads as oslo.config: last occurrence wins, sections merge, q
   CHECK(ini_get(text, "libvirt", "images_type") == "raw\nand more");
   CHECK_FALSE(ini_get(text, "libvirt", "cpu_mode"));
   CHECK_FALSE(ini_get(text, "api", "virt_type"));
+}
+
+TEST_CASE(
+    "section names as oslo.config files them: DEFAULT exactly, every other group lower-cased") {
+  CHECK(ini_group("DEFAULT") == "DEFAULT");
+  CHECK(ini_group("default") == "default");  // a group of its own: nova never reads it
+  CHECK(ini_group("Default") == "default");
+  CHECK(ini_group("LIBVIRT") == "libvirt");
+  CHECK(ini_group("LibVirt") == "libvirt");
+  const std::string text =
+      "[DEFAULT]\n"
+      "compute_driver = libvirt.LibvirtDriver\n"
+      "[default]\n"
+      "compute_driver = fake.FakeDriver\n"
+      "[libvirt]\n"
+      "virt_type = kvm\n"
+      "[LIBVIRT]\n"
+      "virt_type = qemu\n";
+  // [LIBVIRT] merges into [libvirt] and, coming later, wins; [default] is not DEFAULT.
+  CHECK(ini_get(text, "libvirt", "virt_type") == "qemu");
+  CHECK(ini_get(text, "DEFAULT", "compute_driver") == "libvirt.LibvirtDriver");
+  CHECK(ini_excerpt(text, settings({{"DEFAULT", "compute_driver", "x"},
+                                    {"libvirt", "virt_type", "kvm"}})) ==
+        "[DEFAULT] compute_driver = libvirt.LibvirtDriver\n[libvirt] virt_type = qemu\n");
+  // The line that wins is the one changed, under whichever spelling it stands.
+  CHECK(ini_apply(text, settings({{"libvirt", "virt_type", "kvm"},
+                                  {"DEFAULT", "compute_driver", "libvirt.LibvirtDriver"}})) ==
+        "[DEFAULT]\n"
+        "compute_driver = libvirt.LibvirtDriver\n"
+        "[default]\n"
+        "compute_driver = fake.FakeDriver\n"
+        "[libvirt]\n"
+        "virt_type = kvm\n"
+        "[LIBVIRT]\n"
+        "virt_type = kvm\n");
+  // Removal reaches every spelling; an absent key goes under the first header of its group.
+  CHECK(ini_apply(
+            "[Libvirt]\ncpu_models = a\n[libvirt]\ncpu_models = b\n",
+            settings({{"libvirt", "cpu_models", std::nullopt}, {"libvirt", "cpu_mode", "none"}})) ==
+        "[Libvirt]\ncpu_mode = none\n[libvirt]\n");
+  // [default] holds no DEFAULT key: compute_driver is added to a DEFAULT section of its own.
+  CHECK(ini_apply("[default]\ncompute_driver = fake.FakeDriver\n",
+                  settings({{"DEFAULT", "compute_driver", "libvirt.LibvirtDriver"}})) ==
+        "[default]\ncompute_driver = fake.FakeDriver\n\n[DEFAULT]\ncompute_driver = "
+        "libvirt.LibvirtDriver\n");
 }
 
 TEST_CASE("ini_apply sets the last live occurrence and leaves every other byte") {
@@ -202,7 +248,10 @@ TEST_CASE("the nova section: defaults, values and errors") {
   ParseResult r = parse_profile("version: 1\nname: t\nnova:\n", "p.yaml");
   REQUIRE(r.profile);
   REQUIRE(r.profile->nova);
-  CHECK(r.profile->nova->config == "/etc/nova/nova.conf");
+  CHECK(r.profile->nova->config ==
+        std::vector<std::string>{"/etc/nova/nova.conf.d/", "/etc/nova/nova-compute.conf.d/",
+                                 "/etc/nova/nova.conf", "/etc/nova/nova-compute.conf"});
+  CHECK(nova_main_config(*r.profile->nova) == "/etc/nova/nova.conf");
   CHECK(r.profile->nova->virt_type == NovaVirtType::automatic);
   CHECK(r.profile->nova->cpu_mode == NovaCpuMode::host_model);
   CHECK_FALSE(parse_profile("version: 1\nname: t\n", "p.yaml").profile->nova);
@@ -213,6 +262,7 @@ TEST_CASE("the nova section: defaults, values and errors") {
       "  cpu_map: /usr/share/libvirt/cpu_map.xml\n",
       "p.yaml");
   REQUIRE(r.profile);
+  CHECK(r.profile->nova->config == std::vector<std::string>{"/srv/nova.conf"});
   CHECK(r.profile->nova->cpu_models == std::vector<std::string>{"Nehalem", "Westmere-IBRS"});
   CHECK(r.profile->nova->legacy_option_names);
   CHECK(r.profile->nova->cpu_map == "/usr/share/libvirt/cpu_map.xml");
@@ -249,6 +299,50 @@ TEST_CASE("the nova section: defaults, values and errors") {
         std::vector<std::string>{
             "p.yaml:4:24: invalid value \"maybe\" for \"legacy_option_names\" of \"nova\": "
             "expected true or false"});
+}
+
+TEST_CASE("nova's config: files and directories in the order nova-compute reads them") {
+  ParseResult r = parse_profile(
+      "version: 1\nname: t\nnova:\n  config:\n    - /usr/share/nova/nova-dist.conf\n"
+      "    - /etc/nova/nova.conf\n    - /etc/nova/nova.conf.d/\n",
+      "p.yaml");
+  REQUIRE(r.profile);
+  CHECK(r.profile->nova->config == std::vector<std::string>{"/usr/share/nova/nova-dist.conf",
+                                                            "/etc/nova/nova.conf",
+                                                            "/etc/nova/nova.conf.d/"});
+  // A package's defaults under /usr are read, never edited: nova.conf is the main file.
+  CHECK(nova_main_config(*r.profile->nova) == "/etc/nova/nova.conf");
+
+  CHECK(profile_errors("  config: [/etc/nova/nova.conf, /etc/nova/nova.conf]\n") ==
+        std::vector<std::string>{"p.yaml:4:33: duplicate path \"/etc/nova/nova.conf\" in "
+                                 "\"config\" of \"nova\", first listed at line 4"});
+  CHECK(profile_errors("  config: [/etc/nova/nova.conf, etc/x.conf]\n") ==
+        std::vector<std::string>{"p.yaml:4:33: invalid path \"etc/x.conf\" for \"config\" of "
+                                 "\"nova\": must be an absolute path"});
+  CHECK(profile_errors("  config: [/etc/nova/nova.conf, /etc/nova/../x/]\n").size() == 1);
+  const std::string no_file =
+      "\"config\" of \"nova\" names no file kvmprov may edit: add nova's own file, e.g. "
+      "/etc/nova/nova.conf (directories end in '/'; files under /usr are only read)";
+  CHECK(profile_errors("  config: /etc/nova/nova.conf.d/\n") ==
+        std::vector<std::string>{"p.yaml:4:11: " + no_file});
+  CHECK(profile_errors("  config: [/usr/share/nova/nova-dist.conf, /etc/nova/nova.conf.d/]\n") ==
+        std::vector<std::string>{"p.yaml:4:11: " + no_file});
+  CHECK(profile_errors("  config: []\n") == std::vector<std::string>{"p.yaml:4:11: " + no_file});
+  CHECK(profile_errors("  config: {file: /etc/nova/nova.conf}\n") ==
+        std::vector<std::string>{"p.yaml:4:11: expected a path or a list of paths for \"config\" "
+                                 "of \"nova\", found a map"});
+  CHECK(profile_errors("  config: [[/etc/nova/nova.conf]]\n") ==
+        std::vector<std::string>{"p.yaml:4:12: expected a single value for an entry of "
+                                 "\"config\" of \"nova\", found a list"});
+  // oslo.config's option names point at the one list.
+  CHECK(profile_errors("  config_dir: /etc/nova/nova.conf.d\n") ==
+        std::vector<std::string>{
+            "p.yaml:4:3: unknown key \"config_dir\" in \"nova\": list files and directories "
+            "(ending in '/') in \"config\", in the order nova-compute reads them"});
+  CHECK(profile_errors("  config_files: [/etc/nova/nova.conf]\n").size() == 1);
+  CHECK(profile_errors("  confg: /etc/nova/nova.conf\n") ==
+        std::vector<std::string>{
+            "p.yaml:4:3: unknown key \"confg\" in \"nova\" (did you mean \"config\"?)"});
 }
 
 Profile nova_profile(NovaSpec spec) {
@@ -423,6 +517,8 @@ TEST_CASE("custom CPU models: checked against the map and this CPU") {
   CHECK(cpu->detail == "this CPU cannot run \"Nehalem\": it lacks sse4.2 (sse4_2), lahf_lm");
   CHECK(cpu->nova.missing_features == std::vector<std::string>{"Nehalem: sse4.2 (sse4_2) lahf_lm"});
   CHECK(find(plan.actions, "file:" + kConf)->status == Status::failed);
+  CHECK(find(plan.actions, "file:" + kConf)->detail ==
+        "not written: the CPU models are wrong (see nova:cpu_mode)");
 
   p.nova->cpu_models = {"Nehalen"};
   plan = make_plan(p, f, {.live = true});
@@ -450,6 +546,308 @@ TEST_CASE("host-passthrough warns about live migration; legacy names on request"
   auto again = apply_plan(h, make_plan(p, observe(h, p), {.live = true}));
   CHECK(find(again, "file:" + kConf)->status == Status::unchanged);
   CHECK(h.writes_.empty());
+}
+
+// /etc/nova/nova-compute.conf as Debian's nova-compute-kvm ships it (2:26.2.2-1~deb12u5).
+const std::string kComputeConf = "/etc/nova/nova-compute.conf";
+const std::string kKvmComputeConf =
+    "[DEFAULT]\ncompute_driver=libvirt.LibvirtDriver\nneutron_ovs_bridge=br-int\n[libvirt]\n"
+    "virt_type=kvm\nvif_driver=nova.virt.libvirt.vif.LibvirtGenericVIFDriver\n"
+    "use_virtio_for_bridges=true\n# This may be needed for \n#cpu_mode=host-passthrough\n";
+
+// The value nova-compute reads for SECTION/KEY: the last file in FILES (oslo.config's order)
+// that sets it decides.
+std::optional<std::string> effective(const FakeHost& h, const std::vector<std::string>& files,
+                                     const std::string& section, const std::string& key) {
+  for (auto it = files.rbegin(); it != files.rend(); ++it) {
+    auto f = h.files_.find(*it);
+    if (f == h.files_.end()) continue;
+    if (auto v = ini_get(f->second, section, key)) return v;
+  }
+  return std::nullopt;
+}
+
+// Plans with the verdict given, applies, and checks what nova-compute then reads: every managed
+// key as the profile wants it, and a second run that changes nothing.
+std::vector<Action> converge(FakeHost& h, const Profile& p, bool kvm_usable) {
+  Facts f = observe(h, p);
+  f.nova.kvm = KvmVerdict{
+      .usable = kvm_usable, .reason = kvm_usable ? "ok" : "no-device-node", .source = "check"};
+  Plan plan = make_plan(p, f, {.live = true});
+  apply_plan(h, plan);
+  const std::string virt_type = kvm_usable ? "kvm" : "qemu";
+  for (const auto& s : nova_settings(*p.nova, virt_type)) {
+    CAPTURE(s.key);
+    CHECK(effective(h, f.nova.config_files, s.section, s.key) == s.value);
+  }
+  h.writes_.clear();
+  Facts again = observe(h, p);
+  again.nova.kvm = f.nova.kvm;
+  for (const auto& a : apply_plan(h, make_plan(p, again, {.live = true})))
+    if (a.kind == ActionKind::write_file) CHECK(a.status == Status::unchanged);
+  CHECK(h.writes_.empty());
+  return plan.actions;
+}
+
+TEST_CASE("nova-compute.conf decides virt_type on Debian: it is corrected where it wins") {
+  FakeHost h = nova_host();
+  h.files_[kComputeConf] = kKvmComputeConf;
+  Profile p = nova_profile({});
+  std::vector<Action> actions = converge(h, p, false);
+  const Action* conf = find(actions, "file:" + kConf);
+  const Action* compute = find(actions, "file:" + kComputeConf);
+  REQUIRE(conf);
+  REQUIRE(compute);
+  // The package's file keeps every other byte; virt_type is set where nova-compute reads it.
+  CHECK(h.files_[kComputeConf] ==
+        "[DEFAULT]\ncompute_driver=libvirt.LibvirtDriver\nneutron_ovs_bridge=br-int\n[libvirt]\n"
+        "virt_type=qemu\nvif_driver=nova.virt.libvirt.vif.LibvirtGenericVIFDriver\n"
+        "use_virtio_for_bridges=true\n# This may be needed for \n#cpu_mode=host-passthrough\n");
+  // nova.conf gets only what no later file sets.
+  CHECK(h.files_[kConf] ==
+        "[DEFAULT]\n#compute_driver = <None>\n\n[libvirt]\ncpu_mode = host-model\n#virt_type = "
+        "kvm\n");
+  CHECK(compute->status == Status::changed);
+  CHECK(compute->shared);
+  CHECK(
+      compute->detail ==
+      "update: decides [DEFAULT] compute_driver, [libvirt] virt_type; owner, group and mode kept");
+  CHECK(compute->nova.decides ==
+        std::vector<std::string>{"[DEFAULT] compute_driver", "[libvirt] virt_type"});
+  CHECK(conf->detail ==
+        "update: virt_type=qemu, cpu_mode=host-model; decides [libvirt] cpu_mode; owner, group and "
+        "mode kept");
+  // The excerpt shows the managed keys only, never the package's other lines.
+  CHECK(*compute->shown_before ==
+        "[DEFAULT] compute_driver = libvirt.LibvirtDriver\n[libvirt] virt_type = kvm\n");
+  CHECK(*compute->shown_after ==
+        "[DEFAULT] compute_driver = libvirt.LibvirtDriver\n[libvirt] virt_type = qemu\n");
+  CHECK(*compute->before == kKvmComputeConf);  // apply writes only over what plan read
+
+  // Converged, a file that decides keys still says so.
+  Facts f = observe(h, p);
+  f.nova.kvm = KvmVerdict{.usable = false, .reason = "no-device-node", .source = "check"};
+  Plan plan = make_plan(p, f, {.live = true});
+  CHECK(find(plan.actions, "file:" + kComputeConf)->detail ==
+        "up to date: decides [DEFAULT] compute_driver, [libvirt] virt_type");
+  CHECK(find(plan.actions, "file:" + kConf)->detail ==
+        "up to date (virt_type=qemu, cpu_mode=host-model); decides [libvirt] cpu_mode");
+  RunReport report{
+      .verb = "plan", .dry_run = true, .profile = &p, .facts = &f, .actions = plan.actions};
+  for (const auto& a : report_json(report)["actions"])
+    if (a["id"] == "file:" + kComputeConf)
+      CHECK(a["nova"]["decides"] ==
+            nlohmann::json::array({"[DEFAULT] compute_driver", "[libvirt] virt_type"}));
+
+  // And back to kvm when KVM works: the same line again.
+  converge(h, p, true);
+  CHECK(h.files_[kComputeConf] == kKvmComputeConf);
+}
+
+TEST_CASE("a later [LIBVIRT] is [libvirt] to nova: its line is the one converged") {
+  FakeHost h = nova_host();
+  h.files_[kConf] = "[libvirt]\nvirt_type = qemu\n";
+  h.files_[kComputeConf] = "[LIBVIRT]\nvirt_type = kvm\n";
+  Profile p = nova_profile({});
+  std::vector<Action> actions = converge(h, p, false);
+  CHECK(h.files_[kComputeConf] == "[LIBVIRT]\nvirt_type = qemu\n");
+  CHECK(find(actions, "file:" + kComputeConf)->nova.decides ==
+        std::vector<std::string>{"[libvirt] virt_type"});
+  // The shadowed line in nova.conf is left as it is: nova-compute does not read it.
+  CHECK(h.files_[kConf] ==
+        "[libvirt]\ncpu_mode = host-model\nvirt_type = qemu\n\n[DEFAULT]\ncompute_driver = "
+        "libvirt.LibvirtDriver\n");
+}
+
+TEST_CASE("a missing later file is skipped; only the files nova reads get actions") {
+  FakeHost h = nova_host();
+  Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
+  Facts f = observe(h, p);
+  CHECK(f.nova.config_files ==
+        std::vector<std::string>{"/etc/nova/nova.conf", "/etc/nova/nova-compute.conf"});
+  Plan plan = make_plan(p, f, {.live = true});
+  CHECK(find(plan.actions, "file:" + kConf)->status == Status::changed);
+  CHECK_FALSE(find(plan.actions, "file:" + kComputeConf));
+  // A file that neither changes nor decides a key is not listed.
+  h.files_[kComputeConf] = "[DEFAULT]\ndebug = true\n";
+  f = observe(h, p);
+  CHECK_FALSE(find(make_plan(p, f, {.live = true}).actions, "file:" + kComputeConf));
+  // Without a verdict only nova.conf is shown, pending: which file changes is not known yet.
+  h.files_[kComputeConf] = kKvmComputeConf;
+  p.nova->virt_type = NovaVirtType::automatic;
+  plan = make_plan(p, observe(h, p), {.live = true});
+  CHECK(find(plan.actions, "file:" + kConf)->status == Status::pending);
+  CHECK_FALSE(find(plan.actions, "file:" + kComputeConf));
+}
+
+TEST_CASE(
+    "config directories: *.conf sorted; read before the files on Debian, after when listed so") {
+  const std::string d = "/etc/nova/nova.conf.d";
+  FakeHost h = nova_host();
+  h.files_[kConf] = "[libvirt]\nvirt_type = qemu\n";
+  h.files_[d + "/20-b.conf"] = "[libvirt]\nvirt_type = lxc\n";
+  h.files_[d + "/10-a.conf"] = "[libvirt]\ncpu_mode = none\n";
+  h.files_[d + "/.hidden.conf"] = "[libvirt]\ncpu_mode = custom\n";  // glob leaves it out
+  h.files_[d + "/30-c.conf.dpkg-old"] = "[libvirt]\ncpu_mode = custom\n";
+
+  // Debian: oslo.config's default directories, then --config-file nova.conf, nova-compute.conf.
+  Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
+  Facts f = observe(h, p);
+  CHECK(f.nova.config_files ==
+        std::vector<std::string>{d + "/10-a.conf", d + "/20-b.conf", kConf, kComputeConf});
+  std::vector<Action> actions = converge(h, p, true);
+  CHECK(h.files_[kConf] ==
+        "[libvirt]\nvirt_type = kvm\n\n[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver\n");
+  // cpu_mode is set only in 10-a.conf: it decides there. 20-b.conf's virt_type is shadowed.
+  CHECK(h.files_[d + "/10-a.conf"] == "[libvirt]\ncpu_mode = host-model\n");
+  CHECK(h.files_[d + "/20-b.conf"] == "[libvirt]\nvirt_type = lxc\n");
+  CHECK_FALSE(find(actions, "file:" + d + "/20-b.conf"));
+  CHECK(find(actions, "file:" + d + "/10-a.conf")->nova.decides ==
+        std::vector<std::string>{"[libvirt] cpu_mode"});
+
+  // --config-dir after the files: the directory's files win, so they are the ones changed.
+  h = nova_host();
+  h.files_[kConf] = "[libvirt]\nvirt_type = qemu\n";
+  h.files_[d + "/20-b.conf"] = "[libvirt]\nvirt_type = lxc\n";
+  h.files_[d + "/10-a.conf"] = "[libvirt]\nvirt_type = qemu\n";
+  p.nova->config = {kConf, d + "/"};
+  CHECK(observe(h, p).nova.config_files ==
+        std::vector<std::string>{kConf, d + "/10-a.conf", d + "/20-b.conf"});
+  actions = converge(h, p, true);
+  CHECK(h.files_[d + "/20-b.conf"] == "[libvirt]\nvirt_type = kvm\n");
+  CHECK(h.files_[d + "/10-a.conf"] == "[libvirt]\nvirt_type = qemu\n");
+  CHECK(find(actions, "file:" + d + "/20-b.conf")->nova.decides ==
+        std::vector<std::string>{"[libvirt] virt_type"});
+}
+
+TEST_CASE("a key nova must not read goes from every file that sets it") {
+  FakeHost h = nova_host();
+  h.files_[kConf] = "[libvirt]\ncpu_mode = custom\ncpu_models = Nehalem\n";
+  h.files_[kComputeConf] = "[Libvirt]\ncpu_model = Penryn\n";
+  Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
+  std::vector<Action> actions = converge(h, p, true);
+  CHECK(h.files_[kComputeConf] == "[Libvirt]\n");
+  CHECK(find(actions, "file:" + kComputeConf)->detail ==
+        "update: removes [libvirt] cpu_model; owner, group and mode kept");
+  CHECK(h.files_[kConf].find("cpu_models") == std::string::npos);
+}
+
+TEST_CASE("RDO: nova-dist.conf under /usr is read and never written") {
+  const std::string dist = "/usr/share/nova/nova-dist.conf";
+  const std::string dist_text =
+      "[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver\n[libvirt]\nvirt_type = qemu\n";
+  FakeHost h = nova_host();
+  h.files_[dist] = dist_text;
+  h.files_[kConf] = "[DEFAULT]\n";
+  Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
+  p.nova->config = {dist, kConf, "/etc/nova/nova.conf.d/"};
+  std::vector<Action> actions = converge(h, p, true);
+  CHECK(h.files_[dist] == dist_text);
+  // Its compute_driver is right and decides; its virt_type is overridden from nova.conf.
+  CHECK(find(actions, "file:" + dist)->status == Status::unchanged);
+  CHECK(find(actions, "file:" + dist)->detail == "up to date: decides [DEFAULT] compute_driver");
+  CHECK(h.files_[kConf] == "[DEFAULT]\n\n[libvirt]\nvirt_type = kvm\ncpu_mode = host-model\n");
+
+  // Read after nova.conf, a file under /usr that decides cannot be corrected: the plan says so.
+  h.files_[kConf] = "[DEFAULT]\n";
+  p.nova->config = {kConf, dist};
+  Plan plan = make_plan(p, observe(h, p), {.live = true});
+  const Action* late = find(plan.actions, "file:" + dist);
+  REQUIRE(late);
+  CHECK(late->status == Status::failed);
+  CHECK(late->detail ==
+        "decides [libvirt] virt_type and is read after \"/etc/nova/nova.conf\", and kvmprov does "
+        "not write a package's file under /usr: set it in a file read later");
+  h.files_[dist] = "[libvirt]\ncpu_models = Nehalem\n";
+  plan = make_plan(p, observe(h, p), {.live = true});
+  CHECK(find(plan.actions, "file:" + dist)->detail ==
+        "sets [libvirt] cpu_models, which must go, and kvmprov does not write a package's file "
+        "under /usr: remove it there");
+}
+
+TEST_CASE("a file nova-compute reads that cannot be read: nothing is written") {
+  FakeHost h = nova_host();
+  h.files_[kComputeConf] = kKvmComputeConf;
+  h.read_errors_[kComputeConf] = EACCES;
+  Profile p = nova_profile({.virt_type = NovaVirtType::qemu});
+  auto done = apply_plan(h, make_plan(p, observe(h, p), {.live = true}));
+  const Action* compute = find(done, "file:" + kComputeConf);
+  REQUIRE(compute);
+  CHECK(compute->status == Status::failed);
+  CHECK(compute->detail == "cannot read \"/etc/nova/nova-compute.conf\": Permission denied");
+  CHECK(find(done, "file:" + kConf)->detail ==
+        "not written: what nova-compute reads is not known whole: cannot read "
+        "\"/etc/nova/nova-compute.conf\": Permission denied");
+  CHECK(h.writes_.empty());
+}
+
+TEST_CASE("no CPU map is not wrong CPU models: the plan says which, and where under --root") {
+  FakeHost h = nova_host();
+  NovaSpec spec{.virt_type = NovaVirtType::kvm, .cpu_mode = NovaCpuMode::custom};
+  spec.cpu_models = {"Nehalem"};
+  Profile p = nova_profile(spec);
+  const std::string no_map =
+      "no libvirt CPU map: neither \"/usr/share/libvirt/cpu_map/index.xml\" nor "
+      "\"/usr/share/libvirt/cpu_map.xml\" exists (install libvirt, or set nova: cpu_map)";
+  Plan plan = make_plan(p, observe(h, p), {.live = true});
+  CHECK(find(plan.actions, "nova:cpu_mode")->detail == "cannot check the CPU models: " + no_map);
+  CHECK(find(plan.actions, "file:" + kConf)->detail ==
+        "not written: the CPU models cannot be checked: no libvirt CPU map (see nova:cpu_mode)");
+  h.live_ = false;
+  plan = make_plan(p, observe(h, p), {.live = false});
+  CHECK(find(plan.actions, "nova:cpu_mode")->detail ==
+        "cannot check the CPU models in the image (--root): " + no_map);
+  CHECK(find(plan.actions, "file:" + kConf)->detail ==
+        "not written: the CPU models cannot be checked: no libvirt CPU map in the image (--root) "
+        "(see nova:cpu_mode)");
+  h.files_[std::string(kCpuMapDir) + "/index.xml"] = "<cpus><arch";
+  plan = make_plan(p, observe(h, p), {.live = false});
+  CHECK(find(plan.actions, "file:" + kConf)->detail ==
+        "not written: the CPU models cannot be checked: the libvirt CPU map cannot be used (see "
+        "nova:cpu_mode)");
+}
+
+TEST_CASE("a symlinked nova.conf or nova-compute.conf: plan predicts apply's refusal") {
+  test::TempDir root("kvmprov-nova");
+  test::put(root / "/etc/nova/real.conf", "[libvirt]\nvirt_type = qemu\n");
+  test::put(root / "/etc/nova/compute-real.conf", kKvmComputeConf);
+  auto host = make_linux_host({.root = root.path()});
+  Profile p = nova_profile({.virt_type = NovaVirtType::qemu});
+  for (const std::string& link : {kConf, kComputeConf}) {
+    CAPTURE(link);
+    const std::string other = link == kConf ? kComputeConf : kConf;
+    std::filesystem::remove(root / link);
+    std::filesystem::remove(root / other);
+    test::put(root / other, link == kConf ? kKvmComputeConf : "[libvirt]\n");
+    std::filesystem::create_symlink(link == kConf ? "real.conf" : "compute-real.conf", root / link);
+    Plan plan = make_plan(p, observe(*host, p), {.live = false});
+    const Action* a = find(plan.actions, "file:" + link);
+    REQUIRE(a);
+    CHECK(a->status == Status::failed);
+    CHECK(a->detail.find("symbolic link") != std::string::npos);
+    auto done = apply_plan(*host, plan);
+    CHECK(find(done, "file:" + link)->status == Status::failed);
+    CHECK(std::filesystem::is_symlink(root / link));
+    CHECK(test::slurp(root / "/etc/nova/real.conf") == "[libvirt]\nvirt_type = qemu\n");
+    CHECK(test::slurp(root / "/etc/nova/compute-real.conf") == kKvmComputeConf);
+  }
+}
+
+TEST_CASE("a config directory that cannot be listed: nothing is written") {
+  test::TempDir root("kvmprov-nova");
+  test::put(root / "/etc/nova/nova.conf", "[libvirt]\n");
+  std::filesystem::create_symlink("nova.conf.d", root / "/etc/nova/nova.conf.d");  // a loop
+  auto host = make_linux_host({.root = root.path()});
+  Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
+  Facts f = observe(*host, p);
+  REQUIRE(f.nova.config_errors.size() == 1);
+  CHECK(f.nova.config_errors[0].find("cannot list") == 0);
+  auto done = apply_plan(*host, make_plan(p, f, {.live = false}));
+  const Action* conf = find(done, "file:" + kConf);
+  CHECK(conf->status == Status::failed);
+  CHECK(conf->detail ==
+        "not written: what nova-compute reads is not known whole: " + f.nova.config_errors[0]);
+  CHECK(test::slurp(root / "/etc/nova/nova.conf") == "[libvirt]\n");
 }
 
 int remove_entry(const char* path, const struct stat*, int, FTW*) {

@@ -80,8 +80,9 @@ std::string emit(const Profile& p, std::string_view text) {
   }
   if (p.nova) {
     const auto& n = *p.nova;
-    o << "    {\n      NovaSpec n;\n      n.config = " << literal(n.config) << ";\n"
-      << "      n.virt_type = " << enumerator("NovaVirtType", n.virt_type) << ";\n"
+    o << "    {\n      NovaSpec n;\n      n.config.clear();\n";
+    for (const auto& path : n.config) o << "      n.config.push_back(" << literal(path) << ");\n";
+    o << "      n.virt_type = " << enumerator("NovaVirtType", n.virt_type) << ";\n"
       << "      n.cpu_mode = " << enumerator("NovaCpuMode", n.cpu_mode) << ";\n";
     for (const auto& model : n.cpu_models)
       o << "      n.cpu_models.push_back(" << literal(model) << ");\n";
