@@ -343,9 +343,10 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
       a.detail = "kvmprov's rule does not decide: " + join(v.defeats, "; ");
     } else if (!options.live) {
       a.status = Status::skipped;
-      a.detail =
-          "not the running system (--root): device nodes are left alone; the rule applies "
-          "when the image boots";
+      a.detail = not_live_reason(options) +
+                 (options.scope == Scope::container
+                      ? ": device nodes belong to the host; kvmprov leaves them alone"
+                      : ": device nodes are left alone; the rule applies when the image boots");
     } else if (!node.exists) {
       // Named only when known: "its driver" is no module's name.
       const std::string module = a.device.module.empty()

@@ -97,9 +97,11 @@ class LinuxHost final : public Host {
   explicit LinuxHost(const LinuxHostOptions& options)
       : root_(canonical_or_given(options.root)),
         kernel_root_(canonical_or_given(options.kernel_root)),
-        modules_dir_(options.modules_dir) {}
+        modules_dir_(options.modules_dir),
+        scope_(root_ == "/" ? options.scope : ScopeFacts{.scope = Scope::image}) {}
 
-  bool live() const override { return root_ == "/"; }
+  bool live() const override { return scope_.scope == Scope::running_system; }
+  ScopeFacts scope() const override { return scope_; }
   const std::string& root() const override { return root_; }
 
   Result<std::optional<std::string>> read_file(const std::string& path) override {
@@ -515,13 +517,75 @@ class LinuxHost final : public Host {
   std::string root_;
   std::string kernel_root_;
   std::string modules_dir_;
+  ScopeFacts scope_;
   std::optional<std::string> kernel_release_;
   std::unique_ptr<Kmod> kmod_;
   std::optional<Error> kmod_error_;
   std::optional<Accounts> local_accounts_;
 };
 
+// The container manager's name from the markers they leave, "" when none.
+std::string container_marker(const std::string& kernel_root, std::string* evidence) {
+  const auto read_small = [&](const std::string& path) -> std::optional<std::string> {
+    UniqueFd fd(open(path_on_disk(kernel_root, path).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd.valid()) return std::nullopt;
+    std::string text;
+    if (read_all(fd.get(), &text) != 0) return std::nullopt;
+    return text;
+  };
+  // systemd-nspawn, LXC, podman and systemd's own detection write the manager's name here.
+  if (auto name = read_small("/run/systemd/container")) {
+    *evidence = "/run/systemd/container says \"" + trim_trailing_space(*name) + "\"";
+    const std::string n = trim_trailing_space(*name);
+    return n.empty() ? std::string("container") : n;
+  }
+  if (auto environ = read_small("/proc/1/environ")) {
+    // NUL-separated; "container=" is set by every manager for PID 1.
+    for (size_t pos = 0; pos < environ->size();) {
+      const size_t end = std::min(environ->find('\0', pos), environ->size());
+      const std::string_view var = std::string_view(*environ).substr(pos, end - pos);
+      if (var.starts_with("container=") && var.size() > 10) {
+        *evidence = "PID 1's environment says " + std::string(var);
+        return std::string(var.substr(10));
+      }
+      pos = end + 1;
+    }
+  }
+  struct stat st {};
+  if (::stat(path_on_disk(kernel_root, "/.dockerenv").c_str(), &st) == 0) {
+    *evidence = "/.dockerenv exists";
+    return "docker";
+  }
+  if (::stat(path_on_disk(kernel_root, "/run/.containerenv").c_str(), &st) == 0) {
+    *evidence = "/run/.containerenv exists";
+    return "podman";
+  }
+  return "";
+}
+
 }  // namespace
+
+ScopeFacts detect_scope(const std::string& kernel_root) {
+  ScopeFacts f;
+  struct stat root {};
+  struct stat init_root {};
+  const std::string proc = path_on_disk(kernel_root, "/proc/self");
+  if (::stat(proc.c_str(), &root) != 0) {
+    f.scope = Scope::chroot;
+    f.evidence = "there is no /proc: the running kernel cannot be seen";
+    return f;
+  }
+  if (::stat(kernel_root.c_str(), &root) == 0 &&
+      ::stat(path_on_disk(kernel_root, "/proc/1/root").c_str(), &init_root) == 0 &&
+      (root.st_dev != init_root.st_dev || root.st_ino != init_root.st_ino)) {
+    f.scope = Scope::chroot;
+    f.evidence = "/ is not the root directory of PID 1";
+    return f;
+  }
+  f.container = container_marker(kernel_root, &f.evidence);
+  if (!f.container.empty()) f.scope = Scope::container;
+  return f;
+}
 
 std::unique_ptr<Host> make_linux_host(const LinuxHostOptions& options) {
   return std::make_unique<LinuxHost>(options);

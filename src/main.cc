@@ -34,6 +34,8 @@ constexpr int kExitBadProfile = 65;
 struct Options {
   std::string profile;
   std::string root = "/";
+  bool root_given = false;  // --root DIR (checked: a real directory, not the running system's /)
+  bool live = false;        // --live: "/" is the running system, whatever detect_scope says
   bool json = false;
   bool quiet = false;
   bool no_color = false;
@@ -74,9 +76,30 @@ int finish(int status) {
   return kExitFailure;
 }
 
+// Whether a Debian maintainer script runs kvmprov: its output lands in apt's and term.log, where
+// each line must say whose it is.
+bool under_dpkg() {
+  const char* script = std::getenv("DPKG_MAINTSCRIPT_NAME");
+  return script && *script;
+}
+
+// TEXT with "kvmprov: " before each line under dpkg, as it is elsewhere.
+std::string for_the_log(std::string text) {
+  if (!under_dpkg()) return text;
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t nl = std::min(text.find('\n', pos), text.size());
+    out += "kvmprov: " + text.substr(pos, nl - pos) + "\n";
+    pos = nl + 1;
+  }
+  return out;
+}
+
 bool use_color(const Options& o) {
   const char* no_color = std::getenv("NO_COLOR");
-  return !o.no_color && !o.json && !(no_color && *no_color) && isatty(STDOUT_FILENO);
+  return !o.no_color && !o.json && !(no_color && *no_color) && !under_dpkg() &&
+         isatty(STDOUT_FILENO);
 }
 
 // Prints every error of a profile and returns the exit status for an invalid one.
@@ -146,10 +169,10 @@ std::optional<std::string> check_root(const std::string& root) {
   return std::nullopt;
 }
 
-// apply and reset change the running system only as root; refusing at once leaves no file half
-// written and no lock behind.
-bool refuse_unprivileged(const Host& host, std::string_view verb) {
-  if (!host.live() || geteuid() == 0) return false;
+// apply and reset change the system they run on (its kernel, or in a chroot or container its
+// files) only as root; refusing at once leaves no file half written and no lock behind.
+bool refuse_unprivileged(const Options& o, std::string_view verb) {
+  if (o.root_given || geteuid() == 0) return false;
   error(std::string(verb) +
         " changes the running system and needs root: run it as root (sudo kvmprov " +
         std::string(verb) + "), or give --root DIR to provision an image");
@@ -167,13 +190,39 @@ std::optional<std::unique_ptr<Lock>> take_lock(Host& host, const Options& o) {
   return std::move(*l);
 }
 
+// The host a verb works on: the image below --root, or "/". For "/" the run finds out where it
+// is (see detect_scope): in a chroot it acts on "/" as on an image, in a container it leaves the
+// kernel and the device nodes to the host, and it says so in one line. --live skips the
+// question.
+std::unique_ptr<Host> host_for(const Options& o) {
+  if (o.root_given) return make_linux_host({.root = o.root});
+  const ScopeFacts scope =
+      o.live ? ScopeFacts{.scope = Scope::running_system} : detect_scope("/");
+  if (scope.scope == Scope::chroot)
+    error("running in a chroot (" + scope.evidence +
+          "): acting on its files as on an image (--root /); kernel, device and udev actions are "
+          "skipped (--live to act on the running system)");
+  else if (scope.scope == Scope::container)
+    error("running in a container (" + scope.container + ": " + scope.evidence +
+          "): its files are changed; kernel modules and device nodes are left to the host");
+  return make_linux_host({.root = "/", .scope = scope});
+}
+
+PlanOptions plan_options(const Host& host, const Options& o) {
+  const ScopeFacts scope = host.scope();
+  return {.live = host.live(),
+          .allow_reload = o.allow_reload,
+          .scope = scope.scope,
+          .container = scope.container};
+}
+
 int run_plan_or_apply(const Options& o, const std::string& verb) {
   ParseResult parsed = load_profile(o);
   if (!parsed.profile) return report_profile_errors(parsed);
   const Profile& profile = *parsed.profile;
 
-  auto host = make_linux_host({.root = o.root});
-  if (verb == "apply" && refuse_unprivileged(*host, verb)) return kExitFailure;
+  if (verb == "apply" && refuse_unprivileged(o, verb)) return kExitFailure;
+  auto host = host_for(o);
   std::unique_ptr<Lock> lock;
   if (verb == "apply") {
     auto l = take_lock(*host, o);
@@ -193,7 +242,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
         "written for every vendor, and kvm_intel or kvm_amd is left to udev, which loads the "
         "CPU's own at boot; give --fact cpu_vendor=... for an image made for one vendor");
   observe_kvm_verdict(*host, profile, facts);
-  Plan plan = make_plan(profile, facts, {.live = host->live(), .allow_reload = o.allow_reload});
+  Plan plan = make_plan(profile, facts, plan_options(*host, o));
   if (verb == "apply") sweep_stale_temporaries(*host, facts, plan);
   RunReport report{.verb = verb, .dry_run = verb == "plan", .profile = &profile, .facts = &facts};
   report.actions = verb == "apply" ? apply_plan(*host, plan) : plan.actions;
@@ -201,7 +250,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   if (o.json)
     print(json_text(report_json(report)));
   else
-    print(render_text(report, {.color = use_color(o), .quiet = o.quiet}));
+    print(for_the_log(render_text(report, {.color = use_color(o), .quiet = o.quiet})));
   return exit_status(report, o.detailed_exitcodes);
 }
 
@@ -209,8 +258,8 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
 // modules stay loaded and groups stay, so running guests are not disturbed.
 // With --dry-run it only says what it would remove.
 int run_reset(const Options& o) {
-  auto host = make_linux_host({.root = o.root});
-  if (!o.reset_dry_run && refuse_unprivileged(*host, "reset")) return kExitFailure;
+  if (!o.reset_dry_run && refuse_unprivileged(o, "reset")) return kExitFailure;
+  auto host = host_for(o);
   std::unique_ptr<Lock> lock;
   if (!o.reset_dry_run) {
     auto l = take_lock(*host, o);
@@ -226,11 +275,21 @@ int run_reset(const Options& o) {
   if (o.json)
     print(json_text(report_json(report)));
   else
-    print(render_text(report, {.color = use_color(o), .quiet = o.quiet}));
+    print(for_the_log(render_text(report, {.color = use_color(o), .quiet = o.quiet})));
   return exit_status(report, o.detailed_exitcodes);
 }
 
 int run_check_verb(const Options& o) {
+  if (!o.live) {
+    // A chroot sees the build host's kernel through /proc and /dev: any verdict would be about
+    // the wrong machine.
+    if (const ScopeFacts scope = detect_scope("/"); scope.scope == Scope::chroot) {
+      error("cannot check KVM from a chroot (" + scope.evidence +
+            "): its kernel and /dev/kvm are the build host's; run check on the host that boots "
+            "this system, or give --live to check the one running it");
+      return kExitFailure;
+    }
+  }
   auto host = make_linux_host({});
   Facts facts;
   {
@@ -265,7 +324,7 @@ int run_check_verb(const Options& o) {
   if (o.json)
     print(json_text(check_json(report)));
   else
-    print(render_check(report, {.color = use_color(o), .quiet = o.quiet}));
+    print(for_the_log(render_check(report, {.color = use_color(o), .quiet = o.quiet})));
   return report.verdict.usable ? 0 : kExitFailure;
 }
 
@@ -286,6 +345,8 @@ int run(int argc, char** argv) {
   app.add_option("--root", o.root,
                  "Operate on the system image below DIR; kernel actions are skipped")
       ->type_name("DIR");
+  app.add_flag("--live", o.live,
+               "Act on the running system even where / looks like a chroot or container");
   app.add_flag("--json", o.json, "Print a JSON report");
   app.add_flag("--quiet", o.quiet, "Print only failures, pending items and the summary");
   app.add_flag("--no-color", o.no_color, "No colors (also when NO_COLOR is set)");
@@ -350,7 +411,12 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (*validate) return run_validate(o);
-  if (app.get_option("--root")->count() > 0) {
+  o.root_given = app.get_option("--root")->count() > 0;
+  if (o.root_given && o.live) {
+    error("--live and --root exclude each other: --root DIR acts on an image, --live on this host");
+    return kExitUsage;
+  }
+  if (o.root_given) {
     if (*check) {
       error("check examines the running system; --root is not supported for it (drop --root)");
       return kExitUsage;

@@ -127,9 +127,27 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
   load.options = spec.options;
   auto drift = option_drift(spec, mf);
 
+  if (options.scope == Scope::container && !options.live) {
+    // The kernel is the host's: what it has loaded is visible, and the rest is for the host.
+    if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) {
+      load.status = Status::unchanged;
+      load.detail = mf.state == ModuleState::live ? "loaded (by the host)" : "built into the kernel";
+    } else if (is_vendor_module(spec.name) && !facts.kvm_provider.empty()) {
+      load.status = Status::unchanged;
+      load.detail = fmt::format("not needed: KVM is provided by \"{}\"", facts.kvm_provider);
+    } else {
+      load.status = Status::skipped;
+      load.detail = fmt::format("{}: the host must load \"{}\" (modules belong to its kernel)",
+                                not_live_reason(options), spec.name);
+    }
+    if (!drift.empty())
+      load.detail += fmt::format("; {} (only the host can change that)", drift_text(drift));
+    plan.actions.push_back(std::move(load));
+    return;
+  }
   if (!options.live) {
     load.status = Status::skipped;
-    load.detail = "not the running system (--root): kernel modules are left alone";
+    load.detail = not_live_reason(options) + ": kernel modules are left alone";
     plan.actions.push_back(std::move(load));
     return;
   }
@@ -226,7 +244,7 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
 // systemd-modules-load.service fail at every boot. nullopt when it can, else why not.
 std::optional<std::string> not_persistable(const ModuleSpec& spec, const Facts& facts,
                                            const PlanOptions& options) {
-  if (!options.live) return std::nullopt;
+  if (!options.live && options.scope != Scope::container) return std::nullopt;
   const ModuleFacts& mf = facts_for(facts, spec.name);
   // modprobe finds a built-in module through modules.builtin; without the directory it fails
   // ("Module kvm not found"), and there is nothing to load anyway.
@@ -294,6 +312,20 @@ bool same_param_value(std::string_view have, std::string_view want) {
   return normalise_param(have) == normalise_param(want);
 }
 
+std::string not_live_reason(const PlanOptions& options) {
+  if (options.live) return "";
+  switch (options.scope) {
+    case Scope::chroot:
+      return "running in a chroot";
+    case Scope::container:
+      return "in a container (" + (options.container.empty() ? "unknown" : options.container) + ")";
+    case Scope::running_system:
+    case Scope::image:
+      break;
+  }
+  return "not the running system (--root)";
+}
+
 bool depends_on_cpu_vendor(const Profile& profile) {
   return std::any_of(profile.modules.begin(), profile.modules.end(), [](const ModuleSpec& m) {
     return is_vendor_module(m.name) || !m.when_vendors.empty();
@@ -312,7 +344,7 @@ Facts observe(Host& host, const Profile& profile, bool module_details) {
   Facts f;
   // The build machine's CPU says nothing about the hosts an image boots on: under --root the CPU
   // is unknown until --fact says what it is.
-  f.cpu_known = host.live();
+  f.cpu_known = host.live() || host.scope().scope == Scope::container;
   if (f.cpu_known) {
     if (auto cpuinfo = host.read_kernel_file("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
     f.cpu.hypervisor_id = host.cpuid_hypervisor_id();
@@ -331,7 +363,8 @@ Facts observe(Host& host, const Profile& profile, bool module_details) {
   f.systemd = host.has_systemd();
   // Under --root the running kernel's modules say nothing about the image: no kernel action is
   // planned there, so libkmod is not even opened.
-  if (host.live()) {
+  // A container sees the host's kernel: what is loaded there is worth saying, never changed.
+  if (host.live() || host.scope().scope == Scope::container) {
     for (const char* provider : {"kvm_pvm"}) {
       ModuleFacts m = host.module_state(provider);
       if (m.state == ModuleState::live || m.state == ModuleState::builtin)

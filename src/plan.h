@@ -104,9 +104,15 @@ const std::optional<std::string>& shown_before(const Action& a);
 const std::optional<std::string>& shown_after(const Action& a);
 
 struct PlanOptions {
-  bool live = true;           // kernel actions allowed (root is "/")
+  bool live = true;           // kernel and device actions allowed (Scope::running_system)
   bool allow_reload = false;  // --allow-reload
+  Scope scope = Scope::image;  // why not, when not live
+  std::string container;       // Scope::container: which ("docker", "lxc", ...)
 };
+
+// Why kernel and device actions are not taken ("not the running system (--root)", "running in a
+// chroot", "in a container (docker)"); "" when they are.
+std::string not_live_reason(const PlanOptions& options);
 
 // Reads everything plan() needs for PROFILE through HOST. Read only. MODULE_DETAILS false: the
 // profile's modules without parameters, refcount and holders (check needs only their state).

@@ -53,7 +53,9 @@ class FakeHost : public Host {
   std::vector<std::string> sweeps_;  // paths beside which stale temporaries were removed
   int udev_reloads_ = 0;
 
+  std::optional<ScopeFacts> scope_;  // unset: running system when live_, else an image
   bool live() const override { return live_; }
+  ScopeFacts scope() const override { return scope_ ? *scope_ : Host::scope(); }
   const std::string& root() const override { return root_; }
 
   Result<std::optional<std::string>> read_file(const std::string& path) override {

@@ -660,3 +660,61 @@ TEST_CASE("user and group names come from the kernel root's account files") {
   // On the running system every name service knows root.
   CHECK(make_linux_host({})->user_name(0) == "root");
 }
+
+TEST_CASE("detect_scope: a chroot, no /proc, each container marker, the running system") {
+  TempRoot outer;
+  const std::string k = outer.path();
+  // No /proc at all: the running kernel cannot be seen.
+  kvmprov::ScopeFacts none = kvmprov::detect_scope(k);
+  CHECK(none.scope == kvmprov::Scope::chroot);
+  CHECK(none.evidence == "there is no /proc: the running kernel cannot be seen");
+
+  // /proc/1/root is another directory than this root: a chroot (what ischroot(1) tests).
+  make_dir(k + "/proc");
+  make_dir(k + "/proc/self");
+  make_dir(k + "/proc/1");
+  REQUIRE(symlink("/", (k + "/proc/1/root").c_str()) == 0);
+  kvmprov::ScopeFacts chroot = kvmprov::detect_scope(k);
+  CHECK(chroot.scope == kvmprov::Scope::chroot);
+  CHECK(chroot.evidence == "/ is not the root directory of PID 1");
+
+  // PID 1's root is this root: the running system, unless a container says it is one.
+  REQUIRE(unlink((k + "/proc/1/root").c_str()) == 0);
+  REQUIRE(symlink(k.c_str(), (k + "/proc/1/root").c_str()) == 0);
+  CHECK(kvmprov::detect_scope(k).scope == kvmprov::Scope::running_system);
+
+  put(k + "/.dockerenv", "");
+  kvmprov::ScopeFacts docker = kvmprov::detect_scope(k);
+  CHECK(docker.scope == kvmprov::Scope::container);
+  CHECK(docker.container == "docker");
+  CHECK(docker.evidence == "/.dockerenv exists");
+  REQUIRE(unlink((k + "/.dockerenv").c_str()) == 0);
+
+  make_dir(k + "/run");
+  put(k + "/run/.containerenv", "");
+  CHECK(kvmprov::detect_scope(k).container == "podman");
+
+  // PID 1's environment comes before the files: podman and LXC set container= there.
+  put(k + "/proc/1/environ", std::string("HOME=/\0container=lxc\0TERM=xterm\0", 32));
+  kvmprov::ScopeFacts lxc = kvmprov::detect_scope(k);
+  CHECK(lxc.container == "lxc");
+  CHECK(lxc.evidence == "PID 1's environment says container=lxc");
+
+  // systemd's own record comes first of all.
+  make_dir(k + "/run/systemd");
+  put(k + "/run/systemd/container", "systemd-nspawn\n");
+  kvmprov::ScopeFacts nspawn = kvmprov::detect_scope(k);
+  CHECK(nspawn.scope == kvmprov::Scope::container);
+  CHECK(nspawn.container == "systemd-nspawn");
+  CHECK(nspawn.evidence == "/run/systemd/container says \"systemd-nspawn\"");
+}
+
+TEST_CASE("a host made for a chroot or a container on / is not live, and says where it is") {
+  TempRoot root;
+  auto chroot = make_linux_host(
+      {.root = "/", .scope = {.scope = kvmprov::Scope::chroot}, .kernel_root = root.path()});
+  CHECK_FALSE(chroot->live());
+  CHECK(chroot->scope().scope == kvmprov::Scope::chroot);
+  auto image = make_linux_host({.root = root.path(), .scope = {.scope = kvmprov::Scope::chroot}});
+  CHECK(image->scope().scope == kvmprov::Scope::image);  // --root DIR is always an image
+}

@@ -439,6 +439,39 @@ TEST_CASE("apply writes only over what plan read") {
   CHECK(h.files_[kEtcModules] == "loop\nbonding\n");
 }
 
+TEST_CASE("in a container: the host's kernel is read, never changed; the files are its own") {
+  FakeHost h = amd_host();
+  h.live_ = false;
+  h.scope_ = ScopeFacts{.scope = Scope::container, .container = "docker"};
+  h.modules_["kvm"].state = ModuleState::live;
+  Profile p = default_profile(PersistMode::modules_load_d);
+  Facts f = observe(h, p);
+  CHECK(f.cpu_known);  // the CPU is the host's, and so the container's
+  auto done = apply_plan(h, make_plan(p, f, {.live = false, .scope = Scope::container,
+                                             .container = "docker"}));
+  CHECK(find(done, "module:kvm")->status == Status::unchanged);
+  CHECK(find(done, "module:kvm")->detail == "loaded (by the host)");
+  CHECK(find(done, "module:kvm_amd")->status == Status::skipped);
+  CHECK(find(done, "module:kvm_amd")->detail ==
+        "in a container (docker): the host must load \"kvm_amd\" (modules belong to its kernel)");
+  CHECK(h.loads_.empty());
+  // The container's files are written as the profile says, with what this kernel can load.
+  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nkvm_amd\nvhost_net\n");
+}
+
+TEST_CASE("in a chroot: the files of / as an image's, kernel actions skipped, the CPU unknown") {
+  FakeHost h = amd_host();
+  h.live_ = false;
+  h.scope_ = ScopeFacts{.scope = Scope::chroot};
+  Profile p = default_profile(PersistMode::modules_load_d);
+  Facts f = observe(h, p);
+  CHECK_FALSE(f.cpu_known);
+  auto done = apply_plan(h, make_plan(p, f, {.live = false, .scope = Scope::chroot}));
+  CHECK(find(done, "module:kvm")->detail == "running in a chroot: kernel modules are left alone");
+  CHECK(h.loads_.empty());
+  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
+}
+
 TEST_CASE("apply sweeps stale temporaries beside every managed file, also those it leaves alone") {
   FakeHost h = amd_host();
   h.files_[kEtcModules] = "loop\n";
