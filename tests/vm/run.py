@@ -979,6 +979,11 @@ for m in virtio_pci virtio_blk crc32c_generic ext4; do
 done
 # virtio_blk creates the node while it probes, before modprobe returns.
 if mount -t ext4 -o rw /dev/vda /newroot; then
+  # A scenario's archive appended to this one may add /boot-hook: it runs on the mounted root.
+  if [ -x /boot-hook ] && ! /boot-hook /newroot; then
+    echo "boot: /boot-hook failed"
+    poweroff -f
+  fi
   umount /proc /sys /dev
   exec switch_root /newroot /sbin/init
 fi
@@ -1162,7 +1167,7 @@ def run_scenario(env, name):
     try:
         env.prepare(sc["needs"])
         if sc["script"] is None:
-            text, seconds, prep, host = run_image_scenario(env, name, start)
+            text, seconds, prep, host = sc.get("run", run_image_scenario)(env, name, start)
         else:
             work = Path(tempfile.mkdtemp(dir=env.cache, prefix=f".{name}."))
             try:
