@@ -4,10 +4,13 @@
 // libvirt (the causes behind nova's "no supported architecture for os type 'hvm'").
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "check.h"
+#include "host.h"
 #include "result.h"
 
 namespace kvmprov {
@@ -73,5 +76,54 @@ Result<QemuUser> parse_qemu_conf(std::string_view text, std::string_view origin,
 std::string qemu_package(std::string_view arch);
 // The binary libvirt looks for ("/usr/bin/qemu-system-x86_64").
 std::string qemu_binary(std::string_view arch);
+
+// Everything the libvirt check decides on, gathered by the caller.
+struct LibvirtInputs {
+  std::string arch;
+  // libvirt.so.0 could be opened (or was not needed); the loader's message when not.
+  bool library = false;
+  std::string library_error;
+  // Which daemons are installed (their binaries: /usr/sbin/virtqemud, /usr/sbin/libvirtd) and
+  // which read-only sockets exist.
+  bool virtqemud_installed = false;
+  bool libvirtd_installed = false;
+  bool virtqemud_socket = false;
+  bool libvirtd_socket = false;
+  // The verdict before libvirt: the KVM_CREATE_VM/KVM_CREATE_VCPU probe decided.
+  bool kvm_usable = false;
+  std::string kvm_reason;  // the verdict's reason code
+  LibvirtFacts facts;
+  bool emulator_present = false;  // qemu_binary(arch) exists
+  // The QEMU user (from qemu.conf) and whether it can open /dev/kvm; nullopt when unknown.
+  QemuUser qemu_user;
+  std::optional<bool> qemu_user_can_open;
+  std::string qemu_user_detail;  // e.g. "Permission denied", or why it is not known
+  std::string device_group;      // /dev/kvm's group ("kvm")
+};
+
+// Gathers INPUTS on HOST (the running system): the daemons' binaries and sockets, the emulator,
+// qemu.conf and whether its user can open /dev/kvm (Host::can_open_as: the user's own groups, which
+// on Debian include the configured group), and what QUERY (query_libvirt) says. KVM_USABLE and
+// KVM_REASON are the verdict so far; libvirt is not asked when KVM is not usable.
+using LibvirtQuery = Result<LibvirtFacts> (*)(const std::string& uri, const std::string& arch);
+LibvirtInputs gather_libvirt_inputs(Host& host, const std::string& arch, bool kvm_usable,
+                                    const std::string& kvm_reason,
+                                    LibvirtQuery query = query_libvirt);
+
+// The libvirt check's reason codes: "libvirt-kvm" (PASS); "libvirt-not-installed" and
+// "kvm-not-usable" (SKIP); and the causes, in the order they are tried (FAIL).
+const std::vector<std::string_view>& libvirt_reasons();
+
+struct LibvirtCheck {
+  CheckItem item;      // id "libvirt"
+  std::string reason;  // one of libvirt_reasons()
+};
+
+// The verdict on INPUTS, with no I/O: SKIP when libvirt has no daemon here or KVM is not usable
+// anyway; then the first cause that holds, in this order: the daemon does not listen (which one
+// to start), the emulator is missing (which package), libvirt does not offer kvm although the
+// probe succeeded (stale capabilities: how to refresh them), the QEMU user cannot open /dev/kvm;
+// else PASS.
+LibvirtCheck diagnose_libvirt(const LibvirtInputs& inputs);
 
 }  // namespace kvmprov
