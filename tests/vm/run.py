@@ -1108,6 +1108,12 @@ SCENARIOS["image"] = {"cpu": "qemu64", "needs": {"image"}, "script": None, "chec
                              "systemd-modules-load loads the persisted modules"}
 
 
+# The libvirt scenarios boot images made with the machinery above (tests/vm/libvirt_image.py).
+import libvirt_image  # noqa: E402
+
+libvirt_image.register(sys.modules[__name__])
+
+
 # --- Main -------------------------------------------------------------------------------------
 
 class Env:
