@@ -8,7 +8,7 @@ apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
   g++ cmake make pkg-config \
   libkmod-dev libudev-dev libyaml-cpp-dev doctest-dev \
   nlohmann-json3-dev libfmt-dev libcli11-dev \
-  libpugixml-dev python3-nova \
+  libpugixml-dev libvirt-dev python3-nova \
   kmod udev cpu-checker python3 ca-certificates \
   qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev \
   ansible-core \

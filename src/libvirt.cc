@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+// libvirt's capability XML and qemu.conf read into plain values, and the libvirt check's verdict
+// decided on them without I/O. What libvirt does was measured on Debian 12 (libvirt 9.0, QEMU 7.2,
+// tests/data/libvirt/README.md); the hints say what was seen to work there.
+#include "libvirt.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cerrno>
+#include <functional>
+#include <optional>
+#include <pugixml.hpp>
+
+#include "text.h"
+
+namespace kvmprov {
+namespace {
+
+Result<pugi::xml_document*> load_xml(pugi::xml_document& doc, std::string_view xml,
+                                     std::string_view what) {
+  pugi::xml_parse_result parsed = doc.load_buffer(xml.data(), xml.size());
+  if (!parsed)
+    return Error{EINVAL, fmt::format("libvirt's {} are not XML: {} at byte {}", what,
+                                     parsed.description(), parsed.offset)};
+  return &doc;
+}
+
+void add_machine(LibvirtGuest& guest, std::string_view name) {
+  std::string machine(trim(name));
+  if (machine.empty()) return;
+  for (const std::string& known : guest.machines)
+    if (known == machine) return;
+  guest.machines.push_back(std::move(machine));
+}
+
+}  // namespace
+
+Result<LibvirtGuest> parse_libvirt_capabilities(std::string_view xml, std::string_view arch) {
+  pugi::xml_document doc;
+  if (auto loaded = load_xml(doc, xml, "capabilities"); !loaded) return loaded.error();
+  pugi::xml_node root = doc.child("capabilities");
+  if (!root) return Error{EINVAL, "libvirt's capabilities have no <capabilities> element"};
+  LibvirtGuest guest;
+  for (pugi::xml_node g : root.children("guest")) {
+    if (std::string_view(g.child_value("os_type")) != "hvm") continue;
+    pugi::xml_node a = g.child("arch");
+    if (std::string_view(a.attribute("name").value()) != arch) continue;
+    guest.found = true;
+    guest.emulator = trim(a.child_value("emulator"));
+    for (pugi::xml_node m : a.children("machine")) {
+      // The canonical name first: "pc" is an alias of "pc-i440fx-7.2".
+      if (const char* canonical = m.attribute("canonical").value(); *canonical)
+        add_machine(guest, canonical);
+      add_machine(guest, m.child_value());
+    }
+    for (pugi::xml_node d : a.children("domain")) {
+      std::string_view type = d.attribute("type").value();
+      if (type == "kvm") guest.kvm = true;
+      if (type == "qemu") guest.qemu = true;
+      // A kvm domain may name another emulator (qemu-kvm) and machines of its own.
+      for (pugi::xml_node m : d.children("machine")) add_machine(guest, m.child_value());
+    }
+  }
+  return guest;
+}
+
+Result<LibvirtGuest> parse_libvirt_domain_capabilities(std::string_view xml) {
+  pugi::xml_document doc;
+  if (auto loaded = load_xml(doc, xml, "domain capabilities"); !loaded) return loaded.error();
+  pugi::xml_node root = doc.child("domainCapabilities");
+  if (!root) return Error{EINVAL, "libvirt's domain capabilities have no <domainCapabilities>"};
+  LibvirtGuest guest;
+  guest.emulator = trim(root.child_value("path"));
+  guest.found = !guest.emulator.empty();
+  std::string_view domain = trim(root.child_value("domain"));
+  guest.kvm = domain == "kvm";
+  guest.qemu = domain == "qemu";
+  add_machine(guest, root.child_value("machine"));
+  return guest;
+}
+
+// libvirt's configuration syntax (virconf): KEY = VALUE, where VALUE is a string in double or
+// single quotes (or triple double quotes), a number, or a list of values in brackets; statements
+// end at a newline or ";"; "#" starts a comment outside strings.
+Result<QemuUser> parse_qemu_conf(std::string_view text, std::string_view origin,
+                                 QemuUser defaults) {
+  QemuUser conf = std::move(defaults);
+  size_t pos = 0;
+  int line = 1;
+  auto fail = [&](std::string_view what) -> Error {
+    return Error{EINVAL, fmt::format("{}:{}: {}", origin, line, what)};
+  };
+  auto at_end = [&] { return pos >= text.size(); };
+  // Skips blanks and comments; newlines too when NEWLINES.
+  auto skip = [&](bool newlines) {
+    while (!at_end()) {
+      char c = text[pos];
+      if (c == '#') {
+        while (!at_end() && text[pos] != '\n') ++pos;
+      } else if (c == ' ' || c == '\t' || c == '\r') {
+        ++pos;
+      } else if (c == '\n' && newlines) {
+        ++line;
+        ++pos;
+      } else {
+        break;
+      }
+    }
+  };
+  // One value; its text when it is a string, nullopt for a number or list.
+  std::function<Result<std::optional<std::string>>()> value;
+  value = [&]() -> Result<std::optional<std::string>> {
+    if (at_end()) return fail("a value is missing at the end of the file");
+    char c = text[pos];
+    if (c == '"' || c == '\'') {
+      const bool triple = text.substr(pos, 3) == "\"\"\"";
+      const std::string_view close = triple ? std::string_view("\"\"\"") : text.substr(pos, 1);
+      pos += close.size();
+      size_t end = text.find(close, pos);
+      if (end == std::string_view::npos) return fail("a string is not closed");
+      std::string s(text.substr(pos, end - pos));
+      if (!triple && s.find('\n') != std::string::npos) return fail("a string is not closed");
+      for (char ch : s) line += ch == '\n';
+      pos = end + close.size();
+      return std::optional<std::string>(std::move(s));
+    }
+    if (c == '[') {
+      ++pos;
+      for (;;) {
+        skip(true);
+        if (at_end()) return fail("a list is not closed");
+        if (text[pos] == ']') break;
+        if (auto element = value(); !element) return element.error();
+        skip(true);
+        if (!at_end() && text[pos] == ',') ++pos;
+      }
+      ++pos;
+      return std::optional<std::string>();
+    }
+    if (c == '-' || c == '+' || std::isdigit(static_cast<unsigned char>(c))) {
+      ++pos;
+      while (!at_end() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
+      return std::optional<std::string>();
+    }
+    return fail(fmt::format("unexpected \"{}\" where a value belongs", c));
+  };
+  for (;;) {
+    skip(true);
+    if (at_end()) break;
+    if (text[pos] == ';') {
+      ++pos;
+      continue;
+    }
+    const size_t key_start = pos;
+    while (!at_end() && (std::isalnum(static_cast<unsigned char>(text[pos])) || text[pos] == '_' ||
+                         text[pos] == '.'))
+      ++pos;
+    std::string_view key = text.substr(key_start, pos - key_start);
+    if (key.empty()) return fail(fmt::format("unexpected \"{}\" where a key belongs", text[pos]));
+    skip(false);
+    if (at_end() || text[pos] != '=') return fail(fmt::format("\"{}\" has no \"=\"", key));
+    ++pos;
+    skip(false);
+    auto v = value();
+    if (!v) return v.error();
+    if (key == "user" || key == "group") {
+      if (!v->has_value()) return fail(fmt::format("\"{}\" must be a string", key));
+      if ((*v)->empty()) return fail(fmt::format("\"{}\" is empty", key));
+      (key == "user" ? conf.user : conf.group) = std::move(**v);
+    }
+    skip(false);
+    if (!at_end() && text[pos] != '\n' && text[pos] != ';')
+      return fail(fmt::format("unexpected \"{}\" after the value of \"{}\"", text[pos], key));
+  }
+  return conf;
+}
+
+std::string qemu_package(std::string_view arch) {
+  if (arch == "x86_64" || arch == "i686") return "qemu-system-x86";
+  if (arch == "aarch64" || arch == "armv7l") return "qemu-system-arm";
+  return "";
+}
+
+std::string qemu_binary(std::string_view arch) {
+  return fmt::format("/usr/bin/qemu-system-{}", arch);
+}
+
+const std::vector<std::string_view>& libvirt_reasons() {
+  static const std::vector<std::string_view> kReasons = {
+      "libvirt-kvm",
+      "libvirt-not-installed",
+      "kvm-not-usable",
+      "libvirt-daemon-not-running",
+      "qemu-emulator-missing",
+      "libvirt-capabilities-stale",
+      "qemu-user-cannot-open-kvm",
+      "libvirt-error",
+  };
+  return kReasons;
+}
+
+LibvirtCheck diagnose_libvirt(const LibvirtInputs& in) {
+  LibvirtCheck out;
+  CheckItem& item = out.item;
+  item.id = "libvirt";
+  item.title = fmt::format("libvirt offers KVM guests ({})", kLibvirtUri);
+  auto verdict = [&](CheckState state, std::string reason, std::string detail,
+                     std::string hint = "") {
+    item.state = state;
+    item.detail = std::move(detail);
+    item.hint = std::move(hint);
+    out.reason = std::move(reason);
+    return out;
+  };
+  const LibvirtFacts& f = in.facts;
+  const bool any_daemon = in.virtqemud_installed || in.libvirtd_installed;
+  if (!in.library || !any_daemon)
+    return verdict(CheckState::skip, "libvirt-not-installed",
+                   in.library ? "no libvirt daemon is installed (virtqemud, libvirtd)"
+                              : "libvirt is not installed: " + in.library_error);
+  if (!in.kvm_usable)
+    return verdict(CheckState::skip, "kvm-not-usable",
+                   fmt::format("KVM is not usable here ({}): libvirt can offer only qemu domains",
+                               in.kvm_reason));
+
+  if (!f.connected) {
+    if (f.connect_errno == ECONNREFUSED || f.connect_errno == ENOENT) {
+      // The client library connects to virtqemud's socket when it exists, else libvirtd's.
+      const bool modular =
+          in.virtqemud_socket || (in.virtqemud_installed && !in.libvirtd_installed);
+      const std::string_view unit = modular ? "virtqemud.service" : "libvirtd.service";
+      return verdict(CheckState::fail, "libvirt-daemon-not-running",
+                     fmt::format("no libvirt daemon listens on \"{}\": {}",
+                                 modular ? kVirtqemudSocket : kLibvirtdSocket, f.connect_error),
+                     fmt::format("start it: systemctl enable --now {}", unit));
+    }
+    return verdict(CheckState::fail, "libvirt-error",
+                   fmt::format("cannot connect to libvirt ({}): {}", kLibvirtUri, f.connect_error));
+  }
+  if (!f.query_error.empty())
+    return verdict(CheckState::fail, "libvirt-error",
+                   fmt::format("libvirt's {} could not be read: {}", f.source, f.query_error));
+
+  const std::string binary = qemu_binary(in.arch);
+  const std::string libvirt_said =
+      f.kvm_error.empty() ? "" : fmt::format(" (libvirt: \"{}\")", f.kvm_error);
+  if (!f.guest.found) {
+    if (!in.emulator_present) {
+      const std::string package = qemu_package(in.arch);
+      return verdict(CheckState::fail, "qemu-emulator-missing",
+                     fmt::format("libvirt has no emulator for {}: \"{}\" is missing{}", in.arch,
+                                 binary, libvirt_said),
+                     package.empty() ? fmt::format("install QEMU's system emulator for {}", in.arch)
+                                     : fmt::format("install it: apt-get install {}", package));
+    }
+  }
+  if (!f.guest.found || !f.guest.kvm) {
+    // libvirt 9.0 asks QEMU again by itself when /dev/kvm appeared, went or changed owner or
+    // mode; what it still has not seen takes a daemon restart.
+    const std::string_view unit = in.virtqemud_socket ? "virtqemud.service" : "libvirtd.service";
+    return verdict(
+        CheckState::fail, "libvirt-capabilities-stale",
+        fmt::format("the KVM probe succeeded, but libvirt offers no kvm domain for {}{}{}", in.arch,
+                    f.guest.found ? "" : fmt::format(" and does not list \"{}\"", binary),
+                    libvirt_said),
+        fmt::format("refresh libvirt's QEMU capabilities: systemctl restart {}", unit));
+  }
+
+  if (in.qemu_user_can_open == false) {
+    const std::string group = in.device_group.empty() ? "kvm" : in.device_group;
+    return verdict(
+        CheckState::fail, "qemu-user-cannot-open-kvm",
+        fmt::format("libvirt offers kvm, but its QEMU user \"{}\" (group \"{}\", {}) cannot open "
+                    "/dev/kvm{}: kvm domains fail with \"Could not access KVM kernel module: "
+                    "Permission denied\"",
+                    in.qemu_user.user, in.qemu_user.group, kQemuConf,
+                    in.qemu_user_detail.empty() ? "" : ": " + in.qemu_user_detail),
+        fmt::format("add it to the device's group: usermod -a -G {} {} (takes effect at the next "
+                    "domain start)",
+                    group, in.qemu_user.user));
+  }
+
+  std::string detail = fmt::format("libvirt offers kvm for {} (\"{}\"", in.arch, f.guest.emulator);
+  if (!f.guest.machines.empty())
+    detail += fmt::format(", machine \"{}\"", f.guest.machines.front());
+  detail += ")";
+  if (in.qemu_user_can_open == true)
+    detail += fmt::format(" and its QEMU user \"{}\" can open /dev/kvm", in.qemu_user.user);
+  else
+    detail += fmt::format("; whether its QEMU user \"{}\" can open /dev/kvm is not known",
+                          in.qemu_user.user);
+  return verdict(CheckState::pass, "libvirt-kvm", std::move(detail));
+}
+
+}  // namespace kvmprov

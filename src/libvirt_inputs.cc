@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+// What the libvirt check decides on, read from the running system through the Host.
+#include <cstring>
+
+#include "libvirt.h"
+
+namespace kvmprov {
+namespace {
+
+bool exists(Host& host, const std::string& path) {
+  auto info = host.stat(path);
+  return info.ok() && info->exists;
+}
+
+}  // namespace
+
+LibvirtInputs gather_libvirt_inputs(Host& host, const std::string& arch, bool kvm_usable,
+                                    const std::string& kvm_reason, LibvirtQuery query) {
+  LibvirtInputs in;
+  in.arch = arch;
+  in.kvm_usable = kvm_usable;
+  in.kvm_reason = kvm_reason;
+  in.virtqemud_installed = exists(host, "/usr/sbin/virtqemud");
+  in.libvirtd_installed = exists(host, "/usr/sbin/libvirtd");
+  in.virtqemud_socket = exists(host, kVirtqemudSocket);
+  in.libvirtd_socket = exists(host, kLibvirtdSocket);
+  in.emulator_present = exists(host, qemu_binary(arch));
+  // libvirt is asked only when its answer can change the outcome.
+  if (kvm_usable && (in.virtqemud_installed || in.libvirtd_installed)) {
+    auto facts = query(kLibvirtUri, arch);
+    in.library = facts.ok();
+    if (facts.ok())
+      in.facts = std::move(*facts);
+    else
+      in.library_error = facts.error().message;
+  } else {
+    in.library = true;  // not asked: the decision does not depend on it
+  }
+
+  auto conf = host.read_file(kQemuConf);
+  if (conf.ok() && conf->has_value()) {
+    auto parsed = parse_qemu_conf(**conf, kQemuConf);
+    if (parsed.ok()) {
+      in.qemu_user = std::move(*parsed);
+    } else {
+      in.qemu_user_detail = parsed.error().message;
+      return in;
+    }
+  }
+  if (auto node = host.kernel_stat("/dev/kvm"); node.ok() && node->exists)
+    in.device_group = host.group_name(node->gid);
+  auto access = host.can_open_as(in.qemu_user.user, "/dev/kvm");
+  if (!access.ok()) {
+    in.qemu_user_detail = access.error().message;
+  } else {
+    in.qemu_user_can_open = access->can_open;
+    if (!access->can_open) in.qemu_user_detail = std::strerror(access->open_errno);
+  }
+  return in;
+}
+
+}  // namespace kvmprov
