@@ -30,6 +30,9 @@ using namespace kvmprov;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 64;
 constexpr int kExitBadProfile = 65;
+// With --detailed-exitcodes a failure is 4, as Puppet's; 1 is left to an internal error or a
+// report that could not be written.
+constexpr int kExitDetailedFailure = 4;
 
 struct Options {
   std::string profile;
@@ -47,6 +50,12 @@ struct Options {
   std::string check_log;
   bool reset_dry_run = false;
 };
+
+// The status of a run of apply or reset that failed before any action: the lock not had, or not
+// root.
+int run_failure(const Options& o) {
+  return o.detailed_exitcodes ? kExitDetailedFailure : kExitFailure;
+}
 
 // The first error writing to stdout; reported once, at the end (see finish).
 int stdout_errno = 0;
@@ -172,11 +181,11 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   const Profile& profile = *parsed.profile;
 
   auto host = make_linux_host({.root = o.root});
-  if (verb == "apply" && refuse_unprivileged(*host, verb)) return kExitFailure;
+  if (verb == "apply" && refuse_unprivileged(*host, verb)) return run_failure(o);
   std::unique_ptr<Lock> lock;
   if (verb == "apply") {
     auto l = take_lock(*host, o);
-    if (!l) return o.detailed_exitcodes ? 4 : kExitFailure;
+    if (!l) return run_failure(o);
     lock = std::move(*l);
   }
   Facts facts = observe(*host, profile);
@@ -204,11 +213,11 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
 // With --dry-run it only says what it would remove.
 int run_reset(const Options& o) {
   auto host = make_linux_host({.root = o.root});
-  if (!o.reset_dry_run && refuse_unprivileged(*host, "reset")) return kExitFailure;
+  if (!o.reset_dry_run && refuse_unprivileged(*host, "reset")) return run_failure(o);
   std::unique_ptr<Lock> lock;
   if (!o.reset_dry_run) {
     auto l = take_lock(*host, o);
-    if (!l) return o.detailed_exitcodes ? 4 : kExitFailure;
+    if (!l) return run_failure(o);
     lock = std::move(*l);
   }
   const Profile none;  // reset needs no profile; the files it removes are fixed
@@ -272,9 +281,10 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   app.footer(
-      "Exit status: 0 success; 1 failure; 64 usage error; 65 invalid profile. With "
-      "--detailed-exitcodes: 0 nothing changed, 2 changes, 4 failures, 6 both. check: 0 usable, "
-      "1 not usable. See kvmprov(8) and kvmprov.yaml(5).");
+      "Exit status: 0 success; 1 failure (plan: a predicted one); 64 usage error; 65 invalid "
+      "profile. With --detailed-exitcodes: 0 nothing changed, 2 changes (plan: or pending items), "
+      "4 failures, 6 both. check: 0 usable, 1 not usable. The full table is in kvmprov(8); see "
+      "also kvmprov.yaml(5).");
   app.add_option("--profile", o.profile, "Host profile (default: the built-in default profile)")
       ->type_name("FILE");
   app.add_option("--root", o.root,

@@ -266,7 +266,7 @@ expect_eq "$(stat -c %Y.%y "$ROOT/etc/udev/rules.d/70-foreign.rules")" "$foreign
 # A later local rule defeats ours: plan names the file and line, apply fails that device.
 printf '# local\nKERNEL=="kvm", GROUP="root"\n' >"$ROOT/etc/udev/rules.d/99-local.rules"
 run plan --root "$ROOT" --fact cpu_vendor=amd
-expect_rc 0 "plan with a defeating rule"
+expect_rc 1 "plan with a defeating rule: the failure it predicts"
 expect_in "$out" "! node /dev/kvm: kvmprov's rule does not decide: GROUP=\"root\" at /etc/udev/rules.d/99-local.rules:2 overrides kvmprov's rule (read after it)" "plan names the defeating rule"
 run apply --root "$ROOT" --fact cpu_vendor=amd
 expect_rc 1 "apply with a defeating rule fails"
@@ -513,6 +513,102 @@ if [ "$(id -u)" = 0 ] && command -v groupadd >/dev/null; then
   expect_rc 1 "symlinked /etc: apply fails"
   expect_in "$out" "0 changed, 0 unchanged, 5 failed" "symlinked /etc: nothing changed"
   expect_eq "$(cd "$TMP/realetc" && sha256sum ./*)" "$before" "symlinked /etc: the linked directory is untouched"
+fi
+
+# --- exit statuses: each cell of the table in kvmprov(8) and the README
+# ES ROOT [ARGS...]: a root without systemd whose kvm group exists, for the profile in ARGS.
+es_root() {
+  rm -rf "$1" && mkdir -p "$1/etc"
+  printf 'root:x:0:\nkvm:x:994:\n' >"$1/etc/group"
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$1/etc/passwd"
+}
+# cell EXPECTED WHAT ARGS...: runs kvmprov ARGS and checks its exit status.
+cell() {
+  local want=$1 what=$2
+  shift 2
+  run "$@"
+  expect_rc "$want" "exit status: $what"
+}
+ES="$TMP/exit"
+cat >"$TMP/pending.yaml" <<'YAML'
+version: 1
+name: pending
+modules:
+  - name: kvm
+groups:
+  - name: kvm
+    members: [ghost]
+YAML
+NESTED="$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+D=--detailed-exitcodes
+# Nothing to do.
+es_root "$ES"
+run apply --root "$ES" --fact cpu_vendor=intel
+cell 0 "plan, nothing to change" plan --root "$ES" --fact cpu_vendor=intel
+cell 0 "plan $D, nothing to change" plan $D --root "$ES" --fact cpu_vendor=intel
+cell 0 "apply, nothing changed" apply --root "$ES" --fact cpu_vendor=intel
+cell 0 "apply $D, nothing changed" apply $D --root "$ES" --fact cpu_vendor=intel
+# Changes.
+es_root "$ES"
+cell 0 "plan, changes" plan --root "$ES" --fact cpu_vendor=intel
+cell 2 "plan $D, changes" plan $D --root "$ES" --fact cpu_vendor=intel
+cell 2 "apply $D, changes" apply $D --root "$ES" --fact cpu_vendor=intel
+# Pending items only: a change still to make for plan, no change made for apply.
+es_root "$ES"
+run apply --root "$ES" --profile "$TMP/pending.yaml"
+expect_in "$out" "pending   member ghost in kvm" "exit status: the pending item"
+cell 0 "plan, pending" plan --root "$ES" --profile "$TMP/pending.yaml"
+cell 2 "plan $D, pending" plan $D --root "$ES" --profile "$TMP/pending.yaml"
+cell 0 "apply, pending" apply --root "$ES" --profile "$TMP/pending.yaml"
+cell 0 "apply $D, pending" apply $D --root "$ES" --profile "$TMP/pending.yaml"
+# Failures only: a directory where /etc/modules belongs, everything else done.
+rm "$ES/etc/modules" && mkdir "$ES/etc/modules"
+cell 1 "plan, a failure predicted" plan --root "$ES" --profile "$TMP/pending.yaml" --quiet
+expect_in "$out" "! write /etc/modules" "exit status: the predicted failure"
+cell 6 "plan $D, a failure and a pending item" plan $D --root "$ES" --profile "$TMP/pending.yaml"
+cell 4 "apply $D, a failure and a pending item" apply $D --root "$ES" --profile "$TMP/pending.yaml"
+es_root "$ES"
+run apply --root "$ES" --fact cpu_vendor=intel
+rm "$ES/etc/modules" && mkdir "$ES/etc/modules"
+cell 4 "plan $D, a failure, nothing to change" plan $D --root "$ES" --fact cpu_vendor=intel
+cell 1 "apply, a failure" apply --root "$ES" --fact cpu_vendor=intel
+cell 4 "apply $D, a failure, nothing changed" apply $D --root "$ES" --fact cpu_vendor=intel
+# Failures and changes: modprobe.d is written, /etc/modules cannot be.
+es_root "$ES"
+mkdir "$ES/etc/modules"
+cell 1 "plan, a failure and changes" plan --root "$ES" --fact cpu_vendor=intel --profile "$NESTED"
+cell 6 "plan $D, a failure and changes" plan $D --root "$ES" --fact cpu_vendor=intel --profile "$NESTED"
+cell 6 "apply $D, a failure and changes" apply $D --root "$ES" --fact cpu_vendor=intel --profile "$NESTED"
+expect_in "$(cat "$ES/etc/modprobe.d/kvmprov.conf")" "options kvm_intel nested=1" "exit status: the change was made"
+# reset and reset --dry-run, on the same root: modprobe.d to remove, a directory at /etc/modules.
+cell 1 "reset --dry-run, a failure and changes" reset --dry-run --root "$ES"
+cell 6 "reset --dry-run $D, a failure and changes" reset --dry-run $D --root "$ES"
+cell 6 "reset $D, a failure and changes" reset $D --root "$ES"
+cell 4 "reset --dry-run $D, a failure" reset --dry-run $D --root "$ES"
+cell 1 "reset, a failure" reset --root "$ES"
+cell 4 "reset $D, a failure" reset $D --root "$ES"
+rmdir "$ES/etc/modules"
+cell 0 "reset --dry-run, nothing to remove" reset --dry-run --root "$ES"
+cell 0 "reset --dry-run $D, nothing to remove" reset --dry-run $D --root "$ES"
+cell 0 "reset $D, nothing removed" reset $D --root "$ES"
+run apply --root "$ES" --fact cpu_vendor=intel
+cell 0 "reset --dry-run, something to remove" reset --dry-run --root "$ES"
+cell 2 "reset --dry-run $D, something to remove" reset --dry-run $D --root "$ES"
+cell 0 "reset, something removed" reset --root "$ES"
+# An invalid profile is 65, with --detailed-exitcodes too.
+cell 65 "plan, invalid profile" plan --root "$ES" --profile "$TMP/bad.yaml"
+cell 65 "plan $D, invalid profile" plan $D --root "$ES" --profile "$TMP/bad.yaml"
+cell 65 "apply $D, invalid profile" apply $D --root "$ES" --profile "$TMP/bad.yaml"
+# A report that could not be written is 1, with --detailed-exitcodes too.
+es_root "$ES"
+${KVMPROV_WRAPPER:-} "$KVMPROV" apply $D --root "$ES" --fact cpu_vendor=intel >/dev/full 2>/dev/null
+expect_eq "$?" 1 "exit status: apply $D, the report lost"
+# Not root: apply and reset on the running system fail before any action (4 with $D).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  for verb in apply reset; do
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$KVMPROV" $D $verb >/dev/null 2>&1
+    expect_eq "$?" 4 "exit status: $verb $D as a user"
+  done
 fi
 
 echo "cli: $pass passed, $fail failed"
