@@ -611,5 +611,58 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   done
 fi
 
+# --- the profile grammar as documented: option values, YAML 1.1 booleans, account names
+GR2="$TMP/grammar"
+es_root "$GR2"
+printf 'root:x:0:0:root:/root:/bin/sh\njohn.doe:x:1000:1000::/home/john.doe:/bin/sh\n' >"$GR2/etc/passwd"
+printf 'root:*::\n' >"$GR2/etc/gshadow"
+cat >"$TMP/grammar.yaml" <<'YAML'
+version: 1
+name: grammar
+modules:
+  - name: kvm
+    options: { lapic_timer_advance_ns: -1 }
+  - name: kvm_amd
+    options: { nested: yes, avic: On, sev: NO, npt: "yes" }
+devices:
+  - node: kvm
+    group: Admin
+    mode: "0660"
+groups:
+  - name: Admin
+    system: yes
+    members: [john.doe]
+YAML
+run validate "$TMP/grammar.yaml"
+expect_rc 0 "grammar: -1, yes/On/NO and Admin, john.doe validate"
+run plan --root "$GR2" --fact cpu_vendor=amd --profile "$TMP/grammar.yaml"
+expect_in "$out" "+options kvm lapic_timer_advance_ns=-1" "grammar: -1 reaches modprobe.d"
+expect_in "$out" "+options kvm_amd nested=1 avic=1 sev=0 npt=yes" "grammar: plain booleans are 1 and 0, a quoted yes a string"
+expect_in "$out" "GROUP=\"Admin\"" "grammar: the group name reaches the udev rule as written"
+if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/groupadd ]; then
+  run apply --root "$GR2" --fact cpu_vendor=amd --profile "$TMP/grammar.yaml"
+  expect_in "$out" "changed   member john.doe in Admin" "grammar: john.doe added to Admin by usermod"
+  case "$(grep '^Admin:' "$GR2/etc/group")" in Admin:x:*:john.doe) ok ;; *) bad "grammar: Admin line: $(cat "$GR2/etc/group")" ;; esac
+  if command -v modprobe >/dev/null; then
+    # libkmod itself reads one directive per line, with the values as written.
+    kmod=$(modprobe -C "$GR2/etc/modprobe.d/kvmprov.conf" -c 2>/dev/null | grep '^options kvm')
+    expect_eq "$kmod" "$(printf 'options kvm lapic_timer_advance_ns=-1\noptions kvm_amd nested=1 avic=1 sev=0 npt=yes')" "grammar: what libkmod reads"
+  fi
+fi
+# What can carry a second directive, a shell command or break /etc/group is refused.
+for bad in "options: { nested: '1;reboot' }" "options: { nested: '1\\' }" "options: { nested: '\$(reboot)' }" \
+  "options: { nested: '1#2' }"; do
+  printf 'version: 1\nname: g\nmodules:\n  - name: kvm\n    %s\n' "$bad" >"$TMP/g-bad.yaml"
+  run validate "$TMP/g-bad.yaml"
+  expect_rc 65 "grammar: refused: $bad"
+  expect_in "$err" "allowed characters are A-Z a-z 0-9 _ . , : + / = @ -" "grammar: why $bad is refused"
+done
+for bad in "a:b" "a,b" "-a" "+a" "#a" "123" "a%k" 'a$b' "a b" 'a\b'; do
+  printf 'version: 1\nname: g\ngroups:\n  - name: kvm\n    members: ["%s"]\n' "${bad//\\/\\\\}" >"$TMP/g-bad.yaml"
+  run validate "$TMP/g-bad.yaml"
+  expect_rc 65 "grammar: member $bad refused"
+  expect_in "$err" "g-bad.yaml:5:15: invalid member name" "grammar: member $bad: the error names the place"
+done
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
