@@ -130,23 +130,6 @@ std::string one_line(std::string_view s) {
   return out;
 }
 
-// The closest candidate, if close enough to be a plausible typo rather than a different word.
-std::optional<std::string_view> closest(std::string_view word,
-                                        const std::vector<std::string_view>& candidates) {
-  if (word.size() > 64) return std::nullopt;  // bounds the quadratic distance computation
-  std::optional<std::string_view> best;
-  std::size_t best_distance = 0;
-  for (std::string_view c : candidates) {
-    std::size_t limit = std::clamp<std::size_t>(c.size() / 3, 1, 2);
-    std::size_t d = edit_distance(word, c);
-    if (d <= limit && (!best || d < best_distance)) {
-      best = c;
-      best_distance = d;
-    }
-  }
-  return best;
-}
-
 std::string join_choices(const std::vector<std::string_view>& choices) {
   std::string out;
   for (std::size_t i = 0; i < choices.size(); ++i) {
@@ -577,7 +560,7 @@ class Validator {
   // ": expected a, b or c" or " (did you mean "b"?)".
   static std::string choices_hint(std::string_view word,
                                   const std::vector<std::string_view>& choices) {
-    if (auto near = closest(word, choices)) return " (did you mean " + quote(*near) + "?)";
+    if (auto near = closest_word(word, choices)) return " (did you mean " + quote(*near) + "?)";
     return ": expected " + join_choices(choices);
   }
 

@@ -43,7 +43,7 @@ run --help
 expect_in "$out" "Exit status:" "--help documents exit statuses"
 run check --root "$TMP"
 expect_rc 64 "check --root refused"
-expect_eq "$err" "kvmprov: check examines the running system; --root is not supported for it (drop --root)" "check --root message"
+expect_eq "$err" "kvmprov: check does not take --root (only plan, apply and reset do): drop it" "check --root message"
 run plan --root "$TMP" --fact cpu_vendr=amd
 expect_rc 64 "bad --fact"
 expect_in "$err" 'unknown fact "cpu_vendr" (did you mean "cpu_vendor"?)' "bad --fact message"
@@ -663,6 +663,218 @@ for bad in "a:b" "a,b" "-a" "+a" "#a" "123" "a%k" 'a$b' "a b" 'a\b'; do
   expect_rc 65 "grammar: member $bad refused"
   expect_in "$err" "g-bad.yaml:5:15: invalid member name" "grammar: member $bad: the error names the place"
 done
+
+# --- verbs: unknown ones, help, --version
+run frobnicate
+expect_rc 64 "unknown verb"
+expect_eq "$err" 'kvmprov: unknown verb "frobnicate": expected check, plan, apply, validate, reset, version or help (see kvmprov --help)' "unknown verb message"
+for typo in "plna plan" "aply apply" "valdiate validate" "chekc check" "rest reset" "verison version" "hepl help"; do
+  set -- $typo
+  run "$1" --json
+  expect_rc 64 "verb $1"
+  expect_eq "$err" "kvmprov: unknown verb \"$1\" (did you mean \"$2\"?)" "verb $1: did you mean $2"
+done
+run "$(printf 'pl\033[31man')"
+expect_eq "$err" 'kvmprov: unknown verb "pl\x1b[31man": expected check, plan, apply, validate, reset, version or help (see kvmprov --help)' "an unknown verb is escaped"
+run
+expect_eq "$err" "kvmprov: a verb is required: check, plan, apply, validate, reset, version or help (see kvmprov --help)" "no verb: message"
+run --no-such-option
+expect_rc 64 "an unknown option alone"
+expect_in "$err" "--no-such-option" "an unknown option alone: named"
+top_help=$("$KVMPROV" --help)
+run help
+expect_rc 0 "help"
+expect_eq "$out" "$top_help" "help is --help"
+run help plan
+expect_rc 0 "help plan"
+expect_eq "$out" "$("$KVMPROV" plan --help)" "help plan is plan --help"
+expect_in "$out" "Usage: kvmprov plan" "help plan: usage line"
+run help plna
+expect_rc 64 "help with an unknown verb"
+expect_eq "$err" 'kvmprov: unknown verb "plna" (did you mean "plan"?)' "help plna: did you mean"
+run --help-all
+expect_rc 0 "--help-all"
+for o in "--user NAME" "--log FILE" "--dry-run" "FILE" "VERB"; do expect_in "$out" "$o" "--help-all shows $o"; done
+for args in "--version" "-V" "version"; do
+  # shellcheck disable=SC2086
+  run $args
+  expect_rc 0 "$args"
+  expect_eq "$out" "kvmprov 0.1.0" "$args: output"
+done
+for args in "--json version" "--json --version" "version --json" "-V --json"; do
+  # shellcheck disable=SC2086
+  run $args
+  expect_rc 0 "$args"
+  python3 -c 'import json, sys; assert json.load(sys.stdin) == {"name": "kvmprov", "version": "0.1.0"}' <<<"$out" && ok || bad "$args: JSON [$out]"
+done
+run --version plan
+expect_rc 64 "--version with a verb"
+expect_eq "$err" "kvmprov: --version is the version verb: give it without plan" "--version with a verb: message"
+
+# --- which verb takes which option: every cell of the table in the README (and kvmprov(8))
+OPT="$TMP/optroot"
+es_root "$OPT"
+table=$(awk '$0 == "### Options by verb" { on = 1; next } on && /^\| `/ { print } on && /^## / { exit }' \
+  "$KVMPROV_SOURCE_DIR/README.md" | sed 's/`//g; s/^| *//; s/ *|$//; s/ *| */|/')
+[ "$(wc -l <<<"$table")" = 9 ] && ok || bad "options by verb: the README's table [$table]"
+cells=0
+while IFS='|' read -r option verbs; do
+  case $option in
+    --profile) value=("$KVMPROV_SOURCE_DIR/profiles/nested.yaml") ;;
+    --root) value=("$OPT") ;;
+    --fact) value=(cpu_vendor=intel) ;;
+    --lock-timeout) value=(5) ;;
+    *) value=() ;;
+  esac
+  for use in check plan apply validate reset "reset --dry-run" version help; do
+    case $use in
+      check | version | help) args=($use) ;;
+      validate) args=(validate "$KVMPROV_SOURCE_DIR/profiles/default.yaml") ;;
+      *) args=($use --root "$OPT") ;;
+    esac
+    if [ "$option" = --root ] && [[ " ${args[*]} " == *" --root "* ]]; then
+      run "${args[@]}"  # the verb's own run has --root already
+    else
+      run "${args[@]}" "$option" "${value[@]}"
+    fi
+    cells=$((cells + 1))
+    case ", $verbs, " in
+      *", $use, "*)
+        expect_not_in "$err" "does not take" "$use takes $option"
+        [ "$rc" != 64 ] && ok || bad "$use $option: exit 64 ($err)"
+        ;;
+      *)
+        expect_rc 64 "$use does not take $option"
+        expect_in "$err" "kvmprov: $use does not take $option (only " "$use $option: message"
+        ;;
+    esac
+  done
+done <<<"$table"
+expect_eq "$cells" 72 "options by verb: cells run"
+[ -z "$(find "$OPT" -newer "$OPT/etc/passwd" -name '.kvmprov.*')" ] && ok || bad "options by verb: temporaries left"
+
+# --- validate --json, and file errors in the FILE: form
+printf 'version: 2\nname: "a b"\n' >"$TMP/v-bad.yaml"
+run validate --json "$TMP/v-bad.yaml"
+expect_rc 65 "validate --json, invalid"
+expect_eq "$err" "" "validate --json, invalid: nothing on stderr"
+printf '%s' "$out" >"$TMP/v.json"
+python3 - "$TMP/v-bad.yaml" "$TMP/v.json" <<'PY' && ok || bad "validate --json, invalid: [$out]"
+import json, sys
+f = sys.argv[1]
+assert json.load(open(sys.argv[2])) == {"file": f, "valid": False, "errors": [
+    {"file": f, "line": 1, "column": 10, "message": 'unsupported version "2": expected 1'},
+    {"file": f, "line": 2, "column": 7,
+     "message": 'invalid profile name "a b": allowed characters are A-Z a-z 0-9 . _ -'}]}
+PY
+run validate "$TMP/v-bad.yaml"
+expect_eq "$err" "$(printf '%s\n' "$TMP/v-bad.yaml:1:10: unsupported version \"2\": expected 1" "$TMP/v-bad.yaml:2:7: invalid profile name \"a b\": allowed characters are A-Z a-z 0-9 . _ -")" "validate: the same errors as text"
+run validate --json "$TMP/none.yaml"
+expect_rc 65 "validate --json, missing file"
+printf '%s' "$out" >"$TMP/v.json"
+python3 - "$TMP/none.yaml" "$TMP/v.json" <<'PY' && ok || bad "validate --json, missing file: [$out]"
+import json, sys
+f = sys.argv[1]
+assert json.load(open(sys.argv[2])) == {"file": f, "valid": False, "errors": [
+    {"file": f, "line": None, "column": None, "message": "cannot read profile: No such file or directory"}]}
+PY
+head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' '#' >"$TMP/big.yaml"
+for args in "validate $TMP/big.yaml" "plan --root $OPT --profile $TMP/big.yaml"; do
+  # shellcheck disable=SC2086
+  run $args
+  expect_rc 65 "$args: too large"
+  expect_eq "$err" "$TMP/big.yaml: profile is larger than 1 MiB" "$args: too large, FILE: form"
+done
+run validate --json "$TMP/big.yaml"
+expect_in "$out" '"message": "profile is larger than 1 MiB"' "validate --json: too large"
+# A newline or an escape in a path can neither split the line nor reach the terminal.
+HP="$TMP/a"$'\n'"b"$'\033'"[31m.yaml"
+printf 'version: 2\nname: x\n' >"$HP"
+for args in validate "plan --root $OPT --profile"; do
+  # shellcheck disable=SC2086
+  run $args "$HP"
+  expect_eq "$err" "$TMP/a\\x0ab\\x1b[31m.yaml:1:10: unsupported version \"2\": expected 1" "$args: hostile path escaped"
+done
+run validate "$HP.none"
+expect_eq "$err" "$TMP/a\\x0ab\\x1b[31m.yaml.none: cannot read profile: No such file or directory" "validate: hostile missing path escaped"
+run validate --json "$HP"
+python3 -c 'import json, sys; r = json.load(sys.stdin); assert r["file"] == sys.argv[1] and r["errors"][0]["file"] == sys.argv[1], r' "$HP" <<<"$out" && ok || bad "validate --json: hostile path [$out]"
+[ "$(printf '%s' "$out" | tr -cd '\033' | wc -c)" = 0 ] && ok || bad "validate --json: a raw escape reached the terminal"
+
+# --- the README's JSON examples have the keys and types kvmprov prints
+JR="$TMP/jsonroot"
+es_root "$JR"
+printf 'loop\n' >"$JR/etc/modules"
+"$KVMPROV" --json plan --root "$JR" --fact cpu_vendor=amd >"$TMP/j-plan.json"
+"$KVMPROV" --json plan >"$TMP/j-live.json" 2>/dev/null  # a live run lists modules in facts
+"$KVMPROV" --json validate "$KVMPROV_SOURCE_DIR/profiles/nested.yaml" >"$TMP/j-valid.json"
+"$KVMPROV" --json validate "$TMP/bad.yaml" >"$TMP/j-invalid.json"
+"$KVMPROV" --json version >"$TMP/j-version.json"
+python3 - "$KVMPROV_SOURCE_DIR/README.md" "$TMP" <<'PY' && ok || bad "the README's JSON examples differ from kvmprov's JSON"
+import json, sys
+text = open(sys.argv[1]).read()
+section = text[text.index("### The JSON report\n"):text.index("\n## check\n")]
+blocks, block = [], []
+for line in section.split("\n") + [""]:
+    if line.startswith("    "):
+        block.append(line[4:])
+    elif block and line == "":
+        blocks.append(json.loads("\n".join(block)))
+        block = []
+def load(name):
+    return json.load(open(f"{sys.argv[2]}/j-{name}.json"))
+plan, live = load("plan"), load("live")
+problems = []
+def same(doc, actual, path):
+    if doc is None or actual is None:
+        return
+    if type(doc) is not type(actual):
+        problems.append(f"{path}: {type(doc).__name__} in the README, {type(actual).__name__} printed")
+    elif isinstance(doc, dict) and path.rsplit(".", 1)[-1] in ("modules", "parameters", "options"):
+        for key, value in doc.items():  # keys are names: compare the values' shapes
+            if actual:
+                same(value, next(iter(actual.values())), f"{path}.{key}")
+    elif isinstance(doc, dict):
+        if set(doc) != set(actual):
+            problems.append(f"{path}: keys {sorted(doc)} in the README, {sorted(actual)} printed")
+        for key in set(doc) & set(actual):
+            same(doc[key], actual[key], f"{path}.{key}" if path else key)
+    elif isinstance(doc, list) and path == "actions":
+        printed = {a["id"]: a for a in actual}
+        for a in doc:
+            if a["id"] not in printed:
+                problems.append(f"actions: {a['id']} is not printed")
+            else:
+                same(a, printed[a["id"]], f"actions[{a['id']}]")
+        shapes = {frozenset(a) | frozenset("device." + k for k in a.get("device", {})) for a in doc}
+        for a in actual:
+            if frozenset(a) | frozenset("device." + k for k in a.get("device", {})) not in shapes:
+                problems.append(f"actions: no example of the shape of {a['id']}")
+    elif isinstance(doc, list):
+        for item in doc:
+            if actual:
+                same(item, actual[0], f"{path}[]")
+kinds = {"report": 0, "valid": 0, "invalid": 0, "version": 0}
+for doc in blocks:
+    if "verb" in doc:
+        kinds["report"] += 1
+        same(doc, plan, "")
+        same(doc["facts"]["modules"], live["facts"]["modules"], "facts.modules")
+    elif doc.get("valid") is True:
+        kinds["valid"] += 1
+        same(doc, load("valid"), "validate")
+    elif doc.get("valid") is False:
+        kinds["invalid"] += 1
+        same(doc, load("invalid"), "validate")
+    else:
+        kinds["version"] += 1
+        same(doc, load("version"), "version")
+if kinds != {"report": 1, "valid": 1, "invalid": 1, "version": 1}:
+    problems.append(f"examples found: {kinds}")
+for p in problems:
+    print(p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

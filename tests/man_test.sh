@@ -91,6 +91,21 @@ man_exit=$(man_table "$SRC/man/kvmprov.8" "EXIT STATUS")
 [ "$(wc -l <<<"$readme_exit")" -ge 9 ] && ok || bad "no exit status table in README.md: [$readme_exit]"
 [ "$readme_exit" = "$man_exit" ] && ok ||
   bad "the exit status tables of README.md and kvmprov.8 differ: $(diff <(echo "$readme_exit") <(echo "$man_exit"))"
+readme_options=$(md_table "$SRC/README.md" "### Options by verb")
+man_options=$(man_table "$SRC/man/kvmprov.8" "OPTIONS")
+[ "$(wc -l <<<"$readme_options")" -ge 10 ] && ok || bad "no table of options by verb in README.md: [$readme_options]"
+[ "$readme_options" = "$man_options" ] && ok ||
+  bad "the tables of options by verb of README.md and kvmprov.8 differ: $(diff <(echo "$readme_options") <(echo "$man_options"))"
+# Each verb's --help lists exactly the global options the table gives it.
+while IFS='|' read -r option verbs; do
+  [ "$option" = option ] && continue
+  for v in check plan apply validate reset version help; do
+    case ", $verbs, " in *", $v, "* | *", $v --dry-run, "*) want=yes ;; *) want=no ;; esac
+    listed=no
+    "$KVMPROV" "$v" --help | sed -n '/^Global options/,/^$/p' | grep -qE "^ +$option( |$)" && listed=yes
+    [ "$listed" = "$want" ] && ok || bad "$v --help lists $option: $listed, the table says $want"
+  done
+done <<<"$man_options"
 examples=$(section EXAMPLES)
 for e in "kvmprov apply" "postinst" "ansible.builtin.command" "exec {" "--detailed-exitcodes"; do
   grep -qF -- "$e" <<<"$examples" && ok || bad "EXAMPLES lacks \"$e\""

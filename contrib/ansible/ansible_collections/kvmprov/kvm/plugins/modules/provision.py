@@ -49,7 +49,8 @@ options:
   facts:
     description:
       - Facts to override, passed as C(--fact KEY=VALUE) (for example C(cpu_vendor=amd) for an
-        image built for another CPU).
+        image built for another CPU). Not passed with I(state=absent): C(kvmprov reset) reads
+        no facts.
     type: dict
     default: {}
   allow_reload:
@@ -60,7 +61,8 @@ options:
     default: false
   lock_timeout:
     description:
-      - Seconds to wait for another kvmprov run's lock (kvmprov C(--lock-timeout)).
+      - Seconds to wait for another kvmprov run's lock (kvmprov C(--lock-timeout)). Not passed
+        in check mode, which takes no lock.
     type: float
   state:
     description:
@@ -265,12 +267,15 @@ def main():
     root = p["root"]
     result = dict(changed=False, profile_written=False)
 
+    # kvmprov refuses an option its verb does not take: reset reads no facts, and only a run that
+    # changes something (apply, reset without --dry-run) takes the lock.
     cmd = [binary, "--json", "--root", root]
-    for key, value in sorted(p["facts"].items()):
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        cmd += ["--fact", "%s=%s" % (key, value)]
-    if p["lock_timeout"] is not None:
+    if p["state"] == "present":
+        for key, value in sorted(p["facts"].items()):
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            cmd += ["--fact", "%s=%s" % (key, value)]
+    if p["lock_timeout"] is not None and not module.check_mode:
         cmd += ["--lock-timeout", str(p["lock_timeout"])]
 
     workdir = None  # private temporary directory for an inline profile
