@@ -669,6 +669,7 @@ run frobnicate
 expect_rc 64 "unknown verb"
 expect_eq "$err" 'kvmprov: unknown verb "frobnicate": expected check, plan, apply, validate, reset, version or help (see kvmprov --help)' "unknown verb message"
 for typo in "plna plan" "aply apply" "valdiate validate" "chekc check" "rest reset" "verison version" "hepl help"; do
+  # shellcheck disable=SC2086 # a typo and the verb it stands for
   set -- $typo
   run "$1" --json
   expect_rc 64 "verb $1"
@@ -728,9 +729,9 @@ while IFS='|' read -r option verbs; do
   esac
   for use in check plan apply validate reset "reset --dry-run" version help; do
     case $use in
-      check | version | help) args=($use) ;;
+      check | version | help) args=("$use") ;;
       validate) args=(validate "$KVMPROV_SOURCE_DIR/profiles/default.yaml") ;;
-      *) args=($use --root "$OPT") ;;
+      *) read -ra args <<<"$use" && args+=(--root "$OPT") ;;  # "reset --dry-run": two words
     esac
     if [ "$option" = --root ] && [[ " ${args[*]} " == *" --root "* ]]; then
       run "${args[@]}"  # the verb's own run has --root already
