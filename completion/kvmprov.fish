@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: MIT
 # fish completion for kvmprov: verbs, options, profile files, --fact keys and values, users.
 
-set -l __kvmprov_verbs check plan apply validate reset version
+set -l __kvmprov_verbs check plan apply validate reset version help
 
 # The verb on the command line, if any.
 function __kvmprov_verb
-    set -l verbs check plan apply validate reset version
+    set -l verbs check plan apply validate reset version help
     for w in (commandline -opc)[2..-1]
         if contains -- $w $verbs
             echo $w
@@ -59,8 +59,12 @@ complete -c kvmprov -n __kvmprov_no_verb -a apply -d 'Converge the host to the p
 complete -c kvmprov -n __kvmprov_no_verb -a validate -d 'Check a profile file and report every error'
 complete -c kvmprov -n __kvmprov_no_verb -a reset -d 'Remove the files kvmprov wrote'
 complete -c kvmprov -n __kvmprov_no_verb -a version -d 'Print the version'
+complete -c kvmprov -n __kvmprov_no_verb -a help -d 'Print the help of kvmprov, or of VERB'
 
 complete -c kvmprov -s h -l help -d 'Print help and exit'
+complete -c kvmprov -l help-all -d 'Print the help of every verb'
+complete -c kvmprov -s V -l version -d 'Print the version'
+complete -c kvmprov -l live -d 'Act on the running system even where / looks like a chroot or container'
 complete -c kvmprov -l profile -x -a '(__kvmprov_profiles)' -d 'Host profile'
 # check examines the running system and refuses --root.
 complete -c kvmprov -n 'not __kvmprov_verb_is check' -l root -r -a '(__fish_complete_directories)' -d 'Operate on the system image below DIR'

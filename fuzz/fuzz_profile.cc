@@ -72,14 +72,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const kvmprov::DeviceSpec& d : p.devices) {
     require(kvmprov::valid_device_node(d.node), "device nodes fit their grammar");
     require(visible(d.node) && visible(d.group), "device nodes and groups are visible ASCII");
-    require(d.group.empty() || kvmprov::valid_posix_name(d.group), "device groups fit");
+    require(d.group.empty() || kvmprov::valid_account_name(d.group), "device groups fit");
     require(!d.mode || *d.mode <= 0777, "device modes have no special bits");
   }
   for (const kvmprov::GroupSpec& g : p.groups) {
-    require(kvmprov::valid_posix_name(g.name), "group names fit their grammar");
+    require(kvmprov::valid_account_name(g.name), "group names fit their grammar");
     require(visible(g.name), "group names are visible ASCII");
     for (const std::string& m : g.members) {
-      require(kvmprov::valid_posix_name(m) && visible(m), "member names fit their grammar");
+      require(kvmprov::valid_account_name(m) && visible(m), "member names fit their grammar");
     }
   }
   require(visible(p.name), "the profile name is visible ASCII");

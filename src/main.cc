@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -30,6 +31,9 @@ using namespace kvmprov;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 64;
 constexpr int kExitBadProfile = 65;
+// With --detailed-exitcodes a failure is 4, as Puppet's; 1 is left to an internal error or a
+// report that could not be written.
+constexpr int kExitDetailedFailure = 4;
 
 struct Options {
   std::string profile;
@@ -49,6 +53,12 @@ struct Options {
   std::string check_log;
   bool reset_dry_run = false;
 };
+
+// The status of a run of apply or reset that failed before any action: the lock not had, or not
+// root.
+int run_failure(const Options& o) {
+  return o.detailed_exitcodes ? kExitDetailedFailure : kExitFailure;
+}
 
 // The first error writing to stdout; reported once, at the end (see finish).
 int stdout_errno = 0;
@@ -116,8 +126,26 @@ ParseResult load_profile(const Options& o) {
   return load_profile_file(o.profile);
 }
 
+// validate --json: every error as {file, line, column, message}; line and column are null when
+// the error concerns the whole file ("cannot read profile", "larger than 1 MiB").
+nlohmann::json profile_errors_json(const std::string& file, const ParseResult& parsed) {
+  nlohmann::json errors = nlohmann::json::array();
+  for (const auto& e : parsed.errors) {
+    const auto position = [&](int n) { return e.line > 0 ? nlohmann::json(n) : nullptr; };
+    errors.push_back({{"file", e.file},
+                      {"line", position(e.line)},
+                      {"column", position(e.column)},
+                      {"message", e.message}});
+  }
+  return {{"format", kJsonFormat}, {"file", file}, {"valid", false}, {"errors", errors}};
+}
+
 int run_validate(const Options& o) {
   ParseResult parsed = load_profile_file(o.validate_file);
+  if (!parsed.profile && o.json) {
+    print(json_text(profile_errors_json(o.validate_file, parsed)));
+    return kExitBadProfile;
+  }
   if (!parsed.profile) return report_profile_errors(parsed);
   const Profile& p = *parsed.profile;
   if (o.json) {
@@ -196,8 +224,7 @@ std::optional<std::unique_ptr<Lock>> take_lock(Host& host, const Options& o) {
 // question.
 std::unique_ptr<Host> host_for(const Options& o) {
   if (o.root_given) return make_linux_host({.root = o.root});
-  const ScopeFacts scope =
-      o.live ? ScopeFacts{.scope = Scope::running_system} : detect_scope("/");
+  const ScopeFacts scope = o.live ? ScopeFacts{.scope = Scope::running_system} : detect_scope("/");
   if (scope.scope == Scope::chroot)
     error("running in a chroot (" + scope.evidence +
           "): acting on its files as on an image (--root /); kernel, device and udev actions are "
@@ -221,12 +248,12 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   if (!parsed.profile) return report_profile_errors(parsed);
   const Profile& profile = *parsed.profile;
 
-  if (verb == "apply" && refuse_unprivileged(o, verb)) return kExitFailure;
+  if (verb == "apply" && refuse_unprivileged(o, verb)) return run_failure(o);
   auto host = host_for(o);
   std::unique_ptr<Lock> lock;
   if (verb == "apply") {
     auto l = take_lock(*host, o);
-    if (!l) return o.detailed_exitcodes ? 4 : kExitFailure;
+    if (!l) return run_failure(o);
     lock = std::move(*l);
   }
   Facts facts = observe(*host, profile);
@@ -258,12 +285,12 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
 // modules stay loaded and groups stay, so running guests are not disturbed.
 // With --dry-run it only says what it would remove.
 int run_reset(const Options& o) {
-  if (!o.reset_dry_run && refuse_unprivileged(o, "reset")) return kExitFailure;
+  if (!o.reset_dry_run && refuse_unprivileged(o, "reset")) return run_failure(o);
   auto host = host_for(o);
   std::unique_ptr<Lock> lock;
   if (!o.reset_dry_run) {
     auto l = take_lock(*host, o);
-    if (!l) return o.detailed_exitcodes ? 4 : kExitFailure;
+    if (!l) return run_failure(o);
     lock = std::move(*l);
   }
   const Profile none;  // reset needs no profile; the files it removes are fixed
@@ -328,18 +355,115 @@ int run_check_verb(const Options& o) {
   return report.verdict.usable ? 0 : kExitFailure;
 }
 
+// Where a global option can be used: a verb, or reset with --dry-run, which takes no lock.
+enum Use : unsigned {
+  kCheck = 1u << 0,
+  kPlan = 1u << 1,
+  kApply = 1u << 2,
+  kValidate = 1u << 3,
+  kReset = 1u << 4,
+  kResetDryRun = 1u << 5,
+  kVersion = 1u << 6,
+  kHelp = 1u << 7,
+};
+constexpr unsigned kEveryUse = (1u << 8) - 1;
+
+// Which verbs take each global option. Any other use is a usage error rather than silently
+// ignored (check --profile X would look as if X mattered). Each verb's --help lists its own
+// options from here; README and kvmprov(8) carry the same table, and cli_test runs every cell.
+struct OptionUse {
+  std::string_view option;
+  unsigned uses;
+};
+constexpr OptionUse kOptionUses[] = {
+    {"--profile", kPlan | kApply},
+    {"--root", kPlan | kApply | kReset | kResetDryRun},
+    {"--live", kCheck | kPlan | kApply | kReset | kResetDryRun},
+    {"--json", kEveryUse & ~kHelp},
+    {"--quiet", kEveryUse & ~(kVersion | kHelp)},
+    {"--no-color", kEveryUse},  // a preference of the caller's terminal, as NO_COLOR is
+    {"--fact", kCheck | kPlan | kApply},
+    {"--detailed-exitcodes", kPlan | kApply | kReset | kResetDryRun},
+    {"--allow-reload", kPlan | kApply},
+    {"--lock-timeout", kApply | kReset},
+};
+
+constexpr std::string_view kVerbNames[] = {"check", "plan",    "apply", "validate",
+                                           "reset", "version", "help"};
+
+std::string_view use_name(Use use) {
+  switch (use) {
+    case kCheck:
+      return "check";
+    case kPlan:
+      return "plan";
+    case kApply:
+      return "apply";
+    case kValidate:
+      return "validate";
+    case kReset:
+      return "reset";
+    case kResetDryRun:
+      return "reset --dry-run";
+    case kVersion:
+      return "version";
+    case kHelp:
+      return "help";
+  }
+  return "";
+}
+
+// "a, b and c".
+std::string list_words(const std::vector<std::string>& words, std::string_view last_sep) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) out += i + 1 == words.size() ? std::string(last_sep) : std::string(", ");
+    out += words[i];
+  }
+  return out;
+}
+
+// USES as a reader says it: "plan, apply and reset", "apply and reset without --dry-run".
+std::string uses_text(unsigned uses) {
+  std::vector<std::string> words;
+  for (unsigned bit = 1; bit <= kHelp; bit <<= 1) {
+    if (!(uses & bit)) continue;
+    if (bit == kReset) {
+      words.emplace_back(uses & kResetDryRun ? "reset" : "reset without --dry-run");
+    } else if (bit != kResetDryRun || !(uses & kReset)) {
+      words.emplace_back(use_name(static_cast<Use>(bit)));
+    }
+  }
+  return list_words(words, " and ");
+}
+
+// The message for a word that is not a verb, with a hint when it looks like a typo of one.
+std::string unknown_verb(const std::string& word) {
+  const std::vector<std::string_view> verbs(std::begin(kVerbNames), std::end(kVerbNames));
+  if (auto near = closest_word(word, verbs))
+    return "unknown verb \"" + word + "\" (did you mean \"" + std::string(*near) + "\"?)";
+  std::vector<std::string> names(std::begin(kVerbNames), std::end(kVerbNames));
+  return "unknown verb \"" + word + "\": expected " + list_words(names, " or ") +
+         " (see kvmprov --help)";
+}
+
 int run(int argc, char** argv) {
   Options o;
   CLI::App app{
       "kvmprov: make this host a correctly provisioned KVM host, idempotently, and tell whether "
       "KVM can be used here.",
       "kvmprov"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
   app.fallthrough();
+  app.set_help_all_flag("--help-all", "Print the help of every verb");
   app.footer(
-      "Exit status: 0 success; 1 failure; 64 usage error; 65 invalid profile. With "
-      "--detailed-exitcodes: 0 nothing changed, 2 changes, 4 failures, 6 both. check: 0 usable, "
-      "1 not usable. See kvmprov(8) and kvmprov.yaml(5).");
+      "Not every verb takes every option: each verb's --help lists its own (kvmprov help VERB).\n"
+      "Exit status: 0 success; 1 failure (plan: a predicted one); 64 usage error; 65 invalid "
+      "profile. With --detailed-exitcodes: 0 nothing changed, 2 changes (plan: or pending items), "
+      "4 failures, 6 both. check: 0 usable, 1 not usable. The full tables are in kvmprov(8); see "
+      "also kvmprov.yaml(5).");
+  bool version_flag = false;
+  app.add_flag("-V,--version", version_flag, "Print the version, as the version verb does");
   app.add_option("--profile", o.profile, "Host profile (default: the built-in default profile)")
       ->type_name("FILE");
   app.add_option("--root", o.root,
@@ -379,20 +503,31 @@ int run(int argc, char** argv) {
       "reset", "Remove the files kvmprov wrote; leave modules loaded and groups in place");
   reset->add_flag("--dry-run", o.reset_dry_run, "Show what reset would remove; change nothing");
   auto* version = app.add_subcommand("version", "Print the version");
+  auto* help = app.add_subcommand("help", "Print the help of kvmprov, or of VERB");
+  std::string help_verb;
+  help->add_option("VERB", help_verb, "The verb to explain");
 
-  // Per-verb --help lists the global options too, since they are what a verb is run with.
-  std::string globals = "Global options (before or after the verb):\n";
-  for (const CLI::Option* opt : app.get_options()) {
-    if (opt->get_name() == "--help") continue;
-    std::string name = opt->get_name();
-    if (!opt->get_type_name().empty() && opt->get_type_name() != "FLAG" &&
-        opt->get_expected_min() > 0)
-      name += " " + opt->get_type_name();
-    globals += "  " + name + std::string(name.size() < 28 ? 28 - name.size() : 1, ' ') +
-               opt->get_description() + "\n";
-  }
-  for (CLI::App* verb : {check, plan, apply, validate, reset, version})
+  // Per-verb --help lists the global options the verb takes, since they are what it is run with.
+  const std::pair<CLI::App*, unsigned> verbs[] = {{check, kCheck},
+                                                  {plan, kPlan},
+                                                  {apply, kApply},
+                                                  {validate, kValidate},
+                                                  {reset, kReset | kResetDryRun},
+                                                  {version, kVersion},
+                                                  {help, kHelp}};
+  for (const auto& [verb, uses] : verbs) {
+    std::string globals = "Global options (before or after the verb):\n";
+    for (const auto& [name, option_uses] : kOptionUses) {
+      if (!(option_uses & uses)) continue;
+      const CLI::Option* opt = app.get_option(std::string(name));
+      std::string shown(name);
+      if (opt->get_expected_min() > 0) shown += " " + opt->get_type_name();
+      if (name == "--lock-timeout" && verb == reset) shown += " (not with --dry-run)";
+      globals += "  " + shown + std::string(shown.size() < 28 ? 28 - shown.size() : 1, ' ') +
+                 opt->get_description() + "\n";
+    }
     verb->footer(globals + "\n" + app.get_footer());
+  }
 
   try {
     app.parse(argc, argv);
@@ -401,35 +536,82 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // A word where the verb belongs is a misspelt verb more often than a stray argument.
+    if (app.get_subcommands().empty()) {
+      for (const std::string& word : app.remaining()) {
+        if (word.empty() || word.front() != '-') {
+          error(unknown_verb(word));
+          return kExitUsage;
+        }
+      }
+    }
     error(e.what() + std::string(" (see kvmprov --help)"));
     return kExitUsage;
   }
 
+  CLI::App* verb = app.get_subcommands().empty() ? nullptr : app.get_subcommands().front();
+  if (version_flag && verb && verb != version) {
+    error("--version is the version verb: give it without " + verb->get_name());
+    return kExitUsage;
+  }
+  if (version_flag) verb = version;
+  if (!verb) {
+    std::vector<std::string> names(std::begin(kVerbNames), std::end(kVerbNames));
+    error("a verb is required: " + list_words(names, " or ") + " (see kvmprov --help)");
+    return kExitUsage;
+  }
+  unsigned use = 0;
+  for (const auto& [v, uses] : verbs)
+    if (v == verb) use = uses;
+  if (verb == reset) use = o.reset_dry_run ? kResetDryRun : kReset;
+  bool refused = false;
+  for (const auto& [name, option_uses] : kOptionUses) {
+    if (option_uses & use || app.get_option(std::string(name))->count() == 0) continue;
+    error(std::string(use_name(static_cast<Use>(use))) + " does not take " + std::string(name) +
+          " (only " + uses_text(option_uses) + " do): drop it");
+    refused = true;
+  }
+  if (refused) return kExitUsage;
+
   o.lock_timeout = parse_seconds(o.lock_timeout_text).value_or(o.lock_timeout);
-  if (*version) {
-    print("kvmprov " KVMPROV_VERSION "\n");
+  if (verb == help) {
+    if (help_verb.empty()) {
+      // app.help() would show the help of the verb parsed, which is "help" itself.
+      print(app.get_formatter()->make_help(&app, "kvmprov", CLI::AppFormatMode::Normal));
+      return 0;
+    }
+    if (std::find(std::begin(kVerbNames), std::end(kVerbNames), help_verb) ==
+        std::end(kVerbNames)) {
+      error(unknown_verb(help_verb));
+      return kExitUsage;
+    }
+    print(app.get_subcommand(help_verb)->help("kvmprov"));
     return 0;
   }
-  if (*validate) return run_validate(o);
+  if (verb == version) {
+    if (o.json)
+      print(
+          json_text({{"format", kJsonFormat}, {"name", "kvmprov"}, {"version", KVMPROV_VERSION}}));
+    else
+      print("kvmprov " KVMPROV_VERSION "\n");
+    return 0;
+  }
+  if (verb == validate) return run_validate(o);
   o.root_given = app.get_option("--root")->count() > 0;
   if (o.root_given && o.live) {
     error("--live and --root exclude each other: --root DIR acts on an image, --live on this host");
     return kExitUsage;
   }
   if (o.root_given) {
-    if (*check) {
-      error("check examines the running system; --root is not supported for it (drop --root)");
-      return kExitUsage;
-    }
     if (auto bad = check_root(o.root)) {
       error(*bad);
       return kExitUsage;
     }
   }
-  if (*check) return run_check_verb(o);
-  if (*plan) return run_plan_or_apply(o, "plan");
-  if (*apply) return run_plan_or_apply(o, "apply");
-  if (*reset) return run_reset(o);
+  if (verb == check) return run_check_verb(o);
+  if (verb == plan) return run_plan_or_apply(o, "plan");
+  if (verb == apply) return run_plan_or_apply(o, "apply");
+  if (verb == reset) return run_reset(o);
   return kExitUsage;
 }
 

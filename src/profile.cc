@@ -42,10 +42,6 @@ bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-bool is_lower_or_digit(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
 bool is_octal(char c) {
   return c >= '0' && c <= '7';
 }
@@ -56,12 +52,35 @@ bool is_one_of(char c, std::string_view set) {
   return set.find(c) != std::string_view::npos;
 }
 
+// An option value reaches libkmod, which splits an options line at white space and joins a line
+// ending in a backslash with the next; the kernel, which honours double quotes; and /bin/sh, when
+// any file's "install" command passes $CMDLINE_OPTS on (modprobe.d(5)). So: no white space, quotes,
+// backslash or shell syntax. '#' is refused as a comment to other readers. A leading '-' is
+// harmless: the word on the line is NAME=VALUE, which starts with the name.
 bool is_option_value_char(char c) {
-  return is_alnum(c) || is_one_of(c, "_.,:+/=-");
+  return is_alnum(c) || is_one_of(c, "_.,:+/=@-");
 }
 
 bool all_of(std::string_view s, bool (*pred)(char)) {
   return std::all_of(s.begin(), s.end(), pred);
+}
+
+// A YAML 1.1 boolean (y|Y|yes|Yes|YES|true|...|on|On|ON and their false counterparts): the words
+// Ansible's YAML library reads as true and false, and which templated profiles carry. nullopt for
+// any other text, including other mixtures of case ("yEs"), which YAML 1.1 reads as strings.
+std::optional<bool> yaml11_bool(std::string_view s) {
+  static constexpr std::pair<std::string_view, bool> kWords[] = {
+      {"y", true},  {"yes", true}, {"true", true},   {"on", true},
+      {"n", false}, {"no", false}, {"false", false}, {"off", false}};
+  for (const auto& [word, value] : kWords) {
+    if (ascii_lower(s) != word) continue;
+    std::string capitalised(word);
+    capitalised[0] = static_cast<char>(capitalised[0] - 'a' + 'A');
+    const bool upper =
+        std::none_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+    if (s == word || s == capitalised || upper) return value;
+  }
+  return std::nullopt;
 }
 
 // Quotes a value for a message, escaping anything that could break the message's single line
@@ -111,23 +130,6 @@ std::string one_line(std::string_view s) {
   return out;
 }
 
-// The closest candidate, if close enough to be a plausible typo rather than a different word.
-std::optional<std::string_view> closest(std::string_view word,
-                                        const std::vector<std::string_view>& candidates) {
-  if (word.size() > 64) return std::nullopt;  // bounds the quadratic distance computation
-  std::optional<std::string_view> best;
-  std::size_t best_distance = 0;
-  for (std::string_view c : candidates) {
-    std::size_t limit = std::clamp<std::size_t>(c.size() / 3, 1, 2);
-    std::size_t d = edit_distance(word, c);
-    if (d <= limit && (!best || d < best_distance)) {
-      best = c;
-      best_distance = d;
-    }
-  }
-  return best;
-}
-
 std::string join_choices(const std::vector<std::string_view>& choices) {
   std::string out;
   for (std::size_t i = 0; i < choices.size(); ++i) {
@@ -165,10 +167,8 @@ std::string explain_option_name(std::string_view s) {
 std::string explain_option_value(std::string_view s) {
   if (auto why = explain_length(s, 255); !why.empty()) return why;
   if (!all_of(s, is_option_value_char)) {
-    return "allowed characters are A-Z a-z 0-9 _ . , : + / = -";
+    return "allowed characters are A-Z a-z 0-9 _ . , : + / = @ -";
   }
-  // modprobe would read a leading '-' as the start of an option of its own.
-  if (s.front() == '-') return "must not start with '-'";
   return "";
 }
 
@@ -192,15 +192,44 @@ std::string explain_device_node(std::string_view s) {
   return "";
 }
 
-std::string explain_posix_name(std::string_view s) {
+// Group and user names as Debian's shadow tools take them: useradd and groupadd (4.13) refuse only
+// an empty name, more than 32 characters, a leading '-', '+' or '~', and ':', ',' or white
+// space; so "Admin" and "john.doe" (SSSD, LDAP) are names. Refused besides is what breaks where
+// kvmprov puts a name: /etc/group, the argument vectors of groupadd and usermod, and a udev
+// GROUP="..." value; and anything outside printable ASCII, since two spellings of one Unicode
+// name are different bytes to /etc/group and udev.
+std::string explain_account_name(std::string_view s) {
   if (auto why = explain_length(s, 32); !why.empty()) return why;
-  if (char first = s.front(); !((first >= 'a' && first <= 'z') || first == '_')) {
-    return "must start with a-z or _";
+  if (!all_of(s, [](char c) { return c > ' ' && c < 0x7f; }))
+    return "must be printable ASCII, without white space or control characters";
+  if (const auto bad = s.find_first_of(":,\"'\\%"); bad != std::string_view::npos) {
+    switch (s[bad]) {
+      case ':':
+        return "must not contain ':', which separates the fields of /etc/group";
+      case ',':
+        return "must not contain ',', which separates the members in /etc/group";
+      case '%':
+        return "must not contain '%', which udev substitutes in GROUP=";
+      default:
+        return "must not contain quotes or '\\', which end or escape a udev rule's value";
+    }
   }
-  std::string_view body = s.back() == '$' ? s.substr(0, s.size() - 1) : s;
-  if (!all_of(body, [](char c) { return is_lower_or_digit(c) || c == '_' || c == '-'; })) {
-    return "allowed characters are a-z 0-9 _ - and a final $";
+  if (const auto dollar = s.find('$'); dollar != std::string_view::npos && dollar + 1 < s.size())
+    return "'$' is allowed only at the end (as in a Samba machine account): elsewhere udev "
+           "substitutes it in GROUP=";
+  switch (s.front()) {
+    case '-':
+      return "must not start with '-': groupadd and usermod would take it for an option";
+    case '+':
+    case '~':
+      return "must not start with '+' or '~': groupadd and useradd refuse it ('+' marks NIS "
+             "entries in /etc/group)";
+    case '#':
+      return "must not start with '#': /etc/group would read its line as a comment";
   }
+  if (all_of(s, [](char c) { return c >= '0' && c <= '9'; }))
+    return "must not be all digits: udev's GROUP= and usermod --groups would take it for a group "
+           "ID";
   return "";
 }
 
@@ -531,7 +560,7 @@ class Validator {
   // ": expected a, b or c" or " (did you mean "b"?)".
   static std::string choices_hint(std::string_view word,
                                   const std::vector<std::string_view>& choices) {
-    if (auto near = closest(word, choices)) return " (did you mean " + quote(*near) + "?)";
+    if (auto near = closest_word(word, choices)) return " (did you mean " + quote(*near) + "?)";
     return ": expected " + join_choices(choices);
   }
 
@@ -698,12 +727,11 @@ class Validator {
       option.name = key.value;
       std::string what = quote(key.value) + " of " + label;
       if (const std::string* s = scalar(value, what)) {
-        // A YAML boolean becomes what the kernel prints back for bool parameters after
-        // normalisation, so drift checks compare like with like; quoted text is kept as written.
-        if (value.plain && (*s == "true" || *s == "True" || *s == "TRUE")) {
-          option.value = "1";
-        } else if (value.plain && (*s == "false" || *s == "False" || *s == "FALSE")) {
-          option.value = "0";
+        // A plain YAML 1.1 boolean becomes 1 or 0, which bool and int parameters both take
+        // (kvm_amd's "nested" is an int: "yes" would fail with EINVAL); quoted text is a string
+        // and is kept as written.
+        if (auto b = value.plain ? yaml11_bool(*s) : std::nullopt) {
+          option.value = *b ? "1" : "0";
         } else if (std::string why = explain_option_value(*s); !why.empty()) {
           error(value.pos, "invalid option value " + quote(*s) + " for " + what + ": " + why);
           ok = false;
@@ -748,7 +776,7 @@ class Validator {
       }
       if (const YamlNode* g = fields["group"].value) {
         if (const std::string* s = scalar(*g, "\"group\" of " + label)) {
-          if (std::string why = explain_posix_name(*s); !why.empty()) {
+          if (std::string why = explain_account_name(*s); !why.empty()) {
             error(g->pos, "invalid group " + quote(*s) + " for " + label + ": " + why);
           } else {
             spec.group = *s;
@@ -789,7 +817,7 @@ class Validator {
       bool name_ok = false;
       Fields probe = map_fields_quiet(entry);
       if (const YamlNode* n = probe["name"].value; n && n->kind == YamlNode::Kind::scalar) {
-        if (explain_posix_name(n->value).empty()) {
+        if (explain_account_name(n->value).empty()) {
           spec.name = n->value;
           label = "group " + quote(spec.name);
           name_ok = true;
@@ -799,7 +827,7 @@ class Validator {
       if (const YamlNode* n = required(entry, fields, "name", " in " + label)) {
         if (const std::string* s = scalar(*n, "\"name\" of " + label)) {
           if (!name_ok) {
-            error(n->pos, "invalid group name " + quote(*s) + ": " + explain_posix_name(*s));
+            error(n->pos, "invalid group name " + quote(*s) + ": " + explain_account_name(*s));
           } else if (auto first = seen.repeat(spec.name, n->pos.line)) {
             error(n->pos, "duplicate group " + quote(spec.name) + ", first listed at line " +
                               std::to_string(*first));
@@ -810,13 +838,12 @@ class Validator {
       if (const YamlNode* v = fields["system"].value) {
         std::string what = "\"system\" of " + label;
         if (const std::string* s = scalar(*v, what)) {
-          if (*s == "true" || *s == "True" || *s == "TRUE") {
-            spec.system = true;
-          } else if (*s == "false" || *s == "False" || *s == "FALSE") {
-            spec.system = false;
+          // The field is a boolean, so a quoted "yes" means yes too.
+          if (auto b = yaml11_bool(*s)) {
+            spec.system = *b;
           } else {
-            error(v->pos,
-                  "invalid value " + quote(*s) + " for " + what + ": expected true or false");
+            error(v->pos, "invalid value " + quote(*s) + " for " + what +
+                              ": expected true or false (or yes/no, on/off)");
           }
         }
       }
@@ -826,7 +853,7 @@ class Validator {
           for (const YamlNode& item : v->items) {
             const std::string* s = scalar(item, "a member of " + label);
             if (!s) continue;
-            if (std::string why = explain_posix_name(*s); !why.empty()) {
+            if (std::string why = explain_account_name(*s); !why.empty()) {
               error(item.pos, "invalid member name " + quote(*s) + " for " + label + ": " + why);
             } else if (member_seen.repeat(*s, item.pos.line)) {
               error(item.pos, "duplicate member " + quote(*s) + " in " + label);
@@ -1121,8 +1148,8 @@ bool valid_option_value(std::string_view value) {
 bool valid_device_node(std::string_view node) {
   return explain_device_node(node).empty();
 }
-bool valid_posix_name(std::string_view name) {
-  return explain_posix_name(name).empty();
+bool valid_account_name(std::string_view name) {
+  return explain_account_name(name).empty();
 }
 bool valid_cpu_model_name(std::string_view name) {
   return explain_cpu_model_name(name).empty();

@@ -22,7 +22,7 @@ std::string_view vendor_kvm_module(Vendor v);
 
 struct ModuleOption {
   std::string name;   // validated: [A-Za-z0-9_]+
-  std::string value;  // validated: printable, no whitespace, quotes, '#' or control bytes
+  std::string value;  // validated: see valid_option_value
   bool operator==(const ModuleOption&) const = default;
 };
 
@@ -122,10 +122,13 @@ inline constexpr std::string_view kDefaultProfileSource = "<built-in default>";
 std::string normalise_module_name(std::string_view name);
 bool valid_module_name(std::string_view name);    // [A-Za-z0-9_-]{1,55}
 bool valid_option_name(std::string_view name);    // [A-Za-z0-9_]{1,64}
-bool valid_option_value(std::string_view value);  // [A-Za-z0-9_.,:+/=-]{1,255}, no leading '-'
+bool valid_option_value(std::string_view value);  // [A-Za-z0-9_.,:+/=@-]{1,255}
 bool valid_device_node(std::string_view node);    // [A-Za-z0-9._/-]{1,255}, no "..", no leading
                                                   // '/', no component starting with '-'
-bool valid_posix_name(std::string_view name);     // [a-z_][a-z0-9_-]{0,30}[$]?, at most 32
+// A group or user name: 1 to 32 printable ASCII characters, none of : , " ' \\ %, '$' only at
+// the end, not starting with - + ~ #, not all digits (what Debian's groupadd and useradd accept,
+// less what would break /etc/group, their arguments or a udev rule).
+bool valid_account_name(std::string_view name);
 
 // nova.conf values: [A-Za-z0-9._-]{1,64}, no leading '-'.
 bool valid_cpu_model_name(std::string_view name);

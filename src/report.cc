@@ -97,9 +97,11 @@ std::string render_text(const RunReport& r, const RenderOptions& o) {
 
 int exit_status(const RunReport& r, bool detailed) {
   Summary s = summarize(r.actions);
-  if (detailed) return (s.changed ? 2 : 0) | (s.failed ? 4 : 0);
-  if (!r.dry_run && s.failed) return 1;
-  return 0;
+  // In a plan a pending item is a change still to be made (Puppet's "unless" must see it); after
+  // apply it is one that could not be made, so it is not a change made.
+  const bool changes = s.changed > 0 || (r.dry_run && s.pending > 0);
+  if (detailed) return (changes ? 2 : 0) | (s.failed ? 4 : 0);
+  return s.failed ? 1 : 0;
 }
 
 }  // namespace kvmprov

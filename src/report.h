@@ -37,8 +37,9 @@ nlohmann::json report_json(const RunReport& report);
 // value is made valid UTF-8 first (see valid_utf8), so the output always parses.
 std::string json_text(nlohmann::json j);
 
-// Exit status of plan/apply. Plain: 0, or 1 when an action failed (apply only). Detailed
-// (Puppet's convention): 2 = changes (applied, or pending in a plan), 4 = failures, 6 = both.
+// Exit status of plan, apply and reset (kvmprov(8), EXIT STATUS). Plain: 1 when an action failed
+// or, in a plan, would fail; else 0. Detailed (Puppet's convention): 2 = changes (in a plan, also
+// pending items), 4 = failures, 6 = both, 0 = neither.
 int exit_status(const RunReport& report, bool detailed);
 
 }  // namespace kvmprov

@@ -48,6 +48,22 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return at(a.size(), b.size());
 }
 
+std::optional<std::string_view> closest_word(std::string_view word,
+                                             const std::vector<std::string_view>& candidates) {
+  if (word.size() > 64) return std::nullopt;  // bounds the quadratic distance computation
+  std::optional<std::string_view> best;
+  std::size_t best_distance = 0;
+  for (std::string_view c : candidates) {
+    const std::size_t limit = std::clamp<std::size_t>(c.size() / 3, 1, 2);
+    const std::size_t d = edit_distance(word, c);
+    if (d <= limit && (!best || d < best_distance)) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
 namespace {
 
 // The length of the well-formed UTF-8 sequence at the start of S (RFC 3629: no overlong forms,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,12 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep);
 // Optimal string alignment distance: insertions, deletions, substitutions and a transposed
 // adjacent pair each count as one edit (a transposition is the commonest typo).
 std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate closest to WORD, when close enough to be a typo of it rather than another word:
+// at most a third of the candidate's length in edits, 1 or 2. Behind the profile's and the
+// command line's "did you mean" hints.
+std::optional<std::string_view> closest_word(std::string_view word,
+                                             const std::vector<std::string_view>& candidates);
 
 // S as valid UTF-8: every byte that is not part of a well-formed UTF-8 sequence (a Latin-1
 // comment, a truncated sequence, an overlong form, a surrogate) becomes the four characters

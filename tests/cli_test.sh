@@ -43,7 +43,7 @@ run --help
 expect_in "$out" "Exit status:" "--help documents exit statuses"
 run check --root "$TMP"
 expect_rc 64 "check --root refused"
-expect_eq "$err" "kvmprov: check examines the running system; --root is not supported for it (drop --root)" "check --root message"
+expect_eq "$err" "kvmprov: check does not take --root (only plan, apply and reset do): drop it" "check --root message"
 run plan --root "$TMP" --fact cpu_vendr=amd
 expect_rc 64 "bad --fact"
 expect_in "$err" 'unknown fact "cpu_vendr" (did you mean "cpu_vendor"?)' "bad --fact message"
@@ -267,7 +267,7 @@ expect_eq "$(stat -c %Y.%y "$ROOT/etc/udev/rules.d/70-foreign.rules")" "$foreign
 # A later local rule defeats ours: plan names the file and line, apply fails that device.
 printf '# local\nKERNEL=="kvm", GROUP="root"\n' >"$ROOT/etc/udev/rules.d/99-local.rules"
 run plan --root "$ROOT" --fact cpu_vendor=amd
-expect_rc 0 "plan with a defeating rule"
+expect_rc 1 "plan with a defeating rule: the failure it predicts"
 expect_in "$out" "! node /dev/kvm: kvmprov's rule does not decide: GROUP=\"root\" at /etc/udev/rules.d/99-local.rules:2 overrides kvmprov's rule (read after it)" "plan names the defeating rule"
 run apply --root "$ROOT" --fact cpu_vendor=amd
 expect_rc 1 "apply with a defeating rule fails"
@@ -578,6 +578,414 @@ printf 'version: 1\nname: c\nnova:\n  config_dir: /etc/nova/nova.conf.d\n' >"$TM
 run validate "$TMP/nova-bad.yaml"
 expect_rc 65 "nova: config_dir refused"
 expect_in "$err" "nova-bad.yaml:4:3: unknown key \"config_dir\" in \"nova\": list files and directories (ending in '/') in \"config\"" "nova: config_dir points at config"
+
+# --- exit statuses: each cell of the table in kvmprov(8) and the README
+# ES ROOT [ARGS...]: a root without systemd whose kvm group exists, for the profile in ARGS.
+es_root() {
+  rm -rf "$1" && mkdir -p "$1/etc"
+  printf 'root:x:0:\nkvm:x:994:\n' >"$1/etc/group"
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$1/etc/passwd"
+}
+# cell EXPECTED WHAT ARGS...: runs kvmprov ARGS and checks its exit status.
+cell() {
+  local want=$1 what=$2
+  shift 2
+  run "$@"
+  expect_rc "$want" "exit status: $what"
+}
+ES="$TMP/exit"
+cat >"$TMP/pending.yaml" <<'YAML'
+version: 1
+name: pending
+modules:
+  - name: kvm
+groups:
+  - name: kvm
+    members: [ghost]
+YAML
+NESTED="$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+D=--detailed-exitcodes
+# Nothing to do.
+es_root "$ES"
+run apply --root "$ES" --fact cpu_vendor=intel
+cell 0 "plan, nothing to change" plan --root "$ES" --fact cpu_vendor=intel
+cell 0 "plan $D, nothing to change" plan $D --root "$ES" --fact cpu_vendor=intel
+cell 0 "apply, nothing changed" apply --root "$ES" --fact cpu_vendor=intel
+cell 0 "apply $D, nothing changed" apply $D --root "$ES" --fact cpu_vendor=intel
+# Changes.
+es_root "$ES"
+cell 0 "plan, changes" plan --root "$ES" --fact cpu_vendor=intel
+cell 2 "plan $D, changes" plan $D --root "$ES" --fact cpu_vendor=intel
+cell 2 "apply $D, changes" apply $D --root "$ES" --fact cpu_vendor=intel
+# Pending items only: a change still to make for plan, no change made for apply.
+es_root "$ES"
+run apply --root "$ES" --profile "$TMP/pending.yaml"
+expect_in "$out" "pending   member ghost in kvm" "exit status: the pending item"
+cell 0 "plan, pending" plan --root "$ES" --profile "$TMP/pending.yaml"
+cell 2 "plan $D, pending" plan $D --root "$ES" --profile "$TMP/pending.yaml"
+cell 0 "apply, pending" apply --root "$ES" --profile "$TMP/pending.yaml"
+cell 0 "apply $D, pending" apply $D --root "$ES" --profile "$TMP/pending.yaml"
+# Failures only: a directory where /etc/modules belongs, everything else done.
+rm "$ES/etc/modules" && mkdir "$ES/etc/modules"
+cell 1 "plan, a failure predicted" plan --root "$ES" --profile "$TMP/pending.yaml" --quiet
+expect_in "$out" "! write /etc/modules" "exit status: the predicted failure"
+cell 6 "plan $D, a failure and a pending item" plan $D --root "$ES" --profile "$TMP/pending.yaml"
+cell 4 "apply $D, a failure and a pending item" apply $D --root "$ES" --profile "$TMP/pending.yaml"
+es_root "$ES"
+run apply --root "$ES" --fact cpu_vendor=intel
+rm "$ES/etc/modules" && mkdir "$ES/etc/modules"
+cell 4 "plan $D, a failure, nothing to change" plan $D --root "$ES" --fact cpu_vendor=intel
+cell 1 "apply, a failure" apply --root "$ES" --fact cpu_vendor=intel
+cell 4 "apply $D, a failure, nothing changed" apply $D --root "$ES" --fact cpu_vendor=intel
+# Failures and changes: modprobe.d is written, /etc/modules cannot be.
+es_root "$ES"
+mkdir "$ES/etc/modules"
+cell 1 "plan, a failure and changes" plan --root "$ES" --fact cpu_vendor=intel --profile "$NESTED"
+cell 6 "plan $D, a failure and changes" plan $D --root "$ES" --fact cpu_vendor=intel --profile "$NESTED"
+cell 6 "apply $D, a failure and changes" apply $D --root "$ES" --fact cpu_vendor=intel --profile "$NESTED"
+expect_in "$(cat "$ES/etc/modprobe.d/kvmprov.conf")" "options kvm_intel nested=1" "exit status: the change was made"
+# reset and reset --dry-run, on the same root: modprobe.d to remove, a directory at /etc/modules.
+cell 1 "reset --dry-run, a failure and changes" reset --dry-run --root "$ES"
+cell 6 "reset --dry-run $D, a failure and changes" reset --dry-run $D --root "$ES"
+cell 6 "reset $D, a failure and changes" reset $D --root "$ES"
+cell 4 "reset --dry-run $D, a failure" reset --dry-run $D --root "$ES"
+cell 1 "reset, a failure" reset --root "$ES"
+cell 4 "reset $D, a failure" reset $D --root "$ES"
+rmdir "$ES/etc/modules"
+cell 0 "reset --dry-run, nothing to remove" reset --dry-run --root "$ES"
+cell 0 "reset --dry-run $D, nothing to remove" reset --dry-run $D --root "$ES"
+cell 0 "reset $D, nothing removed" reset $D --root "$ES"
+run apply --root "$ES" --fact cpu_vendor=intel
+cell 0 "reset --dry-run, something to remove" reset --dry-run --root "$ES"
+cell 2 "reset --dry-run $D, something to remove" reset --dry-run $D --root "$ES"
+cell 0 "reset, something removed" reset --root "$ES"
+# An invalid profile is 65, with --detailed-exitcodes too.
+cell 65 "plan, invalid profile" plan --root "$ES" --profile "$TMP/bad.yaml"
+cell 65 "plan $D, invalid profile" plan $D --root "$ES" --profile "$TMP/bad.yaml"
+cell 65 "apply $D, invalid profile" apply $D --root "$ES" --profile "$TMP/bad.yaml"
+# A report that could not be written is 1, with --detailed-exitcodes too.
+es_root "$ES"
+${KVMPROV_WRAPPER:-} "$KVMPROV" apply $D --root "$ES" --fact cpu_vendor=intel >/dev/full 2>/dev/null
+expect_eq "$?" 1 "exit status: apply $D, the report lost"
+# Not root: apply and reset on the running system fail before any action (4 with $D).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  for verb in apply reset; do
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$KVMPROV" $D $verb >/dev/null 2>&1
+    expect_eq "$?" 4 "exit status: $verb $D as a user"
+  done
+fi
+
+# --- the profile grammar as documented: option values, YAML 1.1 booleans, account names
+GR2="$TMP/grammar"
+es_root "$GR2"
+printf 'root:x:0:0:root:/root:/bin/sh\njohn.doe:x:1000:1000::/home/john.doe:/bin/sh\n' >"$GR2/etc/passwd"
+printf 'root:*::\n' >"$GR2/etc/gshadow"
+cat >"$TMP/grammar.yaml" <<'YAML'
+version: 1
+name: grammar
+modules:
+  - name: kvm
+    options: { lapic_timer_advance_ns: -1 }
+  - name: kvm_amd
+    options: { nested: yes, avic: On, sev: NO, npt: "yes" }
+devices:
+  - node: kvm
+    group: Admin
+    mode: "0660"
+groups:
+  - name: Admin
+    system: yes
+    members: [john.doe]
+YAML
+run validate "$TMP/grammar.yaml"
+expect_rc 0 "grammar: -1, yes/On/NO and Admin, john.doe validate"
+run plan --root "$GR2" --fact cpu_vendor=amd --profile "$TMP/grammar.yaml"
+expect_in "$out" "+options kvm lapic_timer_advance_ns=-1" "grammar: -1 reaches modprobe.d"
+expect_in "$out" "+options kvm_amd nested=1 avic=1 sev=0 npt=yes" "grammar: plain booleans are 1 and 0, a quoted yes a string"
+expect_in "$out" "GROUP=\"Admin\"" "grammar: the group name reaches the udev rule as written"
+if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/groupadd ]; then
+  run apply --root "$GR2" --fact cpu_vendor=amd --profile "$TMP/grammar.yaml"
+  expect_in "$out" "changed   member john.doe in Admin" "grammar: john.doe added to Admin by usermod"
+  case "$(grep '^Admin:' "$GR2/etc/group")" in Admin:x:*:john.doe) ok ;; *) bad "grammar: Admin line: $(cat "$GR2/etc/group")" ;; esac
+  if command -v modprobe >/dev/null; then
+    # libkmod itself reads one directive per line, with the values as written.
+    kmod=$(modprobe -C "$GR2/etc/modprobe.d/kvmprov.conf" -c 2>/dev/null | grep '^options kvm')
+    expect_eq "$kmod" "$(printf 'options kvm lapic_timer_advance_ns=-1\noptions kvm_amd nested=1 avic=1 sev=0 npt=yes')" "grammar: what libkmod reads"
+  fi
+fi
+# What can carry a second directive, a shell command or break /etc/group is refused.
+for bad in "options: { nested: '1;reboot' }" "options: { nested: '1\\' }" "options: { nested: '\$(reboot)' }" \
+  "options: { nested: '1#2' }"; do
+  printf 'version: 1\nname: g\nmodules:\n  - name: kvm\n    %s\n' "$bad" >"$TMP/g-bad.yaml"
+  run validate "$TMP/g-bad.yaml"
+  expect_rc 65 "grammar: refused: $bad"
+  expect_in "$err" "allowed characters are A-Z a-z 0-9 _ . , : + / = @ -" "grammar: why $bad is refused"
+done
+for bad in "a:b" "a,b" "-a" "+a" "#a" "123" "a%k" 'a$b' "a b" 'a\b'; do
+  printf 'version: 1\nname: g\ngroups:\n  - name: kvm\n    members: ["%s"]\n' "${bad//\\/\\\\}" >"$TMP/g-bad.yaml"
+  run validate "$TMP/g-bad.yaml"
+  expect_rc 65 "grammar: member $bad refused"
+  expect_in "$err" "g-bad.yaml:5:15: invalid member name" "grammar: member $bad: the error names the place"
+done
+
+# --- verbs: unknown ones, help, --version
+run frobnicate
+expect_rc 64 "unknown verb"
+expect_eq "$err" 'kvmprov: unknown verb "frobnicate": expected check, plan, apply, validate, reset, version or help (see kvmprov --help)' "unknown verb message"
+for typo in "plna plan" "aply apply" "valdiate validate" "chekc check" "rest reset" "verison version" "hepl help"; do
+  # shellcheck disable=SC2086 # a typo and the verb it stands for
+  set -- $typo
+  run "$1" --json
+  expect_rc 64 "verb $1"
+  expect_eq "$err" "kvmprov: unknown verb \"$1\" (did you mean \"$2\"?)" "verb $1: did you mean $2"
+done
+run "$(printf 'pl\033[31man')"
+expect_eq "$err" 'kvmprov: unknown verb "pl\x1b[31man": expected check, plan, apply, validate, reset, version or help (see kvmprov --help)' "an unknown verb is escaped"
+run
+expect_eq "$err" "kvmprov: a verb is required: check, plan, apply, validate, reset, version or help (see kvmprov --help)" "no verb: message"
+run --no-such-option
+expect_rc 64 "an unknown option alone"
+expect_in "$err" "--no-such-option" "an unknown option alone: named"
+top_help=$("$KVMPROV" --help)
+run help
+expect_rc 0 "help"
+expect_eq "$out" "$top_help" "help is --help"
+run help plan
+expect_rc 0 "help plan"
+expect_eq "$out" "$("$KVMPROV" plan --help)" "help plan is plan --help"
+expect_in "$out" "Usage: kvmprov plan" "help plan: usage line"
+run help plna
+expect_rc 64 "help with an unknown verb"
+expect_eq "$err" 'kvmprov: unknown verb "plna" (did you mean "plan"?)' "help plna: did you mean"
+run --help-all
+expect_rc 0 "--help-all"
+for o in "--user NAME" "--log FILE" "--dry-run" "FILE" "VERB"; do expect_in "$out" "$o" "--help-all shows $o"; done
+for args in "--version" "-V" "version"; do
+  # shellcheck disable=SC2086
+  run $args
+  expect_rc 0 "$args"
+  expect_eq "$out" "kvmprov 0.1.0" "$args: output"
+done
+for args in "--json version" "--json --version" "version --json" "-V --json"; do
+  # shellcheck disable=SC2086
+  run $args
+  expect_rc 0 "$args"
+  python3 -c 'import json, sys; assert json.load(sys.stdin) == {"format": 1, "name": "kvmprov", "version": "0.1.0"}' <<<"$out" && ok || bad "$args: JSON [$out]"
+done
+run --version plan
+expect_rc 64 "--version with a verb"
+expect_eq "$err" "kvmprov: --version is the version verb: give it without plan" "--version with a verb: message"
+
+# --- which verb takes which option: every cell of the table in the README (and kvmprov(8)).
+# The 72 runs test the command line's table, not memory: they run the binary itself even under a
+# KVMPROV_WRAPPER, which keeps the valgrind pass within its time (the verbs' code runs under it
+# elsewhere in this file).
+OPT="$TMP/optroot"
+es_root "$OPT"
+table=$(awk '$0 == "### Options by verb" { on = 1; next } on && /^\| `/ { print } on && /^## / { exit }' \
+  "$KVMPROV_SOURCE_DIR/README.md" | sed 's/`//g; s/^| *//; s/ *|$//; s/ *| */|/')
+[ "$(wc -l <<<"$table")" = 10 ] && ok || bad "options by verb: the README's table [$table]"
+cells=0
+while IFS='|' read -r option verbs; do
+  case $option in
+    --profile) value=("$KVMPROV_SOURCE_DIR/profiles/nested.yaml") ;;
+    --root) value=("$OPT") ;;
+    --fact) value=(cpu_vendor=intel) ;;
+    --lock-timeout) value=(5) ;;
+    *) value=() ;;
+  esac
+  for use in check plan apply validate reset "reset --dry-run" version help; do
+    case $use in
+      check | version | help) args=("$use") ;;
+      validate) args=(validate "$KVMPROV_SOURCE_DIR/profiles/default.yaml") ;;
+      *) read -ra args <<<"$use" && args+=(--root "$OPT") ;;  # "reset --dry-run": two words
+    esac
+    if [ "$option" = --root ] && [[ " ${args[*]} " == *" --root "* ]]; then
+      KVMPROV_WRAPPER="" run "${args[@]}"  # the verb's own run has --root already
+    elif [ "$option" = --live ] && [[ " ${args[*]} " == *" --root "* ]]; then
+      # --live acts on this machine, which the test must not change: apply stops at a missing
+      # profile, reset at its refusal of a user; both after the option table has let --live by.
+      read -ra args <<<"$use"
+      case $use in
+        apply) args+=(--profile "$TMP/no-such-profile.yaml") ;;
+        reset) args=(setpriv --reuid=65534 --regid=65534 --clear-groups "$KVMPROV" reset) ;;
+      esac
+      if [ "${args[0]}" = setpriv ]; then
+        out=$("${args[@]}" --live 2>"$TMP/stderr"); rc=$?
+        err=$(cat "$TMP/stderr")
+      else
+        KVMPROV_WRAPPER="" run "${args[@]}" --live
+      fi
+    else
+      KVMPROV_WRAPPER="" run "${args[@]}" "$option" "${value[@]}"
+    fi
+    cells=$((cells + 1))
+    case ", $verbs, " in
+      *", $use, "*)
+        expect_not_in "$err" "does not take" "$use takes $option"
+        [ "$rc" != 64 ] && ok || bad "$use $option: exit 64 ($err)"
+        ;;
+      *)
+        expect_rc 64 "$use does not take $option"
+        expect_in "$err" "kvmprov: $use does not take $option (only " "$use $option: message"
+        ;;
+    esac
+  done
+done <<<"$table"
+expect_eq "$cells" 80 "options by verb: cells run"
+[ -z "$(find "$OPT" -newer "$OPT/etc/passwd" -name '.kvmprov.*')" ] && ok || bad "options by verb: temporaries left"
+
+# --- validate --json, and file errors in the FILE: form
+printf 'version: 2\nname: "a b"\n' >"$TMP/v-bad.yaml"
+run validate --json "$TMP/v-bad.yaml"
+expect_rc 65 "validate --json, invalid"
+expect_eq "$err" "" "validate --json, invalid: nothing on stderr"
+printf '%s' "$out" >"$TMP/v.json"
+python3 - "$TMP/v-bad.yaml" "$TMP/v.json" <<'PY' && ok || bad "validate --json, invalid: [$out]"
+import json, sys
+f = sys.argv[1]
+assert json.load(open(sys.argv[2])) == {"format": 1, "file": f, "valid": False, "errors": [
+    {"file": f, "line": 1, "column": 10, "message": 'unsupported version "2": expected 1'},
+    {"file": f, "line": 2, "column": 7,
+     "message": 'invalid profile name "a b": allowed characters are A-Z a-z 0-9 . _ -'}]}
+PY
+run validate "$TMP/v-bad.yaml"
+expect_eq "$err" "$(printf '%s\n' "$TMP/v-bad.yaml:1:10: unsupported version \"2\": expected 1" "$TMP/v-bad.yaml:2:7: invalid profile name \"a b\": allowed characters are A-Z a-z 0-9 . _ -")" "validate: the same errors as text"
+run validate --json "$TMP/none.yaml"
+expect_rc 65 "validate --json, missing file"
+printf '%s' "$out" >"$TMP/v.json"
+python3 - "$TMP/none.yaml" "$TMP/v.json" <<'PY' && ok || bad "validate --json, missing file: [$out]"
+import json, sys
+f = sys.argv[1]
+assert json.load(open(sys.argv[2])) == {"format": 1, "file": f, "valid": False, "errors": [
+    {"file": f, "line": None, "column": None, "message": "cannot read profile: No such file or directory"}]}
+PY
+head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' '#' >"$TMP/big.yaml"
+for args in "validate $TMP/big.yaml" "plan --root $OPT --profile $TMP/big.yaml"; do
+  # shellcheck disable=SC2086
+  run $args
+  expect_rc 65 "$args: too large"
+  expect_eq "$err" "$TMP/big.yaml: profile is larger than 1 MiB" "$args: too large, FILE: form"
+done
+run validate --json "$TMP/big.yaml"
+expect_in "$out" '"message": "profile is larger than 1 MiB"' "validate --json: too large"
+# A newline or an escape in a path can neither split the line nor reach the terminal.
+HP="$TMP/a"$'\n'"b"$'\033'"[31m.yaml"
+printf 'version: 2\nname: x\n' >"$HP"
+for args in validate "plan --root $OPT --profile"; do
+  # shellcheck disable=SC2086
+  run $args "$HP"
+  expect_eq "$err" "$TMP/a\\x0ab\\x1b[31m.yaml:1:10: unsupported version \"2\": expected 1" "$args: hostile path escaped"
+done
+run validate "$HP.none"
+expect_eq "$err" "$TMP/a\\x0ab\\x1b[31m.yaml.none: cannot read profile: No such file or directory" "validate: hostile missing path escaped"
+run validate --json "$HP"
+python3 -c 'import json, sys; r = json.load(sys.stdin); assert r["file"] == sys.argv[1] and r["errors"][0]["file"] == sys.argv[1], r' "$HP" <<<"$out" && ok || bad "validate --json: hostile path [$out]"
+[ "$(printf '%s' "$out" | tr -cd '\033' | wc -c)" = 0 ] && ok || bad "validate --json: a raw escape reached the terminal"
+
+# --- the README's JSON examples have the keys and types kvmprov prints
+JR="$TMP/jsonroot"
+es_root "$JR"
+printf 'loop\n' >"$JR/etc/modules"
+"$KVMPROV" --json plan --root "$JR" --fact cpu_vendor=amd >"$TMP/j-plan.json"
+"$KVMPROV" --json plan >"$TMP/j-live.json" 2>/dev/null  # a live run lists modules in facts
+"$KVMPROV" --json validate "$KVMPROV_SOURCE_DIR/profiles/nested.yaml" >"$TMP/j-valid.json"
+"$KVMPROV" --json validate "$TMP/bad.yaml" >"$TMP/j-invalid.json"
+"$KVMPROV" --json version >"$TMP/j-version.json"
+python3 - "$KVMPROV_SOURCE_DIR/README.md" "$TMP" <<'PY' && ok || bad "the README's JSON examples differ from kvmprov's JSON"
+import json, sys
+text = open(sys.argv[1]).read()
+section = text[text.index("### The JSON report\n"):text.index("\n## check\n")]
+blocks, block = [], []
+for line in section.split("\n") + [""]:
+    if line.startswith("    "):
+        block.append(line[4:])
+    elif block and line == "":
+        blocks.append(json.loads("\n".join(block)))
+        block = []
+def load(name):
+    return json.load(open(f"{sys.argv[2]}/j-{name}.json"))
+plan, live = load("plan"), load("live")
+problems = []
+def same(doc, actual, path):
+    if doc is None or actual is None:
+        return
+    if type(doc) is not type(actual):
+        problems.append(f"{path}: {type(doc).__name__} in the README, {type(actual).__name__} printed")
+    elif isinstance(doc, dict) and path.rsplit(".", 1)[-1] in ("modules", "parameters", "options"):
+        for key, value in doc.items():  # keys are names: compare the values' shapes
+            if actual:
+                same(value, next(iter(actual.values())), f"{path}.{key}")
+    elif isinstance(doc, dict):
+        if set(doc) != set(actual):
+            problems.append(f"{path}: keys {sorted(doc)} in the README, {sorted(actual)} printed")
+        for key in set(doc) & set(actual):
+            same(doc[key], actual[key], f"{path}.{key}" if path else key)
+    elif isinstance(doc, list) and path == "actions":
+        printed = {a["id"]: a for a in actual}
+        for a in doc:
+            if a["id"] not in printed:
+                problems.append(f"actions: {a['id']} is not printed")
+            else:
+                same(a, printed[a["id"]], f"actions[{a['id']}]")
+        shapes = {frozenset(a) | frozenset("device." + k for k in a.get("device", {})) for a in doc}
+        for a in actual:
+            if frozenset(a) | frozenset("device." + k for k in a.get("device", {})) not in shapes:
+                problems.append(f"actions: no example of the shape of {a['id']}")
+    elif isinstance(doc, list):
+        for item in doc:
+            if actual:
+                same(item, actual[0], f"{path}[]")
+kinds = {"report": 0, "valid": 0, "invalid": 0, "version": 0}
+for doc in blocks:
+    if "verb" in doc:
+        kinds["report"] += 1
+        same(doc, plan, "")
+        same(doc["facts"]["modules"], live["facts"]["modules"], "facts.modules")
+    elif doc.get("valid") is True:
+        kinds["valid"] += 1
+        same(doc, load("valid"), "validate")
+    elif doc.get("valid") is False:
+        kinds["invalid"] += 1
+        same(doc, load("invalid"), "validate")
+    else:
+        kinds["version"] += 1
+        same(doc, load("version"), "version")
+if kinds != {"report": 1, "valid": 1, "invalid": 1, "version": 1}:
+    problems.append(f"examples found: {kinds}")
+for p in problems:
+    print(p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+
+# --- an internal error is 1, with --detailed-exitcodes too: memory runs out (ulimit -v) right
+# after start-up, when the profile's buffer is allocated. Each limit either keeps the program from
+# starting, or ends in a normal run or in one line "internal error", exit 1, never in another
+# status. (A limit so tight that the C++ runtime cannot allocate the exception object itself ends
+# in std::terminate, as in any C++ program; that is below what kvmprov can report.)
+if [ -z "${KVMPROV_WRAPPER:-}" ] && ! ldd "$KVMPROV" 2>/dev/null | grep -q libasan; then
+  IR="$TMP/internal"
+  es_root "$IR"
+  for args in "validate $KVMPROV_SOURCE_DIR/profiles/default.yaml" \
+    "plan --detailed-exitcodes --root $IR --profile $KVMPROV_SOURCE_DIR/profiles/default.yaml"; do
+    internal=0
+    for kb in $(seq 2048 256 65536); do
+      # shellcheck disable=SC2086 # ARGS are words on purpose
+      out=$( (ulimit -v $kb && exec "$KVMPROV" $args) 2>"$TMP/stderr"); rc=$?
+      err=$(cat "$TMP/stderr")
+      case "$rc:$err" in
+        "1:kvmprov: internal error: "*)
+          internal=$((internal + 1))
+          [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] && ok || bad "$args at $kb KiB: more than one line: [$err]"
+          ;;
+        0:* | 2:*) ;;
+        "134:terminate called without an active exception") ;;
+        *) [ "$rc" -ge 127 ] && [ "$rc" != 134 ] && ok || bad "$args at $kb KiB: exit $rc: [$err]" ;;  # never started
+      esac
+    done
+    [ "$internal" -gt 0 ] && ok || bad "$args: no memory limit gave an internal error"
+  done
+fi
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -48,6 +48,64 @@ done
 for code in 0 1 2 4 6 64 65; do
   grep -qw "$code" <<<"$(section "EXIT STATUS")" && ok || bad "exit status $code not documented"
 done
+
+# md_table FILE HEADING: the markdown table that follows HEADING, one row a line, cells separated
+# by "|", formatting (`code`) removed.
+md_table() {
+  awk -v h="$2" '$0 == h { on = 1; next } on && /^\|/ { seen = 1; print; next } seen { exit }' "$1" |
+    grep -v '^|---' | sed 's/`//g; s/^| *//; s/ *|$//; s/ *| */|/g'
+}
+# man_table FILE SECTION: the tbl table in SECTION of a man page's source, the same way (text
+# blocks T{ ... T} joined into their cell, font escapes removed).
+man_table() {
+  python3 - "$1" "$2" <<'PY'
+import re, sys
+lines = open(sys.argv[1]).read().split("\n")
+i = lines.index(".SH " + sys.argv[2])
+i = next(k for k in range(i, len(lines)) if lines[k] == ".TS")
+i = next(k for k in range(i, len(lines)) if lines[k].endswith(".")) + 1
+rows, row, block = [], "", None
+for line in lines[i:]:
+    if line == ".TE":
+        break
+    if block is not None:
+        if line.startswith("T}"):
+            row += " ".join(block) + line[2:]
+            block = None
+        else:
+            block.append(line)
+            continue
+    else:
+        row += line
+    if row.endswith("T{"):
+        row, block = row[:-2], []
+    else:
+        rows.append(row)
+        row = ""
+for r in rows:
+    print(re.sub(r"\\f[BIR]", "", r).replace("\\-", "-"))
+PY
+}
+readme_exit=$(md_table "$SRC/README.md" "### Exit status")
+man_exit=$(man_table "$SRC/man/kvmprov.8" "EXIT STATUS")
+[ "$(wc -l <<<"$readme_exit")" -ge 9 ] && ok || bad "no exit status table in README.md: [$readme_exit]"
+[ "$readme_exit" = "$man_exit" ] && ok ||
+  bad "the exit status tables of README.md and kvmprov.8 differ: $(diff <(echo "$readme_exit") <(echo "$man_exit"))"
+readme_options=$(md_table "$SRC/README.md" "### Options by verb")
+man_options=$(man_table "$SRC/man/kvmprov.8" "OPTIONS")
+[ "$(wc -l <<<"$readme_options")" -ge 10 ] && ok || bad "no table of options by verb in README.md: [$readme_options]"
+[ "$readme_options" = "$man_options" ] && ok ||
+  bad "the tables of options by verb of README.md and kvmprov.8 differ: $(diff <(echo "$readme_options") <(echo "$man_options"))"
+# Each verb's --help lists exactly the global options the table gives it.
+while IFS='|' read -r option verbs; do
+  [ "$option" = option ] && continue
+  for v in check plan apply validate reset version help; do
+    case ", $verbs, " in *", $v, "* | *", $v --dry-run, "*) want=yes ;; *) want=no ;; esac
+    listed=no
+    "$KVMPROV" "$v" --help | sed -n '/^Global options/,/^$/p' | grep -qE "^ +$option( |$)" && listed=yes
+    [ "$listed" = "$want" ] && ok || bad "$v --help lists $option: $listed, the table says $want"
+  done
+done <<<"$man_options"
 examples=$(section EXAMPLES)
 for e in "kvmprov apply" "postinst" "ansible.builtin.command" "exec {" "--detailed-exitcodes"; do
   grep -qF -- "$e" <<<"$examples" && ok || bad "EXAMPLES lacks \"$e\""

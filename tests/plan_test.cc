@@ -499,7 +499,27 @@ TEST_CASE("exit statuses, plain and detailed") {
   CHECK(exit_status(r, true) == 6);
   r.verb = "plan";
   r.dry_run = true;
-  CHECK(exit_status(r, false) == 0);
+  CHECK(exit_status(r, false) == 1);  // a plan that predicts a failure fails
+  CHECK(exit_status(r, true) == 6);
+}
+
+TEST_CASE("pending items are changes in a plan, not after apply") {
+  Profile p = default_profile();
+  Facts f;
+  for (const char* verb : {"plan", "apply"}) {
+    CAPTURE(verb);
+    const bool plan = std::string_view(verb) == "plan";
+    RunReport r{.verb = verb, .dry_run = plan, .profile = &p, .facts = &f};
+    r.actions.push_back({.status = Status::unchanged});
+    r.actions.push_back({.status = Status::skipped});
+    CHECK(exit_status(r, true) == 0);
+    r.actions.push_back({.status = Status::pending});
+    CHECK(exit_status(r, false) == 0);
+    CHECK(exit_status(r, true) == (plan ? 2 : 0));
+    r.actions.push_back({.status = Status::failed});
+    CHECK(exit_status(r, false) == 1);
+    CHECK(exit_status(r, true) == (plan ? 6 : 4));
+  }
 }
 
 TEST_CASE("unified diff") {

@@ -89,7 +89,7 @@ for path in sorted(glob.glob(os.path.join(src, "schema", "*.schema.json"))):
     except jsonschema.SchemaError as e:
         check(False, f"{path} is not a valid JSON Schema: {e.message}")
     schemas[name] = jsonschema.Draft202012Validator(schema)
-check(set(schemas) == {"report", "check", "validate", "profile"}, f"schemas: {sorted(schemas)}")
+check(set(schemas) == {"report", "check", "validate", "version", "profile"}, f"schemas: {sorted(schemas)}")
 
 def problems(validator, doc):
     return ["/".join(map(str, e.absolute_path)) + ": " + e.message
@@ -97,11 +97,12 @@ def problems(validator, doc):
 
 # Every JSON document, against its verb's schema.
 VERB_SCHEMA = {"plan": "report", "apply": "report", "reset": "report", "check": "check",
-               "validate": "validate"}
+               "validate": "validate", "version": "version"}
 seen = {}
 for out in sorted(glob.glob(os.path.join(captured, "*.json"))):
     args = open(out[:-len(".json")] + ".args").read().split("\n")
-    verb = next((a for a in args if a in VERB_SCHEMA or a == "version"), None)
+    verb = next(("version" if a in ("--version", "-V") else a for a in args
+                 if a in VERB_SCHEMA or a in ("--version", "-V")), None)
     text = open(out, "rb").read()
     if not text.strip():
         continue  # an error: its message went to stderr
@@ -177,14 +178,16 @@ refused = {
     "unknown vendor": BASE + "modules:\n  - name: kvm\n    when: { cpu_vendor: arm }\n",
     "empty vendor list": BASE + "modules:\n  - name: kvm\n    when: { cpu_vendor: [] }\n",
     "option value with a quote": BASE + "modules:\n  - name: kvm\n    options: { a: 'x\"y' }\n",
-    "option value starting with -": BASE + "modules:\n  - name: kvm\n    options: { a: -x }\n",
+    "option value with a blank": BASE + "modules:\n  - name: kvm\n    options: { a: 'x y' }\n",
     "option name with a dash": BASE + "modules:\n  - name: kvm\n    options: { a-b: 1 }\n",
     "unknown persist": BASE + "persist: sometimes\n",
     "node with ..": BASE + "devices:\n  - node: ../etc/passwd\n",
     "absolute node": BASE + "devices:\n  - node: /dev/kvm\n",
     "setuid mode": BASE + "devices:\n  - node: kvm\n    mode: \"4755\"\n",
     "mode of 5 digits": BASE + "devices:\n  - node: kvm\n    mode: \"00660\"\n",
-    "upper-case group": BASE + "groups:\n  - name: Kvm\n",
+    "group starting with -": BASE + "groups:\n  - name: -kvm\n",
+    "group with a colon": BASE + "groups:\n  - name: 'a:b'\n",
+    "all-digit group": BASE + "groups:\n  - name: '123'\n",
     "group name of 33 characters": BASE + "groups:\n  - name: " + "g" * 33 + "\n",
     "custom without models": BASE + "nova:\n  cpu_mode: custom\n",
     "models without custom": BASE + "nova:\n  cpu_models: [Nehalem]\n",

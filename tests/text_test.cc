@@ -15,6 +15,17 @@ TEST_CASE("edit distance counts a transposed pair as one edit") {
   CHECK(edit_distance("intel", "amd") == 5);
 }
 
+TEST_CASE("closest_word: a typo of a candidate, not another word") {
+  const std::vector<std::string_view> verbs = {"check", "plan", "apply", "validate", "reset"};
+  CHECK(closest_word("plna", verbs) == "plan");  // a transposition is one edit
+  CHECK(closest_word("valdiate", verbs) == "validate");
+  CHECK(closest_word("aply", verbs) == "apply");
+  CHECK(closest_word("frobnicate", verbs) == std::nullopt);
+  CHECK(closest_word("pl", verbs) == std::nullopt);    // two edits: more than a third of "plan"
+  CHECK(closest_word("vlidat", verbs) == "validate");  // two edits, within a third of 8
+  CHECK(closest_word(std::string(65, 'a'), verbs) == std::nullopt);
+}
+
 TEST_CASE("ascii_lower folds A-Z only") {
   CHECK(ascii_lower("Skylake-Client_V1") == "skylake-client_v1");
   CHECK(ascii_lower("\xc3\x89") == "\xc3\x89");

@@ -5,6 +5,8 @@
 # with quotes, newlines, '#', commas, RUN+=, "..", NUL, overlong and other hostile values. Each
 # is refused with exit 65 and nothing written, or, where the field's grammar allows it (a comma
 # in a module option's value is a modprobe array), is written verbatim on its own single line.
+# Group and member names take what Debian's groupadd and useradd take, less what breaks
+# /etc/group or a udev rule: such a name that exists is read back from /etc/group as written.
 # Usage: injection_test.sh KVMPROV
 source "$(dirname "$0")/lib.sh"
 
@@ -13,6 +15,8 @@ PRISTINE="$TMP/pristine"
 systemd_root "$PRISTINE"
 mkdir -p "$PRISTINE/etc"
 printf '# foreign\nloop\n' >"$PRISTINE/etc/modules"
+printf 'root:x:0:\nkvm:x:994:\n' >"$PRISTINE/etc/group"
+printf 'root:x:0:0::/root:/bin/sh\n' >"$PRISTINE/etc/passwd"
 before=$(tree "$PRISTINE")
 # Each case starts from the same tree, so one failure cannot hide behind another.
 fresh_root() { rm -rf "$ROOT" && cp -a "$PRISTINE" "$ROOT"; }
@@ -47,13 +51,20 @@ fields = {
 accepted = {
     "profile-name": {"dotdot", "leading-dash"},  # only ever inside a comment
     "module-name": {"leading-dash"},  # normalised to "_x"
-    "option-value": {"comma", "run-bare", "dotdot-path", "dotdot", "absolute", "equals"},
+    "option-value": {"comma", "run-bare", "dotdot-path", "dotdot", "absolute", "equals",
+                     "leading-dash"},  # NAME=-x: the word starts with the name
 }
+# Harmless in /etc/group, in a udev GROUP="..." value and in an argument vector.
+names = {"hash", "run-bare", "dotdot-path", "dotdot", "backtick", "semicolon", "absolute", "equals"}
+for field in ("device-group", "group-name", "group-member"):
+    accepted[field] = names
 with open(f"{d}/manifest", "w") as m:
     for field, make in fields.items():
         for name, v in values.items():
             ok = name in accepted.get(field, set())
             open(f"{d}/{field}--{name}.yaml", "w").write(make(v))
+            if ok:
+                open(f"{d}/{field}--{name}.value", "w").write(v)
             m.write(f"{field} {name} {0 if ok else 65}\n")
 PY
 
@@ -61,6 +72,12 @@ refused=0
 while read -r field name want; do
   file="$TMP/cases/$field--$name.yaml"
   fresh_root
+  value=""
+  [ "$want" = 0 ] && value=$(cat "$TMP/cases/$field--$name.value")
+  if [ "$want" = 0 ] && { [ "$field" = group-name ] || [ "$field" = device-group ]; }; then
+    # The group exists in the image, so that the name is read back from /etc/group.
+    printf '%s:x:995:\n' "$value" >>"$ROOT/etc/group"
+  fi
   run apply --root "$ROOT" --fact cpu_vendor=intel --profile "$file"
   expect_rc "$want" "$field with $name"
   if [ "$want" = 65 ]; then
@@ -74,7 +91,6 @@ while read -r field name want; do
     # Accepted values are written verbatim, on one line of their own, and nowhere else.
     case "$field" in
       option-value)
-        value=$(python3 -c 'import sys; print({"comma": "kvm,x", "run-bare": "RUN+=x", "dotdot-path": "../../etc/shadow", "dotdot": "..", "absolute": "/etc/passwd", "equals": "a=b"}[sys.argv[1]])' "$name")
         conf=$(grep -v '^#' "$ROOT/etc/modprobe.d/kvmprov.conf")
         expect_eq "$conf" "options kvm nested=$value" "$field with $name: one options line"
         ;;
@@ -84,10 +100,19 @@ while read -r field name want; do
       module-name)
         expect_eq "$(grep -v '^#' "$ROOT/etc/modules-load.d/kvmprov.conf")" "_x" "$field with $name: normalised"
         ;;
+      device-group)
+        expect_eq "$(grep -v '^#' "$ROOT/etc/udev/rules.d/65-kvmprov.rules")" "KERNEL==\"kvm\", GROUP=\"$value\", OPTIONS+=\"static_node=kvm\"" "$field with $name: one rule"
+        ;;
+      group-name)
+        expect_in "$out" "unchanged group $value: exists (gid 995)" "$field with $name: read back from /etc/group"
+        ;;
+      group-member)
+        expect_in "$out" "pending   member $value in kvm: user \"$value\" does not exist yet" "$field with $name: looked up as written"
+        ;;
     esac
   fi
 done <"$TMP/cases/manifest"
-[ "$refused" -ge 190 ] && ok || bad "only $refused hostile values refused"
+[ "$refused" -ge 166 ] && ok || bad "only $refused hostile values refused"
 
 # A NUL or other control byte written raw into the profile (not as a YAML escape) is refused
 # where it stands.

@@ -58,7 +58,8 @@ options:
   facts:
     description:
       - Facts to override, passed as C(--fact KEY=VALUE) (for example C(cpu_vendor=amd) for an
-        image built for another CPU).
+        image built for another CPU). Not passed with I(state=absent): C(kvmprov reset) reads
+        no facts.
     type: dict
     default: {}
   allow_reload:
@@ -69,7 +70,8 @@ options:
     default: false
   lock_timeout:
     description:
-      - Seconds to wait for another kvmprov run's lock (kvmprov C(--lock-timeout)).
+      - Seconds to wait for another kvmprov run's lock (kvmprov C(--lock-timeout)). Not passed
+        in check mode, which takes no lock.
     type: float
   state:
     description:
@@ -307,13 +309,20 @@ def rename_source(report, temp_path, real_path):
     report["summary"] = summarize(report.get("actions", []))
 
 
-def base_command(params, binary):
-    cmd = [binary, "--json", "--root", params["root"]]
-    for key, value in sorted(params["facts"].items()):
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        cmd += ["--fact", "%s=%s" % (key, value)]
-    if params["lock_timeout"] is not None:
+def base_command(params, binary, check_mode):
+    """kvmprov's command line up to the verb. kvmprov refuses an option its verb does not take:
+    reset reads no facts, and only a run that changes something (apply, reset without
+    --dry-run) takes the lock. The running system is no --root at all: kvmprov refuses a --root
+    that is "/"."""
+    cmd = [binary, "--json"]
+    if params["root"] not in ("/", ""):
+        cmd += ["--root", params["root"]]
+    if params["state"] == "present":
+        for key, value in sorted(params["facts"].items()):
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            cmd += ["--fact", "%s=%s" % (key, value)]
+    if params["lock_timeout"] is not None and not check_mode:
         cmd += ["--lock-timeout", str(params["lock_timeout"])]
     return cmd
 
@@ -437,7 +446,7 @@ def main():
         supports_check_mode=True,
     )
     binary = find_binary(module, module.params["binary"])
-    run = Run(base_command(module.params, binary))
+    run = Run(base_command(module.params, binary, module.check_mode))
     if module.params["state"] == "absent":
         run.cmd.append("reset")
         if module.check_mode:

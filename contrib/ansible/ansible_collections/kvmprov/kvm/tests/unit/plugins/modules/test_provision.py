@@ -126,6 +126,14 @@ def test_apply_runs_kvmprov_with_the_options(run, tmp_path):
     assert result["rc"] == 0
 
 
+def test_the_running_system_is_no_root_at_all(run):
+    # kvmprov refuses --root / (a root that is the running system's is a usage error).
+    k = Kvmprov(report("apply", [LOAD]))
+    outcome, _ = run(dict(profile="/etc/kvmprov/profile.yaml"), k)
+    assert outcome == "exit"
+    assert "--root" not in k.calls[0]["args"]
+
+
 def test_file_contents_only_in_diff_mode(run, tmp_path):
     k = Kvmprov(report("apply", [LOAD, MODPROBE]))
     result = run(dict(root=str(tmp_path)), k)[1]
