@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "accounts.h"
 #include "kernel_log.h"
 #include "msr.h"
 #include "text.h"
@@ -37,6 +38,7 @@ const std::vector<std::string_view>& check_reasons() {
       "ok",
       "ok-paravirtual",
       "permission-denied",
+      "not-probed",
       "disabled-in-firmware",
       "nested-without-vt",
       "no-hardware-support",
@@ -93,6 +95,11 @@ std::string vt_name(Vendor v) {
   return is_amd_like(v) ? "AMD-V (SVM)" : "VT-x";
 }
 
+// A user as the lines name it: the account name, else the uid.
+std::string user_label(const UserAccess& a) {
+  return a.user.empty() ? std::to_string(a.uid) : a.user;
+}
+
 // "root:kvm 0660" (numeric ids when the names are unknown).
 std::string owner_text(Host& host, const FileInfo& info) {
   std::string user = host.user_name(info.uid);
@@ -118,8 +125,20 @@ struct Evidence {
   std::string node_group;
   KvmProbe probe;
   std::optional<UserAccess> access;  // for --user, or this process
+  std::string access_error;          // why ACCESS could not be had for --user
   bool user_given = false;
+  std::string asked;  // whom the verdict is about: the --user name, or this process's user
+  // Whether the probe ran with the asked user's credentials; when not (another user asked for
+  // by someone other than root), PROBE_RUNNER names whom it ran as instead.
+  bool probe_as_asked = true;
+  std::string probe_runner;
+  std::string probe_as_error;  // why it could not run as the asked user, "" when it could
 };
+
+// Whether opening /dev/kvm failed for lack of permission (not because it is missing).
+bool denied(const KvmProbe& p) {
+  return !p.opened && (p.open_errno == EACCES || p.open_errno == EPERM);
+}
 
 CheckItem check_cpu(const Facts& facts) {
   const CpuFacts& cpu = facts.cpu;
@@ -353,8 +372,30 @@ CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
   return item;
 }
 
+// How A's user, who cannot open /dev/kvm, gets to: the one fix the /dev/kvm line and the
+// verdict give. A refusal the mode bits do not explain (root's, or a member's of the group) is
+// not cured by a group.
+std::string access_fix(const Evidence& ev, const UserAccess& a) {
+  const std::string user = user_label(a);
+  if (a.opened_as_user &&
+      may_open_rw(a.uid, a.groups, ev.node_info.uid, ev.node_info.gid, ev.node_info.mode))
+    return fmt::format(
+        "its mode bits let \"{}\" open it, so an ACL, a security module (SELinux, AppArmor) or "
+        "a device cgroup refuses it: see the audit log",
+        user);
+  if ((ev.node_info.mode & 0060) == 0060 && ev.node_info.gid != 0)
+    return fmt::format("add {} to group \"{}\" (usermod -aG {} {}), then log in again", user,
+                       ev.node_group, ev.node_group, user);
+  return fmt::format(
+      "let udev give it group \"kvm\" and mode 0660 (systemd's default rules do; kvmprov apply "
+      "with a devices: entry for kvm), then add {} to that group",
+      user);
+}
+
 CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
   CheckItem item{.id = "device", .title = "/dev/kvm"};
+  ev.user_given = !options.user.empty();
+  ev.asked = options.user;
   auto info = host.kernel_stat("/dev/kvm");
   if (!info) {
     item.state = CheckState::fail;
@@ -378,17 +419,18 @@ CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
     return item;
   }
   ev.node = true;
-  ev.user_given = !options.user.empty();
   auto access = host.can_open_as(options.user, "/dev/kvm");
   if (!access) {
     item.state = CheckState::fail;
     item.detail = ev.node_owner + "; " + access.error().message;
+    ev.access_error = access.error().message;
     return item;
   }
   ev.access = *access;
   const UserAccess& a = *access;
-  std::string who = fmt::format("user \"{}\"{}", a.user.empty() ? std::to_string(a.uid) : a.user,
-                                ev.user_given ? "" : " (running kvmprov)");
+  ev.asked = user_label(a);
+  std::string who =
+      fmt::format("user \"{}\"{}", ev.asked, ev.user_given ? "" : " (running kvmprov)");
   std::string how = a.opened_as_user ? "" : " (from the mode bits)";
   if (a.can_open) {
     item.detail = fmt::format("{}; {} can open it{}", ev.node_owner, who, how);
@@ -404,33 +446,75 @@ CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
   item.state = CheckState::fail;
   item.detail = fmt::format("{}; {} cannot open it: {}{}", ev.node_owner, who,
                             std::strerror(a.open_errno), how);
-  std::string group = host.group_name(info->gid);
-  if (group.empty()) group = std::to_string(info->gid);
-  if ((info->mode & 0060) == 0060 && info->gid != 0)
-    item.hint = fmt::format("add {} to group \"{}\" (usermod -aG {} {}), then log in again", a.user,
-                            group, group, a.user);
-  else
-    item.hint =
-        "let udev give it group \"kvm\" and mode 0660 (systemd's default rules do; "
-        "kvmprov apply with a devices: entry for kvm)";
+  item.hint = access_fix(ev, a);
   return item;
 }
 
-CheckItem check_probe(Host& host, Evidence& ev) {
+// Runs the probe as the user the verdict is about: this process without --user (or when --user
+// names this process's uid), else in a child that took that user's credentials, which needs
+// root. Without root it runs as this process, and the probe line says so.
+void run_probe(Host& host, Evidence& ev) {
+  if (!ev.user_given || !ev.node) {
+    // Without a usable node the result is the node's, whoever asks.
+    ev.probe = host.probe_kvm();
+    return;
+  }
+  auto self = host.can_open_as("", "/dev/kvm");
+  if (!ev.access) ev.probe_as_error = ev.access_error;
+  if (self && ev.access && self->uid == ev.access->uid) {
+    ev.probe = host.probe_kvm();
+    return;
+  }
+  if (ev.access && host.privileged()) {
+    auto p = host.probe_kvm_as(*ev.access);
+    if (p) {
+      ev.probe = *p;
+      return;
+    }
+    ev.probe_as_error = p.error().message;
+  }
+  ev.probe = host.probe_kvm();
+  ev.probe_as_asked = false;
+  ev.probe_runner = self ? user_label(*self) : std::string("this process");
+}
+
+CheckItem check_probe(const Evidence& ev) {
   CheckItem item{.id = "probe", .title = "KVM probe"};
-  const KvmProbe& p = ev.probe = host.probe_kvm();
+  const KvmProbe& p = ev.probe;
+  std::string result;
   if (!p.opened)
-    item.detail = fmt::format("cannot open /dev/kvm: {}", std::strerror(p.open_errno));
+    result = fmt::format("cannot open /dev/kvm: {}", std::strerror(p.open_errno));
   else if (p.api_version != 12)
-    item.detail = fmt::format("KVM_GET_API_VERSION returned {}, expected 12", p.api_version);
+    result = fmt::format("KVM_GET_API_VERSION returned {}, expected 12", p.api_version);
   else if (!p.vm_created)
-    item.detail = fmt::format("KVM_CREATE_VM failed: {}", std::strerror(p.vm_errno));
+    result = fmt::format("KVM_CREATE_VM failed: {}", std::strerror(p.vm_errno));
   else if (!p.vcpu_created)
-    item.detail = fmt::format("KVM_CREATE_VCPU failed: {}", std::strerror(p.vcpu_errno));
+    result = fmt::format("KVM_CREATE_VCPU failed: {}", std::strerror(p.vcpu_errno));
   else
-    item.detail = "API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded";
+    result = "API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded";
   item.state = p.ok() ? CheckState::pass : CheckState::fail;
-  if (p.opened && !p.ok()) item.hint = "see the kernel log (dmesg) for KVM's reason";
+  std::vector<std::string> hints;
+  if (p.opened && !p.ok()) hints.push_back("see the kernel log (dmesg) for KVM's reason");
+  if (ev.probe_as_asked) {
+    item.detail =
+        ev.user_given && ev.node ? fmt::format("as \"{}\": {}", ev.asked, result) : result;
+  } else if (!ev.probe_as_error.empty()) {
+    item.detail = fmt::format("as \"{}\" (running kvmprov), not as \"{}\" ({}): {}",
+                              ev.probe_runner, ev.asked, ev.probe_as_error, result);
+  } else if (denied(p)) {
+    // This process's refusal says nothing of the asked user nor of the kernel.
+    item.state = CheckState::skip;
+    item.detail = fmt::format(
+        "not run as \"{}\": kvmprov runs as \"{}\", who cannot open /dev/kvm ({}), and only "
+        "root can take another user's credentials",
+        ev.asked, ev.probe_runner, std::strerror(p.open_errno));
+    hints.push_back("run as root to probe as another user");
+  } else {
+    item.detail = fmt::format("as \"{}\" (running kvmprov), not as \"{}\": {}", ev.probe_runner,
+                              ev.asked, result);
+    hints.push_back("run as root to probe as another user");
+  }
+  item.hint = join(hints, "; ");
   return item;
 }
 
@@ -537,24 +621,17 @@ Verdict decide(const Evidence& ev) {
   Verdict v;
   const CpuFacts& cpu = ev.cpu;
   const bool vt = has_vt(cpu);
-  // --user without an answer about that user cannot be "usable" for them.
-  const bool user_denied = ev.access ? !ev.access->can_open : ev.user_given;
+  // The verdict is about one user: the /dev/kvm line's (--user NAME, else this process). With
+  // --user, only an answer about that user can make it "usable" for them, and a probe refused
+  // to someone else says nothing about them.
+  const bool user_denied = ev.node && ev.access && !ev.access->can_open;
+  const bool user_unknown = ev.user_given && ev.node && !ev.access;
+  const bool probe_denied = ev.node && denied(ev.probe);
   auto set = [&v](const char* reason, std::string advice) {
     v.reason = reason;
     v.advice = std::move(advice);
   };
-  auto permission = [&]() {
-    const std::string user = ev.access && !ev.access->user.empty() ? ev.access->user : "the user";
-    set("permission-denied",
-        (ev.node_info.mode & 0060) == 0060 && ev.node_info.gid != 0
-            ? fmt::format("{} cannot open /dev/kvm ({}): add it to group \"{}\", then log in "
-                          "again",
-                          user, ev.node_owner, ev.node_group)
-            : fmt::format("{} cannot open /dev/kvm ({}): let udev give it group \"kvm\" and "
-                          "mode 0660, and add the user to that group",
-                          user, ev.node_owner));
-  };
-  if (ev.probe.ok() && !(ev.user_given && user_denied)) {
+  if (ev.probe.ok() && !user_denied && !user_unknown) {
     v.usable = true;
     if (vt)
       set("ok", "KVM acceleration can be used");
@@ -563,9 +640,19 @@ Verdict decide(const Evidence& ev) {
           fmt::format("KVM acceleration can be used: the kernel provides KVM{} without VT flags "
                       "in /proc/cpuinfo",
                       ev.provider.empty() ? "" : " (" + ev.provider + ")"));
-  } else if (ev.probe.ok() || (ev.node && !ev.probe.opened &&
-                               (ev.probe.open_errno == EACCES || ev.probe.open_errno == EPERM))) {
-    permission();
+  } else if (user_denied || (probe_denied && ev.probe_as_asked && !user_unknown)) {
+    set("permission-denied",
+        ev.access ? fmt::format("{} cannot open /dev/kvm ({}): {}", ev.asked, ev.node_owner,
+                                access_fix(ev, *ev.access))
+                  : fmt::format("{} cannot open /dev/kvm ({})", ev.asked, ev.node_owner));
+  } else if (user_unknown) {
+    set("not-probed", fmt::format("could not tell whether \"{}\" can open /dev/kvm: {}", ev.asked,
+                                  ev.access_error));
+  } else if (probe_denied) {
+    set("not-probed",
+        fmt::format("the KVM probe could not run as \"{}\": kvmprov runs as \"{}\", who cannot "
+                    "open /dev/kvm; run as root to probe as another user",
+                    ev.asked, ev.probe_runner));
   } else if (cpu.hypervisor && !vt && ev.provider.empty() && can_nest(cpu.hypervisor_id)) {
     // In a guest the "firmware" registers are the hypervisor's emulation: the cause is there.
     set("nested-without-vt",
@@ -625,7 +712,8 @@ CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& option
   r.items.push_back(check_firmware(host, facts, options, ev));
   r.items.push_back(check_kernel(host, facts, ev));
   r.items.push_back(check_device(host, options, ev));
-  r.items.push_back(check_probe(host, ev));
+  run_probe(host, ev);
+  r.items.push_back(check_probe(ev));
   r.items.push_back(check_nested(host, facts));
   r.items.push_back(check_io(host, facts));
   r.verdict = decide(ev);

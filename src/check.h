@@ -4,6 +4,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "facts.h"
@@ -27,7 +28,8 @@ struct CheckItem {
 struct Verdict {
   bool usable = false;
   // ok, ok-paravirtual, no-hardware-support, disabled-in-firmware, nested-without-vt,
-  // module-missing, module-not-loaded, no-device-node, permission-denied, kernel-without-kvm
+  // module-missing, module-not-loaded, no-device-node, permission-denied, not-probed,
+  // kernel-without-kvm
   std::string reason;
   std::string advice;     // one line
   std::string virt_type;  // "kvm" or "qemu"
@@ -42,7 +44,9 @@ struct CheckReport {
 const std::vector<std::string_view>& check_reasons();
 
 struct CheckOptions {
-  std::string user;      // --user NAME: whose access to /dev/kvm decides; "" = this process
+  // --user NAME: the user the /dev/kvm line, the probe and the verdict are about; "" = this
+  // process. The probe runs as NAME only as root (or when NAME is this process's user).
+  std::string user;
   std::string log_path;  // --log FILE (absolute); "" = kDefaultNovaLog when it exists
   // Never load a module (msr) for the firmware reading: for callers that promise to change
   // nothing, such as plan deciding virt_type: auto.

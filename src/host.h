@@ -133,6 +133,9 @@ class Host {
   virtual Result<void> unload_module(const std::string& name) = 0;
   // Runs probe_kvm_device on the running system's /dev/kvm.
   virtual KvmProbe probe_kvm() = 0;
+  // The same in a child process that has taken WHO's groups, gid and uid: the probe as that
+  // user. Fails when the credentials cannot be taken (not running as root).
+  virtual Result<KvmProbe> probe_kvm_as(const UserAccess& who) = 0;
   // stat (following symlinks) of a /dev, /proc or /sys path of the running kernel.
   virtual Result<FileInfo> kernel_stat(const std::string& path) = 0;
   // Entry names of a /dev, /proc or /sys directory, sorted; nullopt when it does not exist.

@@ -282,6 +282,12 @@ class LinuxHost final : public Host {
     return probe_kvm_device(kernel_path("/dev/kvm").value_or("/dev/kvm"));
   }
 
+  Result<KvmProbe> probe_kvm_as(const UserAccess& who) override {
+    if (geteuid() != 0)
+      return Error{EPERM, "cannot probe \"/dev/kvm\" as \"" + who.user + "\": not running as root"};
+    return probe_as(who, kernel_path("/dev/kvm").value_or("/dev/kvm"));
+  }
+
   Result<FileInfo> device_node(const std::string& node) override {
     const std::optional<std::string> full = kernel_path("/dev/" + node);
     if (!full) return Error{EINVAL, "invalid device node " + quoted(node)};

@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -16,6 +18,7 @@
 #include "fake_host.h"
 #include "plan.h"
 #include "test_util.h"
+#include "user_access.h"
 
 using namespace kvmprov;
 using kvmprov::test::FakeHost;
@@ -103,6 +106,24 @@ CheckReport run_fake(FakeHost& h, const CheckOptions& options = {}) {
   return run_check(h, facts, options);
 }
 
+// The Intel host as "nobody" sees it: not root, not in group kvm, so /dev/kvm (root:kvm 0660)
+// does not open for it; root can open it by the mode bits.
+FakeHost nobody_host() {
+  FakeHost h = intel_host();
+  h.privileged_ = false;
+  h.user_names_[65534] = "nobody";
+  h.accounts_[""] = {.user = "nobody",
+                     .uid = 65534,
+                     .gid = 65534,
+                     .groups = {65534},
+                     .open_errno = EACCES,
+                     .opened_as_user = true};
+  h.accounts_["root"] = {.user = "root", .uid = 0, .gid = 0, .groups = {0}, .can_open = true};
+  h.accounts_["alice"].opened_as_user = false;
+  h.probe_ = {.open_errno = EACCES};
+  return h;
+}
+
 std::vector<std::string> ids(const CheckReport& r) {
   std::vector<std::string> out;
   for (const auto& i : r.items) out.push_back(i.id);
@@ -135,7 +156,7 @@ TEST_CASE("eight checks in order, and a reason from the closed set") {
   CHECK(r.verdict.reason == "ok");
   CHECK(r.verdict.virt_type == "kvm");
   const auto& reasons = check_reasons();
-  CHECK(reasons.size() == 10);
+  CHECK(reasons.size() == 11);
   CHECK(std::find(reasons.begin(), reasons.end(), r.verdict.reason) != reasons.end());
 }
 
@@ -170,8 +191,9 @@ TEST_CASE("JSON snapshot: --user who is not in the device's group") {
         R"("hint":"add alice to group \"kvm\" (usermod -aG kvm alice), then log in again",)"
         R"("id":"device","state":"FAIL","title":"/dev/kvm"})");
   CHECK(j["verdict"].dump() ==
-        R"({"advice":"alice cannot open /dev/kvm (root:kvm 0660): add it to group \"kvm\", then )"
-        R"(log in again","exit_status":1,"reason":"permission-denied","usable":false,)"
+        R"({"advice":"alice cannot open /dev/kvm (root:kvm 0660): add alice to group \"kvm\" )"
+        R"((usermod -aG kvm alice), then log in again","exit_status":1,)"
+        R"("reason":"permission-denied","usable":false,)"
         R"("virt_type":"qemu"})");
   for (const auto& c : j["checks"]) {
     CHECK(c.contains("id"));
@@ -291,7 +313,7 @@ TEST_CASE("permission-denied: this process cannot open /dev/kvm") {
   CheckReport r = run_fake(h);
   CHECK(r.verdict.reason == "permission-denied");
   CHECK_FALSE(r.verdict.usable);
-  CHECK(r.verdict.advice.find("add it to group \"kvm\"") != std::string::npos);
+  CHECK(r.verdict.advice.find("add bob to group \"kvm\"") != std::string::npos);
 }
 
 TEST_CASE("permission-denied for a mode 0600 device names udev, not a group") {
@@ -431,6 +453,8 @@ TEST_CASE("every reason code is reached by a test above") {
   reached.insert(run_fake(pvm).verdict.reason);
   FakeHost denied = intel_host();
   reached.insert(run_fake(denied, {.user = "alice"}).verdict.reason);
+  FakeHost unprobed = nobody_host();
+  reached.insert(run_fake(unprobed, {.user = "root"}).verdict.reason);
   FakeHost unloaded = intel_host();
   unloaded.modules_["kvm_intel"].state = ModuleState::absent;
   unloaded.kernel_stats_.erase("/dev/kvm");
@@ -438,6 +462,129 @@ TEST_CASE("every reason code is reached by a test above") {
   reached.insert(run_fake(unloaded).verdict.reason);
   std::set<std::string> all(check_reasons().begin(), check_reasons().end());
   CHECK(reached == all);
+}
+
+// --- One user per run: the /dev/kvm line, the probe and the verdict are about the same user.
+
+TEST_CASE("--user root asked by a user who cannot open /dev/kvm: not probed, root not blamed") {
+  FakeHost h = nobody_host();
+  CheckReport r = run_fake(h, {.user = "root"});
+  CHECK(item(r, "device").state == CheckState::pass);
+  CHECK(item(r, "device").detail ==
+        "root:kvm 0660; user \"root\" can open it (from the mode bits)");
+  CHECK(item(r, "probe").state == CheckState::skip);
+  CHECK(item(r, "probe").detail ==
+        "not run as \"root\": kvmprov runs as \"nobody\", who cannot open /dev/kvm (Permission "
+        "denied), and only root can take another user's credentials");
+  CHECK(item(r, "probe").hint == "run as root to probe as another user");
+  CHECK_FALSE(r.verdict.usable);
+  CHECK(r.verdict.reason == "not-probed");
+  CHECK(r.verdict.advice ==
+        "the KVM probe could not run as \"root\": kvmprov runs as \"nobody\", who cannot open "
+        "/dev/kvm; run as root to probe as another user");
+  for (const auto& i : r.items) CHECK(i.hint.find("group") == std::string::npos);
+  CHECK(r.verdict.virt_type == "qemu");
+}
+
+TEST_CASE("--user asked by a user who can open /dev/kvm: the caller's probe, named as such") {
+  FakeHost h = nobody_host();
+  h.accounts_[""].open_errno = 0;
+  h.accounts_[""].can_open = true;
+  h.probe_ = probe_ok();
+  h.accounts_["alice"].can_open = true;
+  h.accounts_["alice"].open_errno = 0;
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(item(r, "probe").state == CheckState::pass);
+  CHECK(item(r, "probe").detail ==
+        "as \"nobody\" (running kvmprov), not as \"alice\": API 12, KVM_CREATE_VM and "
+        "KVM_CREATE_VCPU succeeded");
+  CHECK(item(r, "probe").hint == "run as root to probe as another user");
+  CHECK(r.verdict.usable);
+  // The kernel works, and alice may open the node by its bits: usable for alice.
+  CHECK(r.verdict.reason == "ok");
+  CHECK(h.probed_as_.empty());
+}
+
+TEST_CASE("--user as root: the probe runs as that user, so the probe line and the verdict agree") {
+  FakeHost h = intel_host();
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(h.probed_as_ == std::vector<std::string>{"alice"});
+  CHECK(item(r, "probe").state == CheckState::fail);
+  CHECK(item(r, "probe").detail == "as \"alice\": cannot open /dev/kvm: Permission denied");
+  CHECK(r.verdict.reason == "permission-denied");
+  CHECK(r.verdict.advice.starts_with("alice cannot open /dev/kvm"));
+
+  h.accounts_["alice"].groups.push_back(108);
+  h.accounts_["alice"].can_open = true;
+  h.accounts_["alice"].open_errno = 0;
+  r = run_fake(h, {.user = "alice"});
+  CHECK(item(r, "probe").detail ==
+        "as \"alice\": API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded");
+  CHECK(item(r, "probe").hint.empty());
+  CHECK(r.verdict.reason == "ok");
+}
+
+TEST_CASE("--user naming the running user: probed as this process, no other user is named") {
+  FakeHost h = intel_host();
+  h.privileged_ = false;
+  h.accounts_[""] = {.user = "alice",
+                     .uid = 1000,
+                     .gid = 1000,
+                     .groups = {1000, 108},
+                     .can_open = true,
+                     .opened_as_user = true};
+  h.accounts_["alice"] = h.accounts_[""];
+  h.accounts_["alice"].opened_as_user = false;
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(h.probed_as_.empty());
+  CHECK(item(r, "probe").detail ==
+        "as \"alice\": API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded");
+  CHECK(r.verdict.reason == "ok");
+}
+
+TEST_CASE("root refused /dev/kvm: the advice names what refuses it, never a group for root") {
+  FakeHost h = intel_host();
+  h.accounts_[""] = {.user = "root", .open_errno = EACCES, .opened_as_user = true};
+  h.probe_ = {.open_errno = EACCES};
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "permission-denied");
+  CHECK(r.verdict.advice ==
+        "root cannot open /dev/kvm (root:kvm 0660): its mode bits let \"root\" open it, so an "
+        "ACL, a security module (SELinux, AppArmor) or a device cgroup refuses it: see the audit "
+        "log");
+  CHECK(item(r, "device").hint == r.verdict.advice.substr(r.verdict.advice.find("): ") + 3));
+  CHECK(r.verdict.advice.find("usermod") == std::string::npos);
+}
+
+TEST_CASE("a member of the device's group refused on open is not told to join it") {
+  FakeHost h = intel_host();
+  h.accounts_["alice"].groups.push_back(108);
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(r.verdict.reason == "permission-denied");
+  CHECK(r.verdict.advice.find("security module") != std::string::npos);
+  CHECK(item(r, "device").hint.find("usermod") == std::string::npos);
+}
+
+TEST_CASE("probe_as: opens with the user's credentials, in a child" *
+          doctest::skip(geteuid() != 0)) {
+  kvmprov::test::TempDir dir("kvmprov-probe");
+  kvmprov::test::put(dir / "/rootonly", "");
+  REQUIRE(chmod((dir / "/rootonly").c_str(), 0600) == 0);
+  const UserAccess nobody{.user = "nobody", .uid = 65534, .gid = 65534, .groups = {65534}};
+  auto refused = probe_as(nobody, dir / "/rootonly");
+  REQUIRE(refused);
+  CHECK_FALSE(refused->opened);
+  CHECK(refused->open_errno == EACCES);
+  // /dev/null opens for anyone, and is no KVM device.
+  auto opened = probe_as(nobody, "/dev/null");
+  REQUIRE(opened);
+  CHECK(opened->opened);
+  CHECK(opened->api_version == -1);
+  CHECK_FALSE(opened->ok());
+  const UserAccess root{.user = "root"};
+  auto as_root = probe_as(root, dir / "/rootonly");
+  REQUIRE(as_root);
+  CHECK(as_root->opened);
 }
 
 // --- The real machine: the test issues the ioctls itself and expects the same verdict.

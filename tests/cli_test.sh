@@ -515,5 +515,32 @@ if [ "$(id -u)" = 0 ] && command -v groupadd >/dev/null; then
   expect_eq "$(cd "$TMP/realetc" && sha256sum ./*)" "$before" "symlinked /etc: the linked directory is untouched"
 fi
 
+# --- check: one consistent verdict
+# --user: the verdict is about that user, and the probe runs as that user or says it did not.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -c /dev/kvm ]; then
+  as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+  out=$(as_nobody "$KVMPROV" check --user root 2>"$TMP/stderr"); rc=$?
+  expect_not_in "$out" "(permission-denied)" "check --user root as nobody: root is not denied"
+  expect_not_in "$out" "usermod -aG kvm root" "check --user root as nobody: no group for root"
+  if as_nobody sh -c ': <>/dev/kvm' 2>/dev/null; then
+    expect_in "$out" 'KVM probe: as "nobody" (running kvmprov), not as "root": ' "check --user root as nobody who can open /dev/kvm: the probe says whose it is"
+  else
+    expect_rc 1 "check --user root as nobody who cannot open /dev/kvm"
+    expect_in "$out" 'SKIP KVM probe: not run as "root": kvmprov runs as "nobody", who cannot open /dev/kvm (Permission denied)' "check --user root as nobody: probe not run"
+    expect_in "$out" "verdict: not usable (not-probed): " "check --user root as nobody: verdict"
+    expect_in "$out" "run as root to probe as another user" "check --user root as nobody: the fix"
+  fi
+  run check --user nobody
+  if as_nobody sh -c ': <>/dev/kvm' 2>/dev/null; then
+    expect_in "$out" 'KVM probe: as "nobody": ' "check --user nobody as root: probed as nobody"
+  else
+    expect_rc 1 "check --user nobody as root, nobody cannot open /dev/kvm"
+    expect_in "$out" 'FAIL KVM probe: as "nobody": cannot open /dev/kvm: Permission denied' "check --user nobody as root: the probe ran as nobody"
+    expect_in "$out" "verdict: not usable (permission-denied): nobody cannot open /dev/kvm" "check --user nobody as root: verdict about nobody"
+  fi
+else
+  echo "cli: skipping check --user across users (needs root, setpriv and /dev/kvm)" >&2
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
