@@ -295,15 +295,28 @@ int run(int argc, char** argv) {
       ->check([](const std::string& text) { return lock_timeout_problem(text); });
 
   auto* check = app.add_subcommand("check", "Tell whether this host can run KVM guests, and why");
+  // An empty value is what a script's unset variable gives ("$SUDO_USER" without sudo): refused,
+  // never taken for the default.
   check
       ->add_option("--user", o.check_user,
                    "Whose access to /dev/kvm decides (default: the user running kvmprov)")
-      ->type_name("NAME");
+      ->type_name("NAME")
+      ->check([](const std::string& name) -> std::string {
+        return name.empty() ? "the name is empty (an unset variable such as $SUDO_USER gives "
+                              "that): name an account, or drop --user to ask about the user "
+                              "running kvmprov"
+                            : "";
+      });
   check
       ->add_option("--log", o.check_log,
                    "nova-compute log to search for \"no supported architecture for os type "
                    "'hvm'\" (default: /var/log/nova/nova-compute.log when it exists)")
-      ->type_name("FILE");
+      ->type_name("FILE")
+      ->check([](const std::string& file) -> std::string {
+        return file.empty() ? "the file name is empty: name the log, or drop --log for "
+                              "/var/log/nova/nova-compute.log"
+                            : "";
+      });
   auto* plan = app.add_subcommand("plan", "Show what apply would change; change nothing");
   auto* apply = app.add_subcommand("apply", "Converge the host to the profile");
   auto* validate = app.add_subcommand("validate", "Check a profile file and report every error");

@@ -516,6 +516,15 @@ if [ "$(id -u)" = 0 ] && command -v groupadd >/dev/null; then
 fi
 
 # --- check: one consistent verdict
+run check --user ""
+expect_rc 64 "check --user ''"
+# shellcheck disable=SC2016 # $SUDO_USER is the message's text
+expect_eq "$err" 'kvmprov: --user: the name is empty (an unset variable such as $SUDO_USER gives that): name an account, or drop --user to ask about the user running kvmprov (see kvmprov --help)' "check --user '': message"
+expect_eq "$out" "" "check --user '': no report"
+run check --log ""
+expect_rc 64 "check --log ''"
+expect_eq "$err" 'kvmprov: --log: the file name is empty: name the log, or drop --log for /var/log/nova/nova-compute.log (see kvmprov --help)' "check --log '': message"
+
 # --user: the verdict is about that user, and the probe runs as that user or says it did not.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -c /dev/kvm ]; then
   as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
