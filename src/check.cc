@@ -589,26 +589,30 @@ CheckItem check_io(Host& host, const Facts& facts) {
 CheckItem check_nova_log(Host& host, const CheckOptions& options, bool usable) {
   CheckItem item{.id = "nova-log", .title = "nova-compute log"};
   const std::string path = options.log_path.empty() ? kDefaultNovaLog : options.log_path;
-  auto content = host.read_file(path);
-  if (!content || !*content) {
+  auto log = host.read_log(path, kLogTailBytes);
+  if (!log || !*log) {
     const bool given = !options.log_path.empty();
     item.state = given ? CheckState::warn : CheckState::skip;
-    item.detail = !content ? content.error().message : fmt::format("no \"{}\"", path);
+    item.detail = !log ? log.error().message : fmt::format("no \"{}\"", path);
     if (!given) item.hint = "name another log with --log FILE";
     return item;
   }
+  const std::string& text = (*log)->text;
+  // A log past the bound is searched in its end: what happened since the last restarts.
+  const std::string where =
+      (*log)->truncated ? fmt::format("the last {} MiB of {}", kLogTailBytes >> 20, path) : path;
   size_t count = 0;
-  for (size_t at = (*content)->find(kNoHvmMessage); at != std::string::npos;
-       at = (*content)->find(kNoHvmMessage, at + 1))
+  for (size_t at = text.find(kNoHvmMessage); at != std::string::npos;
+       at = text.find(kNoHvmMessage, at + 1))
     ++count;
   if (count == 0) {
-    item.detail = fmt::format("no \"{}\" in {}", kNoHvmMessage, path);
+    item.detail = fmt::format("no \"{}\" in {}", kNoHvmMessage, where);
     return item;
   }
   item.detail = fmt::format(
       "\"{}\" {} time{} in {}: the KVM modules were not loaded when the "
       "guest{} started",
-      kNoHvmMessage, count, count == 1 ? "" : "s", path, count == 1 ? "" : "s");
+      kNoHvmMessage, count, count == 1 ? "" : "s", where, count == 1 ? "" : "s");
   item.state = usable ? CheckState::warn : CheckState::fail;
   item.hint = usable ? "KVM works now: restart libvirtd and nova-compute, then start the guests "
                        "again"

@@ -2,6 +2,7 @@
 // check: whether this host can run KVM guests, as a list of named checks and one verdict.
 #pragma once
 
+#include <cstddef>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -54,6 +55,9 @@ struct CheckOptions {
 };
 
 constexpr const char* kDefaultNovaLog = "/var/log/nova/nova-compute.log";
+// How much of the end of the nova-compute log is searched: such logs grow past any whole-file
+// limit before rotation, and their end holds the recent guest starts.
+constexpr size_t kLogTailBytes = size_t{16} << 20;
 // What libvirt logs when a guest asks for KVM while the modules are not loaded.
 constexpr const char* kNoHvmMessage = "no supported architecture for os type 'hvm'";
 

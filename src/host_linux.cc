@@ -374,6 +374,10 @@ class LinuxHost final : public Host {
     return read_msr_device(path_on_disk(kernel_root_, fmt::format("/dev/cpu/{}/msr", cpu)), reg);
   }
 
+  Result<std::optional<LogTail>> read_log(const std::string& path, size_t max_bytes) override {
+    return read_log_tail(path, max_bytes);
+  }
+
   Result<std::string> kernel_log() override {
     // syslog(2) reads the running kernel, so it is no fallback for a snapshot tree.
     return read_kernel_log(path_on_disk(kernel_root_, "/dev/kmsg"), kernel_root_ == "/");

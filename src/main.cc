@@ -310,7 +310,8 @@ int run(int argc, char** argv) {
   check
       ->add_option("--log", o.check_log,
                    "nova-compute log to search for \"no supported architecture for os type "
-                   "'hvm'\" (default: /var/log/nova/nova-compute.log when it exists)")
+                   "'hvm'\", a file of any size or a pipe such as /dev/stdin (default: "
+                   "/var/log/nova/nova-compute.log when it exists)")
       ->type_name("FILE")
       ->check([](const std::string& file) -> std::string {
         return file.empty() ? "the file name is empty: name the log, or drop --log for "

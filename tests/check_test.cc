@@ -13,9 +13,11 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "check.h"
 #include "fake_host.h"
+#include "kernel_log.h"
 #include "plan.h"
 #include "test_util.h"
 #include "user_access.h"
@@ -585,6 +587,76 @@ TEST_CASE("probe_as: opens with the user's credentials, in a child" *
   auto as_root = probe_as(root, dir / "/rootonly");
   REQUIRE(as_root);
   CHECK(as_root->opened);
+}
+
+// --- --log: the end of a log of any size, from a file or a stream.
+
+TEST_CASE("log_tail keeps whole lines of the last bytes") {
+  CHECK(log_tail("a\nbb\n", 10).text == "a\nbb\n");
+  CHECK_FALSE(log_tail("a\nbb\n", 10).truncated);
+  // Cut inside "first": that line is dropped whole.
+  LogTail t = log_tail("first line\nsecond\n", 10);
+  CHECK(t.truncated);
+  CHECK(t.text == "second\n");
+  // Cut just after a newline: the next line is whole and kept.
+  CHECK(log_tail("first\nsecond\n", 7).text == "second\n");
+  // One line longer than the bound is kept as it is.
+  CHECK(log_tail("abcdefghij", 4).text == "ghij");
+}
+
+TEST_CASE("--log larger than the whole-file limit: its end is searched, and said so") {
+  kvmprov::test::TempDir dir("kvmprov-log");
+  const std::string line = "2024-01-01 INFO nova.compute.manager nothing to see here\n";
+  std::string text;
+  text.reserve(kLogTailBytes + (2 << 20));
+  text += std::string("ERROR early: ") + kNoHvmMessage + "\n";  // beyond the tail
+  while (text.size() < kLogTailBytes + (1 << 20)) text += line;
+  text += std::string("ERROR libvirtError: ") + kNoHvmMessage + "\n";
+  kvmprov::test::put(dir / "/nova-compute.log", text);
+  CheckReport r = run_fixture("modules-missing", {.log_path = dir / "/nova-compute.log"});
+  CHECK(item(r, "nova-log").state == CheckState::fail);
+  CHECK(item(r, "nova-log")
+            .detail.starts_with(std::string("\"") + kNoHvmMessage +
+                                "\" 1 time in the last 16 MiB of " + dir.path()));
+}
+
+TEST_CASE("--log from a pipe: read to its end, its tail kept in bounded memory") {
+  int fds[2];
+  REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
+  std::thread writer([fd = fds[1]] {
+    const std::string filler(1 << 16, 'x');
+    std::string chunk;
+    for (int i = 0; i < 8; ++i) chunk += filler.substr(0, (1 << 16) - 1) + "\n";
+    for (size_t written = 0; written < kLogTailBytes + (4 << 20); written += chunk.size())
+      if (write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) break;
+    const std::string last = std::string("ERROR ") + kNoHvmMessage + "\n";
+    (void)!write(fd, last.data(), last.size());
+    close(fd);
+  });
+  auto tail = read_log_tail("/proc/self/fd/" + std::to_string(fds[0]), kLogTailBytes);
+  writer.join();
+  close(fds[0]);
+  REQUIRE(tail);
+  REQUIRE(*tail);
+  CHECK((*tail)->truncated);
+  CHECK((*tail)->text.size() <= kLogTailBytes);
+  CHECK((*tail)->text.ends_with(std::string("ERROR ") + kNoHvmMessage + "\n"));
+  CHECK((*tail)->text.front() == 'x');
+}
+
+TEST_CASE("--log naming a FIFO without a writer reads as empty instead of hanging") {
+  kvmprov::test::TempDir dir("kvmprov-fifo");
+  REQUIRE(mkfifo((dir / "/log").c_str(), 0600) == 0);
+  auto tail = read_log_tail(dir / "/log", kLogTailBytes);
+  REQUIRE(tail);
+  REQUIRE(*tail);
+  CHECK((*tail)->text.empty());
+  auto missing = read_log_tail(dir / "/none", kLogTailBytes);
+  REQUIRE(missing);
+  CHECK_FALSE(*missing);
+  auto directory = read_log_tail(dir.path(), kLogTailBytes);
+  REQUIRE_FALSE(directory);
+  CHECK(directory.error().message == "cannot read \"" + dir.path() + "\": Is a directory");
 }
 
 // --- The real machine: the test issues the ioctls itself and expects the same verdict.

@@ -525,6 +525,25 @@ run check --log ""
 expect_rc 64 "check --log ''"
 expect_eq "$err" 'kvmprov: --log: the file name is empty: name the log, or drop --log for /var/log/nova/nova-compute.log (see kvmprov --help)' "check --log '': message"
 
+# --log: the end of a log of any size, and streams
+head -c $((17 << 20)) /dev/zero | tr '\0' '#' | fold -w 99 >"$TMP/big-nova.log"
+printf "ERROR libvirtError: no supported architecture for os type 'hvm'\n" >>"$TMP/big-nova.log"
+run check --log "$TMP/big-nova.log"
+expect_not_in "$out" "File too large" "check --log over 16 MiB: read"
+expect_in "$out" "\"no supported architecture for os type 'hvm'\" 1 time in the last 16 MiB of $TMP/big-nova.log: " "check --log over 16 MiB: its end searched"
+out=$(printf "x ERROR: no supported architecture for os type 'hvm'\n" | ${KVMPROV_WRAPPER:-} "$KVMPROV" check --log /dev/stdin 2>"$TMP/stderr")
+expect_in "$out" "1 time in /dev/stdin: the KVM modules were not loaded" "check --log /dev/stdin from a pipe"
+out=$(${KVMPROV_WRAPPER:-} "$KVMPROV" check --log /dev/stdin <"$TMP/big-nova.log" 2>"$TMP/stderr")
+expect_in "$out" "1 time in the last 16 MiB of /dev/stdin" "check --log /dev/stdin from a large file"
+mkfifo "$TMP/nova.fifo"
+cat "$TMP/big-nova.log" >"$TMP/nova.fifo" &
+writer=$!
+run check --log "$TMP/nova.fifo"
+# A run that never opened the FIFO leaves the writer blocked: end it rather than wait for ever.
+kill "$writer" 2>/dev/null
+wait "$writer" 2>/dev/null
+expect_in "$out" "1 time in the last 16 MiB of $TMP/nova.fifo" "check --log FIFO with a writer"
+
 # --user: the verdict is about that user, and the probe runs as that user or says it did not.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -c /dev/kvm ]; then
   as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }

@@ -195,6 +195,12 @@ class FakeHost : public Host {
     if (!who.can_open) return KvmProbe{.open_errno = who.open_errno ? who.open_errno : EACCES};
     return probe_;
   }
+  Result<std::optional<LogTail>> read_log(const std::string& path, size_t max_bytes) override {
+    auto content = read_file(path);
+    if (!content) return content.error();
+    if (!*content) return std::optional<LogTail>();
+    return std::optional<LogTail>(log_tail(**content, max_bytes));
+  }
   Result<FileInfo> device_node(const std::string& node) override {
     auto it = nodes_.find(node);
     return it == nodes_.end() ? FileInfo{} : it->second;
