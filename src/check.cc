@@ -16,6 +16,7 @@
 #include "kernel_log.h"
 #include "msr.h"
 #include "text.h"
+#include "version.h"
 
 namespace kvmprov {
 
@@ -100,6 +101,38 @@ std::string user_label(const UserAccess& a) {
   return a.user.empty() ? std::to_string(a.uid) : a.user;
 }
 
+// The module's state as check sees it: from the observed facts, else asked of the host.
+ModuleFacts module_facts(Host& host, const Facts& facts, const std::string& name) {
+  auto it = facts.modules.find(name);
+  return it != facts.modules.end() ? it->second : host.module_state(name);
+}
+
+// How to get MODULE, which is not loaded, loaded on this host: the one fix the kernel and I/O
+// lines and the verdict give, so that none advises a load this host cannot do. HOW is the load
+// that works when nothing stands in the way ("kvmprov apply", "modprobe vhost_net").
+std::string load_fix(const Facts& facts, const ModuleFacts& m, const std::string& name,
+                     const std::string& how) {
+  if (!facts.modules_supported)
+    return fmt::format(
+        "this kernel cannot load modules and has no {} built in: boot a kernel with it built in "
+        "or with module support",
+        name);
+  if (facts.modules_disabled)
+    return fmt::format(
+        "module loading is disabled until the next boot (kernel.modules_disabled=1): list {} in "
+        "/etc/modules-load.d (kvmprov apply does for its profile's modules), then reboot",
+        name);
+  if (!m.unknown_because.empty())
+    return fmt::format("install kmod's library (libkmod2 or kmod-libs), then {}", how);
+  if (!m.found)
+    return fmt::format("\"{}\" is not in /lib/modules/{}: install the modules package for {}", name,
+                       facts.kernel_release, facts.kernel_release);
+  if (!m.blacklisted_by.empty())
+    return fmt::format("\"{}\" is blacklisted in {}: remove that entry, then {}", name,
+                       m.blacklisted_by, how);
+  return how;
+}
+
 // "root:kvm 0660" (numeric ids when the names are unknown).
 std::string owner_text(Host& host, const FileInfo& info) {
   std::string user = host.user_name(info.uid);
@@ -113,11 +146,12 @@ struct Evidence {
   CpuFacts cpu;
   std::string provider;  // kvm_pvm, "" if none
   bool firmware_disabled = false;
-  bool firmware_skipped = false;
+  bool firmware_needs_root = false;  // skipped only for want of root: running as root reads it
   bool kernel_has_kvm = true;
   std::string missing_module;     // a needed module with no file under /lib/modules/<release>
   std::string not_loaded_module;  // a needed module that could be loaded but is not
   std::string blacklisted_by;
+  std::string load_fix;  // load_fix() for not_loaded_module
   std::string modules_dir;
   bool node = false;
   FileInfo node_info;
@@ -182,10 +216,12 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
 
   if (!is_intel_like(vendor) && !is_amd_like(vendor)) {
     msr_skip = "MSRs not read: unknown CPU vendor";
+  } else if (!facts.modules_supported && !host.kernel_path_exists("/dev/cpu/0/msr")) {
+    // Checked before root: root could not read them either, so "run as root" would not help.
+    msr_skip = "MSRs not read: no msr driver built in, and the kernel cannot load modules";
   } else if (!host.privileged()) {
     msr_skip = "MSRs not read: reading /dev/cpu/N/msr needs root";
-  } else if (!facts.modules_supported && !host.kernel_path_exists("/dev/cpu/0/msr")) {
-    msr_skip = "MSRs not read: no msr driver built in, and the kernel cannot load modules";
+    ev.firmware_needs_root = true;
   } else {
     const uint32_t reg = is_amd_like(vendor) ? kMsrVmCr : kMsrFeatureControl;
     const char* reg_name = is_amd_like(vendor) ? "VM_CR" : "IA32_FEATURE_CONTROL";
@@ -265,7 +301,7 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
   }
 
   ev.firmware_disabled = msr_state == FirmwareVt::disabled || !log_disabled.empty();
-  ev.firmware_skipped = !msr_state && log_disabled.empty();
+  ev.firmware_needs_root = ev.firmware_needs_root && !msr_state && log_disabled.empty();
   item.detail = join(parts, "; ");
   if (ev.firmware_disabled) {
     item.state = CheckState::fail;
@@ -280,7 +316,7 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
     item.state = CheckState::pass;
   } else {
     item.state = CheckState::skip;
-    item.hint = host.privileged() ? "" : "run as root to read the firmware's VT state";
+    if (ev.firmware_needs_root) item.hint = "run as root to read the firmware's VT state";
   }
   return item;
 }
@@ -316,21 +352,21 @@ CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
 
   std::vector<std::string> parts;
   for (const auto& name : names) {
-    auto it = facts.modules.find(name);
-    ModuleFacts m = it != facts.modules.end() ? it->second : host.module_state(name);
+    const ModuleFacts m = module_facts(host, facts, name);
     parts.push_back(module_text(m, name) +
                     (name == facts.kvm_provider ? " (provides KVM without a vendor module)" : ""));
     if (ready(m.state)) continue;
     if (!m.unknown_because.empty()) {
       // Not loaded, and without libkmod nothing tells whether it could be.
       parts.back() = name + " not loaded (" + m.unknown_because + ")";
-      if (ev.not_loaded_module.empty()) ev.not_loaded_module = name;
+    } else if (!m.found) {
+      if (ev.missing_module.empty()) ev.missing_module = name;
       continue;
     }
-    if (!m.found && ev.missing_module.empty()) ev.missing_module = name;
-    if (m.found && ev.not_loaded_module.empty()) {
+    if (ev.not_loaded_module.empty()) {
       ev.not_loaded_module = name;
       ev.blacklisted_by = m.blacklisted_by;
+      ev.load_fix = load_fix(facts, m, name, "kvmprov apply");
     }
   }
   // The kernel's build configuration, when installed, says whether KVM exists at all.
@@ -364,10 +400,7 @@ CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
         release);
   } else if (!ev.not_loaded_module.empty()) {
     item.state = CheckState::warn;
-    item.hint = ev.blacklisted_by.empty()
-                    ? "load the modules: kvmprov apply"
-                    : fmt::format("remove the blacklist entry in {}, then kvmprov apply",
-                                  ev.blacklisted_by);
+    item.hint = ev.load_fix == "kvmprov apply" ? "load the modules: kvmprov apply" : ev.load_fix;
   }
   return item;
 }
@@ -539,11 +572,75 @@ CheckItem check_nested(Host& host, const Facts& facts) {
   const bool on = v == "Y" || v == "y" || v == "1";
   item.detail = fmt::format("{} nested={}: {}", vendor_module, v,
                             on ? "guests can run KVM themselves" : "guests cannot run KVM");
-  if (!on)
-    item.hint =
-        "to enable: kvmprov --profile profiles/nested.yaml apply --allow-reload (when no "
-        "guest runs)";
+  if (on) return item;
+  // The profile as the packages install it; a parameter of a built-in module is set only on
+  // the kernel command line, and a reload needs module loading.
+  const std::string profile = std::string(KVMPROV_PROFILE_DIR) + "/nested.yaml";
+  if (module_facts(host, facts, vendor_module).state == ModuleState::builtin)
+    item.hint = fmt::format(
+        "{} is built into the kernel: add {}.nested=1 to the kernel command line, then reboot",
+        vendor_module, vendor_module);
+  else if (facts.modules_disabled)
+    item.hint = fmt::format(
+        "to enable: kvmprov --profile {} apply, then reboot (module loading is disabled until "
+        "the next boot: kernel.modules_disabled=1)",
+        profile);
+  else
+    item.hint = fmt::format(
+        "to enable: kvmprov --profile {} apply --allow-reload (when no guest runs)", profile);
   return item;
+}
+
+bool has_word(const std::vector<std::string_view>& words, std::string_view word) {
+  return std::find(words.begin(), words.end(), word) != words.end();
+}
+
+// How to have the IOMMU the firmware describes (INTEL: a DMAR table, VT-d; else IVRS, AMD-Vi)
+// enabled, from the kernel command line and build configuration, with only parameters and values
+// the kernel documents: intel_iommu=on exists, amd_iommu has no "on" (that IOMMU is on unless
+// amd_iommu=off or iommu=off turns it off).
+std::string iommu_fix(Host& host, const Facts& facts, bool intel) {
+  const std::string cmdline = host.read_kernel_file("/proc/cmdline").value_or("");
+  std::vector<std::string> offs;
+  bool intel_on = false;
+  for (size_t pos = 0; pos < cmdline.size();) {
+    const size_t start = cmdline.find_first_not_of(" \t\n", pos);
+    if (start == std::string::npos) break;
+    size_t end = cmdline.find_first_of(" \t\n", start);
+    if (end == std::string::npos) end = cmdline.size();
+    pos = end;
+    const std::string_view word(cmdline.data() + start, end - start);
+    const size_t eq = word.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view key = word.substr(0, eq);
+    std::vector<std::string_view> values;
+    for (std::string_view rest = word.substr(eq + 1);;) {
+      const size_t comma = rest.find(',');
+      values.push_back(rest.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    if ((key == "iommu" || key == (intel ? "intel_iommu" : "amd_iommu")) && has_word(values, "off"))
+      offs.emplace_back(word);
+    if (intel && key == "intel_iommu" && has_word(values, "on")) intel_on = true;
+  }
+  if (!offs.empty())
+    return fmt::format("remove {} from the kernel command line for device passthrough",
+                       join(offs, " and "));
+  const std::string option = intel ? "CONFIG_INTEL_IOMMU" : "CONFIG_AMD_IOMMU";
+  bool default_on = !intel;
+  if (auto config = host.read_kernel_file("/boot/config-" + facts.kernel_release)) {
+    if (config->find("# " + option + " is not set") != std::string::npos)
+      return fmt::format("this kernel is built without {}: boot one with it for device passthrough",
+                         option);
+    if (config->find("CONFIG_INTEL_IOMMU_DEFAULT_ON=y") != std::string::npos) default_on = true;
+  }
+  if (intel && !intel_on && !default_on)
+    return "add intel_iommu=on to the kernel command line for device passthrough";
+  return fmt::format(
+      "the firmware describes an IOMMU ({} table) but the kernel did not enable it: see its "
+      "log ({})",
+      intel ? "DMAR" : "IVRS", intel ? "DMAR" : "AMD-Vi");
 }
 
 CheckItem check_io(Host& host, const Facts& facts) {
@@ -555,25 +652,33 @@ CheckItem check_io(Host& host, const Facts& facts) {
     auto info = host.kernel_stat(path);
     if (info && info->exists && info->char_device) {
       parts.push_back(fmt::format("{} {}", path, owner_text(host, *info)));
-    } else {
-      parts.push_back(path + " missing");
-      hints.push_back(fmt::format("load {} (modprobe {})", module, module));
+      continue;
     }
+    parts.push_back(path + " missing");
+    const ModuleFacts m = module_facts(host, facts, module);
+    if (ready(m.state))
+      hints.push_back(
+          fmt::format("{} is {} but {} is missing: udevadm trigger, or mount devtmpfs "
+                      "on /dev",
+                      module, m.state == ModuleState::builtin ? "built in" : "loaded", path));
+    else
+      hints.push_back(
+          load_fix(facts, m, module, fmt::format("load {} (modprobe {})", module, module)));
   }
+  const bool dmar = host.kernel_path_exists("/sys/firmware/acpi/tables/DMAR");
+  const bool ivrs = host.kernel_path_exists("/sys/firmware/acpi/tables/IVRS");
   std::vector<std::string> tables;
-  for (const char* t : {"DMAR", "IVRS"})
-    if (host.kernel_path_exists(std::string("/sys/firmware/acpi/tables/") + t)) tables.push_back(t);
+  if (dmar) tables.push_back("DMAR");
+  if (ivrs) tables.push_back("IVRS");
   auto groups = host.list_kernel_dir("/sys/kernel/iommu_groups");
   const size_t n = groups ? groups->size() : 0;
   parts.push_back(fmt::format("IOMMU: {}, {} IOMMU groups",
                               tables.empty() ? "no DMAR/IVRS table" : join(tables, "/") + " table",
                               n));
   if (n == 0) {
+    // The table found names the IOMMU, whatever vendor the CPU facts say.
     if (!tables.empty())
-      hints.push_back(
-          fmt::format("enable the IOMMU on the kernel command line ({}=on) for "
-                      "device passthrough",
-                      is_amd_like(facts.cpu.vendor) ? "amd_iommu" : "intel_iommu"));
+      hints.push_back(iommu_fix(host, facts, dmar && (!ivrs || !is_amd_like(facts.cpu.vendor))));
     else
       hints.push_back(facts.cpu.hypervisor
                           ? "no IOMMU in this guest: device passthrough (VFIO) is unavailable"
@@ -586,7 +691,7 @@ CheckItem check_io(Host& host, const Facts& facts) {
   return item;
 }
 
-CheckItem check_nova_log(Host& host, const CheckOptions& options, bool usable) {
+CheckItem check_nova_log(Host& host, const CheckOptions& options, const Verdict& verdict) {
   CheckItem item{.id = "nova-log", .title = "nova-compute log"};
   const std::string path = options.log_path.empty() ? kDefaultNovaLog : options.log_path;
   auto log = host.read_log(path, kLogTailBytes);
@@ -613,11 +718,15 @@ CheckItem check_nova_log(Host& host, const CheckOptions& options, bool usable) {
       "\"{}\" {} time{} in {}: the KVM modules were not loaded when the "
       "guest{} started",
       kNoHvmMessage, count, count == 1 ? "" : "s", where, count == 1 ? "" : "s");
-  item.state = usable ? CheckState::warn : CheckState::fail;
-  item.hint = usable ? "KVM works now: restart libvirtd and nova-compute, then start the guests "
-                       "again"
-                     : "load the KVM modules (kvmprov apply), check /dev/kvm is group \"kvm\" "
-                       "(else udevadm trigger), then restart libvirtd and nova-compute";
+  item.state = verdict.usable ? CheckState::warn : CheckState::fail;
+  // The verdict names what stands in the way now; this line does not guess another cause.
+  item.hint = verdict.usable
+                  ? "KVM works now: restart libvirtd and nova-compute, then start the guests "
+                    "again"
+                  : fmt::format(
+                        "KVM is not usable now ({}): do what the verdict says, then restart "
+                        "libvirtd and nova-compute",
+                        verdict.reason);
   return item;
 }
 
@@ -677,9 +786,10 @@ Verdict decide(const Evidence& ev) {
                     std::strerror(ev.probe.vm_created ? ev.probe.vcpu_errno : ev.probe.vm_errno)));
   } else if (!vt && ev.provider.empty()) {
     set("no-hardware-support",
-        fmt::format(
-            "this CPU has no usable {}: use virt_type=qemu{}", vt_name(cpu.vendor),
-            ev.firmware_skipped ? " (run as root to rule out VT disabled in the firmware)" : ""));
+        fmt::format("this CPU has no usable {}: use virt_type=qemu{}", vt_name(cpu.vendor),
+                    ev.firmware_needs_root
+                        ? " (run as root to rule out VT disabled in the firmware)"
+                        : ""));
   } else if (!ev.kernel_has_kvm) {
     set("kernel-without-kvm",
         "the running kernel has no KVM: boot a kernel built with CONFIG_KVM, such as the "
@@ -691,11 +801,10 @@ Verdict decide(const Evidence& ev) {
                     ev.missing_module, ev.modules_dir));
   } else if (!ev.not_loaded_module.empty()) {
     set("module-not-loaded",
-        ev.blacklisted_by.empty()
+        ev.load_fix == "kvmprov apply"
             ? fmt::format("load the KVM modules: kvmprov apply (module \"{}\" is not loaded)",
                           ev.not_loaded_module)
-            : fmt::format("module \"{}\" is blacklisted in {}: remove that, then kvmprov apply",
-                          ev.not_loaded_module, ev.blacklisted_by));
+            : fmt::format("module \"{}\" is not loaded: {}", ev.not_loaded_module, ev.load_fix));
   } else {
     set("no-device-node",
         "the KVM modules are loaded but /dev/kvm is missing: udevadm trigger, or mount devtmpfs "
@@ -721,7 +830,7 @@ CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& option
   r.items.push_back(check_nested(host, facts));
   r.items.push_back(check_io(host, facts));
   r.verdict = decide(ev);
-  r.items.push_back(check_nova_log(host, options, r.verdict.usable));
+  r.items.push_back(check_nova_log(host, options, r.verdict));
   return r;
 }
 

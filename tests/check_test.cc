@@ -21,6 +21,7 @@
 #include "plan.h"
 #include "test_util.h"
 #include "user_access.h"
+#include "version.h"
 
 using namespace kvmprov;
 using kvmprov::test::FakeHost;
@@ -430,7 +431,9 @@ TEST_CASE("fixture modules-missing: /lib/modules/<release> not installed; nova l
   CHECK(r.verdict.reason == "module-missing");
   CHECK(r.verdict.advice.find("/lib/modules/6.1.0-test-amd64") != std::string::npos);
   CHECK(item(r, "nova-log").state == CheckState::fail);
-  CHECK(item(r, "nova-log").hint.find("kvmprov apply") != std::string::npos);
+  // The log's line points at the verdict's cause (the modules package), not at another fix.
+  CHECK(item(r, "nova-log").hint.find("(module-missing)") != std::string::npos);
+  CHECK(item(r, "nova-log").hint.find("kvmprov apply") == std::string::npos);
 }
 
 TEST_CASE("fixture no-dev-kvm: modules loaded but no device node") {
@@ -587,6 +590,166 @@ TEST_CASE("probe_as: opens with the user's credentials, in a child" *
   auto as_root = probe_as(root, dir / "/rootonly");
   REQUIRE(as_root);
   CHECK(as_root->opened);
+}
+
+// --- Hints that fit the host: a load it can do, kernel parameters it has, installed paths.
+
+TEST_CASE("a kernel without module support is never told to modprobe") {
+  FakeHost h = intel_host();
+  h.kernel_files_.erase("/proc/modules");
+  h.modules_["vhost_net"].state = ModuleState::absent;
+  h.kernel_stats_.erase("/dev/vhost-net");
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "io").state == CheckState::warn);
+  CHECK(item(r, "io").hint.find("modprobe") == std::string::npos);
+  CHECK(item(r, "io").hint.starts_with(
+      "this kernel cannot load modules and has no vhost_net built in: boot a kernel with it built "
+      "in or with module support"));
+}
+
+TEST_CASE("a module that is missing, blacklisted, or loaded without its node gets that fix") {
+  FakeHost h = intel_host();
+  h.kernel_stats_.erase("/dev/vhost-net");
+  h.kernel_stats_.erase("/dev/net/tun");
+  h.modules_["vhost_net"].state = ModuleState::absent;
+  h.modules_["vhost_net"].blacklisted_by = "/etc/modprobe.d/no-vhost.conf";
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "\"vhost_net\" is blacklisted in /etc/modprobe.d/no-vhost.conf: remove that entry, then "
+        "load vhost_net (modprobe vhost_net); \"tun\" is not in /lib/modules/6.1.0-test-amd64: "
+        "install the modules package for 6.1.0-test-amd64");
+  h.modules_["vhost_net"] = {.name = "vhost_net", .state = ModuleState::live, .found = true};
+  h.available("tun");
+  r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "vhost_net is loaded but /dev/vhost-net is missing: udevadm trigger, or mount devtmpfs on "
+        "/dev; load tun (modprobe tun)");
+}
+
+TEST_CASE("module loading disabled until reboot: no line advises a load now") {
+  FakeHost h = intel_host();
+  h.kernel_files_["/proc/sys/kernel/modules_disabled"] = "1\n";
+  h.modules_["kvm"].state = h.modules_["kvm_intel"].state = ModuleState::absent;
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "module-not-loaded");
+  const std::string fix =
+      "module loading is disabled until the next boot (kernel.modules_disabled=1): list kvm in "
+      "/etc/modules-load.d (kvmprov apply does for its profile's modules), then reboot";
+  CHECK(item(r, "kernel").hint == fix);
+  CHECK(r.verdict.advice == "module \"kvm\" is not loaded: " + fix);
+}
+
+TEST_CASE("without libkmod the load fix installs it first") {
+  FakeHost h = intel_host();
+  h.modules_["kvm_intel"] = {.name = "kvm_intel", .unknown_because = "libkmod is missing"};
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "kernel").hint ==
+        "install kmod's library (libkmod2 or kmod-libs), then kvmprov apply");
+  CHECK(r.verdict.advice.ends_with(item(r, "kernel").hint));
+}
+
+TEST_CASE("IOMMU hints use only documented kernel parameters, by the firmware's table") {
+  FakeHost h = intel_host();
+  h.kernel_files_["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/qemu-tcg-EPYC.cpuinfo");
+  std::string& cpuinfo = h.kernel_files_["/proc/cpuinfo"];
+  for (size_t at; (at = cpuinfo.find(" hypervisor")) != std::string::npos;) cpuinfo.erase(at, 11);
+  h.kernel_files_.erase("/sys/firmware/acpi/tables/DMAR");
+  h.kernel_files_["/sys/firmware/acpi/tables/IVRS"] = "";
+  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {};
+  CheckReport r = run_fake(h);
+  // amd_iommu has no "on": the AMD IOMMU is on unless something turned it off.
+  CHECK(item(r, "io").hint.find("amd_iommu=on") == std::string::npos);
+  CHECK(item(r, "io").hint ==
+        "the firmware describes an IOMMU (IVRS table) but the kernel did not enable it: see its "
+        "log (AMD-Vi)");
+  h.kernel_files_["/proc/cmdline"] = "BOOT_IMAGE=/vmlinuz root=/dev/sda1 amd_iommu=off quiet\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "remove amd_iommu=off from the kernel command line for device passthrough");
+  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1 iommu=off\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "remove iommu=off from the kernel command line for device passthrough");
+  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1\n";
+  h.kernel_files_["/boot/config-" + h.release_] = "CONFIG_KVM=m\n# CONFIG_AMD_IOMMU is not set\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "this kernel is built without CONFIG_AMD_IOMMU: boot one with it for device passthrough");
+}
+
+TEST_CASE("intel_iommu=on is advised only when the kernel lacks it and does not default to it") {
+  FakeHost h = intel_host();
+  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {};
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "add intel_iommu=on to the kernel command line for device passthrough");
+  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1 intel_iommu=on,igfx_off\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint.find("intel_iommu=on") == std::string::npos);
+  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1 intel_iommu=off\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "remove intel_iommu=off from the kernel command line for device passthrough");
+  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1\n";
+  h.kernel_files_["/boot/config-" + h.release_] =
+      "CONFIG_INTEL_IOMMU=y\nCONFIG_INTEL_IOMMU_DEFAULT_ON=y\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint.find("intel_iommu=on") == std::string::npos);
+}
+
+TEST_CASE("run as root is advised only where root could read the firmware's state") {
+  FakeHost h = intel_host();
+  h.privileged_ = false;
+  h.kernel_files_.erase("/proc/modules");
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "firmware").state == CheckState::skip);
+  CHECK(item(r, "firmware")
+            .detail.starts_with(
+                "MSRs not read: no msr driver built in, and the kernel cannot load modules"));
+  CHECK(item(r, "firmware").hint.empty());
+  // Bare metal without VT: root could not rule out the firmware either.
+  std::string& cpuinfo = h.kernel_files_["/proc/cpuinfo"];
+  for (size_t at; (at = cpuinfo.find(" vmx ")) != std::string::npos;) cpuinfo.erase(at, 4);
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  r = run_fake(h);
+  CHECK(r.verdict.reason == "no-hardware-support");
+  CHECK(r.verdict.advice.find("run as root") == std::string::npos);
+  h.kernel_files_["/proc/modules"] = "";
+  r = run_fake(h);
+  CHECK(item(r, "firmware").hint == "run as root to read the firmware's VT state");
+  CHECK(r.verdict.advice.ends_with("(run as root to rule out VT disabled in the firmware)"));
+}
+
+TEST_CASE(
+    "the nested hint names the installed profile, or the command line for a built-in module") {
+  FakeHost h = intel_host();
+  h.kernel_files_["/sys/module/kvm_intel/parameters/nested"] = "N\n";
+  CheckReport r = run_fake(h);
+  const std::string installed = std::string(KVMPROV_PROFILE_DIR) + "/nested.yaml";
+  CHECK(installed.starts_with("/"));
+  CHECK(item(r, "nested").hint ==
+        "to enable: kvmprov --profile " + installed + " apply --allow-reload (when no guest runs)");
+  h.modules_["kvm_intel"].state = ModuleState::builtin;
+  r = run_fake(h);
+  CHECK(item(r, "nested").hint ==
+        "kvm_intel is built into the kernel: add kvm_intel.nested=1 to the kernel command line, "
+        "then reboot");
+}
+
+TEST_CASE("the nova-compute log's hint follows the verdict's reason") {
+  FakeHost h = intel_host();
+  h.files_["/var/log/nova/nova-compute.log"] = std::string("x ") + kNoHvmMessage + "\n";
+  h.kernel_stats_["/dev/kvm"] = char_device(0600, 0, 0);
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(r.verdict.reason == "permission-denied");
+  CHECK(item(r, "nova-log").hint ==
+        "KVM is not usable now (permission-denied): do what the verdict says, then restart "
+        "libvirtd and nova-compute");
 }
 
 // --- --log: the end of a log of any size, from a file or a stream.

@@ -544,6 +544,14 @@ kill "$writer" 2>/dev/null
 wait "$writer" 2>/dev/null
 expect_in "$out" "1 time in the last 16 MiB of $TMP/nova.fifo" "check --log FIFO with a writer"
 
+# Hints fit the host: no load this kernel cannot do, no parameter value the kernel lacks.
+run check --json
+expect_not_in "$out" "amd_iommu=on" "check: no invalid amd_iommu value"
+expect_not_in "$out" "profiles/nested.yaml apply" "check: no source-tree profile path"
+if [ ! -e /proc/modules ]; then
+  expect_not_in "$out" "modprobe" "check on a kernel without module support: no modprobe hint"
+fi
+
 # --user: the verdict is about that user, and the probe runs as that user or says it did not.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -c /dev/kvm ]; then
   as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
