@@ -51,6 +51,12 @@ const std::vector<std::string_view>& check_reasons() {
   return kReasons;
 }
 
+const std::vector<std::string_view>& check_fact_keys() {
+  static const std::vector<std::string_view> kKeys = {"cpu_vendor", "vmx", "svm", "hypervisor",
+                                                      "modules_supported"};
+  return kKeys;
+}
+
 namespace {
 
 // Whether the hypervisor named by a CPUID signature runs on hardware VT and can pass it through
@@ -94,6 +100,29 @@ std::string cpu_ranges(const std::vector<unsigned>& cpus) {
 
 std::string vt_name(Vendor v) {
   return is_amd_like(v) ? "AMD-V (SVM)" : "VT-x";
+}
+
+bool forced(const Facts& facts, std::string_view key) {
+  return std::find(facts.overridden.begin(), facts.overridden.end(), key) != facts.overridden.end();
+}
+
+// The --fact a CPU flag (vmx or svm) comes from, "" when /proc/cpuinfo reported it: forcing
+// cpu_vendor assumes its vendor's flag unless the flag itself is forced too.
+std::string flag_source(const Facts& facts, std::string_view flag) {
+  if (forced(facts, flag)) return "--fact " + std::string(flag);
+  if (forced(facts, "cpu_vendor")) return "--fact cpu_vendor";
+  return "";
+}
+
+// Where the VT flags check reasons with come from: "in /proc/cpuinfo", or the --fact that set
+// them, so that no line calls an assumed flag "present" or an overridden one "in /proc/cpuinfo".
+std::string vt_source(const Facts& facts) {
+  std::vector<std::string> from;
+  for (std::string_view flag : {"vmx", "svm"})
+    if (std::string f = flag_source(facts, flag);
+        !f.empty() && std::find(from.begin(), from.end(), f) == from.end())
+      from.push_back(f);
+  return from.empty() ? "in /proc/cpuinfo" : "(" + join(from, ", ") + ")";
 }
 
 // A user as the lines name it: the account name, else the uid.
@@ -144,7 +173,8 @@ std::string owner_text(Host& host, const FileInfo& info) {
 // What the checks found, for the verdict.
 struct Evidence {
   CpuFacts cpu;
-  std::string provider;  // kvm_pvm, "" if none
+  std::string vt_source;  // vt_source()
+  std::string provider;   // kvm_pvm, "" if none
   bool firmware_disabled = false;
   bool firmware_needs_root = false;  // skipped only for want of root: running as root reads it
   bool kernel_has_kvm = true;
@@ -178,14 +208,22 @@ CheckItem check_cpu(const Facts& facts) {
   const CpuFacts& cpu = facts.cpu;
   const std::string flag = is_amd_like(cpu.vendor) ? "svm" : "vmx";
   CheckItem item{.id = "cpu", .title = "CPU"};
-  std::string who = fmt::format("{} ({}{}{})", vendor_name(cpu.vendor), cpu.vendor_id,
-                                cpu.model_name.empty() ? "" : ", ", cpu.model_name);
-  std::string vt = has_vt(cpu) ? fmt::format("\"{}\" flag present", cpu.vmx ? "vmx" : "svm")
-                               : fmt::format("no \"{}\" flag", flag);
+  // A forced vendor is not this CPU's: its model name and vendor string would contradict it.
+  std::string who = forced(facts, "cpu_vendor")
+                        ? fmt::format("{} (--fact cpu_vendor)", vendor_name(cpu.vendor))
+                        : fmt::format("{} ({}{}{})", vendor_name(cpu.vendor), cpu.vendor_id,
+                                      cpu.model_name.empty() ? "" : ", ", cpu.model_name);
+  const std::string shown = has_vt(cpu) ? (cpu.vmx ? "vmx" : "svm") : flag;
+  const std::string from = flag_source(facts, shown);
+  std::string vt =
+      has_vt(cpu) ? fmt::format("\"{}\" flag {}", shown,
+                                from.empty() ? "present" : "assumed (" + from + ")")
+                  : fmt::format("no \"{}\" flag{}", shown, from.empty() ? "" : " (" + from + ")");
   std::string hv = cpu.hypervisor
                        ? fmt::format("under a hypervisor ({})",
                                      cpu.hypervisor_id.empty() ? "unknown" : cpu.hypervisor_id)
                        : "not under a hypervisor";
+  if (forced(facts, "hypervisor")) hv += " (--fact hypervisor)";
   item.detail = fmt::format("{}; {}; {}", who, vt, hv);
   if (cpu.vendor == Vendor::unknown) {
     item.state = CheckState::fail;
@@ -214,8 +252,15 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
   std::optional<FirmwareVt> msr_state;
   std::string msr_skip;
 
+  // The registers are this CPU's: a vendor forced by --fact reads them only when it is this
+  // CPU's kind, since the other kind's register says nothing (or does not exist).
+  const Vendor actual = vendor_from_id(host.cpuid_vendor_id());
   if (!is_intel_like(vendor) && !is_amd_like(vendor)) {
     msr_skip = "MSRs not read: unknown CPU vendor";
+  } else if (forced(facts, "cpu_vendor") && actual != Vendor::unknown &&
+             is_amd_like(actual) != is_amd_like(vendor)) {
+    msr_skip = fmt::format("MSRs not read: --fact cpu_vendor={}, but this CPU is {}",
+                           vendor_name(vendor), vendor_name(actual));
   } else if (!facts.modules_supported && !host.kernel_path_exists("/dev/cpu/0/msr")) {
     // Checked before root: root could not read them either, so "run as root" would not help.
     msr_skip = "MSRs not read: no msr driver built in, and the kernel cannot load modules";
@@ -751,8 +796,8 @@ Verdict decide(const Evidence& ev) {
     else
       set("ok-paravirtual",
           fmt::format("KVM acceleration can be used: the kernel provides KVM{} without VT flags "
-                      "in /proc/cpuinfo",
-                      ev.provider.empty() ? "" : " (" + ev.provider + ")"));
+                      "{}",
+                      ev.provider.empty() ? "" : " (" + ev.provider + ")", ev.vt_source));
   } else if (user_denied || (probe_denied && ev.probe_as_asked && !user_unknown)) {
     set("permission-denied",
         ev.access ? fmt::format("{} cannot open /dev/kvm ({}): {}", ev.asked, ev.node_owner,
@@ -819,7 +864,9 @@ Verdict decide(const Evidence& ev) {
 CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& options) {
   CheckReport r;
   Evidence ev;
+  // Every line and the verdict read the CPU, --fact overrides included, from FACTS alone.
   ev.cpu = facts.cpu;
+  ev.vt_source = vt_source(facts);
   ev.provider = facts.kvm_provider;
   r.items.push_back(check_cpu(facts));
   r.items.push_back(check_firmware(host, facts, options, ev));

@@ -44,6 +44,11 @@ struct CheckReport {
 // The verdict's closed set of reason codes, in the order the decision tries them after the probe.
 const std::vector<std::string_view>& check_reasons();
 
+// The --fact keys check reasons with (the CPU's vendor, VT flags and hypervisor, module
+// support). The others describe what check observes of the running kernel itself or decides
+// (kvm_usable), so a run of check given one of them would contradict it.
+const std::vector<std::string_view>& check_fact_keys();
+
 struct CheckOptions {
   // --user NAME: the user the /dev/kvm line, the probe and the verdict are about; "" = this
   // process. The probe runs as NAME only as root (or when NAME is this process's user).

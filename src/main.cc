@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -238,6 +239,17 @@ int run_check_verb(const Options& o) {
   for (const auto& f : o.facts) {
     if (auto r = override_fact(facts, f); !r) {
       error(r.error().message);
+      return kExitUsage;
+    }
+    // A fact check does not reason with would be ignored while its lines say otherwise.
+    const std::string_view key = std::string_view(f).substr(0, f.find('='));
+    const auto& keys = check_fact_keys();
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      std::vector<std::string> names(keys.begin(), keys.end());
+      error("--fact " + std::string(key) +
+            " does not apply to check, which examines the running kernel and decides KVM's "
+            "usability itself; facts check uses: " +
+            join(names, ", "));
       return kExitUsage;
     }
   }

@@ -822,6 +822,50 @@ TEST_CASE("--log naming a FIFO without a writer reads as empty instead of hangin
   CHECK(directory.error().message == "cannot read \"" + dir.path() + "\": Is a directory");
 }
 
+// --- --fact: the overridden facts are the only CPU facts every line and the verdict use.
+
+TEST_CASE("--fact cpu_vendor=amd on an Intel CPU: assumed, not present; no Intel MSR misread") {
+  FakeHost h = intel_host();
+  h.cpuid_vendor_ = "GenuineIntel";
+  Facts facts = observe(h, default_profile());
+  REQUIRE(override_fact(facts, "cpu_vendor=amd"));
+  CheckReport r = run_check(h, facts);
+  CHECK(item(r, "cpu").detail ==
+        "amd (--fact cpu_vendor); \"svm\" flag assumed (--fact cpu_vendor); not under a "
+        "hypervisor");
+  CHECK(item(r, "firmware")
+            .detail.starts_with("MSRs not read: --fact cpu_vendor=amd, but this CPU is intel"));
+  CHECK(h.loads_.empty());
+  CHECK(r.verdict.reason == "ok");
+  for (const auto& i : r.items) {
+    CHECK(i.detail.find("present") == std::string::npos);
+    CHECK(i.detail.find("without VT") == std::string::npos);
+  }
+  // The DMAR table says Intel's IOMMU, whatever the forced vendor.
+  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {};
+  r = run_check(h, facts);
+  CHECK(item(r, "io").hint ==
+        "add intel_iommu=on to the kernel command line for device passthrough");
+}
+
+TEST_CASE("--fact vmx=false on a working host: the paravirtual verdict names the fact") {
+  FakeHost h = intel_host();
+  Facts facts = observe(h, default_profile());
+  REQUIRE(override_fact(facts, "vmx=false"));
+  CheckReport r = run_check(h, facts);
+  CHECK(item(r, "cpu").detail.find("no \"vmx\" flag (--fact vmx)") != std::string::npos);
+  CHECK(r.verdict.reason == "ok-paravirtual");
+  CHECK(r.verdict.advice ==
+        "KVM acceleration can be used: the kernel provides KVM without VT flags (--fact vmx)");
+}
+
+TEST_CASE("check names the facts it reasons with") {
+  for (std::string_view key : check_fact_keys())
+    CHECK(std::find(fact_keys().begin(), fact_keys().end(), key) != fact_keys().end());
+  CHECK(std::find(check_fact_keys().begin(), check_fact_keys().end(), "kvm_usable") ==
+        check_fact_keys().end());
+}
+
 // --- The real machine: the test issues the ioctls itself and expects the same verdict.
 
 TEST_CASE("the real probe on this machine agrees with an independent one") {

@@ -524,6 +524,25 @@ expect_eq "$out" "" "check --user '': no report"
 run check --log ""
 expect_rc 64 "check --log ''"
 expect_eq "$err" 'kvmprov: --log: the file name is empty: name the log, or drop --log for /var/log/nova/nova-compute.log (see kvmprov --help)' "check --log '': message"
+for fact in kvm_usable=false kernel_release=6.1.0-99-amd64 systemd=true cpu_flags=fpu,vmx; do
+  run check --fact "$fact"
+  expect_rc 64 "check --fact $fact"
+  expect_eq "$err" "kvmprov: --fact ${fact%%=*} does not apply to check, which examines the running kernel and decides KVM's usability itself; facts check uses: cpu_vendor, vmx, svm, hypervisor, modules_supported" "check --fact $fact: message"
+done
+run --fact cpu_vendor=amd check
+expect_in "$out" 'PASS CPU: amd (--fact cpu_vendor); "svm" flag assumed (--fact cpu_vendor); ' "check --fact cpu_vendor=amd: the flag is assumed, not present"
+expect_not_in "$out" "flag present" "check --fact cpu_vendor=amd: no flag called present"
+expect_not_in "$out" "without VT flags" "check --fact cpu_vendor=amd: the verdict uses the same flags"
+run --fact cpu_vendor=amd --fact svm=false check --json
+printf '%s' "$out" >"$TMP/check-fact.json"
+python3 - "$TMP/check-fact.json" <<'PY' && ok || bad "check --fact svm=false: every line and the verdict say the fact"
+import json, sys
+r = json.load(open(sys.argv[1]))
+cpu = r["checks"][0]["detail"]
+assert 'no "svm" flag (--fact svm)' in cpu, cpu
+v = r["verdict"]
+assert "/proc/cpuinfo" not in v["advice"], v
+PY
 
 # --log: the end of a log of any size, and streams
 head -c $((17 << 20)) /dev/zero | tr '\0' '#' | fold -w 99 >"$TMP/big-nova.log"
