@@ -12,9 +12,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "accounts.h"
 #include "kernel_log.h"
 #include "msr.h"
 #include "text.h"
+#include "version.h"
 
 namespace kvmprov {
 
@@ -37,6 +39,7 @@ const std::vector<std::string_view>& check_reasons() {
       "ok",
       "ok-paravirtual",
       "permission-denied",
+      "not-probed",
       "disabled-in-firmware",
       "nested-without-vt",
       "no-hardware-support",
@@ -46,6 +49,12 @@ const std::vector<std::string_view>& check_reasons() {
       "no-device-node",
   };
   return kReasons;
+}
+
+const std::vector<std::string_view>& check_fact_keys() {
+  static const std::vector<std::string_view> kKeys = {"cpu_vendor", "vmx", "svm", "hypervisor",
+                                                      "modules_supported"};
+  return kKeys;
 }
 
 namespace {
@@ -93,6 +102,66 @@ std::string vt_name(Vendor v) {
   return is_amd_like(v) ? "AMD-V (SVM)" : "VT-x";
 }
 
+bool forced(const Facts& facts, std::string_view key) {
+  return std::find(facts.overridden.begin(), facts.overridden.end(), key) != facts.overridden.end();
+}
+
+// The --fact a CPU flag (vmx or svm) comes from, "" when /proc/cpuinfo reported it: forcing
+// cpu_vendor assumes its vendor's flag unless the flag itself is forced too.
+std::string flag_source(const Facts& facts, std::string_view flag) {
+  if (forced(facts, flag)) return "--fact " + std::string(flag);
+  if (forced(facts, "cpu_vendor")) return "--fact cpu_vendor";
+  return "";
+}
+
+// Where the VT flags check reasons with come from: "in /proc/cpuinfo", or the --fact that set
+// them, so that no line calls an assumed flag "present" or an overridden one "in /proc/cpuinfo".
+std::string vt_source(const Facts& facts) {
+  std::vector<std::string> from;
+  for (std::string_view flag : {"vmx", "svm"})
+    if (std::string f = flag_source(facts, flag);
+        !f.empty() && std::find(from.begin(), from.end(), f) == from.end())
+      from.push_back(f);
+  return from.empty() ? "in /proc/cpuinfo" : "(" + join(from, ", ") + ")";
+}
+
+// A user as the lines name it: the account name, else the uid.
+std::string user_label(const UserAccess& a) {
+  return a.user.empty() ? std::to_string(a.uid) : a.user;
+}
+
+// The module's state as check sees it: from the observed facts, else asked of the host.
+ModuleFacts module_facts(Host& host, const Facts& facts, const std::string& name) {
+  auto it = facts.modules.find(name);
+  return it != facts.modules.end() ? it->second : host.module_state(name);
+}
+
+// How to get MODULE, which is not loaded, loaded on this host: the one fix the kernel and I/O
+// lines and the verdict give, so that none advises a load this host cannot do. HOW is the load
+// that works when nothing stands in the way ("kvmprov apply", "modprobe vhost_net").
+std::string load_fix(const Facts& facts, const ModuleFacts& m, const std::string& name,
+                     const std::string& how) {
+  if (!facts.modules_supported)
+    return fmt::format(
+        "this kernel cannot load modules and has no {} built in: boot a kernel with it built in "
+        "or with module support",
+        name);
+  if (facts.modules_disabled)
+    return fmt::format(
+        "module loading is disabled until the next boot (kernel.modules_disabled=1): list {} in "
+        "/etc/modules-load.d (kvmprov apply does for its profile's modules), then reboot",
+        name);
+  if (!m.unknown_because.empty())
+    return fmt::format("install kmod's library (libkmod2 or kmod-libs), then {}", how);
+  if (!m.found)
+    return fmt::format("\"{}\" is not in /lib/modules/{}: install the modules package for {}", name,
+                       facts.kernel_release, facts.kernel_release);
+  if (!m.blacklisted_by.empty())
+    return fmt::format("\"{}\" is blacklisted in {}: remove that entry, then {}", name,
+                       m.blacklisted_by, how);
+  return how;
+}
+
 // "root:kvm 0660" (numeric ids when the names are unknown).
 std::string owner_text(Host& host, const FileInfo& info) {
   std::string user = host.user_name(info.uid);
@@ -104,13 +173,15 @@ std::string owner_text(Host& host, const FileInfo& info) {
 // What the checks found, for the verdict.
 struct Evidence {
   CpuFacts cpu;
-  std::string provider;  // kvm_pvm, "" if none
+  std::string vt_source;  // vt_source()
+  std::string provider;   // kvm_pvm, "" if none
   bool firmware_disabled = false;
-  bool firmware_skipped = false;
+  bool firmware_needs_root = false;  // skipped only for want of root: running as root reads it
   bool kernel_has_kvm = true;
   std::string missing_module;     // a needed module with no file under /lib/modules/<release>
   std::string not_loaded_module;  // a needed module that could be loaded but is not
   std::string blacklisted_by;
+  std::string load_fix;  // load_fix() for not_loaded_module
   std::string modules_dir;
   bool node = false;
   FileInfo node_info;
@@ -118,21 +189,41 @@ struct Evidence {
   std::string node_group;
   KvmProbe probe;
   std::optional<UserAccess> access;  // for --user, or this process
+  std::string access_error;          // why ACCESS could not be had for --user
   bool user_given = false;
+  std::string asked;  // whom the verdict is about: the --user name, or this process's user
+  // Whether the probe ran with the asked user's credentials; when not (another user asked for
+  // by someone other than root), PROBE_RUNNER names whom it ran as instead.
+  bool probe_as_asked = true;
+  std::string probe_runner;
+  std::string probe_as_error;  // why it could not run as the asked user, "" when it could
 };
+
+// Whether opening /dev/kvm failed for lack of permission (not because it is missing).
+bool denied(const KvmProbe& p) {
+  return !p.opened && (p.open_errno == EACCES || p.open_errno == EPERM);
+}
 
 CheckItem check_cpu(const Facts& facts) {
   const CpuFacts& cpu = facts.cpu;
   const std::string flag = is_amd_like(cpu.vendor) ? "svm" : "vmx";
   CheckItem item{.id = "cpu", .title = "CPU"};
-  std::string who = fmt::format("{} ({}{}{})", vendor_name(cpu.vendor), cpu.vendor_id,
-                                cpu.model_name.empty() ? "" : ", ", cpu.model_name);
-  std::string vt = has_vt(cpu) ? fmt::format("\"{}\" flag present", cpu.vmx ? "vmx" : "svm")
-                               : fmt::format("no \"{}\" flag", flag);
+  // A forced vendor is not this CPU's: its model name and vendor string would contradict it.
+  std::string who = forced(facts, "cpu_vendor")
+                        ? fmt::format("{} (--fact cpu_vendor)", vendor_name(cpu.vendor))
+                        : fmt::format("{} ({}{}{})", vendor_name(cpu.vendor), cpu.vendor_id,
+                                      cpu.model_name.empty() ? "" : ", ", cpu.model_name);
+  const std::string shown = has_vt(cpu) ? (cpu.vmx ? "vmx" : "svm") : flag;
+  const std::string from = flag_source(facts, shown);
+  std::string vt =
+      has_vt(cpu) ? fmt::format("\"{}\" flag {}", shown,
+                                from.empty() ? "present" : "assumed (" + from + ")")
+                  : fmt::format("no \"{}\" flag{}", shown, from.empty() ? "" : " (" + from + ")");
   std::string hv = cpu.hypervisor
                        ? fmt::format("under a hypervisor ({})",
                                      cpu.hypervisor_id.empty() ? "unknown" : cpu.hypervisor_id)
                        : "not under a hypervisor";
+  if (forced(facts, "hypervisor")) hv += " (--fact hypervisor)";
   item.detail = fmt::format("{}; {}; {}", who, vt, hv);
   if (cpu.vendor == Vendor::unknown) {
     item.state = CheckState::fail;
@@ -161,12 +252,21 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
   std::optional<FirmwareVt> msr_state;
   std::string msr_skip;
 
+  // The registers are this CPU's: a vendor forced by --fact reads them only when it is this
+  // CPU's kind, since the other kind's register says nothing (or does not exist).
+  const Vendor actual = vendor_from_id(host.cpuid_vendor_id());
   if (!is_intel_like(vendor) && !is_amd_like(vendor)) {
     msr_skip = "MSRs not read: unknown CPU vendor";
+  } else if (forced(facts, "cpu_vendor") && actual != Vendor::unknown &&
+             is_amd_like(actual) != is_amd_like(vendor)) {
+    msr_skip = fmt::format("MSRs not read: --fact cpu_vendor={}, but this CPU is {}",
+                           vendor_name(vendor), vendor_name(actual));
+  } else if (!facts.modules_supported && !host.kernel_path_exists("/dev/cpu/0/msr")) {
+    // Checked before root: root could not read them either, so "run as root" would not help.
+    msr_skip = "MSRs not read: no msr driver built in, and the kernel cannot load modules";
   } else if (!host.privileged()) {
     msr_skip = "MSRs not read: reading /dev/cpu/N/msr needs root";
-  } else if (!facts.modules_supported && !host.kernel_path_exists("/dev/cpu/0/msr")) {
-    msr_skip = "MSRs not read: no msr driver built in, and the kernel cannot load modules";
+    ev.firmware_needs_root = true;
   } else {
     const uint32_t reg = is_amd_like(vendor) ? kMsrVmCr : kMsrFeatureControl;
     const char* reg_name = is_amd_like(vendor) ? "VM_CR" : "IA32_FEATURE_CONTROL";
@@ -246,7 +346,7 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
   }
 
   ev.firmware_disabled = msr_state == FirmwareVt::disabled || !log_disabled.empty();
-  ev.firmware_skipped = !msr_state && log_disabled.empty();
+  ev.firmware_needs_root = ev.firmware_needs_root && !msr_state && log_disabled.empty();
   item.detail = join(parts, "; ");
   if (ev.firmware_disabled) {
     item.state = CheckState::fail;
@@ -261,7 +361,7 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
     item.state = CheckState::pass;
   } else {
     item.state = CheckState::skip;
-    item.hint = host.privileged() ? "" : "run as root to read the firmware's VT state";
+    if (ev.firmware_needs_root) item.hint = "run as root to read the firmware's VT state";
   }
   return item;
 }
@@ -297,21 +397,21 @@ CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
 
   std::vector<std::string> parts;
   for (const auto& name : names) {
-    auto it = facts.modules.find(name);
-    ModuleFacts m = it != facts.modules.end() ? it->second : host.module_state(name);
+    const ModuleFacts m = module_facts(host, facts, name);
     parts.push_back(module_text(m, name) +
                     (name == facts.kvm_provider ? " (provides KVM without a vendor module)" : ""));
     if (ready(m.state)) continue;
     if (!m.unknown_because.empty()) {
       // Not loaded, and without libkmod nothing tells whether it could be.
       parts.back() = name + " not loaded (" + m.unknown_because + ")";
-      if (ev.not_loaded_module.empty()) ev.not_loaded_module = name;
+    } else if (!m.found) {
+      if (ev.missing_module.empty()) ev.missing_module = name;
       continue;
     }
-    if (!m.found && ev.missing_module.empty()) ev.missing_module = name;
-    if (m.found && ev.not_loaded_module.empty()) {
+    if (ev.not_loaded_module.empty()) {
       ev.not_loaded_module = name;
       ev.blacklisted_by = m.blacklisted_by;
+      ev.load_fix = load_fix(facts, m, name, "kvmprov apply");
     }
   }
   // The kernel's build configuration, when installed, says whether KVM exists at all.
@@ -345,16 +445,35 @@ CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
         release);
   } else if (!ev.not_loaded_module.empty()) {
     item.state = CheckState::warn;
-    item.hint = ev.blacklisted_by.empty()
-                    ? "load the modules: kvmprov apply"
-                    : fmt::format("remove the blacklist entry in {}, then kvmprov apply",
-                                  ev.blacklisted_by);
+    item.hint = ev.load_fix == "kvmprov apply" ? "load the modules: kvmprov apply" : ev.load_fix;
   }
   return item;
 }
 
+// How A's user, who cannot open /dev/kvm, gets to: the one fix the /dev/kvm line and the
+// verdict give. A refusal the mode bits do not explain (root's, or a member's of the group) is
+// not cured by a group.
+std::string access_fix(const Evidence& ev, const UserAccess& a) {
+  const std::string user = user_label(a);
+  if (a.opened_as_user &&
+      may_open_rw(a.uid, a.groups, ev.node_info.uid, ev.node_info.gid, ev.node_info.mode))
+    return fmt::format(
+        "its mode bits let \"{}\" open it, so an ACL, a security module (SELinux, AppArmor) or "
+        "a device cgroup refuses it: see the audit log",
+        user);
+  if ((ev.node_info.mode & 0060) == 0060 && ev.node_info.gid != 0)
+    return fmt::format("add {} to group \"{}\" (usermod -aG {} {}), then log in again", user,
+                       ev.node_group, ev.node_group, user);
+  return fmt::format(
+      "let udev give it group \"kvm\" and mode 0660 (systemd's default rules do; kvmprov apply "
+      "with a devices: entry for kvm), then add {} to that group",
+      user);
+}
+
 CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
   CheckItem item{.id = "device", .title = "/dev/kvm"};
+  ev.user_given = !options.user.empty();
+  ev.asked = options.user;
   auto info = host.kernel_stat("/dev/kvm");
   if (!info) {
     item.state = CheckState::fail;
@@ -378,17 +497,18 @@ CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
     return item;
   }
   ev.node = true;
-  ev.user_given = !options.user.empty();
   auto access = host.can_open_as(options.user, "/dev/kvm");
   if (!access) {
     item.state = CheckState::fail;
     item.detail = ev.node_owner + "; " + access.error().message;
+    ev.access_error = access.error().message;
     return item;
   }
   ev.access = *access;
   const UserAccess& a = *access;
-  std::string who = fmt::format("user \"{}\"{}", a.user.empty() ? std::to_string(a.uid) : a.user,
-                                ev.user_given ? "" : " (running kvmprov)");
+  ev.asked = user_label(a);
+  std::string who =
+      fmt::format("user \"{}\"{}", ev.asked, ev.user_given ? "" : " (running kvmprov)");
   std::string how = a.opened_as_user ? "" : " (from the mode bits)";
   if (a.can_open) {
     item.detail = fmt::format("{}; {} can open it{}", ev.node_owner, who, how);
@@ -404,33 +524,75 @@ CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
   item.state = CheckState::fail;
   item.detail = fmt::format("{}; {} cannot open it: {}{}", ev.node_owner, who,
                             std::strerror(a.open_errno), how);
-  std::string group = host.group_name(info->gid);
-  if (group.empty()) group = std::to_string(info->gid);
-  if ((info->mode & 0060) == 0060 && info->gid != 0)
-    item.hint = fmt::format("add {} to group \"{}\" (usermod -aG {} {}), then log in again", a.user,
-                            group, group, a.user);
-  else
-    item.hint =
-        "let udev give it group \"kvm\" and mode 0660 (systemd's default rules do; "
-        "kvmprov apply with a devices: entry for kvm)";
+  item.hint = access_fix(ev, a);
   return item;
 }
 
-CheckItem check_probe(Host& host, Evidence& ev) {
+// Runs the probe as the user the verdict is about: this process without --user (or when --user
+// names this process's uid), else in a child that took that user's credentials, which needs
+// root. Without root it runs as this process, and the probe line says so.
+void run_probe(Host& host, Evidence& ev) {
+  if (!ev.user_given || !ev.node) {
+    // Without a usable node the result is the node's, whoever asks.
+    ev.probe = host.probe_kvm();
+    return;
+  }
+  auto self = host.can_open_as("", "/dev/kvm");
+  if (!ev.access) ev.probe_as_error = ev.access_error;
+  if (self && ev.access && self->uid == ev.access->uid) {
+    ev.probe = host.probe_kvm();
+    return;
+  }
+  if (ev.access && host.privileged()) {
+    auto p = host.probe_kvm_as(*ev.access);
+    if (p) {
+      ev.probe = *p;
+      return;
+    }
+    ev.probe_as_error = p.error().message;
+  }
+  ev.probe = host.probe_kvm();
+  ev.probe_as_asked = false;
+  ev.probe_runner = self ? user_label(*self) : std::string("this process");
+}
+
+CheckItem check_probe(const Evidence& ev) {
   CheckItem item{.id = "probe", .title = "KVM probe"};
-  const KvmProbe& p = ev.probe = host.probe_kvm();
+  const KvmProbe& p = ev.probe;
+  std::string result;
   if (!p.opened)
-    item.detail = fmt::format("cannot open /dev/kvm: {}", std::strerror(p.open_errno));
+    result = fmt::format("cannot open /dev/kvm: {}", std::strerror(p.open_errno));
   else if (p.api_version != 12)
-    item.detail = fmt::format("KVM_GET_API_VERSION returned {}, expected 12", p.api_version);
+    result = fmt::format("KVM_GET_API_VERSION returned {}, expected 12", p.api_version);
   else if (!p.vm_created)
-    item.detail = fmt::format("KVM_CREATE_VM failed: {}", std::strerror(p.vm_errno));
+    result = fmt::format("KVM_CREATE_VM failed: {}", std::strerror(p.vm_errno));
   else if (!p.vcpu_created)
-    item.detail = fmt::format("KVM_CREATE_VCPU failed: {}", std::strerror(p.vcpu_errno));
+    result = fmt::format("KVM_CREATE_VCPU failed: {}", std::strerror(p.vcpu_errno));
   else
-    item.detail = "API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded";
+    result = "API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded";
   item.state = p.ok() ? CheckState::pass : CheckState::fail;
-  if (p.opened && !p.ok()) item.hint = "see the kernel log (dmesg) for KVM's reason";
+  std::vector<std::string> hints;
+  if (p.opened && !p.ok()) hints.push_back("see the kernel log (dmesg) for KVM's reason");
+  if (ev.probe_as_asked) {
+    item.detail =
+        ev.user_given && ev.node ? fmt::format("as \"{}\": {}", ev.asked, result) : result;
+  } else if (!ev.probe_as_error.empty()) {
+    item.detail = fmt::format("as \"{}\" (running kvmprov), not as \"{}\" ({}): {}",
+                              ev.probe_runner, ev.asked, ev.probe_as_error, result);
+  } else if (denied(p)) {
+    // This process's refusal says nothing of the asked user nor of the kernel.
+    item.state = CheckState::skip;
+    item.detail = fmt::format(
+        "not run as \"{}\": kvmprov runs as \"{}\", who cannot open /dev/kvm ({}), and only "
+        "root can take another user's credentials",
+        ev.asked, ev.probe_runner, std::strerror(p.open_errno));
+    hints.push_back("run as root to probe as another user");
+  } else {
+    item.detail = fmt::format("as \"{}\" (running kvmprov), not as \"{}\": {}", ev.probe_runner,
+                              ev.asked, result);
+    hints.push_back("run as root to probe as another user");
+  }
+  item.hint = join(hints, "; ");
   return item;
 }
 
@@ -455,11 +617,75 @@ CheckItem check_nested(Host& host, const Facts& facts) {
   const bool on = v == "Y" || v == "y" || v == "1";
   item.detail = fmt::format("{} nested={}: {}", vendor_module, v,
                             on ? "guests can run KVM themselves" : "guests cannot run KVM");
-  if (!on)
-    item.hint =
-        "to enable: kvmprov --profile profiles/nested.yaml apply --allow-reload (when no "
-        "guest runs)";
+  if (on) return item;
+  // The profile as the packages install it; a parameter of a built-in module is set only on
+  // the kernel command line, and a reload needs module loading.
+  const std::string profile = std::string(KVMPROV_PROFILE_DIR) + "/nested.yaml";
+  if (module_facts(host, facts, vendor_module).state == ModuleState::builtin)
+    item.hint = fmt::format(
+        "{} is built into the kernel: add {}.nested=1 to the kernel command line, then reboot",
+        vendor_module, vendor_module);
+  else if (facts.modules_disabled)
+    item.hint = fmt::format(
+        "to enable: kvmprov --profile {} apply, then reboot (module loading is disabled until "
+        "the next boot: kernel.modules_disabled=1)",
+        profile);
+  else
+    item.hint = fmt::format(
+        "to enable: kvmprov --profile {} apply --allow-reload (when no guest runs)", profile);
   return item;
+}
+
+bool has_word(const std::vector<std::string_view>& words, std::string_view word) {
+  return std::find(words.begin(), words.end(), word) != words.end();
+}
+
+// How to have the IOMMU the firmware describes (INTEL: a DMAR table, VT-d; else IVRS, AMD-Vi)
+// enabled, from the kernel command line and build configuration, with only parameters and values
+// the kernel documents: intel_iommu=on exists, amd_iommu has no "on" (that IOMMU is on unless
+// amd_iommu=off or iommu=off turns it off).
+std::string iommu_fix(Host& host, const Facts& facts, bool intel) {
+  const std::string cmdline = host.read_kernel_file("/proc/cmdline").value_or("");
+  std::vector<std::string> offs;
+  bool intel_on = false;
+  for (size_t pos = 0; pos < cmdline.size();) {
+    const size_t start = cmdline.find_first_not_of(" \t\n", pos);
+    if (start == std::string::npos) break;
+    size_t end = cmdline.find_first_of(" \t\n", start);
+    if (end == std::string::npos) end = cmdline.size();
+    pos = end;
+    const std::string_view word(cmdline.data() + start, end - start);
+    const size_t eq = word.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view key = word.substr(0, eq);
+    std::vector<std::string_view> values;
+    for (std::string_view rest = word.substr(eq + 1);;) {
+      const size_t comma = rest.find(',');
+      values.push_back(rest.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    if ((key == "iommu" || key == (intel ? "intel_iommu" : "amd_iommu")) && has_word(values, "off"))
+      offs.emplace_back(word);
+    if (intel && key == "intel_iommu" && has_word(values, "on")) intel_on = true;
+  }
+  if (!offs.empty())
+    return fmt::format("remove {} from the kernel command line for device passthrough",
+                       join(offs, " and "));
+  const std::string option = intel ? "CONFIG_INTEL_IOMMU" : "CONFIG_AMD_IOMMU";
+  bool default_on = !intel;
+  if (auto config = host.read_kernel_file("/boot/config-" + facts.kernel_release)) {
+    if (config->find("# " + option + " is not set") != std::string::npos)
+      return fmt::format("this kernel is built without {}: boot one with it for device passthrough",
+                         option);
+    if (config->find("CONFIG_INTEL_IOMMU_DEFAULT_ON=y") != std::string::npos) default_on = true;
+  }
+  if (intel && !intel_on && !default_on)
+    return "add intel_iommu=on to the kernel command line for device passthrough";
+  return fmt::format(
+      "the firmware describes an IOMMU ({} table) but the kernel did not enable it: see its "
+      "log ({})",
+      intel ? "DMAR" : "IVRS", intel ? "DMAR" : "AMD-Vi");
 }
 
 CheckItem check_io(Host& host, const Facts& facts) {
@@ -471,25 +697,33 @@ CheckItem check_io(Host& host, const Facts& facts) {
     auto info = host.kernel_stat(path);
     if (info && info->exists && info->char_device) {
       parts.push_back(fmt::format("{} {}", path, owner_text(host, *info)));
-    } else {
-      parts.push_back(path + " missing");
-      hints.push_back(fmt::format("load {} (modprobe {})", module, module));
+      continue;
     }
+    parts.push_back(path + " missing");
+    const ModuleFacts m = module_facts(host, facts, module);
+    if (ready(m.state))
+      hints.push_back(
+          fmt::format("{} is {} but {} is missing: udevadm trigger, or mount devtmpfs "
+                      "on /dev",
+                      module, m.state == ModuleState::builtin ? "built in" : "loaded", path));
+    else
+      hints.push_back(
+          load_fix(facts, m, module, fmt::format("load {} (modprobe {})", module, module)));
   }
+  const bool dmar = host.kernel_path_exists("/sys/firmware/acpi/tables/DMAR");
+  const bool ivrs = host.kernel_path_exists("/sys/firmware/acpi/tables/IVRS");
   std::vector<std::string> tables;
-  for (const char* t : {"DMAR", "IVRS"})
-    if (host.kernel_path_exists(std::string("/sys/firmware/acpi/tables/") + t)) tables.push_back(t);
+  if (dmar) tables.push_back("DMAR");
+  if (ivrs) tables.push_back("IVRS");
   auto groups = host.list_kernel_dir("/sys/kernel/iommu_groups");
   const size_t n = groups ? groups->size() : 0;
   parts.push_back(fmt::format("IOMMU: {}, {} IOMMU groups",
                               tables.empty() ? "no DMAR/IVRS table" : join(tables, "/") + " table",
                               n));
   if (n == 0) {
+    // The table found names the IOMMU, whatever vendor the CPU facts say.
     if (!tables.empty())
-      hints.push_back(
-          fmt::format("enable the IOMMU on the kernel command line ({}=on) for "
-                      "device passthrough",
-                      is_amd_like(facts.cpu.vendor) ? "amd_iommu" : "intel_iommu"));
+      hints.push_back(iommu_fix(host, facts, dmar && (!ivrs || !is_amd_like(facts.cpu.vendor))));
     else
       hints.push_back(facts.cpu.hypervisor
                           ? "no IOMMU in this guest: device passthrough (VFIO) is unavailable"
@@ -502,34 +736,42 @@ CheckItem check_io(Host& host, const Facts& facts) {
   return item;
 }
 
-CheckItem check_nova_log(Host& host, const CheckOptions& options, bool usable) {
+CheckItem check_nova_log(Host& host, const CheckOptions& options, const Verdict& verdict) {
   CheckItem item{.id = "nova-log", .title = "nova-compute log"};
   const std::string path = options.log_path.empty() ? kDefaultNovaLog : options.log_path;
-  auto content = host.read_file(path);
-  if (!content || !*content) {
+  auto log = host.read_log(path, kLogTailBytes);
+  if (!log || !*log) {
     const bool given = !options.log_path.empty();
     item.state = given ? CheckState::warn : CheckState::skip;
-    item.detail = !content ? content.error().message : fmt::format("no \"{}\"", path);
+    item.detail = !log ? log.error().message : fmt::format("no \"{}\"", path);
     if (!given) item.hint = "name another log with --log FILE";
     return item;
   }
+  const std::string& text = (*log)->text;
+  // A log past the bound is searched in its end: what happened since the last restarts.
+  const std::string where =
+      (*log)->truncated ? fmt::format("the last {} MiB of {}", kLogTailBytes >> 20, path) : path;
   size_t count = 0;
-  for (size_t at = (*content)->find(kNoHvmMessage); at != std::string::npos;
-       at = (*content)->find(kNoHvmMessage, at + 1))
+  for (size_t at = text.find(kNoHvmMessage); at != std::string::npos;
+       at = text.find(kNoHvmMessage, at + 1))
     ++count;
   if (count == 0) {
-    item.detail = fmt::format("no \"{}\" in {}", kNoHvmMessage, path);
+    item.detail = fmt::format("no \"{}\" in {}", kNoHvmMessage, where);
     return item;
   }
   item.detail = fmt::format(
       "\"{}\" {} time{} in {}: the KVM modules were not loaded when the "
       "guest{} started",
-      kNoHvmMessage, count, count == 1 ? "" : "s", path, count == 1 ? "" : "s");
-  item.state = usable ? CheckState::warn : CheckState::fail;
-  item.hint = usable ? "KVM works now: restart libvirtd and nova-compute, then start the guests "
-                       "again"
-                     : "load the KVM modules (kvmprov apply), check /dev/kvm is group \"kvm\" "
-                       "(else udevadm trigger), then restart libvirtd and nova-compute";
+      kNoHvmMessage, count, count == 1 ? "" : "s", where, count == 1 ? "" : "s");
+  item.state = verdict.usable ? CheckState::warn : CheckState::fail;
+  // The verdict names what stands in the way now; this line does not guess another cause.
+  item.hint = verdict.usable
+                  ? "KVM works now: restart libvirtd and nova-compute, then start the guests "
+                    "again"
+                  : fmt::format(
+                        "KVM is not usable now ({}): do what the verdict says, then restart "
+                        "libvirtd and nova-compute",
+                        verdict.reason);
   return item;
 }
 
@@ -537,35 +779,38 @@ Verdict decide(const Evidence& ev) {
   Verdict v;
   const CpuFacts& cpu = ev.cpu;
   const bool vt = has_vt(cpu);
-  // --user without an answer about that user cannot be "usable" for them.
-  const bool user_denied = ev.access ? !ev.access->can_open : ev.user_given;
+  // The verdict is about one user: the /dev/kvm line's (--user NAME, else this process). With
+  // --user, only an answer about that user can make it "usable" for them, and a probe refused
+  // to someone else says nothing about them.
+  const bool user_denied = ev.node && ev.access && !ev.access->can_open;
+  const bool user_unknown = ev.user_given && ev.node && !ev.access;
+  const bool probe_denied = ev.node && denied(ev.probe);
   auto set = [&v](const char* reason, std::string advice) {
     v.reason = reason;
     v.advice = std::move(advice);
   };
-  auto permission = [&]() {
-    const std::string user = ev.access && !ev.access->user.empty() ? ev.access->user : "the user";
-    set("permission-denied",
-        (ev.node_info.mode & 0060) == 0060 && ev.node_info.gid != 0
-            ? fmt::format("{} cannot open /dev/kvm ({}): add it to group \"{}\", then log in "
-                          "again",
-                          user, ev.node_owner, ev.node_group)
-            : fmt::format("{} cannot open /dev/kvm ({}): let udev give it group \"kvm\" and "
-                          "mode 0660, and add the user to that group",
-                          user, ev.node_owner));
-  };
-  if (ev.probe.ok() && !(ev.user_given && user_denied)) {
+  if (ev.probe.ok() && !user_denied && !user_unknown) {
     v.usable = true;
     if (vt)
       set("ok", "KVM acceleration can be used");
     else
       set("ok-paravirtual",
           fmt::format("KVM acceleration can be used: the kernel provides KVM{} without VT flags "
-                      "in /proc/cpuinfo",
-                      ev.provider.empty() ? "" : " (" + ev.provider + ")"));
-  } else if (ev.probe.ok() || (ev.node && !ev.probe.opened &&
-                               (ev.probe.open_errno == EACCES || ev.probe.open_errno == EPERM))) {
-    permission();
+                      "{}",
+                      ev.provider.empty() ? "" : " (" + ev.provider + ")", ev.vt_source));
+  } else if (user_denied || (probe_denied && ev.probe_as_asked && !user_unknown)) {
+    set("permission-denied",
+        ev.access ? fmt::format("{} cannot open /dev/kvm ({}): {}", ev.asked, ev.node_owner,
+                                access_fix(ev, *ev.access))
+                  : fmt::format("{} cannot open /dev/kvm ({})", ev.asked, ev.node_owner));
+  } else if (user_unknown) {
+    set("not-probed", fmt::format("could not tell whether \"{}\" can open /dev/kvm: {}", ev.asked,
+                                  ev.access_error));
+  } else if (probe_denied) {
+    set("not-probed",
+        fmt::format("the KVM probe could not run as \"{}\": kvmprov runs as \"{}\", who cannot "
+                    "open /dev/kvm; run as root to probe as another user",
+                    ev.asked, ev.probe_runner));
   } else if (cpu.hypervisor && !vt && ev.provider.empty() && can_nest(cpu.hypervisor_id)) {
     // In a guest the "firmware" registers are the hypervisor's emulation: the cause is there.
     set("nested-without-vt",
@@ -586,9 +831,10 @@ Verdict decide(const Evidence& ev) {
                     std::strerror(ev.probe.vm_created ? ev.probe.vcpu_errno : ev.probe.vm_errno)));
   } else if (!vt && ev.provider.empty()) {
     set("no-hardware-support",
-        fmt::format(
-            "this CPU has no usable {}: use virt_type=qemu{}", vt_name(cpu.vendor),
-            ev.firmware_skipped ? " (run as root to rule out VT disabled in the firmware)" : ""));
+        fmt::format("this CPU has no usable {}: use virt_type=qemu{}", vt_name(cpu.vendor),
+                    ev.firmware_needs_root
+                        ? " (run as root to rule out VT disabled in the firmware)"
+                        : ""));
   } else if (!ev.kernel_has_kvm) {
     set("kernel-without-kvm",
         "the running kernel has no KVM: boot a kernel built with CONFIG_KVM, such as the "
@@ -600,11 +846,10 @@ Verdict decide(const Evidence& ev) {
                     ev.missing_module, ev.modules_dir));
   } else if (!ev.not_loaded_module.empty()) {
     set("module-not-loaded",
-        ev.blacklisted_by.empty()
+        ev.load_fix == "kvmprov apply"
             ? fmt::format("load the KVM modules: kvmprov apply (module \"{}\" is not loaded)",
                           ev.not_loaded_module)
-            : fmt::format("module \"{}\" is blacklisted in {}: remove that, then kvmprov apply",
-                          ev.not_loaded_module, ev.blacklisted_by));
+            : fmt::format("module \"{}\" is not loaded: {}", ev.not_loaded_module, ev.load_fix));
   } else {
     set("no-device-node",
         "the KVM modules are loaded but /dev/kvm is missing: udevadm trigger, or mount devtmpfs "
@@ -619,17 +864,20 @@ Verdict decide(const Evidence& ev) {
 CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& options) {
   CheckReport r;
   Evidence ev;
+  // Every line and the verdict read the CPU, --fact overrides included, from FACTS alone.
   ev.cpu = facts.cpu;
+  ev.vt_source = vt_source(facts);
   ev.provider = facts.kvm_provider;
   r.items.push_back(check_cpu(facts));
   r.items.push_back(check_firmware(host, facts, options, ev));
   r.items.push_back(check_kernel(host, facts, ev));
   r.items.push_back(check_device(host, options, ev));
-  r.items.push_back(check_probe(host, ev));
+  run_probe(host, ev);
+  r.items.push_back(check_probe(ev));
   r.items.push_back(check_nested(host, facts));
   r.items.push_back(check_io(host, facts));
   r.verdict = decide(ev);
-  r.items.push_back(check_nova_log(host, options, r.verdict.usable));
+  r.items.push_back(check_nova_log(host, options, r.verdict));
   return r;
 }
 

@@ -2,8 +2,10 @@
 // check: whether this host can run KVM guests, as a list of named checks and one verdict.
 #pragma once
 
+#include <cstddef>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "facts.h"
@@ -27,7 +29,8 @@ struct CheckItem {
 struct Verdict {
   bool usable = false;
   // ok, ok-paravirtual, no-hardware-support, disabled-in-firmware, nested-without-vt,
-  // module-missing, module-not-loaded, no-device-node, permission-denied, kernel-without-kvm
+  // module-missing, module-not-loaded, no-device-node, permission-denied, not-probed,
+  // kernel-without-kvm
   std::string reason;
   std::string advice;     // one line
   std::string virt_type;  // "kvm" or "qemu"
@@ -41,8 +44,15 @@ struct CheckReport {
 // The verdict's closed set of reason codes, in the order the decision tries them after the probe.
 const std::vector<std::string_view>& check_reasons();
 
+// The --fact keys check reasons with (the CPU's vendor, VT flags and hypervisor, module
+// support). The others describe what check observes of the running kernel itself or decides
+// (kvm_usable), so a run of check given one of them would contradict it.
+const std::vector<std::string_view>& check_fact_keys();
+
 struct CheckOptions {
-  std::string user;      // --user NAME: whose access to /dev/kvm decides; "" = this process
+  // --user NAME: the user the /dev/kvm line, the probe and the verdict are about; "" = this
+  // process. The probe runs as NAME only as root (or when NAME is this process's user).
+  std::string user;
   std::string log_path;  // --log FILE (absolute); "" = kDefaultNovaLog when it exists
   // Never load a module (msr) for the firmware reading: for callers that promise to change
   // nothing, such as plan deciding virt_type: auto.
@@ -50,6 +60,9 @@ struct CheckOptions {
 };
 
 constexpr const char* kDefaultNovaLog = "/var/log/nova/nova-compute.log";
+// How much of the end of the nova-compute log is searched: such logs grow past any whole-file
+// limit before rotation, and their end holds the recent guest starts.
+constexpr size_t kLogTailBytes = size_t{16} << 20;
 // What libvirt logs when a guest asks for KVM while the modules are not loaded.
 constexpr const char* kNoHvmMessage = "no supported architecture for os type 'hvm'";
 

@@ -16,6 +16,7 @@
 
 #include "atomic_file.h"
 #include "facts.h"
+#include "kernel_log.h"
 #include "profile.h"
 #include "result.h"
 
@@ -160,12 +161,18 @@ class Host {
   virtual Result<void> unload_module(const std::string& name) = 0;
   // Runs probe_kvm_device on the running system's /dev/kvm.
   virtual KvmProbe probe_kvm() = 0;
+  // The same in a child process that has taken WHO's groups, gid and uid: the probe as that
+  // user. Fails when the credentials cannot be taken (not running as root).
+  virtual Result<KvmProbe> probe_kvm_as(const UserAccess& who) = 0;
   // stat (following symlinks) of a /dev, /proc or /sys path of the running kernel.
   virtual Result<FileInfo> kernel_stat(const std::string& path) = 0;
   // Entry names of a /dev, /proc or /sys directory, sorted; nullopt when it does not exist.
   virtual std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) = 0;
   // The 64-bit model-specific register REG of CPU through /dev/cpu/CPU/msr.
   virtual Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) = 0;
+  // The last MAX_BYTES of the log PATH of the running system, whatever its size, from a file, a
+  // pipe or a FIFO (see read_log_tail); nullopt when PATH does not exist.
+  virtual Result<std::optional<LogTail>> read_log(const std::string& path, size_t max_bytes) = 0;
   // The kernel's message buffer as text, one message per line, without timestamps
   // (/dev/kmsg read without blocking, else syslog(2)).
   virtual Result<std::string> kernel_log() = 0;

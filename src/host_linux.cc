@@ -284,6 +284,12 @@ class LinuxHost final : public Host {
     return probe_kvm_device(kernel_path("/dev/kvm").value_or("/dev/kvm"));
   }
 
+  Result<KvmProbe> probe_kvm_as(const UserAccess& who) override {
+    if (geteuid() != 0)
+      return Error{EPERM, "cannot probe \"/dev/kvm\" as \"" + who.user + "\": not running as root"};
+    return probe_as(who, kernel_path("/dev/kvm").value_or("/dev/kvm"));
+  }
+
   Result<FileInfo> device_node(const std::string& node) override {
     const std::optional<std::string> full = kernel_path("/dev/" + node);
     if (!full) return Error{EINVAL, "invalid device node " + quoted(node)};
@@ -368,6 +374,10 @@ class LinuxHost final : public Host {
 
   Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) override {
     return read_msr_device(path_on_disk(kernel_root_, fmt::format("/dev/cpu/{}/msr", cpu)), reg);
+  }
+
+  Result<std::optional<LogTail>> read_log(const std::string& path, size_t max_bytes) override {
+    return read_log_tail(path, max_bytes);
   }
 
   Result<std::string> kernel_log() override {

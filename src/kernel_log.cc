@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Kernel log reading and scanning: the kernel says "disabled by BIOS" after clearing the vmx
-// flag, so its log is the only place that tells firmware-disabled from absent without root.
+// flag, so its log is the only place that tells firmware-disabled from absent without root. And
+// the tail of a service log, read in bounded memory: such logs grow past any whole-file limit.
 #include "kernel_log.h"
 
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <iterator>
 #include <map>
@@ -120,7 +122,69 @@ Result<std::string> read_kmsg(const std::string& kmsg) {
   return kernel_log_messages(raw);
 }
 
+// Drops what lies before the last MAX_BYTES of BUF, noting that in TRUNCATED.
+void keep_last(std::string& buf, size_t max_bytes, bool& truncated) {
+  if (buf.size() <= max_bytes) return;
+  buf.erase(0, buf.size() - max_bytes);
+  truncated = true;
+}
+
 }  // namespace
+
+LogTail log_tail(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return {std::string(text), false};
+  const size_t cut = text.size() - max_bytes;
+  std::string_view kept = text.substr(cut);
+  // Unless the cut fell just after a newline, the first line kept is the end of a line; one
+  // line longer than the whole bound is kept as it is.
+  if (text[cut - 1] != '\n') {
+    if (const size_t newline = kept.find('\n'); newline != std::string_view::npos)
+      kept.remove_prefix(newline + 1);
+  }
+  return {std::string(kept), true};
+}
+
+Result<std::optional<LogTail>> read_log_tail(const std::string& path, size_t max_bytes) {
+  const std::string context = "cannot read \"" + path + "\"";
+  // O_NONBLOCK: opening a FIFO without a writer must not hang; reads block again below.
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return std::optional<LogTail>();
+    return errno_error(context);
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return errno_error(context);
+  if (S_ISDIR(st.st_mode)) return errno_error(context, EISDIR);
+  const int flags = fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) return errno_error(context);
+  // One byte more than the bound: it tells log_tail whether the kept bytes start a line.
+  const size_t keep = max_bytes + 1;
+  bool truncated = false;
+  // A regular file is read from just before its end, whatever its size.
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > keep) {
+    if (lseek(fd.get(), st.st_size - static_cast<off_t>(keep), SEEK_SET) < 0)
+      return errno_error(context);
+    truncated = true;
+  }
+  std::string buf;
+  std::string chunk(size_t{1} << 16, '\0');
+  for (;;) {
+    const ssize_t n = read(fd.get(), chunk.data(), chunk.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(context);
+    }
+    if (n == 0) break;
+    buf.append(chunk.data(), static_cast<size_t>(n));
+    // A stream, or a file growing while it is read: trimmed in large steps, so each byte is
+    // moved a bounded number of times.
+    if (buf.size() > 2 * keep) keep_last(buf, keep, truncated);
+  }
+  keep_last(buf, keep, truncated);
+  LogTail tail = log_tail(buf, max_bytes);
+  tail.truncated = tail.truncated || truncated;
+  return std::optional<LogTail>(std::move(tail));
+}
 
 std::string kernel_log_messages(std::string_view raw) {
   std::string out;

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
-// The kernel's own verdicts about KVM, found in its message buffer (/dev/kmsg or syslog(2)).
+// The logs check reads: the kernel's own verdicts about KVM, found in its message buffer
+// (/dev/kmsg or syslog(2)), and the end of a service's log (nova-compute's), whatever its size.
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,5 +38,21 @@ std::vector<KernelLogFinding> scan_kernel_log(std::string_view messages);
 // character device (/dev/kmsg), is read record by record without blocking; a regular file (a
 // snapshot in a test tree) whole. Returns kernel_log_messages().
 Result<std::string> read_kernel_log(const std::string& kmsg, bool syslog_first);
+
+// The end of a log: at most a bound's worth of its last lines.
+struct LogTail {
+  std::string text;
+  bool truncated = false;  // earlier lines were left out
+};
+
+// The last MAX_BYTES of TEXT, starting at a line: a line cut by the bound is left out whole, so
+// a message is never counted from half of it. A text within the bound is returned as it is.
+LogTail log_tail(std::string_view text, size_t max_bytes);
+
+// The last MAX_BYTES of the log at PATH (symlinks followed, so /dev/stdin works), as log_tail
+// keeps them: a regular file is read from that far before its end, whatever its size; a pipe,
+// FIFO or character device is read to its end keeping only its tail, so memory stays bounded. A
+// FIFO without a writer reads as empty. nullopt when PATH does not exist.
+Result<std::optional<LogTail>> read_log_tail(const std::string& path, size_t max_bytes);
 
 }  // namespace kvmprov

@@ -332,6 +332,17 @@ int run_check_verb(const Options& o) {
       error(r.error().message);
       return kExitUsage;
     }
+    // A fact check does not reason with would be ignored while its lines say otherwise.
+    const std::string_view key = std::string_view(f).substr(0, f.find('='));
+    const auto& keys = check_fact_keys();
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      std::vector<std::string> names(keys.begin(), keys.end());
+      error("--fact " + std::string(key) +
+            " does not apply to check, which examines the running kernel and decides KVM's "
+            "usability itself; facts check uses: " +
+            join(names, ", "));
+      return kExitUsage;
+    }
   }
   CheckOptions check_options{.user = o.check_user};
   if (!o.check_log.empty()) {
@@ -486,15 +497,29 @@ int run(int argc, char** argv) {
       ->check([](const std::string& text) { return lock_timeout_problem(text); });
 
   auto* check = app.add_subcommand("check", "Tell whether this host can run KVM guests, and why");
+  // An empty value is what a script's unset variable gives ("$SUDO_USER" without sudo): refused,
+  // never taken for the default.
   check
       ->add_option("--user", o.check_user,
                    "Whose access to /dev/kvm decides (default: the user running kvmprov)")
-      ->type_name("NAME");
+      ->type_name("NAME")
+      ->check([](const std::string& name) -> std::string {
+        return name.empty() ? "the name is empty (an unset variable such as $SUDO_USER gives "
+                              "that): name an account, or drop --user to ask about the user "
+                              "running kvmprov"
+                            : "";
+      });
   check
       ->add_option("--log", o.check_log,
                    "nova-compute log to search for \"no supported architecture for os type "
-                   "'hvm'\" (default: /var/log/nova/nova-compute.log when it exists)")
-      ->type_name("FILE");
+                   "'hvm'\", a file of any size or a pipe such as /dev/stdin (default: "
+                   "/var/log/nova/nova-compute.log when it exists)")
+      ->type_name("FILE")
+      ->check([](const std::string& file) -> std::string {
+        return file.empty() ? "the file name is empty: name the log, or drop --log for "
+                              "/var/log/nova/nova-compute.log"
+                            : "";
+      });
   auto* plan = app.add_subcommand("plan", "Show what apply would change; change nothing");
   auto* apply = app.add_subcommand("apply", "Converge the host to the profile");
   auto* validate = app.add_subcommand("validate", "Check a profile file and report every error");

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <sstream>
 #include <unordered_map>
 #include <utility>
@@ -1198,6 +1199,9 @@ ParseResult parse_profile(std::string_view text, const std::string& source) {
   } catch (const YAML::Exception& e) {
     add(to_pos(e.mark), "syntax error: " + one_line(e.msg));
     return result;
+  } catch (const std::bad_alloc&) {
+    // Out of memory says nothing about the profile: main reports it as an internal error.
+    throw;
   } catch (const std::exception& e) {
     add(Pos{}, "cannot parse profile: " + one_line(e.what()));
     return result;

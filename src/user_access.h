@@ -26,4 +26,8 @@ std::string nss_group_name(gid_t gid);
 // 0 when it opened, else the errno. Error when the child could not switch credentials.
 Result<int> open_as(const UserAccess& who, const std::string& path);
 
+// Runs probe_kvm_device(DEVICE) in a child process that has taken WHO's groups, gid and uid
+// (needs root): the probe as that user. Error when the child could not switch credentials.
+Result<KvmProbe> probe_as(const UserAccess& who, const std::string& device);
+
 }  // namespace kvmprov

@@ -5,17 +5,23 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "check.h"
 #include "fake_host.h"
+#include "kernel_log.h"
 #include "plan.h"
 #include "test_util.h"
+#include "user_access.h"
+#include "version.h"
 
 using namespace kvmprov;
 using kvmprov::test::FakeHost;
@@ -103,6 +109,24 @@ CheckReport run_fake(FakeHost& h, const CheckOptions& options = {}) {
   return run_check(h, facts, options);
 }
 
+// The Intel host as "nobody" sees it: not root, not in group kvm, so /dev/kvm (root:kvm 0660)
+// does not open for it; root can open it by the mode bits.
+FakeHost nobody_host() {
+  FakeHost h = intel_host();
+  h.privileged_ = false;
+  h.user_names_[65534] = "nobody";
+  h.accounts_[""] = {.user = "nobody",
+                     .uid = 65534,
+                     .gid = 65534,
+                     .groups = {65534},
+                     .open_errno = EACCES,
+                     .opened_as_user = true};
+  h.accounts_["root"] = {.user = "root", .uid = 0, .gid = 0, .groups = {0}, .can_open = true};
+  h.accounts_["alice"].opened_as_user = false;
+  h.probe_ = {.open_errno = EACCES};
+  return h;
+}
+
 std::vector<std::string> ids(const CheckReport& r) {
   std::vector<std::string> out;
   for (const auto& i : r.items) out.push_back(i.id);
@@ -135,7 +159,7 @@ TEST_CASE("eight checks in order, and a reason from the closed set") {
   CHECK(r.verdict.reason == "ok");
   CHECK(r.verdict.virt_type == "kvm");
   const auto& reasons = check_reasons();
-  CHECK(reasons.size() == 10);
+  CHECK(reasons.size() == 11);
   CHECK(std::find(reasons.begin(), reasons.end(), r.verdict.reason) != reasons.end());
 }
 
@@ -170,8 +194,9 @@ TEST_CASE("JSON snapshot: --user who is not in the device's group") {
         R"("hint":"add alice to group \"kvm\" (usermod -aG kvm alice), then log in again",)"
         R"("id":"device","state":"FAIL","title":"/dev/kvm"})");
   CHECK(j["verdict"].dump() ==
-        R"({"advice":"alice cannot open /dev/kvm (root:kvm 0660): add it to group \"kvm\", then )"
-        R"(log in again","exit_status":1,"reason":"permission-denied","usable":false,)"
+        R"({"advice":"alice cannot open /dev/kvm (root:kvm 0660): add alice to group \"kvm\" )"
+        R"((usermod -aG kvm alice), then log in again","exit_status":1,)"
+        R"("reason":"permission-denied","usable":false,)"
         R"("virt_type":"qemu"})");
   for (const auto& c : j["checks"]) {
     CHECK(c.contains("id"));
@@ -291,7 +316,7 @@ TEST_CASE("permission-denied: this process cannot open /dev/kvm") {
   CheckReport r = run_fake(h);
   CHECK(r.verdict.reason == "permission-denied");
   CHECK_FALSE(r.verdict.usable);
-  CHECK(r.verdict.advice.find("add it to group \"kvm\"") != std::string::npos);
+  CHECK(r.verdict.advice.find("add bob to group \"kvm\"") != std::string::npos);
 }
 
 TEST_CASE("permission-denied for a mode 0600 device names udev, not a group") {
@@ -406,7 +431,9 @@ TEST_CASE("fixture modules-missing: /lib/modules/<release> not installed; nova l
   CHECK(r.verdict.reason == "module-missing");
   CHECK(r.verdict.advice.find("/lib/modules/6.1.0-test-amd64") != std::string::npos);
   CHECK(item(r, "nova-log").state == CheckState::fail);
-  CHECK(item(r, "nova-log").hint.find("kvmprov apply") != std::string::npos);
+  // The log's line points at the verdict's cause (the modules package), not at another fix.
+  CHECK(item(r, "nova-log").hint.find("(module-missing)") != std::string::npos);
+  CHECK(item(r, "nova-log").hint.find("kvmprov apply") == std::string::npos);
 }
 
 TEST_CASE("fixture no-dev-kvm: modules loaded but no device node") {
@@ -431,6 +458,8 @@ TEST_CASE("every reason code is reached by a test above") {
   reached.insert(run_fake(pvm).verdict.reason);
   FakeHost denied = intel_host();
   reached.insert(run_fake(denied, {.user = "alice"}).verdict.reason);
+  FakeHost unprobed = nobody_host();
+  reached.insert(run_fake(unprobed, {.user = "root"}).verdict.reason);
   FakeHost unloaded = intel_host();
   unloaded.modules_["kvm_intel"].state = ModuleState::absent;
   unloaded.kernel_stats_.erase("/dev/kvm");
@@ -438,6 +467,403 @@ TEST_CASE("every reason code is reached by a test above") {
   reached.insert(run_fake(unloaded).verdict.reason);
   std::set<std::string> all(check_reasons().begin(), check_reasons().end());
   CHECK(reached == all);
+}
+
+// --- One user per run: the /dev/kvm line, the probe and the verdict are about the same user.
+
+TEST_CASE("--user root asked by a user who cannot open /dev/kvm: not probed, root not blamed") {
+  FakeHost h = nobody_host();
+  CheckReport r = run_fake(h, {.user = "root"});
+  CHECK(item(r, "device").state == CheckState::pass);
+  CHECK(item(r, "device").detail ==
+        "root:kvm 0660; user \"root\" can open it (from the mode bits)");
+  CHECK(item(r, "probe").state == CheckState::skip);
+  CHECK(item(r, "probe").detail ==
+        "not run as \"root\": kvmprov runs as \"nobody\", who cannot open /dev/kvm (Permission "
+        "denied), and only root can take another user's credentials");
+  CHECK(item(r, "probe").hint == "run as root to probe as another user");
+  CHECK_FALSE(r.verdict.usable);
+  CHECK(r.verdict.reason == "not-probed");
+  CHECK(r.verdict.advice ==
+        "the KVM probe could not run as \"root\": kvmprov runs as \"nobody\", who cannot open "
+        "/dev/kvm; run as root to probe as another user");
+  for (const auto& i : r.items) CHECK(i.hint.find("group") == std::string::npos);
+  CHECK(r.verdict.virt_type == "qemu");
+}
+
+TEST_CASE("--user asked by a user who can open /dev/kvm: the caller's probe, named as such") {
+  FakeHost h = nobody_host();
+  h.accounts_[""].open_errno = 0;
+  h.accounts_[""].can_open = true;
+  h.probe_ = probe_ok();
+  h.accounts_["alice"].can_open = true;
+  h.accounts_["alice"].open_errno = 0;
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(item(r, "probe").state == CheckState::pass);
+  CHECK(item(r, "probe").detail ==
+        "as \"nobody\" (running kvmprov), not as \"alice\": API 12, KVM_CREATE_VM and "
+        "KVM_CREATE_VCPU succeeded");
+  CHECK(item(r, "probe").hint == "run as root to probe as another user");
+  CHECK(r.verdict.usable);
+  // The kernel works, and alice may open the node by its bits: usable for alice.
+  CHECK(r.verdict.reason == "ok");
+  CHECK(h.probed_as_.empty());
+}
+
+TEST_CASE("--user as root: the probe runs as that user, so the probe line and the verdict agree") {
+  FakeHost h = intel_host();
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(h.probed_as_ == std::vector<std::string>{"alice"});
+  CHECK(item(r, "probe").state == CheckState::fail);
+  CHECK(item(r, "probe").detail == "as \"alice\": cannot open /dev/kvm: Permission denied");
+  CHECK(r.verdict.reason == "permission-denied");
+  CHECK(r.verdict.advice.starts_with("alice cannot open /dev/kvm"));
+
+  h.accounts_["alice"].groups.push_back(108);
+  h.accounts_["alice"].can_open = true;
+  h.accounts_["alice"].open_errno = 0;
+  r = run_fake(h, {.user = "alice"});
+  CHECK(item(r, "probe").detail ==
+        "as \"alice\": API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded");
+  CHECK(item(r, "probe").hint.empty());
+  CHECK(r.verdict.reason == "ok");
+}
+
+TEST_CASE("--user naming the running user: probed as this process, no other user is named") {
+  FakeHost h = intel_host();
+  h.privileged_ = false;
+  h.accounts_[""] = {.user = "alice",
+                     .uid = 1000,
+                     .gid = 1000,
+                     .groups = {1000, 108},
+                     .can_open = true,
+                     .opened_as_user = true};
+  h.accounts_["alice"] = h.accounts_[""];
+  h.accounts_["alice"].opened_as_user = false;
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(h.probed_as_.empty());
+  CHECK(item(r, "probe").detail ==
+        "as \"alice\": API 12, KVM_CREATE_VM and KVM_CREATE_VCPU succeeded");
+  CHECK(r.verdict.reason == "ok");
+}
+
+TEST_CASE("root refused /dev/kvm: the advice names what refuses it, never a group for root") {
+  FakeHost h = intel_host();
+  h.accounts_[""] = {.user = "root", .open_errno = EACCES, .opened_as_user = true};
+  h.probe_ = {.open_errno = EACCES};
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "permission-denied");
+  CHECK(r.verdict.advice ==
+        "root cannot open /dev/kvm (root:kvm 0660): its mode bits let \"root\" open it, so an "
+        "ACL, a security module (SELinux, AppArmor) or a device cgroup refuses it: see the audit "
+        "log");
+  CHECK(item(r, "device").hint == r.verdict.advice.substr(r.verdict.advice.find("): ") + 3));
+  CHECK(r.verdict.advice.find("usermod") == std::string::npos);
+}
+
+TEST_CASE("a member of the device's group refused on open is not told to join it") {
+  FakeHost h = intel_host();
+  h.accounts_["alice"].groups.push_back(108);
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(r.verdict.reason == "permission-denied");
+  CHECK(r.verdict.advice.find("security module") != std::string::npos);
+  CHECK(item(r, "device").hint.find("usermod") == std::string::npos);
+}
+
+TEST_CASE("probe_as: opens with the user's credentials, in a child" *
+          doctest::skip(geteuid() != 0)) {
+  kvmprov::test::TempDir dir("kvmprov-probe");
+  kvmprov::test::put(dir / "/rootonly", "");
+  REQUIRE(chmod((dir / "/rootonly").c_str(), 0600) == 0);
+  const UserAccess nobody{.user = "nobody", .uid = 65534, .gid = 65534, .groups = {65534}};
+  auto refused = probe_as(nobody, dir / "/rootonly");
+  REQUIRE(refused);
+  CHECK_FALSE(refused->opened);
+  CHECK(refused->open_errno == EACCES);
+  // /dev/null opens for anyone, and is no KVM device.
+  auto opened = probe_as(nobody, "/dev/null");
+  REQUIRE(opened);
+  CHECK(opened->opened);
+  CHECK(opened->api_version == -1);
+  CHECK_FALSE(opened->ok());
+  const UserAccess root{.user = "root"};
+  auto as_root = probe_as(root, dir / "/rootonly");
+  REQUIRE(as_root);
+  CHECK(as_root->opened);
+}
+
+// --- Hints that fit the host: a load it can do, kernel parameters it has, installed paths.
+
+TEST_CASE("a kernel without module support is never told to modprobe") {
+  FakeHost h = intel_host();
+  h.kernel_files_.erase("/proc/modules");
+  h.modules_["vhost_net"].state = ModuleState::absent;
+  h.kernel_stats_.erase("/dev/vhost-net");
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "io").state == CheckState::warn);
+  CHECK(item(r, "io").hint.find("modprobe") == std::string::npos);
+  CHECK(item(r, "io").hint.starts_with(
+      "this kernel cannot load modules and has no vhost_net built in: boot a kernel with it built "
+      "in or with module support"));
+}
+
+TEST_CASE("a module that is missing, blacklisted, or loaded without its node gets that fix") {
+  FakeHost h = intel_host();
+  h.kernel_stats_.erase("/dev/vhost-net");
+  h.kernel_stats_.erase("/dev/net/tun");
+  h.modules_["vhost_net"].state = ModuleState::absent;
+  h.modules_["vhost_net"].blacklisted_by = "/etc/modprobe.d/no-vhost.conf";
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "\"vhost_net\" is blacklisted in /etc/modprobe.d/no-vhost.conf: remove that entry, then "
+        "load vhost_net (modprobe vhost_net); \"tun\" is not in /lib/modules/6.1.0-test-amd64: "
+        "install the modules package for 6.1.0-test-amd64");
+  h.modules_["vhost_net"] = {.name = "vhost_net", .state = ModuleState::live, .found = true};
+  h.available("tun");
+  r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "vhost_net is loaded but /dev/vhost-net is missing: udevadm trigger, or mount devtmpfs on "
+        "/dev; load tun (modprobe tun)");
+}
+
+TEST_CASE("module loading disabled until reboot: no line advises a load now") {
+  FakeHost h = intel_host();
+  h.kernel_files_["/proc/sys/kernel/modules_disabled"] = "1\n";
+  h.modules_["kvm"].state = h.modules_["kvm_intel"].state = ModuleState::absent;
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  CheckReport r = run_fake(h);
+  CHECK(r.verdict.reason == "module-not-loaded");
+  const std::string fix =
+      "module loading is disabled until the next boot (kernel.modules_disabled=1): list kvm in "
+      "/etc/modules-load.d (kvmprov apply does for its profile's modules), then reboot";
+  CHECK(item(r, "kernel").hint == fix);
+  CHECK(r.verdict.advice == "module \"kvm\" is not loaded: " + fix);
+}
+
+TEST_CASE("without libkmod the load fix installs it first") {
+  FakeHost h = intel_host();
+  h.modules_["kvm_intel"] = {.name = "kvm_intel", .unknown_because = "libkmod is missing"};
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "kernel").hint ==
+        "install kmod's library (libkmod2 or kmod-libs), then kvmprov apply");
+  CHECK(r.verdict.advice.ends_with(item(r, "kernel").hint));
+}
+
+TEST_CASE("IOMMU hints use only documented kernel parameters, by the firmware's table") {
+  FakeHost h = intel_host();
+  h.kernel_files_["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/qemu-tcg-EPYC.cpuinfo");
+  std::string& cpuinfo = h.kernel_files_["/proc/cpuinfo"];
+  for (size_t at; (at = cpuinfo.find(" hypervisor")) != std::string::npos;) cpuinfo.erase(at, 11);
+  h.kernel_files_.erase("/sys/firmware/acpi/tables/DMAR");
+  h.kernel_files_["/sys/firmware/acpi/tables/IVRS"] = "";
+  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {};
+  CheckReport r = run_fake(h);
+  // amd_iommu has no "on": the AMD IOMMU is on unless something turned it off.
+  CHECK(item(r, "io").hint.find("amd_iommu=on") == std::string::npos);
+  CHECK(item(r, "io").hint ==
+        "the firmware describes an IOMMU (IVRS table) but the kernel did not enable it: see its "
+        "log (AMD-Vi)");
+  h.kernel_files_["/proc/cmdline"] = "BOOT_IMAGE=/vmlinuz root=/dev/sda1 amd_iommu=off quiet\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "remove amd_iommu=off from the kernel command line for device passthrough");
+  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1 iommu=off\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "remove iommu=off from the kernel command line for device passthrough");
+  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1\n";
+  h.kernel_files_["/boot/config-" + h.release_] = "CONFIG_KVM=m\n# CONFIG_AMD_IOMMU is not set\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "this kernel is built without CONFIG_AMD_IOMMU: boot one with it for device passthrough");
+}
+
+TEST_CASE("intel_iommu=on is advised only when the kernel lacks it and does not default to it") {
+  FakeHost h = intel_host();
+  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {};
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "add intel_iommu=on to the kernel command line for device passthrough");
+  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1 intel_iommu=on,igfx_off\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint.find("intel_iommu=on") == std::string::npos);
+  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1 intel_iommu=off\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint ==
+        "remove intel_iommu=off from the kernel command line for device passthrough");
+  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1\n";
+  h.kernel_files_["/boot/config-" + h.release_] =
+      "CONFIG_INTEL_IOMMU=y\nCONFIG_INTEL_IOMMU_DEFAULT_ON=y\n";
+  r = run_fake(h);
+  CHECK(item(r, "io").hint.find("intel_iommu=on") == std::string::npos);
+}
+
+TEST_CASE("run as root is advised only where root could read the firmware's state") {
+  FakeHost h = intel_host();
+  h.privileged_ = false;
+  h.kernel_files_.erase("/proc/modules");
+  CheckReport r = run_fake(h);
+  CHECK(item(r, "firmware").state == CheckState::skip);
+  CHECK(item(r, "firmware")
+            .detail.starts_with(
+                "MSRs not read: no msr driver built in, and the kernel cannot load modules"));
+  CHECK(item(r, "firmware").hint.empty());
+  // Bare metal without VT: root could not rule out the firmware either.
+  std::string& cpuinfo = h.kernel_files_["/proc/cpuinfo"];
+  for (size_t at; (at = cpuinfo.find(" vmx ")) != std::string::npos;) cpuinfo.erase(at, 4);
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  r = run_fake(h);
+  CHECK(r.verdict.reason == "no-hardware-support");
+  CHECK(r.verdict.advice.find("run as root") == std::string::npos);
+  h.kernel_files_["/proc/modules"] = "";
+  r = run_fake(h);
+  CHECK(item(r, "firmware").hint == "run as root to read the firmware's VT state");
+  CHECK(r.verdict.advice.ends_with("(run as root to rule out VT disabled in the firmware)"));
+}
+
+TEST_CASE(
+    "the nested hint names the installed profile, or the command line for a built-in module") {
+  FakeHost h = intel_host();
+  h.kernel_files_["/sys/module/kvm_intel/parameters/nested"] = "N\n";
+  CheckReport r = run_fake(h);
+  const std::string installed = std::string(KVMPROV_PROFILE_DIR) + "/nested.yaml";
+  CHECK(installed.starts_with("/"));
+  CHECK(item(r, "nested").hint ==
+        "to enable: kvmprov --profile " + installed + " apply --allow-reload (when no guest runs)");
+  h.modules_["kvm_intel"].state = ModuleState::builtin;
+  r = run_fake(h);
+  CHECK(item(r, "nested").hint ==
+        "kvm_intel is built into the kernel: add kvm_intel.nested=1 to the kernel command line, "
+        "then reboot");
+}
+
+TEST_CASE("the nova-compute log's hint follows the verdict's reason") {
+  FakeHost h = intel_host();
+  h.files_["/var/log/nova/nova-compute.log"] = std::string("x ") + kNoHvmMessage + "\n";
+  h.kernel_stats_["/dev/kvm"] = char_device(0600, 0, 0);
+  CheckReport r = run_fake(h, {.user = "alice"});
+  CHECK(r.verdict.reason == "permission-denied");
+  CHECK(item(r, "nova-log").hint ==
+        "KVM is not usable now (permission-denied): do what the verdict says, then restart "
+        "libvirtd and nova-compute");
+}
+
+// --- --log: the end of a log of any size, from a file or a stream.
+
+TEST_CASE("log_tail keeps whole lines of the last bytes") {
+  CHECK(log_tail("a\nbb\n", 10).text == "a\nbb\n");
+  CHECK_FALSE(log_tail("a\nbb\n", 10).truncated);
+  // Cut inside "first": that line is dropped whole.
+  LogTail t = log_tail("first line\nsecond\n", 10);
+  CHECK(t.truncated);
+  CHECK(t.text == "second\n");
+  // Cut just after a newline: the next line is whole and kept.
+  CHECK(log_tail("first\nsecond\n", 7).text == "second\n");
+  // One line longer than the bound is kept as it is.
+  CHECK(log_tail("abcdefghij", 4).text == "ghij");
+}
+
+TEST_CASE("--log larger than the whole-file limit: its end is searched, and said so") {
+  kvmprov::test::TempDir dir("kvmprov-log");
+  const std::string line = "2024-01-01 INFO nova.compute.manager nothing to see here\n";
+  std::string text;
+  text.reserve(kLogTailBytes + (2 << 20));
+  text += std::string("ERROR early: ") + kNoHvmMessage + "\n";  // beyond the tail
+  while (text.size() < kLogTailBytes + (1 << 20)) text += line;
+  text += std::string("ERROR libvirtError: ") + kNoHvmMessage + "\n";
+  kvmprov::test::put(dir / "/nova-compute.log", text);
+  CheckReport r = run_fixture("modules-missing", {.log_path = dir / "/nova-compute.log"});
+  CHECK(item(r, "nova-log").state == CheckState::fail);
+  CHECK(item(r, "nova-log")
+            .detail.starts_with(std::string("\"") + kNoHvmMessage +
+                                "\" 1 time in the last 16 MiB of " + dir.path()));
+}
+
+TEST_CASE("--log from a pipe: read to its end, its tail kept in bounded memory") {
+  int fds[2];
+  REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
+  std::thread writer([fd = fds[1]] {
+    const std::string filler(1 << 16, 'x');
+    std::string chunk;
+    for (int i = 0; i < 8; ++i) chunk += filler.substr(0, (1 << 16) - 1) + "\n";
+    for (size_t written = 0; written < kLogTailBytes + (4 << 20); written += chunk.size())
+      if (write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) break;
+    const std::string last = std::string("ERROR ") + kNoHvmMessage + "\n";
+    (void)!write(fd, last.data(), last.size());
+    close(fd);
+  });
+  auto tail = read_log_tail("/proc/self/fd/" + std::to_string(fds[0]), kLogTailBytes);
+  writer.join();
+  close(fds[0]);
+  REQUIRE(tail);
+  REQUIRE(*tail);
+  CHECK((*tail)->truncated);
+  CHECK((*tail)->text.size() <= kLogTailBytes);
+  CHECK((*tail)->text.ends_with(std::string("ERROR ") + kNoHvmMessage + "\n"));
+  CHECK((*tail)->text.front() == 'x');
+}
+
+TEST_CASE("--log naming a FIFO without a writer reads as empty instead of hanging") {
+  kvmprov::test::TempDir dir("kvmprov-fifo");
+  REQUIRE(mkfifo((dir / "/log").c_str(), 0600) == 0);
+  auto tail = read_log_tail(dir / "/log", kLogTailBytes);
+  REQUIRE(tail);
+  REQUIRE(*tail);
+  CHECK((*tail)->text.empty());
+  auto missing = read_log_tail(dir / "/none", kLogTailBytes);
+  REQUIRE(missing);
+  CHECK_FALSE(*missing);
+  auto directory = read_log_tail(dir.path(), kLogTailBytes);
+  REQUIRE_FALSE(directory);
+  CHECK(directory.error().message == "cannot read \"" + dir.path() + "\": Is a directory");
+}
+
+// --- --fact: the overridden facts are the only CPU facts every line and the verdict use.
+
+TEST_CASE("--fact cpu_vendor=amd on an Intel CPU: assumed, not present; no Intel MSR misread") {
+  FakeHost h = intel_host();
+  h.cpuid_vendor_ = "GenuineIntel";
+  Facts facts = observe(h, default_profile());
+  REQUIRE(override_fact(facts, "cpu_vendor=amd"));
+  CheckReport r = run_check(h, facts);
+  CHECK(item(r, "cpu").detail ==
+        "amd (--fact cpu_vendor); \"svm\" flag assumed (--fact cpu_vendor); not under a "
+        "hypervisor");
+  CHECK(item(r, "firmware")
+            .detail.starts_with("MSRs not read: --fact cpu_vendor=amd, but this CPU is intel"));
+  CHECK(h.loads_.empty());
+  CHECK(r.verdict.reason == "ok");
+  for (const auto& i : r.items) {
+    CHECK(i.detail.find("present") == std::string::npos);
+    CHECK(i.detail.find("without VT") == std::string::npos);
+  }
+  // The DMAR table says Intel's IOMMU, whatever the forced vendor.
+  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {};
+  r = run_check(h, facts);
+  CHECK(item(r, "io").hint ==
+        "add intel_iommu=on to the kernel command line for device passthrough");
+}
+
+TEST_CASE("--fact vmx=false on a working host: the paravirtual verdict names the fact") {
+  FakeHost h = intel_host();
+  Facts facts = observe(h, default_profile());
+  REQUIRE(override_fact(facts, "vmx=false"));
+  CheckReport r = run_check(h, facts);
+  CHECK(item(r, "cpu").detail.find("no \"vmx\" flag (--fact vmx)") != std::string::npos);
+  CHECK(r.verdict.reason == "ok-paravirtual");
+  CHECK(r.verdict.advice ==
+        "KVM acceleration can be used: the kernel provides KVM without VT flags (--fact vmx)");
+}
+
+TEST_CASE("check names the facts it reasons with") {
+  for (std::string_view key : check_fact_keys())
+    CHECK(std::find(fact_keys().begin(), fact_keys().end(), key) != fact_keys().end());
+  CHECK(std::find(check_fact_keys().begin(), check_fact_keys().end(), "kvm_usable") ==
+        check_fact_keys().end());
 }
 
 // --- The real machine: the test issues the ioctls itself and expects the same verdict.

@@ -987,5 +987,87 @@ if [ -z "${KVMPROV_WRAPPER:-}" ] && ! ldd "$KVMPROV" 2>/dev/null | grep -q libas
   done
 fi
 
+# --- check: one consistent verdict
+run check --user ""
+expect_rc 64 "check --user ''"
+# shellcheck disable=SC2016 # $SUDO_USER is the message's text
+expect_eq "$err" 'kvmprov: --user: the name is empty (an unset variable such as $SUDO_USER gives that): name an account, or drop --user to ask about the user running kvmprov (see kvmprov --help)' "check --user '': message"
+expect_eq "$out" "" "check --user '': no report"
+run check --log ""
+expect_rc 64 "check --log ''"
+expect_eq "$err" 'kvmprov: --log: the file name is empty: name the log, or drop --log for /var/log/nova/nova-compute.log (see kvmprov --help)' "check --log '': message"
+for fact in kvm_usable=false kernel_release=6.1.0-99-amd64 systemd=true cpu_flags=fpu,vmx; do
+  run check --fact "$fact"
+  expect_rc 64 "check --fact $fact"
+  expect_eq "$err" "kvmprov: --fact ${fact%%=*} does not apply to check, which examines the running kernel and decides KVM's usability itself; facts check uses: cpu_vendor, vmx, svm, hypervisor, modules_supported" "check --fact $fact: message"
+done
+run --fact cpu_vendor=amd check
+expect_in "$out" 'PASS CPU: amd (--fact cpu_vendor); "svm" flag assumed (--fact cpu_vendor); ' "check --fact cpu_vendor=amd: the flag is assumed, not present"
+expect_not_in "$out" "flag present" "check --fact cpu_vendor=amd: no flag called present"
+expect_not_in "$out" "without VT flags" "check --fact cpu_vendor=amd: the verdict uses the same flags"
+run --fact cpu_vendor=amd --fact svm=false check --json
+printf '%s' "$out" >"$TMP/check-fact.json"
+python3 - "$TMP/check-fact.json" <<'PY' && ok || bad "check --fact svm=false: every line and the verdict say the fact"
+import json, sys
+r = json.load(open(sys.argv[1]))
+cpu = r["checks"][0]["detail"]
+assert 'no "svm" flag (--fact svm)' in cpu, cpu
+v = r["verdict"]
+assert "/proc/cpuinfo" not in v["advice"], v
+PY
+
+# --log: the end of a log of any size, and streams
+head -c $((17 << 20)) /dev/zero | tr '\0' '#' | fold -w 99 >"$TMP/big-nova.log"
+printf "ERROR libvirtError: no supported architecture for os type 'hvm'\n" >>"$TMP/big-nova.log"
+run check --log "$TMP/big-nova.log"
+expect_not_in "$out" "File too large" "check --log over 16 MiB: read"
+expect_in "$out" "\"no supported architecture for os type 'hvm'\" 1 time in the last 16 MiB of $TMP/big-nova.log: " "check --log over 16 MiB: its end searched"
+out=$(printf "x ERROR: no supported architecture for os type 'hvm'\n" | ${KVMPROV_WRAPPER:-} "$KVMPROV" check --log /dev/stdin 2>"$TMP/stderr")
+expect_in "$out" "1 time in /dev/stdin: the KVM modules were not loaded" "check --log /dev/stdin from a pipe"
+out=$(${KVMPROV_WRAPPER:-} "$KVMPROV" check --log /dev/stdin <"$TMP/big-nova.log" 2>"$TMP/stderr")
+expect_in "$out" "1 time in the last 16 MiB of /dev/stdin" "check --log /dev/stdin from a large file"
+mkfifo "$TMP/nova.fifo"
+cat "$TMP/big-nova.log" >"$TMP/nova.fifo" &
+writer=$!
+run check --log "$TMP/nova.fifo"
+# A run that never opened the FIFO leaves the writer blocked: end it rather than wait for ever.
+kill "$writer" 2>/dev/null
+wait "$writer" 2>/dev/null
+expect_in "$out" "1 time in the last 16 MiB of $TMP/nova.fifo" "check --log FIFO with a writer"
+
+# Hints fit the host: no load this kernel cannot do, no parameter value the kernel lacks.
+run check --json
+expect_not_in "$out" "amd_iommu=on" "check: no invalid amd_iommu value"
+expect_not_in "$out" "profiles/nested.yaml apply" "check: no source-tree profile path"
+if [ ! -e /proc/modules ]; then
+  expect_not_in "$out" "modprobe" "check on a kernel without module support: no modprobe hint"
+fi
+
+# --user: the verdict is about that user, and the probe runs as that user or says it did not.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -c /dev/kvm ]; then
+  as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+  out=$(as_nobody "$KVMPROV" check --user root 2>"$TMP/stderr"); rc=$?
+  expect_not_in "$out" "(permission-denied)" "check --user root as nobody: root is not denied"
+  expect_not_in "$out" "usermod -aG kvm root" "check --user root as nobody: no group for root"
+  if as_nobody sh -c ': <>/dev/kvm' 2>/dev/null; then
+    expect_in "$out" 'KVM probe: as "nobody" (running kvmprov), not as "root": ' "check --user root as nobody who can open /dev/kvm: the probe says whose it is"
+  else
+    expect_rc 1 "check --user root as nobody who cannot open /dev/kvm"
+    expect_in "$out" 'SKIP KVM probe: not run as "root": kvmprov runs as "nobody", who cannot open /dev/kvm (Permission denied)' "check --user root as nobody: probe not run"
+    expect_in "$out" "verdict: not usable (not-probed): " "check --user root as nobody: verdict"
+    expect_in "$out" "run as root to probe as another user" "check --user root as nobody: the fix"
+  fi
+  run check --user nobody
+  if as_nobody sh -c ': <>/dev/kvm' 2>/dev/null; then
+    expect_in "$out" 'KVM probe: as "nobody": ' "check --user nobody as root: probed as nobody"
+  else
+    expect_rc 1 "check --user nobody as root, nobody cannot open /dev/kvm"
+    expect_in "$out" 'FAIL KVM probe: as "nobody": cannot open /dev/kvm: Permission denied' "check --user nobody as root: the probe ran as nobody"
+    expect_in "$out" "verdict: not usable (permission-denied): nobody cannot open /dev/kvm" "check --user nobody as root: verdict about nobody"
+  fi
+else
+  echo "cli: skipping check --user across users (needs root, setpriv and /dev/kvm)" >&2
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

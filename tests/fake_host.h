@@ -34,6 +34,9 @@ class FakeHost : public Host {
   std::map<std::string, int> read_errors_;      // path -> errno a read fails with
   std::optional<int> open_as_result_;  // what open_device_as gives (0 or an errno); unset: no root
   KvmProbe probe_;
+  // What probe_kvm_as gives for a user; unlisted: probe_ for a user who can open /dev/kvm, that
+  // user's open error otherwise. Refused unless privileged_.
+  std::map<std::string, KvmProbe> probes_as_;
   // Device nodes below /dev, by node name ("kvm", "net/tun").
   std::map<std::string, FileInfo> nodes_;
   // What a udev change event does to a node (set by a test to model udevd); none by default.
@@ -50,7 +53,8 @@ class FakeHost : public Host {
   // Records.
   std::vector<std::string> writes_, removals_, loads_, unloads_;
   std::vector<std::string> groups_created_, members_added_, node_changes_, udev_events_;
-  std::vector<std::string> sweeps_;  // paths beside which stale temporaries were removed
+  std::vector<std::string> sweeps_;     // paths beside which stale temporaries were removed
+  std::vector<std::string> probed_as_;  // users probe_kvm_as ran as
   int udev_reloads_ = 0;
 
   std::optional<ScopeFacts> scope_;  // unset: running system when live_, else an image
@@ -187,6 +191,20 @@ class FakeHost : public Host {
     return {};
   }
   KvmProbe probe_kvm() override { return probe_; }
+  Result<KvmProbe> probe_kvm_as(const UserAccess& who) override {
+    if (!privileged_)
+      return Error{EPERM, "cannot probe \"/dev/kvm\" as \"" + who.user + "\": not running as root"};
+    probed_as_.push_back(who.user);
+    if (auto it = probes_as_.find(who.user); it != probes_as_.end()) return it->second;
+    if (!who.can_open) return KvmProbe{.open_errno = who.open_errno ? who.open_errno : EACCES};
+    return probe_;
+  }
+  Result<std::optional<LogTail>> read_log(const std::string& path, size_t max_bytes) override {
+    auto content = read_file(path);
+    if (!content) return content.error();
+    if (!*content) return std::optional<LogTail>();
+    return std::optional<LogTail>(log_tail(**content, max_bytes));
+  }
   Result<FileInfo> device_node(const std::string& node) override {
     auto it = nodes_.find(node);
     return it == nodes_.end() ? FileInfo{} : it->second;
