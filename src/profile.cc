@@ -1031,7 +1031,7 @@ class Validator {
   std::string source_;
 };
 
-// Closes a file descriptor on every return path of load_profile_file.
+// A profile that could not be read: one error naming the file.
 ParseResult file_error(const std::string& path, std::string message) {
   ParseResult r;
   r.errors.push_back(ProfileError{path, 0, 0, std::move(message)});
@@ -1223,7 +1223,37 @@ ParseResult parse_profile(std::string_view text, const std::string& source) {
   return result;
 }
 
+namespace {
+
+// Reads at most kMaxProfileBytes from FD into TEXT; an error message, or empty on success.
+std::string read_profile_bytes(int fd, std::string& text) {
+  // Read one byte past the limit: the size from fstat can be stale or, on pseudo files, zero.
+  text.assign(kMaxProfileBytes + 1, '\0');
+  std::size_t used = 0;
+  while (used < text.size()) {
+    ssize_t n = ::read(fd, text.data() + used, text.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::string("cannot read profile: ") + std::strerror(errno);
+    if (n == 0) break;
+    used += static_cast<std::size_t>(n);
+  }
+  if (used > kMaxProfileBytes) return "profile is larger than 1 MiB";
+  text.resize(used);
+  return {};
+}
+
+}  // namespace
+
 ParseResult load_profile_file(const std::string& path) {
+  std::string text;
+  if (path == "-") {
+    // Standard input: a pipe or a file, read once. One name for it, so that the headers of
+    // generated files are the same on every run that passes the same profile this way.
+    const std::string source = "<stdin>";
+    if (std::string e = read_profile_bytes(STDIN_FILENO, text); !e.empty())
+      return file_error(source, e);
+    return parse_profile(text, source);
+  }
   // O_NONBLOCK so that a FIFO cannot hang us before fstat shows it is not a regular file.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0)
@@ -1236,20 +1266,9 @@ ParseResult load_profile_file(const std::string& path) {
     return file_error(path, std::string("cannot read profile: ") + std::strerror(EISDIR));
   }
   if (!S_ISREG(st.st_mode)) return file_error(path, "cannot read profile: not a regular file");
-  const std::string too_large = "profile is larger than 1 MiB";
-  if (static_cast<std::size_t>(st.st_size) > kMaxProfileBytes) return file_error(path, too_large);
-  // Read one byte past the limit: the size from fstat can be stale or, on pseudo files, zero.
-  std::string text(kMaxProfileBytes + 1, '\0');
-  std::size_t used = 0;
-  while (used < text.size()) {
-    ssize_t n = ::read(fd.get(), text.data() + used, text.size() - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return file_error(path, std::string("cannot read profile: ") + std::strerror(errno));
-    if (n == 0) break;
-    used += static_cast<std::size_t>(n);
-  }
-  if (used > kMaxProfileBytes) return file_error(path, too_large);
-  text.resize(used);
+  if (static_cast<std::size_t>(st.st_size) > kMaxProfileBytes)
+    return file_error(path, "profile is larger than 1 MiB");
+  if (std::string e = read_profile_bytes(fd.get(), text); !e.empty()) return file_error(path, e);
   ParseResult parsed = parse_profile(text, path);
   // Errors name the file as the operator spelt it; the profile itself carries one spelling, so
   // that profile.yaml, ./profile.yaml and a link to it give the same generated files.

@@ -273,8 +273,10 @@ purge_case not-a-marker 644 '# BEGIN kvmprov2\n#  BEGIN kvmprov\n #BEGIN kvmprov
 purge_case tab-after-marker 644 'a\n# BEGIN kvmprov\tx\nkvm\n# END kvmprov\nb\n' 'a\nb\n'
 purge_case bom-crlf 644 '\357\273\277# BEGIN kvmprov\r\nkvm\r\n# END kvmprov \r\nloop\r\n' '\357\273\277loop\r\n'
 # A byte order mark counts only at the very start of the file.
+# A byte order mark later on hides the begin marker, so the end marker closes no block.
 purge_case bom-not-first 644 '\357\273\277loop\n\357\273\277# BEGIN kvmprov\nkvm\n# END kvmprov\n' \
-  '\357\273\277loop\n\357\273\277# BEGIN kvmprov\nkvm\n# END kvmprov\n'
+  '\357\273\277loop\n\357\273\277# BEGIN kvmprov\nkvm\n# END kvmprov\n' \
+  "kvmprov: /etc/modules: \"# END kvmprov\" at line 4 closes no block; fix it by hand"
 purge_case two-blocks 644 "a\n${block}b\n# BEGIN kvmprov\nvhost_net\n# END kvmprov\t \nc\n" "a\nb\nc\n"
 purge_case stray-end 644 "# END kvmprov\n${block}" "# END kvmprov\n${block}" \
   "kvmprov: /etc/modules: \"# END kvmprov\" at line 1 closes no block; fix it by hand"

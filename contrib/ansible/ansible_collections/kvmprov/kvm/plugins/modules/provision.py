@@ -45,10 +45,8 @@ options:
       - A mapping is the profile as data, written as JSON (which is YAML) so that every value
         keeps its type. A device's C(mode) must then be a string such as C("0660"); a number is
         refused, because YAML 1.1 reads an unquoted C(0660) as the number 432.
-      - Without I(profile) it is written to C(ansible-profile.yaml) in a private temporary
-        directory on the target, used for this run only and removed afterwards. kvmprov names
-        the profile by that relative name in the files it writes, so repeated runs stay
-        idempotent.
+      - Without I(profile) it is passed on kvmprov's standard input (C(--profile -)). kvmprov
+        names such a profile C(<stdin>) in the files it writes, so repeated runs stay idempotent.
     type: raw
   root:
     description:
@@ -58,8 +56,8 @@ options:
   facts:
     description:
       - Facts to override, passed as C(--fact KEY=VALUE) (for example C(cpu_vendor=amd) for an
-        image built for another CPU). Not passed with I(state=absent): C(kvmprov reset) reads
-        no facts.
+        image built for another CPU). Not passed with I(state=absent), because C(kvmprov reset)
+        reads no facts.
     type: dict
     default: {}
   allow_reload:
@@ -332,7 +330,7 @@ class Run(object):
 
     def __init__(self, cmd):
         self.cmd = cmd
-        self.cwd = None
+        self.stdin = None  # profile_content passed on standard input (--profile -)
         self.workdir = None  # private temporary directory for an inline profile
         self.rename = None  # (temporary path, real path) when planning from a copy
         self.result = dict(changed=False, profile_written=False)
@@ -376,16 +374,17 @@ def prepare_profile(module, run, binary):
             run.profile_diff(p["profile"], content)
         run.result["changed"] = True
     else:
-        # A relative name keeps the headers kvmprov writes the same on every run.
-        run.inline(module, content)
-        run.cwd = run.workdir
-        run.cmd += ["--profile", INLINE_NAME]
+        # Standard input has one name, "<stdin>", so the headers kvmprov writes into generated
+        # files are the same on every run; a temporary file's name would change them each time.
+        run.stdin = content
+        run.cmd += ["--profile", "-"]
 
 
 def execute(module, run):
     started = time.time()
     try:
-        rc, out, err = module.run_command(run.cmd, cwd=run.cwd, environ_update={"NO_COLOR": "1"})
+        rc, out, err = module.run_command(run.cmd, data=run.stdin, binary_data=True,
+                                          environ_update={"NO_COLOR": "1"})
     finally:
         if run.workdir:
             shutil.rmtree(run.workdir, ignore_errors=True)

@@ -60,11 +60,12 @@ class Kvmprov(object):
         self.profile = None  # the profile text kvmprov would have read
 
     def __call__(self, module, args, **kwargs):
-        self.calls.append(dict(args=list(args), cwd=kwargs.get("cwd")))
+        self.calls.append(dict(args=list(args), stdin=kwargs.get("data")))
         if "--profile" in args:
             path = args[args.index("--profile") + 1]
-            path = os.path.join(kwargs.get("cwd") or "", path)
-            if os.path.exists(path):
+            if path == "-":
+                self.profile = kwargs.get("data")
+            elif os.path.exists(path):
                 with open(path) as f:
                     self.profile = f.read()
         return self.rc, self.out, self.err
@@ -129,7 +130,7 @@ def test_apply_runs_kvmprov_with_the_options(run, tmp_path):
 def test_the_running_system_is_no_root_at_all(run):
     # kvmprov refuses --root / (a root that is the running system's is a usage error).
     k = Kvmprov(report("apply", [LOAD]))
-    outcome, _ = run(dict(profile="/etc/kvmprov/profile.yaml"), k)
+    outcome = run(dict(profile="/etc/kvmprov/profile.yaml"), k)[0]
     assert outcome == "exit"
     assert "--root" not in k.calls[0]["args"]
 
@@ -211,13 +212,13 @@ def test_pending_actions_are_warnings(run, tmp_path):
     assert result["warnings"] == ["kvmprov: reload kvm_amd pending: needs --allow-reload"]
 
 
-def test_inline_profile_in_a_private_directory(run, tmp_path):
+def test_inline_profile_on_standard_input(run, tmp_path):
+    # One name for the profile on every run: the headers kvmprov writes stay the same.
     k = Kvmprov(report("apply", [LOAD]))
     run(dict(root=str(tmp_path), profile_content="version: 1\nname: inline"), k)
     call = k.calls[0]
-    assert call["args"][-3:] == ["--profile", "ansible-profile.yaml", "apply"]
+    assert call["args"][-3:] == ["--profile", "-", "apply"]
     assert k.profile == "version: 1\nname: inline\n"
-    assert not os.path.exists(call["cwd"]), "the private directory is removed"
 
 
 def test_a_mapping_keeps_its_modes_strings(run, tmp_path):
