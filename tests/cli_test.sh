@@ -111,6 +111,21 @@ run validate "$TMP/bad.yaml"
 expect_rc 65 "validate bad"
 expect_in "$err" "$TMP/bad.yaml:3:1: unknown key \"modles\" (did you mean \"modules\"?)" "unknown key"
 expect_in "$err" "$TMP/bad.yaml:5:10: " "second error reported too"
+# A profile on standard input ("-") is named <stdin> in errors and in the files it generates, the
+# same on every run; a pipe is read like a file.
+out=$("$KVMPROV" validate - <"$TMP/bad.yaml" 2>"$TMP/stderr"); rc=$?; err=$(cat "$TMP/stderr")
+expect_rc 65 "validate - (bad)"
+expect_in "$err" "<stdin>:3:1: unknown key \"modles\"" "errors name <stdin>"
+mkdir -p "$TMP/stdin-root/etc"
+for n in 1 2; do
+  out=$(printf 'version: 1\nname: piped\nmodules: [{name: kvm, options: {x: 1}}]\n' |
+    "$KVMPROV" apply --profile - --root "$TMP/stdin-root" 2>"$TMP/stderr"); rc=$?
+  err=$(cat "$TMP/stderr")
+  expect_rc 0 "apply --profile - (run $n)"
+done
+expect_in "$out" "0 changed" "a second apply from standard input changes nothing"
+expect_in "$(head -1 "$TMP/stdin-root/etc/modprobe.d/kvmprov.conf")" '"piped" (<stdin>)' \
+  "the header names <stdin>"
 
 # --- plan and apply under --root, forced AMD vendor, /etc/modules (no systemd in the root)
 ROOT="$TMP/root"
