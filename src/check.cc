@@ -140,7 +140,13 @@ ModuleFacts module_facts(Host& host, const Facts& facts, const std::string& name
 // lines and the verdict give, so that none advises a load this host cannot do. HOW is the load
 // that works when nothing stands in the way ("kvmprov apply", "modprobe vhost_net").
 std::string load_fix(const Facts& facts, const ModuleFacts& m, const std::string& name,
-                     const std::string& how) {
+                     const std::string& how, const std::string& container) {
+  // Modules in a container are the host's kernel's: loading them is the host's part.
+  if (!container.empty() && facts.modules_supported && !facts.modules_disabled)
+    return fmt::format(
+        "in a container ({}), modules are the host's: load {} on the host (modprobe {}) and "
+        "list it in the host's /etc/modules-load.d",
+        container, name, name);
   if (!facts.modules_supported)
     return fmt::format(
         "this kernel cannot load modules and has no {} built in: boot a kernel with it built in "
@@ -170,6 +176,23 @@ std::string owner_text(Host& host, const FileInfo& info) {
                      group.empty() ? std::to_string(info.gid) : group, info.mode);
 }
 
+// How a container gets the host's device node PATH: the one way each manager has.
+std::string pass_device_hint(const std::string& container, const std::string& path) {
+  std::string how;
+  if (container == "docker" || container == "podman")
+    how = fmt::format("{} run --device {}", container, path);
+  else if (container == "systemd-nspawn")
+    how = fmt::format("systemd-nspawn --bind={}", path);
+  else if (container.starts_with("lxc"))
+    how = fmt::format("lxc.mount.entry = {} {} none bind,create=file and a "
+                      "lxc.cgroup2.devices.allow line for it",
+                      path, path.substr(1));
+  else
+    how = "the container manager's device option";
+  return fmt::format("in a container ({}), device nodes are the host's: pass {} in ({})",
+                     container, path, how);
+}
+
 // What the checks found, for the verdict.
 struct Evidence {
   CpuFacts cpu;
@@ -182,6 +205,7 @@ struct Evidence {
   std::string not_loaded_module;  // a needed module that could be loaded but is not
   std::string blacklisted_by;
   std::string load_fix;  // load_fix() for not_loaded_module
+  std::string container;  // CheckOptions::container
   std::string modules_dir;
   bool node = false;
   FileInfo node_info;
@@ -261,6 +285,11 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
              is_amd_like(actual) != is_amd_like(vendor)) {
     msr_skip = fmt::format("MSRs not read: --fact cpu_vendor={}, but this CPU is {}",
                            vendor_name(vendor), vendor_name(actual));
+  } else if (!options.container.empty() && !host.kernel_path_exists("/dev/cpu/0/msr")) {
+    // The msr module would be the host's kernel's to load, and a container's /dev has no
+    // /dev/cpu unless the host passes it in.
+    msr_skip = fmt::format("MSRs not read: in a container ({}), /dev/cpu/N/msr is not passed in",
+                           options.container);
   } else if (!facts.modules_supported && !host.kernel_path_exists("/dev/cpu/0/msr")) {
     // Checked before root: root could not read them either, so "run as root" would not help.
     msr_skip = "MSRs not read: no msr driver built in, and the kernel cannot load modules";
@@ -411,7 +440,7 @@ CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
     if (ev.not_loaded_module.empty()) {
       ev.not_loaded_module = name;
       ev.blacklisted_by = m.blacklisted_by;
-      ev.load_fix = load_fix(facts, m, name, "kvmprov apply");
+      ev.load_fix = load_fix(facts, m, name, "kvmprov apply", ev.container);
     }
   }
   // The kernel's build configuration, when installed, says whether KVM exists at all.
@@ -483,7 +512,8 @@ CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
   if (!info->exists) {
     item.state = CheckState::fail;
     item.detail = "missing";
-    item.hint = "appears when the KVM modules are loaded";
+    item.hint = options.container.empty() ? "appears when the KVM modules are loaded"
+                                          : pass_device_hint(options.container, "/dev/kvm");
     return item;
   }
   ev.node_info = *info;
@@ -688,7 +718,7 @@ std::string iommu_fix(Host& host, const Facts& facts, bool intel) {
       intel ? "DMAR" : "IVRS", intel ? "DMAR" : "AMD-Vi");
 }
 
-CheckItem check_io(Host& host, const Facts& facts) {
+CheckItem check_io(Host& host, const Facts& facts, const std::string& container) {
   CheckItem item{.id = "io", .title = "vhost-net, tun, IOMMU"};
   std::vector<std::string> parts, hints;
   for (const auto& [path, module] :
@@ -701,14 +731,16 @@ CheckItem check_io(Host& host, const Facts& facts) {
     }
     parts.push_back(path + " missing");
     const ModuleFacts m = module_facts(host, facts, module);
-    if (ready(m.state))
+    if (ready(m.state) && !container.empty())
+      hints.push_back(pass_device_hint(container, path));
+    else if (ready(m.state))
       hints.push_back(
           fmt::format("{} is {} but {} is missing: udevadm trigger, or mount devtmpfs "
                       "on /dev",
                       module, m.state == ModuleState::builtin ? "built in" : "loaded", path));
     else
-      hints.push_back(
-          load_fix(facts, m, module, fmt::format("load {} (modprobe {})", module, module)));
+      hints.push_back(load_fix(facts, m, module,
+                               fmt::format("load {} (modprobe {})", module, module), container));
   }
   const bool dmar = host.kernel_path_exists("/sys/firmware/acpi/tables/DMAR");
   const bool ivrs = host.kernel_path_exists("/sys/firmware/acpi/tables/IVRS");
@@ -850,6 +882,9 @@ Verdict decide(const Evidence& ev) {
             ? fmt::format("load the KVM modules: kvmprov apply (module \"{}\" is not loaded)",
                           ev.not_loaded_module)
             : fmt::format("module \"{}\" is not loaded: {}", ev.not_loaded_module, ev.load_fix));
+  } else if (!ev.container.empty()) {
+    set("no-device-node", "the KVM modules are loaded but /dev/kvm is missing: " +
+                              pass_device_hint(ev.container, "/dev/kvm"));
   } else {
     set("no-device-node",
         "the KVM modules are loaded but /dev/kvm is missing: udevadm trigger, or mount devtmpfs "
@@ -868,6 +903,8 @@ CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& option
   ev.cpu = facts.cpu;
   ev.vt_source = vt_source(facts);
   ev.provider = facts.kvm_provider;
+  ev.container = options.container;
+  r.container = options.container;
   r.items.push_back(check_cpu(facts));
   r.items.push_back(check_firmware(host, facts, options, ev));
   r.items.push_back(check_kernel(host, facts, ev));
@@ -875,7 +912,7 @@ CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& option
   run_probe(host, ev);
   r.items.push_back(check_probe(ev));
   r.items.push_back(check_nested(host, facts));
-  r.items.push_back(check_io(host, facts));
+  r.items.push_back(check_io(host, facts, options.container));
   r.verdict = decide(ev);
   r.items.push_back(check_nova_log(host, options, r.verdict));
   return r;
@@ -911,6 +948,7 @@ nlohmann::json check_json(const CheckReport& r) {
                      {"detail", i.detail},
                      {"hint", i.hint}});
   return {{"format", kJsonFormat},
+          {"container", r.container.empty() ? nlohmann::json() : nlohmann::json(r.container)},
           {"checks", items},
           {"verdict",
            {{"usable", r.verdict.usable},

@@ -39,6 +39,7 @@ struct Verdict {
 struct CheckReport {
   std::vector<CheckItem> items;
   Verdict verdict;
+  std::string container;  // CheckOptions::container
 };
 
 // The verdict's closed set of reason codes, in the order the decision tries them after the probe.
@@ -57,6 +58,10 @@ struct CheckOptions {
   // Never load a module (msr) for the firmware reading: for callers that promise to change
   // nothing, such as plan deciding virt_type: auto.
   bool no_module_loads = false;
+  // The container manager check runs under ("docker", "lxc", ...; see detect_scope), "" when
+  // none: the kernel, its modules and /dev/kvm are then the host's, so no module is loaded and
+  // every hint says what to do on the host or to the container.
+  std::string container;
 };
 
 constexpr const char* kDefaultNovaLog = "/var/log/nova/nova-compute.log";

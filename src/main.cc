@@ -307,14 +307,25 @@ int run_reset(const Options& o) {
 }
 
 int run_check_verb(const Options& o) {
+  std::string container;
+  std::string container_notice;  // said once the options are known to be good
   if (!o.live) {
+    const ScopeFacts scope = detect_scope("/");
     // A chroot sees the build host's kernel through /proc and /dev: any verdict would be about
     // the wrong machine.
-    if (const ScopeFacts scope = detect_scope("/"); scope.scope == Scope::chroot) {
+    if (scope.scope == Scope::chroot) {
       error("cannot check KVM from a chroot (" + scope.evidence +
             "): its kernel and /dev/kvm are the build host's; run check on the host that boots "
             "this system, or give --live to check the one running it");
       return kExitFailure;
+    }
+    // A container's guests run on the host's kernel through the /dev/kvm passed in: the verdict
+    // is about this container, and the fixes are the host's or the container's.
+    if (scope.scope == Scope::container) {
+      container = scope.container;
+      container_notice = "running in a container (" + scope.container + ": " + scope.evidence +
+                         "): checking the host's kernel and the device nodes passed in; no "
+                         "module is loaded";
     }
   }
   auto host = make_linux_host({});
@@ -344,7 +355,7 @@ int run_check_verb(const Options& o) {
       return kExitUsage;
     }
   }
-  CheckOptions check_options{.user = o.check_user};
+  CheckOptions check_options{.user = o.check_user, .container = container};
   if (!o.check_log.empty()) {
     std::error_code ec;
     check_options.log_path = std::filesystem::absolute(o.check_log, ec).lexically_normal();
@@ -358,6 +369,7 @@ int run_check_verb(const Options& o) {
       return kExitUsage;
     }
   }
+  if (!container_notice.empty()) error(container_notice);
   CheckReport report = run_check(*host, facts, check_options);
   if (o.json)
     print(json_text(check_json(report)));

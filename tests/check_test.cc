@@ -626,6 +626,55 @@ TEST_CASE("a module that is missing, blacklisted, or loaded without its node get
         "/dev; load tun (modprobe tun)");
 }
 
+TEST_CASE("in a container: no module loaded, and every fix is the host's or the container's") {
+  // The kernel and its modules are the host's: msr is not loaded for the firmware reading, a
+  // module that is not loaded is the host's to load, and a missing node is the container's to
+  // be given. Each manager gets its own way of passing a device in.
+  FakeHost h = intel_host();
+  h.modules_["kvm"].state = h.modules_["kvm_intel"].state = ModuleState::absent;
+  h.kernel_stats_.erase("/dev/kvm");
+  h.kernel_stats_.erase("/dev/vhost-net");
+  h.probe_ = {.open_errno = ENOENT};
+  CheckReport r = run_fake(h, {.container = "docker"});
+  CHECK(h.loads_.empty());
+  CHECK(item(r, "firmware").state == CheckState::skip);
+  CHECK(item(r, "firmware").detail.starts_with(
+      "MSRs not read: in a container (docker), /dev/cpu/N/msr is not passed in"));
+  CHECK(r.verdict.reason == "module-not-loaded");
+  CHECK(r.verdict.advice ==
+        "module \"kvm\" is not loaded: in a container (docker), modules are the host's: load kvm "
+        "on the host (modprobe kvm) and list it in the host's /etc/modules-load.d");
+  CHECK(item(r, "kernel").hint == r.verdict.advice.substr(r.verdict.advice.find("in a")));
+  CHECK(r.verdict.advice.find("kvmprov apply") == std::string::npos);
+  CHECK(check_json(r)["container"] == "docker");
+
+  // Loaded on the host, not passed in.
+  h.modules_["kvm"].state = h.modules_["kvm_intel"].state = ModuleState::live;
+  h.modules_["vhost_net"].state = ModuleState::live;
+  r = run_fake(h, {.container = "podman"});
+  CHECK(r.verdict.reason == "no-device-node");
+  CHECK(r.verdict.advice ==
+        "the KVM modules are loaded but /dev/kvm is missing: in a container (podman), device "
+        "nodes are the host's: pass /dev/kvm in (podman run --device /dev/kvm)");
+  CHECK(item(r, "device").hint ==
+        "in a container (podman), device nodes are the host's: pass /dev/kvm in (podman run "
+        "--device /dev/kvm)");
+  CHECK(item(r, "io").hint.starts_with("in a container (podman), device nodes are the host's: "
+                                       "pass /dev/vhost-net in (podman run --device "
+                                       "/dev/vhost-net)"));
+  r = run_fake(h, {.container = "systemd-nspawn"});
+  CHECK(item(r, "device").hint.ends_with("(systemd-nspawn --bind=/dev/kvm)"));
+  r = run_fake(h, {.container = "lxc"});
+  CHECK(item(r, "device").hint.find("lxc.mount.entry = /dev/kvm dev/kvm none bind,create=file") !=
+        std::string::npos);
+  CHECK(h.loads_.empty());
+
+  // Not in a container: the host's own fixes, and "container" is null in the JSON.
+  r = run_fake(h);
+  CHECK(r.verdict.advice.find("udevadm trigger") != std::string::npos);
+  CHECK(check_json(r)["container"].is_null());
+}
+
 TEST_CASE("module loading disabled until reboot: no line advises a load now") {
   FakeHost h = intel_host();
   h.kernel_files_["/proc/sys/kernel/modules_disabled"] = "1\n";
