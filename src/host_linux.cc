@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -534,14 +535,19 @@ class LinuxHost final : public Host {
   std::optional<Accounts> local_accounts_;
 };
 
+// The whole of a small kernel or marker file at PATH on disk; nullopt when it cannot be read.
+std::optional<std::string> read_marker(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return std::nullopt;
+  std::string text;
+  if (read_all(fd.get(), &text) != 0) return std::nullopt;
+  return text;
+}
+
 // The container manager's name from the markers they leave, "" when none.
 std::string container_marker(const std::string& kernel_root, std::string* evidence) {
-  const auto read_small = [&](const std::string& path) -> std::optional<std::string> {
-    UniqueFd fd(open(path_on_disk(kernel_root, path).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    if (!fd.valid()) return std::nullopt;
-    std::string text;
-    if (read_all(fd.get(), &text) != 0) return std::nullopt;
-    return text;
+  const auto read_small = [&](const std::string& path) {
+    return read_marker(path_on_disk(kernel_root, path));
   };
   // systemd-nspawn, LXC, podman and systemd's own detection write the manager's name here.
   if (auto name = read_small("/run/systemd/container")) {
@@ -585,12 +591,38 @@ ScopeFacts detect_scope(const std::string& kernel_root) {
     f.evidence = "there is no /proc: the running kernel cannot be seen";
     return f;
   }
-  if (::stat(kernel_root.c_str(), &root) == 0 &&
-      ::stat(path_on_disk(kernel_root, "/proc/1/root").c_str(), &init_root) == 0 &&
+  const bool init_seen =
+      ::stat(path_on_disk(kernel_root, "/proc/1/root").c_str(), &init_root) == 0;
+  if (::stat(kernel_root.c_str(), &root) == 0 && init_seen &&
       (root.st_dev != init_root.st_dev || root.st_ino != init_root.st_ino)) {
     f.scope = Scope::chroot;
     f.evidence = "/ is not the root directory of PID 1";
     return f;
+  }
+  // PID 1's root cannot always be examined, even by root (a container runtime that withholds
+  // ptrace access). Then the mount table answers for the common chroot, a directory of another
+  // file system: the kernel lists only the mounts below this root, so "/" is missing from it.
+  if (!init_seen) {
+    if (auto table = read_marker(path_on_disk(kernel_root, "/proc/self/mountinfo"))) {
+      bool root_mounted = false;
+      std::istringstream lines(*table);
+      for (std::string line; std::getline(lines, line);) {
+        // ID PARENT MAJOR:MINOR ROOT MOUNT-POINT ...
+        std::istringstream fields(line);
+        std::string id, parent, device, mount_root, mount_point;
+        if (fields >> id >> parent >> device >> mount_root >> mount_point &&
+            mount_point == "/") {
+          root_mounted = true;
+          break;
+        }
+      }
+      if (!root_mounted) {
+        f.scope = Scope::chroot;
+        f.evidence = "/ is not a mount point (/proc/self/mountinfo), and PID 1's root cannot be "
+                     "examined";
+        return f;
+      }
+    }
   }
   f.container = container_marker(kernel_root, &f.evidence);
   if (!f.container.empty()) f.scope = Scope::container;

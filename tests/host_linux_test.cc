@@ -678,8 +678,26 @@ TEST_CASE("detect_scope: a chroot, no /proc, each container marker, the running 
   CHECK(chroot.scope == kvmprov::Scope::chroot);
   CHECK(chroot.evidence == "/ is not the root directory of PID 1");
 
-  // PID 1's root is this root: the running system, unless a container says it is one.
+  // PID 1's root cannot be examined: the mount table decides. A root that is not a mount point
+  // is a chroot into a directory; one that is, the running system (or a chroot into a mount).
   REQUIRE(unlink((k + "/proc/1/root").c_str()) == 0);
+  put(k + "/proc/self/mountinfo",
+      "22 1 0:21 /proc /proc rw,nosuid - proc proc rw\n"
+      "23 22 0:5 / /dev rw - devtmpfs udev rw\n");
+  kvmprov::ScopeFacts unmounted = kvmprov::detect_scope(k);
+  CHECK(unmounted.scope == kvmprov::Scope::chroot);
+  CHECK(unmounted.evidence ==
+        "/ is not a mount point (/proc/self/mountinfo), and PID 1's root cannot be examined");
+  put(k + "/proc/self/mountinfo",
+      "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+      "22 27 0:21 / /proc rw,nosuid - proc proc rw\n");
+  CHECK(kvmprov::detect_scope(k).scope == kvmprov::Scope::running_system);
+  // A mount point under another name ("/ x" escaped as "/\040x") is not "/".
+  put(k + "/proc/self/mountinfo", "27 1 254:0 / /\\040x rw - ext4 /dev/vda rw\n");
+  CHECK(kvmprov::detect_scope(k).scope == kvmprov::Scope::chroot);
+  REQUIRE(unlink((k + "/proc/self/mountinfo").c_str()) == 0);
+
+  // PID 1's root is this root: the running system, unless a container says it is one.
   REQUIRE(symlink(k.c_str(), (k + "/proc/1/root").c_str()) == 0);
   CHECK(kvmprov::detect_scope(k).scope == kvmprov::Scope::running_system);
 

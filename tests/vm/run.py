@@ -1027,6 +1027,7 @@ devstat dev_kvm /dev/kvm
 result unit.active "$(systemctl show -P ActiveState kvmprov.service)"
 result unit.result "$(systemctl show -P Result kvmprov.service)"
 result unit.status "$(systemctl show -P ExecMainStatus kvmprov.service)"
+systemctl show -P ExecStart kvmprov.service >$tmp/exec; blob unit.exec $tmp/exec
 devstat dev_tun /dev/net/tun
 result msr.allow_writes "$(cat /sys/module/msr/parameters/allow_writes 2>&1)"
 result group.mode "$(stat -c %a /etc/group)"
@@ -1087,19 +1088,14 @@ def run_image_scenario(env, name, v_start):
         shutil.copytree(env.modules / "lib/modules", root / "lib/modules", symlinks=True,
                         dirs_exist_ok=True)
         host = {}
-        facts = SCENARIOS[name].get("facts", ["--fact", "cpu_vendor=amd"])
-        profile = SCENARIOS[name].get("profile")
-        profile_args = ["--profile", str(SOURCE_DIR / profile)] if profile else []
-        for step, args in (("plan", ["plan"]), ("apply", ["apply", "--json"])):
-            r = subprocess.run([str(env.kvmprov), "--root", str(root), *facts, *profile_args,
-                                *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            host[f"host.{step}.rc"] = str(r.returncode)
-            host[f"host.{step}.out"] = r.stdout.decode(errors="replace")
-            host[f"host.{step}.err"] = r.stderr.decode(errors="replace")
-        for rel in ("etc/modules-load.d/kvmprov.conf", "etc/modules", "etc/modprobe.d/kvmprov.conf"):
-            f = root / rel
-            host[f"host.{rel}"] = f.read_text() if f.is_file() else None
-        install_kvmprov(env.kvmprov, root)
+        provision = SCENARIOS[name].get("provision")
+        if provision:
+            # The scenario provisions the image itself, with kvmprov installed in it.
+            install_kvmprov(env.kvmprov, root)
+            provision(env, root, host)
+        else:
+            provision_from_host(env, name, root, host)
+            install_kvmprov(env.kvmprov, root)
         script = root / "usr/local/sbin/kvmprov-vmtest"
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(IMAGE_REPORT)
@@ -1124,6 +1120,22 @@ def run_image_scenario(env, name, v_start):
         return text, seconds, prep, host
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def provision_from_host(env, name, root, host):
+    """kvmprov plan and apply --root on the image, run on the host."""
+    facts = SCENARIOS[name].get("facts", ["--fact", "cpu_vendor=amd"])
+    profile = SCENARIOS[name].get("profile")
+    profile_args = ["--profile", str(SOURCE_DIR / profile)] if profile else []
+    for step, args in (("plan", ["plan"]), ("apply", ["apply", "--json"])):
+        r = subprocess.run([str(env.kvmprov), "--root", str(root), *facts, *profile_args,
+                            *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        host[f"host.{step}.rc"] = str(r.returncode)
+        host[f"host.{step}.out"] = r.stdout.decode(errors="replace")
+        host[f"host.{step}.err"] = r.stderr.decode(errors="replace")
+    for rel in ("etc/modules-load.d/kvmprov.conf", "etc/modules", "etc/modprobe.d/kvmprov.conf"):
+        f = root / rel
+        host[f"host.{rel}"] = f.read_text() if f.is_file() else None
 
 
 def install_kvmprov(kvmprov, root):
@@ -1271,6 +1283,12 @@ SCENARIOS["image-neutral"] = {
 import libvirt_image  # noqa: E402
 
 libvirt_image.register(sys.modules[__name__])
+
+# The package-script scenario installs a site package into the image with dpkg, in a chroot and in
+# a container (tests/vm/postinst_image.py).
+import postinst_image  # noqa: E402
+
+postinst_image.register(sys.modules[__name__])
 
 
 # --- Main -------------------------------------------------------------------------------------
