@@ -146,9 +146,12 @@ void remove_with_continuation(std::vector<Line>& lines, std::size_t key_line) {
 // The key line with its value replaced, keeping the key, the separator and the space after it.
 std::string replace_value(const Line& l, const std::string& value) {
   const std::string_view after = std::string_view(l.body).substr(l.sep + 1);
-  std::string lead(after.substr(0, after.find_first_not_of(" \t")));
+  std::string_view lead = after.substr(0, after.find_first_not_of(" \t"));
   if (strip(after).empty()) lead = l.sep > 0 && l.body[l.sep - 1] == ' ' ? " " : "";
-  return l.body.substr(0, l.sep + 1) + lead + value;
+  std::string line = l.body.substr(0, l.sep + 1);
+  line += lead;
+  line += value;
+  return line;
 }
 
 }  // namespace
@@ -159,8 +162,10 @@ std::optional<std::string> ini_get(std::string_view text, std::string_view secti
   auto at = last_live(lines, section, key);
   if (!at) return std::nullopt;
   std::string value = line_value(lines[*at]);
-  for (std::size_t j = *at + 1; j < lines.size() && has_continuation(lines, j - 1); ++j)
-    value += "\n" + std::string(strip(lines[j].body));
+  for (std::size_t j = *at + 1; j < lines.size() && has_continuation(lines, j - 1); ++j) {
+    value += '\n';
+    value += strip(lines[j].body);
+  }
   return value;
 }
 
