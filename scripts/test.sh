@@ -10,13 +10,13 @@ jobs=$(nproc)
 KVMPROV_KERNEL_TREE=$(tests/fetch-kernel.sh)
 export KVMPROV_KERNEL_TREE
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVMPROV_WERROR=ON
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure
 
 # The sanitizer build also takes the cross-build path for the default profile (compiled in as
 # text, parsed on first use), so both ways of building it are tested.
-cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DKVMPROV_SANITIZE=ON \
+cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DKVMPROV_SANITIZE=ON -DKVMPROV_WERROR=ON \
   -DKVMPROV_EMBED_PARSED_PROFILE=OFF
 cmake --build build-sanitize -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
