@@ -510,7 +510,8 @@ Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& op
             {.note = mode == PersistMode::modules_load_d ? note : ""});
 
   // /etc/modules is shared: kvmprov's block is set or removed, every other byte stays.
-  const FileFacts& etc = file_facts(facts, kEtcModules);
+  // A copy: a reference returned for a temporary path argument looks dangling to GCC 14.
+  const FileFacts etc = file_facts(facts, kEtcModules);
   const std::optional<std::string>& etc_before = etc.content;
   FileChange etc_change{.shared = true, .note = mode == PersistMode::etc_modules ? note : ""};
   std::optional<std::string> etc_after = etc_before;
@@ -540,7 +541,7 @@ Plan make_reset_plan(const Facts& facts) {
   Plan plan;
   // observe_devices reads the udev rules file into facts.files.
   for (const char* path : {kModprobeConf, kModulesLoadConf, kUdevRulesFile}) {
-    const FileFacts& f = file_facts(facts, path);
+    const FileFacts f = file_facts(facts, path);
     if (!f.content && f.read_error.empty()) {
       Action a{.id = "file:" + std::string(path), .kind = ActionKind::remove_file, .target = path};
       a.detail = "absent";
@@ -552,7 +553,7 @@ Plan make_reset_plan(const Facts& facts) {
       a.detail = "kvmprov's own file";
   }
   // /etc/modules is shared: only kvmprov's block goes, every other byte stays.
-  const FileFacts& etc = file_facts(facts, kEtcModules);
+  const FileFacts etc = file_facts(facts, kEtcModules);
   if (!etc.content && etc.read_error.empty()) {
     Action a{.id = "file:" + std::string(kEtcModules),
              .kind = ActionKind::write_file,

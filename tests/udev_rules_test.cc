@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <string_view>
 
 #include "devices.h"
 #include "host.h"
@@ -40,7 +41,7 @@ Plan plan_for_root(const std::string& root, const Profile& profile) {
   return make_plan(profile, f, {.live = host->live()});
 }
 
-const Action& action(const Plan& plan, const std::string& id) {
+const Action& action(const Plan& plan, std::string_view id) {
   auto it = std::find_if(plan.actions.begin(), plan.actions.end(),
                          [&](const Action& a) { return a.id == id; });
   REQUIRE_MESSAGE(it != plan.actions.end(), id);
