@@ -1,10 +1,37 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Installs the Debian packages kvmprov needs to build and to run its tests.
+# Installs the Debian packages kvmprov needs to build and to run its tests, on Debian 12
+# (bookworm) and Debian 13 (trixie), as root.
+#
+# One list serves both releases: it names only packages both carry under the same name (the
+# unversioned clang and libclang-rt-dev, not clang-14 or libclang-rt-14-dev). What a later
+# release split out of a package both have is added when this release's apt knows it.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-apt-get -o DPkg::Lock::Timeout=600 update -q
-apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+
+say() { printf 'install-deps: %s\n' "$*" >&2; }
+
+# shellcheck disable=SC1091
+. /etc/os-release
+release="${ID:-unknown} ${VERSION_ID:-testing/unstable} (${VERSION_CODENAME:-no codename})"
+case "${ID:-}:${VERSION_CODENAME:-}" in
+  debian:bookworm | debian:trixie) say "installing for $release" ;;
+  *) say "$release is not Debian 12 or 13, which kvmprov is tested on; trying their package list" ;;
+esac
+
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+# Whether this release's apt can install package $1.
+known() { apt-cache policy "$1" 2>/dev/null | grep -q '^ *Candidate: [^(]'; }
+
+apt_get update -q
+
+# systemd.pc, which says where units go, is in systemd on Debian 12 and in systemd-dev from 13 on
+# (bookworm-backports has a systemd-dev too, which must not pull in a newer systemd).
+split=""
+if [ "${VERSION_CODENAME:-}" != bookworm ] && known systemd-dev; then split="$split systemd-dev"; fi
+
+# shellcheck disable=SC2086  # the lists are words
+apt_get install -y -q --no-install-recommends \
   g++ cmake make pkg-config \
   libkmod-dev libudev-dev libyaml-cpp-dev doctest-dev \
   nlohmann-json3-dev libfmt-dev libcli11-dev \
@@ -13,7 +40,8 @@ apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
   qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev \
   ansible-core \
   debhelper dpkg-dev lintian rpm rpmlint file mandoc man-db systemd bash-completion \
-  clang libclang-rt-14-dev valgrind util-linux time \
+  clang libclang-rt-dev valgrind util-linux time \
   hyperfine tmux zsh fish python3-jsonschema python3-yaml \
   python3-voluptuous pylint pycodestyle yamllint shellcheck \
-  python3-pytest python3-pytest-xdist python3-pytest-forked
+  python3-pytest python3-pytest-xdist python3-pytest-forked \
+  $split
