@@ -264,8 +264,10 @@ std::string explain_config_path(std::string_view s) {
 }
 
 // Finds the first byte that is not UTF-8 text fit for a profile: invalid sequences, and control
-// bytes other than tab, LF and CR (yaml-cpp uses 0x04 internally as end of input, and NUL would
-// cut C strings short). Returns the offset and a description, or nullopt.
+// bytes other than tab, LF and the CR of a CRLF (yaml-cpp uses 0x04 internally as end of input,
+// and NUL would cut C strings short). A CR on its own is text to yaml-cpp 0.7 (Debian 12) and a
+// line break to 0.8 (Debian 13), so "name: kvm<CR>" would be refused on one and accepted as
+// "kvm" on the other: it is refused on both. Returns the offset and a description, or nullopt.
 std::optional<std::pair<std::size_t, std::string>> find_bad_byte(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
@@ -276,6 +278,10 @@ std::optional<std::pair<std::size_t, std::string>> find_bad_byte(std::string_vie
       return std::string(buf);
     };
     if (c < 0x80) {
+      if (c == '\r' && (i + 1 == text.size() || text[i + 1] != '\n')) {
+        return std::pair{i, std::string("carriage return without a line feed: lines end with LF "
+                                        "or CRLF (write a carriage return in a value as \"\\r\")")};
+      }
       if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
         return std::pair{i, "control byte " + hex() + " in profile: profiles must be text"};
       }
