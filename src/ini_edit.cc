@@ -3,6 +3,7 @@
 // that what kvmprov reads and changes is what nova will read.
 #include "ini_edit.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -241,8 +242,8 @@ std::string ini_excerpt(std::string_view text, const std::vector<IniSetting>& se
     std::optional<std::string> value = ini_get(text, s.section, s.key);
     if (!value) continue;
     std::string shown = *value;
-    for (std::size_t nl = shown.find('\n'); nl != std::string::npos; nl = shown.find('\n', nl))
-      shown.replace(nl, 1, " ");
+    // One line per setting. (std::string::replace trips GCC 12's -Wrestrict false positive.)
+    std::replace(shown.begin(), shown.end(), '\n', ' ');
     out += "[" + s.section + "] " + s.key + " = " + shown + "\n";
   }
   return out;
