@@ -911,9 +911,21 @@ CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& option
   r.items.push_back(check_device(host, options, ev));
   run_probe(host, ev);
   r.items.push_back(check_probe(ev));
+  r.verdict = decide(ev);
+  if (options.libvirt) {
+    // The kernel runs KVM guests; whether libvirt (and so nova) can is the next link.
+    auto [item, reason] = options.libvirt(host, r.verdict);
+    if (item.state == CheckState::fail && r.verdict.usable) {
+      r.verdict.usable = false;
+      r.verdict.reason = reason;
+      r.verdict.advice =
+          fmt::format("the kernel runs KVM guests, but libvirt cannot: {}{}", item.detail,
+                      item.hint.empty() ? "" : " (" + item.hint + ")");
+    }
+    r.items.push_back(std::move(item));
+  }
   r.items.push_back(check_nested(host, facts));
   r.items.push_back(check_io(host, facts, options.container));
-  r.verdict = decide(ev);
   r.items.push_back(check_nova_log(host, options, r.verdict));
   return r;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -30,7 +31,10 @@ struct Verdict {
   bool usable = false;
   // ok, ok-paravirtual, no-hardware-support, disabled-in-firmware, nested-without-vt,
   // module-missing, module-not-loaded, no-device-node, permission-denied, not-probed,
-  // kernel-without-kvm
+  // kernel-without-kvm; or, when the kernel runs KVM guests but libvirt cannot, the libvirt
+  // item's cause (libvirt-daemon-not-running, qemu-emulator-missing, libvirt-capabilities-stale,
+  // qemu-user-cannot-open-kvm, libvirt-error). virt_type stays "kvm" then: the kernel can, and
+  // nova should use it once libvirt is put right.
   std::string reason;
   std::string advice;     // one line
   std::string virt_type;  // "kvm" or "qemu"
@@ -62,6 +66,10 @@ struct CheckOptions {
   // none: the kernel, its modules and /dev/kvm are then the host's, so no module is loaded and
   // every hint says what to do on the host or to the container.
   std::string container;
+  // The libvirt item (src/libvirt.h), asked after the probe with the verdict so far: its line, and
+  // its reason code. A FAIL makes the verdict "not usable" for that reason. Unset: no libvirt
+  // item (plan and apply, which decide virt_type: auto from the kernel alone).
+  std::function<std::pair<CheckItem, std::string>(Host&, const Verdict&)> libvirt;
 };
 
 constexpr const char* kDefaultNovaLog = "/var/log/nova/nova-compute.log";

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "check.h"
@@ -125,5 +126,14 @@ struct LibvirtCheck {
 // probe succeeded (stale capabilities: how to refresh them), the QEMU user cannot open /dev/kvm;
 // else PASS.
 LibvirtCheck diagnose_libvirt(const LibvirtInputs& inputs);
+
+// The architecture libvirt is asked about: the running kernel's (/proc/sys/kernel/arch), else the
+// one kvmprov was built for.
+std::string libvirt_arch(Host& host);
+
+// check's libvirt item (CheckOptions::libvirt) on HOST, given the verdict so far: gathered with
+// QUERY, diagnosed, and returned with its reason code.
+std::pair<CheckItem, std::string> libvirt_item(Host& host, const Verdict& verdict,
+                                               LibvirtQuery query = query_libvirt);
 
 }  // namespace kvmprov

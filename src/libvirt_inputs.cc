@@ -12,7 +12,36 @@ bool exists(Host& host, const std::string& path) {
   return info.ok() && info->exists;
 }
 
+// What the compiler built for, in libvirt's names.
+constexpr const char* kBuildArch =
+#if defined(__x86_64__)
+    "x86_64";
+#elif defined(__aarch64__)
+    "aarch64";
+#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
+    "ppc64le";
+#elif defined(__s390x__)
+    "s390x";
+#elif defined(__i386__)
+    "i686";
+#else
+    "";
+#endif
+
 }  // namespace
+
+std::string libvirt_arch(Host& host) {
+  std::string arch = host.read_kernel_file("/proc/sys/kernel/arch").value_or("");
+  while (!arch.empty() && (arch.back() == '\n' || arch.back() == ' ')) arch.pop_back();
+  return arch.empty() ? kBuildArch : arch;
+}
+
+std::pair<CheckItem, std::string> libvirt_item(Host& host, const Verdict& verdict,
+                                               LibvirtQuery query) {
+  LibvirtCheck c = diagnose_libvirt(
+      gather_libvirt_inputs(host, libvirt_arch(host), verdict.usable, verdict.reason, query));
+  return {std::move(c.item), std::move(c.reason)};
+}
 
 LibvirtInputs gather_libvirt_inputs(Host& host, const std::string& arch, bool kvm_usable,
                                     const std::string& kvm_reason, LibvirtQuery query) {

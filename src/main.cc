@@ -17,6 +17,7 @@
 
 #include "apply.h"
 #include "check.h"
+#include "libvirt.h"
 #include "nova.h"
 #include "plan.h"
 #include "profile.h"
@@ -356,6 +357,7 @@ int run_check_verb(const Options& o) {
     }
   }
   CheckOptions check_options{.user = o.check_user, .container = container};
+  check_options.libvirt = [](Host& h, const Verdict& v) { return libvirt_item(h, v); };
   if (!o.check_log.empty()) {
     std::error_code ec;
     check_options.log_path = std::filesystem::absolute(o.check_log, ec).lexically_normal();

@@ -626,6 +626,52 @@ TEST_CASE("a module that is missing, blacklisted, or loaded without its node get
         "/dev; load tun (modprobe tun)");
 }
 
+TEST_CASE("the libvirt item follows the probe; its FAIL becomes the verdict, virt_type stays kvm") {
+  FakeHost h = intel_host();
+  int calls = 0;
+  Verdict seen;
+  CheckState state = CheckState::fail;
+  CheckOptions o;
+  o.libvirt = [&](Host&, const Verdict& v) {
+    ++calls;
+    seen = v;
+    CheckItem item{.id = "libvirt",
+                   .title = "libvirt offers KVM guests (qemu:///system)",
+                   .state = state,
+                   .detail = "no libvirt daemon listens on \"/run/libvirt/libvirt-sock-ro\"",
+                   .hint = "start it: systemctl enable --now libvirtd.service"};
+    return std::pair{item, std::string("libvirt-daemon-not-running")};
+  };
+  CheckReport r = run_fake(h, o);
+  CHECK(calls == 1);
+  // Asked with the kernel's verdict.
+  CHECK(seen.usable);
+  CHECK(seen.reason == "ok");
+  CHECK(ids(r) == std::vector<std::string>{"cpu", "firmware", "kernel", "device", "probe",
+                                           "libvirt", "nested", "io", "nova-log"});
+  CHECK_FALSE(r.verdict.usable);
+  CHECK(r.verdict.reason == "libvirt-daemon-not-running");
+  CHECK(r.verdict.virt_type == "kvm");
+  CHECK(r.verdict.advice ==
+        "the kernel runs KVM guests, but libvirt cannot: no libvirt daemon listens on "
+        "\"/run/libvirt/libvirt-sock-ro\" (start it: systemctl enable --now libvirtd.service)");
+  CHECK(check_json(r)["verdict"]["exit_status"] == 1);
+
+  // PASS and SKIP leave the kernel's verdict.
+  for (CheckState other : {CheckState::pass, CheckState::skip}) {
+    state = other;
+    r = run_fake(h, o);
+    CHECK(r.verdict.usable);
+    CHECK(r.verdict.reason == "ok");
+  }
+  // Without the option (plan and apply deciding virt_type: auto), no item and no question.
+  calls = 0;
+  r = run_fake(h);
+  CHECK(calls == 0);
+  const std::vector<std::string> without = ids(r);
+  CHECK(std::find(without.begin(), without.end(), "libvirt") == without.end());
+}
+
 TEST_CASE("in a container: no module loaded, and every fix is the host's or the container's") {
   // The kernel and its modules are the host's: msr is not loaded for the firmware reading, a
   // module that is not loaded is the host's to load, and a missing node is the container's to

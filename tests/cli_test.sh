@@ -72,20 +72,25 @@ fi
 run check
 expect_rc "$probe" "check exit status matches the probe"
 expect_in "$out" "verdict: " "check prints a verdict"
-[ "$(printf '%s\n' "$out" | grep -cE '^(PASS|WARN|FAIL|SKIP) ')" = 8 ] && ok || bad "check: eight check lines"
+[ "$(printf '%s\n' "$out" | grep -cE '^(PASS|WARN|FAIL|SKIP) ')" = 9 ] && ok || bad "check: nine check lines"
 run check --json
 expect_rc "$probe" "check --json exit status"
 printf '%s' "$out" >"$TMP/check.json"
 python3 - "$TMP/check.json" "$probe" <<'PY' && ok || bad "check JSON shape"
 import json, sys
 r = json.load(open(sys.argv[1]))
-assert [c["id"] for c in r["checks"]] == ["cpu", "firmware", "kernel", "device", "probe", "nested", "io", "nova-log"]
+assert [c["id"] for c in r["checks"]] == ["cpu", "firmware", "kernel", "device", "probe", "libvirt", "nested", "io", "nova-log"]
 for c in r["checks"]:
     assert set(c) >= {"id", "title", "state", "detail", "hint"} and c["state"] in ("PASS", "WARN", "FAIL", "SKIP"), c
 v = r["verdict"]
-assert v["usable"] == (sys.argv[2] == "0") and v["virt_type"] == ("kvm" if v["usable"] else "qemu"), v
+libvirt = ("libvirt-daemon-not-running", "qemu-emulator-missing", "libvirt-capabilities-stale",
+           "qemu-user-cannot-open-kvm", "libvirt-error")
+# A libvirt cause makes the verdict "not usable" while the kernel's virt_type stays kvm.
+assert v["usable"] == (sys.argv[2] == "0") or v["reason"] in libvirt, v
+assert v["virt_type"] == ("kvm" if v["usable"] or v["reason"] in libvirt else "qemu"), v
 assert v["reason"] in ("ok", "ok-paravirtual", "no-hardware-support", "disabled-in-firmware", "nested-without-vt",
-                       "module-missing", "module-not-loaded", "no-device-node", "permission-denied", "kernel-without-kvm"), v
+                       "module-missing", "module-not-loaded", "no-device-node", "permission-denied",
+                       "kernel-without-kvm") + libvirt, v
 PY
 printf "x ERROR libvirtError: internal error: no supported architecture for os type 'hvm'\n" >"$TMP/nova.log"
 run check --log "$TMP/nova.log"

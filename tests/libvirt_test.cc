@@ -408,6 +408,39 @@ TEST_CASE("inputs are read through the Host: daemons, sockets, emulator, qemu.co
   CHECK_FALSE(in.qemu_user_can_open.has_value());
 }
 
+TEST_CASE("check's libvirt item: the running kernel's architecture, asked with the verdict") {
+  test::FakeHost host;
+  host.files_["/usr/sbin/libvirtd"] = "";
+  host.files_["/run/libvirt/libvirt-sock-ro"] = "";
+  CHECK(libvirt_arch(host) == "x86_64");  // no /proc/sys/kernel/arch: the build's
+  host.kernel_files_["/proc/sys/kernel/arch"] = "aarch64\n";
+  CHECK(libvirt_arch(host) == "aarch64");
+  // libvirt has no emulator for it: the missing package is named.
+  LibvirtQuery no_guest = [](const std::string&, const std::string& arch) -> Result<LibvirtFacts> {
+    ++g_queries;
+    CHECK(arch == "aarch64");
+    LibvirtFacts f;
+    f.arch = arch;
+    f.connected = true;
+    f.source = "capabilities";
+    return f;
+  };
+  g_queries = 0;
+  auto [item, reason] = libvirt_item(host, Verdict{.usable = true, .reason = "ok"}, no_guest);
+  CHECK(g_queries == 1);
+  CHECK(item.id == "libvirt");
+  CHECK(reason == "qemu-emulator-missing");
+  CHECK(item.hint == "install it: apt-get install qemu-system-arm");
+  // KVM not usable: libvirt is not asked, and the item says why it is skipped.
+  g_queries = 0;
+  std::tie(item, reason) =
+      libvirt_item(host, Verdict{.usable = false, .reason = "module-not-loaded"}, no_guest);
+  CHECK(g_queries == 0);
+  CHECK(reason == "kvm-not-usable");
+  CHECK(item.state == CheckState::skip);
+  CHECK(item.detail.find("(module-not-loaded)") != std::string::npos);
+}
+
 // A socket nothing listens on, or no socket at all: what the client reports when no daemon runs.
 TEST_CASE("the client says so when no daemon listens, and prints nothing") {
   TempDir dir("kvmprov-libvirt");

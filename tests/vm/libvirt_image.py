@@ -401,6 +401,26 @@ def expect_check(v, name, state, reason, detail=None, hint=None):
     return got
 
 
+def expect_kvmprov_check(v, name, driver, rc, reason):
+    """"kvmprov check --json" (NAME) carries the libvirt item the driver (DRIVER) printed, and its
+    verdict and exit status follow it."""
+    v.expect_rc(name, rc)
+    report = v.json(name)
+    ids = [c.get("id") for c in report.get("checks", [])]
+    v.expect(ids[4:6] == ["probe", "libvirt"], f"{name}: the libvirt item follows the probe", ids)
+    item = next((c for c in report.get("checks", []) if c.get("id") == "libvirt"), {})
+    want = v.json(driver)
+    # The driver names no verdict reason of its own ("probe-failed"), so a SKIP's detail differs.
+    keys = ("state",) if want.get("state") == "SKIP" else ("state", "detail", "hint")
+    v.expect(all(item.get(k) == want.get(k) for k in keys),
+             f"{name}: the same libvirt item as the driver's",
+             {"kvmprov": item, "driver": {k: want.get(k) for k in ("state", "detail", "hint")}})
+    verdict = report.get("verdict", {})
+    v.expect(verdict.get("reason") == reason and verdict.get("usable") == (rc == 0),
+             f"{name}: verdict {reason}, exit {rc}", verdict)
+    return report
+
+
 def check_libvirt(v):
     expect_kvm_loaded_by(v, "kvmprov or udev")
     v.expect(v.result("kvmprov.state") == "active", "kvmprov.service applied the profile",
@@ -464,21 +484,22 @@ def check_libvirt(v):
     v.expect(pid not in (None, "", "0") and v.result("libvirtd.pid.end") == pid,
              "the same libvirtd throughout", (pid, v.result("libvirtd.pid.end")))
     seconds_note(v, "domcaps.kvm", "domain.kvm", "domcaps.reloaded")
-    # TODO(integration), once kvmprov check carries the libvirt item: run "kvmprov check --json"
-    # beside each kvmprov-libvirt-check above and assert the same item in its "checks": here
-    # PASS libvirt-kvm and exit 0; after usermod FAIL qemu-user-cannot-open-kvm (the verdict's
-    # reason too, exit 1).
+    # kvmprov check carries the same item; the verdict follows it.
+    expect_kvmprov_check(v, "kcheck.libvirt", "check.libvirt", 0, "ok")
+    expect_kvmprov_check(v, "kcheck.user_away", "check.user_away", 1, "qemu-user-cannot-open-kvm")
 
 
 LIBVIRT_BODY = r"""
 run domcaps.ro virsh -r -c qemu:///system domcapabilities --virttype kvm --arch x86_64
 domain kvm
 run check.libvirt kvmprov-libvirt-check
+run kcheck.libvirt kvmprov check --json
 run check.nonroot setpriv --reuid=libvirt-qemu --regid=kvm --init-groups kvmprov-libvirt-check
 run usermod.away usermod -g libvirt-qemu libvirt-qemu
 run domcaps.user_away virsh -c qemu:///system domcapabilities --virttype kvm --arch x86_64
 run create.user_away virsh -c qemu:///system create /usr/local/share/kvmprov-test/l2-kvm.xml
 run check.user_away kvmprov-libvirt-check
+run kcheck.user_away kvmprov check --json
 run usermod.back usermod -g kvm libvirt-qemu
 run rmmod rmmod kvm_amd kvm
 devstat dev_kvm.unloaded /dev/kvm
@@ -513,14 +534,15 @@ def check_libvirt_intel(v):
     expect_domain_ran(v, "qemu", "TCGTCGTCGTCG")
     expect_check(v, "check.libvirt", "SKIP", "kvm-not-usable")
     seconds_note(v, "domcaps.kvm", "domain.qemu")
-    # TODO(integration): "kvmprov check --json" exits 1, verdict no-hardware-support, libvirt
-    # item SKIP kvm-not-usable. TODO(nova): a profile with nova: virt_type: auto writes qemu.
+    expect_kvmprov_check(v, "kcheck.libvirt", "check.libvirt", 1, "no-hardware-support")
+    # TODO(nova): a profile with nova: virt_type: auto writes qemu.
 
 
 INTEL_BODY = r"""
 run create.kvm virsh -c qemu:///system create /usr/local/share/kvmprov-test/l2-kvm.xml
 domain qemu
 run check.libvirt kvmprov-libvirt-check
+run kcheck.libvirt kvmprov check --json
 """
 
 
@@ -551,8 +573,9 @@ def check_libvirt_noqemu(v):
     v.expect_rc("restart", 0)
     expect_check(v, "check.restarted", "FAIL", "qemu-emulator-missing")
     seconds_note(v, "domcaps.kvm")
-    # TODO(integration): "kvmprov check --json" exits 0 (KVM usable) with the libvirt item FAIL
-    # qemu-emulator-missing; with the daemon stopped, libvirt-daemon-not-running.
+    # The kernel runs KVM guests, libvirt cannot: kvmprov check's verdict names libvirt's cause.
+    expect_kvmprov_check(v, "kcheck.libvirt", "check.libvirt", 1, "qemu-emulator-missing")
+    expect_kvmprov_check(v, "kcheck.stopped", "check.stopped", 1, "libvirt-daemon-not-running")
 
 
 RESTART = "systemctl enable --now libvirtd.service"
@@ -560,8 +583,10 @@ NOQEMU_BODY = r"""
 if [ -e /usr/bin/qemu-system-x86_64 ]; then result emulator present; else result emulator absent; fi
 run create.kvm virsh -c qemu:///system create /usr/local/share/kvmprov-test/l2-kvm.xml
 run check.libvirt kvmprov-libvirt-check
+run kcheck.libvirt kvmprov check --json
 systemctl stop libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket
 run check.stopped kvmprov-libvirt-check
+run kcheck.stopped kvmprov check --json
 run restart """ + RESTART + r"""
 run check.restarted kvmprov-libvirt-check
 """
