@@ -51,6 +51,7 @@ _kvmprov_value() {
       compopt -o filenames 2>/dev/null
       ;;
     --fact) _kvmprov_facts "$2" ;;
+    --color) mapfile -t COMPREPLY < <(compgen -W "always never auto" -- "$2") ;;
     --user) mapfile -t COMPREPLY < <(compgen -u -- "$2") ;;
     --log)
       mapfile -t COMPREPLY < <(compgen -f -- "$2")
@@ -77,7 +78,7 @@ _kvmprov() {
   verbs=$(_kvmprov_help_verbs "$prog")
   [[ -n $verbs ]] || verbs="check plan apply validate reset version"
   takes_value=$(_kvmprov_help_value_options "$prog")
-  [[ -n $takes_value ]] || takes_value="--profile --root --fact --lock-timeout"
+  [[ -n $takes_value ]] || takes_value="--profile --root --fact --lock-timeout --color"
   takes_value+=" --user --log"
 
   # The verb typed so far, if any (options may stand before or after it; an option's value is
@@ -101,7 +102,7 @@ _kvmprov() {
   elif [[ $cur == -* ]]; then
     local options
     options=$(_kvmprov_help_options "$prog" "$verb")
-    [[ -n $options ]] || options="--help --profile --root --json --quiet --no-color --fact
+    [[ -n $options ]] || options="--help --profile --root --json --quiet --no-color --color --fact
       --detailed-exitcodes --allow-reload --lock-timeout"
     [[ $verb == check ]] && options=$(tr -s ' \n' '\n' <<<"$options" | grep -vx -- --root)
     mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")

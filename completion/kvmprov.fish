@@ -71,6 +71,7 @@ complete -c kvmprov -n 'not __kvmprov_verb_is check' -l root -r -a '(__fish_comp
 complete -c kvmprov -l json -d 'Print a JSON report'
 complete -c kvmprov -l quiet -d 'Print only failures, pending items and the summary'
 complete -c kvmprov -l no-color -d 'No colors'
+complete -c kvmprov -l color -x -a 'always never auto' -d 'When to color the output'
 complete -c kvmprov -l fact -x -a '(__kvmprov_facts)' -d 'Override an observed fact'
 complete -c kvmprov -l detailed-exitcodes -d 'Exit 2 for changes, 4 for failures, 6 for both'
 complete -c kvmprov -l allow-reload -d 'Reload a loaded module whose options differ, when no guest uses it'

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // kvmprov command line: parses arguments, runs observe → plan → apply → report, and is the only
 // place that prints or exits.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -44,6 +46,7 @@ struct Options {
   bool json = false;
   bool quiet = false;
   bool no_color = false;
+  std::string color = "auto";  // --color WHEN: always, never, auto
   std::vector<std::string> facts;
   bool detailed_exitcodes = false;
   bool allow_reload = false;
@@ -69,11 +72,37 @@ void print(const std::string& s) {
     stdout_errno = errno != 0 ? errno : EIO;
 }
 
+// Whether FD is the journal's stream: systemd sets JOURNAL_STREAM to "DEVICE:INODE" of the
+// stream it connects a service's stdout or stderr to (systemd.exec(5)). Its lines then take
+// sd-daemon's "<N>" priority prefixes, so that "journalctl -p warning" finds failures.
+bool is_journal(int fd) {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  struct stat st {};
+  if (!stream || !*stream || ::fstat(fd, &st) != 0) return false;
+  return std::string(stream) == fmt::format("{}:{}", static_cast<unsigned long long>(st.st_dev),
+                                            static_cast<unsigned long long>(st.st_ino));
+}
+
+// sd-daemon(3)'s priorities.
+enum class Priority { error = 3, warning = 4, notice = 5 };
+
 // One line on stderr; the host's bytes in S (paths, file content) are escaped, so they can
 // neither split the line nor reach the terminal as control sequences.
-void error(const std::string& s) {
-  const std::string line = "kvmprov: " + displayable(s) + "\n";
+void say(Priority priority, const std::string& s) {
+  static const bool journal = is_journal(STDERR_FILENO);
+  const std::string line =
+      (journal ? fmt::format("<{}>", static_cast<int>(priority)) : std::string()) + "kvmprov: " +
+      displayable(s) + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void error(const std::string& s) {
+  say(Priority::error, s);
+}
+
+// What the run found out and did about it, which is no failure: where it runs, a wait.
+void notice(const std::string& s) {
+  say(Priority::notice, s);
 }
 
 // STATUS, unless the output could not be written (a full disk, a closed pipe): a report that
@@ -96,21 +125,51 @@ bool under_dpkg() {
 
 // TEXT with "kvmprov: " before each line under dpkg, as it is elsewhere.
 std::string for_the_log(std::string text) {
-  if (!under_dpkg()) return text;
+  const bool dpkg = under_dpkg();
+  static const bool journal = is_journal(STDOUT_FILENO);
+  if (!dpkg && !journal) return text;
   std::string out;
   size_t pos = 0;
   while (pos < text.size()) {
     const size_t nl = std::min(text.find('\n', pos), text.size());
-    out += "kvmprov: " + text.substr(pos, nl - pos) + "\n";
+    const std::string_view line = std::string_view(text).substr(pos, nl - pos);
+    if (journal) {
+      // Failures at error priority, what is left to do at warning, the rest as journald's default.
+      // The summary's "N failed" (plan's "N failing") with N > 0.
+      bool failures_summed = false;
+      for (std::string_view word : {std::string_view(" failed, "), std::string_view(" failing, ")}) {
+        size_t at = line.find(word);
+        if (at == std::string_view::npos) continue;
+        size_t digits = at;
+        while (digits > 0 && line[digits - 1] >= '0' && line[digits - 1] <= '9') --digits;
+        const std::string_view count = line.substr(digits, at - digits);
+        failures_summed = failures_summed ||
+                          (!count.empty() && count.find_first_not_of('0') != std::string_view::npos);
+      }
+      if (line.starts_with("failed ") || line.starts_with("FAIL ") || line.starts_with("! ") ||
+          line.starts_with("verdict: not usable") || failures_summed)
+        out += "<3>";
+      else if (line.starts_with("pending ") || line.starts_with("WARN "))
+        out += "<4>";
+    }
+    if (dpkg) out += "kvmprov: ";
+    out += line;
+    out += '\n';
     pos = nl + 1;
   }
   return out;
 }
 
+// --color=always colours even a pipe; never, or --no-color, nowhere; auto (the default) only a
+// terminal that can show it (TERM set and not "dumb"), unless NO_COLOR is set or dpkg runs us.
+// JSON is never coloured.
 bool use_color(const Options& o) {
+  if (o.json || o.no_color || o.color == "never") return false;
+  if (o.color == "always") return true;
   const char* no_color = std::getenv("NO_COLOR");
-  return !o.no_color && !o.json && !(no_color && *no_color) && !under_dpkg() &&
-         isatty(STDOUT_FILENO);
+  const char* term = std::getenv("TERM");
+  return !(no_color && *no_color) && !under_dpkg() && term && *term &&
+         std::string_view(term) != "dumb" && isatty(STDOUT_FILENO);
 }
 
 // Prints every error of a profile and returns the exit status for an invalid one.
@@ -211,7 +270,7 @@ bool refuse_unprivileged(const Options& o, std::string_view verb) {
 // The run lock for apply and reset; the wait, when there is one, is said once as it starts, and
 // a failure is said before returning nullopt.
 std::optional<std::unique_ptr<Lock>> take_lock(Host& host, const Options& o) {
-  auto l = host.lock(o.lock_timeout, [](const std::string& waiting) { error(waiting); });
+  auto l = host.lock(o.lock_timeout, [](const std::string& waiting) { notice(waiting); });
   if (!l) {
     error(l.error().message);
     return std::nullopt;
@@ -227,11 +286,11 @@ std::unique_ptr<Host> host_for(const Options& o) {
   if (o.root_given) return make_linux_host({.root = o.root});
   const ScopeFacts scope = o.live ? ScopeFacts{.scope = Scope::running_system} : detect_scope("/");
   if (scope.scope == Scope::chroot)
-    error("running in a chroot (" + scope.evidence +
+    notice("running in a chroot (" + scope.evidence +
           "): acting on its files as on an image (--root /); kernel, device and udev actions are "
           "skipped (--live to act on the running system)");
   else if (scope.scope == Scope::container)
-    error("running in a container (" + scope.container + ": " + scope.evidence +
+    notice("running in a container (" + scope.container + ": " + scope.evidence +
           "): its files are changed; kernel modules and device nodes are left to the host");
   return make_linux_host({.root = "/", .scope = scope});
 }
@@ -265,7 +324,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
     }
   }
   if (!facts.cpu_known && depends_on_cpu_vendor(profile))
-    error(
+    notice(
         "the image's CPU is not known (--root without --fact cpu_vendor): module options are "
         "written for every vendor, and kvm_intel or kvm_amd is left to udev, which loads the "
         "CPU's own at boot; give --fact cpu_vendor=... for an image made for one vendor");
@@ -371,7 +430,7 @@ int run_check_verb(const Options& o) {
       return kExitUsage;
     }
   }
-  if (!container_notice.empty()) error(container_notice);
+  if (!container_notice.empty()) notice(container_notice);
   CheckReport report = run_check(*host, facts, check_options);
   if (o.json)
     print(json_text(check_json(report)));
@@ -407,6 +466,7 @@ constexpr OptionUse kOptionUses[] = {
     {"--json", kEveryUse & ~kHelp},
     {"--quiet", kEveryUse & ~(kVersion | kHelp)},
     {"--no-color", kEveryUse},  // a preference of the caller's terminal, as NO_COLOR is
+    {"--color", kEveryUse},
     {"--fact", kCheck | kPlan | kApply},
     {"--detailed-exitcodes", kPlan | kApply | kReset | kResetDryRun},
     {"--allow-reload", kPlan | kApply},
@@ -498,7 +558,14 @@ int run(int argc, char** argv) {
                "Act on the running system even where / looks like a chroot or container");
   app.add_flag("--json", o.json, "Print a JSON report");
   app.add_flag("--quiet", o.quiet, "Print only failures, pending items and the summary");
-  app.add_flag("--no-color", o.no_color, "No colors (also when NO_COLOR is set)");
+  auto* no_color =
+      app.add_flag("--no-color", o.no_color, "No colors (as --color=never; also when NO_COLOR is set)");
+  app.add_option("--color", o.color,
+                 "Colors: always, never, or auto (the default: on a terminal, unless NO_COLOR is "
+                 "set or TERM is dumb)")
+      ->type_name("WHEN")
+      ->check(CLI::IsMember({"always", "never", "auto"}))
+      ->excludes(no_color);
   app.add_option("--fact", o.facts, "Override an observed fact, e.g. cpu_vendor=amd (repeatable)")
       ->type_name("KEY=VALUE");
   app.add_flag("--detailed-exitcodes", o.detailed_exitcodes,

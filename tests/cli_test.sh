@@ -797,14 +797,14 @@ expect_rc 64 "--version with a verb"
 expect_eq "$err" "kvmprov: --version is the version verb: give it without plan" "--version with a verb: message"
 
 # --- which verb takes which option: every cell of the table in the README (and kvmprov(8)).
-# The 72 runs test the command line's table, not memory: they run the binary itself even under a
+# The 88 runs test the command line's table, not memory: they run the binary itself even under a
 # KVMPROV_WRAPPER, which keeps the valgrind pass within its time (the verbs' code runs under it
 # elsewhere in this file).
 OPT="$TMP/optroot"
 es_root "$OPT"
 table=$(awk '$0 == "### Options by verb" { on = 1; next } on && /^\| `/ { print } on && /^## / { exit }' \
   "$KVMPROV_SOURCE_DIR/README.md" | sed 's/`//g; s/^| *//; s/ *|$//; s/ *| */|/')
-[ "$(wc -l <<<"$table")" = 10 ] && ok || bad "options by verb: the README's table [$table]"
+[ "$(wc -l <<<"$table")" = 11 ] && ok || bad "options by verb: the README's table [$table]"
 cells=0
 while IFS='|' read -r option verbs; do
   case $option in
@@ -812,6 +812,7 @@ while IFS='|' read -r option verbs; do
     --root) value=("$OPT") ;;
     --fact) value=(cpu_vendor=intel) ;;
     --lock-timeout) value=(5) ;;
+    --color) value=(never) ;;
     *) value=() ;;
   esac
   for use in check plan apply validate reset "reset --dry-run" version help; do
@@ -852,7 +853,7 @@ while IFS='|' read -r option verbs; do
     esac
   done
 done <<<"$table"
-expect_eq "$cells" 80 "options by verb: cells run"
+expect_eq "$cells" 88 "options by verb: cells run"
 [ -z "$(find "$OPT" -newer "$OPT/etc/passwd" -name '.kvmprov.*')" ] && ok || bad "options by verb: temporaries left"
 
 # --- validate --json, and file errors in the FILE: form
@@ -1088,6 +1089,57 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -c /dev/kvm ]; then
 else
   echo "cli: skipping check --user across users (needs root, setpriv and /dev/kvm)" >&2
 fi
+
+# --- Colour: --color=always into a pipe, never, and auto on a terminal by TERM (script(1) gives
+# the terminal). NO_COLOR is set for the whole test; --color=always overrides it.
+esc=$(printf '\033')
+CROOT="$TMP/color-root"
+mkdir -p "$CROOT/etc"
+out=$("$KVMPROV" --color=always plan --root "$CROOT" --fact cpu_vendor=amd 2>/dev/null)
+expect_in "$out" "$esc[" "--color=always colours a pipe, NO_COLOR notwithstanding"
+out=$("$KVMPROV" --color=never plan --root "$CROOT" --fact cpu_vendor=amd 2>/dev/null)
+expect_not_in "$out" "$esc[" "--color=never"
+out=$("$KVMPROV" --color=always --json plan --root "$CROOT" --fact cpu_vendor=amd 2>/dev/null)
+expect_not_in "$out" "$esc[" "JSON is never coloured"
+run --color=sometimes plan --root "$CROOT"
+expect_rc 64 "--color=sometimes"
+expect_in "$err" "--color: sometimes not in {always,never,auto}" "--color names the choices"
+run --color=always --no-color plan --root "$CROOT"
+expect_rc 64 "--color with --no-color"
+if command -v script >/dev/null; then
+  for term in xterm-256color dumb; do
+    out=$(env -u NO_COLOR TERM=$term script -qec "'$KVMPROV' plan --root '$CROOT' --fact cpu_vendor=amd" /dev/null 2>&1)
+    if [ $term = dumb ]; then
+      expect_not_in "$out" "$esc[" "auto on a terminal with TERM=dumb: no colour"
+    else
+      expect_in "$out" "$esc[" "auto on a terminal with TERM=$term: colour"
+    fi
+  done
+else
+  echo "cli: skipping --color=auto on a terminal (no script(1))" >&2
+fi
+
+# --- The journal: when JOURNAL_STREAM names the stream stdout and stderr go to (as systemd sets it
+# for kvmprov.service), failures carry sd-daemon's <3> and notices <5>, so that
+# "journalctl -p warning" shows the failures; other lines and other streams carry none.
+JROOT="$TMP/journal-root"
+mkdir -p "$JROOT/etc"
+printf '# BEGIN kvmprov\nkvm\n' >"$JROOT/etc/modules"
+printf 'root:x:0:\n' >"$JROOT/etc/group"
+: >"$TMP/journal"
+(
+  exec >"$TMP/journal" 2>&1
+  JOURNAL_STREAM=$(stat -c '%d:%i' "$TMP/journal") "$KVMPROV" apply --root "$JROOT"
+) && bad "apply with a broken /etc/modules exits 0" || ok
+journal=$(cat "$TMP/journal")
+expect_in "$journal" $'\n<3>failed    write /etc/modules: ' "a failed action at error priority"
+grep -Eq '^<3>[0-9]+ changed, [0-9]+ unchanged, 1 failed, ' <<<"$journal" && ok ||
+  bad "the summary of a failed run at error priority: [$journal]"
+expect_in "$journal" "<5>kvmprov: the image's CPU is not known" "a notice at notice priority"
+expect_in "$journal" $'\nchanged   group kvm: ' "a change without a prefix"
+# Another stream than the journal's: no prefixes.
+out=$(JOURNAL_STREAM=1:2 "$KVMPROV" apply --root "$JROOT" 2>&1)
+expect_not_in "$out" "<3>" "no priority prefixes for a stream that is not the journal"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
