@@ -1047,9 +1047,16 @@ out=$(printf "x ERROR: no supported architecture for os type 'hvm'\n" | ${KVMPRO
 expect_in "$out" "1 time in /dev/stdin: the KVM modules were not loaded" "check --log /dev/stdin from a pipe"
 out=$(${KVMPROV_WRAPPER:-} "$KVMPROV" check --log /dev/stdin <"$TMP/big-nova.log" 2>"$TMP/stderr")
 expect_in "$out" "1 time in the last 16 MiB of /dev/stdin" "check --log /dev/stdin from a large file"
-mkfifo "$TMP/nova.fifo"
-cat "$TMP/big-nova.log" >"$TMP/nova.fifo" &
+mkfifo "$TMP/nova.fifo" "$TMP/writer-ready"
+# The writer holds the FIFO open (read-write, which does not wait for a reader) before check
+# starts, and says so through a second FIFO: check must find a writer there, not race one.
+(
+  exec 8<>"$TMP/nova.fifo"
+  echo ready >"$TMP/writer-ready"
+  cat "$TMP/big-nova.log" >&8
+) &
 writer=$!
+read -r _ <"$TMP/writer-ready"
 run check --log "$TMP/nova.fifo"
 # A run that never opened the FIFO leaves the writer blocked: end it rather than wait for ever.
 kill "$writer" 2>/dev/null
