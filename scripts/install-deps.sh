@@ -43,5 +43,5 @@ apt_get install -y -q --no-install-recommends \
   clang libclang-rt-dev valgrind util-linux time \
   hyperfine tmux zsh fish python3-jsonschema python3-yaml \
   python3-voluptuous pylint pycodestyle yamllint shellcheck \
-  python3-pytest python3-pytest-xdist python3-pytest-forked \
+  python3-pytest python3-pytest-xdist python3-pytest-forked libnss-extrausers \
   $split

@@ -79,10 +79,12 @@ bool Accounts::member_of(const UserEntry& user, const GroupEntry& group) const {
 
 std::vector<gid_t> Accounts::gids_of(const UserEntry& user) const {
   std::vector<gid_t> gids{user.gid};
+  auto add = [&](gid_t gid) {
+    if (std::find(gids.begin(), gids.end(), gid) == gids.end()) gids.push_back(gid);
+  };
   for (const auto& g : groups)
-    if (std::find(g.members.begin(), g.members.end(), user.name) != g.members.end() &&
-        std::find(gids.begin(), gids.end(), g.gid) == gids.end())
-      gids.push_back(g.gid);
+    if (std::find(g.members.begin(), g.members.end(), user.name) != g.members.end()) add(g.gid);
+  for (gid_t gid : user.nss_gids) add(gid);
   return gids;
 }
 
@@ -115,6 +117,32 @@ bool may_open_rw(uid_t uid, const std::vector<gid_t>& gids, uid_t owner, gid_t g
   if (uid == owner) return (mode & 0600) == 0600;
   if (std::find(gids.begin(), gids.end(), group) != gids.end()) return (mode & 0060) == 0060;
   return (mode & 0006) == 0006;
+}
+
+void add_system_accounts(Accounts& acc, const std::vector<GroupEntry>& groups,
+                         const std::vector<SystemUser>& users) {
+  for (const auto& g : groups) {
+    if (acc.group(g.name)) continue;
+    GroupEntry entry = g;
+    entry.from_nss = true;
+    acc.groups.push_back(std::move(entry));
+  }
+  for (const auto& u : users) {
+    if (!acc.user(u.user.name)) {
+      UserEntry entry = u.user;
+      entry.from_nss = true;
+      acc.users.push_back(std::move(entry));
+    }
+    for (auto& entry : acc.users)
+      if (entry.name == u.user.name) entry.nss_gids = u.gids;
+    for (gid_t gid : u.gids) {
+      for (auto& g : acc.groups) {
+        if (g.gid != gid || gid == u.user.gid) continue;
+        if (std::find(g.members.begin(), g.members.end(), u.user.name) == g.members.end())
+          g.members.push_back(u.user.name);
+      }
+    }
+  }
 }
 
 }  // namespace kvmprov

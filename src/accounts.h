@@ -16,12 +16,23 @@ struct GroupEntry {
   std::string name;
   gid_t gid = 0;
   std::vector<std::string> members;
+  // Known through NSS only (LDAP, SSSD, extrausers), not from the target's /etc/group: usermod
+  // cannot add members to it.
+  bool from_nss = false;
 };
 
 struct UserEntry {
   std::string name;
   uid_t uid = 0;
   gid_t gid = 0;  // primary group
+  bool from_nss = false;  // known through NSS only, not from the target's /etc/passwd
+  std::vector<gid_t> nss_gids;  // every group NSS puts it in (getgrouplist); empty when not asked
+};
+
+// A user as NSS knows it, with every group it belongs to (getgrouplist), its primary one included.
+struct SystemUser {
+  UserEntry user;
+  std::vector<gid_t> gids;
 };
 
 struct Accounts {
@@ -43,6 +54,11 @@ struct Accounts {
 
 // Parses /etc/group and /etc/passwd text; malformed lines (and NIS "+" lines) are skipped.
 Accounts parse_accounts(std::string_view group_text, std::string_view passwd_text);
+
+// ACC with what NSS adds: the GROUPS and USERS it lacks (marked from_nss), and every membership
+// USERS' group lists give in a group ACC has.
+void add_system_accounts(Accounts& acc, const std::vector<GroupEntry>& groups,
+                         const std::vector<SystemUser>& users);
 
 // Whether a process with UID and GIDS may open a node owned by OWNER:GROUP with MODE for reading
 // and writing, as the kernel decides it without ACLs: the owner bits for the owner, else the

@@ -3,6 +3,8 @@
 // accounts of the target, and the device nodes of the running system.
 #pragma once
 
+#include "accounts.h"
+
 #include <sys/types.h>
 
 #include <map>
@@ -28,6 +30,10 @@ struct DeviceFacts {
   std::optional<std::string> group_file;   // the target's /etc/group; nullopt when absent
   std::string group_file_error;            // why it could not be read, "" when it could
   std::optional<std::string> passwd_file;  // the target's /etc/passwd
+  // The profile's groups, device groups and members as NSS knows them (Host::system_group and
+  // system_user): accounts from LDAP, SSSD or extrausers that the files lack, and memberships.
+  std::vector<GroupEntry> system_groups;
+  std::vector<SystemUser> system_users;
   // Why groupadd and usermod must not run on the target: kvmprov would refuse to write its
   // account files itself (a symlinked /etc in an image, which the shadow tools follow), "" if not.
   std::string accounts_refusal;

@@ -18,12 +18,21 @@ void fail(Action& a, std::string message) {
   a.detail = std::move(message);
 }
 
-// The target's accounts as they are now (groupadd and usermod may have just changed them).
-Accounts read_accounts(Host& host) {
-  auto group = host.read_file("/etc/group");
+// The target's accounts as they are now (groupadd and usermod may have just changed them), with
+// GROUP and USER as NSS knows them where the files lack them (LDAP, SSSD, extrausers).
+Accounts read_accounts(Host& host, const std::string& group = "", const std::string& user = "") {
+  auto group_file = host.read_file("/etc/group");
   auto passwd = host.read_file("/etc/passwd");
-  return parse_accounts(group && *group ? **group : std::string(),
-                        passwd && *passwd ? **passwd : std::string());
+  Accounts acc = parse_accounts(group_file && *group_file ? **group_file : std::string(),
+                                passwd && *passwd ? **passwd : std::string());
+  std::vector<GroupEntry> groups;
+  std::vector<SystemUser> users;
+  if (!group.empty() && !acc.group(group))
+    if (auto g = host.system_group(group)) groups.push_back(std::move(*g));
+  if (!user.empty())
+    if (auto u = host.system_user(user)) users.push_back(std::move(*u));
+  add_system_accounts(acc, groups, users);
+  return acc;
 }
 
 std::string perms_text(const Accounts& acc, const FileInfo& info) {
@@ -48,11 +57,13 @@ void apply_node(Host& host, Action& a) {
   if (!info->char_device)
     return fail(a, fmt::format("\"{}\" is not a character device, refusing to touch it", path));
 
-  const Accounts acc = read_accounts(host);
+  const Accounts acc = read_accounts(host, t.group);
   gid_t gid = info->gid;
   if (!t.group.empty()) {
     const GroupEntry* g = acc.group(t.group);
-    if (!g) return fail(a, fmt::format("group \"{}\" does not exist in /etc/group", t.group));
+    if (!g)
+      return fail(a, fmt::format("group \"{}\" does not exist in /etc/group or through NSS",
+                                 t.group));
     gid = g->gid;
   }
   const unsigned mode = t.mode.value_or(info->mode);
@@ -106,7 +117,7 @@ void apply_node(Host& host, Action& a) {
 // Live check of one member against one node: the permission bits, and, as root, a real open().
 void check_access(Host& host, Action& a) {
   const DeviceTarget& t = a.device;
-  const Accounts acc = read_accounts(host);
+  const Accounts acc = read_accounts(host, t.group, t.user);
   const UserEntry* user = acc.user(t.user);
   if (!user) {
     a.status = Status::pending;

@@ -180,6 +180,22 @@ void observe_devices(Host& host, const Profile& profile, Facts& f) {
     d.passwd_file = *passwd;
   else
     d.notes.push_back(passwd.error().message + ", ignoring");
+  // Accounts NSS adds to the files (the running system's or a container's own).
+  {
+    const Accounts local = parse_accounts(d.group_file.value_or(""), d.passwd_file.value_or(""));
+    std::set<std::string> groups, users;
+    for (const auto& g : profile.groups) {
+      groups.insert(g.name);
+      users.insert(g.members.begin(), g.members.end());
+    }
+    for (const auto& dev : profile.devices)
+      if (!dev.group.empty()) groups.insert(dev.group);
+    for (const auto& name : groups)
+      if (!local.group(name))
+        if (auto g = host.system_group(name)) d.system_groups.push_back(std::move(*g));
+    for (const auto& name : users)
+      if (auto u = host.system_user(name)) d.system_users.push_back(std::move(*u));
+  }
   if (!profile.groups.empty()) {
     for (const char* file : {"/etc/group", "/etc/gshadow"}) {
       if (auto r = host.can_write(file, {.keep_owner = true}); !r && d.accounts_refusal.empty())
@@ -213,7 +229,8 @@ void observe_devices(Host& host, const Profile& profile, Facts& f) {
 void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions& options,
                   Plan& plan) {
   const DeviceFacts& d = facts.devices;
-  const Accounts acc = parse_accounts(d.group_file.value_or(""), d.passwd_file.value_or(""));
+  Accounts acc = parse_accounts(d.group_file.value_or(""), d.passwd_file.value_or(""));
+  add_system_accounts(acc, d.system_groups, d.system_users);
 
   // Groups first: the rules name them, and udevd resolves a group name when it reads the rules.
   std::set<std::string> groups_after;  // groups that exist once apply has run
@@ -226,7 +243,9 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
     const GroupEntry* existing = acc.group(g.name);
     if (existing) {
       a.status = Status::unchanged;
-      a.detail = fmt::format("exists (gid {})", existing->gid);
+      a.detail = existing->from_nss
+                     ? fmt::format("exists (gid {}, through NSS: not in /etc/group)", existing->gid)
+                     : fmt::format("exists (gid {})", existing->gid);
     } else if (!d.group_file_error.empty()) {
       a.status = Status::failed;
       a.detail = fmt::format("cannot create group \"{}\": {}", g.name, d.group_file_error);
@@ -257,6 +276,12 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
       } else if (existing && acc.member_of(*user, *existing)) {
         b.status = Status::unchanged;
         b.detail = user->gid == existing->gid ? "primary group" : "already a member";
+      } else if (existing && existing->from_nss) {
+        b.status = Status::failed;
+        b.detail = fmt::format(
+            "cannot add \"{}\" to group \"{}\": the group comes through NSS (LDAP, SSSD, "
+            "extrausers), not from /etc/group: add the member where the group is defined",
+            m, g.name);
       } else if (!groups_after.count(g.name)) {
         b.status = Status::failed;
         b.detail = fmt::format("cannot add \"{}\": group \"{}\" cannot be created", m, g.name);

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "accounts.h"
 #include "atomic_file.h"
 #include "facts.h"
 #include "kernel_log.h"
@@ -181,6 +182,17 @@ class Host {
   // Account names for ids; "" when unknown.
   virtual std::string user_name(uid_t uid) = 0;
   virtual std::string group_name(gid_t gid) = 0;
+  // An account the system below "/" knows through NSS (nsswitch.conf: files, and LDAP, SSSD or
+  // extrausers where it names them); nullopt when it does not, or for an image (--root) and a
+  // chroot, whose accounts are their files. The running system and a container answer.
+  virtual std::optional<GroupEntry> system_group(const std::string& name) {
+    (void)name;
+    return std::nullopt;
+  }
+  virtual std::optional<SystemUser> system_user(const std::string& name) {
+    (void)name;
+    return std::nullopt;
+  }
   // Whether USER ("" = this process's own credentials) can open PATH (a /dev path of the running
   // kernel) for reading and writing.
   virtual Result<UserAccess> can_open_as(const std::string& user, const std::string& path) = 0;

@@ -102,6 +102,12 @@ class LinuxHost final : public Host {
         scope_(root_ == "/" ? options.scope : ScopeFacts{.scope = Scope::image}) {}
 
   bool live() const override { return scope_.scope == Scope::running_system; }
+  // NSS in this process reads this system's nsswitch.conf: for "/" of the running system or a
+  // container. A chroot's would load the image's NSS modules against the build host's daemons.
+  bool nss_answers() const {
+    return root_ == "/" &&
+           (scope_.scope == Scope::running_system || scope_.scope == Scope::container);
+  }
   ScopeFacts scope() const override { return scope_; }
   const std::string& root() const override { return root_; }
 
@@ -218,13 +224,22 @@ class LinuxHost final : public Host {
   }
 
   Result<void> add_group_member(const std::string& group, const std::string& user) override {
-    std::string usermod = find_program({"/usr/sbin/usermod", "/sbin/usermod"});
-    if (usermod.empty())
-      return Error{ENOENT, "cannot add " + quoted(user) + " to group " + quoted(group) +
-                               ": usermod not found (install the \"passwd\" package)"};
-    std::vector<std::string> argv{usermod, "--append", "--groups", group};
+    // usermod edits only users of /etc/passwd; gpasswd adds a user NSS knows (LDAP, SSSD) to a
+    // group of /etc/group.
+    const bool nss_user = nss_answers() && !local_accounts().user(user) && system_user(user);
+    std::string tool = nss_user ? find_program({"/usr/bin/gpasswd", "/bin/gpasswd"})
+                                : find_program({"/usr/sbin/usermod", "/sbin/usermod"});
+    if (tool.empty())
+      return Error{ENOENT, "cannot add " + quoted(user) + " to group " + quoted(group) + ": " +
+                               (nss_user ? "gpasswd" : "usermod") +
+                               " not found (install the \"passwd\" package)"};
+    std::vector<std::string> argv{tool};
+    if (nss_user)
+      argv.insert(argv.end(), {"--add", user});
+    else
+      argv.insert(argv.end(), {"--append", "--groups", group});
     if (!live()) argv.insert(argv.end(), {"--root", root_});
-    argv.push_back(user);
+    argv.push_back(nss_user ? group : user);
     if (auto r = run_program(argv); !r)
       return Error{r.error().code, "cannot add " + quoted(user) + " to group " + quoted(group) +
                                        ": " + r.error().message};
@@ -397,6 +412,28 @@ class LinuxHost final : public Host {
   std::string group_name(gid_t gid) override {
     if (const GroupEntry* g = local_accounts().group_by_gid(gid)) return g->name;
     return kernel_root_ == "/" ? nss_group_name(gid) : "";
+  }
+
+  std::optional<GroupEntry> system_group(const std::string& name) override {
+    if (!nss_answers()) return std::nullopt;
+    std::vector<char> buf(16384);
+    struct group gr {};
+    struct group* found = nullptr;
+    while (getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) == ERANGE &&
+           buf.size() < (size_t{1} << 24))
+      buf.resize(buf.size() * 2);
+    if (!found) return std::nullopt;
+    GroupEntry g{.name = gr.gr_name, .gid = gr.gr_gid};
+    for (char** m = gr.gr_mem; m && *m; ++m) g.members.emplace_back(*m);
+    return g;
+  }
+
+  std::optional<SystemUser> system_user(const std::string& name) override {
+    if (!nss_answers()) return std::nullopt;
+    auto who = lookup_account(name);  // getpwnam_r and getgrouplist
+    if (!who) return std::nullopt;
+    return SystemUser{.user = {.name = name, .uid = who->uid, .gid = who->gid},
+                      .gids = who->groups};
   }
 
   Result<UserAccess> can_open_as(const std::string& user, const std::string& path) override {

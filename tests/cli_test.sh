@@ -1148,5 +1148,40 @@ expect_in "$journal" $'\nchanged   group kvm: ' "a change without a prefix"
 out=$(JOURNAL_STREAM=1:2 "$KVMPROV" apply --root "$JROOT" 2>&1)
 expect_not_in "$out" "<3>" "no priority prefixes for a stream that is not the journal"
 
+# --- Accounts through NSS on the running system: a second NSS source (libnss-extrausers), set up in
+# a mount namespace of this test's own, provides a group and a user /etc/group and /etc/passwd
+# lack. plan sees them as the shadow tools' users would; nothing on this machine is changed.
+if [ "$(id -u)" = 0 ] && [ -e /usr/lib/libnss_extrausers.so.2 ] && [ -d /var/lib/extrausers ] &&
+  unshare --mount true 2>/dev/null; then
+  NSS="$TMP/nss"
+  mkdir -p "$NSS/extrausers"
+  printf 'kvmprov-nss-ldap:x:7000:kvmprov-nss-user\n' >"$NSS/extrausers/group"
+  printf 'kvmprov-nss-user:x:7001:7001::/nonexistent:/bin/false\n' >"$NSS/extrausers/passwd"
+  printf 'passwd: files extrausers\ngroup: files extrausers\nshadow: files\n' >"$NSS/nsswitch.conf"
+  cat >"$NSS/profile.yaml" <<'YAML'
+version: 1
+name: nss
+groups:
+  - {name: kvmprov-nss-ldap, members: [kvmprov-nss-user]}
+  - {name: kvmprov-nss-local, members: [kvmprov-nss-user]}
+YAML
+  out=$(unshare --mount --propagation private sh -c '
+    mount --bind "$1/nsswitch.conf" /etc/nsswitch.conf &&
+    mount --bind "$1/extrausers" /var/lib/extrausers &&
+    exec "$2" --live plan --profile "$1/profile.yaml"' nss "$NSS" "$KVMPROV" 2>&1)
+  expect_in "$out" "= group kvmprov-nss-ldap: exists (gid 7000, through NSS: not in /etc/group)" \
+    "a group NSS provides exists"
+  expect_in "$out" "= member kvmprov-nss-user in kvmprov-nss-ldap: already a member" \
+    "an NSS user in an NSS group is a member"
+  expect_in "$out" '+ member kvmprov-nss-user in kvmprov-nss-local: add "kvmprov-nss-user"' \
+    "an NSS user is added to a local group"
+  # Without the second source the same names are unknown: the files alone decide.
+  run --live plan --profile "$NSS/profile.yaml"
+  expect_in "$out" "+ group kvmprov-nss-ldap: create" "without NSS's second source the group is new"
+  expect_in "$out" 'user "kvmprov-nss-user" does not exist yet' "and the user unknown"
+else
+  echo "cli: skipping accounts through NSS (needs root, libnss-extrausers and unshare)" >&2
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

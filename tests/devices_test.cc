@@ -269,6 +269,44 @@ TEST_CASE("a device group the profile does not create and that does not exist fa
         "\"groups\")");
 }
 
+TEST_CASE("accounts NSS knows beyond the files (LDAP, SSSD) count on the running system") {
+  // kvm comes from LDAP (gid 5000) with alice in it; bob is an LDAP user outside it; carol, an
+  // LDAP user, is to join the local group libvirt.
+  FakeHost h = host_with_kvm();
+  h.files_["/etc/group"] = "root:x:0:\nlibvirt:x:995:\nnova:x:1000:\n";
+  h.system_groups_["kvm"] = {.name = "kvm", .gid = 5000, .members = {"alice"}};
+  h.system_users_["alice"] = {.user = {.name = "alice", .uid = 5001, .gid = 5001},
+                              .gids = {5001, 5000}};
+  h.system_users_["bob"] = {.user = {.name = "bob", .uid = 5002, .gid = 5002}, .gids = {5002}};
+  h.system_users_["carol"] = {.user = {.name = "carol", .uid = 5003, .gid = 5003},
+                              .gids = {5003}};
+  Profile p = kvm_profile({"alice", "bob"});
+  p.groups.push_back({.name = "libvirt", .system = true, .members = {"carol"}});
+  Facts f = observe(h, p);
+  Plan plan = make_plan(p, f, {.live = true});
+  CHECK(find(plan.actions, "group:kvm")->status == Status::unchanged);
+  CHECK(find(plan.actions, "group:kvm")->detail ==
+        "exists (gid 5000, through NSS: not in /etc/group)");
+  CHECK(find(plan.actions, "member:kvm:alice")->status == Status::unchanged);
+  CHECK(find(plan.actions, "member:kvm:bob")->status == Status::failed);
+  CHECK(find(plan.actions, "member:kvm:bob")->detail ==
+        "cannot add \"bob\" to group \"kvm\": the group comes through NSS (LDAP, SSSD, "
+        "extrausers), not from /etc/group: add the member where the group is defined");
+  CHECK(find(plan.actions, "member:libvirt:carol")->status == Status::changed);
+  // The node takes the NSS group's gid, in the plan and in apply.
+  CHECK(find(plan.actions, "node:kvm")->status == Status::changed);
+  std::vector<Action> done = apply_plan(h, plan);
+  CHECK(find(done, "node:kvm")->status == Status::changed);
+  FileInfo node = *h.device_node("kvm");
+  CHECK(node.gid == 5000);
+  CHECK(node.mode == 0660);
+  const Action* access = find(done, "access:alice:kvm");
+  REQUIRE(access != nullptr);
+  INFO(access->detail);
+  CHECK(access->status != Status::failed);
+  CHECK(access->detail.starts_with("\"alice\" can open it (root:5000 0660)"));
+}
+
 TEST_CASE("the rules file is removed when the profile lists no devices; others untouched") {
   FakeHost h = host_with_kvm();
   run(h, kvm_profile());

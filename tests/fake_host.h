@@ -49,6 +49,8 @@ class FakeHost : public Host {
   std::map<uid_t, std::string> user_names_;
   std::map<gid_t, std::string> group_names_;
   std::map<std::string, UserAccess> accounts_;  // --user NAME; "" = this process
+  std::map<std::string, GroupEntry> system_groups_;  // NSS beyond the files (LDAP, SSSD)
+  std::map<std::string, SystemUser> system_users_;
 
   // Records.
   std::vector<std::string> writes_, removals_, loads_, unloads_;
@@ -261,6 +263,16 @@ class FakeHost : public Host {
   std::string group_name(gid_t gid) override {
     auto it = group_names_.find(gid);
     return it == group_names_.end() ? "" : it->second;
+  }
+  std::optional<GroupEntry> system_group(const std::string& name) override {
+    auto it = system_groups_.find(name);
+    if (it == system_groups_.end()) return std::nullopt;
+    return it->second;
+  }
+  std::optional<SystemUser> system_user(const std::string& name) override {
+    auto it = system_users_.find(name);
+    if (it == system_users_.end()) return std::nullopt;
+    return it->second;
   }
   Result<UserAccess> can_open_as(const std::string& user, const std::string&) override {
     auto it = accounts_.find(user);
