@@ -142,9 +142,11 @@ Result<CpuMap> load_cpu_map(const std::string& path, const ReadFile& read) {
     Loader loader(read, map);
     if (auto r = loader.file(file, 0); !r) {
       if (r.error().code == ENOENT && file == candidates.back() && path.empty())
-        return Error{ENOENT, fmt::format("no libvirt CPU map: neither \"{}/index.xml\" nor \"{}\" "
-                                         "exists (install libvirt, or set nova: cpu_map)",
-                                         kCpuMapDir, kCpuMapLegacyFile)};
+        return Error{
+            ENOENT,
+            fmt::format(
+                "no libvirt CPU map: neither \"{}/index.xml\" nor \"{}\" exists (install libvirt, or set nova: cpu_map)",
+                kCpuMapDir, kCpuMapLegacyFile)};
       return r.error();
     }
     if (map.models.empty())

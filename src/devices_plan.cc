@@ -71,11 +71,10 @@ std::string others_access_note(unsigned mode, const std::string& node) {
   if (read && write)
     return fmt::format("world-writable ({}): every local user can open it{}", mode_text(mode),
                        node == "kvm" ? " and run virtual machines" : "");
-  return fmt::format("every local user can open it {} only ({}){}",
-                     read ? "for reading" : "for writing", mode_text(mode),
-                     write ? ": anyone can write to the device, while QEMU needs read and write "
-                             "access"
-                           : "");
+  return fmt::format(
+      "every local user can open it {} only ({}){}", read ? "for reading" : "for writing",
+      mode_text(mode),
+      write ? ": anyone can write to the device, while QEMU needs read and write access" : "");
 }
 
 std::string user_name(const Accounts& acc, uid_t uid) {
@@ -333,11 +332,11 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
                                       [&](const GroupSpec& g) { return g.name == dev.group; });
       a.status = Status::failed;
       a.detail =
-          listed ? fmt::format("group \"{}\" cannot be created (see its group action)", dev.group)
-                 : fmt::format(
-                       "group \"{}\" does not exist and the profile does not create it "
-                       "(add it under \"groups\")",
-                       dev.group);
+          listed
+              ? fmt::format("group \"{}\" cannot be created (see its group action)", dev.group)
+              : fmt::format(
+                    "group \"{}\" does not exist and the profile does not create it (add it under \"groups\")",
+                    dev.group);
     } else if (!v.defeats.empty()) {
       a.status = Status::failed;
       a.detail = "kvmprov's rule does not decide: " + join(v.defeats, "; ");

@@ -104,8 +104,8 @@ const std::optional<std::string>& shown_before(const Action& a);
 const std::optional<std::string>& shown_after(const Action& a);
 
 struct PlanOptions {
-  bool live = true;           // kernel and device actions allowed (Scope::running_system)
-  bool allow_reload = false;  // --allow-reload
+  bool live = true;            // kernel and device actions allowed (Scope::running_system)
+  bool allow_reload = false;   // --allow-reload
   Scope scope = Scope::image;  // why not, when not live
   std::string container;       // Scope::container: which ("docker", "lxc", ...)
 };
