@@ -15,7 +15,7 @@
 #include "accounts.h"
 #include "kernel_log.h"
 #include "msr.h"
-#include "text.h"
+#include "util/text.h"
 #include "version.h"
 
 namespace kvmprov {

@@ -4,7 +4,7 @@
 // (sse4.1 is sse4_1, pclmuldq is pclmulqdq) and hides a few, so names are translated first.
 #include "cpu_map.h"
 
-#include "text.h"
+#include "util/text.h"
 
 #include <fmt/format.h>
 

@@ -10,7 +10,7 @@
 
 #include "accounts.h"
 #include "devices.h"
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 

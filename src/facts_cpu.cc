@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "facts.h"
-#include "text.h"
+#include "util/text.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

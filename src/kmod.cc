@@ -21,7 +21,7 @@
 #include <utility>
 
 #include "dynlib.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov {
 namespace {

@@ -12,7 +12,7 @@
 #include <optional>
 #include <pugixml.hpp>
 
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 namespace {

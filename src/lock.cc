@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov {
 namespace {

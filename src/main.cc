@@ -21,7 +21,7 @@
 #include "plan.h"
 #include "profile.h"
 #include "report.h"
-#include "text.h"
+#include "util/text.h"
 #include "version.h"
 
 namespace {

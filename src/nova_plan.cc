@@ -10,7 +10,7 @@
 #include "check.h"
 #include "cpu_map.h"
 #include "nova.h"
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 

@@ -13,8 +13,8 @@
 #include "kmod.h"
 #include "nova.h"
 #include "persist.h"
-#include "text.h"
 #include "udev_rules.h"
+#include "util/text.h"
 
 namespace kvmprov {
 

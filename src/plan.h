@@ -159,8 +159,4 @@ std::vector<const ModuleSpec*> modules_for_host(const Profile& profile, const Fa
 // e.g. "1"): booleans compare as Y/N = 1/0 = true/false, trailing whitespace is ignored.
 bool same_param_value(std::string_view have, std::string_view want);
 
-// Renders a unified diff of two texts, labelled with PATH ("" for an absent side).
-std::string unified_diff(const std::string& path, const std::optional<std::string>& before,
-                         const std::optional<std::string>& after);
-
 }  // namespace kvmprov

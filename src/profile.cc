@@ -2,8 +2,8 @@
 // Parses and validates host profiles; the only file that sees yaml-cpp, so its exceptions end here.
 #include "profile.h"
 
-#include "text.h"
-#include "unique_fd.h"
+#include "util/text.h"
+#include "util/unique_fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "atomic_file.h"
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 

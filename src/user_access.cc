@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "accounts.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov {
 

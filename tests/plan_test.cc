@@ -11,6 +11,7 @@
 #include "persist.h"
 #include "plan.h"
 #include "report.h"
+#include "util/diff.h"
 
 namespace kvmprov {
 namespace {
