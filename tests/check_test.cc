@@ -18,9 +18,9 @@
 #include "check.h"
 #include "fake_host.h"
 #include "kernel_log.h"
+#include "linux/user_access.h"
 #include "plan.h"
 #include "test_util.h"
-#include "user_access.h"
 #include "version.h"
 
 using namespace kvmprov;

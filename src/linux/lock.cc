@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The run lock: an flock on a directory, /run/kvmprov on the running system or the image's root.
-#include "lock.h"
+#include "linux/lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // posix_spawn of system tools with captured standard error.
-#include "subprocess.h"
+#include "linux/subprocess.h"
 
 #include <fcntl.h>
 #include <spawn.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The libkmod wrapper: module state read from a system root, loading, unloading, load errors.
-#include "kmod.h"
+#include "linux/kmod.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <string_view>
 #include <utility>
 
-#include "dynlib.h"
+#include "linux/dynlib.h"
 #include "util/unique_fd.h"
 
 namespace kvmprov {

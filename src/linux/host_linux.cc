@@ -22,12 +22,12 @@
 #include "atomic_file.h"
 #include "host.h"
 #include "kernel_log.h"
-#include "kmod.h"
-#include "lock.h"
+#include "linux/kmod.h"
+#include "linux/lock.h"
+#include "linux/subprocess.h"
+#include "linux/udev.h"
+#include "linux/user_access.h"
 #include "msr.h"
-#include "subprocess.h"
-#include "udev.h"
-#include "user_access.h"
 
 namespace kvmprov {
 namespace {
