@@ -48,11 +48,11 @@ void fail(Action& a, std::string message) {
 void confirm_loaded(Host& host, Action& a, std::string_view verb) {
   ModuleFacts after = host.module(a.target);
   if (after.state != ModuleState::live && after.state != ModuleState::builtin) {
-    fail(a, fmt::format(
-                "cannot {} \"{}\": the kernel reported success but the module is not loaded "
-                "(state: {}); its init refused, e.g. another vendor's KVM module is loaded (see "
-                "the kernel log: dmesg | grep kvm)",
-                verb, a.target, module_state_name(after.state)));
+    fail(
+        a,
+        fmt::format(
+            "cannot {} \"{}\": the kernel reported success but the module is not loaded (state: {}); its init refused, e.g. another vendor's KVM module is loaded (see the kernel log: dmesg | grep kvm)",
+            verb, a.target, module_state_name(after.state)));
     return;
   }
   for (const auto& opt : a.options) {

@@ -302,10 +302,9 @@ std::optional<Error> differs_from_expected(int dir_fd, const std::string& leaf, 
                                            const std::string& shown) {
   if (!expected) return std::nullopt;
   const auto changed = [&](std::string_view how) {
-    return refusing(verb, shown, ESTALE,
-                    std::string(how) +
-                        " since it was read (run again to plan from its new "
-                        "content)");
+    return refusing(
+        verb, shown, ESTALE,
+        std::string(how) + " since it was read (run again to plan from its new content)");
   };
   if (!exists) return *expected ? std::optional(changed("it was removed")) : std::nullopt;
   if (!*expected) return changed("it was created");

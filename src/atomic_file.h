@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "result.h"
-#include "unique_fd.h"
+#include "util/result.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov {
 

@@ -15,7 +15,7 @@
 #include "accounts.h"
 #include "kernel_log.h"
 #include "msr.h"
-#include "text.h"
+#include "util/text.h"
 #include "version.h"
 
 namespace kvmprov {
@@ -144,18 +144,15 @@ std::string load_fix(const Facts& facts, const ModuleFacts& m, const std::string
   // Modules in a container are the host's kernel's: loading them is the host's part.
   if (!container.empty() && facts.modules_supported && !facts.modules_disabled)
     return fmt::format(
-        "in a container ({}), modules are the host's: load {} on the host (modprobe {}) and "
-        "list it in the host's /etc/modules-load.d",
+        "in a container ({}), modules are the host's: load {} on the host (modprobe {}) and list it in the host's /etc/modules-load.d",
         container, name, name);
   if (!facts.modules_supported)
     return fmt::format(
-        "this kernel cannot load modules and has no {} built in: boot a kernel with it built in "
-        "or with module support",
+        "this kernel cannot load modules and has no {} built in: boot a kernel with it built in or with module support",
         name);
   if (facts.modules_disabled)
     return fmt::format(
-        "module loading is disabled until the next boot (kernel.modules_disabled=1): list {} in "
-        "/etc/modules-load.d (kvmprov apply does for its profile's modules), then reboot",
+        "module loading is disabled until the next boot (kernel.modules_disabled=1): list {} in /etc/modules-load.d (kvmprov apply does for its profile's modules), then reboot",
         name);
   if (!m.unknown_because.empty())
     return fmt::format("install kmod's library (libkmod2 or kmod-libs), then {}", how);
@@ -184,13 +181,13 @@ std::string pass_device_hint(const std::string& container, const std::string& pa
   else if (container == "systemd-nspawn")
     how = fmt::format("systemd-nspawn --bind={}", path);
   else if (container.starts_with("lxc"))
-    how = fmt::format("lxc.mount.entry = {} {} none bind,create=file and a "
-                      "lxc.cgroup2.devices.allow line for it",
-                      path, path.substr(1));
+    how = fmt::format(
+        "lxc.mount.entry = {} {} none bind,create=file and a lxc.cgroup2.devices.allow line for it",
+        path, path.substr(1));
   else
     how = "the container manager's device option";
-  return fmt::format("in a container ({}), device nodes are the host's: pass {} in ({})",
-                     container, path, how);
+  return fmt::format("in a container ({}), device nodes are the host's: pass {} in ({})", container,
+                     path, how);
 }
 
 // What the checks found, for the verdict.
@@ -204,7 +201,7 @@ struct Evidence {
   std::string missing_module;     // a needed module with no file under /lib/modules/<release>
   std::string not_loaded_module;  // a needed module that could be loaded but is not
   std::string blacklisted_by;
-  std::string load_fix;  // load_fix() for not_loaded_module
+  std::string load_fix;   // load_fix() for not_loaded_module
   std::string container;  // CheckOptions::container
   std::string modules_dir;
   bool node = false;
@@ -254,15 +251,13 @@ CheckItem check_cpu(const Facts& facts) {
     item.hint = "KVM on x86 needs a CPU from Intel, AMD, Hygon, Zhaoxin or Centaur";
   } else if (!has_vt(cpu)) {
     item.state = CheckState::warn;
-    item.hint = !facts.kvm_provider.empty()
-                    ? fmt::format(
-                          "KVM is provided by \"{}\", which needs no VT flag; the probe "
-                          "decides",
+    item.hint =
+        !facts.kvm_provider.empty()
+            ? fmt::format("KVM is provided by \"{}\", which needs no VT flag; the probe decides",
                           facts.kvm_provider)
-                : cpu.hypervisor ? "a guest has VT only when its hypervisor passes it through "
-                                   "(nested virtualisation); the probe decides"
-                                 : "absent, or disabled in the firmware (the kernel then clears "
-                                   "the flag); see the firmware check";
+        : cpu.hypervisor
+            ? "a guest has VT only when its hypervisor passes it through (nested virtualisation); the probe decides"
+            : "absent, or disabled in the firmware (the kernel then clears the flag); see the firmware check";
   }
   return item;
 }
@@ -379,11 +374,10 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
   item.detail = join(parts, "; ");
   if (ev.firmware_disabled) {
     item.state = CheckState::fail;
-    item.hint = facts.cpu.hypervisor
-                    ? "these are the values a hypervisor emulates: it does not pass VT through"
-                    : fmt::format(
-                          "enable {} in the firmware setup, then power the machine off "
-                          "and on",
+    item.hint =
+        facts.cpu.hypervisor
+            ? "these are the values a hypervisor emulates: it does not pass VT through"
+            : fmt::format("enable {} in the firmware setup, then power the machine off and on",
                           is_amd_like(vendor) ? "SVM Mode (AMD-V)"
                                               : "Intel Virtualization Technology (VT-x)");
   } else if (msr_state) {
@@ -464,13 +458,11 @@ CheckItem check_kernel(Host& host, const Facts& facts, Evidence& ev) {
   if (!ev.kernel_has_kvm) {
     item.state = CheckState::fail;
     item.hint =
-        "this kernel has no KVM: boot a kernel built with CONFIG_KVM (any distribution "
-        "kernel)";
+        "this kernel has no KVM: boot a kernel built with CONFIG_KVM (any distribution kernel)";
   } else if (!ev.missing_module.empty()) {
     item.state = CheckState::fail;
     item.hint = fmt::format(
-        "install the modules package for {} (or reboot into the kernel "
-        "whose modules are installed)",
+        "install the modules package for {} (or reboot into the kernel whose modules are installed)",
         release);
   } else if (!ev.not_loaded_module.empty()) {
     item.state = CheckState::warn;
@@ -487,15 +479,13 @@ std::string access_fix(const Evidence& ev, const UserAccess& a) {
   if (a.opened_as_user &&
       may_open_rw(a.uid, a.groups, ev.node_info.uid, ev.node_info.gid, ev.node_info.mode))
     return fmt::format(
-        "its mode bits let \"{}\" open it, so an ACL, a security module (SELinux, AppArmor) or "
-        "a device cgroup refuses it: see the audit log",
+        "its mode bits let \"{}\" open it, so an ACL, a security module (SELinux, AppArmor) or a device cgroup refuses it: see the audit log",
         user);
   if ((ev.node_info.mode & 0060) == 0060 && ev.node_info.gid != 0)
     return fmt::format("add {} to group \"{}\" (usermod -aG {} {}), then log in again", user,
                        ev.node_group, ev.node_group, user);
   return fmt::format(
-      "let udev give it group \"kvm\" and mode 0660 (systemd's default rules do; kvmprov apply "
-      "with a devices: entry for kvm), then add {} to that group",
+      "let udev give it group \"kvm\" and mode 0660 (systemd's default rules do; kvmprov apply with a devices: entry for kvm), then add {} to that group",
       user);
 }
 
@@ -546,8 +536,7 @@ CheckItem check_device(Host& host, const CheckOptions& options, Evidence& ev) {
     if ((info->mode & 0006) == 0006) {
       item.state = CheckState::warn;
       item.hint =
-          "world-writable: every local user can create VMs; use group kvm and 0660 "
-          "unless this is meant";
+          "world-writable: every local user can create VMs; use group kvm and 0660 unless this is meant";
     }
     return item;
   }
@@ -613,8 +602,7 @@ CheckItem check_probe(const Evidence& ev) {
     // This process's refusal says nothing of the asked user nor of the kernel.
     item.state = CheckState::skip;
     item.detail = fmt::format(
-        "not run as \"{}\": kvmprov runs as \"{}\", who cannot open /dev/kvm ({}), and only "
-        "root can take another user's credentials",
+        "not run as \"{}\": kvmprov runs as \"{}\", who cannot open /dev/kvm ({}), and only root can take another user's credentials",
         ev.asked, ev.probe_runner, std::strerror(p.open_errno));
     hints.push_back("run as root to probe as another user");
   } else {
@@ -657,8 +645,7 @@ CheckItem check_nested(Host& host, const Facts& facts) {
         vendor_module, vendor_module);
   else if (facts.modules_disabled)
     item.hint = fmt::format(
-        "to enable: kvmprov --profile {} apply, then reboot (module loading is disabled until "
-        "the next boot: kernel.modules_disabled=1)",
+        "to enable: kvmprov --profile {} apply, then reboot (module loading is disabled until the next boot: kernel.modules_disabled=1)",
         profile);
   else
     item.hint = fmt::format(
@@ -713,8 +700,7 @@ std::string iommu_fix(Host& host, const Facts& facts, bool intel) {
   if (intel && !intel_on && !default_on)
     return "add intel_iommu=on to the kernel command line for device passthrough";
   return fmt::format(
-      "the firmware describes an IOMMU ({} table) but the kernel did not enable it: see its "
-      "log ({})",
+      "the firmware describes an IOMMU ({} table) but the kernel did not enable it: see its log ({})",
       intel ? "DMAR" : "IVRS", intel ? "DMAR" : "AMD-Vi");
 }
 
@@ -735,8 +721,7 @@ CheckItem check_io(Host& host, const Facts& facts, const std::string& container)
       hints.push_back(pass_device_hint(container, path));
     else if (ready(m.state))
       hints.push_back(
-          fmt::format("{} is {} but {} is missing: udevadm trigger, or mount devtmpfs "
-                      "on /dev",
+          fmt::format("{} is {} but {} is missing: udevadm trigger, or mount devtmpfs on /dev",
                       module, m.state == ModuleState::builtin ? "built in" : "loaded", path));
     else
       hints.push_back(load_fix(facts, m, module,
@@ -757,10 +742,10 @@ CheckItem check_io(Host& host, const Facts& facts, const std::string& container)
     if (!tables.empty())
       hints.push_back(iommu_fix(host, facts, dmar && (!ivrs || !is_amd_like(facts.cpu.vendor))));
     else
-      hints.push_back(facts.cpu.hypervisor
-                          ? "no IOMMU in this guest: device passthrough (VFIO) is unavailable"
-                          : "no IOMMU: enable VT-d / AMD-Vi in the firmware for device "
-                            "passthrough (VFIO)");
+      hints.push_back(
+          facts.cpu.hypervisor
+              ? "no IOMMU in this guest: device passthrough (VFIO) is unavailable"
+              : "no IOMMU: enable VT-d / AMD-Vi in the firmware for device passthrough (VFIO)");
   }
   item.detail = join(parts, "; ");
   item.hint = join(hints, "; ");
@@ -792,18 +777,16 @@ CheckItem check_nova_log(Host& host, const CheckOptions& options, const Verdict&
     return item;
   }
   item.detail = fmt::format(
-      "\"{}\" {} time{} in {}: the KVM modules were not loaded when the "
-      "guest{} started",
+      "\"{}\" {} time{} in {}: the KVM modules were not loaded when the guest{} started",
       kNoHvmMessage, count, count == 1 ? "" : "s", where, count == 1 ? "" : "s");
   item.state = verdict.usable ? CheckState::warn : CheckState::fail;
   // The verdict names what stands in the way now; this line does not guess another cause.
-  item.hint = verdict.usable
-                  ? "KVM works now: restart libvirtd and nova-compute, then start the guests "
-                    "again"
-                  : fmt::format(
-                        "KVM is not usable now ({}): do what the verdict says, then restart "
-                        "libvirtd and nova-compute",
-                        verdict.reason);
+  item.hint =
+      verdict.usable
+          ? "KVM works now: restart libvirtd and nova-compute, then start the guests again"
+          : fmt::format(
+                "KVM is not usable now ({}): do what the verdict says, then restart libvirtd and nova-compute",
+                verdict.reason);
   return item;
 }
 
@@ -827,8 +810,7 @@ Verdict decide(const Evidence& ev) {
       set("ok", "KVM acceleration can be used");
     else
       set("ok-paravirtual",
-          fmt::format("KVM acceleration can be used: the kernel provides KVM{} without VT flags "
-                      "{}",
+          fmt::format("KVM acceleration can be used: the kernel provides KVM{} without VT flags {}",
                       ev.provider.empty() ? "" : " (" + ev.provider + ")", ev.vt_source));
   } else if (user_denied || (probe_denied && ev.probe_as_asked && !user_unknown)) {
     set("permission-denied",
@@ -840,27 +822,25 @@ Verdict decide(const Evidence& ev) {
                                   ev.access_error));
   } else if (probe_denied) {
     set("not-probed",
-        fmt::format("the KVM probe could not run as \"{}\": kvmprov runs as \"{}\", who cannot "
-                    "open /dev/kvm; run as root to probe as another user",
-                    ev.asked, ev.probe_runner));
+        fmt::format(
+            "the KVM probe could not run as \"{}\": kvmprov runs as \"{}\", who cannot open /dev/kvm; run as root to probe as another user",
+            ev.asked, ev.probe_runner));
   } else if (cpu.hypervisor && !vt && ev.provider.empty() && can_nest(cpu.hypervisor_id)) {
     // In a guest the "firmware" registers are the hypervisor's emulation: the cause is there.
     set("nested-without-vt",
-        "this is a guest whose hypervisor does not pass VT through: enable nested virtualisation "
-        "on the host (kvm_intel/kvm_amd nested=1 and a guest CPU model with vmx/svm), or use "
-        "virt_type=qemu");
+        "this is a guest whose hypervisor does not pass VT through: enable nested virtualisation on the host (kvm_intel/kvm_amd nested=1 and a guest CPU model with vmx/svm), or use virt_type=qemu");
   } else if (ev.firmware_disabled) {
     set("disabled-in-firmware",
-        fmt::format("{} is disabled in the firmware: enable it in the firmware setup, then power "
-                    "the machine off and on",
-                    vt_name(cpu.vendor)));
+        fmt::format(
+            "{} is disabled in the firmware: enable it in the firmware setup, then power the machine off and on",
+            vt_name(cpu.vendor)));
   } else if (ev.node && ev.probe.opened) {
     // The device opens but the kernel refuses a VM: the kernel's KVM cannot run here.
     set("kernel-without-kvm",
-        fmt::format("/dev/kvm opens but the kernel refuses to create a {} ({}): another "
-                    "hypervisor may hold VT, see the kernel log",
-                    ev.probe.api_version != 12 ? "VM (API version)" : "VM",
-                    std::strerror(ev.probe.vm_created ? ev.probe.vcpu_errno : ev.probe.vm_errno)));
+        fmt::format(
+            "/dev/kvm opens but the kernel refuses to create a {} ({}): another hypervisor may hold VT, see the kernel log",
+            ev.probe.api_version != 12 ? "VM (API version)" : "VM",
+            std::strerror(ev.probe.vm_created ? ev.probe.vcpu_errno : ev.probe.vm_errno)));
   } else if (!vt && ev.provider.empty()) {
     set("no-hardware-support",
         fmt::format("this CPU has no usable {}: use virt_type=qemu{}", vt_name(cpu.vendor),
@@ -869,13 +849,12 @@ Verdict decide(const Evidence& ev) {
                         : ""));
   } else if (!ev.kernel_has_kvm) {
     set("kernel-without-kvm",
-        "the running kernel has no KVM: boot a kernel built with CONFIG_KVM, such as the "
-        "distribution's");
+        "the running kernel has no KVM: boot a kernel built with CONFIG_KVM, such as the distribution's");
   } else if (!ev.missing_module.empty()) {
     set("module-missing",
-        fmt::format("module \"{}\" is not in {}: install the modules package for the running "
-                    "kernel, or reboot into the installed one",
-                    ev.missing_module, ev.modules_dir));
+        fmt::format(
+            "module \"{}\" is not in {}: install the modules package for the running kernel, or reboot into the installed one",
+            ev.missing_module, ev.modules_dir));
   } else if (!ev.not_loaded_module.empty()) {
     set("module-not-loaded",
         ev.load_fix == "kvmprov apply"
@@ -887,8 +866,7 @@ Verdict decide(const Evidence& ev) {
                               pass_device_hint(ev.container, "/dev/kvm"));
   } else {
     set("no-device-node",
-        "the KVM modules are loaded but /dev/kvm is missing: udevadm trigger, or mount devtmpfs "
-        "on /dev");
+        "the KVM modules are loaded but /dev/kvm is missing: udevadm trigger, or mount devtmpfs on /dev");
   }
   v.virt_type = v.usable ? "kvm" : "qemu";
   return v;

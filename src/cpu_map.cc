@@ -4,7 +4,7 @@
 // (sse4.1 is sse4_1, pclmuldq is pclmulqdq) and hides a few, so names are translated first.
 #include "cpu_map.h"
 
-#include "text.h"
+#include "util/text.h"
 
 #include <fmt/format.h>
 
@@ -142,9 +142,11 @@ Result<CpuMap> load_cpu_map(const std::string& path, const ReadFile& read) {
     Loader loader(read, map);
     if (auto r = loader.file(file, 0); !r) {
       if (r.error().code == ENOENT && file == candidates.back() && path.empty())
-        return Error{ENOENT, fmt::format("no libvirt CPU map: neither \"{}/index.xml\" nor \"{}\" "
-                                         "exists (install libvirt, or set nova: cpu_map)",
-                                         kCpuMapDir, kCpuMapLegacyFile)};
+        return Error{
+            ENOENT,
+            fmt::format(
+                "no libvirt CPU map: neither \"{}/index.xml\" nor \"{}\" exists (install libvirt, or set nova: cpu_map)",
+                kCpuMapDir, kCpuMapLegacyFile)};
       return r.error();
     }
     if (map.models.empty())

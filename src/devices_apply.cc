@@ -46,12 +46,12 @@ void apply_node(Host& host, Action& a) {
   if (!info) return fail(a, info.error().message);
   if (!info->exists) {
     a.status = Status::pending;
-    a.detail = t.module.empty()
-                   ? "does not exist yet; the rule applies when it appears"
-                   : fmt::format(
-                         "does not exist yet: it appears when module \"{}\" is loaded; "
-                         "the rule applies then",
-                         t.module);
+    a.detail =
+        t.module.empty()
+            ? "does not exist yet; the rule applies when it appears"
+            : fmt::format(
+                  "does not exist yet: it appears when module \"{}\" is loaded; the rule applies then",
+                  t.module);
     return;
   }
   if (!info->char_device)
@@ -98,9 +98,7 @@ void apply_node(Host& host, Action& a) {
     }
     if (why.empty() && after)
       why = fmt::format(
-          "still {} after a rules reload and a change event (udevd resolves group names when it "
-          "reads its rules; a group created since it last read them is unknown to it until a "
-          "rules file changes or it restarts)",
+          "still {} after a rules reload and a change event (udevd resolves group names when it reads its rules; a group created since it last read them is unknown to it until a rules file changes or it restarts)",
           perms_text(acc, *after));
     how = "udevd did not apply the rule: " + why + "; set directly";
   }

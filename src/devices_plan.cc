@@ -10,7 +10,7 @@
 
 #include "accounts.h"
 #include "devices.h"
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 
@@ -71,11 +71,10 @@ std::string others_access_note(unsigned mode, const std::string& node) {
   if (read && write)
     return fmt::format("world-writable ({}): every local user can open it{}", mode_text(mode),
                        node == "kvm" ? " and run virtual machines" : "");
-  return fmt::format("every local user can open it {} only ({}){}",
-                     read ? "for reading" : "for writing", mode_text(mode),
-                     write ? ": anyone can write to the device, while QEMU needs read and write "
-                             "access"
-                           : "");
+  return fmt::format(
+      "every local user can open it {} only ({}){}", read ? "for reading" : "for writing",
+      mode_text(mode),
+      write ? ": anyone can write to the device, while QEMU needs read and write access" : "");
 }
 
 std::string user_name(const Accounts& acc, uid_t uid) {
@@ -279,8 +278,7 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
       } else if (existing && existing->from_nss) {
         b.status = Status::failed;
         b.detail = fmt::format(
-            "cannot add \"{}\" to group \"{}\": the group comes through NSS (LDAP, SSSD, "
-            "extrausers), not from /etc/group: add the member where the group is defined",
+            "cannot add \"{}\" to group \"{}\": the group comes through NSS (LDAP, SSSD, extrausers), not from /etc/group: add the member where the group is defined",
             m, g.name);
       } else if (!groups_after.count(g.name)) {
         b.status = Status::failed;
@@ -358,11 +356,11 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
                                       [&](const GroupSpec& g) { return g.name == dev.group; });
       a.status = Status::failed;
       a.detail =
-          listed ? fmt::format("group \"{}\" cannot be created (see its group action)", dev.group)
-                 : fmt::format(
-                       "group \"{}\" does not exist and the profile does not create it "
-                       "(add it under \"groups\")",
-                       dev.group);
+          listed
+              ? fmt::format("group \"{}\" cannot be created (see its group action)", dev.group)
+              : fmt::format(
+                    "group \"{}\" does not exist and the profile does not create it (add it under \"groups\")",
+                    dev.group);
     } else if (!v.defeats.empty()) {
       a.status = Status::failed;
       a.detail = "kvmprov's rule does not decide: " + join(v.defeats, "; ");

@@ -19,7 +19,7 @@
 #include "facts.h"
 #include "kernel_log.h"
 #include "profile.h"
-#include "result.h"
+#include "util/result.h"
 
 namespace kvmprov {
 

@@ -20,7 +20,7 @@
 #include <optional>
 
 #include "atomic_file.h"
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 namespace {

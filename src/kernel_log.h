@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "result.h"
+#include "util/result.h"
 
 namespace kvmprov {
 

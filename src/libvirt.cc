@@ -12,7 +12,7 @@
 #include <optional>
 #include <pugixml.hpp>
 
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 namespace {
@@ -271,14 +271,13 @@ LibvirtCheck diagnose_libvirt(const LibvirtInputs& in) {
     const std::string group = in.device_group.empty() ? "kvm" : in.device_group;
     return verdict(
         CheckState::fail, "qemu-user-cannot-open-kvm",
-        fmt::format("libvirt offers kvm, but its QEMU user \"{}\" (group \"{}\", {}) cannot open "
-                    "/dev/kvm{}: kvm domains fail with \"Could not access KVM kernel module: "
-                    "Permission denied\"",
-                    in.qemu_user.user, in.qemu_user.group, kQemuConf,
-                    in.qemu_user_detail.empty() ? "" : ": " + in.qemu_user_detail),
-        fmt::format("add it to the device's group: usermod -a -G {} {} (takes effect at the next "
-                    "domain start)",
-                    group, in.qemu_user.user));
+        fmt::format(
+            "libvirt offers kvm, but its QEMU user \"{}\" (group \"{}\", {}) cannot open /dev/kvm{}: kvm domains fail with \"Could not access KVM kernel module: Permission denied\"",
+            in.qemu_user.user, in.qemu_user.group, kQemuConf,
+            in.qemu_user_detail.empty() ? "" : ": " + in.qemu_user_detail),
+        fmt::format(
+            "add it to the device's group: usermod -a -G {} {} (takes effect at the next domain start)",
+            group, in.qemu_user.user));
   }
 
   std::string detail = fmt::format("libvirt offers kvm for {} (\"{}\"", in.arch, f.guest.emulator);

@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "host.h"
-#include "result.h"
+#include "util/result.h"
 
 namespace kvmprov {
 

@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -24,7 +24,7 @@
 #include "plan.h"
 #include "profile.h"
 #include "report.h"
-#include "text.h"
+#include "util/text.h"
 #include "version.h"
 
 namespace {
@@ -91,8 +91,8 @@ enum class Priority { error = 3, warning = 4, notice = 5 };
 void say(Priority priority, const std::string& s) {
   static const bool journal = is_journal(STDERR_FILENO);
   const std::string line =
-      (journal ? fmt::format("<{}>", static_cast<int>(priority)) : std::string()) + "kvmprov: " +
-      displayable(s) + "\n";
+      (journal ? fmt::format("<{}>", static_cast<int>(priority)) : std::string()) +
+      "kvmprov: " + displayable(s) + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
@@ -137,14 +137,15 @@ std::string for_the_log(std::string text) {
       // Failures at error priority, what is left to do at warning, the rest as journald's default.
       // The summary's "N failed" (plan's "N failing") with N > 0.
       bool failures_summed = false;
-      for (std::string_view word : {std::string_view(" failed, "), std::string_view(" failing, ")}) {
+      for (std::string_view word :
+           {std::string_view(" failed, "), std::string_view(" failing, ")}) {
         size_t at = line.find(word);
         if (at == std::string_view::npos) continue;
         size_t digits = at;
         while (digits > 0 && line[digits - 1] >= '0' && line[digits - 1] <= '9') --digits;
         const std::string_view count = line.substr(digits, at - digits);
-        failures_summed = failures_summed ||
-                          (!count.empty() && count.find_first_not_of('0') != std::string_view::npos);
+        failures_summed = failures_summed || (!count.empty() && count.find_first_not_of('0') !=
+                                                                    std::string_view::npos);
       }
       if (line.starts_with("failed ") || line.starts_with("FAIL ") || line.starts_with("! ") ||
           line.starts_with("verdict: not usable") || failures_summed)
@@ -245,8 +246,7 @@ std::string lock_timeout_problem(const std::string& text) {
 // build host itself instead of an image.
 std::optional<std::string> check_root(const std::string& root) {
   if (root.empty())
-    return "--root is empty: give the image's directory, or drop --root to act on the running "
-           "system";
+    return "--root is empty: give the image's directory, or drop --root to act on the running system";
   std::error_code ec;
   const auto status = std::filesystem::status(root, ec);
   if (ec) return "--root \"" + root + "\": " + ec.message();
@@ -286,12 +286,12 @@ std::unique_ptr<Host> host_for(const Options& o) {
   if (o.root_given) return make_linux_host({.root = o.root});
   const ScopeFacts scope = o.live ? ScopeFacts{.scope = Scope::running_system} : detect_scope("/");
   if (scope.scope == Scope::chroot)
-    notice("running in a chroot (" + scope.evidence +
-          "): acting on its files as on an image (--root /); kernel, device and udev actions are "
-          "skipped (--live to act on the running system)");
+    notice(
+        "running in a chroot (" + scope.evidence +
+        "): acting on its files as on an image (--root /); kernel, device and udev actions are skipped (--live to act on the running system)");
   else if (scope.scope == Scope::container)
     notice("running in a container (" + scope.container + ": " + scope.evidence +
-          "): its files are changed; kernel modules and device nodes are left to the host");
+           "): its files are changed; kernel modules and device nodes are left to the host");
   return make_linux_host({.root = "/", .scope = scope});
 }
 
@@ -325,9 +325,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   }
   if (!facts.cpu_known && depends_on_cpu_vendor(profile))
     notice(
-        "the image's CPU is not known (--root without --fact cpu_vendor): module options are "
-        "written for every vendor, and kvm_intel or kvm_amd is left to udev, which loads the "
-        "CPU's own at boot; give --fact cpu_vendor=... for an image made for one vendor");
+        "the image's CPU is not known (--root without --fact cpu_vendor): module options are written for every vendor, and kvm_intel or kvm_amd is left to udev, which loads the CPU's own at boot; give --fact cpu_vendor=... for an image made for one vendor");
   observe_kvm_verdict(*host, profile, facts);
   Plan plan = make_plan(profile, facts, plan_options(*host, o));
   if (verb == "apply") sweep_stale_temporaries(*host, facts, plan);
@@ -374,18 +372,18 @@ int run_check_verb(const Options& o) {
     // A chroot sees the build host's kernel through /proc and /dev: any verdict would be about
     // the wrong machine.
     if (scope.scope == Scope::chroot) {
-      error("cannot check KVM from a chroot (" + scope.evidence +
-            "): its kernel and /dev/kvm are the build host's; run check on the host that boots "
-            "this system, or give --live to check the one running it");
+      error(
+          "cannot check KVM from a chroot (" + scope.evidence +
+          "): its kernel and /dev/kvm are the build host's; run check on the host that boots this system, or give --live to check the one running it");
       return kExitFailure;
     }
     // A container's guests run on the host's kernel through the /dev/kvm passed in: the verdict
     // is about this container, and the fixes are the host's or the container's.
     if (scope.scope == Scope::container) {
       container = scope.container;
-      container_notice = "running in a container (" + scope.container + ": " + scope.evidence +
-                         "): checking the host's kernel and the device nodes passed in; no "
-                         "module is loaded";
+      container_notice =
+          "running in a container (" + scope.container + ": " + scope.evidence +
+          "): checking the host's kernel and the device nodes passed in; no module is loaded";
     }
   }
   auto host = make_linux_host({});
@@ -408,10 +406,10 @@ int run_check_verb(const Options& o) {
     const auto& keys = check_fact_keys();
     if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
       std::vector<std::string> names(keys.begin(), keys.end());
-      error("--fact " + std::string(key) +
-            " does not apply to check, which examines the running kernel and decides KVM's "
-            "usability itself; facts check uses: " +
-            join(names, ", "));
+      error(
+          "--fact " + std::string(key) +
+          " does not apply to check, which examines the running kernel and decides KVM's usability itself; facts check uses: " +
+          join(names, ", "));
       return kExitUsage;
     }
   }
@@ -535,18 +533,14 @@ std::string unknown_verb(const std::string& word) {
 int run(int argc, char** argv) {
   Options o;
   CLI::App app{
-      "kvmprov: make this host a correctly provisioned KVM host, idempotently, and tell whether "
-      "KVM can be used here.",
+      "kvmprov: make this host a correctly provisioned KVM host, idempotently, and tell whether KVM can be used here.",
       "kvmprov"};
   app.require_subcommand(0, 1);
   app.fallthrough();
   app.set_help_all_flag("--help-all", "Print the help of every verb");
   app.footer(
       "Not every verb takes every option: each verb's --help lists its own (kvmprov help VERB).\n"
-      "Exit status: 0 success; 1 failure (plan: a predicted one); 64 usage error; 65 invalid "
-      "profile. With --detailed-exitcodes: 0 nothing changed, 2 changes (plan: or pending items), "
-      "4 failures, 6 both. check: 0 usable, 1 not usable. The full tables are in kvmprov(8); see "
-      "also kvmprov.yaml(5).");
+      "Exit status: 0 success; 1 failure (plan: a predicted one); 64 usage error; 65 invalid profile. With --detailed-exitcodes: 0 nothing changed, 2 changes (plan: or pending items), 4 failures, 6 both. check: 0 usable, 1 not usable. The full tables are in kvmprov(8); see also kvmprov.yaml(5).");
   bool version_flag = false;
   app.add_flag("-V,--version", version_flag, "Print the version, as the version verb does");
   app.add_option("--profile", o.profile, "Host profile (default: the built-in default profile)")
@@ -558,11 +552,11 @@ int run(int argc, char** argv) {
                "Act on the running system even where / looks like a chroot or container");
   app.add_flag("--json", o.json, "Print a JSON report");
   app.add_flag("--quiet", o.quiet, "Print only failures, pending items and the summary");
-  auto* no_color =
-      app.add_flag("--no-color", o.no_color, "No colors (as --color=never; also when NO_COLOR is set)");
-  app.add_option("--color", o.color,
-                 "Colors: always, never, or auto (the default: on a terminal, unless NO_COLOR is "
-                 "set or TERM is dumb)")
+  auto* no_color = app.add_flag("--no-color", o.no_color,
+                                "No colors (as --color=never; also when NO_COLOR is set)");
+  app.add_option(
+         "--color", o.color,
+         "Colors: always, never, or auto (the default: on a terminal, unless NO_COLOR is set or TERM is dumb)")
       ->type_name("WHEN")
       ->check(CLI::IsMember({"always", "never", "auto"}))
       ->excludes(no_color);
@@ -585,21 +579,19 @@ int run(int argc, char** argv) {
                    "Whose access to /dev/kvm decides (default: the user running kvmprov)")
       ->type_name("NAME")
       ->check([](const std::string& name) -> std::string {
-        return name.empty() ? "the name is empty (an unset variable such as $SUDO_USER gives "
-                              "that): name an account, or drop --user to ask about the user "
-                              "running kvmprov"
-                            : "";
+        return name.empty()
+                   ? "the name is empty (an unset variable such as $SUDO_USER gives that): name an account, or drop --user to ask about the user running kvmprov"
+                   : "";
       });
   check
-      ->add_option("--log", o.check_log,
-                   "nova-compute log to search for \"no supported architecture for os type "
-                   "'hvm'\", a file of any size or a pipe such as /dev/stdin (default: "
-                   "/var/log/nova/nova-compute.log when it exists)")
+      ->add_option(
+          "--log", o.check_log,
+          "nova-compute log to search for \"no supported architecture for os type 'hvm'\", a file of any size or a pipe such as /dev/stdin (default: /var/log/nova/nova-compute.log when it exists)")
       ->type_name("FILE")
       ->check([](const std::string& file) -> std::string {
-        return file.empty() ? "the file name is empty: name the log, or drop --log for "
-                              "/var/log/nova/nova-compute.log"
-                            : "";
+        return file.empty()
+                   ? "the file name is empty: name the log, or drop --log for /var/log/nova/nova-compute.log"
+                   : "";
       });
   auto* plan = app.add_subcommand("plan", "Show what apply would change; change nothing");
   auto* apply = app.add_subcommand("apply", "Converge the host to the profile");

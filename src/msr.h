@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "result.h"
+#include "util/result.h"
 
 namespace kvmprov {
 

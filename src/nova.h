@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "host.h"
-#include "ini_edit.h"
 #include "plan.h"
+#include "util/ini_edit.h"
 
 namespace kvmprov {
 

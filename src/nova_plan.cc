@@ -10,7 +10,7 @@
 #include "check.h"
 #include "cpu_map.h"
 #include "nova.h"
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 
@@ -54,8 +54,7 @@ Action decide_virt_type(const NovaSpec& spec, const Facts& facts, const PlanOpti
       t.virt_type = "kvm";
       requires_ok = loads;
       a.detail = fmt::format(
-          "auto: {} says {} now, and this run loads the KVM modules first; nova.conf is not "
-          "written if a load fails",
+          "auto: {} says {} now, and this run loads the KVM modules first; nova.conf is not written if a load fails",
           k.source, k.reason);
     } else {
       t.virt_type = "qemu";
@@ -66,8 +65,7 @@ Action decide_virt_type(const NovaSpec& spec, const Facts& facts, const PlanOpti
     t.virt_type = "kvm";
     t.source = "--root";
     a.detail =
-        "auto: an image's KVM cannot be probed (--root): assuming kvm; --fact kvm_usable=false "
-        "writes qemu";
+        "auto: an image's KVM cannot be probed (--root): assuming kvm; --fact kvm_usable=false writes qemu";
   } else {
     a.status = Status::pending;
     a.detail = "auto: no KVM verdict was made on this run";
@@ -88,8 +86,7 @@ Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOption
       return a;
     case NovaCpuMode::host_passthrough:
       a.detail =
-          "warning: guests see this host's CPU exactly; live migration then needs hosts with "
-          "identical CPUs (model, stepping and microcode)";
+          "warning: guests see this host's CPU exactly; live migration then needs hosts with identical CPUs (model, stepping and microcode)";
       return a;
     case NovaCpuMode::none:
       a.detail = "QEMU's default CPU model";
@@ -130,13 +127,12 @@ Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOption
     a.detail = join(problems, "; ");
     return a;
   }
-  a.detail =
-      fmt::format("{} in {}{}", spec.cpu_models.size() == 1 ? "known" : "all known", map.source,
-                  compare ? "; this CPU has every feature they need"
-                  : !facts.cpu_known || (!options.live && !overridden(facts, "cpu_flags"))
-                      ? "; features not compared: --root is not the target's CPU (give --fact "
-                        "cpu_flags=...)"
-                      : "; features not compared: this CPU's flags are unknown");
+  a.detail = fmt::format(
+      "{} in {}{}", spec.cpu_models.size() == 1 ? "known" : "all known", map.source,
+      compare ? "; this CPU has every feature they need"
+      : !facts.cpu_known || (!options.live && !overridden(facts, "cpu_flags"))
+          ? "; features not compared: --root is not the target's CPU (give --fact cpu_flags=...)"
+          : "; features not compared: this CPU's flags are unknown");
   if (!notes.empty()) a.detail += "; " + join(notes, "; ");
   return a;
 }
@@ -191,9 +187,11 @@ NovaConvergence converge_nova(const std::vector<std::string>& order, const std::
       for (const auto& path : c.paths) {
         if (!sets(content(path), s)) continue;
         if (package_default(path)) {
-          add_problem(path, fmt::format("sets {}, which must go, and kvmprov does not write a "
-                                        "package's file under /usr: remove it there",
-                                        label));
+          add_problem(
+              path,
+              fmt::format(
+                  "sets {}, which must go, and kvmprov does not write a package's file under /usr: remove it there",
+                  label));
         } else {
           c.files[path].edits.push_back(s);
           c.files[path].removes.push_back(label);
@@ -208,10 +206,11 @@ NovaConvergence converge_nova(const std::vector<std::string>& order, const std::
         ini_get(*content(*winner), s.section, s.key) == s.value)
       continue;  // already what nova-compute reads
     if (winner && package_default(*winner) && last_read[main] < last_read[*winner]) {
-      add_problem(*winner, fmt::format("decides {} and is read after \"{}\", and kvmprov does not "
-                                       "write a package's file under /usr: set it in a file read "
-                                       "later",
-                                       label, main));
+      add_problem(
+          *winner,
+          fmt::format(
+              "decides {} and is read after \"{}\", and kvmprov does not write a package's file under /usr: set it in a file read later",
+              label, main));
       continue;
     }
     c.files[winner && !package_default(*winner) ? *winner : main].edits.push_back(s);

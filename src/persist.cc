@@ -52,18 +52,21 @@ Result<std::vector<Span>> find_blocks(std::string_view text) {
     }
     if (is_marker(line, kBlockBegin)) {
       if (begin != kNone) {
-        error = Error{0, fmt::format("kvmprov's block opened at line {} has no \"{}\" marker "
-                                     "before the next \"{}\" at line {}; fix it by hand",
-                                     begin_line, kBlockEnd, kBlockBegin, number)};
+        error = Error{
+            0,
+            fmt::format(
+                "kvmprov's block opened at line {} has no \"{}\" marker before the next \"{}\" at line {}; fix it by hand",
+                begin_line, kBlockEnd, kBlockBegin, number)};
         return false;
       }
       begin = start;
       begin_line = number;
     } else if (is_marker(line, kBlockEnd)) {
       if (begin == kNone) {
-        error = Error{0, fmt::format("\"{}\" at line {} closes no block (its \"{}\" line is "
-                                     "missing); fix it by hand",
-                                     kBlockEnd, number, kBlockBegin)};
+        error = Error{
+            0, fmt::format(
+                   "\"{}\" at line {} closes no block (its \"{}\" line is missing); fix it by hand",
+                   kBlockEnd, number, kBlockBegin)};
         return false;
       }
       spans.push_back(Span{begin, end});
@@ -73,9 +76,9 @@ Result<std::vector<Span>> find_blocks(std::string_view text) {
   });
   if (error) return *error;
   if (begin != kNone)
-    return Error{0, fmt::format("kvmprov's block opened at line {} has no \"{}\" marker; fix it "
-                                "by hand",
-                                begin_line, kBlockEnd)};
+    return Error{
+        0, fmt::format("kvmprov's block opened at line {} has no \"{}\" marker; fix it by hand",
+                       begin_line, kBlockEnd)};
   return spans;
 }
 

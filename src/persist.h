@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "profile.h"
-#include "result.h"
+#include "util/result.h"
 
 namespace kvmprov {
 

@@ -10,11 +10,11 @@
 #include <set>
 
 #include "devices.h"
-#include "kmod.h"
+#include "linux/kmod.h"
 #include "nova.h"
 #include "persist.h"
-#include "text.h"
 #include "udev_rules.h"
+#include "util/text.h"
 
 namespace kvmprov {
 
@@ -131,7 +131,8 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
     // The kernel is the host's: what it has loaded is visible, and the rest is for the host.
     if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) {
       load.status = Status::unchanged;
-      load.detail = mf.state == ModuleState::live ? "loaded (by the host)" : "built into the kernel";
+      load.detail =
+          mf.state == ModuleState::live ? "loaded (by the host)" : "built into the kernel";
     } else if (is_vendor_module(spec.name) && !facts.kvm_provider.empty()) {
       load.status = Status::unchanged;
       load.detail = fmt::format("not needed: KVM is provided by \"{}\"", facts.kvm_provider);
@@ -190,8 +191,7 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
         for (const auto& d : drift) params += fmt::format(" {}.{}={}", spec.name, d.name, d.want);
         cmdline.status = Status::pending;
         cmdline.detail = fmt::format(
-            "\"{}\" is built into the kernel and {}; add \"{}\" to the kernel command line and "
-            "reboot",
+            "\"{}\" is built into the kernel and {}; add \"{}\" to the kernel command line and reboot",
             spec.name, drift_text(drift), params.substr(1));
         plan.actions.push_back(std::move(cmdline));
       }
@@ -218,8 +218,7 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
   load.status = Status::failed;
   if (!facts.modules_supported) {
     load.detail = fmt::format(
-        "cannot load \"{}\": kernel {} has no loadable-module support and does not have it built "
-        "in (use a kernel with CONFIG_MODULES, or one with {} built in)",
+        "cannot load \"{}\": kernel {} has no loadable-module support and does not have it built in (use a kernel with CONFIG_MODULES, or one with {} built in)",
         spec.name, facts.kernel_release, spec.name);
   } else if (!mf.unknown_because.empty()) {
     load.detail = fmt::format("cannot load \"{}\": {}", spec.name, mf.unknown_because);
@@ -282,12 +281,10 @@ Fit module_fit(const ModuleSpec& m, const Facts& facts, std::string* why) {
   const bool by_vendor = is_vendor_module(m.name) || !m.when_vendors.empty();
   if (!by_vendor) return Fit::yes;
   if (!facts.cpu_known) {
-    *why = is_vendor_module(m.name)
-               ? "the image's CPU is not known (--root): udev loads the vendor's KVM module at "
-                 "boot from the CPU's modalias, so it is not listed; its options are written; "
-                 "--fact cpu_vendor=... lists it"
-               : "the image's CPU is not known (--root) and its \"when\" names a CPU vendor: not "
-                 "listed; its options are written; --fact cpu_vendor=... decides";
+    *why =
+        is_vendor_module(m.name)
+            ? "the image's CPU is not known (--root): udev loads the vendor's KVM module at boot from the CPU's modalias, so it is not listed; its options are written; --fact cpu_vendor=... lists it"
+            : "the image's CPU is not known (--root) and its \"when\" names a CPU vendor: not listed; its options are written; --fact cpu_vendor=... decides";
     return Fit::cpu_unknown;
   }
   const std::string cpu =

@@ -104,8 +104,8 @@ const std::optional<std::string>& shown_before(const Action& a);
 const std::optional<std::string>& shown_after(const Action& a);
 
 struct PlanOptions {
-  bool live = true;           // kernel and device actions allowed (Scope::running_system)
-  bool allow_reload = false;  // --allow-reload
+  bool live = true;            // kernel and device actions allowed (Scope::running_system)
+  bool allow_reload = false;   // --allow-reload
   Scope scope = Scope::image;  // why not, when not live
   std::string container;       // Scope::container: which ("docker", "lxc", ...)
 };
@@ -158,9 +158,5 @@ std::vector<const ModuleSpec*> modules_for_host(const Profile& profile, const Fa
 // Whether a module parameter as sysfs shows it (HAVE, e.g. "Y\n") is the profile's value (WANT,
 // e.g. "1"): booleans compare as Y/N = 1/0 = true/false, trailing whitespace is ignored.
 bool same_param_value(std::string_view have, std::string_view want);
-
-// Renders a unified diff of two texts, labelled with PATH ("" for an absent side).
-std::string unified_diff(const std::string& path, const std::optional<std::string>& before,
-                         const std::optional<std::string>& after);
 
 }  // namespace kvmprov

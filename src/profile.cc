@@ -2,8 +2,8 @@
 // Parses and validates host profiles; the only file that sees yaml-cpp, so its exceptions end here.
 #include "profile.h"
 
-#include "text.h"
-#include "unique_fd.h"
+#include "util/text.h"
+#include "util/unique_fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -216,21 +216,18 @@ std::string explain_account_name(std::string_view s) {
     }
   }
   if (const auto dollar = s.find('$'); dollar != std::string_view::npos && dollar + 1 < s.size())
-    return "'$' is allowed only at the end (as in a Samba machine account): elsewhere udev "
-           "substitutes it in GROUP=";
+    return "'$' is allowed only at the end (as in a Samba machine account): elsewhere udev substitutes it in GROUP=";
   switch (s.front()) {
     case '-':
       return "must not start with '-': groupadd and usermod would take it for an option";
     case '+':
     case '~':
-      return "must not start with '+' or '~': groupadd and useradd refuse it ('+' marks NIS "
-             "entries in /etc/group)";
+      return "must not start with '+' or '~': groupadd and useradd refuse it ('+' marks NIS entries in /etc/group)";
     case '#':
       return "must not start with '#': /etc/group would read its line as a comment";
   }
   if (all_of(s, [](char c) { return c >= '0' && c <= '9'; }))
-    return "must not be all digits: udev's GROUP= and usermod --groups would take it for a group "
-           "ID";
+    return "must not be all digits: udev's GROUP= and usermod --groups would take it for a group ID";
   return "";
 }
 
@@ -279,8 +276,10 @@ std::optional<std::pair<std::size_t, std::string>> find_bad_byte(std::string_vie
     };
     if (c < 0x80) {
       if (c == '\r' && (i + 1 == text.size() || text[i + 1] != '\n')) {
-        return std::pair{i, std::string("carriage return without a line feed: lines end with LF "
-                                        "or CRLF (write a carriage return in a value as \"\\r\")")};
+        return std::pair{
+            i,
+            std::string(
+                "carriage return without a line feed: lines end with LF or CRLF (write a carriage return in a value as \"\\r\")")};
       }
       if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
         return std::pair{i, "control byte " + hex() + " in profile: profiles must be text"};
@@ -798,9 +797,10 @@ class Validator {
           } else if (m->plain) {
             // YAML 1.1 readers (Ansible, PyYAML) take an unquoted 0660 for the number 432 and
             // write it back as 432: only a string means the same to every tool.
-            error(m->pos, prefix +
-                              "a mode must be a quoted string, such as mode: \"0660\" (unquoted, "
-                              "YAML 1.1 tools such as Ansible read 0660 as the number 432)");
+            error(
+                m->pos,
+                prefix +
+                    "a mode must be a quoted string, such as mode: \"0660\" (unquoted, YAML 1.1 tools such as Ansible read 0660 as the number 432)");
           } else if (unsigned mode = static_cast<unsigned>(std::stoul(*s, nullptr, 8));
                      mode > 0777) {
             error(m->pos, prefix + "must be at most 0777 (no setuid, setgid or sticky bits)");
@@ -889,9 +889,10 @@ class Validator {
     // (Debian reads the default directories first, RDO and kolla last), so one list says it.
     for (std::string_view key : {"config_file", "config_files", "config_dir", "config_dirs"}) {
       if (const Field f = fields[key]; f.key)
-        error(f.key->pos, "unknown key " + quote(key) +
-                              " in \"nova\": list files and directories (ending in '/') in "
-                              "\"config\", in the order nova-compute reads them");
+        error(
+            f.key->pos,
+            "unknown key " + quote(key) +
+                " in \"nova\": list files and directories (ending in '/') in \"config\", in the order nova-compute reads them");
     }
     auto path = [&](std::string_view key, std::string& out) {
       const YamlNode* v = fields[key].value;
@@ -960,14 +961,13 @@ class Validator {
     const bool mode_known = !fields["cpu_mode"].value || mode_node;
     if (mode_known && spec.cpu_mode == NovaCpuMode::custom &&
         (!models || models->kind == YamlNode::Kind::null || models->items.empty())) {
-      error(models ? models->pos : mode_node->pos,
-            "cpu_mode \"custom\" needs at least one model in \"cpu_models\" of \"nova\" (e.g. "
-            "[Nehalem]; see /usr/share/libvirt/cpu_map)");
+      error(
+          models ? models->pos : mode_node->pos,
+          "cpu_mode \"custom\" needs at least one model in \"cpu_models\" of \"nova\" (e.g. [Nehalem]; see /usr/share/libvirt/cpu_map)");
     } else if (mode_known && spec.cpu_mode != NovaCpuMode::custom && models &&
                models->kind != YamlNode::Kind::null) {
       error(models->pos,
-            "\"cpu_models\" of \"nova\" is only valid with cpu_mode \"custom\" (cpu_mode "
-            "is " +
+            "\"cpu_models\" of \"nova\" is only valid with cpu_mode \"custom\" (cpu_mode is " +
                 quote(nova_cpu_mode_name(spec.cpu_mode)) + "): remove it or set cpu_mode: custom");
     }
     if (const YamlNode* v = fields["legacy_option_names"].value) {
@@ -1025,10 +1025,10 @@ class Validator {
     NovaSpec probe;
     probe.config = paths;
     if (nova_main_config(probe).empty()) {
-      error(v.pos,
-            what +
-                " names no file kvmprov may edit: add nova's own file, e.g. "
-                "/etc/nova/nova.conf (directories end in '/'; files under /usr are only read)");
+      error(
+          v.pos,
+          what +
+              " names no file kvmprov may edit: add nova's own file, e.g. /etc/nova/nova.conf (directories end in '/'; files under /usr are only read)");
       return;
     }
     out = std::move(paths);

@@ -4,7 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "text.h"
+#include "util/diff.h"
+#include "util/text.h"
 
 namespace kvmprov {
 

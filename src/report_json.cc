@@ -5,7 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "report.h"
-#include "text.h"
+#include "util/diff.h"
+#include "util/text.h"
 
 namespace kvmprov {
 

@@ -18,9 +18,9 @@
 #include "check.h"
 #include "fake_host.h"
 #include "kernel_log.h"
+#include "linux/user_access.h"
 #include "plan.h"
 #include "test_util.h"
-#include "user_access.h"
 #include "version.h"
 
 using namespace kvmprov;
@@ -684,8 +684,9 @@ TEST_CASE("in a container: no module loaded, and every fix is the host's or the 
   CheckReport r = run_fake(h, {.container = "docker"});
   CHECK(h.loads_.empty());
   CHECK(item(r, "firmware").state == CheckState::skip);
-  CHECK(item(r, "firmware").detail.starts_with(
-      "MSRs not read: in a container (docker), /dev/cpu/N/msr is not passed in"));
+  CHECK(item(r, "firmware")
+            .detail.starts_with(
+                "MSRs not read: in a container (docker), /dev/cpu/N/msr is not passed in"));
   CHECK(r.verdict.reason == "module-not-loaded");
   CHECK(r.verdict.advice ==
         "module \"kvm\" is not loaded: in a container (docker), modules are the host's: load kvm "
@@ -705,9 +706,10 @@ TEST_CASE("in a container: no module loaded, and every fix is the host's or the 
   CHECK(item(r, "device").hint ==
         "in a container (podman), device nodes are the host's: pass /dev/kvm in (podman run "
         "--device /dev/kvm)");
-  CHECK(item(r, "io").hint.starts_with("in a container (podman), device nodes are the host's: "
-                                       "pass /dev/vhost-net in (podman run --device "
-                                       "/dev/vhost-net)"));
+  CHECK(
+      item(r, "io").hint.starts_with("in a container (podman), device nodes are the host's: "
+                                     "pass /dev/vhost-net in (podman run --device "
+                                     "/dev/vhost-net)"));
   r = run_fake(h, {.container = "systemd-nspawn"});
   CHECK(item(r, "device").hint.ends_with("(systemd-nspawn --bind=/dev/kvm)"));
   r = run_fake(h, {.container = "lxc"});

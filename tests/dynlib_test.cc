@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Tests for DynamicLibrary: the errors an operator sees when a library or a function is missing.
-#include "dynlib.h"
+#include "linux/dynlib.h"
 
 #include <doctest/doctest.h>
 

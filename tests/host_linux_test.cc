@@ -22,7 +22,7 @@
 
 #include "atomic_file.h"
 #include "host.h"
-#include "lock.h"
+#include "linux/lock.h"
 
 using kvmprov::make_linux_host;
 using kvmprov::replace_file;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Tests for the libkmod wrapper: load-error causes, state from fake system roots, a real module
 // tree.
-#include "kmod.h"
+#include "linux/kmod.h"
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>

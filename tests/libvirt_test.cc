@@ -14,7 +14,7 @@
 
 #include "fake_host.h"
 #include "test_util.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov {
 namespace {

@@ -15,11 +15,11 @@
 #include "atomic_file.h"
 #include "cpu_map.h"
 #include "fake_host.h"
-#include "ini_edit.h"
 #include "nova.h"
 #include "plan.h"
 #include "report.h"
 #include "test_util.h"
+#include "util/ini_edit.h"
 
 namespace kvmprov {
 namespace {

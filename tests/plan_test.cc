@@ -11,6 +11,7 @@
 #include "persist.h"
 #include "plan.h"
 #include "report.h"
+#include "util/diff.h"
 
 namespace kvmprov {
 namespace {
@@ -447,8 +448,8 @@ TEST_CASE("in a container: the host's kernel is read, never changed; the files a
   Profile p = default_profile(PersistMode::modules_load_d);
   Facts f = observe(h, p);
   CHECK(f.cpu_known);  // the CPU is the host's, and so the container's
-  auto done = apply_plan(h, make_plan(p, f, {.live = false, .scope = Scope::container,
-                                             .container = "docker"}));
+  auto done = apply_plan(
+      h, make_plan(p, f, {.live = false, .scope = Scope::container, .container = "docker"}));
   CHECK(find(done, "module:kvm")->status == Status::unchanged);
   CHECK(find(done, "module:kvm")->detail == "loaded (by the host)");
   CHECK(find(done, "module:kvm_amd")->status == Status::skipped);

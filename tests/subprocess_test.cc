@@ -2,7 +2,7 @@
 // Running the shadow tools and udevadm: a failure carries the tool's whole message.
 #include <doctest/doctest.h>
 
-#include "subprocess.h"
+#include "linux/subprocess.h"
 
 namespace kvmprov {
 namespace {

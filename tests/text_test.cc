@@ -2,7 +2,7 @@
 // The shared text helpers behind every "did you mean" hint.
 #include <doctest/doctest.h>
 
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 namespace {

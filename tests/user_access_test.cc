@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Who can open /dev/kvm: mode bits, accounts from a tree's passwd/group, and (as root) a real open
 // with another user's credentials.
-#include "user_access.h"
+#include "linux/user_access.h"
 #include "accounts.h"
 
 #include <doctest/doctest.h>

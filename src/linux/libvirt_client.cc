@@ -9,8 +9,8 @@
 #include <memory>
 #include <optional>
 
-#include "dynlib.h"
 #include "libvirt.h"
+#include "linux/dynlib.h"
 
 #ifdef KVMPROV_HAVE_LIBVIRT
 #include <libvirt/libvirt.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Helpers for Result and Error.
-#include "result.h"
+#include "util/result.h"
 
 #include <cstring>
 

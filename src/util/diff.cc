@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-// A unified diff of two small texts (the files kvmprov manages are a few dozen lines).
+// A unified diff of two small texts (most are a few dozen lines).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <optional>
 #include <vector>
 
-#include "plan.h"
+#include "util/diff.h"
 
 namespace kvmprov {
 
@@ -34,7 +34,7 @@ struct Edit {
 };
 
 // Myers' O(ND) shortest edit script: linear in the file for few changes (a package's nova.conf is
-// ten thousand lines and kvmprov changes a handful). nullopt past kMaxEdits edits, which keeps
+// ten thousand lines and a plan changes a handful). nullopt past kMaxEdits edits, which keeps
 // the saved frontiers (O(D^2)) small.
 std::optional<std::vector<Edit>> myers_script(const std::vector<std::string>& a,
                                               const std::vector<std::string>& b) {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Small text helpers shared across kvmprov: trimming, joining, ASCII case folding, the edit
+// Small text helpers shared across the program: trimming, joining, ASCII case folding, the edit
 // distance behind every "did you mean" hint, and making host bytes safe to print.
 #pragma once
 

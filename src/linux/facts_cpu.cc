@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "facts.h"
-#include "text.h"
+#include "util/text.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -359,9 +359,9 @@ Result<void> override_fact(Facts& facts, std::string_view assignment) {
             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
           });
       if (!ok) {
-        return invalid_value(key, value,
-                             "comma-separated /proc/cpuinfo flags such as fpu,sse2,pclmulqdq "
-                             "(a-z 0-9 _ .)");
+        return invalid_value(
+            key, value,
+            "comma-separated /proc/cpuinfo flags such as fpu,sse2,pclmulqdq (a-z 0-9 _ .)");
       }
       flags.emplace(flag);
       start = end + 1;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The run lock: an flock on a directory, /run/kvmprov on the running system or the image's root.
-#include "lock.h"
+#include "linux/lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov {
 namespace {

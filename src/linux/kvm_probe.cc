@@ -8,7 +8,7 @@
 #include <cerrno>
 
 #include "host.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov {
 

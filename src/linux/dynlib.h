@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "result.h"
+#include "util/result.h"
 
 namespace kvmprov {
 

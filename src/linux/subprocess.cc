@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // posix_spawn of system tools with captured standard error.
-#include "subprocess.h"
+#include "linux/subprocess.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "atomic_file.h"
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 

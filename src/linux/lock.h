@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "host.h"
-#include "result.h"
+#include "util/result.h"
 
 namespace kvmprov {
 

@@ -9,7 +9,7 @@
 
 #include "facts.h"
 #include "profile.h"
-#include "result.h"
+#include "util/result.h"
 
 namespace kvmprov {
 

@@ -33,7 +33,7 @@ std::optional<std::string> ini_get(std::string_view text, std::string_view secti
 // TEXT with SETTINGS applied: the last live occurrence of a key gets the new value (its key and
 // separator kept as written, continuation lines dropped); a key that is absent is added right
 // after the first header of its section (however that header spells it), in the order given; a
-// missing section is appended at the end. Commented-out defaults ("#virt_type = kvm") are left
+// missing section is appended at the end. Commented-out defaults ("#key = value") are left
 // alone. Lines keep their own endings; added lines use the file's (CRLF when its first line ends
 // so). A key whose value is already right is left byte for byte, so converging twice changes
 // nothing.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // dlopen and dlsym behind DynamicLibrary, with errors an operator can act on.
-#include "dynlib.h"
+#include "linux/dynlib.h"
 
 #include <dlfcn.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Small text helpers shared by the parsers.
-#include "text.h"
+#include "util/text.h"
 
 #include <algorithm>
 #include <vector>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The libkmod wrapper: module state read from a system root, loading, unloading, load errors.
-#include "kmod.h"
+#include "linux/kmod.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,8 +20,8 @@
 #include <string_view>
 #include <utility>
 
-#include "dynlib.h"
-#include "unique_fd.h"
+#include "linux/dynlib.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov {
 namespace {
@@ -289,8 +289,7 @@ std::optional<std::string> explain_kvm_vendor(const std::string& module, int err
   std::string quoted = "module \"" + module + "\": ";
   if (err == EBUSY) {
     return quoted +
-           "the CPU's virtualization extensions are held by another hypervisor (stop VirtualBox "
-           "or VMware and unload their kernel modules, e.g. vboxdrv or vmmon)";
+           "the CPU's virtualization extensions are held by another hypervisor (stop VirtualBox or VMware and unload their kernel modules, e.g. vboxdrv or vmmon)";
   }
   if (err != ENODEV && err != EOPNOTSUPP && err != EIO) return std::nullopt;
   std::string_view wanted = vendor_kvm_module(cpu.vendor);
@@ -303,16 +302,15 @@ std::optional<std::string> explain_kvm_vendor(const std::string& module, int err
   }
   bool flag = intel ? cpu.vmx : cpu.svm;
   if (flag || (intel && err == EIO)) {
-    return quoted + (intel ? "VT-x is disabled in the firmware (enable \"Intel Virtualization "
-                             "Technology\" and power-cycle)"
-                           : "AMD-V is disabled in the firmware (enable \"SVM Mode\" and "
-                             "power-cycle)");
+    return quoted +
+           (intel
+                ? "VT-x is disabled in the firmware (enable \"Intel Virtualization Technology\" and power-cycle)"
+                : "AMD-V is disabled in the firmware (enable \"SVM Mode\" and power-cycle)");
   }
   std::string missing = intel ? "VT-x (\"vmx\")" : "AMD-V (\"svm\")";
   if (cpu.hypervisor) {
     return quoted + "no hardware support: the CPU does not report " + missing +
-           "; this machine is a virtual machine, enable nested virtualization on its host "
-           "(run \"kvmprov check\")";
+           "; this machine is a virtual machine, enable nested virtualization on its host (run \"kvmprov check\")";
   }
   return quoted + "no hardware support: the CPU does not report " + missing +
          "; it is absent, or disabled in the firmware (run \"kvmprov check\")";
@@ -417,9 +415,10 @@ class LibKmod final : public Kmod {
     int err = -rc;
     if (err == ENOENT && facts.found) {
       // The file is there, so ENOENT came from the kernel: a symbol it could not resolve.
-      return Error{err, "module \"" + facts.name +
-                            "\": unknown symbol, the module does not match the running kernel "
-                            "(see \"dmesg\"; reinstall the modules package for this kernel)"};
+      return Error{
+          err,
+          "module \"" + facts.name +
+              "\": unknown symbol, the module does not match the running kernel (see \"dmesg\"; reinstall the modules package for this kernel)"};
     }
     return Error{err, explain_load_error(facts.name, err, read_cpu(sys_root_), modules_dir_, "")};
   }
@@ -428,10 +427,11 @@ class LibKmod final : public Kmod {
     ModuleFacts facts = query(name);
     if (facts.state == ModuleState::absent) return {};
     if (facts.state == ModuleState::builtin) {
-      return Error{0, "module \"" + facts.name +
-                          "\" is built into the kernel and cannot be unloaded (set its "
-                          "parameters on the kernel command line, e.g. " +
-                          facts.name + ".PARAM=VALUE)"};
+      return Error{
+          0,
+          "module \"" + facts.name +
+              "\" is built into the kernel and cannot be unloaded (set its parameters on the kernel command line, e.g. " +
+              facts.name + ".PARAM=VALUE)"};
     }
     if (!live_root()) return not_running_system(facts.name, "unloaded");
     ModulePtr mod = by_name(facts.name);
@@ -447,9 +447,10 @@ class LibKmod final : public Kmod {
                             ") (stop what uses it, such as running virtual machines, and retry)"};
     }
     if (err == EPERM) {
-      return Error{err, quoted +
-                            " cannot be unloaded: not permitted (kernel.modules_disabled=1, kernel "
-                            "lockdown, or not running as root)"};
+      return Error{
+          err,
+          quoted +
+              " cannot be unloaded: not permitted (kernel.modules_disabled=1, kernel lockdown, or not running as root)"};
     }
     return Error{err, quoted + " cannot be unloaded: " + std::strerror(err)};
   }
@@ -460,8 +461,7 @@ class LibKmod final : public Kmod {
   Error not_running_system(const std::string& module, std::string_view verb) const {
     return Error{0, "module \"" + module + "\" not " + std::string(verb) +
                         ": the system root is \"" + sys_root_ +
-                        "\", not the running system (kernel changes apply only with "
-                        "root \"/\")"};
+                        "\", not the running system (kernel changes apply only with root \"/\")"};
   }
 
   // The module NAME resolves to, or null when no alias, name or builtin entry matches.
@@ -618,22 +618,18 @@ std::string explain_load_error(const std::string& module, int err, const CpuFact
   switch (err) {
     case EPERM:
       return quoted +
-             ": module loading is disabled (kernel.modules_disabled=1, kernel lockdown, or an "
-             "unsigned module under Secure Boot), or kvmprov is not running as root";
+             ": module loading is disabled (kernel.modules_disabled=1, kernel lockdown, or an unsigned module under Secure Boot), or kvmprov is not running as root";
     case EKEYREJECTED:
     case ENOKEY:
     case EBADMSG:
       return quoted +
-             ": its signature was rejected (use the distribution's signed modules, or enroll "
-             "the signing key with mokutil)";
+             ": its signature was rejected (use the distribution's signed modules, or enroll the signing key with mokutil)";
     case ENOEXEC:
       return quoted +
-             ": invalid module format, built for another kernel (install the modules package "
-             "matching the running kernel)";
+             ": invalid module format, built for another kernel (install the modules package matching the running kernel)";
     case EINVAL:
       return quoted +
-             ": the kernel rejected it with an invalid argument, usually an unknown parameter or "
-             "a bad value (check the module options and \"dmesg\")";
+             ": the kernel rejected it with an invalid argument, usually an unknown parameter or a bad value (check the module options and \"dmesg\")";
     default:
       break;
   }

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // A line model of an INI file that follows oslo.config's parser (oslo_config/iniparser.py), so
-// that what kvmprov reads and changes is what nova will read.
-#include "ini_edit.h"
+// that what is read and changed here is what nova will read.
+#include "util/ini_edit.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
-#include "text.h"
+#include "util/text.h"
 
 namespace kvmprov {
 

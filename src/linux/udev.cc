@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The only file that includes libudev: RAII handles, a change event and the wait for udevd.
-#include "udev.h"
+#include "linux/udev.h"
 
 #include <libudev.h>
 #include <poll.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <memory>
 
-#include "dynlib.h"
+#include "linux/dynlib.h"
 
 namespace kvmprov {
 

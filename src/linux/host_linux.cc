@@ -22,12 +22,12 @@
 #include "atomic_file.h"
 #include "host.h"
 #include "kernel_log.h"
-#include "kmod.h"
-#include "lock.h"
+#include "linux/kmod.h"
+#include "linux/lock.h"
+#include "linux/subprocess.h"
+#include "linux/udev.h"
+#include "linux/user_access.h"
 #include "msr.h"
-#include "subprocess.h"
-#include "udev.h"
-#include "user_access.h"
 
 namespace kvmprov {
 namespace {
@@ -628,8 +628,7 @@ ScopeFacts detect_scope(const std::string& kernel_root) {
     f.evidence = "there is no /proc: the running kernel cannot be seen";
     return f;
   }
-  const bool init_seen =
-      ::stat(path_on_disk(kernel_root, "/proc/1/root").c_str(), &init_root) == 0;
+  const bool init_seen = ::stat(path_on_disk(kernel_root, "/proc/1/root").c_str(), &init_root) == 0;
   if (::stat(kernel_root.c_str(), &root) == 0 && init_seen &&
       (root.st_dev != init_root.st_dev || root.st_ino != init_root.st_ino)) {
     f.scope = Scope::chroot;
@@ -647,16 +646,15 @@ ScopeFacts detect_scope(const std::string& kernel_root) {
         // ID PARENT MAJOR:MINOR ROOT MOUNT-POINT ...
         std::istringstream fields(line);
         std::string id, parent, device, mount_root, mount_point;
-        if (fields >> id >> parent >> device >> mount_root >> mount_point &&
-            mount_point == "/") {
+        if (fields >> id >> parent >> device >> mount_root >> mount_point && mount_point == "/") {
           root_mounted = true;
           break;
         }
       }
       if (!root_mounted) {
         f.scope = Scope::chroot;
-        f.evidence = "/ is not a mount point (/proc/self/mountinfo), and PID 1's root cannot be "
-                     "examined";
+        f.evidence =
+            "/ is not a mount point (/proc/self/mountinfo), and PID 1's root cannot be examined";
         return f;
       }
     }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Whether a user can open /dev/kvm: really tried with the user's credentials when we are root,
 // since ACLs and LSMs can decide otherwise than the mode bits; computed from the bits when not.
-#include "user_access.h"
+#include "linux/user_access.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "accounts.h"
-#include "unique_fd.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov {
 

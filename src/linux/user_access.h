@@ -8,7 +8,7 @@
 
 #include "accounts.h"
 #include "host.h"
-#include "result.h"
+#include "util/result.h"
 
 namespace kvmprov {
 
