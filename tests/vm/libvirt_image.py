@@ -16,6 +16,7 @@ under QEMU's emulator) on its serial port and powers off. That line, in the file
 serial port wrote, is the proof that a libvirt domain of that type ran.
 """
 
+import configparser
 import os
 import resource
 import shutil
@@ -307,6 +308,7 @@ def boot_image(env, name, start, sc):
         t.copy(stub, f"{o}{STUB_DIR}/kvmprov-l2-stub.bin")
         for virt_type in ("kvm", "qemu"):
             t.write(f"{o}/usr/local/share/kvmprov-test/l2-{virt_type}.xml", domain_xml(virt_type))
+        t.write(f"{o}/usr/local/share/kvmprov-test/nova-auto.yaml", NOVA_AUTO_PROFILE)
         t.cpio(work / "overlay.cpio")
         full = work / "initrd"
         with open(full, "wb") as f:
@@ -535,14 +537,40 @@ def check_libvirt_intel(v):
     expect_check(v, "check.libvirt", "SKIP", "kvm-not-usable")
     seconds_note(v, "domcaps.kvm", "domain.qemu")
     expect_kvmprov_check(v, "kcheck.libvirt", "check.libvirt", 1, "no-hardware-support")
-    # TODO(nova): a profile with nova: virt_type: auto writes qemu.
+    # nova: virt_type: auto, with nova-compute-kvm's override file installed: the value
+    # nova-compute reads (the later file wins) is qemu.
+    v.expect_rc("nova.apply", 0)
+    effective = None
+    for name in ("nova.conf", "nova_compute.conf"):
+        parser = configparser.ConfigParser(strict=False, interpolation=None)
+        parser.read_string(v.blob(name))
+        for section in parser.sections():
+            if section.lower() == "libvirt" and parser.has_option(section, "virt_type"):
+                effective = parser.get(section, "virt_type")
+    v.expect(effective == "qemu", "nova: virt_type: auto makes nova-compute read qemu",
+             {"nova.conf": v.blob("nova.conf"), "nova-compute.conf": v.blob("nova_compute.conf")})
 
+
+# nova's virt_type decided by kvmprov's verdict; the image's CPU map is not needed for it.
+NOVA_AUTO_PROFILE = """version: 1
+name: nova-auto
+nova:
+  virt_type: auto
+  cpu_mode: none
+"""
 
 INTEL_BODY = r"""
 run create.kvm virsh -c qemu:///system create /usr/local/share/kvmprov-test/l2-kvm.xml
 domain qemu
 run check.libvirt kvmprov-libvirt-check
 run kcheck.libvirt kvmprov check --json
+mkdir -p /etc/nova
+printf '[DEFAULT]\n\n[libvirt]\nvirt_type = kvm\n' >/etc/nova/nova.conf
+# As nova-compute-kvm ships it; nova-compute reads it after nova.conf.
+printf '[libvirt]\nvirt_type=kvm\n' >/etc/nova/nova-compute.conf
+run nova.apply kvmprov apply --profile /usr/local/share/kvmprov-test/nova-auto.yaml
+blob nova.conf /etc/nova/nova.conf
+blob nova_compute.conf /etc/nova/nova-compute.conf
 """
 
 
