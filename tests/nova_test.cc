@@ -634,7 +634,9 @@ TEST_CASE("nova-compute.conf decides virt_type on Debian: it is corrected where 
         "up to date (virt_type=qemu, cpu_mode=host-model); decides [libvirt] cpu_mode");
   RunReport report{
       .verb = "plan", .dry_run = true, .profile = &p, .facts = &f, .actions = plan.actions};
-  for (const auto& a : report_json(report)["actions"])
+  // Kept in a variable: a range-for over a member of a temporary iterates freed memory.
+  const nlohmann::json json = report_json(report);
+  for (const auto& a : json["actions"])
     if (a["id"] == "file:" + kComputeConf)
       CHECK(a["nova"]["decides"] ==
             nlohmann::json::array({"[DEFAULT] compute_driver", "[libvirt] virt_type"}));
