@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "libvirt.h"
+#include "util/text.h"
 
 namespace kvmprov {
 namespace {
@@ -31,8 +32,7 @@ constexpr const char* kBuildArch =
 }  // namespace
 
 std::string libvirt_arch(Host& host) {
-  std::string arch = host.read_kernel_file("/proc/sys/kernel/arch").value_or("");
-  while (!arch.empty() && (arch.back() == '\n' || arch.back() == ' ')) arch.pop_back();
+  const std::string arch(trim(host.read_kernel_file("/proc/sys/kernel/arch").value_or("")));
   return arch.empty() ? kBuildArch : arch;
 }
 
