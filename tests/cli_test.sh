@@ -1175,6 +1175,22 @@ YAML
     "an NSS user in an NSS group is a member"
   expect_in "$out" '+ member kvmprov-nss-user in kvmprov-nss-local: add "kvmprov-nss-user"' \
     "an NSS user is added to a local group"
+  # apply adds the NSS-only user to a local group (gpasswd: usermod knows only /etc/passwd users).
+  # It runs on a copy of /etc bound over /etc in the namespace, so this machine's stays as it is.
+  cp -a /etc "$NSS/etc"
+  cp "$NSS/nsswitch.conf" "$NSS/etc/nsswitch.conf"
+  printf 'version: 1\nname: nss\ngroups:\n  - {name: kvmprov-nss-local, members: [kvmprov-nss-user]}\n' \
+    >"$NSS/local.yaml"
+  before=$(sha256sum /etc/group)
+  out=$(unshare --mount --propagation private sh -c '
+    mount --bind "$1/etc" /etc && mount --bind "$1/extrausers" /var/lib/extrausers &&
+    "$2" --live apply --profile "$1/local.yaml" && grep "^kvmprov-nss-local:" /etc/group' \
+    nss "$NSS" "$KVMPROV" 2>&1)
+  expect_in "$out" 'changed   member kvmprov-nss-user in kvmprov-nss-local: added "kvmprov-nss-user"' \
+    "apply adds an NSS-only user to a local group"
+  expect_in "$out" $'\nkvmprov-nss-local:x:' "the group line names the member"
+  expect_in "$out" ':kvmprov-nss-user' "... as its member"
+  [ "$(sha256sum /etc/group)" = "$before" ] && ok || bad "this machine's /etc/group changed"
   # Without the second source the same names are unknown: the files alone decide.
   run --live plan --profile "$NSS/profile.yaml"
   expect_in "$out" "+ group kvmprov-nss-ldap: create" "without NSS's second source the group is new"
