@@ -919,10 +919,12 @@ std::string render_check(const CheckReport& r, const RenderOptions& o) {
               : item.state == CheckState::fail ? "\033[31m"
                                                : "\033[36m";
     // Details quote the host (a log's path, a CPU model name): escaped, one line each.
+    out += journal_prefix(o, item.state == CheckState::fail, item.state == CheckState::warn);
     out += fmt::format("{}{}{} {}: {}\n", color, check_state_name(item.state),
                        o.color ? "\033[0m" : "", item.title, displayable(item.detail));
     if (!item.hint.empty()) out += fmt::format("     hint: {}\n", displayable(item.hint));
   }
+  out += journal_prefix(o, !r.verdict.usable, false);
   out += fmt::format("verdict: {} ({}): {}; virt_type={}\n",
                      r.verdict.usable ? "usable" : "not usable", r.verdict.reason,
                      displayable(r.verdict.advice), r.verdict.virt_type);

@@ -125,37 +125,15 @@ bool under_dpkg() {
 
 // TEXT with "kvmprov: " before each line under dpkg, as it is elsewhere.
 std::string for_the_log(std::string text) {
-  const bool dpkg = under_dpkg();
-  static const bool journal = is_journal(STDOUT_FILENO);
-  if (!dpkg && !journal) return text;
+  if (!under_dpkg()) return text;
   std::string out;
   size_t pos = 0;
   while (pos < text.size()) {
     const size_t nl = std::min(text.find('\n', pos), text.size());
-    const std::string_view line = std::string_view(text).substr(pos, nl - pos);
-    if (journal) {
-      // Failures at error priority, what is left to do at warning, the rest as journald's default.
-      // The summary's "N failed" (plan's "N failing") with N > 0.
-      bool failures_summed = false;
-      for (std::string_view word :
-           {std::string_view(" failed, "), std::string_view(" failing, ")}) {
-        size_t at = line.find(word);
-        if (at == std::string_view::npos) continue;
-        size_t digits = at;
-        while (digits > 0 && line[digits - 1] >= '0' && line[digits - 1] <= '9') --digits;
-        const std::string_view count = line.substr(digits, at - digits);
-        failures_summed = failures_summed || (!count.empty() && count.find_first_not_of('0') !=
-                                                                    std::string_view::npos);
-      }
-      if (line.starts_with("failed ") || line.starts_with("FAIL ") || line.starts_with("! ") ||
-          line.starts_with("verdict: not usable") || failures_summed)
-        out += "<3>";
-      else if (line.starts_with("pending ") || line.starts_with("WARN "))
-        out += "<4>";
-    }
-    if (dpkg) out += "kvmprov: ";
-    out += line;
-    out += '\n';
+    std::string line = text.substr(pos, nl - pos);
+    // A journal priority ("<3>") stays first, where journald reads it.
+    const size_t at = line.size() >= 3 && line[0] == '<' && line[2] == '>' ? 3 : 0;
+    out += line.insert(at, "kvmprov: ") + "\n";
     pos = nl + 1;
   }
   return out;
@@ -335,7 +313,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   if (o.json)
     print(json_text(report_json(report)));
   else
-    print(for_the_log(render_text(report, {.color = use_color(o), .quiet = o.quiet})));
+    print(for_the_log(render_text(report, {.color = use_color(o), .quiet = o.quiet, .journal = is_journal(STDOUT_FILENO)})));
   return exit_status(report, o.detailed_exitcodes);
 }
 
@@ -360,7 +338,7 @@ int run_reset(const Options& o) {
   if (o.json)
     print(json_text(report_json(report)));
   else
-    print(for_the_log(render_text(report, {.color = use_color(o), .quiet = o.quiet})));
+    print(for_the_log(render_text(report, {.color = use_color(o), .quiet = o.quiet, .journal = is_journal(STDOUT_FILENO)})));
   return exit_status(report, o.detailed_exitcodes);
 }
 
@@ -433,7 +411,7 @@ int run_check_verb(const Options& o) {
   if (o.json)
     print(json_text(check_json(report)));
   else
-    print(for_the_log(render_check(report, {.color = use_color(o), .quiet = o.quiet})));
+    print(for_the_log(render_check(report, {.color = use_color(o), .quiet = o.quiet, .journal = is_journal(STDOUT_FILENO)})));
   return report.verdict.usable ? 0 : kExitFailure;
 }
 

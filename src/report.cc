@@ -86,12 +86,14 @@ std::string render_text(const RunReport& r, const RenderOptions& o) {
         plan ? std::string(1, plan_marker(a)) : fmt::format("{:<9}", status_name(a.status));
     // The host's bytes (paths, module names, file content) are escaped: they can neither split
     // a line nor reach the terminal as control sequences.
+    out += journal_prefix(o, a.status == Status::failed, a.status == Status::pending);
     out += fmt::format("{}{} {} {}{}{}\n", c, head, action_kind_name(a.kind), displayable(a.target),
                        a.detail.empty() ? "" : ": " + displayable(a.detail), reset);
     if (plan && !o.quiet && a.status == Status::changed &&
         (a.kind == ActionKind::write_file || a.kind == ActionKind::remove_file))
       out += displayable(unified_diff(a.target, shown_before(a), shown_after(a)), true);
   }
+  out += journal_prefix(o, summarize(r.actions).failed > 0, false);
   out += summary_line(r) + "\n";
   return out;
 }

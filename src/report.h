@@ -24,7 +24,17 @@ struct RunReport {
 struct RenderOptions {
   bool color = false;
   bool quiet = false;  // only failures and pending items, and the summary
+  // Lines for the journal (JOURNAL_STREAM): sd-daemon's priority before each line, <3> for a
+  // failure (a failed action or FAIL item, a summary or verdict saying so), <4> for a pending
+  // action or WARN item; other lines take journald's default.
+  bool journal = false;
 };
+
+// The sd-daemon prefix for a line of priority 3 (error) or 4 (warning) under OPTIONS.journal.
+inline const char* journal_prefix(const RenderOptions& options, bool error, bool warning) {
+  if (!options.journal) return "";
+  return error ? "<3>" : warning ? "<4>" : "";
+}
 
 std::string render_text(const RunReport& report, const RenderOptions& options);
 // The "format" every JSON document kvmprov prints carries, as do the schemas in schema/: keys may

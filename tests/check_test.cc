@@ -335,6 +335,21 @@ TEST_CASE("kernel-without-kvm: /dev/kvm opens but KVM_CREATE_VM fails") {
   CHECK(item(r, "probe").detail == "KVM_CREATE_VM failed: Device or resource busy");
 }
 
+TEST_CASE("for the journal: FAIL lines and a verdict of not usable at <3>, WARN at <4>") {
+  FakeHost h = intel_host();
+  h.modules_["kvm"].state = h.modules_["kvm_intel"].state = ModuleState::absent;
+  h.kernel_stats_.erase("/dev/kvm");
+  h.probe_ = {.open_errno = ENOENT};
+  CheckReport r = run_fake(h);
+  const std::string text = render_check(r, {.journal = true});
+  CHECK(text.find("\n<4>WARN kernel: ") != std::string::npos);
+  CHECK(text.find("\n<3>FAIL /dev/kvm: missing\n") != std::string::npos);
+  CHECK(text.find("\n<3>verdict: not usable (module-not-loaded)") != std::string::npos);
+  CHECK(text.find("\n     hint: ") != std::string::npos);  // continuation lines: no prefix
+  CHECK(text.find("<5>") == std::string::npos);
+  CHECK(render_check(r, {}).find('<') == std::string::npos);
+}
+
 TEST_CASE("module-not-loaded: VT present, modules on disk but not loaded") {
   FakeHost h = intel_host();
   h.modules_["kvm"].state = h.modules_["kvm_intel"].state = ModuleState::absent;
