@@ -24,8 +24,8 @@ struct GroupEntry {
 struct UserEntry {
   std::string name;
   uid_t uid = 0;
-  gid_t gid = 0;  // primary group
-  bool from_nss = false;  // known through NSS only, not from the target's /etc/passwd
+  gid_t gid = 0;                // primary group
+  bool from_nss = false;        // known through NSS only, not from the target's /etc/passwd
   std::vector<gid_t> nss_gids;  // every group NSS puts it in (getgrouplist); empty when not asked
 };
 

@@ -896,9 +896,8 @@ CheckReport run_check(Host& host, const Facts& facts, const CheckOptions& option
     if (item.state == CheckState::fail && r.verdict.usable) {
       r.verdict.usable = false;
       r.verdict.reason = reason;
-      r.verdict.advice =
-          fmt::format("the kernel runs KVM guests, but libvirt cannot: {}{}", item.detail,
-                      item.hint.empty() ? "" : " (" + item.hint + ")");
+      r.verdict.advice = fmt::format("the kernel runs KVM guests, but libvirt cannot: {}{}",
+                                     item.detail, item.hint.empty() ? "" : " (" + item.hint + ")");
     }
     r.items.push_back(std::move(item));
   }

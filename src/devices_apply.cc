@@ -62,8 +62,8 @@ void apply_node(Host& host, Action& a) {
   if (!t.group.empty()) {
     const GroupEntry* g = acc.group(t.group);
     if (!g)
-      return fail(a, fmt::format("group \"{}\" does not exist in /etc/group or through NSS",
-                                 t.group));
+      return fail(a,
+                  fmt::format("group \"{}\" does not exist in /etc/group or through NSS", t.group));
     gid = g->gid;
   }
   const unsigned mode = t.mode.value_or(info->mode);

@@ -151,6 +151,11 @@ bool use_color(const Options& o) {
          std::string_view(term) != "dumb" && isatty(STDOUT_FILENO);
 }
 
+// How the text report is rendered for this run: colours, --quiet, the journal's priorities.
+RenderOptions text_options(const Options& o) {
+  return {.color = use_color(o), .quiet = o.quiet, .journal = is_journal(STDOUT_FILENO)};
+}
+
 // Prints every error of a profile and returns the exit status for an invalid one.
 int report_profile_errors(const ParseResult& parsed) {
   for (const auto& e : parsed.errors) {
@@ -313,7 +318,7 @@ int run_plan_or_apply(const Options& o, const std::string& verb) {
   if (o.json)
     print(json_text(report_json(report)));
   else
-    print(for_the_log(render_text(report, {.color = use_color(o), .quiet = o.quiet, .journal = is_journal(STDOUT_FILENO)})));
+    print(for_the_log(render_text(report, text_options(o))));
   return exit_status(report, o.detailed_exitcodes);
 }
 
@@ -338,7 +343,7 @@ int run_reset(const Options& o) {
   if (o.json)
     print(json_text(report_json(report)));
   else
-    print(for_the_log(render_text(report, {.color = use_color(o), .quiet = o.quiet, .journal = is_journal(STDOUT_FILENO)})));
+    print(for_the_log(render_text(report, text_options(o))));
   return exit_status(report, o.detailed_exitcodes);
 }
 
@@ -411,7 +416,7 @@ int run_check_verb(const Options& o) {
   if (o.json)
     print(json_text(check_json(report)));
   else
-    print(for_the_log(render_check(report, {.color = use_color(o), .quiet = o.quiet, .journal = is_journal(STDOUT_FILENO)})));
+    print(for_the_log(render_check(report, text_options(o))));
   return report.verdict.usable ? 0 : kExitFailure;
 }
 

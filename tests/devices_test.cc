@@ -278,8 +278,7 @@ TEST_CASE("accounts NSS knows beyond the files (LDAP, SSSD) count on the running
   h.system_users_["alice"] = {.user = {.name = "alice", .uid = 5001, .gid = 5001},
                               .gids = {5001, 5000}};
   h.system_users_["bob"] = {.user = {.name = "bob", .uid = 5002, .gid = 5002}, .gids = {5002}};
-  h.system_users_["carol"] = {.user = {.name = "carol", .uid = 5003, .gid = 5003},
-                              .gids = {5003}};
+  h.system_users_["carol"] = {.user = {.name = "carol", .uid = 5003, .gid = 5003}, .gids = {5003}};
   Profile p = kvm_profile({"alice", "bob"});
   p.groups.push_back({.name = "libvirt", .system = true, .members = {"carol"}});
   Facts f = observe(h, p);

@@ -48,7 +48,7 @@ class FakeHost : public Host {
   bool privileged_ = true;
   std::map<uid_t, std::string> user_names_;
   std::map<gid_t, std::string> group_names_;
-  std::map<std::string, UserAccess> accounts_;  // --user NAME; "" = this process
+  std::map<std::string, UserAccess> accounts_;       // --user NAME; "" = this process
   std::map<std::string, GroupEntry> system_groups_;  // NSS beyond the files (LDAP, SSSD)
   std::map<std::string, SystemUser> system_users_;
 
