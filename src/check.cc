@@ -70,11 +70,11 @@ bool can_nest(std::string_view hypervisor_id) {
 }
 
 bool is_intel_like(Vendor v) {
-  return v == Vendor::intel || v == Vendor::zhaoxin || v == Vendor::centaur;
+  return vendor_vt(v) == VtFamily::vmx;
 }
 
 bool is_amd_like(Vendor v) {
-  return v == Vendor::amd || v == Vendor::hygon;
+  return vendor_vt(v) == VtFamily::svm;
 }
 
 bool has_vt(const CpuFacts& cpu) {

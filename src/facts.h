@@ -30,8 +30,6 @@ struct CpuFacts {
 
 // Parses /proc/cpuinfo text (x86). Unknown vendors give Vendor::unknown.
 CpuFacts parse_cpuinfo(std::string_view text);
-// Maps a CPUID vendor string to a vendor.
-Vendor vendor_from_id(std::string_view vendor_id);
 // Reads the hypervisor signature with CPUID on the running CPU ("" when not a guest or not x86).
 std::string cpuid_hypervisor_id();
 // Reads the vendor string with CPUID on the running CPU ("" when not x86).

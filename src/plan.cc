@@ -64,14 +64,16 @@ std::string_view status_name(Status s) {
 
 namespace {
 
-bool is_vendor_module(std::string_view name) {
-  return name == "kvm_intel" || name == "kvm_amd";
-}
-
 // The VT flag a vendor module needs, and whether the CPU reports it.
 bool has_vt_for(std::string_view module, const CpuFacts& cpu) {
-  if (module == "kvm_intel") return cpu.vmx;
-  if (module == "kvm_amd") return cpu.svm;
+  switch (module_vt(module)) {
+    case VtFamily::vmx:
+      return cpu.vmx;
+    case VtFamily::svm:
+      return cpu.svm;
+    case VtFamily::none:
+      break;
+  }
   return true;
 }
 

@@ -36,9 +36,6 @@ constexpr std::size_t kMaxDepth = 64;
 // Values quoted in messages are cut here so that one hostile value cannot flood the terminal.
 constexpr std::size_t kMaxQuotedBytes = 64;
 
-constexpr Vendor kVendors[] = {Vendor::intel, Vendor::amd, Vendor::hygon, Vendor::zhaoxin,
-                               Vendor::centaur};
-
 bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
@@ -694,7 +691,7 @@ class Validator {
       names.push_back(v);
     }
     std::vector<std::string_view> choices;
-    for (Vendor k : kVendors) choices.push_back(vendor_name(k));
+    for (const VendorInfo& k : known_vendors()) choices.push_back(k.name);
     for (const YamlNode* item : names) {
       const std::string* s = scalar(*item, "\"cpu_vendor\" of " + label);
       if (!s) continue;
@@ -1045,46 +1042,6 @@ ParseResult file_error(const std::string& path, std::string message) {
 }
 
 }  // namespace
-
-std::string_view vendor_name(Vendor v) {
-  switch (v) {
-    case Vendor::intel:
-      return "intel";
-    case Vendor::amd:
-      return "amd";
-    case Vendor::hygon:
-      return "hygon";
-    case Vendor::zhaoxin:
-      return "zhaoxin";
-    case Vendor::centaur:
-      return "centaur";
-    case Vendor::unknown:
-      break;
-  }
-  return "unknown";
-}
-
-std::optional<Vendor> parse_vendor(std::string_view name) {
-  for (Vendor v : kVendors) {
-    if (vendor_name(v) == name) return v;
-  }
-  return std::nullopt;
-}
-
-std::string_view vendor_kvm_module(Vendor v) {
-  switch (v) {
-    case Vendor::intel:
-    case Vendor::zhaoxin:
-    case Vendor::centaur:
-      return "kvm_intel";
-    case Vendor::amd:
-    case Vendor::hygon:
-      return "kvm_amd";
-    case Vendor::unknown:
-      break;
-  }
-  return "";
-}
 
 std::string_view persist_name(PersistMode m) {
   switch (m) {

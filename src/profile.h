@@ -8,17 +8,9 @@
 #include <vector>
 
 #include "util/result.h"
+#include "vendor.h"
 
 namespace kvmprov {
-
-enum class Vendor { unknown, intel, amd, hygon, zhaoxin, centaur };
-
-std::string_view vendor_name(Vendor v);                     // "intel", "amd", ...; "unknown"
-std::optional<Vendor> parse_vendor(std::string_view name);  // inverse of vendor_name, not "unknown"
-
-// The KVM vendor module a CPU vendor uses: kvm_intel (intel, zhaoxin, centaur), kvm_amd (amd,
-// hygon), "" for unknown.
-std::string_view vendor_kvm_module(Vendor v);
 
 struct ModuleOption {
   std::string name;   // validated: [A-Za-z0-9_]+

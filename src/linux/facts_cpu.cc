@@ -113,18 +113,6 @@ CpuFacts parse_cpuinfo(std::string_view text) {
   return cpu;
 }
 
-Vendor vendor_from_id(std::string_view vendor_id) {
-  // Zhaoxin pads its CPUID string ("  Shanghai  "); parse_cpuinfo trims field values, so
-  // both spellings have to map.
-  const std::string_view id = trim(vendor_id);
-  if (id == "GenuineIntel") return Vendor::intel;
-  if (id == "AuthenticAMD") return Vendor::amd;
-  if (id == "HygonGenuine") return Vendor::hygon;
-  if (id == "Shanghai") return Vendor::zhaoxin;
-  if (id == "CentaurHauls") return Vendor::centaur;
-  return Vendor::unknown;
-}
-
 #if defined(__x86_64__) || defined(__i386__)
 
 namespace {
@@ -275,24 +263,6 @@ bool valid_kernel_release(std::string_view s) {
   });
 }
 
-// The CPUID vendor string a vendor reports, trimmed as parse_cpuinfo stores it.
-std::string_view vendor_id_of(Vendor v) {
-  switch (v) {
-    case Vendor::intel:
-      return "GenuineIntel";
-    case Vendor::amd:
-      return "AuthenticAMD";
-    case Vendor::hygon:
-      return "HygonGenuine";
-    case Vendor::zhaoxin:
-      return "Shanghai";
-    case Vendor::centaur:
-      return "CentaurHauls";
-    case Vendor::unknown:
-      break;
-  }
-  return {};
-}
 
 bool is_overridden(const Facts& facts, std::string_view key) {
   return std::find(facts.overridden.begin(), facts.overridden.end(), key) != facts.overridden.end();

@@ -258,24 +258,6 @@ bool blacklists(std::string_view text, const std::string& name) {
   return false;
 }
 
-std::string_view vendor_title(Vendor v) {
-  switch (v) {
-    case Vendor::intel:
-      return "Intel";
-    case Vendor::amd:
-      return "AMD";
-    case Vendor::hygon:
-      return "Hygon";
-    case Vendor::zhaoxin:
-      return "Zhaoxin";
-    case Vendor::centaur:
-      return "Centaur";
-    case Vendor::unknown:
-      break;
-  }
-  return "unknown";
-}
-
 // The CPU facts a failed load is explained with.
 CpuFacts read_cpu(const std::string& sys_root) {
   std::optional<std::string> text = read_file(under_root(sys_root, "/proc/cpuinfo"), kMaxLargeFile);
@@ -612,7 +594,7 @@ std::string explain_load_error(const std::string& module, int err, const CpuFact
            " (install the kernel's modules package, e.g. linux-image-" + release +
            " on Debian or linux-modules-" + release + " on Ubuntu, or linux-image-amd64)";
   }
-  if (name == "kvm_intel" || name == "kvm_amd") {
+  if (is_vendor_module(name)) {
     if (auto why = explain_kvm_vendor(name, err, cpu)) return *why;
   }
   switch (err) {

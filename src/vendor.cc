@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+#include "vendor.h"
+
+#include <array>
+
+#include "util/text.h"
+
+namespace kvmprov {
+
+namespace {
+
+constexpr std::array<VendorInfo, 5> kVendors = {{
+    {Vendor::intel, "intel", "Intel", "GenuineIntel", VtFamily::vmx, "kvm_intel"},
+    {Vendor::amd, "amd", "AMD", "AuthenticAMD", VtFamily::svm, "kvm_amd"},
+    {Vendor::hygon, "hygon", "Hygon", "HygonGenuine", VtFamily::svm, "kvm_amd"},
+    {Vendor::zhaoxin, "zhaoxin", "Zhaoxin", "Shanghai", VtFamily::vmx, "kvm_intel"},
+    {Vendor::centaur, "centaur", "Centaur", "CentaurHauls", VtFamily::vmx, "kvm_intel"},
+}};
+
+}  // namespace
+
+std::span<const VendorInfo> known_vendors() {
+  return kVendors;
+}
+
+const VendorInfo* vendor_info(Vendor v) {
+  for (const VendorInfo& row : kVendors) {
+    if (row.vendor == v) return &row;
+  }
+  return nullptr;
+}
+
+std::string_view vendor_name(Vendor v) {
+  const VendorInfo* row = vendor_info(v);
+  return row ? row->name : "unknown";
+}
+
+std::string_view vendor_title(Vendor v) {
+  const VendorInfo* row = vendor_info(v);
+  return row ? row->title : "unknown";
+}
+
+std::optional<Vendor> parse_vendor(std::string_view name) {
+  for (const VendorInfo& row : kVendors) {
+    if (row.name == name) return row.vendor;
+  }
+  return std::nullopt;
+}
+
+Vendor vendor_from_id(std::string_view vendor_id) {
+  const std::string_view id = trim(vendor_id);
+  for (const VendorInfo& row : kVendors) {
+    if (row.cpuid_id == id) return row.vendor;
+  }
+  return Vendor::unknown;
+}
+
+std::string_view vendor_id_of(Vendor v) {
+  const VendorInfo* row = vendor_info(v);
+  return row ? row->cpuid_id : std::string_view();
+}
+
+VtFamily vendor_vt(Vendor v) {
+  const VendorInfo* row = vendor_info(v);
+  return row ? row->vt : VtFamily::none;
+}
+
+std::string_view vendor_kvm_module(Vendor v) {
+  const VendorInfo* row = vendor_info(v);
+  return row ? row->kvm_module : std::string_view();
+}
+
+bool is_vendor_module(std::string_view name) {
+  return module_vt(name) != VtFamily::none;
+}
+
+VtFamily module_vt(std::string_view name) {
+  for (const VendorInfo& row : kVendors) {
+    if (row.kvm_module == name) return row.vt;
+  }
+  return VtFamily::none;
+}
+
+std::string_view vt_flag(VtFamily f) {
+  switch (f) {
+    case VtFamily::vmx:
+      return "vmx";
+    case VtFamily::svm:
+      return "svm";
+    case VtFamily::none:
+      break;
+  }
+  return "";
+}
+
+std::string_view vt_title(VtFamily f) {
+  switch (f) {
+    case VtFamily::vmx:
+      return "VT-x";
+    case VtFamily::svm:
+      return "AMD-V";
+    case VtFamily::none:
+      break;
+  }
+  return "";
+}
+
+}  // namespace kvmprov
