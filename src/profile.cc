@@ -33,8 +33,6 @@ namespace {
 constexpr std::size_t kMaxProfileBytes = 1024 * 1024;
 // The schema is four levels deep; anything far deeper is an attack or an accident.
 constexpr std::size_t kMaxDepth = 64;
-// Values quoted in messages are cut here so that one hostile value cannot flood the terminal.
-constexpr std::size_t kMaxQuotedBytes = 64;
 
 bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -79,35 +77,6 @@ std::optional<bool> yaml11_bool(std::string_view s) {
     if (s == word || s == capitalised || upper) return value;
   }
   return std::nullopt;
-}
-
-// Quotes a value for a message, escaping anything that could break the message's single line
-// or smuggle terminal control sequences.
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  std::size_t n = std::min(s.size(), kMaxQuotedBytes);
-  for (std::size_t i = 0; i < n; ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-  if (n < s.size()) out += "...";
-  return out;
 }
 
 // A message from yaml-cpp with its control bytes escaped: some quote the offending input

@@ -71,5 +71,32 @@ TEST_CASE("displayable also escapes control characters, C0, DEL and C1") {
   CHECK(displayable("f\xfcr") == valid_utf8("f\xfcr"));  // the same escape as JSON's
 }
 
+TEST_CASE("quote escapes what could break a line or reach the terminal, and cuts long values") {
+  CHECK(quote("kvm_intel") == "\"kvm_intel\"");
+  CHECK(quote("a\"b\\c") == "\"a\\\"b\\\\c\"");
+  CHECK(quote("a\nb\tc\rd") == "\"a\\nb\\tc\\rd\"");
+  CHECK(quote("\x1b[31m\x7f") == "\"\\x1b[31m\\x7f\"");
+  CHECK(quote("caf\xc3\xa9") == "\"caf\\xc3\\xa9\"");
+  CHECK(quote(std::string(100, 'a')) == "\"" + std::string(64, 'a') + "\"...");
+  CHECK(quote("abcdef", 3) == "\"abc\"...");
+  CHECK(quote("abc", 3) == "\"abc\"");
+}
+
+TEST_CASE("quote_path escapes like quote and never cuts") {
+  const std::string long_path = "/etc/" + std::string(200, 'x');
+  CHECK(quote_path(long_path) == "\"" + long_path + "\"");
+  CHECK(quote_path("/etc/modules.d/\x1b]0;owned\x07") == "\"/etc/modules.d/\\x1b]0;owned\\x07\"");
+}
+
+TEST_CASE("lines splits on newlines; a final newline adds no empty line") {
+  using V = std::vector<std::string_view>;
+  CHECK(lines("") == V{});
+  CHECK(lines("\n") == V{""});
+  CHECK(lines("a") == V{"a"});
+  CHECK(lines("a\nb\n") == V{"a", "b"});
+  CHECK(lines("a\n\nb") == V{"a", "", "b"});
+  CHECK(lines("a\r\nb") == V{"a\r", "b"});
+}
+
 }  // namespace
 }  // namespace kvmprov

@@ -192,30 +192,6 @@ constexpr std::size_t kMaxKernelRelease = 64;
 // Longer user input is cut in messages so that one bad argument cannot flood the terminal.
 constexpr std::size_t kMaxQuoted = 80;
 
-// `s` in double quotes, with control bytes, quotes and backslashes escaped so that a message
-// stays on one line whatever the user typed.
-std::string quote(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  const std::size_t n = std::min(s.size(), kMaxQuoted);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > n) out += "...";
-  out += '"';
-  return out;
-}
-
 std::string known_facts_list() {
   std::string out;
   for (const auto key : fact_keys()) {
@@ -244,8 +220,8 @@ std::optional<std::string_view> closest_key(std::string_view key) {
 }
 
 Error invalid_value(std::string_view key, std::string_view value, std::string_view expected) {
-  return Error{0, "invalid value " + quote(value) + " for fact " + quote(key) + ": expected " +
-                      std::string(expected)};
+  return Error{0, "invalid value " + quote(value, kMaxQuoted) + " for fact " +
+                      quote(key, kMaxQuoted) + ": expected " + std::string(expected)};
 }
 
 std::optional<bool> parse_bool(std::string_view value) {
@@ -262,7 +238,6 @@ bool valid_kernel_release(std::string_view s) {
            c == '_' || c == '+' || c == '~' || c == '-';
   });
 }
-
 
 bool is_overridden(const Facts& facts, std::string_view key) {
   return std::find(facts.overridden.begin(), facts.overridden.end(), key) != facts.overridden.end();
@@ -281,14 +256,15 @@ const std::vector<std::string_view>& fact_keys() {
 Result<void> override_fact(Facts& facts, std::string_view assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0) {
-    return Error{0, "expected KEY=VALUE, got " + quote(assignment)};
+    return Error{0, "expected KEY=VALUE, got " + quote(assignment, kMaxQuoted)};
   }
   const std::string_view key = assignment.substr(0, eq);
   const std::string_view value = assignment.substr(eq + 1);
 
   if (std::find(fact_keys().begin(), fact_keys().end(), key) == fact_keys().end()) {
-    std::string message = "unknown fact " + quote(key);
-    if (const auto hint = closest_key(key)) message += " (did you mean " + quote(*hint) + "?)";
+    std::string message = "unknown fact " + quote(key, kMaxQuoted);
+    if (const auto hint = closest_key(key))
+      message += " (did you mean " + quote(*hint, kMaxQuoted) + "?)";
     message += "; known facts: " + known_facts_list();
     return Error{0, std::move(message)};
   }

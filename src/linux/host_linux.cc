@@ -28,6 +28,7 @@
 #include "linux/udev.h"
 #include "linux/user_access.h"
 #include "msr.h"
+#include "util/text.h"
 
 namespace kvmprov {
 namespace {
@@ -75,10 +76,6 @@ std::string trim_trailing_space(std::string s) {
   return s;
 }
 
-std::string quoted(const std::string& s) {
-  return "\"" + s + "\"";
-}
-
 FileInfo file_info(const struct stat& st) {
   FileInfo info;
   info.exists = true;
@@ -113,7 +110,7 @@ class LinuxHost final : public Host {
 
   Result<std::optional<std::string>> read_file(const std::string& path) override {
     if (auto parts = split_target_path(root_, path); !parts) return parts.error();
-    const std::string context = "cannot read " + quoted(path_on_disk(root_, path));
+    const std::string context = "cannot read " + quote_path(path_on_disk(root_, path));
     // O_NONBLOCK: a FIFO planted at PATH must not hang the run before fstat refuses it.
     auto fd = open_below_root(root_, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
     if (!fd) {
@@ -154,7 +151,7 @@ class LinuxHost final : public Host {
   Result<FileInfo> stat(const std::string& path) override {
     auto parts = split_target_path(root_, path);
     if (!parts) return parts.error();
-    const std::string context = "cannot stat " + quoted(path_on_disk(root_, path));
+    const std::string context = "cannot stat " + quote_path(path_on_disk(root_, path));
     std::string parent(1, '/');
     for (size_t i = 0; i + 1 < parts->size(); ++i) {
       parent += (*parts)[i];
@@ -195,10 +192,10 @@ class LinuxHost final : public Host {
     auto fd = open_below_root(root_, dir, O_RDONLY | O_DIRECTORY);
     if (!fd) {
       if (fd.error().code == ENOENT || fd.error().code == ENOTDIR) return names;
-      return errno_error("cannot list " + quoted(path_on_disk(root_, dir)), fd.error().code);
+      return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)), fd.error().code);
     }
     std::unique_ptr<DIR, DirCloser> d(fdopendir(fd->get()));
-    if (!d) return errno_error("cannot list " + quoted(path_on_disk(root_, dir)));
+    if (!d) return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)));
     fd->release();
     while (const dirent* e = readdir(d.get())) {
       std::string name = e->d_name;
@@ -211,15 +208,14 @@ class LinuxHost final : public Host {
   Result<void> create_group(const std::string& name, bool system) override {
     std::string groupadd = find_program({"/usr/sbin/groupadd", "/sbin/groupadd"});
     if (groupadd.empty())
-      return Error{ENOENT, "cannot create group " + quoted(name) +
+      return Error{ENOENT, "cannot create group " + quote(name) +
                                ": groupadd not found (install the \"passwd\" package)"};
     std::vector<std::string> argv{groupadd};
     if (system) argv.emplace_back("--system");
     if (!live()) argv.insert(argv.end(), {"--root", root_});
     argv.push_back(name);
     if (auto r = run_program(argv); !r)
-      return Error{r.error().code,
-                   "cannot create group " + quoted(name) + ": " + r.error().message};
+      return Error{r.error().code, "cannot create group " + quote(name) + ": " + r.error().message};
     return {};
   }
 
@@ -230,7 +226,7 @@ class LinuxHost final : public Host {
     std::string tool = nss_user ? find_program({"/usr/bin/gpasswd", "/bin/gpasswd"})
                                 : find_program({"/usr/sbin/usermod", "/sbin/usermod"});
     if (tool.empty())
-      return Error{ENOENT, "cannot add " + quoted(user) + " to group " + quoted(group) + ": " +
+      return Error{ENOENT, "cannot add " + quote(user) + " to group " + quote(group) + ": " +
                                (nss_user ? "gpasswd" : "usermod") +
                                " not found (install the \"passwd\" package)"};
     std::vector<std::string> argv{tool};
@@ -241,7 +237,7 @@ class LinuxHost final : public Host {
     if (!live()) argv.insert(argv.end(), {"--root", root_});
     argv.push_back(nss_user ? group : user);
     if (auto r = run_program(argv); !r)
-      return Error{r.error().code, "cannot add " + quoted(user) + " to group " + quoted(group) +
+      return Error{r.error().code, "cannot add " + quote(user) + " to group " + quote(group) +
                                        ": " + r.error().message};
     return {};
   }
@@ -308,12 +304,12 @@ class LinuxHost final : public Host {
 
   Result<FileInfo> device_node(const std::string& node) override {
     const std::optional<std::string> full = kernel_path("/dev/" + node);
-    if (!full) return Error{EINVAL, "invalid device node " + quoted(node)};
+    if (!full) return Error{EINVAL, "invalid device node " + quote_path(node)};
     struct stat st {};
     if (::lstat(full->c_str(), &st) != 0) {
       const int err = errno;
       if (err == ENOENT || err == ENOTDIR) return FileInfo{};
-      return errno_error("cannot stat " + quoted(*full), err);
+      return errno_error("cannot stat " + quote_path(*full), err);
     }
     return file_info(st);
   }
@@ -325,7 +321,7 @@ class LinuxHost final : public Host {
     if (::stat(full->c_str(), &st) != 0) {
       const int err = errno;
       if (err == ENOENT || err == ENOTDIR) return FileInfo{};
-      return errno_error("cannot stat " + quoted(*full), err);
+      return errno_error("cannot stat " + quote_path(*full), err);
     }
     return file_info(st);
   }
@@ -333,19 +329,19 @@ class LinuxHost final : public Host {
   Result<void> set_device_node(const std::string& node, uid_t uid, gid_t gid,
                                unsigned mode) override {
     const std::optional<std::string> full = kernel_path("/dev/" + node);
-    if (!full) return Error{EINVAL, "invalid device node " + quoted(node)};
+    if (!full) return Error{EINVAL, "invalid device node " + quote_path(node)};
     // O_PATH: opening a device for real would run its driver's open.
     UniqueFd fd(open(full->c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd.valid()) return errno_error("cannot set permissions of " + quoted(*full));
+    if (!fd.valid()) return errno_error("cannot set permissions of " + quote_path(*full));
     struct stat st {};
-    if (fstat(fd.get(), &st) != 0) return errno_error("cannot stat " + quoted(*full));
+    if (fstat(fd.get(), &st) != 0) return errno_error("cannot stat " + quote_path(*full));
     if (!S_ISCHR(st.st_mode))
-      return Error{EINVAL, "refusing to change " + quoted(*full) + ": not a character device"};
+      return Error{EINVAL, "refusing to change " + quote_path(*full) + ": not a character device"};
     if (fchownat(fd.get(), "", uid, gid, AT_EMPTY_PATH) != 0)
-      return errno_error("cannot change the owner of " + quoted(*full));
+      return errno_error("cannot change the owner of " + quote_path(*full));
     const std::string via = "/proc/self/fd/" + std::to_string(fd.get());
     if (::chmod(via.c_str(), static_cast<mode_t>(mode)) != 0)
-      return errno_error("cannot change the mode of " + quoted(*full));
+      return errno_error("cannot change the mode of " + quote_path(*full));
     return {};
   }
 
@@ -364,7 +360,7 @@ class LinuxHost final : public Host {
   Result<int> open_device_as(const std::string& node, uid_t uid, gid_t gid,
                              const std::vector<gid_t>& groups) override {
     const std::optional<std::string> full = kernel_path("/dev/" + node);
-    if (!full) return Error{EINVAL, "invalid device node " + quoted(node)};
+    if (!full) return Error{EINVAL, "invalid device node " + quote_path(node)};
     if (geteuid() != 0) return Error{EPERM, "not running as root: cannot open as another user"};
     UserAccess who;
     who.user = "uid " + std::to_string(uid);

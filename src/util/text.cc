@@ -134,4 +134,50 @@ std::string displayable(std::string_view s, bool keep_newlines) {
   return escape_bytes(s, true, keep_newlines);
 }
 
+std::string quote(std::string_view s, std::size_t max) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  const std::size_t n = std::min(s.size(), max);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+  if (n < s.size()) out += "...";
+  return out;
+}
+
+std::string quote_path(std::string_view path) {
+  return quote(path, path.size());
+}
+
+std::vector<std::string_view> lines(std::string_view s) {
+  std::vector<std::string_view> out;
+  while (!s.empty()) {
+    const std::size_t nl = s.find('\n');
+    if (nl == std::string_view::npos) {
+      out.push_back(s);
+      break;
+    }
+    out.push_back(s.substr(0, nl));
+    s.remove_prefix(nl + 1);
+  }
+  return out;
+}
+
 }  // namespace kvmprov

@@ -41,4 +41,17 @@ std::string valid_utf8(std::string_view s);
 // JSON show a byte the same way.
 std::string displayable(std::string_view s, bool keep_newlines = false);
 
+// S in double quotes for a one-line message: '"' and '\\' take a backslash; newline, tab and
+// carriage return read \n, \t and \r; every other control byte and every byte from 0x7f up
+// reads \xNN, so neither a terminal escape nor a stray encoding reaches the screen. Cut after MAX
+// bytes with "..." after the closing quote, so that one hostile value cannot flood the terminal.
+std::string quote(std::string_view s, std::size_t max = 64);
+
+// A path as quote() shows it, never cut: a path names the file at fault, all of it.
+std::string quote_path(std::string_view path);
+
+// The lines of S without their newlines. A last line without a newline counts; a final newline
+// does not start another, empty, line. Carriage returns are kept (the caller decides).
+std::vector<std::string_view> lines(std::string_view s);
+
 }  // namespace kvmprov
