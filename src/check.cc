@@ -14,6 +14,7 @@
 
 #include "accounts.h"
 #include "kernel_log.h"
+#include "module_advice.h"
 #include "msr.h"
 #include "util/text.h"
 #include "version.h"
@@ -374,12 +375,9 @@ CheckItem check_firmware(Host& host, const Facts& facts, const CheckOptions& opt
   item.detail = join(parts, "; ");
   if (ev.firmware_disabled) {
     item.state = CheckState::fail;
-    item.hint =
-        facts.cpu.hypervisor
-            ? "these are the values a hypervisor emulates: it does not pass VT through"
-            : fmt::format("enable {} in the firmware setup, then power the machine off and on",
-                          is_amd_like(vendor) ? "SVM Mode (AMD-V)"
-                                              : "Intel Virtualization Technology (VT-x)");
+    item.hint = facts.cpu.hypervisor
+                    ? "these are the values a hypervisor emulates: it does not pass VT through"
+                    : firmware_enable_hint(is_amd_like(vendor) ? VtFamily::svm : VtFamily::vmx);
   } else if (msr_state) {
     item.state = CheckState::pass;
   } else {

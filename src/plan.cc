@@ -10,7 +10,7 @@
 #include <set>
 
 #include "devices.h"
-#include "linux/kmod.h"
+#include "module_advice.h"
 #include "nova.h"
 #include "persist.h"
 #include "udev_rules.h"

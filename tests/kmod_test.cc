@@ -2,6 +2,7 @@
 // Tests for the libkmod wrapper: load-error causes, state from fake system roots, a real module
 // tree.
 #include "linux/kmod.h"
+#include "module_advice.h"
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>

@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "linux/dynlib.h"
+#include "module_advice.h"
 #include "util/unique_fd.h"
 
 namespace kvmprov {
@@ -33,7 +34,6 @@ constexpr std::string_view kDefaultConfigDirs[] = {"/etc/modprobe.d", "/run/modp
                                                    "/usr/local/lib/modprobe.d",
                                                    "/usr/lib/modprobe.d", "/lib/modprobe.d"};
 // What blacklisted_by holds when the blacklist comes from modprobe.blacklist= rather than a file.
-constexpr std::string_view kKernelCommandLine = "/proc/cmdline";
 // sysfs and procfs files are small; modprobe.d files and /proc/cpuinfo are bounded too.
 constexpr size_t kMaxSmallFile = 64 * 1024;
 constexpr size_t kMaxLargeFile = 8 * 1024 * 1024;
@@ -262,40 +262,6 @@ bool blacklists(std::string_view text, const std::string& name) {
 CpuFacts read_cpu(const std::string& sys_root) {
   std::optional<std::string> text = read_file(under_root(sys_root, "/proc/cpuinfo"), kMaxLargeFile);
   return text ? parse_cpuinfo(*text) : CpuFacts{};
-}
-
-// Advice for the KVM vendor modules when the kernel says the hardware cannot do it.
-std::optional<std::string> explain_kvm_vendor(const std::string& module, int err,
-                                              const CpuFacts& cpu) {
-  bool intel = module == "kvm_intel";
-  std::string quoted = "module \"" + module + "\": ";
-  if (err == EBUSY) {
-    return quoted +
-           "the CPU's virtualization extensions are held by another hypervisor (stop VirtualBox or VMware and unload their kernel modules, e.g. vboxdrv or vmmon)";
-  }
-  if (err != ENODEV && err != EOPNOTSUPP && err != EIO) return std::nullopt;
-  std::string_view wanted = vendor_kvm_module(cpu.vendor);
-  if (!wanted.empty() && wanted != module) {
-    std::string id = cpu.vendor_id.empty() ? "" : " (\"" + cpu.vendor_id + "\")";
-    return quoted + "no hardware support: it is the module for " +
-           (intel ? "Intel VT-x" : "AMD-V") + " and this CPU is " +
-           std::string(vendor_title(cpu.vendor)) + id + " (load \"" + std::string(wanted) +
-           "\" instead)";
-  }
-  bool flag = intel ? cpu.vmx : cpu.svm;
-  if (flag || (intel && err == EIO)) {
-    return quoted +
-           (intel
-                ? "VT-x is disabled in the firmware (enable \"Intel Virtualization Technology\" and power-cycle)"
-                : "AMD-V is disabled in the firmware (enable \"SVM Mode\" and power-cycle)");
-  }
-  std::string missing = intel ? "VT-x (\"vmx\")" : "AMD-V (\"svm\")";
-  if (cpu.hypervisor) {
-    return quoted + "no hardware support: the CPU does not report " + missing +
-           "; this machine is a virtual machine, enable nested virtualization on its host (run \"kvmprov check\")";
-  }
-  return quoted + "no hardware support: the CPU does not report " + missing +
-         "; it is absent, or disabled in the firmware (run \"kvmprov check\")";
 }
 
 class LibKmod final : public Kmod {
@@ -570,52 +536,6 @@ Result<std::unique_ptr<Kmod>> Kmod::open(const std::string& modules_dir,
   std::string dir = lib().kmod_get_dirname(ctx.get());
   return std::unique_ptr<Kmod>(
       std::make_unique<LibKmod>(std::move(ctx), std::move(dir), std::move(dirs), std::move(root)));
-}
-
-std::string explain_load_error(const std::string& module, int err, const CpuFacts& cpu,
-                               const std::string& modules_dir, const std::string& blacklisted_by) {
-  std::string name = normalise(module);
-  std::string quoted = "module \"" + name + "\"";
-  if (err == EEXIST) return quoted + " is already loaded";
-  if (!blacklisted_by.empty()) {
-    if (blacklisted_by == kKernelCommandLine) {
-      return quoted + " is blacklisted on the kernel command line (remove \"" + name +
-             "\" from modprobe.blacklist= and reboot)";
-    }
-    return quoted + " is blacklisted in " + blacklisted_by + " (remove the \"blacklist " + name +
-           "\" line)";
-  }
-  if (err == ENOENT) {
-    std::string release = modules_dir;
-    while (release.size() > 1 && release.back() == '/') release.pop_back();
-    release = release.substr(release.rfind('/') + 1);
-    if (release.empty()) release = "$(uname -r)";
-    return quoted + " not found in " + modules_dir +
-           " (install the kernel's modules package, e.g. linux-image-" + release +
-           " on Debian or linux-modules-" + release + " on Ubuntu, or linux-image-amd64)";
-  }
-  if (is_vendor_module(name)) {
-    if (auto why = explain_kvm_vendor(name, err, cpu)) return *why;
-  }
-  switch (err) {
-    case EPERM:
-      return quoted +
-             ": module loading is disabled (kernel.modules_disabled=1, kernel lockdown, or an unsigned module under Secure Boot), or kvmprov is not running as root";
-    case EKEYREJECTED:
-    case ENOKEY:
-    case EBADMSG:
-      return quoted +
-             ": its signature was rejected (use the distribution's signed modules, or enroll the signing key with mokutil)";
-    case ENOEXEC:
-      return quoted +
-             ": invalid module format, built for another kernel (install the modules package matching the running kernel)";
-    case EINVAL:
-      return quoted +
-             ": the kernel rejected it with an invalid argument, usually an unknown parameter or a bad value (check the module options and \"dmesg\")";
-    default:
-      break;
-  }
-  return quoted + " could not be loaded: " + std::strerror(err) + " (see \"dmesg\")";
 }
 
 }  // namespace kvmprov

@@ -40,10 +40,4 @@ class Kmod {
   virtual Result<void> remove(const std::string& name) = 0;
 };
 
-// Operator-facing cause for a failed load of MODULE with errno ERR, given the CPU facts:
-// "module 'kvm_intel' not found in /lib/modules/6.1.0-27-amd64", "no hardware support ...",
-// "VT-x is disabled in the firmware ...", "module loading is disabled ...", "blacklisted in FILE".
-std::string explain_load_error(const std::string& module, int err, const CpuFacts& cpu,
-                               const std::string& modules_dir, const std::string& blacklisted_by);
-
 }  // namespace kvmprov
