@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <map>
+
+#include "util/text.h"
 
 namespace kvmprov {
 
@@ -31,6 +34,49 @@ FirmwareState decode_vm_cr(uint64_t value) {
   FirmwareState s;
   s.text = fmt::format("SVMDIS {}, {}", svmdis ? "set" : "clear", locked ? "locked" : "not locked");
   if (svmdis) s.vt = FirmwareVt::disabled;
+  return s;
+}
+
+uint32_t vt_msr(VtFamily f) {
+  return f == VtFamily::svm ? kMsrVmCr : kMsrFeatureControl;
+}
+
+std::string_view vt_msr_name(VtFamily f) {
+  return f == VtFamily::svm ? "VM_CR" : "IA32_FEATURE_CONTROL";
+}
+
+FirmwareState decode_vt_msr(VtFamily f, uint64_t value) {
+  return f == VtFamily::svm ? decode_vm_cr(value) : decode_feature_control(value);
+}
+
+std::string cpu_ranges(const std::vector<unsigned>& cpus) {
+  std::string out;
+  for (size_t i = 0; i < cpus.size();) {
+    size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    if (!out.empty()) out += ",";
+    out += j == i ? fmt::format("{}", cpus[i]) : fmt::format("{}-{}", cpus[i], cpus[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+VtMsrSummary summarise_vt_msrs(VtFamily f,
+                               const std::vector<std::pair<unsigned, uint64_t>>& values) {
+  VtMsrSummary s;
+  std::map<std::string, std::vector<unsigned>> by_text;  // decoded state -> CPUs
+  for (const auto& [cpu, value] : values) {
+    const FirmwareState st = decode_vt_msr(f, value);
+    by_text[fmt::format("{:#x}: {}", value, st.text)].push_back(cpu);
+    if (st.vt == FirmwareVt::disabled)
+      s.disabled.push_back(cpu);
+    else
+      s.any_enabled = true;
+  }
+  std::vector<std::string> texts;
+  for (const auto& [text, on] : by_text)
+    texts.push_back(fmt::format("{}={} on CPU {}", vt_msr_name(f), text, cpu_ranges(on)));
+  s.text = join(texts, ", ");
   return s;
 }
 
