@@ -67,23 +67,6 @@ std::string_view strip_prefixes(std::string_view line) {
   return line;
 }
 
-void add_messages(std::string_view chunk, std::string& out) {
-  size_t pos = 0;
-  while (pos < chunk.size()) {
-    size_t end = chunk.find('\n', pos);
-    if (end == std::string_view::npos) end = chunk.size();
-    std::string_view line = chunk.substr(pos, end - pos);
-    pos = end + 1;
-    // Continuation lines of a kmsg record carry its dictionary (" SUBSYSTEM=..."), not text.
-    if (line.empty() || line[0] == ' ') continue;
-    std::string_view text = strip_prefixes(line);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\r')) text.remove_suffix(1);
-    if (text.empty()) continue;
-    out.append(text);
-    out += '\n';
-  }
-}
-
 Result<std::string> read_syslog() {
   int size = klogctl(kSyslogSizeBuffer, nullptr, 0);
   if (size < 0) return errno_error("cannot read the kernel log with syslog(2)");
@@ -188,7 +171,15 @@ Result<std::optional<LogTail>> read_log_tail(const std::string& path, size_t max
 
 std::string kernel_log_messages(std::string_view raw) {
   std::string out;
-  add_messages(raw, out);
+  for (std::string_view line : lines(raw)) {
+    // Continuation lines of a kmsg record carry its dictionary (" SUBSYSTEM=..."), not text.
+    if (line.empty() || line[0] == ' ') continue;
+    std::string_view text = strip_prefixes(line);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\r')) text.remove_suffix(1);
+    if (text.empty()) continue;
+    out.append(text);
+    out += '\n';
+  }
   return out;
 }
 
