@@ -1,48 +1,31 @@
 // SPDX-License-Identifier: MIT
-// MSR decoding, and reading /dev/cpu/N/msr through LinuxHost from a sparse file in a temp tree.
+// MSR decoding and its summary across CPUs, and reading /dev/cpu/N/msr through LinuxHost from a
+// sparse file in a temp tree.
 #include "msr.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "host.h"
+#include "test_util.h"
+#include "util/unique_fd.h"
 
 using namespace kvmprov;
+using kvmprov::test::TempDir;
 
 namespace {
 
-int remove_entry(const char* path, const struct stat*, int, FTW*) {
-  return ::remove(path);
+// Puts VALUE at offset REG of DIR's /dev/cpu/CPU/msr (a sparse file, like the device).
+void put_msr(const TempDir& dir, unsigned cpu, uint32_t reg, uint64_t value) {
+  const std::string path = dir / ("/dev/cpu/" + std::to_string(cpu) + "/msr");
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  REQUIRE(fd.valid());
+  REQUIRE(pwrite(fd.get(), &value, sizeof value, static_cast<off_t>(reg)) == sizeof value);
 }
-
-// A kernel tree with /dev/cpu/N/msr files holding VALUE at offset REG (sparse, like the device).
-class MsrTree {
- public:
-  MsrTree() {
-    char tmpl[] = "/tmp/kvmprov-msr.XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~MsrTree() { nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
-  MsrTree(const MsrTree&) = delete;
-  MsrTree& operator=(const MsrTree&) = delete;
-
-  void set(unsigned cpu, uint32_t reg, uint64_t value) {
-    const std::string dir = path_ + "/dev/cpu/" + std::to_string(cpu);
-    for (const std::string& d : {path_ + "/dev", path_ + "/dev/cpu", dir}) mkdir(d.c_str(), 0755);
-    int fd = open((dir + "/msr").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    REQUIRE(fd >= 0);
-    REQUIRE(pwrite(fd, &value, sizeof value, static_cast<off_t>(reg)) == sizeof value);
-    close(fd);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 }  // namespace
 
@@ -62,10 +45,26 @@ TEST_CASE("VM_CR: SVMDIS bit 4, lock bit 3") {
   CHECK(decode_vm_cr(0x18).text == "SVMDIS set, locked");
 }
 
+TEST_CASE("the VT register by family, and its values summed up across CPUs") {
+  CHECK(vt_msr(VtFamily::vmx) == kMsrFeatureControl);
+  CHECK(vt_msr(VtFamily::svm) == kMsrVmCr);
+  CHECK(vt_msr_name(VtFamily::svm) == "VM_CR");
+  CHECK(decode_vt_msr(VtFamily::svm, 0x10).vt == FirmwareVt::disabled);
+  CHECK(decode_vt_msr(VtFamily::vmx, 0x1).vt == FirmwareVt::disabled);
+  CHECK(cpu_ranges({0, 1, 3, 5, 6, 7}) == "0-1,3,5-7");
+  CHECK(cpu_ranges({}).empty());
+  const VtMsrSummary s = summarise_vt_msrs(VtFamily::vmx, {{0, 0x5}, {1, 0x1}, {2, 0x5}});
+  CHECK(s.text ==
+        "IA32_FEATURE_CONTROL=0x1: locked, VMX outside SMX off, inside SMX off on CPU 1, "
+        "IA32_FEATURE_CONTROL=0x5: locked, VMX outside SMX on, inside SMX off on CPU 0,2");
+  CHECK(s.disabled == std::vector<unsigned>{1});
+  CHECK(s.any_enabled);
+}
+
 TEST_CASE("LinuxHost reads MSRs at their offset on each CPU below the kernel root") {
-  MsrTree tree;
-  tree.set(0, kMsrFeatureControl, 0x5);
-  tree.set(1, kMsrVmCr, 0x18);
+  TempDir tree("kvmprov-msr");
+  put_msr(tree, 0, kMsrFeatureControl, 0x5);
+  put_msr(tree, 1, kMsrVmCr, 0x18);
   auto host = make_linux_host({.kernel_root = tree.path()});
   auto v0 = host->read_msr(0, kMsrFeatureControl);
   REQUIRE(v0);
