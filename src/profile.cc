@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Parses and validates host profiles; the only file that sees yaml-cpp, so its exceptions end here.
+// Parses and validates host profiles (the grammar of their words is in profile_names.cc); the only
+// file that sees yaml-cpp, so its exceptions end here.
 #include "profile.h"
 
+#include "profile_names.h"
 #include "util/text.h"
 #include "util/unique_fd.h"
 
@@ -34,51 +36,6 @@ constexpr std::size_t kMaxProfileBytes = 1024 * 1024;
 // The schema is four levels deep; anything far deeper is an attack or an accident.
 constexpr std::size_t kMaxDepth = 64;
 
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool is_octal(char c) {
-  return c >= '0' && c <= '7';
-}
-
-// Whether C is one of the bytes in SET. Not strchr: it finds the terminating NUL, so a NUL in a
-// value would pass as an allowed character.
-bool is_one_of(char c, std::string_view set) {
-  return set.find(c) != std::string_view::npos;
-}
-
-// An option value reaches libkmod, which splits an options line at white space and joins a line
-// ending in a backslash with the next; the kernel, which honours double quotes; and /bin/sh, when
-// any file's "install" command passes $CMDLINE_OPTS on (modprobe.d(5)). So: no white space, quotes,
-// backslash or shell syntax. '#' is refused as a comment to other readers. A leading '-' is
-// harmless: the word on the line is NAME=VALUE, which starts with the name.
-bool is_option_value_char(char c) {
-  return is_alnum(c) || is_one_of(c, "_.,:+/=@-");
-}
-
-bool all_of(std::string_view s, bool (*pred)(char)) {
-  return std::all_of(s.begin(), s.end(), pred);
-}
-
-// A YAML 1.1 boolean (y|Y|yes|Yes|YES|true|...|on|On|ON and their false counterparts): the words
-// Ansible's YAML library reads as true and false, and which templated profiles carry. nullopt for
-// any other text, including other mixtures of case ("yEs"), which YAML 1.1 reads as strings.
-std::optional<bool> yaml11_bool(std::string_view s) {
-  static constexpr std::pair<std::string_view, bool> kWords[] = {
-      {"y", true},  {"yes", true}, {"true", true},   {"on", true},
-      {"n", false}, {"no", false}, {"false", false}, {"off", false}};
-  for (const auto& [word, value] : kWords) {
-    if (ascii_lower(s) != word) continue;
-    std::string capitalised(word);
-    capitalised[0] = static_cast<char>(capitalised[0] - 'a' + 'A');
-    const bool upper =
-        std::none_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
-    if (s == word || s == capitalised || upper) return value;
-  }
-  return std::nullopt;
-}
-
 // A message from yaml-cpp with its control bytes escaped: some quote the offending input
 // character raw ("unknown escape character: " and a carriage return), which would break the
 // one-line error or reach the terminal as a control sequence.
@@ -104,126 +61,6 @@ std::string join_choices(const std::vector<std::string_view>& choices) {
     out += choices[i];
   }
   return out;
-}
-
-// Each explain_* returns why a value breaks its grammar, or "" when it is valid; the valid_*
-// predicates are defined through them so that message and check cannot disagree.
-
-std::string explain_length(std::string_view s, std::size_t max) {
-  if (s.empty()) return "must not be empty";
-  if (s.size() > max) return "must be at most " + std::to_string(max) + " characters";
-  return "";
-}
-
-std::string explain_module_name(std::string_view s) {
-  if (auto why = explain_length(s, 55); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || c == '_' || c == '-'; })) {
-    return "allowed characters are A-Z a-z 0-9 _ -";
-  }
-  return "";
-}
-
-std::string explain_option_name(std::string_view s) {
-  if (auto why = explain_length(s, 64); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || c == '_'; })) {
-    return "allowed characters are A-Z a-z 0-9 _";
-  }
-  return "";
-}
-
-std::string explain_option_value(std::string_view s) {
-  if (auto why = explain_length(s, 255); !why.empty()) return why;
-  if (!all_of(s, is_option_value_char)) {
-    return "allowed characters are A-Z a-z 0-9 _ . , : + / = @ -";
-  }
-  return "";
-}
-
-std::string explain_device_node(std::string_view s) {
-  if (auto why = explain_length(s, 255); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || is_one_of(c, "._/-"); })) {
-    return "allowed characters are A-Z a-z 0-9 . _ / -";
-  }
-  if (s.front() == '/') return "must be relative to /dev, without a leading '/'";
-  if (s.find("..") != std::string_view::npos) return "must not contain \"..\"";
-  std::size_t start = 0;
-  while (true) {
-    std::size_t end = s.find('/', start);
-    std::string_view part = s.substr(start, end == std::string_view::npos ? end : end - start);
-    if (part.empty() || part == ".") return "must not contain empty or \".\" path components";
-    // A tool given the path as an argument would read a leading '-' as an option.
-    if (part.front() == '-') return "no path component may start with '-'";
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return "";
-}
-
-// Group and user names as Debian's shadow tools take them: useradd and groupadd (4.13) refuse only
-// an empty name, more than 32 characters, a leading '-', '+' or '~', and ':', ',' or white
-// space; so "Admin" and "john.doe" (SSSD, LDAP) are names. Refused besides is what breaks where
-// kvmprov puts a name: /etc/group, the argument vectors of groupadd and usermod, and a udev
-// GROUP="..." value; and anything outside printable ASCII, since two spellings of one Unicode
-// name are different bytes to /etc/group and udev.
-std::string explain_account_name(std::string_view s) {
-  if (auto why = explain_length(s, 32); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return c > ' ' && c < 0x7f; }))
-    return "must be printable ASCII, without white space or control characters";
-  if (const auto bad = s.find_first_of(":,\"'\\%"); bad != std::string_view::npos) {
-    switch (s[bad]) {
-      case ':':
-        return "must not contain ':', which separates the fields of /etc/group";
-      case ',':
-        return "must not contain ',', which separates the members in /etc/group";
-      case '%':
-        return "must not contain '%', which udev substitutes in GROUP=";
-      default:
-        return "must not contain quotes or '\\', which end or escape a udev rule's value";
-    }
-  }
-  if (const auto dollar = s.find('$'); dollar != std::string_view::npos && dollar + 1 < s.size())
-    return "'$' is allowed only at the end (as in a Samba machine account): elsewhere udev substitutes it in GROUP=";
-  switch (s.front()) {
-    case '-':
-      return "must not start with '-': groupadd and usermod would take it for an option";
-    case '+':
-    case '~':
-      return "must not start with '+' or '~': groupadd and useradd refuse it ('+' marks NIS entries in /etc/group)";
-    case '#':
-      return "must not start with '#': /etc/group would read its line as a comment";
-  }
-  if (all_of(s, [](char c) { return c >= '0' && c <= '9'; }))
-    return "must not be all digits: udev's GROUP= and usermod --groups would take it for a group ID";
-  return "";
-}
-
-std::string explain_cpu_model_name(std::string_view s) {
-  if (auto why = explain_length(s, 64); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || is_one_of(c, "._-"); })) {
-    return "allowed characters are A-Z a-z 0-9 . _ -";
-  }
-  if (s.front() == '-') return "must not start with '-'";
-  return "";
-}
-
-std::string explain_config_path(std::string_view s) {
-  if (auto why = explain_length(s, 255); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || is_one_of(c, "._/+-"); })) {
-    return "allowed characters are A-Z a-z 0-9 . _ / + -";
-  }
-  if (s.front() != '/') return "must be an absolute path";
-  if (s.back() == '/') return "must not end with '/'";
-  std::size_t start = 1;
-  while (start <= s.size()) {
-    std::size_t end = s.find('/', start);
-    std::string_view part = s.substr(start, end == std::string_view::npos ? end : end - start);
-    if (part.empty() || part == "." || part == "..") {
-      return "must not contain empty, \".\" or \"..\" path components";
-    }
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return "";
 }
 
 // Finds the first byte that is not UTF-8 text fit for a profile: invalid sequences, and control
@@ -482,10 +319,7 @@ class Validator {
     }
     if (const YamlNode* v = required(root, fields, "name", "")) {
       if (const std::string* s = scalar(*v, "\"name\"")) {
-        std::string why = explain_length(*s, 64);
-        if (why.empty() && !all_of(*s, [](char c) { return is_alnum(c) || is_one_of(c, "._-"); })) {
-          why = "allowed characters are A-Z a-z 0-9 . _ -";
-        }
+        std::string why = explain_profile_name(*s);
         if (why.empty()) {
           p.name = *s;
         } else {
@@ -702,7 +536,7 @@ class Validator {
         // A plain YAML 1.1 boolean becomes 1 or 0, which bool and int parameters both take
         // (kvm_amd's "nested" is an int: "yes" would fail with EINVAL); quoted text is a string
         // and is kept as written.
-        if (auto b = value.plain ? yaml11_bool(*s) : std::nullopt) {
+        if (auto b = value.plain ? yaml_bool(*s, true) : std::nullopt) {
           option.value = *b ? "1" : "0";
         } else if (std::string why = explain_option_value(*s); !why.empty()) {
           error(value.pos, "invalid option value " + quote(*s) + " for " + what + ": " + why);
@@ -758,7 +592,7 @@ class Validator {
       if (const YamlNode* m = fields["mode"].value) {
         if (const std::string* s = scalar(*m, "\"mode\" of " + label)) {
           std::string prefix = "invalid mode " + quote(*s) + " for " + label + ": ";
-          if ((s->size() != 3 && s->size() != 4) || !all_of(*s, is_octal)) {
+          if (!octal_digits(*s)) {
             error(m->pos, prefix + "expected 3 or 4 octal digits, such as \"0660\"");
           } else if (m->plain) {
             // YAML 1.1 readers (Ansible, PyYAML) take an unquoted 0660 for the number 432 and
@@ -812,7 +646,7 @@ class Validator {
         std::string what = "\"system\" of " + label;
         if (const std::string* s = scalar(*v, what)) {
           // The field is a boolean, so a quoted "yes" means yes too.
-          if (auto b = yaml11_bool(*s)) {
+          if (auto b = yaml_bool(*s, true)) {
             spec.system = *b;
           } else {
             error(v->pos, "invalid value " + quote(*s) + " for " + what +
@@ -1012,83 +846,15 @@ ParseResult file_error(const std::string& path, std::string message) {
 
 }  // namespace
 
-std::string_view persist_name(PersistMode m) {
-  switch (m) {
-    case PersistMode::automatic:
-      return "auto";
-    case PersistMode::modules_load_d:
-      return "modules-load.d";
-    case PersistMode::etc_modules:
-      return "etc-modules";
-    case PersistMode::none:
-      return "none";
-  }
-  return "auto";
-}
-
-std::string_view nova_virt_type_name(NovaVirtType t) {
-  switch (t) {
-    case NovaVirtType::automatic:
-      return "auto";
-    case NovaVirtType::kvm:
-      return "kvm";
-    case NovaVirtType::qemu:
-      return "qemu";
-  }
-  return "auto";
-}
-
 std::string nova_main_config(const NovaSpec& spec) {
   for (const auto& path : spec.config)
     if (!path.ends_with('/') && !path.starts_with("/usr/")) return path;
   return "";
 }
 
-std::string_view nova_cpu_mode_name(NovaCpuMode m) {
-  switch (m) {
-    case NovaCpuMode::host_model:
-      return "host-model";
-    case NovaCpuMode::host_passthrough:
-      return "host-passthrough";
-    case NovaCpuMode::custom:
-      return "custom";
-    case NovaCpuMode::none:
-      return "none";
-  }
-  return "host-model";
-}
-
 std::string ProfileError::str() const {
   if (line <= 0) return file + ": " + message;
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
-}
-
-std::string normalise_module_name(std::string_view name) {
-  std::string out(name);
-  std::replace(out.begin(), out.end(), '-', '_');
-  return out;
-}
-
-bool valid_module_name(std::string_view name) {
-  return explain_module_name(name).empty();
-}
-bool valid_option_name(std::string_view name) {
-  return explain_option_name(name).empty();
-}
-bool valid_option_value(std::string_view value) {
-  return explain_option_value(value).empty();
-}
-bool valid_device_node(std::string_view node) {
-  return explain_device_node(node).empty();
-}
-bool valid_account_name(std::string_view name) {
-  return explain_account_name(name).empty();
-}
-bool valid_cpu_model_name(std::string_view name) {
-  return explain_cpu_model_name(name).empty();
-}
-bool valid_config_path(std::string_view path) {
-  return explain_config_path(path).empty();
 }
 
 ParseResult parse_profile(std::string_view text, const std::string& source) {
