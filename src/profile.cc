@@ -231,6 +231,52 @@ class TreeBuilder : public YAML::EventHandler {
   bool tag_reported_ = false;
 };
 
+// Where byte OFFSET of TEXT stands, counted as yaml-cpp counts: lines and columns from 1, columns
+// in characters.
+Pos position_of(std::string_view text, std::size_t offset) {
+  std::string_view before = text.substr(0, offset);
+  std::size_t line_start = before.rfind('\n');
+  line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+  // Columns count characters, as yaml-cpp's do, so skip UTF-8 continuation bytes.
+  auto column =
+      std::count_if(before.begin() + static_cast<std::ptrdiff_t>(line_start), before.end(),
+                    [](char c) { return (static_cast<unsigned char>(c) & 0xc0u) != 0x80u; });
+  auto line = std::count(before.begin(), before.end(), '\n');
+  return Pos{static_cast<int>(line + 1), static_cast<int>(column + 1)};
+}
+
+// Reads the one document of TEXT into BUILDER. An error that leaves no tree to check (an empty
+// document, a syntax error) comes back; the features the builder refused stay in its errors_.
+std::optional<std::pair<Pos, std::string>> read_tree(std::string_view text, TreeBuilder& builder) {
+  try {
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    if (!parser.HandleNextDocument(builder) || !builder.root_ ||
+        (builder.root_->kind == YamlNode::Kind::null && builder.errors_.empty())) {
+      return std::pair{Pos{1, 1}, "profile is empty: expected a map with \"version\" and \"name\""};
+    }
+    TreeBuilder rest;
+    if (parser.HandleNextDocument(rest)) {
+      builder.errors_.emplace_back(rest.document_start_.value_or(Pos{}),
+                                   "more than one YAML document: a profile is a single document");
+    }
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own limit is far past ours, so the builder has already said where it was
+    // crossed; yaml-cpp's message for this case ("bad file") would only mislead.
+    if (builder.errors_.empty()) {
+      builder.errors_.emplace_back(to_pos(e.mark), "nesting is too deep");
+    }
+  } catch (const YAML::Exception& e) {
+    return std::pair{to_pos(e.mark), "syntax error: " + one_line(e.msg)};
+  } catch (const std::bad_alloc&) {
+    // Out of memory says nothing about the profile: main reports it as an internal error.
+    throw;
+  } catch (const std::exception& e) {
+    return std::pair{Pos{}, "cannot parse profile: " + one_line(e.what())};
+  }
+  return std::nullopt;
+}
+
 // A profile that could not be read: one error naming the file.
 ParseResult file_error(const std::string& path, std::string message) {
   ParseResult r;
@@ -251,45 +297,12 @@ ParseResult parse_profile(std::string_view text, const std::string& source) {
     result.errors.push_back(ProfileError{source, pos.line, pos.column, std::move(message)});
   };
   if (auto bad = find_bad_byte(text)) {
-    std::string_view before = text.substr(0, bad->first);
-    std::size_t line_start = before.rfind('\n');
-    line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
-    // Columns count characters, as yaml-cpp's do, so skip UTF-8 continuation bytes.
-    auto column =
-        std::count_if(before.begin() + static_cast<std::ptrdiff_t>(line_start), before.end(),
-                      [](char c) { return (static_cast<unsigned char>(c) & 0xc0u) != 0x80u; });
-    auto line = std::count(before.begin(), before.end(), '\n');
-    add(Pos{static_cast<int>(line + 1), static_cast<int>(column + 1)}, bad->second);
+    add(position_of(text, bad->first), std::move(bad->second));
     return result;
   }
   TreeBuilder builder;
-  try {
-    std::istringstream in{std::string(text)};
-    YAML::Parser parser(in);
-    if (!parser.HandleNextDocument(builder) || !builder.root_ ||
-        (builder.root_->kind == YamlNode::Kind::null && builder.errors_.empty())) {
-      add(Pos{1, 1}, "profile is empty: expected a map with \"version\" and \"name\"");
-      return result;
-    }
-    TreeBuilder rest;
-    if (parser.HandleNextDocument(rest)) {
-      builder.errors_.emplace_back(rest.document_start_.value_or(Pos{}),
-                                   "more than one YAML document: a profile is a single document");
-    }
-  } catch (const YAML::DeepRecursion& e) {
-    // yaml-cpp's own limit is far past ours, so the builder has already said where it was
-    // crossed; yaml-cpp's message for this case ("bad file") would only mislead.
-    if (builder.errors_.empty()) {
-      builder.errors_.emplace_back(to_pos(e.mark), "nesting is too deep");
-    }
-  } catch (const YAML::Exception& e) {
-    add(to_pos(e.mark), "syntax error: " + one_line(e.msg));
-    return result;
-  } catch (const std::bad_alloc&) {
-    // Out of memory says nothing about the profile: main reports it as an internal error.
-    throw;
-  } catch (const std::exception& e) {
-    add(Pos{}, "cannot parse profile: " + one_line(e.what()));
+  if (auto fatal = read_tree(text, builder)) {
+    add(fatal->first, std::move(fatal->second));
     return result;
   }
   // Refused features leave holes in the tree; checking the schema as well would only add noise.
