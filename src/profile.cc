@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Parses and validates host profiles; the only file that sees yaml-cpp, so its exceptions end here.
+// Reads a profile's bytes into a document tree and hands it to the validator
+// (profile_validate.cc); the only file that sees yaml-cpp, so its exceptions end here.
 #include "profile.h"
 
+#include "profile_tree.h"
 #include "util/text.h"
 #include "util/unique_fd.h"
 
@@ -18,7 +20,6 @@
 #include <exception>
 #include <new>
 #include <sstream>
-#include <unordered_map>
 #include <utility>
 
 #include <yaml-cpp/anchor.h>
@@ -33,51 +34,6 @@ namespace {
 constexpr std::size_t kMaxProfileBytes = 1024 * 1024;
 // The schema is four levels deep; anything far deeper is an attack or an accident.
 constexpr std::size_t kMaxDepth = 64;
-
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool is_octal(char c) {
-  return c >= '0' && c <= '7';
-}
-
-// Whether C is one of the bytes in SET. Not strchr: it finds the terminating NUL, so a NUL in a
-// value would pass as an allowed character.
-bool is_one_of(char c, std::string_view set) {
-  return set.find(c) != std::string_view::npos;
-}
-
-// An option value reaches libkmod, which splits an options line at white space and joins a line
-// ending in a backslash with the next; the kernel, which honours double quotes; and /bin/sh, when
-// any file's "install" command passes $CMDLINE_OPTS on (modprobe.d(5)). So: no white space, quotes,
-// backslash or shell syntax. '#' is refused as a comment to other readers. A leading '-' is
-// harmless: the word on the line is NAME=VALUE, which starts with the name.
-bool is_option_value_char(char c) {
-  return is_alnum(c) || is_one_of(c, "_.,:+/=@-");
-}
-
-bool all_of(std::string_view s, bool (*pred)(char)) {
-  return std::all_of(s.begin(), s.end(), pred);
-}
-
-// A YAML 1.1 boolean (y|Y|yes|Yes|YES|true|...|on|On|ON and their false counterparts): the words
-// Ansible's YAML library reads as true and false, and which templated profiles carry. nullopt for
-// any other text, including other mixtures of case ("yEs"), which YAML 1.1 reads as strings.
-std::optional<bool> yaml11_bool(std::string_view s) {
-  static constexpr std::pair<std::string_view, bool> kWords[] = {
-      {"y", true},  {"yes", true}, {"true", true},   {"on", true},
-      {"n", false}, {"no", false}, {"false", false}, {"off", false}};
-  for (const auto& [word, value] : kWords) {
-    if (ascii_lower(s) != word) continue;
-    std::string capitalised(word);
-    capitalised[0] = static_cast<char>(capitalised[0] - 'a' + 'A');
-    const bool upper =
-        std::none_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
-    if (s == word || s == capitalised || upper) return value;
-  }
-  return std::nullopt;
-}
 
 // A message from yaml-cpp with its control bytes escaped: some quote the offending input
 // character raw ("unknown escape character: " and a carriage return), which would break the
@@ -95,135 +51,6 @@ std::string one_line(std::string_view s) {
     }
   }
   return out;
-}
-
-std::string join_choices(const std::vector<std::string_view>& choices) {
-  std::string out;
-  for (std::size_t i = 0; i < choices.size(); ++i) {
-    if (i > 0) out += i + 1 == choices.size() ? " or " : ", ";
-    out += choices[i];
-  }
-  return out;
-}
-
-// Each explain_* returns why a value breaks its grammar, or "" when it is valid; the valid_*
-// predicates are defined through them so that message and check cannot disagree.
-
-std::string explain_length(std::string_view s, std::size_t max) {
-  if (s.empty()) return "must not be empty";
-  if (s.size() > max) return "must be at most " + std::to_string(max) + " characters";
-  return "";
-}
-
-std::string explain_module_name(std::string_view s) {
-  if (auto why = explain_length(s, 55); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || c == '_' || c == '-'; })) {
-    return "allowed characters are A-Z a-z 0-9 _ -";
-  }
-  return "";
-}
-
-std::string explain_option_name(std::string_view s) {
-  if (auto why = explain_length(s, 64); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || c == '_'; })) {
-    return "allowed characters are A-Z a-z 0-9 _";
-  }
-  return "";
-}
-
-std::string explain_option_value(std::string_view s) {
-  if (auto why = explain_length(s, 255); !why.empty()) return why;
-  if (!all_of(s, is_option_value_char)) {
-    return "allowed characters are A-Z a-z 0-9 _ . , : + / = @ -";
-  }
-  return "";
-}
-
-std::string explain_device_node(std::string_view s) {
-  if (auto why = explain_length(s, 255); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || is_one_of(c, "._/-"); })) {
-    return "allowed characters are A-Z a-z 0-9 . _ / -";
-  }
-  if (s.front() == '/') return "must be relative to /dev, without a leading '/'";
-  if (s.find("..") != std::string_view::npos) return "must not contain \"..\"";
-  std::size_t start = 0;
-  while (true) {
-    std::size_t end = s.find('/', start);
-    std::string_view part = s.substr(start, end == std::string_view::npos ? end : end - start);
-    if (part.empty() || part == ".") return "must not contain empty or \".\" path components";
-    // A tool given the path as an argument would read a leading '-' as an option.
-    if (part.front() == '-') return "no path component may start with '-'";
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return "";
-}
-
-// Group and user names as Debian's shadow tools take them: useradd and groupadd (4.13) refuse only
-// an empty name, more than 32 characters, a leading '-', '+' or '~', and ':', ',' or white
-// space; so "Admin" and "john.doe" (SSSD, LDAP) are names. Refused besides is what breaks where
-// kvmprov puts a name: /etc/group, the argument vectors of groupadd and usermod, and a udev
-// GROUP="..." value; and anything outside printable ASCII, since two spellings of one Unicode
-// name are different bytes to /etc/group and udev.
-std::string explain_account_name(std::string_view s) {
-  if (auto why = explain_length(s, 32); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return c > ' ' && c < 0x7f; }))
-    return "must be printable ASCII, without white space or control characters";
-  if (const auto bad = s.find_first_of(":,\"'\\%"); bad != std::string_view::npos) {
-    switch (s[bad]) {
-      case ':':
-        return "must not contain ':', which separates the fields of /etc/group";
-      case ',':
-        return "must not contain ',', which separates the members in /etc/group";
-      case '%':
-        return "must not contain '%', which udev substitutes in GROUP=";
-      default:
-        return "must not contain quotes or '\\', which end or escape a udev rule's value";
-    }
-  }
-  if (const auto dollar = s.find('$'); dollar != std::string_view::npos && dollar + 1 < s.size())
-    return "'$' is allowed only at the end (as in a Samba machine account): elsewhere udev substitutes it in GROUP=";
-  switch (s.front()) {
-    case '-':
-      return "must not start with '-': groupadd and usermod would take it for an option";
-    case '+':
-    case '~':
-      return "must not start with '+' or '~': groupadd and useradd refuse it ('+' marks NIS entries in /etc/group)";
-    case '#':
-      return "must not start with '#': /etc/group would read its line as a comment";
-  }
-  if (all_of(s, [](char c) { return c >= '0' && c <= '9'; }))
-    return "must not be all digits: udev's GROUP= and usermod --groups would take it for a group ID";
-  return "";
-}
-
-std::string explain_cpu_model_name(std::string_view s) {
-  if (auto why = explain_length(s, 64); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || is_one_of(c, "._-"); })) {
-    return "allowed characters are A-Z a-z 0-9 . _ -";
-  }
-  if (s.front() == '-') return "must not start with '-'";
-  return "";
-}
-
-std::string explain_config_path(std::string_view s) {
-  if (auto why = explain_length(s, 255); !why.empty()) return why;
-  if (!all_of(s, [](char c) { return is_alnum(c) || is_one_of(c, "._/+-"); })) {
-    return "allowed characters are A-Z a-z 0-9 . _ / + -";
-  }
-  if (s.front() != '/') return "must be an absolute path";
-  if (s.back() == '/') return "must not end with '/'";
-  std::size_t start = 1;
-  while (start <= s.size()) {
-    std::size_t end = s.find('/', start);
-    std::string_view part = s.substr(start, end == std::string_view::npos ? end : end - start);
-    if (part.empty() || part == "." || part == "..") {
-      return "must not contain empty, \".\" or \"..\" path components";
-    }
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return "";
 }
 
 // Finds the first byte that is not UTF-8 text fit for a profile: invalid sequences, and control
@@ -284,26 +111,10 @@ std::optional<std::pair<std::size_t, std::string>> find_bad_byte(std::string_vie
   return std::nullopt;
 }
 
-struct Pos {
-  int line = 0;  // 1-based
-  int column = 0;
-};
-
 Pos to_pos(const YAML::Mark& mark) {
   if (mark.is_null()) return Pos{};
   return Pos{mark.line + 1, mark.column + 1};
 }
-
-// A document tree that keeps every node's position; yaml-cpp's own Node shares aliased subtrees,
-// which is what makes alias bombs expensive to walk, so we build our own from parser events.
-struct YamlNode {
-  enum class Kind { null, scalar, sequence, map };
-  Kind kind = Kind::null;
-  Pos pos;
-  bool plain = false;  // unquoted scalar: only these can mean true or false
-  std::string value;
-  std::vector<YamlNode> items;  // a sequence's items; a map's keys and values, alternating
-};
 
 // Builds a YamlNode tree from one document, refusing the YAML features the schema never needs.
 class TreeBuilder : public YAML::EventHandler {
@@ -420,702 +231,29 @@ class TreeBuilder : public YAML::EventHandler {
   bool tag_reported_ = false;
 };
 
-std::string describe(const YamlNode& n) {
-  switch (n.kind) {
-    case YamlNode::Kind::null:
-      return "nothing";
-    case YamlNode::Kind::scalar:
-      return quote(n.value);
-    case YamlNode::Kind::sequence:
-      return "a list";
-    case YamlNode::Kind::map:
-      return "a map";
-  }
-  return "";
+// Where byte OFFSET of TEXT stands, counted as yaml-cpp counts: lines and columns from 1, columns
+// in characters.
+Pos position_of(std::string_view text, std::size_t offset) {
+  std::string_view before = text.substr(0, offset);
+  std::size_t line_start = before.rfind('\n');
+  line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+  // Columns count characters, as yaml-cpp's do, so skip UTF-8 continuation bytes.
+  auto column =
+      std::count_if(before.begin() + static_cast<std::ptrdiff_t>(line_start), before.end(),
+                    [](char c) { return (static_cast<unsigned char>(c) & 0xc0u) != 0x80u; });
+  auto line = std::count(before.begin(), before.end(), '\n');
+  return Pos{static_cast<int>(line + 1), static_cast<int>(column + 1)};
 }
 
-// Remembers where each name was first seen, so that a repeat can point back at it; hashed because
-// a 1 MiB profile can list tens of thousands of names.
-class FirstSeen {
- public:
-  // The line `name` was first seen on, or nullopt (remembering `line`) when it is new.
-  std::optional<int> repeat(const std::string& name, int line) {
-    auto [it, inserted] = lines_.emplace(name, line);
-    if (inserted) return std::nullopt;
-    return it->second;
-  }
-
- private:
-  std::unordered_map<std::string, int> lines_;
-};
-
-struct Field {
-  const YamlNode* key = nullptr;
-  const YamlNode* value = nullptr;
-};
-
-// Checks a document against schema version 1 and builds the Profile, recording every problem
-// instead of stopping at the first, so that one run shows the operator everything to fix.
-class Validator {
- public:
-  explicit Validator(std::string source) : source_(std::move(source)) {}
-
-  std::vector<ProfileError> errors_;
-
-  void error(Pos pos, std::string message) {
-    errors_.push_back(ProfileError{source_, pos.line, pos.column, std::move(message)});
-  }
-
-  Profile profile(const YamlNode& root) {
-    Profile p;
-    p.source = source_;
-    if (root.kind != YamlNode::Kind::map) {
-      error(root.pos, "expected a map at the top level, found " + describe(root));
-      return p;
-    }
-    auto fields = map_fields(
-        root, {"version", "name", "modules", "persist", "devices", "groups", "nova"}, "");
-    if (const YamlNode* v = required(root, fields, "version", "")) {
-      if (const std::string* s = scalar(*v, "\"version\""); s && *s != "1") {
-        error(v->pos, "unsupported version " + quote(*s) + ": expected 1");
-      }
-    }
-    if (const YamlNode* v = required(root, fields, "name", "")) {
-      if (const std::string* s = scalar(*v, "\"name\"")) {
-        std::string why = explain_length(*s, 64);
-        if (why.empty() && !all_of(*s, [](char c) { return is_alnum(c) || is_one_of(c, "._-"); })) {
-          why = "allowed characters are A-Z a-z 0-9 . _ -";
-        }
-        if (why.empty()) {
-          p.name = *s;
-        } else {
-          error(v->pos, "invalid profile name " + quote(*s) + ": " + why);
-        }
-      }
-    }
-    if (const YamlNode* v = fields["modules"].value) modules(*v, p.modules);
-    if (const YamlNode* v = fields["persist"].value) {
-      if (const std::string* s = scalar(*v, "\"persist\"")) {
-        std::vector<std::string_view> names;
-        bool found = false;
-        for (PersistMode m : {PersistMode::automatic, PersistMode::modules_load_d,
-                              PersistMode::etc_modules, PersistMode::none}) {
-          names.push_back(persist_name(m));
-          if (*s == persist_name(m)) {
-            p.persist = m;
-            found = true;
-          }
-        }
-        if (!found) {
-          error(v->pos, "unknown persist mode " + quote(*s) + choices_hint(*s, names));
-        }
-      }
-    }
-    if (const YamlNode* v = fields["devices"].value) devices(*v, p.devices);
-    if (const YamlNode* v = fields["groups"].value) groups(*v, p.groups);
-    if (const YamlNode* v = fields["nova"].value) p.nova = nova(*v);
-    return p;
-  }
-
- private:
-  class Fields {
-   public:
-    Field operator[](std::string_view key) const {
-      for (const auto& [k, f] : found_) {
-        if (k == key) return f;
-      }
-      return Field{};
-    }
-    std::vector<std::pair<std::string_view, Field>> found_;
-  };
-
-  // ": expected a, b or c" or " (did you mean "b"?)".
-  static std::string choices_hint(std::string_view word,
-                                  const std::vector<std::string_view>& choices) {
-    if (auto near = closest_word(word, choices)) return " (did you mean " + quote(*near) + "?)";
-    return ": expected " + join_choices(choices);
-  }
-
-  // Checks a map's keys against the schema: unknown and duplicate keys are errors, known ones come
-  // back by name. `context` (e.g. ` in module "kvm"`) is appended to messages.
-  Fields map_fields(const YamlNode& map, const std::vector<std::string_view>& known,
-                    const std::string& context) {
-    Fields fields;
-    for (std::size_t i = 0; i + 1 < map.items.size(); i += 2) {
-      const YamlNode& key = map.items[i];
-      if (key.kind != YamlNode::Kind::scalar) {
-        error(key.pos, "expected a key name" + context + ", found " + describe(key));
-        continue;
-      }
-      auto it = std::find(known.begin(), known.end(), key.value);
-      if (it == known.end()) {
-        error(key.pos,
-              "unknown key " + quote(key.value) + context + choices_hint(key.value, known));
-        continue;
-      }
-      if (Field first = fields[*it]; first.key) {
-        error(key.pos, "duplicate key " + quote(key.value) + context + ", first at line " +
-                           std::to_string(first.key->pos.line));
-        continue;
-      }
-      fields.found_.emplace_back(*it, Field{&key, &map.items[i + 1]});
-    }
-    return fields;
-  }
-
-  const YamlNode* required(const YamlNode& map, const Fields& fields, std::string_view key,
-                           const std::string& context) {
-    const YamlNode* v = fields[key].value;
-    if (!v) error(map.pos, "missing required key " + quote(key) + context);
-    return v;
-  }
-
-  // The scalar text of `n`, or nullptr after recording why there is none. `what` names the field.
-  const std::string* scalar(const YamlNode& n, const std::string& what) {
-    if (n.kind == YamlNode::Kind::scalar) return &n.value;
-    if (n.kind == YamlNode::Kind::null) {
-      error(n.pos, "missing value for " + what);
-    } else {
-      error(n.pos, "expected a single value for " + what + ", found " + describe(n));
-    }
-    return nullptr;
-  }
-
-  // True when `n` is a list, or null (an empty list); records an error otherwise.
-  bool list(const YamlNode& n, const std::string& what) {
-    if (n.kind == YamlNode::Kind::sequence || n.kind == YamlNode::Kind::null) return true;
-    error(n.pos, "expected a list for " + what + ", found " + describe(n));
-    return false;
-  }
-
-  bool map(const YamlNode& n, const std::string& what) {
-    if (n.kind == YamlNode::Kind::map) return true;
-    error(n.pos, "expected a map for " + what + ", found " + describe(n));
-    return false;
-  }
-
-  void modules(const YamlNode& list_node, std::vector<ModuleSpec>& out) {
-    if (!list(list_node, "\"modules\"")) return;
-    FirstSeen seen;
-    for (std::size_t i = 0; i < list_node.items.size(); ++i) {
-      const YamlNode& entry = list_node.items[i];
-      std::string label = "modules entry " + std::to_string(i + 1);
-      if (!map(entry, label)) continue;
-      ModuleSpec spec;
-      Fields probe = map_fields_quiet(entry);
-      bool name_ok = false;
-      if (const YamlNode* n = probe["name"].value; n && n->kind == YamlNode::Kind::scalar) {
-        if (explain_module_name(n->value).empty()) {
-          spec.name = normalise_module_name(n->value);
-          label = "module " + quote(spec.name);
-          name_ok = true;
-        }
-      }
-      auto fields = map_fields(entry, {"name", "when", "options"}, " in " + label);
-      if (const YamlNode* n = required(entry, fields, "name", " in " + label)) {
-        if (const std::string* s = scalar(*n, "\"name\" of " + label)) {
-          if (!name_ok) {
-            error(n->pos, "invalid module name " + quote(*s) + ": " + explain_module_name(*s));
-          } else if (auto first = seen.repeat(spec.name, n->pos.line)) {
-            error(n->pos, "duplicate module " + quote(spec.name) + ", first listed at line " +
-                              std::to_string(*first));
-            name_ok = false;
-          }
-        }
-      }
-      if (const YamlNode* w = fields["when"].value) when(*w, label, spec.when_vendors);
-      if (const YamlNode* o = fields["options"].value) options(*o, label, spec.options);
-      if (name_ok) out.push_back(std::move(spec));
-    }
-  }
-
-  // The fields of a map without reporting anything, to name an object before checking it.
-  static Fields map_fields_quiet(const YamlNode& map) {
-    Fields fields;
-    for (std::size_t i = 0; i + 1 < map.items.size(); i += 2) {
-      const YamlNode& key = map.items[i];
-      if (key.kind == YamlNode::Kind::scalar && key.value == "name" && !fields["name"].key) {
-        fields.found_.emplace_back("name", Field{&key, &map.items[i + 1]});
-      } else if (key.kind == YamlNode::Kind::scalar && key.value == "node" && !fields["node"].key) {
-        fields.found_.emplace_back("node", Field{&key, &map.items[i + 1]});
-      }
-    }
-    return fields;
-  }
-
-  void when(const YamlNode& n, const std::string& label, std::vector<Vendor>& out) {
-    std::string what = "\"when\" of " + label;
-    if (!map(n, what)) return;
-    auto fields = map_fields(n, {"cpu_vendor"}, " in " + what);
-    const YamlNode* v = required(n, fields, "cpu_vendor", " in " + what);
-    if (!v) return;
-    std::vector<const YamlNode*> names;
-    if (v->kind == YamlNode::Kind::sequence) {
-      if (v->items.empty()) {
-        error(v->pos, "empty \"cpu_vendor\" list for " + label +
-                          ": list at least one vendor, or remove \"when\"");
-      }
-      for (const YamlNode& item : v->items) names.push_back(&item);
-    } else {
-      names.push_back(v);
-    }
-    std::vector<std::string_view> choices;
-    for (const VendorInfo& k : known_vendors()) choices.push_back(k.name);
-    for (const YamlNode* item : names) {
-      const std::string* s = scalar(*item, "\"cpu_vendor\" of " + label);
-      if (!s) continue;
-      if (auto vendor = parse_vendor(*s)) {
-        if (std::find(out.begin(), out.end(), *vendor) == out.end()) out.push_back(*vendor);
-      } else {
-        error(item->pos,
-              "unknown CPU vendor " + quote(*s) + " for " + label + choices_hint(*s, choices));
-      }
-    }
-  }
-
-  void options(const YamlNode& n, const std::string& label, std::vector<ModuleOption>& out) {
-    if (n.kind == YamlNode::Kind::null) return;
-    if (!map(n, "\"options\" of " + label)) return;
-    FirstSeen seen;
-    for (std::size_t i = 0; i + 1 < n.items.size(); i += 2) {
-      const YamlNode& key = n.items[i];
-      const YamlNode& value = n.items[i + 1];
-      if (key.kind != YamlNode::Kind::scalar) {
-        error(key.pos, "expected an option name for " + label + ", found " + describe(key));
-        continue;
-      }
-      ModuleOption option;
-      bool ok = true;
-      if (std::string why = explain_option_name(key.value); !why.empty()) {
-        error(key.pos, "invalid option name " + quote(key.value) + " for " + label + ": " + why);
-        ok = false;
-      } else {
-        if (auto first = seen.repeat(key.value, key.pos.line)) {
-          error(key.pos, "duplicate option " + quote(key.value) + " for " + label +
-                             ", first listed at line " + std::to_string(*first));
-          ok = false;
-        }
-      }
-      option.name = key.value;
-      std::string what = quote(key.value) + " of " + label;
-      if (const std::string* s = scalar(value, what)) {
-        // A plain YAML 1.1 boolean becomes 1 or 0, which bool and int parameters both take
-        // (kvm_amd's "nested" is an int: "yes" would fail with EINVAL); quoted text is a string
-        // and is kept as written.
-        if (auto b = value.plain ? yaml11_bool(*s) : std::nullopt) {
-          option.value = *b ? "1" : "0";
-        } else if (std::string why = explain_option_value(*s); !why.empty()) {
-          error(value.pos, "invalid option value " + quote(*s) + " for " + what + ": " + why);
-          ok = false;
-        } else {
-          option.value = *s;
-        }
-      } else {
-        ok = false;
-      }
-      if (ok) out.push_back(std::move(option));
-    }
-  }
-
-  void devices(const YamlNode& list_node, std::vector<DeviceSpec>& out) {
-    if (!list(list_node, "\"devices\"")) return;
-    FirstSeen seen;
-    for (std::size_t i = 0; i < list_node.items.size(); ++i) {
-      const YamlNode& entry = list_node.items[i];
-      std::string label = "devices entry " + std::to_string(i + 1);
-      if (!map(entry, label)) continue;
-      DeviceSpec spec;
-      bool node_ok = false;
-      Fields probe = map_fields_quiet(entry);
-      if (const YamlNode* n = probe["node"].value; n && n->kind == YamlNode::Kind::scalar) {
-        if (explain_device_node(n->value).empty()) {
-          spec.node = n->value;
-          label = "device " + quote(spec.node);
-          node_ok = true;
-        }
-      }
-      auto fields = map_fields(entry, {"node", "group", "mode"}, " in " + label);
-      if (const YamlNode* n = required(entry, fields, "node", " in " + label)) {
-        if (const std::string* s = scalar(*n, "\"node\" of " + label)) {
-          if (!node_ok) {
-            error(n->pos, "invalid device node " + quote(*s) + ": " + explain_device_node(*s));
-          } else if (auto first = seen.repeat(spec.node, n->pos.line)) {
-            error(n->pos, "duplicate device " + quote(spec.node) + ", first listed at line " +
-                              std::to_string(*first));
-            node_ok = false;
-          }
-        }
-      }
-      if (const YamlNode* g = fields["group"].value) {
-        if (const std::string* s = scalar(*g, "\"group\" of " + label)) {
-          if (std::string why = explain_account_name(*s); !why.empty()) {
-            error(g->pos, "invalid group " + quote(*s) + " for " + label + ": " + why);
-          } else {
-            spec.group = *s;
-          }
-        }
-      }
-      if (const YamlNode* m = fields["mode"].value) {
-        if (const std::string* s = scalar(*m, "\"mode\" of " + label)) {
-          std::string prefix = "invalid mode " + quote(*s) + " for " + label + ": ";
-          if ((s->size() != 3 && s->size() != 4) || !all_of(*s, is_octal)) {
-            error(m->pos, prefix + "expected 3 or 4 octal digits, such as \"0660\"");
-          } else if (m->plain) {
-            // YAML 1.1 readers (Ansible, PyYAML) take an unquoted 0660 for the number 432 and
-            // write it back as 432: only a string means the same to every tool.
-            error(
-                m->pos,
-                prefix +
-                    "a mode must be a quoted string, such as mode: \"0660\" (unquoted, YAML 1.1 tools such as Ansible read 0660 as the number 432)");
-          } else if (unsigned mode = static_cast<unsigned>(std::stoul(*s, nullptr, 8));
-                     mode > 0777) {
-            error(m->pos, prefix + "must be at most 0777 (no setuid, setgid or sticky bits)");
-          } else {
-            spec.mode = mode;
-          }
-        }
-      }
-      if (node_ok) out.push_back(std::move(spec));
-    }
-  }
-
-  void groups(const YamlNode& list_node, std::vector<GroupSpec>& out) {
-    if (!list(list_node, "\"groups\"")) return;
-    FirstSeen seen;
-    for (std::size_t i = 0; i < list_node.items.size(); ++i) {
-      const YamlNode& entry = list_node.items[i];
-      std::string label = "groups entry " + std::to_string(i + 1);
-      if (!map(entry, label)) continue;
-      GroupSpec spec;
-      bool name_ok = false;
-      Fields probe = map_fields_quiet(entry);
-      if (const YamlNode* n = probe["name"].value; n && n->kind == YamlNode::Kind::scalar) {
-        if (explain_account_name(n->value).empty()) {
-          spec.name = n->value;
-          label = "group " + quote(spec.name);
-          name_ok = true;
-        }
-      }
-      auto fields = map_fields(entry, {"name", "system", "members"}, " in " + label);
-      if (const YamlNode* n = required(entry, fields, "name", " in " + label)) {
-        if (const std::string* s = scalar(*n, "\"name\" of " + label)) {
-          if (!name_ok) {
-            error(n->pos, "invalid group name " + quote(*s) + ": " + explain_account_name(*s));
-          } else if (auto first = seen.repeat(spec.name, n->pos.line)) {
-            error(n->pos, "duplicate group " + quote(spec.name) + ", first listed at line " +
-                              std::to_string(*first));
-            name_ok = false;
-          }
-        }
-      }
-      if (const YamlNode* v = fields["system"].value) {
-        std::string what = "\"system\" of " + label;
-        if (const std::string* s = scalar(*v, what)) {
-          // The field is a boolean, so a quoted "yes" means yes too.
-          if (auto b = yaml11_bool(*s)) {
-            spec.system = *b;
-          } else {
-            error(v->pos, "invalid value " + quote(*s) + " for " + what +
-                              ": expected true or false (or yes/no, on/off)");
-          }
-        }
-      }
-      if (const YamlNode* v = fields["members"].value) {
-        if (list(*v, "\"members\" of " + label)) {
-          FirstSeen member_seen;
-          for (const YamlNode& item : v->items) {
-            const std::string* s = scalar(item, "a member of " + label);
-            if (!s) continue;
-            if (std::string why = explain_account_name(*s); !why.empty()) {
-              error(item.pos, "invalid member name " + quote(*s) + " for " + label + ": " + why);
-            } else if (member_seen.repeat(*s, item.pos.line)) {
-              error(item.pos, "duplicate member " + quote(*s) + " in " + label);
-            } else {
-              spec.members.push_back(*s);
-            }
-          }
-        }
-      }
-      if (name_ok) out.push_back(std::move(spec));
-    }
-  }
-
-  // The "nova" section. Every value ends up in nova.conf, so each has a grammar that cannot carry
-  // a line break, a second key or a section header.
-  NovaSpec nova(const YamlNode& n) {
-    NovaSpec spec;
-    if (n.kind == YamlNode::Kind::null) return spec;
-    if (!map(n, "\"nova\"")) return spec;
-    auto fields =
-        map_fields(n,
-                   {"config", "virt_type", "cpu_mode", "cpu_models", "legacy_option_names",
-                    "cpu_map", "config_file", "config_files", "config_dir", "config_dirs"},
-                   " in \"nova\"");
-    // oslo.config's own option names: files and directories interleave in nova-compute's order
-    // (Debian reads the default directories first, RDO and kolla last), so one list says it.
-    for (std::string_view key : {"config_file", "config_files", "config_dir", "config_dirs"}) {
-      if (const Field f = fields[key]; f.key)
-        error(
-            f.key->pos,
-            "unknown key " + quote(key) +
-                " in \"nova\": list files and directories (ending in '/') in \"config\", in the order nova-compute reads them");
-    }
-    auto path = [&](std::string_view key, std::string& out) {
-      const YamlNode* v = fields[key].value;
-      if (!v) return;
-      std::string what = quote(key) + " of \"nova\"";
-      if (const std::string* s = scalar(*v, what)) {
-        if (std::string why = explain_config_path(*s); !why.empty()) {
-          error(v->pos, "invalid path " + quote(*s) + " for " + what + ": " + why);
-        } else {
-          out = *s;
-        }
-      }
-    };
-    if (const YamlNode* v = fields["config"].value) nova_config(*v, spec.config);
-    path("cpu_map", spec.cpu_map);
-    if (const YamlNode* v = fields["virt_type"].value) {
-      if (const std::string* s = scalar(*v, "\"virt_type\" of \"nova\"")) {
-        std::vector<std::string_view> names;
-        bool found = false;
-        for (NovaVirtType t : {NovaVirtType::automatic, NovaVirtType::kvm, NovaVirtType::qemu}) {
-          names.push_back(nova_virt_type_name(t));
-          if (*s == nova_virt_type_name(t)) {
-            spec.virt_type = t;
-            found = true;
-          }
-        }
-        if (!found) error(v->pos, "unknown virt_type " + quote(*s) + choices_hint(*s, names));
-      }
-    }
-    const YamlNode* mode_node = fields["cpu_mode"].value;
-    if (mode_node) {
-      if (const std::string* s = scalar(*mode_node, "\"cpu_mode\" of \"nova\"")) {
-        std::vector<std::string_view> names;
-        bool found = false;
-        for (NovaCpuMode m : {NovaCpuMode::host_model, NovaCpuMode::host_passthrough,
-                              NovaCpuMode::custom, NovaCpuMode::none}) {
-          names.push_back(nova_cpu_mode_name(m));
-          if (*s == nova_cpu_mode_name(m)) {
-            spec.cpu_mode = m;
-            found = true;
-          }
-        }
-        if (!found) {
-          error(mode_node->pos, "unknown cpu_mode " + quote(*s) + choices_hint(*s, names));
-          mode_node = nullptr;  // no further complaints about cpu_models on a misspelt mode
-        }
-      }
-    }
-    const YamlNode* models = fields["cpu_models"].value;
-    if (models && list(*models, "\"cpu_models\" of \"nova\"")) {
-      FirstSeen seen;
-      for (const YamlNode& item : models->items) {
-        const std::string* s = scalar(item, "a CPU model in \"cpu_models\"");
-        if (!s) continue;
-        if (std::string why = explain_cpu_model_name(*s); !why.empty()) {
-          error(item.pos, "invalid CPU model " + quote(*s) + ": " + why);
-        } else if (auto first = seen.repeat(*s, item.pos.line)) {
-          error(item.pos, "duplicate CPU model " + quote(*s) + ", first listed at line " +
-                              std::to_string(*first));
-        } else {
-          spec.cpu_models.push_back(*s);
-        }
-      }
-    }
-    // nova refuses both combinations when nova-compute starts; say so before anything is written.
-    const bool mode_known = !fields["cpu_mode"].value || mode_node;
-    if (mode_known && spec.cpu_mode == NovaCpuMode::custom &&
-        (!models || models->kind == YamlNode::Kind::null || models->items.empty())) {
-      error(
-          models ? models->pos : mode_node->pos,
-          "cpu_mode \"custom\" needs at least one model in \"cpu_models\" of \"nova\" (e.g. [Nehalem]; see /usr/share/libvirt/cpu_map)");
-    } else if (mode_known && spec.cpu_mode != NovaCpuMode::custom && models &&
-               models->kind != YamlNode::Kind::null) {
-      error(models->pos,
-            "\"cpu_models\" of \"nova\" is only valid with cpu_mode \"custom\" (cpu_mode is " +
-                quote(nova_cpu_mode_name(spec.cpu_mode)) + "): remove it or set cpu_mode: custom");
-    }
-    if (const YamlNode* v = fields["legacy_option_names"].value) {
-      std::string what = "\"legacy_option_names\" of \"nova\"";
-      if (const std::string* s = scalar(*v, what)) {
-        if (*s == "true" || *s == "True" || *s == "TRUE") {
-          spec.legacy_option_names = true;
-        } else if (*s == "false" || *s == "False" || *s == "FALSE") {
-          spec.legacy_option_names = false;
-        } else {
-          error(v->pos, "invalid value " + quote(*s) + " for " + what + ": expected true or false");
-        }
-      }
-    }
-    return spec;
-  }
-
-  // "config" of "nova": one file, or the files and directories nova-compute reads, in order.
-  void nova_config(const YamlNode& v, std::vector<std::string>& out) {
-    const std::string what = "\"config\" of \"nova\"";
-    std::vector<const YamlNode*> items;
-    if (v.kind == YamlNode::Kind::scalar) {
-      items.push_back(&v);
-    } else if (v.kind == YamlNode::Kind::sequence) {
-      for (const YamlNode& item : v.items) items.push_back(&item);
-    } else {
-      error(v.pos, "expected a path or a list of paths for " + what + ", found " + describe(v));
-      return;
-    }
-    std::vector<std::string> paths;
-    FirstSeen seen;
-    bool ok = true;
-    for (const YamlNode* item : items) {
-      const std::string* s = scalar(*item, "an entry of " + what);
-      if (!s) {
-        ok = false;
-        continue;
-      }
-      // A directory is written with its final '/'; the rest has the grammar of every path.
-      const bool dir = s->size() > 1 && s->back() == '/';
-      std::string why =
-          explain_config_path(dir ? std::string_view(*s).substr(0, s->size() - 1) : *s);
-      if (!why.empty()) {
-        error(item->pos, "invalid path " + quote(*s) + " for " + what + ": " + why);
-        ok = false;
-      } else if (auto first = seen.repeat(dir ? s->substr(0, s->size() - 1) : *s, item->pos.line)) {
-        error(item->pos, "duplicate path " + quote(*s) + " in " + what + ", first listed at line " +
-                             std::to_string(*first));
-        ok = false;
-      } else {
-        paths.push_back(*s);
-      }
-    }
-    if (!ok) return;
-    NovaSpec probe;
-    probe.config = paths;
-    if (nova_main_config(probe).empty()) {
-      error(
-          v.pos,
-          what +
-              " names no file kvmprov may edit: add nova's own file, e.g. /etc/nova/nova.conf (directories end in '/'; files under /usr are only read)");
-      return;
-    }
-    out = std::move(paths);
-  }
-
-  std::string source_;
-};
-
-// A profile that could not be read: one error naming the file.
-ParseResult file_error(const std::string& path, std::string message) {
-  ParseResult r;
-  r.errors.push_back(ProfileError{path, 0, 0, std::move(message)});
-  return r;
-}
-
-}  // namespace
-
-std::string_view persist_name(PersistMode m) {
-  switch (m) {
-    case PersistMode::automatic:
-      return "auto";
-    case PersistMode::modules_load_d:
-      return "modules-load.d";
-    case PersistMode::etc_modules:
-      return "etc-modules";
-    case PersistMode::none:
-      return "none";
-  }
-  return "auto";
-}
-
-std::string_view nova_virt_type_name(NovaVirtType t) {
-  switch (t) {
-    case NovaVirtType::automatic:
-      return "auto";
-    case NovaVirtType::kvm:
-      return "kvm";
-    case NovaVirtType::qemu:
-      return "qemu";
-  }
-  return "auto";
-}
-
-std::string nova_main_config(const NovaSpec& spec) {
-  for (const auto& path : spec.config)
-    if (!path.ends_with('/') && !path.starts_with("/usr/")) return path;
-  return "";
-}
-
-std::string_view nova_cpu_mode_name(NovaCpuMode m) {
-  switch (m) {
-    case NovaCpuMode::host_model:
-      return "host-model";
-    case NovaCpuMode::host_passthrough:
-      return "host-passthrough";
-    case NovaCpuMode::custom:
-      return "custom";
-    case NovaCpuMode::none:
-      return "none";
-  }
-  return "host-model";
-}
-
-std::string ProfileError::str() const {
-  if (line <= 0) return file + ": " + message;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
-}
-
-std::string normalise_module_name(std::string_view name) {
-  std::string out(name);
-  std::replace(out.begin(), out.end(), '-', '_');
-  return out;
-}
-
-bool valid_module_name(std::string_view name) {
-  return explain_module_name(name).empty();
-}
-bool valid_option_name(std::string_view name) {
-  return explain_option_name(name).empty();
-}
-bool valid_option_value(std::string_view value) {
-  return explain_option_value(value).empty();
-}
-bool valid_device_node(std::string_view node) {
-  return explain_device_node(node).empty();
-}
-bool valid_account_name(std::string_view name) {
-  return explain_account_name(name).empty();
-}
-bool valid_cpu_model_name(std::string_view name) {
-  return explain_cpu_model_name(name).empty();
-}
-bool valid_config_path(std::string_view path) {
-  return explain_config_path(path).empty();
-}
-
-ParseResult parse_profile(std::string_view text, const std::string& source) {
-  ParseResult result;
-  auto add = [&](Pos pos, std::string message) {
-    result.errors.push_back(ProfileError{source, pos.line, pos.column, std::move(message)});
-  };
-  if (auto bad = find_bad_byte(text)) {
-    std::string_view before = text.substr(0, bad->first);
-    std::size_t line_start = before.rfind('\n');
-    line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
-    // Columns count characters, as yaml-cpp's do, so skip UTF-8 continuation bytes.
-    auto column =
-        std::count_if(before.begin() + static_cast<std::ptrdiff_t>(line_start), before.end(),
-                      [](char c) { return (static_cast<unsigned char>(c) & 0xc0u) != 0x80u; });
-    auto line = std::count(before.begin(), before.end(), '\n');
-    add(Pos{static_cast<int>(line + 1), static_cast<int>(column + 1)}, bad->second);
-    return result;
-  }
-  TreeBuilder builder;
+// Reads the one document of TEXT into BUILDER. An error that leaves no tree to check (an empty
+// document, a syntax error) comes back; the features the builder refused stay in its errors_.
+std::optional<std::pair<Pos, std::string>> read_tree(std::string_view text, TreeBuilder& builder) {
   try {
     std::istringstream in{std::string(text)};
     YAML::Parser parser(in);
     if (!parser.HandleNextDocument(builder) || !builder.root_ ||
         (builder.root_->kind == YamlNode::Kind::null && builder.errors_.empty())) {
-      add(Pos{1, 1}, "profile is empty: expected a map with \"version\" and \"name\"");
-      return result;
+      return std::pair{Pos{1, 1}, "profile is empty: expected a map with \"version\" and \"name\""};
     }
     TreeBuilder rest;
     if (parser.HandleNextDocument(rest)) {
@@ -1129,13 +267,42 @@ ParseResult parse_profile(std::string_view text, const std::string& source) {
       builder.errors_.emplace_back(to_pos(e.mark), "nesting is too deep");
     }
   } catch (const YAML::Exception& e) {
-    add(to_pos(e.mark), "syntax error: " + one_line(e.msg));
-    return result;
+    return std::pair{to_pos(e.mark), "syntax error: " + one_line(e.msg)};
   } catch (const std::bad_alloc&) {
     // Out of memory says nothing about the profile: main reports it as an internal error.
     throw;
   } catch (const std::exception& e) {
-    add(Pos{}, "cannot parse profile: " + one_line(e.what()));
+    return std::pair{Pos{}, "cannot parse profile: " + one_line(e.what())};
+  }
+  return std::nullopt;
+}
+
+// A profile that could not be read: one error naming the file.
+ParseResult file_error(const std::string& path, std::string message) {
+  ParseResult r;
+  r.errors.push_back(ProfileError{path, 0, 0, std::move(message)});
+  return r;
+}
+
+}  // namespace
+
+std::string ProfileError::str() const {
+  if (line <= 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+ParseResult parse_profile(std::string_view text, const std::string& source) {
+  ParseResult result;
+  auto add = [&](Pos pos, std::string message) {
+    result.errors.push_back(ProfileError{source, pos.line, pos.column, std::move(message)});
+  };
+  if (auto bad = find_bad_byte(text)) {
+    add(position_of(text, bad->first), std::move(bad->second));
+    return result;
+  }
+  TreeBuilder builder;
+  if (auto fatal = read_tree(text, builder)) {
+    add(fatal->first, std::move(fatal->second));
     return result;
   }
   // Refused features leave holes in the tree; checking the schema as well would only add noise.
@@ -1143,9 +310,7 @@ ParseResult parse_profile(std::string_view text, const std::string& source) {
     for (auto& [pos, message] : builder.errors_) add(pos, std::move(message));
     return result;
   }
-  Validator validator(source);
-  Profile profile = validator.profile(*builder.root_);
-  result.errors = std::move(validator.errors_);
+  Profile profile = validate_profile(*builder.root_, source, result.errors);
   // The validator visits keys in schema order; operators read files top to bottom.
   std::stable_sort(result.errors.begin(), result.errors.end(),
                    [](const ProfileError& x, const ProfileError& y) {
