@@ -2,8 +2,9 @@
 // apply: the only writer. Runs a Plan through the Host and records what happened.
 #pragma once
 
+#include "action.h"
+#include "facts.h"
 #include "host.h"
-#include "plan.h"
 
 namespace kvmprov {
 

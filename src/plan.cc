@@ -18,50 +18,6 @@
 
 namespace kvmprov {
 
-std::string_view action_kind_name(ActionKind k) {
-  switch (k) {
-    case ActionKind::load_module:
-      return "load";
-    case ActionKind::reload_module:
-      return "reload";
-    case ActionKind::kernel_cmdline:
-      return "cmdline";
-    case ActionKind::write_file:
-      return "write";
-    case ActionKind::remove_file:
-      return "remove";
-    case ActionKind::create_group:
-      return "group";
-    case ActionKind::add_member:
-      return "member";
-    case ActionKind::node_permissions:
-      return "node";
-    case ActionKind::access:
-      return "access";
-    case ActionKind::nova_virt_type:
-      return "virt-type";
-    case ActionKind::nova_cpu_mode:
-      return "cpu-mode";
-  }
-  return "?";
-}
-
-std::string_view status_name(Status s) {
-  switch (s) {
-    case Status::unchanged:
-      return "unchanged";
-    case Status::changed:
-      return "changed";
-    case Status::failed:
-      return "failed";
-    case Status::skipped:
-      return "skipped";
-    case Status::pending:
-      return "pending";
-  }
-  return "?";
-}
-
 namespace {
 
 // The VT flag a vendor module needs, and whether the CPU reports it.
@@ -378,14 +334,6 @@ Facts observe(Host& host, const Profile& profile, bool module_details) {
   observe_devices(host, profile, f);
   observe_nova(host, profile, f);
   return f;
-}
-
-const std::optional<std::string>& shown_before(const Action& a) {
-  return a.shared ? a.shown_before : a.before;
-}
-
-const std::optional<std::string>& shown_after(const Action& a) {
-  return a.shared ? a.shown_after : a.after;
 }
 
 FileFacts observe_file(Host& host, const std::string& path, const WriteOptions& options) {
