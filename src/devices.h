@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Device permissions and groups: observation, planning and apply of the udev rules file, the
-// groups and their members, the live device nodes, and the access check of each member.
+// Device permissions and groups: planning and apply of the udev rules file, the groups and their
+// members, the live device nodes, and the access check of each member.
 #pragma once
 
 #include "host.h"
@@ -10,9 +10,6 @@ namespace kvmprov {
 
 // The module whose loading creates /dev/NODE ("kvm" for kvm, "tun" for net/tun); "" if unknown.
 std::string module_for_node(const std::string& node);
-
-// Reads what plan_devices needs into FACTS.devices (and kvmprov's rules file into FACTS.files).
-void observe_devices(Host& host, const Profile& profile, Facts& facts);
 
 // Appends, without I/O: group and member actions, the rules file, one node_permissions action per
 // device, and one access action per (member, device).

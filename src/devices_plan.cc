@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Observation and planning of device permissions: what the rules file must say, whether another
-// rules or tmpfiles.d file defeats it, which groups and members are missing, what each live node
-// needs, and whether each member will be able to open each node.
+// Planning of device permissions: what the rules file must say, whether another rules or
+// tmpfiles.d file defeats it, which groups and members are missing, what each live node needs, and
+// whether each member will be able to open each node.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -25,39 +25,8 @@ std::string module_for_node(const std::string& node) {
 
 namespace {
 
-// Misc devices kvmprov knows; others are looked up in /sys/class/misc.
-bool known_misc(const std::string& kernel) {
-  static const std::set<std::string> kMisc = {"kvm",  "vhost-net", "vhost-vsock", "tun",
-                                              "fuse", "vfio",      "udmabuf",     "loop-control"};
-  return kMisc.count(kernel) > 0;
-}
-
 std::string base_name(const std::string& path) {
   return path.substr(path.rfind('/') + 1);
-}
-
-std::vector<ConfText> read_conf_files(Host& host, const std::vector<std::string>& dirs,
-                                      std::string_view suffix, std::vector<std::string>& notes) {
-  std::vector<ConfDir> listing;
-  for (const auto& dir : dirs) {
-    auto names = host.list_dir(dir);
-    if (!names) {
-      notes.push_back(names.error().message + ", ignoring");
-      continue;
-    }
-    listing.push_back({dir, *names});
-  }
-  std::vector<ConfText> out;
-  for (const auto& path : order_conf_files(listing, suffix)) {
-    auto content = host.read_file(path);
-    // A file masked by a symlink to /dev/null reads as an error: it holds no rules either way.
-    if (!content) {
-      notes.push_back(content.error().message + ", ignoring");
-      continue;
-    }
-    if (*content) out.push_back({path, **content});
-  }
-  return out;
 }
 
 std::string mode_text(unsigned mode) {
@@ -164,66 +133,6 @@ const Action* find_action(const Plan& plan, const std::string& id) {
 }
 
 }  // namespace
-
-void observe_devices(Host& host, const Profile& profile, Facts& f) {
-  DeviceFacts& d = f.devices;
-  f.files[kUdevRulesFile] = observe_file(host, kUdevRulesFile);
-  if (profile.devices.empty() && profile.groups.empty()) return;
-  d.udev_rules = read_conf_files(host, udev_rules_dirs(), ".rules", d.notes);
-  d.tmpfiles = read_conf_files(host, tmpfiles_dirs(), ".conf", d.notes);
-  if (auto group = host.read_file("/etc/group"))
-    d.group_file = *group;
-  else
-    d.group_file_error = group.error().message;
-  if (auto passwd = host.read_file("/etc/passwd"))
-    d.passwd_file = *passwd;
-  else
-    d.notes.push_back(passwd.error().message + ", ignoring");
-  // Accounts NSS adds to the files (the running system's or a container's own).
-  {
-    const Accounts local = parse_accounts(d.group_file.value_or(""), d.passwd_file.value_or(""));
-    std::set<std::string> groups, users;
-    for (const auto& g : profile.groups) {
-      groups.insert(g.name);
-      users.insert(g.members.begin(), g.members.end());
-    }
-    for (const auto& dev : profile.devices)
-      if (!dev.group.empty()) groups.insert(dev.group);
-    for (const auto& name : groups)
-      if (!local.group(name))
-        if (auto g = host.system_group(name)) d.system_groups.push_back(std::move(*g));
-    for (const auto& name : users)
-      if (auto u = host.system_user(name)) d.system_users.push_back(std::move(*u));
-  }
-  if (!profile.groups.empty()) {
-    for (const char* file : {"/etc/group", "/etc/gshadow"}) {
-      if (auto r = host.can_write(file, {.keep_owner = true}); !r && d.accounts_refusal.empty())
-        d.accounts_refusal = r.error().message;
-    }
-  }
-  for (const char* udevd : {"/lib/systemd/systemd-udevd", "/usr/lib/systemd/systemd-udevd",
-                            "/sbin/udevd", "/usr/sbin/udevd"}) {
-    auto info = host.stat(udevd);
-    if (info && info->exists) d.udevd_installed = true;
-  }
-  d.udevd_running = host.live() && host.kernel_path_exists("/run/udev/control");
-  for (const auto& dev : profile.devices) {
-    const std::string kernel = device_kernel_name(dev.node);
-    if (host.kernel_path_exists("/sys/class/misc/" + kernel) || known_misc(kernel))
-      d.subsystems[dev.node] = "misc";
-    if (!host.live()) continue;
-    auto info = host.device_node(dev.node);
-    if (!info) {
-      d.notes.push_back(info.error().message + ", ignoring");
-      continue;
-    }
-    d.nodes[dev.node] = NodeState{.exists = info->exists,
-                                  .char_device = info->char_device,
-                                  .uid = info->uid,
-                                  .gid = info->gid,
-                                  .mode = info->mode};
-  }
-}
 
 void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions& options,
                   Plan& plan) {

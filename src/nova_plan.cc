@@ -16,10 +16,6 @@ namespace kvmprov {
 
 namespace {
 
-// nova.conf is nova's: kvmprov keeps its owner, group and mode, and accepts the directory
-// Debian's dbconfig-common gives it (/etc/nova nova:nova 0770).
-constexpr WriteOptions kNovaConfWrite{.keep_owner = true, .safe_dirs = false};
-
 bool overridden(const Facts& facts, std::string_view key) {
   return std::find(facts.overridden.begin(), facts.overridden.end(), key) != facts.overridden.end();
 }
@@ -253,49 +249,6 @@ std::string why_not_written(Status checked, const Facts& facts, const PlanOption
 }
 
 }  // namespace
-
-void observe_nova(Host& host, const Profile& profile, Facts& f) {
-  if (!profile.nova) return;
-  const NovaSpec& spec = *profile.nova;
-  for (const auto& entry : spec.config) {
-    if (!entry.ends_with('/')) {
-      f.nova.config_files.push_back(entry);
-      continue;
-    }
-    // oslo.config reads sorted(glob(DIR/*.conf)); a directory that does not exist holds nothing.
-    const std::string dir = entry.substr(0, entry.size() - 1);
-    auto names = host.list_dir(dir);
-    if (!names) {
-      f.nova.config_errors.push_back(names.error().message);
-      continue;
-    }
-    for (const auto& name : *names)
-      if (name.ends_with(".conf") && !name.starts_with('.'))
-        f.nova.config_files.push_back(dir + "/" + name);
-  }
-  for (const auto& path : f.nova.config_files)
-    if (!f.files.count(path)) f.files[path] = observe_file(host, path, kNovaConfWrite);
-  if (spec.cpu_mode != NovaCpuMode::custom) return;
-  auto map = load_cpu_map(spec.cpu_map, [&](const std::string& p) { return host.read_file(p); });
-  if (map) {
-    f.nova.cpu_map = std::move(*map);
-  } else {
-    f.nova.cpu_map_error = map.error().message;
-    f.nova.cpu_map_missing = map.error().code == ENOENT;
-  }
-}
-
-void observe_kvm_verdict(Host& host, const Profile& profile, Facts& facts) {
-  if (!profile.nova || profile.nova->virt_type != NovaVirtType::automatic || facts.nova.kvm ||
-      !host.live())
-    return;
-  // plan promises to change nothing, so the firmware reading loads no msr driver here.
-  CheckReport r = run_check(host, facts, {.no_module_loads = true});
-  facts.nova.kvm = KvmVerdict{.usable = r.verdict.usable,
-                              .reason = r.verdict.reason,
-                              .advice = r.verdict.advice,
-                              .source = "check"};
-}
 
 std::vector<IniSetting> nova_settings(const NovaSpec& spec, const std::string& virt_type) {
   const bool custom = spec.cpu_mode == NovaCpuMode::custom;

@@ -295,58 +295,6 @@ std::vector<const ModuleSpec*> modules_for_host(const Profile& profile, const Fa
   return out;
 }
 
-Facts observe(Host& host, const Profile& profile, bool module_details) {
-  Facts f;
-  // The build machine's CPU says nothing about the hosts an image boots on: under --root the CPU
-  // is unknown until --fact says what it is.
-  f.cpu_known = host.live() || host.scope().scope == Scope::container;
-  if (f.cpu_known) {
-    if (auto cpuinfo = host.read_kernel_file("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
-    f.cpu.hypervisor_id = host.cpuid_hypervisor_id();
-    // /proc/cpuinfo can be unreadable (hardened /proc) or lack the vendor (non-x86 formats):
-    // CPUID answers for the same CPU.
-    if (f.cpu.vendor_id.empty()) {
-      f.cpu.vendor_id = host.cpuid_vendor_id();
-      f.cpu.vendor = vendor_from_id(f.cpu.vendor_id);
-    }
-  }
-  f.kernel_release = host.kernel_release();
-  f.modules_supported = host.kernel_path_exists("/proc/modules");
-  f.modules_dir = host.kernel_path_exists("/lib/modules/" + f.kernel_release);
-  if (auto disabled = host.read_kernel_file("/proc/sys/kernel/modules_disabled"))
-    f.modules_disabled = trim(*disabled) == "1";
-  f.systemd = host.has_systemd();
-  // Under --root the running kernel's modules say nothing about the image: no kernel action is
-  // planned there, so libkmod is not even opened.
-  // A container sees the host's kernel: what is loaded there is worth saying, never changed.
-  if (host.live() || host.scope().scope == Scope::container) {
-    for (const char* provider : {"kvm_pvm"}) {
-      ModuleFacts m = host.module_state(provider);
-      if (m.state == ModuleState::live || m.state == ModuleState::builtin)
-        f.kvm_provider = provider;
-    }
-    for (const auto& m : profile.modules)
-      f.modules.emplace(m.name, module_details ? host.module(m.name) : host.module_state(m.name));
-  }
-  for (const char* path : {kModprobeConf, kModulesLoadConf})
-    f.files[path] = observe_file(host, path);
-  f.files[kEtcModules] = observe_file(host, kEtcModules, {.keep_owner = true});
-  observe_devices(host, profile, f);
-  observe_nova(host, profile, f);
-  return f;
-}
-
-FileFacts observe_file(Host& host, const std::string& path, const WriteOptions& options) {
-  FileFacts f;
-  if (auto content = host.read_file(path))
-    f.content = std::move(*content);
-  else
-    f.read_error = content.error().message;
-  if (auto r = host.can_write(path, options); !r) f.write_refusal = r.error().message;
-  if (auto r = host.can_remove(path); !r) f.remove_refusal = r.error().message;
-  return f;
-}
-
 void plan_file(Plan& plan, const std::string& path, const FileFacts& facts,
                const std::optional<std::string>& after, const FileChange& how) {
   const std::optional<std::string>& before = facts.content;

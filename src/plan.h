@@ -9,14 +9,11 @@
 #include "action.h"
 #include "facts.h"
 #include "host.h"
+#include "observe.h"
+#include "persist.h"
 #include "profile.h"
 
 namespace kvmprov {
-
-// The files kvmprov owns or shares.
-inline constexpr const char* kModprobeConf = "/etc/modprobe.d/kvmprov.conf";
-inline constexpr const char* kModulesLoadConf = "/etc/modules-load.d/kvmprov.conf";
-inline constexpr const char* kEtcModules = "/etc/modules";
 
 struct PlanOptions {
   bool live = true;            // kernel and device actions allowed (Scope::running_system)
@@ -28,14 +25,6 @@ struct PlanOptions {
 // Why kernel and device actions are not taken ("not the running system (--root)", "running in a
 // chroot", "in a container (docker)"); "" when they are.
 std::string not_live_reason(const PlanOptions& options);
-
-// Reads everything plan() needs for PROFILE through HOST. Read only. MODULE_DETAILS false: the
-// profile's modules without parameters, refcount and holders (check needs only their state).
-Facts observe(Host& host, const Profile& profile, bool module_details = true);
-
-// What observe records of a file kvmprov may write (as OPTIONS say) or remove: its content or why
-// it cannot be read, and whether apply would refuse to replace or remove it.
-FileFacts observe_file(Host& host, const std::string& path, const WriteOptions& options = {});
 
 // How plan_file plans one file.
 struct FileChange {
