@@ -9,6 +9,7 @@
 
 #include "atomic_file.h"
 #include "devices.h"
+#include "plan.h"
 
 namespace kvmprov {
 

@@ -3,8 +3,9 @@
 // members, the live device nodes, and the access check of each member.
 #pragma once
 
+#include "action.h"
 #include "host.h"
-#include "plan.h"
+#include "plan_common.h"
 
 namespace kvmprov {
 

@@ -5,8 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "action.h"
 #include "host.h"
-#include "plan.h"
+#include "plan_common.h"
 #include "util/ini_edit.h"
 
 namespace kvmprov {

@@ -4,10 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <map>
 
-#include "check.h"
 #include "cpu_map.h"
 #include "nova.h"
 #include "util/text.h"
