@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 
 #include "atomic_file.h"
-#include "devices.h"
 #include "plan.h"
 
 namespace kvmprov {

@@ -25,4 +25,7 @@ void sweep_stale_temporaries(Host& host, const Facts& facts, const Plan& plan);
 // action does not stop the others. Returns the actions with their final status and detail.
 std::vector<Action> apply_plan(Host& host, const Plan& plan);
 
+// Carries out one create_group, add_member, node_permissions or access action (devices_apply.cc).
+void apply_device_action(Host& host, Action& action);
+
 }  // namespace kvmprov

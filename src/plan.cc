@@ -9,10 +9,10 @@
 #include <cerrno>
 #include <set>
 
-#include "devices.h"
 #include "module_advice.h"
 #include "nova.h"
 #include "persist.h"
+#include "plan_devices.h"
 #include "udev_rules.h"
 #include "util/text.h"
 

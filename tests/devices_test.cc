@@ -11,9 +11,9 @@
 #include <filesystem>
 
 #include "apply.h"
-#include "devices.h"
 #include "fake_host.h"
 #include "plan.h"
+#include "plan_devices.h"
 #include "test_util.h"
 #include "udev_rules.h"
 

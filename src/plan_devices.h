@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Device permissions and groups: planning and apply of the udev rules file, the groups and their
-// members, the live device nodes, and the access check of each member.
+// Planning of device permissions and groups: the udev rules file, the groups and their members,
+// the live device nodes, and the access check of each member. Pure: facts in, actions out.
 #pragma once
 
 #include "action.h"
-#include "host.h"
 #include "plan_common.h"
 
 namespace kvmprov {
@@ -16,8 +15,5 @@ std::string module_for_node(const std::string& node);
 // device, and one access action per (member, device).
 void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions& options,
                   Plan& plan);
-
-// Carries out one create_group, add_member, node_permissions or access action.
-void apply_device_action(Host& host, Action& action);
 
 }  // namespace kvmprov

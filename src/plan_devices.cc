@@ -2,6 +2,8 @@
 // Planning of device permissions: what the rules file must say, whether another rules or
 // tmpfiles.d file defeats it, which groups and members are missing, what each live node needs, and
 // whether each member will be able to open each node.
+#include "plan_devices.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <set>
 
 #include "accounts.h"
-#include "devices.h"
 #include "util/text.h"
 
 namespace kvmprov {
