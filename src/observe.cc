@@ -8,8 +8,8 @@
 #include <set>
 
 #include "check.h"
-#include "nova.h"
 #include "persist.h"
+#include "plan_nova.h"
 #include "udev_rules.h"
 #include "util/text.h"
 

@@ -10,9 +10,9 @@
 #include <set>
 
 #include "module_advice.h"
-#include "nova.h"
 #include "persist.h"
 #include "plan_devices.h"
+#include "plan_nova.h"
 #include "udev_rules.h"
 #include "util/text.h"
 

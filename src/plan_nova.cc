@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 // OpenStack Compute: which virt_type nova gets (KVM when check says it works, else plain QEMU),
 // whether the custom CPU models exist and can run here, and the nova.conf edit that says so.
+#include "plan_nova.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <map>
 
 #include "cpu_map.h"
-#include "nova.h"
 #include "util/text.h"
 
 namespace kvmprov {

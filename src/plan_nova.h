@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-// OpenStack Compute: planning of nova.conf's hypervisor settings.
+// Planning of OpenStack Compute's hypervisor settings: the virt_type decision, the CPU mode check
+// and the edits of the files nova-compute reads. Pure: facts in, actions out.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "action.h"
-#include "host.h"
 #include "plan_common.h"
 #include "util/ini_edit.h"
 
