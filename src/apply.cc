@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "atomic_file.h"
-#include "plan.h"
+#include "plan_modules.h"
 
 namespace kvmprov {
 
