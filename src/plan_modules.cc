@@ -17,17 +17,15 @@ namespace kvmprov {
 
 namespace {
 
-// The VT flag a vendor module needs, and whether the CPU reports it.
+// Whether the CPU reports the VT flag a vendor module needs (any other module needs none).
 bool has_vt_for(std::string_view module, const CpuFacts& cpu) {
-  switch (module_vt(module)) {
-    case VtFamily::vmx:
-      return cpu.vmx;
-    case VtFamily::svm:
-      return cpu.svm;
-    case VtFamily::none:
-      break;
-  }
-  return true;
+  const VtFamily vt = module_vt(module);
+  return vt == VtFamily::none || (vt == VtFamily::vmx ? cpu.vmx : cpu.svm);
+}
+
+// Whether which CPU the machine has decides about M: a vendor KVM module, or a `when`.
+bool by_vendor(const ModuleSpec& m) {
+  return is_vendor_module(m.name) || !m.when_vendors.empty();
 }
 
 // sysfs shows booleans as Y/N, integers as digits; the profile says 1/0, true/false, y/n.
@@ -55,12 +53,10 @@ std::vector<Drift> option_drift(const ModuleSpec& spec, const ModuleFacts& mf) {
 }
 
 std::string drift_text(const std::vector<Drift>& drift) {
-  std::string out;
-  for (const auto& d : drift) {
-    if (!out.empty()) out += ", ";
-    out += fmt::format("{} is {} (profile: {})", d.name, d.have, d.want);
-  }
-  return out;
+  std::vector<std::string> parts;
+  for (const auto& d : drift)
+    parts.push_back(fmt::format("{} is {} (profile: {})", d.name, d.have, d.want));
+  return join(parts, ", ");
 }
 
 std::string options_text(const std::vector<ModuleOption>& options) {
@@ -75,123 +71,129 @@ const ModuleFacts& facts_for(const Facts& facts, const std::string& name) {
   return it == facts.modules.end() ? kAbsent : it->second;
 }
 
-void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& options,
-                 Plan& plan) {
-  const ModuleFacts& mf = facts_for(facts, spec.name);
-  Action load{.id = "module:" + spec.name, .kind = ActionKind::load_module, .target = spec.name};
-  load.options = spec.options;
-  auto drift = option_drift(spec, mf);
+// Why a vendor module is not needed here: another backend provides KVM. "" when none does.
+std::string provided_by(const ModuleSpec& spec, const Facts& facts) {
+  if (!is_vendor_module(spec.name) || facts.kvm_provider.empty()) return "";
+  return fmt::format("not needed: KVM is provided by \"{}\"", facts.kvm_provider);
+}
 
-  if (options.scope == Scope::container && !options.live) {
-    // The kernel is the host's: what it has loaded is visible, and the rest is for the host.
-    if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) {
-      load.status = Status::unchanged;
-      load.detail =
-          mf.state == ModuleState::live ? "loaded (by the host)" : "built into the kernel";
-    } else if (is_vendor_module(spec.name) && !facts.kvm_provider.empty()) {
-      load.status = Status::unchanged;
-      load.detail = fmt::format("not needed: KVM is provided by \"{}\"", facts.kvm_provider);
-    } else {
-      load.status = Status::skipped;
-      load.detail = fmt::format("{}: the host must load \"{}\" (modules belong to its kernel)",
-                                not_live_reason(options), spec.name);
-    }
-    if (!drift.empty())
-      load.detail += fmt::format("; {} (only the host can change that)", drift_text(drift));
-    plan.actions.push_back(std::move(load));
-    return;
-  }
-  if (!options.live) {
-    load.status = Status::skipped;
-    load.detail = not_live_reason(options) + ": kernel modules are left alone";
-    plan.actions.push_back(std::move(load));
-    return;
-  }
-  switch (mf.state) {
-    case ModuleState::live:
-      load.status = Status::unchanged;
-      load.detail = "loaded";
-      plan.actions.push_back(std::move(load));
-      if (!drift.empty()) {
-        Action reload{
-            .id = "reload:" + spec.name, .kind = ActionKind::reload_module, .target = spec.name};
-        reload.options = spec.options;
-        std::string what = fmt::format("\"{}\" is loaded with {}", spec.name, drift_text(drift));
-        if (!options.allow_reload) {
-          reload.status = Status::pending;
-          reload.detail = what + "; reloading it needs --allow-reload (and no running guests)";
-        } else if (mf.refcount > 0 || !mf.holders.empty()) {
-          reload.status = Status::pending;
-          std::string holders;
-          for (const auto& h : mf.holders) holders += (holders.empty() ? "" : ", ") + h;
-          reload.detail = fmt::format(
-              "{}; not reloading: in use (refcount {}{}{}); stop its guests and run again", what,
-              mf.refcount, holders.empty() ? "" : ", holders: ", holders);
-        } else {
-          reload.status = Status::changed;
-          reload.detail = what + "; reloading";
-        }
-        plan.actions.push_back(std::move(reload));
-      }
-      return;
-    case ModuleState::builtin:
-      load.status = Status::unchanged;
-      load.detail = "built into the kernel";
-      plan.actions.push_back(std::move(load));
-      if (!drift.empty()) {
-        Action cmdline{
-            .id = "cmdline:" + spec.name, .kind = ActionKind::kernel_cmdline, .target = spec.name};
-        cmdline.options = spec.options;
-        std::string params;
-        for (const auto& d : drift) params += fmt::format(" {}.{}={}", spec.name, d.name, d.want);
-        cmdline.status = Status::pending;
-        cmdline.detail = fmt::format(
-            "\"{}\" is built into the kernel and {}; add \"{}\" to the kernel command line and reboot",
-            spec.name, drift_text(drift), params.substr(1));
-        plan.actions.push_back(std::move(cmdline));
-      }
-      return;
-    case ModuleState::coming:
-    case ModuleState::going:
-      load.status = Status::pending;
-      load.detail =
-          fmt::format("the kernel is {} \"{}\"; run again when it has settled",
-                      mf.state == ModuleState::coming ? "loading" : "unloading", spec.name);
-      plan.actions.push_back(std::move(load));
-      return;
-    case ModuleState::absent:
-      break;
-  }
-  if (is_vendor_module(spec.name) && !facts.kvm_provider.empty()) {
+// An action of KIND on SPEC's module, with the profile's options, its id PREFIX + the name.
+Action module_action(std::string_view prefix, ActionKind kind, const ModuleSpec& spec) {
+  Action a{.id = std::string(prefix) + spec.name, .kind = kind, .target = spec.name};
+  a.options = spec.options;
+  return a;
+}
+
+// In a container the kernel is the host's: what it has loaded is visible, and the rest is for the
+// host.
+void plan_in_container(Action& load, const ModuleSpec& spec, const ModuleFacts& mf,
+                       const std::vector<Drift>& drift, const Facts& facts,
+                       const PlanOptions& options) {
+  const std::string provider = provided_by(spec, facts);
+  if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) {
     load.status = Status::unchanged;
-    load.detail = fmt::format("not needed: KVM is provided by \"{}\"", facts.kvm_provider);
-    plan.actions.push_back(std::move(load));
-    return;
+    load.detail = mf.state == ModuleState::live ? "loaded (by the host)" : "built into the kernel";
+  } else if (!provider.empty()) {
+    load.status = Status::unchanged;
+    load.detail = provider;
+  } else {
+    load.status = Status::skipped;
+    load.detail = fmt::format("{}: the host must load \"{}\" (modules belong to its kernel)",
+                              not_live_reason(options), spec.name);
   }
+  if (!drift.empty())
+    load.detail += fmt::format("; {} (only the host can change that)", drift_text(drift));
+}
 
-  std::string modules_dir = "/lib/modules/" + facts.kernel_release;
-  load.status = Status::failed;
-  if (!facts.modules_supported) {
-    load.detail = fmt::format(
-        "cannot load \"{}\": kernel {} has no loadable-module support and does not have it built in (use a kernel with CONFIG_MODULES, or one with {} built in)",
-        spec.name, facts.kernel_release, spec.name);
-  } else if (!mf.unknown_because.empty()) {
-    load.detail = fmt::format("cannot load \"{}\": {}", spec.name, mf.unknown_because);
-  } else if (!mf.found) {
-    load.detail = fmt::format("cannot load \"{}\": {}", spec.name,
-                              explain_load_error(spec.name, ENOENT, facts.cpu, modules_dir, ""));
-  } else if (!mf.blacklisted_by.empty()) {
-    load.detail =
-        fmt::format("cannot load \"{}\": {}", spec.name,
-                    explain_load_error(spec.name, 0, facts.cpu, modules_dir, mf.blacklisted_by));
-  } else if (facts.modules_disabled) {
-    load.detail = fmt::format("cannot load \"{}\": {}", spec.name,
-                              explain_load_error(spec.name, EPERM, facts.cpu, modules_dir, ""));
+// A loaded module whose options drift: reloaded only with --allow-reload and when nothing uses it.
+Action reload_action(const ModuleSpec& spec, const ModuleFacts& mf, const std::vector<Drift>& drift,
+                     const PlanOptions& options) {
+  Action reload = module_action("reload:", ActionKind::reload_module, spec);
+  const std::string what = fmt::format("\"{}\" is loaded with {}", spec.name, drift_text(drift));
+  if (!options.allow_reload) {
+    reload.status = Status::pending;
+    reload.detail = what + "; reloading it needs --allow-reload (and no running guests)";
+  } else if (mf.refcount > 0 || !mf.holders.empty()) {
+    reload.status = Status::pending;
+    reload.detail = fmt::format(
+        "{}; not reloading: in use (refcount {}{}{}); stop its guests and run again", what,
+        mf.refcount, mf.holders.empty() ? "" : ", holders: ", join(mf.holders, ", "));
+  } else {
+    reload.status = Status::changed;
+    reload.detail = what + "; reloading";
+  }
+  return reload;
+}
+
+// A built-in module whose options drift: only the kernel command line can set them.
+Action cmdline_action(const ModuleSpec& spec, const std::vector<Drift>& drift) {
+  Action cmdline = module_action("cmdline:", ActionKind::kernel_cmdline, spec);
+  std::vector<std::string> params;
+  for (const auto& d : drift) params.push_back(fmt::format("{}.{}={}", spec.name, d.name, d.want));
+  cmdline.status = Status::pending;
+  cmdline.detail = fmt::format(
+      "\"{}\" is built into the kernel and {}; add \"{}\" to the kernel command line and reboot",
+      spec.name, drift_text(drift), join(params, " "));
+  return cmdline;
+}
+
+// Why the absent module SPEC cannot be loaded here; nullopt when a load can work.
+std::optional<std::string> cannot_load(const ModuleSpec& spec, const ModuleFacts& mf,
+                                       const Facts& facts) {
+  const std::string modules_dir = "/lib/modules/" + facts.kernel_release;
+  if (!facts.modules_supported)
+    return fmt::format(
+        "kernel {} has no loadable-module support and does not have it built in (use a kernel with CONFIG_MODULES, or one with {} built in)",
+        facts.kernel_release, spec.name);
+  if (!mf.unknown_because.empty()) return mf.unknown_because;
+  if (!mf.found) return explain_load_error(spec.name, ENOENT, facts.cpu, modules_dir, "");
+  if (!mf.blacklisted_by.empty())
+    return explain_load_error(spec.name, 0, facts.cpu, modules_dir, mf.blacklisted_by);
+  if (facts.modules_disabled)
+    return explain_load_error(spec.name, EPERM, facts.cpu, modules_dir, "");
+  return std::nullopt;
+}
+
+// An absent module: loaded, unless another backend provides KVM or the load cannot work.
+void plan_absent(Action& load, const ModuleSpec& spec, const ModuleFacts& mf, const Facts& facts) {
+  if (std::string provider = provided_by(spec, facts); !provider.empty()) {
+    load.status = Status::unchanged;
+    load.detail = std::move(provider);
+  } else if (auto why = cannot_load(spec, mf, facts)) {
+    load.status = Status::failed;
+    load.detail = fmt::format("cannot load \"{}\": {}", spec.name, *why);
   } else {
     load.status = Status::changed;
     load.detail = spec.options.empty() ? "load" : "load with" + options_text(spec.options);
   }
+}
+
+void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& options,
+                 Plan& plan) {
+  const ModuleFacts& mf = facts_for(facts, spec.name);
+  Action load = module_action("module:", ActionKind::load_module, spec);
+  const std::vector<Drift> drift = option_drift(spec, mf);
+  std::optional<Action> follow_up;  // a reload or the kernel command line, after the load
+  if (options.scope == Scope::container && !options.live) {
+    plan_in_container(load, spec, mf, drift, facts, options);
+  } else if (!options.live) {
+    load.status = Status::skipped;
+    load.detail = not_live_reason(options) + ": kernel modules are left alone";
+  } else if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) {
+    const bool live = mf.state == ModuleState::live;
+    load.status = Status::unchanged;
+    load.detail = live ? "loaded" : "built into the kernel";
+    if (!drift.empty())
+      follow_up = live ? reload_action(spec, mf, drift, options) : cmdline_action(spec, drift);
+  } else if (mf.state == ModuleState::coming || mf.state == ModuleState::going) {
+    load.status = Status::pending;
+    load.detail = fmt::format("the kernel is {} \"{}\"; run again when it has settled",
+                              mf.state == ModuleState::coming ? "loading" : "unloading", spec.name);
+  } else {
+    plan_absent(load, spec, mf, facts);
+  }
   plan.actions.push_back(std::move(load));
+  if (follow_up) plan.actions.push_back(std::move(*follow_up));
 }
 
 // Whether a boot-time load of SPEC can succeed here: listing a module that cannot load makes
@@ -206,8 +208,7 @@ std::optional<std::string> not_persistable(const ModuleSpec& spec, const Facts& 
     return "built into the kernel, and modprobe cannot find it without /lib/modules/" +
            facts.kernel_release;
   if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) return std::nullopt;
-  if (is_vendor_module(spec.name) && !facts.kvm_provider.empty())
-    return "not needed: KVM is provided by \"" + facts.kvm_provider + "\"";
+  if (std::string provider = provided_by(spec, facts); !provider.empty()) return provider;
   if (!facts.modules_supported || !mf.found || !mf.blacklisted_by.empty() ||
       !has_vt_for(spec.name, facts.cpu))
     return "cannot load on this host";
@@ -224,6 +225,14 @@ std::string vendors_text(const std::vector<Vendor>& vendors) {
   return out;
 }
 
+// The vendors whose CPUs use the KVM module MODULE, in vendor.h's order.
+std::vector<Vendor> vendors_of_module(std::string_view module) {
+  std::vector<Vendor> out;
+  for (const VendorInfo& row : known_vendors())
+    if (row.kvm_module == module) out.push_back(row.vendor);
+  return out;
+}
+
 // Whether module M is for the machine the plan is for.
 enum class Fit {
   yes,
@@ -233,8 +242,7 @@ enum class Fit {
 
 Fit module_fit(const ModuleSpec& m, const Facts& facts, std::string* why) {
   const Vendor v = facts.cpu.vendor;
-  const bool by_vendor = is_vendor_module(m.name) || !m.when_vendors.empty();
-  if (!by_vendor) return Fit::yes;
+  if (!by_vendor(m)) return Fit::yes;
   if (!facts.cpu_known) {
     *why =
         is_vendor_module(m.name)
@@ -252,10 +260,104 @@ Fit module_fit(const ModuleSpec& m, const Facts& facts, std::string* why) {
   // The other vendor's module can never work here, whatever the profile says.
   if (is_vendor_module(m.name) && v != Vendor::unknown && vendor_kvm_module(v) != m.name) {
     *why = fmt::format("the KVM module of {} CPUs; this CPU is {}",
-                       m.name == "kvm_intel" ? "intel, zhaoxin or centaur" : "amd or hygon", cpu);
+                       vendors_text(vendors_of_module(m.name)), cpu);
     return Fit::other_cpu;
   }
   return Fit::yes;
+}
+
+// The profile's modules, sorted by whether they are for this machine.
+struct ModuleSort {
+  std::vector<const ModuleSpec*> fit;     // for this host: loaded and persisted
+  std::vector<const ModuleSpec*> unsure;  // an image's vendor modules: options only
+  std::vector<Action> other_cpu;          // the others' load actions, skipped with why
+  std::string options;                    // modprobe.d lines of every module not ruled out
+};
+
+ModuleSort sort_modules(const Profile& profile, const Facts& facts) {
+  ModuleSort s;
+  for (const ModuleSpec& m : profile.modules) {
+    std::string why;
+    const Fit fit = module_fit(m, facts, &why);
+    if (fit == Fit::yes) s.fit.push_back(&m);
+    if (fit == Fit::cpu_unknown) s.unsure.push_back(&m);
+    // An image whose CPU is not known gets every vendor's options: a module that never loads
+    // never reads them.
+    if (fit != Fit::other_cpu && !m.options.empty())
+      s.options += "options " + m.name + options_text(m.options) + "\n";
+    if (fit != Fit::yes) {
+      Action a{.id = "module:" + m.name, .kind = ActionKind::load_module, .target = m.name};
+      a.status = Status::skipped;
+      a.detail = why;
+      s.other_cpu.push_back(std::move(a));
+    }
+  }
+  return s;
+}
+
+// What the boot list holds: where it is kept, the modules it lists, and why the others are not.
+struct BootList {
+  PersistMode mode = PersistMode::none;
+  std::vector<std::string> modules;
+  std::string note;  // "not listing "a", "b": why; ..."
+};
+
+BootList boot_list(const Profile& profile, const Facts& facts, const PlanOptions& options,
+                   const ModuleSort& sorted) {
+  BootList list;
+  // Modules left out, grouped by why.
+  std::vector<std::pair<std::string, std::vector<std::string>>> left_out;
+  for (const ModuleSpec* m : sorted.fit) {
+    const std::optional<std::string> why = not_persistable(*m, facts, options);
+    if (!why) {
+      list.modules.push_back(m->name);
+      continue;
+    }
+    auto it = std::find_if(left_out.begin(), left_out.end(),
+                           [&](const auto& group) { return group.first == *why; });
+    if (it == left_out.end()) it = left_out.insert(left_out.end(), {*why, {}});
+    it->second.push_back("\"" + m->name + "\"");
+  }
+  if (!sorted.unsure.empty()) {
+    std::vector<std::string> names;
+    for (const ModuleSpec* m : sorted.unsure) names.push_back("\"" + m->name + "\"");
+    left_out.emplace_back("the image's CPU is not known (see their load actions)", names);
+  }
+  list.mode = profile.persist;
+  if (list.mode == PersistMode::automatic)
+    list.mode = facts.systemd ? PersistMode::modules_load_d : PersistMode::etc_modules;
+  if (list.modules.empty()) list.mode = PersistMode::none;
+  std::vector<std::string> notes;
+  for (const auto& [why, names] : left_out)
+    notes.push_back(fmt::format("not listing {}: {}", join(names, ", "), why));
+  list.note = join(notes, "; ");
+  return list;
+}
+
+// /etc/modules is shared: kvmprov's block is set or removed, every other byte stays.
+void plan_etc_modules(const Profile& profile, const Facts& facts, const BootList& list,
+                      Plan& plan) {
+  const bool listed_here = list.mode == PersistMode::etc_modules;
+  // A copy: a reference returned for a temporary path argument looks dangling to GCC 14.
+  const FileFacts etc = file_facts(facts, kEtcModules);
+  const std::optional<std::string>& before = etc.content;
+  FileChange change{.shared = true, .note = listed_here ? list.note : ""};
+  std::optional<std::string> after = before;
+  if (listed_here || before) {
+    auto edited = listed_here ? set_managed_block(before.value_or(""), profile, list.modules)
+                              : remove_managed_block(*before);
+    if (edited)
+      after = std::move(*edited);
+    else
+      change.error = edited.error().message;
+  }
+  if (listed_here) {
+    for (const auto& d : duplicates_outside_block(before.value_or(""), list.modules))
+      change.note += fmt::format("{}\"{}\" is also listed outside kvmprov's block, left as is",
+                                 change.note.empty() ? "" : "; ", d);
+  }
+  if (listed_here || after != before || !etc.read_error.empty() || !change.error.empty())
+    plan_file(plan, kEtcModules, etc, after, change);
 }
 
 }  // namespace
@@ -265,109 +367,33 @@ bool same_param_value(std::string_view have, std::string_view want) {
 }
 
 bool depends_on_cpu_vendor(const Profile& profile) {
-  return std::any_of(profile.modules.begin(), profile.modules.end(), [](const ModuleSpec& m) {
-    return is_vendor_module(m.name) || !m.when_vendors.empty();
-  });
+  return std::any_of(profile.modules.begin(), profile.modules.end(), by_vendor);
 }
 
 std::vector<const ModuleSpec*> modules_for_host(const Profile& profile, const Facts& facts) {
-  std::vector<const ModuleSpec*> out;
-  std::string why;
-  for (const auto& m : profile.modules)
-    if (module_fit(m, facts, &why) == Fit::yes) out.push_back(&m);
-  return out;
+  return sort_modules(profile, facts).fit;
 }
 
 void plan_modules(const Profile& profile, const Facts& facts, const PlanOptions& options,
                   Plan& plan) {
   const std::string header = managed_header(profile);
-  std::vector<const ModuleSpec*> mods;    // for this host: loaded and persisted
-  std::vector<const ModuleSpec*> unsure;  // an image's vendor modules: options only
-
-  // Options first, so that anything loading a module after us sees them. An image whose CPU is
-  // not known gets every vendor's options: a module that never loads never reads them.
-  std::string options_body;
-  std::vector<Action> other_cpu;
-  for (const ModuleSpec& m : profile.modules) {
-    std::string why;
-    const Fit fit = module_fit(m, facts, &why);
-    if (fit == Fit::yes) mods.push_back(&m);
-    if (fit == Fit::cpu_unknown) unsure.push_back(&m);
-    if (fit != Fit::other_cpu && !m.options.empty())
-      options_body += "options " + m.name + options_text(m.options) + "\n";
-    if (fit != Fit::yes) {
-      Action a{.id = "module:" + m.name, .kind = ActionKind::load_module, .target = m.name};
-      a.status = Status::skipped;
-      a.detail = why;
-      other_cpu.push_back(std::move(a));
-    }
-  }
+  ModuleSort sorted = sort_modules(profile, facts);
+  // Options first, so that anything loading a module after us sees them.
   plan_file(plan, kModprobeConf, file_facts(facts, kModprobeConf),
-            options_body.empty() ? std::nullopt : std::optional(header + options_body));
+            sorted.options.empty() ? std::nullopt : std::optional(header + sorted.options));
+  for (const ModuleSpec* m : sorted.fit) plan_module(*m, facts, options, plan);
+  for (Action& a : sorted.other_cpu) plan.actions.push_back(std::move(a));
 
-  for (const ModuleSpec* m : mods) plan_module(*m, facts, options, plan);
-  for (Action& a : other_cpu) plan.actions.push_back(std::move(a));
-
-  // Modules left out of the boot list, grouped by why.
-  std::vector<std::string> persisted;
-  std::vector<std::pair<std::string, std::vector<std::string>>> left_out;
-  for (const ModuleSpec* m : mods) {
-    const std::optional<std::string> why = not_persistable(*m, facts, options);
-    if (!why) {
-      persisted.push_back(m->name);
-      continue;
-    }
-    auto it = std::find_if(left_out.begin(), left_out.end(),
-                           [&](const auto& group) { return group.first == *why; });
-    if (it == left_out.end()) it = left_out.insert(left_out.end(), {*why, {}});
-    it->second.push_back("\"" + m->name + "\"");
-  }
-  if (!unsure.empty()) {
-    std::vector<std::string> names;
-    for (const ModuleSpec* m : unsure) names.push_back("\"" + m->name + "\"");
-    left_out.emplace_back("the image's CPU is not known (see their load actions)", names);
-  }
-  PersistMode mode = profile.persist;
-  if (mode == PersistMode::automatic)
-    mode = facts.systemd ? PersistMode::modules_load_d : PersistMode::etc_modules;
-  if (persisted.empty()) mode = PersistMode::none;
-  std::vector<std::string> notes;
-  for (const auto& [why, names] : left_out)
-    notes.push_back(fmt::format("not listing {}: {}", join(names, ", "), why));
-  const std::string note = join(notes, "; ");
-
+  const BootList list = boot_list(profile, facts, options, sorted);
   std::optional<std::string> load_d;
-  if (mode == PersistMode::modules_load_d) {
+  if (list.mode == PersistMode::modules_load_d) {
     std::string body = header;
-    for (const auto& n : persisted) body += n + "\n";
+    for (const auto& n : list.modules) body += n + "\n";
     load_d = body;
   }
   plan_file(plan, kModulesLoadConf, file_facts(facts, kModulesLoadConf), load_d,
-            {.note = mode == PersistMode::modules_load_d ? note : ""});
-
-  // /etc/modules is shared: kvmprov's block is set or removed, every other byte stays.
-  // A copy: a reference returned for a temporary path argument looks dangling to GCC 14.
-  const FileFacts etc = file_facts(facts, kEtcModules);
-  const std::optional<std::string>& etc_before = etc.content;
-  FileChange etc_change{.shared = true, .note = mode == PersistMode::etc_modules ? note : ""};
-  std::optional<std::string> etc_after = etc_before;
-  if (mode == PersistMode::etc_modules || etc_before) {
-    auto edited = mode == PersistMode::etc_modules
-                      ? set_managed_block(etc_before.value_or(""), profile, persisted)
-                      : remove_managed_block(*etc_before);
-    if (edited)
-      etc_after = std::move(*edited);
-    else
-      etc_change.error = edited.error().message;
-  }
-  if (mode == PersistMode::etc_modules) {
-    for (const auto& d : duplicates_outside_block(etc_before.value_or(""), persisted))
-      etc_change.note += fmt::format("{}\"{}\" is also listed outside kvmprov's block, left as is",
-                                     etc_change.note.empty() ? "" : "; ", d);
-  }
-  if (mode == PersistMode::etc_modules || etc_after != etc_before || !etc.read_error.empty() ||
-      !etc_change.error.empty())
-    plan_file(plan, kEtcModules, etc, etc_after, etc_change);
+            {.note = list.mode == PersistMode::modules_load_d ? list.note : ""});
+  plan_etc_modules(profile, facts, list, plan);
 }
 
 }  // namespace kvmprov
