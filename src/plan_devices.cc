@@ -133,246 +133,302 @@ const Action* find_action(const Plan& plan, const std::string& id) {
   return nullptr;
 }
 
+// A node's group and mode once apply has run, as the access checks see them.
+struct Effective {
+  std::string group;
+  unsigned mode = 0600;
+  bool known = false;
+};
+
+// What the steps of plan_devices work from, and what each learns for the later ones.
+struct DevicePlanner {
+  const Profile& profile;
+  const DeviceFacts& d;
+  const PlanOptions& options;
+  Accounts acc;                                        // the files' accounts and NSS's
+  std::set<std::string> groups_after;                  // groups that exist once apply has run
+  std::map<std::string, std::set<std::string>> added;  // user -> groups apply adds them to
+  std::map<std::string, Effective> effective;          // node -> group and mode after apply
+};
+
+Action group_action(const GroupSpec& g, const GroupEntry* existing, DevicePlanner& dp) {
+  Action a{.id = "group:" + g.name, .kind = ActionKind::create_group, .target = g.name};
+  a.device.group = g.name;
+  a.device.system = g.system;
+  const auto cannot = [&](const std::string& why) {
+    a.status = Status::failed;
+    a.detail = fmt::format("cannot create group \"{}\": {}", g.name, why);
+  };
+  if (existing) {
+    a.status = Status::unchanged;
+    a.detail = existing->from_nss
+                   ? fmt::format("exists (gid {}, through NSS: not in /etc/group)", existing->gid)
+                   : fmt::format("exists (gid {})", existing->gid);
+  } else if (!dp.d.group_file_error.empty()) {
+    cannot(dp.d.group_file_error);
+  } else if (!dp.d.accounts_refusal.empty()) {
+    cannot(dp.d.accounts_refusal);
+  } else if (!dp.d.group_file) {
+    cannot(fmt::format("the target has no /etc/group (is {} a system image?)",
+                       dp.options.live ? "this" : "the --root directory"));
+  } else {
+    a.status = Status::changed;
+    a.detail = g.system ? "create a system group" : "create";
+    dp.groups_after.insert(g.name);
+  }
+  return a;
+}
+
+Action member_action(const GroupSpec& g, const std::string& m, const GroupEntry* existing,
+                     DevicePlanner& dp) {
+  Action b{.id = "member:" + g.name + ":" + m,
+           .kind = ActionKind::add_member,
+           .target = m + " in " + g.name};
+  b.device.group = g.name;
+  b.device.user = m;
+  const UserEntry* user = dp.acc.user(m);
+  if (!user) {
+    b.status = Status::pending;
+    b.detail = fmt::format("user \"{}\" does not exist yet; run again once it does", m);
+  } else if (existing && dp.acc.member_of(*user, *existing)) {
+    b.status = Status::unchanged;
+    b.detail = user->gid == existing->gid ? "primary group" : "already a member";
+  } else if (existing && existing->from_nss) {
+    b.status = Status::failed;
+    b.detail = fmt::format(
+        "cannot add \"{}\" to group \"{}\": the group comes through NSS (LDAP, SSSD, extrausers), not from /etc/group: add the member where the group is defined",
+        m, g.name);
+  } else if (!dp.groups_after.count(g.name)) {
+    b.status = Status::failed;
+    b.detail = fmt::format("cannot add \"{}\": group \"{}\" cannot be created", m, g.name);
+  } else if (!dp.d.accounts_refusal.empty()) {
+    b.status = Status::failed;
+    b.detail =
+        fmt::format("cannot add \"{}\" to group \"{}\": {}", m, g.name, dp.d.accounts_refusal);
+  } else {
+    b.status = Status::changed;
+    b.detail = fmt::format("add \"{}\" to group \"{}\"", m, g.name);
+    dp.added[m].insert(g.name);
+  }
+  return b;
+}
+
+// Groups first: the rules name them, and udevd resolves a group name when it reads the rules.
+void plan_groups(DevicePlanner& dp, Plan& plan) {
+  for (const auto& g : dp.profile.groups) {
+    const GroupEntry* existing = dp.acc.group(g.name);
+    plan.actions.push_back(group_action(g, existing, dp));
+    for (const auto& m : g.members) plan.actions.push_back(member_action(g, m, existing, dp));
+  }
+}
+
+// The group and mode NODE will have: as the rules predict, else as it is, else the kernel's.
+Effective effective_of(const NodePrediction& p, const NodeState& node, const Accounts& acc) {
+  Effective e;
+  e.group = p.group ? p.group->value : node.exists ? group_name(acc, node.gid) : "root";
+  if (p.mode && parse_octal_mode(p.mode->value))
+    e.mode = *parse_octal_mode(p.mode->value);
+  else if (node.exists)
+    e.mode = node.mode;
+  else
+    e.mode = p.group ? 0660 : 0600;
+  e.known = p.group || p.mode || node.exists;
+  return e;
+}
+
+// What may interfere with kvmprov's rule, files the prediction went without, and what the mode
+// gives every user: "; note; note", or "".
+std::string node_notes(const DeviceSpec& dev, const Verdict& v, const DeviceFacts& d) {
+  std::vector<std::string> notes = v.notes;
+  notes.insert(notes.end(), d.notes.begin(), d.notes.end());
+  if (dev.mode && (*dev.mode & 0006) && dev.node != "net/tun")
+    notes.push_back(others_access_note(*dev.mode, dev.node));
+  return notes.empty() ? "" : "; " + join(notes, "; ");
+}
+
+// A node that does not exist yet: checked after its module's load when this run loads it.
+void plan_absent_node(Action& a, const Plan& plan) {
+  // Named only when known: "its driver" is no module's name.
+  const std::string module = a.device.module.empty()
+                                 ? std::string("its driver")
+                                 : fmt::format("module \"{}\"", a.device.module);
+  const Action* load =
+      a.device.module.empty() ? nullptr : find_action(plan, "module:" + a.device.module);
+  if (load && load->status == Status::changed) {
+    a.status = Status::changed;
+    a.detail = fmt::format("does not exist yet: checked after {} is loaded", module);
+  } else {
+    a.status = Status::pending;
+    a.detail = fmt::format(
+        "does not exist yet: it appears when {} is loaded; the rule applies then", module);
+  }
+}
+
+// A character device as it is against what DEV wants.
+void plan_present_node(Action& a, const DeviceSpec& dev, const NodeState& node,
+                       const DevicePlanner& dp) {
+  const Accounts& acc = dp.acc;
+  const GroupEntry* want_group = dev.group.empty() ? nullptr : acc.group(dev.group);
+  const bool group_ok = dev.group.empty() || (want_group && want_group->gid == node.gid);
+  const bool mode_ok = !dev.mode || node.mode == *dev.mode;
+  const bool owner_ok = !a.device.check_owner || node.uid == 0;
+  const std::string have = acc.perms_text(node.uid, node.gid, node.mode);
+  if (group_ok && mode_ok && owner_ok) {
+    a.status = Status::unchanged;
+    a.detail = have;
+    return;
+  }
+  const std::string want =
+      fmt::format("{}:{} {}", a.device.check_owner ? "root" : user_name(acc, node.uid),
+                  dev.group.empty() ? group_name(acc, node.gid) : dev.group,
+                  mode_text(dev.mode.value_or(node.mode)));
+  a.status = Status::changed;
+  a.detail = fmt::format("{} -> {}: {}", have, want,
+                         dp.d.udevd_running
+                             ? "udevd running: reload its rules, send a change event and verify"
+                             : "udevd not running: set directly; the rule covers later boots");
+}
+
+void decide_node(Action& a, const DeviceSpec& dev, const NodeState& node, const Verdict& v,
+                 const DevicePlanner& dp, const Plan& plan) {
+  if (dev.group.empty() && !dev.mode) {
+    a.status = Status::unchanged;
+    a.detail = "no group or mode in the profile: nothing to manage";
+  } else if (!dev.group.empty() && !dp.groups_after.count(dev.group)) {
+    const bool listed = std::any_of(dp.profile.groups.begin(), dp.profile.groups.end(),
+                                    [&](const GroupSpec& g) { return g.name == dev.group; });
+    a.status = Status::failed;
+    a.detail =
+        listed
+            ? fmt::format("group \"{}\" cannot be created (see its group action)", dev.group)
+            : fmt::format(
+                  "group \"{}\" does not exist and the profile does not create it (add it under \"groups\")",
+                  dev.group);
+  } else if (!v.defeats.empty()) {
+    a.status = Status::failed;
+    a.detail = "kvmprov's rule does not decide: " + join(v.defeats, "; ");
+  } else if (!dp.options.live) {
+    a.status = Status::skipped;
+    a.detail = not_live_reason(dp.options) +
+               (dp.options.scope == Scope::container
+                    ? ": device nodes belong to the host; kvmprov leaves them alone"
+                    : ": device nodes are left alone; the rule applies when the image boots");
+  } else if (!node.exists) {
+    plan_absent_node(a, plan);
+  } else if (!node.char_device) {
+    a.status = Status::failed;
+    a.detail = fmt::format("\"/dev/{}\" is not a character device, refusing to touch it", dev.node);
+  } else {
+    plan_present_node(a, dev, node, dp);
+  }
+}
+
+// One node_permissions action: the rules (RULES, as udev reads them after apply) predicted for
+// DEV, and the node as it is.
+Action node_action(const DeviceSpec& dev, const std::vector<ConfText>& rules, DevicePlanner& dp,
+                   const Plan& plan) {
+  const DeviceFacts& d = dp.d;
+  Action a{
+      .id = "node:" + dev.node, .kind = ActionKind::node_permissions, .target = "/dev/" + dev.node};
+  a.device.node = dev.node;
+  a.device.group = dev.group;
+  a.device.mode = dev.mode;
+  a.device.module = module_for_node(dev.node);
+  a.device.udevd_running = d.udevd_running;
+  if (!dev.group.empty() && find_action(plan, "group:" + dev.group))
+    a.requires_ok.push_back("group:" + dev.group);
+  if (auto it = d.subsystems.find(dev.node); it != d.subsystems.end())
+    a.device.subsystem = it->second;
+
+  const DeviceIdentity id{
+      .node = dev.node, .kernel = device_kernel_name(dev.node), .subsystem = a.device.subsystem};
+  NodePrediction p = predict_udev(rules, id);
+  predict_tmpfiles(d.tmpfiles, dev.node, p);
+  a.device.check_owner = !p.owner || p.owner->value == "root" || p.owner->value == "0";
+  const Verdict v = judge(dev, p, d.udevd_installed);
+
+  auto node_it = d.nodes.find(dev.node);
+  const NodeState node = node_it == d.nodes.end() ? NodeState{} : node_it->second;
+  dp.effective[dev.node] = effective_of(p, node, dp.acc);
+  decide_node(a, dev, node, v, dp, plan);
+  a.detail += node_notes(dev, v, d);
+  return a;
+}
+
+// Whether member M will be able to open DEV's node once apply has run.
+Action access_action(const std::string& m, const DeviceSpec& dev, DevicePlanner& dp) {
+  Action a{.id = "access:" + m + ":" + dev.node,
+           .kind = ActionKind::access,
+           .target = "/dev/" + dev.node};
+  a.device.node = dev.node;
+  a.device.user = m;
+  // The prediction holds only if the groups, the memberships and the node converge.
+  a.requires_ok.push_back("node:" + dev.node);
+  for (const auto& grp : dp.added[m]) {
+    a.requires_ok.push_back("group:" + grp);
+    a.requires_ok.push_back("member:" + grp + ":" + m);
+  }
+  const UserEntry* user = dp.acc.user(m);
+  const Effective& e = dp.effective[dev.node];
+  if (!user) {
+    a.status = Status::pending;
+    a.detail = fmt::format("user \"{}\" does not exist yet", m);
+    return a;
+  }
+  std::set<std::string> groups = dp.added[m];
+  for (const auto& grp : dp.acc.groups)
+    if (dp.acc.member_of(*user, grp)) groups.insert(grp.name);
+  const std::string perms = fmt::format("root:{} {}", e.group, mode_text(e.mode));
+  // The kernel's rule (may_open_rw), by group name since the group may not exist yet: a member of
+  // the node's group gets the group bits and never falls back to the others'.
+  bool ok = user->uid == 0;
+  std::string how = "root";
+  if (!ok && groups.count(e.group)) {
+    ok = (e.mode & 0060) == 0060;
+    how = fmt::format("through group \"{}\"", e.group);
+  } else if (!ok) {
+    ok = (e.mode & 0006) == 0006;
+    how = "as any user";
+  }
+  a.status = ok ? Status::unchanged : Status::failed;
+  a.detail = ok ? fmt::format("\"{}\" can open it ({}, {})", m, perms, how)
+                : fmt::format("\"{}\" cannot open it ({}; groups: {})", m, perms,
+                              join({groups.begin(), groups.end()}, ", "));
+  if (!e.known) a.detail += " (predicted: the node does not exist yet)";
+  return a;
+}
+
+// One access action per listed member (each once) and device.
+void plan_access(DevicePlanner& dp, Plan& plan) {
+  std::set<std::string> checked;
+  for (const auto& g : dp.profile.groups) {
+    for (const auto& m : g.members) {
+      if (!checked.insert(m).second) continue;
+      for (const auto& dev : dp.profile.devices) plan.actions.push_back(access_action(m, dev, dp));
+    }
+  }
+}
+
 }  // namespace
 
 void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions& options,
                   Plan& plan) {
   const DeviceFacts& d = facts.devices;
-  Accounts acc = parse_accounts(d.group_file.value_or(""), d.passwd_file.value_or(""));
-  add_system_accounts(acc, d.system_groups, d.system_users);
+  DevicePlanner dp{.profile = profile,
+                   .d = d,
+                   .options = options,
+                   .acc = parse_accounts(d.group_file.value_or(""), d.passwd_file.value_or(""))};
+  add_system_accounts(dp.acc, d.system_groups, d.system_users);
+  for (const auto& g : dp.acc.groups) dp.groups_after.insert(g.name);
+  plan_groups(dp, plan);
 
-  // Groups first: the rules name them, and udevd resolves a group name when it reads the rules.
-  std::set<std::string> groups_after;  // groups that exist once apply has run
-  for (const auto& g : acc.groups) groups_after.insert(g.name);
-  std::map<std::string, std::set<std::string>> added;  // user -> groups apply adds them to
-  for (const auto& g : profile.groups) {
-    Action a{.id = "group:" + g.name, .kind = ActionKind::create_group, .target = g.name};
-    a.device.group = g.name;
-    a.device.system = g.system;
-    const GroupEntry* existing = acc.group(g.name);
-    if (existing) {
-      a.status = Status::unchanged;
-      a.detail = existing->from_nss
-                     ? fmt::format("exists (gid {}, through NSS: not in /etc/group)", existing->gid)
-                     : fmt::format("exists (gid {})", existing->gid);
-    } else if (!d.group_file_error.empty()) {
-      a.status = Status::failed;
-      a.detail = fmt::format("cannot create group \"{}\": {}", g.name, d.group_file_error);
-    } else if (!d.accounts_refusal.empty()) {
-      a.status = Status::failed;
-      a.detail = fmt::format("cannot create group \"{}\": {}", g.name, d.accounts_refusal);
-    } else if (!d.group_file) {
-      a.status = Status::failed;
-      a.detail = fmt::format(
-          "cannot create group \"{}\": the target has no /etc/group (is {} a system image?)",
-          g.name, options.live ? "this" : "the --root directory");
-    } else {
-      a.status = Status::changed;
-      a.detail = g.system ? "create a system group" : "create";
-      groups_after.insert(g.name);
-    }
-    plan.actions.push_back(std::move(a));
-    for (const auto& m : g.members) {
-      Action b{.id = "member:" + g.name + ":" + m,
-               .kind = ActionKind::add_member,
-               .target = m + " in " + g.name};
-      b.device.group = g.name;
-      b.device.user = m;
-      const UserEntry* user = acc.user(m);
-      if (!user) {
-        b.status = Status::pending;
-        b.detail = fmt::format("user \"{}\" does not exist yet; run again once it does", m);
-      } else if (existing && acc.member_of(*user, *existing)) {
-        b.status = Status::unchanged;
-        b.detail = user->gid == existing->gid ? "primary group" : "already a member";
-      } else if (existing && existing->from_nss) {
-        b.status = Status::failed;
-        b.detail = fmt::format(
-            "cannot add \"{}\" to group \"{}\": the group comes through NSS (LDAP, SSSD, extrausers), not from /etc/group: add the member where the group is defined",
-            m, g.name);
-      } else if (!groups_after.count(g.name)) {
-        b.status = Status::failed;
-        b.detail = fmt::format("cannot add \"{}\": group \"{}\" cannot be created", m, g.name);
-      } else if (!d.accounts_refusal.empty()) {
-        b.status = Status::failed;
-        b.detail =
-            fmt::format("cannot add \"{}\" to group \"{}\": {}", m, g.name, d.accounts_refusal);
-      } else {
-        b.status = Status::changed;
-        b.detail = fmt::format("add \"{}\" to group \"{}\"", m, g.name);
-        added[m].insert(g.name);
-      }
-      plan.actions.push_back(std::move(b));
-    }
-  }
-
-  // The rules file.
   const std::optional<std::string> ours = udev_rules_text(profile);
   plan_file(plan, kUdevRulesFile, file_facts(facts, kUdevRulesFile), ours,
             {.why_removed = "the profile lists no devices"});
 
-  // One action per device node.
   const std::vector<ConfText> rules = rules_after(d.udev_rules, ours);
-  struct Effective {
-    std::string group;
-    unsigned mode = 0600;
-    bool known = false;
-  };
-  std::map<std::string, Effective> effective;  // node -> group and mode once apply has run
-  for (const auto& dev : profile.devices) {
-    Action a{.id = "node:" + dev.node,
-             .kind = ActionKind::node_permissions,
-             .target = "/dev/" + dev.node};
-    a.device.node = dev.node;
-    a.device.group = dev.group;
-    a.device.mode = dev.mode;
-    a.device.module = module_for_node(dev.node);
-    a.device.udevd_running = d.udevd_running;
-    if (!dev.group.empty() && find_action(plan, "group:" + dev.group))
-      a.requires_ok.push_back("group:" + dev.group);
-    if (auto it = d.subsystems.find(dev.node); it != d.subsystems.end())
-      a.device.subsystem = it->second;
-
-    const DeviceIdentity id{
-        .node = dev.node, .kernel = device_kernel_name(dev.node), .subsystem = a.device.subsystem};
-    NodePrediction p = predict_udev(rules, id);
-    predict_tmpfiles(d.tmpfiles, dev.node, p);
-    a.device.check_owner = !p.owner || p.owner->value == "root" || p.owner->value == "0";
-    Verdict v = judge(dev, p, d.udevd_installed);
-
-    auto node_it = d.nodes.find(dev.node);
-    const NodeState node = node_it == d.nodes.end() ? NodeState{} : node_it->second;
-    Effective& e = effective[dev.node];
-    e.group = p.group ? p.group->value : node.exists ? group_name(acc, node.gid) : "root";
-    if (p.mode && parse_octal_mode(p.mode->value))
-      e.mode = *parse_octal_mode(p.mode->value);
-    else if (node.exists)
-      e.mode = node.mode;
-    else
-      e.mode = p.group ? 0660 : 0600;
-    e.known = p.group || p.mode || node.exists;
-
-    std::vector<std::string> notes = v.notes;
-    notes.insert(notes.end(), d.notes.begin(), d.notes.end());
-    if (dev.mode && (*dev.mode & 0006) && dev.node != "net/tun")
-      notes.push_back(others_access_note(*dev.mode, dev.node));
-    const std::string note_text = notes.empty() ? "" : "; " + join(notes, "; ");
-
-    if (dev.group.empty() && !dev.mode) {
-      a.status = Status::unchanged;
-      a.detail = "no group or mode in the profile: nothing to manage";
-    } else if (!dev.group.empty() && !groups_after.count(dev.group)) {
-      const bool listed = std::any_of(profile.groups.begin(), profile.groups.end(),
-                                      [&](const GroupSpec& g) { return g.name == dev.group; });
-      a.status = Status::failed;
-      a.detail =
-          listed
-              ? fmt::format("group \"{}\" cannot be created (see its group action)", dev.group)
-              : fmt::format(
-                    "group \"{}\" does not exist and the profile does not create it (add it under \"groups\")",
-                    dev.group);
-    } else if (!v.defeats.empty()) {
-      a.status = Status::failed;
-      a.detail = "kvmprov's rule does not decide: " + join(v.defeats, "; ");
-    } else if (!options.live) {
-      a.status = Status::skipped;
-      a.detail = not_live_reason(options) +
-                 (options.scope == Scope::container
-                      ? ": device nodes belong to the host; kvmprov leaves them alone"
-                      : ": device nodes are left alone; the rule applies when the image boots");
-    } else if (!node.exists) {
-      // Named only when known: "its driver" is no module's name.
-      const std::string module = a.device.module.empty()
-                                     ? std::string("its driver")
-                                     : fmt::format("module \"{}\"", a.device.module);
-      const Action* load =
-          a.device.module.empty() ? nullptr : find_action(plan, "module:" + a.device.module);
-      if (load && load->status == Status::changed) {
-        a.status = Status::changed;
-        a.detail = fmt::format("does not exist yet: checked after {} is loaded", module);
-      } else {
-        a.status = Status::pending;
-        a.detail = fmt::format(
-            "does not exist yet: it appears when {} is loaded; the rule applies then", module);
-      }
-    } else if (!node.char_device) {
-      a.status = Status::failed;
-      a.detail =
-          fmt::format("\"/dev/{}\" is not a character device, refusing to touch it", dev.node);
-    } else {
-      const GroupEntry* want_group = dev.group.empty() ? nullptr : acc.group(dev.group);
-      const bool group_ok = dev.group.empty() || (want_group && want_group->gid == node.gid);
-      const bool mode_ok = !dev.mode || node.mode == *dev.mode;
-      const bool owner_ok = !a.device.check_owner || node.uid == 0;
-      const std::string have = acc.perms_text(node.uid, node.gid, node.mode);
-      if (group_ok && mode_ok && owner_ok) {
-        a.status = Status::unchanged;
-        a.detail = have;
-      } else {
-        const std::string want =
-            fmt::format("{}:{} {}", a.device.check_owner ? "root" : user_name(acc, node.uid),
-                        dev.group.empty() ? group_name(acc, node.gid) : dev.group,
-                        mode_text(dev.mode.value_or(node.mode)));
-        a.status = Status::changed;
-        a.detail = fmt::format(
-            "{} -> {}: {}", have, want,
-            d.udevd_running ? "udevd running: reload its rules, send a change event and verify"
-                            : "udevd not running: set directly; the rule covers later boots");
-      }
-    }
-    a.detail += note_text;
-    plan.actions.push_back(std::move(a));
-  }
-
-  // Whether each listed member will be able to open each node.
-  std::set<std::string> checked;
-  for (const auto& g : profile.groups) {
-    for (const auto& m : g.members) {
-      if (!checked.insert(m).second) continue;
-      for (const auto& dev : profile.devices) {
-        Action a{.id = "access:" + m + ":" + dev.node,
-                 .kind = ActionKind::access,
-                 .target = "/dev/" + dev.node};
-        a.device.node = dev.node;
-        a.device.user = m;
-        // The prediction holds only if the groups, the memberships and the node converge.
-        a.requires_ok.push_back("node:" + dev.node);
-        for (const auto& grp : added[m]) {
-          a.requires_ok.push_back("group:" + grp);
-          a.requires_ok.push_back("member:" + grp + ":" + m);
-        }
-        const UserEntry* user = acc.user(m);
-        const Effective& e = effective[dev.node];
-        if (!user) {
-          a.status = Status::pending;
-          a.detail = fmt::format("user \"{}\" does not exist yet", m);
-          plan.actions.push_back(std::move(a));
-          continue;
-        }
-        std::set<std::string> groups = added[m];
-        for (const auto& grp : acc.groups)
-          if (acc.member_of(*user, grp)) groups.insert(grp.name);
-        const std::string perms = fmt::format("root:{} {}", e.group, mode_text(e.mode));
-        // The kernel's rule (may_open_rw), by group name since the group may not exist yet: a
-        // member of the node's group gets the group bits and never falls back to the others'.
-        bool ok = user->uid == 0;
-        std::string how = "root";
-        if (!ok && groups.count(e.group)) {
-          ok = (e.mode & 0060) == 0060;
-          how = fmt::format("through group \"{}\"", e.group);
-        } else if (!ok) {
-          ok = (e.mode & 0006) == 0006;
-          how = "as any user";
-        }
-        a.status = ok ? Status::unchanged : Status::failed;
-        a.detail = ok ? fmt::format("\"{}\" can open it ({}, {})", m, perms, how)
-                      : fmt::format("\"{}\" cannot open it ({}; groups: {})", m, perms,
-                                    join({groups.begin(), groups.end()}, ", "));
-        if (!e.known) a.detail += " (predicted: the node does not exist yet)";
-        plan.actions.push_back(std::move(a));
-      }
-    }
-  }
+  for (const auto& dev : profile.devices) plan.actions.push_back(node_action(dev, rules, dp, plan));
+  plan_access(dp, plan);
 }
 
 }  // namespace kvmprov
