@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "util/text.h"
+
 namespace kvmprov {
 
 namespace {
@@ -32,7 +34,7 @@ std::optional<T> parse_id(std::string_view s) {
 
 template <class Fn>
 void for_each_line(std::string_view text, Fn fn) {
-  for (std::string_view line : split(text, '\n')) {
+  for (std::string_view line : lines(text)) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || line.front() == '#' || line.front() == '+' || line.front() == '-') continue;
     fn(line);
