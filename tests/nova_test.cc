@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "action_checks.h"
 #include "apply.h"
 #include "atomic_file.h"
 #include "cpu_map.h"
@@ -24,7 +25,9 @@
 namespace kvmprov {
 namespace {
 
+using test::check_action;
 using test::FakeHost;
+using test::find;
 
 const std::string kData = KVMPROV_TEST_DATA;
 
@@ -353,12 +356,6 @@ Profile nova_profile(NovaSpec spec) {
   return p;
 }
 
-const Action* find(const std::vector<Action>& actions, const std::string& id) {
-  auto it =
-      std::find_if(actions.begin(), actions.end(), [&](const Action& a) { return a.id == id; });
-  return it == actions.end() ? nullptr : &*it;
-}
-
 const std::string kConf = "/etc/nova/nova.conf";
 
 FakeHost nova_host() {
@@ -464,10 +461,8 @@ TEST_CASE("virt_type auto with the modules about to be loaded: kvm, unless a loa
   Plan plan = make_plan(p, f, {.live = true});
   CHECK(find(plan.actions, "nova:virt_type")->target == "kvm");
   h.load_errors_["kvm_intel"] = EPERM;
-  auto done = apply_plan(h, plan);
-  const Action* file = find(done, "file:" + kConf);
-  CHECK(file->status == Status::failed);
-  CHECK(file->detail == "not done: it depends on \"module:kvm_intel\", which failed");
+  check_action(apply_plan(h, plan), "file:" + kConf, Status::failed,
+               "not done: it depends on \"module:kvm_intel\", which failed");
   CHECK(h.writes_.empty());
 }
 
@@ -489,10 +484,8 @@ TEST_CASE("a missing nova.conf is pending, never created") {
   h.files_.clear();
   Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
   Facts f = observe(h, p);
-  auto done = apply_plan(h, make_plan(p, f, {.live = true}));
-  const Action* file = find(done, "file:" + kConf);
-  CHECK(file->status == Status::pending);
-  CHECK(file->detail == "nova.conf not found: install nova-compute first, then run again");
+  check_action(apply_plan(h, make_plan(p, f, {.live = true})), "file:" + kConf, Status::pending,
+               "nova.conf not found: install nova-compute first, then run again");
   CHECK(h.writes_.empty());
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "action_checks.h"
 #include "apply.h"
 #include "fake_host.h"
 #include "persist.h"
@@ -16,7 +17,7 @@
 namespace kvmprov {
 namespace {
 
-using test::FakeHost;
+using namespace test;  // FakeHost and the action checks
 
 Profile default_profile(PersistMode persist = PersistMode::automatic) {
   Profile p;
@@ -42,10 +43,15 @@ FakeHost amd_host() {
   return h;
 }
 
-const Action* find(const std::vector<Action>& actions, const std::string& id) {
-  auto it =
-      std::find_if(actions.begin(), actions.end(), [&](const Action& a) { return a.id == id; });
-  return it == actions.end() ? nullptr : &*it;
+// The default profile asking nested=1 of MODULE, which H has in STATE showing nested as SHOWN.
+Profile nested_on(FakeHost& h, const std::string& module, ModuleState state,
+                  const std::string& shown) {
+  h.modules_[module].state = state;
+  h.modules_[module].params["nested"] = shown;
+  Profile p = default_profile();
+  for (auto& m : p.modules)
+    if (m.name == module) m.options = {{"nested", "1"}};
+  return p;
 }
 
 std::vector<Action> run(FakeHost& h, const Profile& p, bool allow_reload = false) {
@@ -64,12 +70,11 @@ TEST_CASE("amd host with systemd: loads kvm, kvm_amd, vhost_net and lists them i
   Facts f = observe(h, p);
   Plan plan = make_plan(p, f, {.live = true});
 
-  std::vector<std::string> ids;
-  for (const auto& a : plan.actions) ids.push_back(a.id + "=" + std::string(status_name(a.status)));
   // The other vendor's module is said to be left out, not silently dropped.
-  CHECK(ids == std::vector<std::string>{"module:kvm=changed", "module:kvm_amd=changed",
-                                        "module:vhost_net=changed", "module:kvm_intel=skipped",
-                                        "file:/etc/modules-load.d/kvmprov.conf=changed"});
+  CHECK(ids_and_status(plan.actions) ==
+        std::vector<std::string>{"module:kvm=changed", "module:kvm_amd=changed",
+                                 "module:vhost_net=changed", "module:kvm_intel=skipped",
+                                 "file:/etc/modules-load.d/kvmprov.conf=changed"});
   CHECK(find(plan.actions, "module:kvm_intel")->detail ==
         "for intel CPUs (\"when\"); this CPU is amd");
 
@@ -189,18 +194,11 @@ TEST_CASE("without libkmod a load fails with the library's error, not \"not foun
 
 TEST_CASE("option drift on a loaded module: pending without --allow-reload, reload with it") {
   FakeHost h = amd_host();
-  for (const char* m : {"kvm", "kvm_amd"}) h.modules_[m].state = ModuleState::live;
-  h.modules_["kvm_amd"].params["nested"] = "0\n";
-  Profile p = default_profile();
-  p.modules[2].options = {{"nested", "1"}};
-
-  auto done = run(h, p);
-  const Action* reload = find(done, "reload:kvm_amd");
-  REQUIRE(reload);
-  CHECK(reload->status == Status::pending);
-  CHECK(reload->detail ==
-        "\"kvm_amd\" is loaded with nested is 0 (profile: 1); reloading it needs --allow-reload "
-        "(and no running guests)");
+  h.modules_["kvm"].state = ModuleState::live;
+  Profile p = nested_on(h, "kvm_amd", ModuleState::live, "0\n");
+  check_action(run(h, p), "reload:kvm_amd", Status::pending,
+               "\"kvm_amd\" is loaded with nested is 0 (profile: 1); reloading it needs "
+               "--allow-reload (and no running guests)");
   CHECK(h.unloads_.empty());
 
   SUBCASE("in use: still pending, with the users") {
@@ -230,27 +228,17 @@ TEST_CASE("parameter values: sysfs's Y/N against the profile's 1/0 and true/fals
 
 TEST_CASE("Y/N and 1/0 are the same value") {
   FakeHost h = amd_host();
-  h.modules_["kvm_amd"].state = ModuleState::live;
-  h.modules_["kvm_amd"].params["nested"] = "Y\n";
-  Profile p = default_profile();
-  p.modules[2].options = {{"nested", "1"}};
+  Profile p = nested_on(h, "kvm_amd", ModuleState::live, "Y\n");
   CHECK(find(run(h, p), "reload:kvm_amd") == nullptr);
 }
 
 TEST_CASE("built-in module with a different option: the exact kernel command line, pending") {
   FakeHost h = amd_host();
   h.kernel_files_["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
-  h.modules_["kvm_intel"].state = ModuleState::builtin;
-  h.modules_["kvm_intel"].params["nested"] = "N";
-  Profile p = default_profile();
-  p.modules[1].options = {{"nested", "1"}};
-  auto done = run(h, p);
-  const Action* a = find(done, "cmdline:kvm_intel");
-  REQUIRE(a);
-  CHECK(a->status == Status::pending);
-  CHECK(a->detail ==
-        "\"kvm_intel\" is built into the kernel and nested is N (profile: 1); add "
-        "\"kvm_intel.nested=1\" to the kernel command line and reboot");
+  Profile p = nested_on(h, "kvm_intel", ModuleState::builtin, "N");
+  check_action(run(h, p), "cmdline:kvm_intel", Status::pending,
+               "\"kvm_intel\" is built into the kernel and nested is N (profile: 1); add "
+               "\"kvm_intel.nested=1\" to the kernel command line and reboot");
 }
 
 TEST_CASE("kernel without module support: built-in kvm satisfied, the rest fail, not persisted") {
