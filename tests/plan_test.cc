@@ -11,8 +11,6 @@
 #include "fake_host.h"
 #include "persist.h"
 #include "plan.h"
-#include "report.h"
-#include "util/diff.h"
 
 namespace kvmprov {
 namespace {
@@ -472,70 +470,6 @@ TEST_CASE("apply sweeps stale temporaries beside every managed file, also those 
   CHECK(h.sweeps_ == std::vector<std::string>{kModprobeConf, kEtcModules, kModulesLoadConf,
                                               std::string(kUdevRulesFile)});
   CHECK(h.writes_.empty());
-}
-
-TEST_CASE("exit statuses, plain and detailed") {
-  Profile p = default_profile();
-  Facts f;
-  RunReport r{.verb = "apply", .profile = &p, .facts = &f};
-  CHECK(exit_status(r, false) == 0);
-  CHECK(exit_status(r, true) == 0);
-  r.actions.push_back({.status = Status::changed});
-  CHECK(exit_status(r, false) == 0);
-  CHECK(exit_status(r, true) == 2);
-  r.actions.push_back({.status = Status::failed});
-  CHECK(exit_status(r, false) == 1);
-  CHECK(exit_status(r, true) == 6);
-  r.verb = "plan";
-  r.dry_run = true;
-  CHECK(exit_status(r, false) == 1);  // a plan that predicts a failure fails
-  CHECK(exit_status(r, true) == 6);
-}
-
-TEST_CASE("pending items are changes in a plan, not after apply") {
-  Profile p = default_profile();
-  Facts f;
-  for (const char* verb : {"plan", "apply"}) {
-    CAPTURE(verb);
-    const bool plan = std::string_view(verb) == "plan";
-    RunReport r{.verb = verb, .dry_run = plan, .profile = &p, .facts = &f};
-    r.actions.push_back({.status = Status::unchanged});
-    r.actions.push_back({.status = Status::skipped});
-    CHECK(exit_status(r, true) == 0);
-    r.actions.push_back({.status = Status::pending});
-    CHECK(exit_status(r, false) == 0);
-    CHECK(exit_status(r, true) == (plan ? 2 : 0));
-    r.actions.push_back({.status = Status::failed});
-    CHECK(exit_status(r, false) == 1);
-    CHECK(exit_status(r, true) == (plan ? 6 : 4));
-  }
-}
-
-TEST_CASE("unified diff") {
-  CHECK(unified_diff("/etc/x", std::nullopt, "a\nb\n") ==
-        "--- /dev/null\n+++ b/etc/x\n@@ -0,0 +1,2 @@\n+a\n+b\n");
-  CHECK(unified_diff("/etc/x", "a\nb\nc\n", "a\nB\nc\n") ==
-        "--- a/etc/x\n+++ b/etc/x\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
-  CHECK(unified_diff("/etc/x", "a\n", std::nullopt) ==
-        "--- a/etc/x\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-a\n");
-  CHECK(unified_diff("/etc/x", "same\n", "same\n").empty());
-  // A rewrite (more edits than worth searching for) is shown as every old line removed and
-  // every new one added, in one hunk.
-  std::string before, after;
-  for (int i = 0; i < 1200; ++i) {
-    before += "old " + std::to_string(i) + "\n";
-    after += "new " + std::to_string(i) + "\n";
-  }
-  const std::string rewrite = unified_diff("/etc/x", before, after);
-  CHECK(rewrite.starts_with("--- a/etc/x\n+++ b/etc/x\n@@ -1,1200 +1,1200 @@\n-old 0\n"));
-  CHECK(rewrite.find("-old 1199\n+new 0\n") != std::string::npos);
-  CHECK(rewrite.ends_with("+new 1199\n"));
-  // Few edits in a long file: a hunk with three lines of context around each change.
-  std::string changed = before;
-  changed.replace(changed.find("old 600\n"), 8, "OLD 600\n");
-  CHECK(unified_diff("/etc/x", before, changed) ==
-        "--- a/etc/x\n+++ b/etc/x\n@@ -598,7 +598,7 @@\n old 597\n old 598\n old 599\n-old 600\n"
-        "+OLD 600\n old 601\n old 602\n old 603\n");
 }
 
 }  // namespace
