@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // What every planner shares: the options of the run (live or not, and why not) and how one file
-// is planned from what observe saw of it. Pure: no planner here takes a Host.
+// is planned from what observe saw of it. Pure: nothing here takes a Host.
 #pragma once
 
 #include <optional>
@@ -8,7 +8,7 @@
 
 #include "action.h"
 #include "facts.h"
-#include "host.h"
+#include "host.h"  // Scope alone
 
 namespace kvmprov {
 
