@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "util/text.h"
+
 namespace kvmprov {
 
 namespace {
@@ -32,37 +34,36 @@ std::optional<T> parse_id(std::string_view s) {
 
 template <class Fn>
 void for_each_line(std::string_view text, Fn fn) {
-  for (std::string_view line : split(text, '\n')) {
+  for (std::string_view line : lines(text)) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || line.front() == '#' || line.front() == '+' || line.front() == '-') continue;
     fn(line);
   }
 }
 
+// The first of ITEMS that PRED holds for; nullptr when none does.
+template <class T, class Pred>
+const T* first_of(const std::vector<T>& items, Pred pred) {
+  auto it = std::find_if(items.begin(), items.end(), pred);
+  return it == items.end() ? nullptr : &*it;
+}
+
 }  // namespace
 
 const GroupEntry* Accounts::group(std::string_view name) const {
-  for (const auto& g : groups)
-    if (g.name == name) return &g;
-  return nullptr;
+  return first_of(groups, [&](const GroupEntry& g) { return g.name == name; });
 }
 
 const GroupEntry* Accounts::group_by_gid(gid_t gid) const {
-  for (const auto& g : groups)
-    if (g.gid == gid) return &g;
-  return nullptr;
+  return first_of(groups, [&](const GroupEntry& g) { return g.gid == gid; });
 }
 
 const UserEntry* Accounts::user(std::string_view name) const {
-  for (const auto& u : users)
-    if (u.name == name) return &u;
-  return nullptr;
+  return first_of(users, [&](const UserEntry& u) { return u.name == name; });
 }
 
 const UserEntry* Accounts::user_by_uid(uid_t uid) const {
-  for (const auto& u : users)
-    if (u.uid == uid) return &u;
-  return nullptr;
+  return first_of(users, [&](const UserEntry& u) { return u.uid == uid; });
 }
 
 std::string Accounts::perms_text(uid_t uid, gid_t gid, unsigned mode) const {

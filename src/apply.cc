@@ -3,37 +3,26 @@
 // outcome of each. It decides nothing the plan did not.
 #include "apply.h"
 
+#include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "atomic_file.h"
-#include "devices.h"
+#include "plan_modules.h"
 
 namespace kvmprov {
 
 Summary summarize(const std::vector<Action>& actions) {
-  Summary s;
-  for (const auto& a : actions) {
-    switch (a.status) {
-      case Status::changed:
-        ++s.changed;
-        break;
-      case Status::unchanged:
-        ++s.unchanged;
-        break;
-      case Status::failed:
-        ++s.failed;
-        break;
-      case Status::skipped:
-        ++s.skipped;
-        break;
-      case Status::pending:
-        ++s.pending;
-        break;
-    }
-  }
-  return s;
+  const auto count = [&](Status s) {
+    return static_cast<int>(std::count_if(actions.begin(), actions.end(),
+                                          [&](const Action& a) { return a.status == s; }));
+  };
+  return Summary{.changed = count(Status::changed),
+                 .unchanged = count(Status::unchanged),
+                 .failed = count(Status::failed),
+                 .skipped = count(Status::skipped),
+                 .pending = count(Status::pending)};
 }
 
 namespace {

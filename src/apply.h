@@ -2,8 +2,9 @@
 // apply: the only writer. Runs a Plan through the Host and records what happened.
 #pragma once
 
+#include "action.h"
+#include "facts.h"
 #include "host.h"
-#include "plan.h"
 
 namespace kvmprov {
 
@@ -23,5 +24,8 @@ void sweep_stale_temporaries(Host& host, const Facts& facts, const Plan& plan);
 // Runs every action with status `changed`; the others are carried over as they are. One failed
 // action does not stop the others. Returns the actions with their final status and detail.
 std::vector<Action> apply_plan(Host& host, const Plan& plan);
+
+// Carries out one create_group, add_member, node_permissions or access action (devices_apply.cc).
+void apply_device_action(Host& host, Action& action);
 
 }  // namespace kvmprov

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Apply of group, member, device node and access actions. A node counts as converged only when
 // stat() after the change shows the wanted owner, group and mode.
+#include "apply.h"
+
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "accounts.h"
-#include "devices.h"
 
 namespace kvmprov {
 

@@ -20,7 +20,7 @@
 #include "apply.h"
 #include "check.h"
 #include "libvirt.h"
-#include "nova.h"
+#include "observe.h"
 #include "plan.h"
 #include "profile.h"
 #include "report.h"

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "util/text.h"
+
 namespace kvmprov {
 
 namespace {
@@ -17,16 +19,15 @@ struct Span {
 
 constexpr std::string_view kByteOrderMark = "\xef\xbb\xbf";
 
-// Calls FN(line_without_newline, start, end_including_newline) for each line.
+// Calls FN(line_without_newline, start, end_including_newline) for each line, until FN returns
+// false.
 template <class Fn>
 void for_each_line(std::string_view text, Fn fn) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    size_t end = nl == std::string_view::npos ? text.size() : nl + 1;
-    size_t line_end = nl == std::string_view::npos ? text.size() : nl;
-    if (!fn(text.substr(pos, line_end - pos), pos, end)) return;
-    pos = end;
+  size_t start = 0;
+  for (std::string_view line : lines(text)) {
+    const size_t end = std::min(start + line.size() + 1, text.size());
+    if (!fn(line, start, end)) return;
+    start = end;
   }
 }
 

@@ -11,6 +11,11 @@
 
 namespace kvmprov {
 
+// The files kvmprov owns or shares.
+inline constexpr const char* kModprobeConf = "/etc/modprobe.d/kvmprov.conf";
+inline constexpr const char* kModulesLoadConf = "/etc/modules-load.d/kvmprov.conf";
+inline constexpr const char* kEtcModules = "/etc/modules";
+
 inline constexpr std::string_view kBlockBegin = "# BEGIN kvmprov";
 inline constexpr std::string_view kBlockEnd = "# END kvmprov";
 

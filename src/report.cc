@@ -13,51 +13,33 @@ namespace {
 
 constexpr const char* kReset = "\033[0m";
 
-const char* color_of(Status s) {
-  switch (s) {
-    case Status::changed:
-      return "\033[32m";
-    case Status::failed:
-      return "\033[31m";
-    case Status::pending:
-      return "\033[33m";
-    case Status::skipped:
-      return "\033[36m";
-    case Status::unchanged:
-      return "";
-  }
-  return "";
+// How each status looks: its color on a terminal, and its marker in a plan ('\0' for a change,
+// which its kind marks).
+struct StatusLook {
+  Status status;
+  const char* color;
+  char marker;
+};
+constexpr StatusLook kLooks[] = {
+    {Status::unchanged, "", '='},       {Status::changed, "\033[32m", '\0'},
+    {Status::failed, "\033[31m", '!'},  {Status::pending, "\033[33m", '?'},
+    {Status::skipped, "\033[36m", '.'},
+};
+
+const StatusLook& look_of(Status s) {
+  for (const StatusLook& look : kLooks)
+    if (look.status == s) return look;
+  return kLooks[0];
 }
 
 // The plan's diff-like marker of an action.
 char plan_marker(const Action& a) {
-  switch (a.status) {
-    case Status::unchanged:
-      return '=';
-    case Status::failed:
-      return '!';
-    case Status::pending:
-      return '?';
-    case Status::skipped:
-      return '.';
-    case Status::changed:
-      break;
-  }
-  switch (a.kind) {
-    case ActionKind::remove_file:
-      return '-';
-    case ActionKind::write_file:
-      return a.before ? '~' : '+';
-    case ActionKind::reload_module:
-      return '~';
-    case ActionKind::create_group:
-    case ActionKind::add_member:
-      return '+';
-    case ActionKind::node_permissions:
-      return '~';
-    default:
-      return '+';
-  }
+  if (const char marker = look_of(a.status).marker) return marker;
+  if (a.kind == ActionKind::remove_file) return '-';
+  if (a.kind == ActionKind::write_file) return a.before ? '~' : '+';
+  const bool in_place =
+      a.kind == ActionKind::reload_module || a.kind == ActionKind::node_permissions;
+  return in_place ? '~' : '+';
 }
 
 std::string summary_line(const RunReport& r) {
@@ -80,7 +62,7 @@ std::string render_text(const RunReport& r, const RenderOptions& o) {
   const bool plan = r.dry_run;
   for (const auto& a : r.actions) {
     if (o.quiet && a.status != Status::failed && a.status != Status::pending) continue;
-    const char* c = o.color ? color_of(a.status) : "";
+    const char* c = o.color ? look_of(a.status).color : "";
     const char* reset = o.color && *c ? kReset : "";
     std::string head =
         plan ? std::string(1, plan_marker(a)) : fmt::format("{:<9}", status_name(a.status));

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "action.h"
 #include "apply.h"
 #include "facts.h"
-#include "plan.h"
 #include "profile.h"
 
 namespace kvmprov {

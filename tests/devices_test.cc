@@ -7,22 +7,20 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
 
+#include "action_checks.h"
 #include "apply.h"
-#include "devices.h"
 #include "fake_host.h"
 #include "plan.h"
+#include "plan_devices.h"
 #include "test_util.h"
 #include "udev_rules.h"
 
 namespace kvmprov {
 namespace {
 
-using test::FakeHost;
-using test::put;
-using test::TempDir;
+using namespace test;  // FakeHost, TempDir, put, and the action checks
 
 Profile kvm_profile(std::vector<std::string> members = {"nova"}) {
   Profile p;
@@ -48,10 +46,9 @@ FakeHost host_with_kvm() {
   return h;
 }
 
-const Action* find(const std::vector<Action>& actions, const std::string& id) {
-  auto it =
-      std::find_if(actions.begin(), actions.end(), [&](const Action& a) { return a.id == id; });
-  return it == actions.end() ? nullptr : &*it;
+// The plan for P on the running system H.
+Plan live_plan(Host& h, const Profile& p) {
+  return make_plan(p, observe(h, p), {.live = true});
 }
 
 std::vector<Action> run(Host& h, const Profile& p) {
@@ -59,17 +56,10 @@ std::vector<Action> run(Host& h, const Profile& p) {
   return apply_plan(h, make_plan(p, f, {.live = h.live()}));
 }
 
-std::vector<std::string> ids_and_status(const std::vector<Action>& actions) {
-  std::vector<std::string> out;
-  for (const auto& a : actions) out.push_back(a.id + "=" + std::string(status_name(a.status)));
-  return out;
-}
-
 TEST_CASE("udevd not running: the node is set directly, and a second run changes nothing") {
   FakeHost h = host_with_kvm();
   Profile p = kvm_profile();
-  Facts f = observe(h, p);
-  Plan plan = make_plan(p, f, {.live = true});
+  Plan plan = live_plan(h, p);
   CHECK(ids_and_status(plan.actions) ==
         std::vector<std::string>{"group:kvm=unchanged", "member:kvm:nova=changed",
                                  "file:/etc/udev/rules.d/65-kvmprov.rules=changed",
@@ -136,16 +126,14 @@ TEST_CASE("udevd running but not applying the rule (a group new to it): set dire
   auto done = run(h, kvm_profile());
   CHECK(h.groups_created_ == std::vector<std::string>{"kvm (system)"});
   CHECK(find(done, "group:kvm")->detail == "created a system group");
-  const Action* node = find(done, "node:kvm");
-  CHECK(node->status == Status::changed);
-  CHECK(node->detail ==
-        "root:root 0600 -> root:kvm 0660: udevd did not apply the rule: still root:root 0600 "
-        "after a rules reload and a change event (udevd resolves group names when it reads its "
-        "rules; a group created since it last read them is unknown to it until a rules file "
-        "changes or it restarts); set directly");
+  check_action(done, "node:kvm", Status::changed,
+               "root:root 0600 -> root:kvm 0660: udevd did not apply the rule: still root:root "
+               "0600 after a rules reload and a change event (udevd resolves group names when it "
+               "reads its rules; a group created since it last read them is unknown to it until a "
+               "rules file changes or it restarts); set directly");
+  CHECK(h.nodes_["kvm"].gid == 999);
   CHECK(h.udev_events_ == std::vector<std::string>{"misc/kvm"});
   CHECK(h.node_changes_ == std::vector<std::string>{"kvm"});
-  CHECK(h.nodes_["kvm"].gid == 999);
 }
 
 TEST_CASE("the real open() as the member decides over the permission bits") {
@@ -183,8 +171,7 @@ TEST_CASE("a node that does not exist is pending with the module that creates it
   h.nodes_.clear();
   Profile p = kvm_profile();
   p.devices.push_back({.node = "net/tun", .mode = 0666});
-  Facts f = observe(h, p);
-  Plan plan = make_plan(p, f, {.live = true});
+  Plan plan = live_plan(h, p);
   CHECK(find(plan.actions, "node:kvm")->status == Status::pending);
   CHECK(find(plan.actions, "node:kvm")->detail ==
         "does not exist yet: it appears when module \"kvm\" is loaded; the rule applies then");
@@ -201,8 +188,7 @@ TEST_CASE("a node whose module this run loads is checked after the load") {
   h.available("kvm");
   Profile p = kvm_profile();
   p.modules = {{.name = "kvm"}};
-  Facts f = observe(h, p);
-  Plan plan = make_plan(p, f, {.live = true});
+  Plan plan = live_plan(h, p);
   CHECK(find(plan.actions, "node:kvm")->status == Status::changed);
   CHECK(find(plan.actions, "node:kvm")->detail ==
         "does not exist yet: checked after module \"kvm\" is loaded");
@@ -216,12 +202,9 @@ TEST_CASE("a node already right is not touched; world-writable /dev/kvm is allow
   h.node("kvm", 0, 994, 0666);
   Profile p = kvm_profile({});
   p.devices[0].mode = 0666;
-  auto done = run(h, p);
-  const Action* node = find(done, "node:kvm");
-  CHECK(node->status == Status::unchanged);
-  CHECK(node->detail ==
-        "root:kvm 0666; world-writable (0666): every local user can open it and run virtual "
-        "machines");
+  check_action(run(h, p), "node:kvm", Status::unchanged,
+               "root:kvm 0666; world-writable (0666): every local user can open it and run "
+               "virtual machines");
   CHECK(h.node_changes_.empty());
 }
 
@@ -230,8 +213,7 @@ TEST_CASE("a member of the node's group gets the group bits, not the others' (as
   h.node("kvm", 0, 994, 0606);
   Profile p = kvm_profile();
   p.devices[0].mode = 0606;
-  Facts f = observe(h, p);
-  Plan plan = make_plan(p, f, {.live = true});
+  Plan plan = live_plan(h, p);
   const Action* access = find(plan.actions, "access:nova:kvm");
   REQUIRE(access);
   CHECK(access->status == Status::failed);
@@ -242,8 +224,7 @@ TEST_CASE("files that cannot be read: the node says its prediction went without 
   FakeHost h = host_with_kvm();
   h.read_errors_["/usr/lib/udev/rules.d/50-udev-default.rules"] = EACCES;
   h.read_errors_["/etc/group"] = EACCES;
-  Facts f = observe(h, kvm_profile());
-  Plan plan = make_plan(kvm_profile(), f, {.live = true});
+  Plan plan = live_plan(h, kvm_profile());
   const Action* node = find(plan.actions, "node:kvm");
   REQUIRE(node);
   CHECK(node->detail.ends_with(
@@ -261,8 +242,7 @@ TEST_CASE("a device group the profile does not create and that does not exist fa
   Profile p = kvm_profile({});
   p.groups.clear();
   p.devices[0].group = "qemu";
-  Facts f = observe(h, p);
-  Plan plan = make_plan(p, f, {.live = true});
+  Plan plan = live_plan(h, p);
   CHECK(find(plan.actions, "node:kvm")->status == Status::failed);
   CHECK(find(plan.actions, "node:kvm")->detail ==
         "group \"qemu\" does not exist and the profile does not create it (add it under "
@@ -281,8 +261,7 @@ TEST_CASE("accounts NSS knows beyond the files (LDAP, SSSD) count on the running
   h.system_users_["carol"] = {.user = {.name = "carol", .uid = 5003, .gid = 5003}, .gids = {5003}};
   Profile p = kvm_profile({"alice", "bob"});
   p.groups.push_back({.name = "libvirt", .system = true, .members = {"carol"}});
-  Facts f = observe(h, p);
-  Plan plan = make_plan(p, f, {.live = true});
+  Plan plan = live_plan(h, p);
   CHECK(find(plan.actions, "group:kvm")->status == Status::unchanged);
   CHECK(find(plan.actions, "group:kvm")->detail ==
         "exists (gid 5000, through NSS: not in /etc/group)");

@@ -6,17 +6,16 @@
 #include <algorithm>
 #include <cstring>
 
+#include "action_checks.h"
 #include "apply.h"
 #include "fake_host.h"
 #include "persist.h"
 #include "plan.h"
-#include "report.h"
-#include "util/diff.h"
 
 namespace kvmprov {
 namespace {
 
-using test::FakeHost;
+using namespace test;  // FakeHost and the action checks
 
 Profile default_profile(PersistMode persist = PersistMode::automatic) {
   Profile p;
@@ -42,10 +41,15 @@ FakeHost amd_host() {
   return h;
 }
 
-const Action* find(const std::vector<Action>& actions, const std::string& id) {
-  auto it =
-      std::find_if(actions.begin(), actions.end(), [&](const Action& a) { return a.id == id; });
-  return it == actions.end() ? nullptr : &*it;
+// The default profile asking nested=1 of MODULE, which H has in STATE showing nested as SHOWN.
+Profile nested_on(FakeHost& h, const std::string& module, ModuleState state,
+                  const std::string& shown) {
+  h.modules_[module].state = state;
+  h.modules_[module].params["nested"] = shown;
+  Profile p = default_profile();
+  for (auto& m : p.modules)
+    if (m.name == module) m.options = {{"nested", "1"}};
+  return p;
 }
 
 std::vector<Action> run(FakeHost& h, const Profile& p, bool allow_reload = false) {
@@ -64,12 +68,11 @@ TEST_CASE("amd host with systemd: loads kvm, kvm_amd, vhost_net and lists them i
   Facts f = observe(h, p);
   Plan plan = make_plan(p, f, {.live = true});
 
-  std::vector<std::string> ids;
-  for (const auto& a : plan.actions) ids.push_back(a.id + "=" + std::string(status_name(a.status)));
   // The other vendor's module is said to be left out, not silently dropped.
-  CHECK(ids == std::vector<std::string>{"module:kvm=changed", "module:kvm_amd=changed",
-                                        "module:vhost_net=changed", "module:kvm_intel=skipped",
-                                        "file:/etc/modules-load.d/kvmprov.conf=changed"});
+  CHECK(ids_and_status(plan.actions) ==
+        std::vector<std::string>{"module:kvm=changed", "module:kvm_amd=changed",
+                                 "module:vhost_net=changed", "module:kvm_intel=skipped",
+                                 "file:/etc/modules-load.d/kvmprov.conf=changed"});
   CHECK(find(plan.actions, "module:kvm_intel")->detail ==
         "for intel CPUs (\"when\"); this CPU is amd");
 
@@ -189,18 +192,11 @@ TEST_CASE("without libkmod a load fails with the library's error, not \"not foun
 
 TEST_CASE("option drift on a loaded module: pending without --allow-reload, reload with it") {
   FakeHost h = amd_host();
-  for (const char* m : {"kvm", "kvm_amd"}) h.modules_[m].state = ModuleState::live;
-  h.modules_["kvm_amd"].params["nested"] = "0\n";
-  Profile p = default_profile();
-  p.modules[2].options = {{"nested", "1"}};
-
-  auto done = run(h, p);
-  const Action* reload = find(done, "reload:kvm_amd");
-  REQUIRE(reload);
-  CHECK(reload->status == Status::pending);
-  CHECK(reload->detail ==
-        "\"kvm_amd\" is loaded with nested is 0 (profile: 1); reloading it needs --allow-reload "
-        "(and no running guests)");
+  h.modules_["kvm"].state = ModuleState::live;
+  Profile p = nested_on(h, "kvm_amd", ModuleState::live, "0\n");
+  check_action(run(h, p), "reload:kvm_amd", Status::pending,
+               "\"kvm_amd\" is loaded with nested is 0 (profile: 1); reloading it needs "
+               "--allow-reload (and no running guests)");
   CHECK(h.unloads_.empty());
 
   SUBCASE("in use: still pending, with the users") {
@@ -230,27 +226,17 @@ TEST_CASE("parameter values: sysfs's Y/N against the profile's 1/0 and true/fals
 
 TEST_CASE("Y/N and 1/0 are the same value") {
   FakeHost h = amd_host();
-  h.modules_["kvm_amd"].state = ModuleState::live;
-  h.modules_["kvm_amd"].params["nested"] = "Y\n";
-  Profile p = default_profile();
-  p.modules[2].options = {{"nested", "1"}};
+  Profile p = nested_on(h, "kvm_amd", ModuleState::live, "Y\n");
   CHECK(find(run(h, p), "reload:kvm_amd") == nullptr);
 }
 
 TEST_CASE("built-in module with a different option: the exact kernel command line, pending") {
   FakeHost h = amd_host();
   h.kernel_files_["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
-  h.modules_["kvm_intel"].state = ModuleState::builtin;
-  h.modules_["kvm_intel"].params["nested"] = "N";
-  Profile p = default_profile();
-  p.modules[1].options = {{"nested", "1"}};
-  auto done = run(h, p);
-  const Action* a = find(done, "cmdline:kvm_intel");
-  REQUIRE(a);
-  CHECK(a->status == Status::pending);
-  CHECK(a->detail ==
-        "\"kvm_intel\" is built into the kernel and nested is N (profile: 1); add "
-        "\"kvm_intel.nested=1\" to the kernel command line and reboot");
+  Profile p = nested_on(h, "kvm_intel", ModuleState::builtin, "N");
+  check_action(run(h, p), "cmdline:kvm_intel", Status::pending,
+               "\"kvm_intel\" is built into the kernel and nested is N (profile: 1); add "
+               "\"kvm_intel.nested=1\" to the kernel command line and reboot");
 }
 
 TEST_CASE("kernel without module support: built-in kvm satisfied, the rest fail, not persisted") {
@@ -484,70 +470,6 @@ TEST_CASE("apply sweeps stale temporaries beside every managed file, also those 
   CHECK(h.sweeps_ == std::vector<std::string>{kModprobeConf, kEtcModules, kModulesLoadConf,
                                               std::string(kUdevRulesFile)});
   CHECK(h.writes_.empty());
-}
-
-TEST_CASE("exit statuses, plain and detailed") {
-  Profile p = default_profile();
-  Facts f;
-  RunReport r{.verb = "apply", .profile = &p, .facts = &f};
-  CHECK(exit_status(r, false) == 0);
-  CHECK(exit_status(r, true) == 0);
-  r.actions.push_back({.status = Status::changed});
-  CHECK(exit_status(r, false) == 0);
-  CHECK(exit_status(r, true) == 2);
-  r.actions.push_back({.status = Status::failed});
-  CHECK(exit_status(r, false) == 1);
-  CHECK(exit_status(r, true) == 6);
-  r.verb = "plan";
-  r.dry_run = true;
-  CHECK(exit_status(r, false) == 1);  // a plan that predicts a failure fails
-  CHECK(exit_status(r, true) == 6);
-}
-
-TEST_CASE("pending items are changes in a plan, not after apply") {
-  Profile p = default_profile();
-  Facts f;
-  for (const char* verb : {"plan", "apply"}) {
-    CAPTURE(verb);
-    const bool plan = std::string_view(verb) == "plan";
-    RunReport r{.verb = verb, .dry_run = plan, .profile = &p, .facts = &f};
-    r.actions.push_back({.status = Status::unchanged});
-    r.actions.push_back({.status = Status::skipped});
-    CHECK(exit_status(r, true) == 0);
-    r.actions.push_back({.status = Status::pending});
-    CHECK(exit_status(r, false) == 0);
-    CHECK(exit_status(r, true) == (plan ? 2 : 0));
-    r.actions.push_back({.status = Status::failed});
-    CHECK(exit_status(r, false) == 1);
-    CHECK(exit_status(r, true) == (plan ? 6 : 4));
-  }
-}
-
-TEST_CASE("unified diff") {
-  CHECK(unified_diff("/etc/x", std::nullopt, "a\nb\n") ==
-        "--- /dev/null\n+++ b/etc/x\n@@ -0,0 +1,2 @@\n+a\n+b\n");
-  CHECK(unified_diff("/etc/x", "a\nb\nc\n", "a\nB\nc\n") ==
-        "--- a/etc/x\n+++ b/etc/x\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
-  CHECK(unified_diff("/etc/x", "a\n", std::nullopt) ==
-        "--- a/etc/x\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-a\n");
-  CHECK(unified_diff("/etc/x", "same\n", "same\n").empty());
-  // A rewrite (more edits than worth searching for) is shown as every old line removed and
-  // every new one added, in one hunk.
-  std::string before, after;
-  for (int i = 0; i < 1200; ++i) {
-    before += "old " + std::to_string(i) + "\n";
-    after += "new " + std::to_string(i) + "\n";
-  }
-  const std::string rewrite = unified_diff("/etc/x", before, after);
-  CHECK(rewrite.starts_with("--- a/etc/x\n+++ b/etc/x\n@@ -1,1200 +1,1200 @@\n-old 0\n"));
-  CHECK(rewrite.find("-old 1199\n+new 0\n") != std::string::npos);
-  CHECK(rewrite.ends_with("+new 1199\n"));
-  // Few edits in a long file: a hunk with three lines of context around each change.
-  std::string changed = before;
-  changed.replace(changed.find("old 600\n"), 8, "OLD 600\n");
-  CHECK(unified_diff("/etc/x", before, changed) ==
-        "--- a/etc/x\n+++ b/etc/x\n@@ -598,7 +598,7 @@\n old 597\n old 598\n old 599\n-old 600\n"
-        "+OLD 600\n old 601\n old 602\n old 603\n");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // goes, every other byte and every loaded module stays, and a second reset changes nothing.
 #include <doctest/doctest.h>
 
+#include "action_checks.h"
 #include "apply.h"
 #include "fake_host.h"
 #include "persist.h"
@@ -13,6 +14,7 @@ namespace kvmprov {
 namespace {
 
 using test::FakeHost;
+using test::ids_and_status;
 
 const std::string kForeign = "# /etc/modules: kernel modules to load at boot time.\nloop\n";
 const std::string kBlock =
@@ -22,12 +24,6 @@ const std::string kBlock =
 std::vector<Action> reset(FakeHost& h) {
   Facts f = observe(h, Profile{});
   return apply_plan(h, make_reset_plan(f));
-}
-
-std::vector<std::string> ids_and_status(const std::vector<Action>& actions) {
-  std::vector<std::string> out;
-  for (const auto& a : actions) out.push_back(a.id + "=" + std::string(status_name(a.status)));
-  return out;
 }
 
 TEST_CASE("observe reads the udev rules file with kvmprov's other files") {

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <string_view>
 
-#include "devices.h"
 #include "host.h"
 #include "plan.h"
+#include "plan_devices.h"
 #include "test_util.h"
 #include "udev_rules.h"
 

@@ -1,24 +1,19 @@
 // SPDX-License-Identifier: MIT
 // OpenStack Compute: which virt_type nova gets (KVM when check says it works, else plain QEMU),
 // whether the custom CPU models exist and can run here, and the nova.conf edit that says so.
+#include "plan_nova.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <map>
 
-#include "check.h"
 #include "cpu_map.h"
-#include "nova.h"
 #include "util/text.h"
 
 namespace kvmprov {
 
 namespace {
-
-// nova.conf is nova's: kvmprov keeps its owner, group and mode, and accepts the directory
-// Debian's dbconfig-common gives it (/etc/nova nova:nova 0770).
-constexpr WriteOptions kNovaConfWrite{.keep_owner = true, .safe_dirs = false};
 
 bool overridden(const Facts& facts, std::string_view key) {
   return std::find(facts.overridden.begin(), facts.overridden.end(), key) != facts.overridden.end();
@@ -252,50 +247,93 @@ std::string why_not_written(Status checked, const Facts& facts, const PlanOption
   return "";
 }
 
-}  // namespace
+// What every file action of plan_nova shares.
+struct NovaFiles {
+  std::string main;                      // nova_main_config: the file keys no other file sets go to
+  std::vector<IniSetting> settings;      // what nova-compute must read
+  std::string what;                      // "virt_type=kvm, cpu_mode=host-model", for nova.conf
+  NovaTarget target;                     // the decisions, in every file action
+  std::vector<std::string> requires_ok;  // the module loads a predicted "kvm" depends on
 
-void observe_nova(Host& host, const Profile& profile, Facts& f) {
-  if (!profile.nova) return;
-  const NovaSpec& spec = *profile.nova;
-  for (const auto& entry : spec.config) {
-    if (!entry.ends_with('/')) {
-      f.nova.config_files.push_back(entry);
-      continue;
-    }
-    // oslo.config reads sorted(glob(DIR/*.conf)); a directory that does not exist holds nothing.
-    const std::string dir = entry.substr(0, entry.size() - 1);
-    auto names = host.list_dir(dir);
-    if (!names) {
-      f.nova.config_errors.push_back(names.error().message);
-      continue;
-    }
-    for (const auto& name : *names)
-      if (name.ends_with(".conf") && !name.starts_with('.'))
-        f.nova.config_files.push_back(dir + "/" + name);
+  Action action(const std::string& path) const {
+    Action file{.id = "file:" + path, .kind = ActionKind::write_file, .target = path};
+    file.shared = kNovaConfWrite.keep_owner;
+    file.safe_dirs = kNovaConfWrite.safe_dirs;
+    file.requires_ok = requires_ok;
+    file.nova = target;
+    return file;
   }
-  for (const auto& path : f.nova.config_files)
-    if (!f.files.count(path)) f.files[path] = observe_file(host, path, kNovaConfWrite);
-  if (spec.cpu_mode != NovaCpuMode::custom) return;
-  auto map = load_cpu_map(spec.cpu_map, [&](const std::string& p) { return host.read_file(p); });
-  if (map) {
-    f.nova.cpu_map = std::move(*map);
+
+  // Reports show the managed keys only: the rest of nova's files holds passwords.
+  void show(Action& file) const {
+    if (file.before) file.shown_before = ini_excerpt(*file.before, settings);
+    if (file.after) file.shown_after = ini_excerpt(*file.after, settings);
+  }
+};
+
+// nova.conf when nothing is written: it cannot be read, it does not exist, or no virt_type was
+// decided (DECISION says why).
+Action main_not_written(const NovaFiles& nf, const FileFacts& conf, const std::string& decision) {
+  Action file = nf.action(nf.main);
+  if (!conf.read_error.empty()) {
+    file.status = Status::failed;
+    file.detail = conf.read_error;
+  } else if (!conf.content) {
+    // kvmprov edits nova's file; it does not invent one without the package's other settings.
+    file.status = Status::pending;
+    file.detail = "nova.conf not found: install nova-compute first, then run again";
   } else {
-    f.nova.cpu_map_error = map.error().message;
-    f.nova.cpu_map_missing = map.error().code == ENOENT;
+    file.status = Status::pending;
+    file.detail = "not written: " + decision;
+    file.before = file.after = conf.content;
+    nf.show(file);
   }
+  return file;
 }
 
-void observe_kvm_verdict(Host& host, const Profile& profile, Facts& facts) {
-  if (!profile.nova || profile.nova->virt_type != NovaVirtType::automatic || facts.nova.kvm ||
-      !host.live())
-    return;
-  // plan promises to change nothing, so the firmware reading loads no msr driver here.
-  CheckReport r = run_check(host, facts, {.no_module_loads = true});
-  facts.nova.kvm = KvmVerdict{.usable = r.verdict.usable,
-                              .reason = r.verdict.reason,
-                              .advice = r.verdict.advice,
-                              .source = "check"};
+// The action for PATH, one of the files nova-compute reads, edited as CHANGE says; nullopt for
+// one that neither changes nor decides a key and has nothing wrong. NOT_WRITTEN: why no file may
+// be written (see why_not_written), or "".
+std::optional<Action> file_action(const NovaFiles& nf, const std::string& path, const FileFacts& f,
+                                  const NovaFileChange& change, const std::string& not_written) {
+  const bool is_main = path == nf.main;
+  const bool changes = change.after != f.content;
+  if (!is_main && !changes && change.decides.empty() && f.read_error.empty() &&
+      change.problem.empty())
+    return std::nullopt;
+  Action file = nf.action(path);
+  file.nova.decides = change.decides;
+  file.before = f.content;
+  file.after = change.after;
+  std::vector<std::string> keys;
+  if (!change.decides.empty()) keys.push_back("decides " + join(change.decides, ", "));
+  if (!change.removes.empty()) keys.push_back("removes " + join(change.removes, ", "));
+  if (!f.read_error.empty()) {
+    file.status = Status::failed;
+    file.detail = f.read_error;
+  } else if (!change.problem.empty()) {
+    file.status = Status::failed;
+    file.detail = change.problem;
+  } else if (!not_written.empty() && (changes || is_main)) {
+    file.status = Status::failed;
+    file.detail = not_written;
+  } else if (!changes) {
+    file.status = Status::unchanged;
+    file.detail = is_main ? join({"up to date (" + nf.what + ")", join(keys, "; ")}, "; ")
+                          : "up to date: " + join(keys, "; ");
+  } else if (!f.write_refusal.empty()) {
+    file.status = Status::failed;
+    file.detail = f.write_refusal;
+  } else {
+    file.status = Status::changed;
+    file.detail = "update: " + join({is_main ? nf.what : "", join(keys, "; ")}, "; ") +
+                  "; owner, group and mode kept";
+  }
+  nf.show(file);
+  return file;
 }
+
+}  // namespace
 
 std::vector<IniSetting> nova_settings(const NovaSpec& spec, const std::string& virt_type) {
   const bool custom = spec.cpu_mode == NovaCpuMode::custom;
@@ -321,99 +359,34 @@ std::vector<IniSetting> nova_settings(const NovaSpec& spec, const std::string& v
 void plan_nova(const Profile& profile, const Facts& facts, const PlanOptions& options, Plan& plan) {
   if (!profile.nova) return;
   const NovaSpec& spec = *profile.nova;
-  std::vector<std::string> requires_ok;
-  Action vt = decide_virt_type(spec, facts, options, plan, requires_ok);
+  NovaFiles nf;
+  Action vt = decide_virt_type(spec, facts, options, plan, nf.requires_ok);
   Action cpu = check_cpu_mode(spec, facts, options);
   cpu.nova.virt_type = vt.nova.virt_type;
-
-  const std::string main = nova_main_config(spec);
-  const std::vector<IniSetting> settings = nova_settings(spec, vt.nova.virt_type);
-  const std::string what =
+  nf.main = nova_main_config(spec);
+  nf.settings = nova_settings(spec, vt.nova.virt_type);
+  nf.what =
       fmt::format("virt_type={}, cpu_mode={}{}",
                   vt.nova.virt_type.empty() ? "?" : vt.nova.virt_type, cpu.nova.cpu_mode,
                   spec.cpu_models.empty() ? "" : ", cpu_models=" + join(spec.cpu_models, ","));
-
-  NovaTarget target = vt.nova;
-  target.cpu_mode = cpu.nova.cpu_mode;
-  target.cpu_models = spec.cpu_models;
-  const auto new_action = [&](const std::string& path) {
-    Action file{.id = "file:" + path, .kind = ActionKind::write_file, .target = path};
-    file.shared = kNovaConfWrite.keep_owner;
-    file.safe_dirs = kNovaConfWrite.safe_dirs;
-    file.requires_ok = requires_ok;
-    file.nova = target;
-    return file;
-  };
-  // Reports show the managed keys only: the rest of nova's files holds passwords.
-  const auto show = [&](Action& file) {
-    if (file.before) file.shown_before = ini_excerpt(*file.before, settings);
-    if (file.after) file.shown_after = ini_excerpt(*file.after, settings);
-  };
+  nf.target = vt.nova;
+  nf.target.cpu_mode = cpu.nova.cpu_mode;
+  nf.target.cpu_models = spec.cpu_models;
   const Status decided = vt.status, checked = cpu.status;
   const std::string decision = vt.detail;
   plan.actions.push_back(std::move(vt));
   plan.actions.push_back(std::move(cpu));
 
-  const FileFacts& conf = file_facts(facts, main);
+  const FileFacts& conf = file_facts(facts, nf.main);
   if (!conf.read_error.empty() || !conf.content || decided != Status::unchanged) {
-    Action file = new_action(main);
-    if (!conf.read_error.empty()) {
-      file.status = Status::failed;
-      file.detail = conf.read_error;
-    } else if (!conf.content) {
-      // kvmprov edits nova's file; it does not invent one without the package's other settings.
-      file.status = Status::pending;
-      file.detail = "nova.conf not found: install nova-compute first, then run again";
-    } else {
-      file.status = Status::pending;
-      file.detail = "not written: " + decision;
-      file.before = file.after = conf.content;
-      show(file);
-    }
-    plan.actions.push_back(std::move(file));
+    plan.actions.push_back(main_not_written(nf, conf, decision));
     return;
   }
-
-  NovaConvergence c = converge_nova(facts.nova.config_files, main, settings, facts);
+  NovaConvergence c = converge_nova(facts.nova.config_files, nf.main, nf.settings, facts);
   const std::string not_written = why_not_written(checked, facts, options, c.paths);
   for (const auto& path : c.paths) {
-    const FileFacts& f = file_facts(facts, path);
-    const NovaFileChange& change = c.files[path];
-    const bool is_main = path == main;
-    const bool changes = change.after != f.content;
-    if (!is_main && !changes && change.decides.empty() && f.read_error.empty() &&
-        change.problem.empty())
-      continue;
-    Action file = new_action(path);
-    file.nova.decides = change.decides;
-    file.before = f.content;
-    file.after = change.after;
-    std::vector<std::string> keys;
-    if (!change.decides.empty()) keys.push_back("decides " + join(change.decides, ", "));
-    if (!change.removes.empty()) keys.push_back("removes " + join(change.removes, ", "));
-    if (!f.read_error.empty()) {
-      file.status = Status::failed;
-      file.detail = f.read_error;
-    } else if (!change.problem.empty()) {
-      file.status = Status::failed;
-      file.detail = change.problem;
-    } else if (!not_written.empty() && (changes || is_main)) {
-      file.status = Status::failed;
-      file.detail = not_written;
-    } else if (!changes) {
-      file.status = Status::unchanged;
-      file.detail = is_main ? join({"up to date (" + what + ")", join(keys, "; ")}, "; ")
-                            : "up to date: " + join(keys, "; ");
-    } else if (!f.write_refusal.empty()) {
-      file.status = Status::failed;
-      file.detail = f.write_refusal;
-    } else {
-      file.status = Status::changed;
-      file.detail = "update: " + join({is_main ? what : "", join(keys, "; ")}, "; ") +
-                    "; owner, group and mode kept";
-    }
-    show(file);
-    plan.actions.push_back(std::move(file));
+    if (auto file = file_action(nf, path, file_facts(facts, path), c.files[path], not_written))
+      plan.actions.push_back(std::move(*file));
   }
 }
 

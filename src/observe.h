@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+// observe: the only reader before apply. Everything the planners decide from is read here,
+// through the Host seam, into Facts; the planners then read Facts alone.
+#pragma once
+
+#include <string>
+
+#include "atomic_file.h"
+#include "facts.h"
+#include "host.h"
+#include "profile.h"
+
+namespace kvmprov {
+
+// Reads everything plan() needs for PROFILE through HOST. Read only. MODULE_DETAILS false: the
+// profile's modules without parameters, refcount and holders (check needs only their state).
+Facts observe(Host& host, const Profile& profile, bool module_details = true);
+
+// What observe records of a file kvmprov may write (as OPTIONS say) or remove: its content or why
+// it cannot be read, and whether apply would refuse to replace or remove it.
+FileFacts observe_file(Host& host, const std::string& path, const WriteOptions& options = {});
+
+// Reads what plan_devices needs into FACTS.devices (and kvmprov's rules file into FACTS.files).
+void observe_devices(Host& host, const Profile& profile, Facts& facts);
+
+// Reads what plan_nova needs into FACTS.nova: nova.conf and, for cpu_mode custom, the CPU map.
+// The KVM verdict for virt_type auto is not read here: it needs check (see main).
+void observe_nova(Host& host, const Profile& profile, Facts& facts);
+
+// Runs check for the profile's virt_type: auto and stores its verdict in FACTS.nova.kvm, unless
+// --fact kvm_usable already set one or HOST is not the running system. check may load and unload
+// the msr module to read the firmware state; it changes nothing else.
+void observe_kvm_verdict(Host& host, const Profile& profile, Facts& facts);
+
+}  // namespace kvmprov
