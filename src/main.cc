@@ -5,11 +5,8 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +16,7 @@
 
 #include "apply.h"
 #include "check.h"
+#include "cli.h"
 #include "libvirt.h"
 #include "nova.h"
 #include "plan.h"
@@ -30,39 +28,6 @@
 namespace {
 
 using namespace kvmprov;
-
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 64;
-constexpr int kExitBadProfile = 65;
-// With --detailed-exitcodes a failure is 4, as Puppet's; 1 is left to an internal error or a
-// report that could not be written.
-constexpr int kExitDetailedFailure = 4;
-
-struct Options {
-  std::string profile;
-  std::string root = "/";
-  bool root_given = false;  // --root DIR (checked: a real directory, not the running system's /)
-  bool live = false;        // --live: "/" is the running system, whatever detect_scope says
-  bool json = false;
-  bool quiet = false;
-  bool no_color = false;
-  std::string color = "auto";  // --color WHEN: always, never, auto
-  std::vector<std::string> facts;
-  bool detailed_exitcodes = false;
-  bool allow_reload = false;
-  std::string lock_timeout_text = "60";
-  std::chrono::milliseconds lock_timeout{60000};
-  std::string validate_file;
-  std::string check_user;
-  std::string check_log;
-  bool reset_dry_run = false;
-};
-
-// The status of a run of apply or reset that failed before any action: the lock not had, or not
-// root.
-int run_failure(const Options& o) {
-  return o.detailed_exitcodes ? kExitDetailedFailure : kExitFailure;
-}
 
 // The first error writing to stdout; reported once, at the end (see finish).
 int stdout_errno = 0;
@@ -199,45 +164,6 @@ int run_validate(const Options& o) {
     print(displayable(o.validate_file) + ": valid profile \"" + p.name + "\"\n");
   }
   return 0;
-}
-
-// Seconds as given to --lock-timeout: a finite number >= 0 (fractions allowed). A value too large
-// to count in milliseconds waits as good as for ever.
-std::optional<std::chrono::milliseconds> parse_seconds(const std::string& text) {
-  if (text.empty() || text.find_first_not_of("0123456789.eE+-") != std::string::npos)
-    return std::nullopt;
-  char* end = nullptr;
-  errno = 0;
-  const double seconds = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isfinite(seconds) || seconds < 0)
-    return errno == ERANGE && seconds > 0 ? std::optional(std::chrono::milliseconds::max())
-                                          : std::nullopt;
-  constexpr double kMaxMs = 1e15;  // about 31,700 years
-  const double ms = seconds * 1000;
-  return std::chrono::milliseconds(ms >= kMaxMs ? static_cast<long long>(kMaxMs)
-                                                : std::llround(ms));
-}
-
-// CLI11's check: "" when TEXT is a valid --lock-timeout, else why not.
-std::string lock_timeout_problem(const std::string& text) {
-  if (parse_seconds(text)) return "";
-  return "\"" + displayable(text) + "\" is not a number of seconds >= 0 (such as 60 or 0.5)";
-}
-
-// Why --root DIR cannot be used, or nullopt. An empty DIR is what a script's unset variable
-// gives, and a DIR that is "/" (or a link to it) is the running system: both would provision the
-// build host itself instead of an image.
-std::optional<std::string> check_root(const std::string& root) {
-  if (root.empty())
-    return "--root is empty: give the image's directory, or drop --root to act on the running system";
-  std::error_code ec;
-  const auto status = std::filesystem::status(root, ec);
-  if (ec) return "--root \"" + root + "\": " + ec.message();
-  if (!std::filesystem::is_directory(status)) return "--root \"" + root + "\": not a directory";
-  if (std::filesystem::canonical(root, ec) == "/" && !ec)
-    return "--root \"" + root +
-           "\" is the running system's root directory: drop --root to provision this host";
-  return std::nullopt;
 }
 
 // apply and reset change the system they run on (its kernel, or in a chroot or container its
@@ -420,279 +346,33 @@ int run_check_verb(const Options& o) {
   return report.verdict.usable ? 0 : kExitFailure;
 }
 
-// Where a global option can be used: a verb, or reset with --dry-run, which takes no lock.
-enum Use : unsigned {
-  kCheck = 1u << 0,
-  kPlan = 1u << 1,
-  kApply = 1u << 2,
-  kValidate = 1u << 3,
-  kReset = 1u << 4,
-  kResetDryRun = 1u << 5,
-  kVersion = 1u << 6,
-  kHelp = 1u << 7,
-};
-constexpr unsigned kEveryUse = (1u << 8) - 1;
-
-// Which verbs take each global option. Any other use is a usage error rather than silently
-// ignored (check --profile X would look as if X mattered). Each verb's --help lists its own
-// options from here; README and kvmprov(8) carry the same table, and cli_test runs every cell.
-struct OptionUse {
-  std::string_view option;
-  unsigned uses;
-};
-constexpr OptionUse kOptionUses[] = {
-    {"--profile", kPlan | kApply},
-    {"--root", kPlan | kApply | kReset | kResetDryRun},
-    {"--live", kCheck | kPlan | kApply | kReset | kResetDryRun},
-    {"--json", kEveryUse & ~kHelp},
-    {"--quiet", kEveryUse & ~(kVersion | kHelp)},
-    {"--no-color", kEveryUse},  // a preference of the caller's terminal, as NO_COLOR is
-    {"--color", kEveryUse},
-    {"--fact", kCheck | kPlan | kApply},
-    {"--detailed-exitcodes", kPlan | kApply | kReset | kResetDryRun},
-    {"--allow-reload", kPlan | kApply},
-    {"--lock-timeout", kApply | kReset},
-};
-
-constexpr std::string_view kVerbNames[] = {"check", "plan",    "apply", "validate",
-                                           "reset", "version", "help"};
-
-std::string_view use_name(Use use) {
-  switch (use) {
-    case kCheck:
-      return "check";
-    case kPlan:
-      return "plan";
-    case kApply:
-      return "apply";
-    case kValidate:
-      return "validate";
-    case kReset:
-      return "reset";
-    case kResetDryRun:
-      return "reset --dry-run";
-    case kVersion:
-      return "version";
-    case kHelp:
-      return "help";
-  }
-  return "";
-}
-
-// "a, b and c".
-std::string list_words(const std::vector<std::string>& words, std::string_view last_sep) {
-  std::string out;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    if (i > 0) out += i + 1 == words.size() ? std::string(last_sep) : std::string(", ");
-    out += words[i];
-  }
-  return out;
-}
-
-// USES as a reader says it: "plan, apply and reset", "apply and reset without --dry-run".
-std::string uses_text(unsigned uses) {
-  std::vector<std::string> words;
-  for (unsigned bit = 1; bit <= kHelp; bit <<= 1) {
-    if (!(uses & bit)) continue;
-    if (bit == kReset) {
-      words.emplace_back(uses & kResetDryRun ? "reset" : "reset without --dry-run");
-    } else if (bit != kResetDryRun || !(uses & kReset)) {
-      words.emplace_back(use_name(static_cast<Use>(bit)));
-    }
-  }
-  return list_words(words, " and ");
-}
-
-// The message for a word that is not a verb, with a hint when it looks like a typo of one.
-std::string unknown_verb(const std::string& word) {
-  const std::vector<std::string_view> verbs(std::begin(kVerbNames), std::end(kVerbNames));
-  if (auto near = closest_word(word, verbs))
-    return "unknown verb \"" + word + "\" (did you mean \"" + std::string(*near) + "\"?)";
-  std::vector<std::string> names(std::begin(kVerbNames), std::end(kVerbNames));
-  return "unknown verb \"" + word + "\": expected " + list_words(names, " or ") +
-         " (see kvmprov --help)";
-}
-
 int run(int argc, char** argv) {
-  Options o;
-  CLI::App app{
-      "kvmprov: make this host a correctly provisioned KVM host, idempotently, and tell whether KVM can be used here.",
-      "kvmprov"};
-  app.require_subcommand(0, 1);
-  app.fallthrough();
-  app.set_help_all_flag("--help-all", "Print the help of every verb");
-  app.footer(
-      "Not every verb takes every option: each verb's --help lists its own (kvmprov help VERB).\n"
-      "Exit status: 0 success; 1 failure (plan: a predicted one); 64 usage error; 65 invalid profile. With --detailed-exitcodes: 0 nothing changed, 2 changes (plan: or pending items), 4 failures, 6 both. check: 0 usable, 1 not usable. The full tables are in kvmprov(8); see also kvmprov.yaml(5).");
-  bool version_flag = false;
-  app.add_flag("-V,--version", version_flag, "Print the version, as the version verb does");
-  app.add_option("--profile", o.profile, "Host profile (default: the built-in default profile)")
-      ->type_name("FILE");
-  app.add_option("--root", o.root,
-                 "Operate on the system image below DIR; kernel actions are skipped")
-      ->type_name("DIR");
-  app.add_flag("--live", o.live,
-               "Act on the running system even where / looks like a chroot or container");
-  app.add_flag("--json", o.json, "Print a JSON report");
-  app.add_flag("--quiet", o.quiet, "Print only failures, pending items and the summary");
-  auto* no_color = app.add_flag("--no-color", o.no_color,
-                                "No colors (as --color=never; also when NO_COLOR is set)");
-  app.add_option(
-         "--color", o.color,
-         "Colors: always, never, or auto (the default: on a terminal, unless NO_COLOR is set or TERM is dumb)")
-      ->type_name("WHEN")
-      ->check(CLI::IsMember({"always", "never", "auto"}))
-      ->excludes(no_color);
-  app.add_option("--fact", o.facts, "Override an observed fact, e.g. cpu_vendor=amd (repeatable)")
-      ->type_name("KEY=VALUE");
-  app.add_flag("--detailed-exitcodes", o.detailed_exitcodes,
-               "Exit 2 for changes, 4 for failures, 6 for both");
-  app.add_flag("--allow-reload", o.allow_reload,
-               "Reload a loaded module whose options differ, when no guest uses it");
-  app.add_option("--lock-timeout", o.lock_timeout_text,
-                 "Seconds apply and reset wait for another run's lock (default 60)")
-      ->type_name("SECONDS")
-      ->check([](const std::string& text) { return lock_timeout_problem(text); });
-
-  auto* check = app.add_subcommand("check", "Tell whether this host can run KVM guests, and why");
-  // An empty value is what a script's unset variable gives ("$SUDO_USER" without sudo): refused,
-  // never taken for the default.
-  check
-      ->add_option("--user", o.check_user,
-                   "Whose access to /dev/kvm decides (default: the user running kvmprov)")
-      ->type_name("NAME")
-      ->check([](const std::string& name) -> std::string {
-        return name.empty()
-                   ? "the name is empty (an unset variable such as $SUDO_USER gives that): name an account, or drop --user to ask about the user running kvmprov"
-                   : "";
-      });
-  check
-      ->add_option(
-          "--log", o.check_log,
-          "nova-compute log to search for \"no supported architecture for os type 'hvm'\", a file of any size or a pipe such as /dev/stdin (default: /var/log/nova/nova-compute.log when it exists)")
-      ->type_name("FILE")
-      ->check([](const std::string& file) -> std::string {
-        return file.empty()
-                   ? "the file name is empty: name the log, or drop --log for /var/log/nova/nova-compute.log"
-                   : "";
-      });
-  auto* plan = app.add_subcommand("plan", "Show what apply would change; change nothing");
-  auto* apply = app.add_subcommand("apply", "Converge the host to the profile");
-  auto* validate = app.add_subcommand("validate", "Check a profile file and report every error");
-  validate->add_option("FILE", o.validate_file, "Profile to validate")->required();
-  auto* reset = app.add_subcommand(
-      "reset", "Remove the files kvmprov wrote; leave modules loaded and groups in place");
-  reset->add_flag("--dry-run", o.reset_dry_run, "Show what reset would remove; change nothing");
-  auto* version = app.add_subcommand("version", "Print the version");
-  auto* help = app.add_subcommand("help", "Print the help of kvmprov, or of VERB");
-  std::string help_verb;
-  help->add_option("VERB", help_verb, "The verb to explain");
-
-  // Per-verb --help lists the global options the verb takes, since they are what it is run with.
-  const std::pair<CLI::App*, unsigned> verbs[] = {{check, kCheck},
-                                                  {plan, kPlan},
-                                                  {apply, kApply},
-                                                  {validate, kValidate},
-                                                  {reset, kReset | kResetDryRun},
-                                                  {version, kVersion},
-                                                  {help, kHelp}};
-  for (const auto& [verb, uses] : verbs) {
-    std::string globals = "Global options (before or after the verb):\n";
-    for (const auto& [name, option_uses] : kOptionUses) {
-      if (!(option_uses & uses)) continue;
-      const CLI::Option* opt = app.get_option(std::string(name));
-      std::string shown(name);
-      if (opt->get_expected_min() > 0) shown += " " + opt->get_type_name();
-      if (name == "--lock-timeout" && verb == reset) shown += " (not with --dry-run)";
-      globals += "  " + shown + std::string(shown.size() < 28 ? 28 - shown.size() : 1, ' ') +
-                 opt->get_description() + "\n";
-    }
-    verb->footer(globals + "\n" + app.get_footer());
-  }
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    // A word where the verb belongs is a misspelt verb more often than a stray argument.
-    if (app.get_subcommands().empty()) {
-      for (const std::string& word : app.remaining()) {
-        if (word.empty() || word.front() != '-') {
-          error(unknown_verb(word));
-          return kExitUsage;
-        }
-      }
-    }
-    error(e.what() + std::string(" (see kvmprov --help)"));
-    return kExitUsage;
-  }
-
-  CLI::App* verb = app.get_subcommands().empty() ? nullptr : app.get_subcommands().front();
-  if (version_flag && verb && verb != version) {
-    error("--version is the version verb: give it without " + verb->get_name());
-    return kExitUsage;
-  }
-  if (version_flag) verb = version;
-  if (!verb) {
-    std::vector<std::string> names(std::begin(kVerbNames), std::end(kVerbNames));
-    error("a verb is required: " + list_words(names, " or ") + " (see kvmprov --help)");
-    return kExitUsage;
-  }
-  unsigned use = 0;
-  for (const auto& [v, uses] : verbs)
-    if (v == verb) use = uses;
-  if (verb == reset) use = o.reset_dry_run ? kResetDryRun : kReset;
-  bool refused = false;
-  for (const auto& [name, option_uses] : kOptionUses) {
-    if (option_uses & use || app.get_option(std::string(name))->count() == 0) continue;
-    error(std::string(use_name(static_cast<Use>(use))) + " does not take " + std::string(name) +
-          " (only " + uses_text(option_uses) + " do): drop it");
-    refused = true;
-  }
-  if (refused) return kExitUsage;
-
-  o.lock_timeout = parse_seconds(o.lock_timeout_text).value_or(o.lock_timeout);
-  if (verb == help) {
-    if (help_verb.empty()) {
-      // app.help() would show the help of the verb parsed, which is "help" itself.
-      print(app.get_formatter()->make_help(&app, "kvmprov", CLI::AppFormatMode::Normal));
+  const CommandLine command = parse_command_line(argc, argv);
+  for (const std::string& e : command.errors) error(e);
+  print(command.out);
+  if (command.status) return *command.status;
+  const Options& o = command.options;
+  switch (command.verb) {
+    case Verb::version:
+      if (o.json)
+        print(json_text(
+            {{"format", kJsonFormat}, {"name", "kvmprov"}, {"version", KVMPROV_VERSION}}));
+      else
+        print("kvmprov " KVMPROV_VERSION "\n");
       return 0;
-    }
-    if (std::find(std::begin(kVerbNames), std::end(kVerbNames), help_verb) ==
-        std::end(kVerbNames)) {
-      error(unknown_verb(help_verb));
-      return kExitUsage;
-    }
-    print(app.get_subcommand(help_verb)->help("kvmprov"));
-    return 0;
+    case Verb::validate:
+      return run_validate(o);
+    case Verb::check:
+      return run_check_verb(o);
+    case Verb::plan:
+      return run_plan_or_apply(o, "plan");
+    case Verb::apply:
+      return run_plan_or_apply(o, "apply");
+    case Verb::reset:
+      return run_reset(o);
+    case Verb::help:
+      break;  // answered by parse_command_line
   }
-  if (verb == version) {
-    if (o.json)
-      print(
-          json_text({{"format", kJsonFormat}, {"name", "kvmprov"}, {"version", KVMPROV_VERSION}}));
-    else
-      print("kvmprov " KVMPROV_VERSION "\n");
-    return 0;
-  }
-  if (verb == validate) return run_validate(o);
-  o.root_given = app.get_option("--root")->count() > 0;
-  if (o.root_given && o.live) {
-    error("--live and --root exclude each other: --root DIR acts on an image, --live on this host");
-    return kExitUsage;
-  }
-  if (o.root_given) {
-    if (auto bad = check_root(o.root)) {
-      error(*bad);
-      return kExitUsage;
-    }
-  }
-  if (verb == check) return run_check_verb(o);
-  if (verb == plan) return run_plan_or_apply(o, "plan");
-  if (verb == apply) return run_plan_or_apply(o, "apply");
-  if (verb == reset) return run_reset(o);
   return kExitUsage;
 }
 
