@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // kvmprov command line: parses arguments, runs observe → plan → apply → report, and is the only
 // place that prints or exits.
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -17,6 +16,7 @@
 #include "apply.h"
 #include "check.h"
 #include "cli.h"
+#include "cli_output.h"
 #include "libvirt.h"
 #include "nova.h"
 #include "plan.h"
@@ -35,17 +35,6 @@ int stdout_errno = 0;
 void print(const std::string& s) {
   if (std::fwrite(s.data(), 1, s.size(), stdout) != s.size() && stdout_errno == 0)
     stdout_errno = errno != 0 ? errno : EIO;
-}
-
-// Whether FD is the journal's stream: systemd sets JOURNAL_STREAM to "DEVICE:INODE" of the
-// stream it connects a service's stdout or stderr to (systemd.exec(5)). Its lines then take
-// sd-daemon's "<N>" priority prefixes, so that "journalctl -p warning" finds failures.
-bool is_journal(int fd) {
-  const char* stream = std::getenv("JOURNAL_STREAM");
-  struct stat st {};
-  if (!stream || !*stream || ::fstat(fd, &st) != 0) return false;
-  return std::string(stream) == fmt::format("{}:{}", static_cast<unsigned long long>(st.st_dev),
-                                            static_cast<unsigned long long>(st.st_ino));
 }
 
 // sd-daemon(3)'s priorities.
@@ -79,46 +68,6 @@ int finish(int status) {
   if (stdout_errno == 0) return status;
   error(std::string("write error: ") + std::strerror(stdout_errno));
   return kExitFailure;
-}
-
-// Whether a Debian maintainer script runs kvmprov: its output lands in apt's and term.log, where
-// each line must say whose it is.
-bool under_dpkg() {
-  const char* script = std::getenv("DPKG_MAINTSCRIPT_NAME");
-  return script && *script;
-}
-
-// TEXT with "kvmprov: " before each line under dpkg, as it is elsewhere.
-std::string for_the_log(std::string text) {
-  if (!under_dpkg()) return text;
-  std::string out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    const size_t nl = std::min(text.find('\n', pos), text.size());
-    std::string line = text.substr(pos, nl - pos);
-    // A journal priority ("<3>") stays first, where journald reads it.
-    const size_t at = line.size() >= 3 && line[0] == '<' && line[2] == '>' ? 3 : 0;
-    out += line.insert(at, "kvmprov: ") + "\n";
-    pos = nl + 1;
-  }
-  return out;
-}
-
-// --color=always colours even a pipe; never, or --no-color, nowhere; auto (the default) only a
-// terminal that can show it (TERM set and not "dumb"), unless NO_COLOR is set or dpkg runs us.
-// JSON is never coloured.
-bool use_color(const Options& o) {
-  if (o.json || o.no_color || o.color == "never") return false;
-  if (o.color == "always") return true;
-  const char* no_color = std::getenv("NO_COLOR");
-  const char* term = std::getenv("TERM");
-  return !(no_color && *no_color) && !under_dpkg() && term && *term &&
-         std::string_view(term) != "dumb" && isatty(STDOUT_FILENO);
-}
-
-// How the text report is rendered for this run: colours, --quiet, the journal's priorities.
-RenderOptions text_options(const Options& o) {
-  return {.color = use_color(o), .quiet = o.quiet, .journal = is_journal(STDOUT_FILENO)};
 }
 
 // Prints every error of a profile and returns the exit status for an invalid one.
