@@ -10,6 +10,7 @@
 #include <map>
 
 #include "persist.h"
+#include "util/text.h"
 
 namespace kvmprov {
 
@@ -152,11 +153,7 @@ std::vector<RuleLine> parse_rules_file(std::string_view text) {
   std::string logical;
   int start = 0;
   int number = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+  for (std::string_view line : lines(text)) {
     ++number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (logical.empty()) {
@@ -277,12 +274,7 @@ void predict_tmpfiles(const std::vector<ConfText>& files, const std::string& nod
   std::optional<Setting> z_group, z_mode, c_group, c_mode;
   for (const auto& file : files) {
     int number = 0;
-    size_t pos = 0;
-    const std::string& text = file.content;
-    while (pos < text.size()) {
-      size_t nl = text.find('\n', pos);
-      std::string line = text.substr(pos, nl == std::string::npos ? nl : nl - pos);
-      pos = nl == std::string::npos ? text.size() : nl + 1;
+    for (std::string_view line : lines(file.content)) {
       ++number;
       std::vector<std::string> f;
       size_t i = 0;
@@ -290,8 +282,8 @@ void predict_tmpfiles(const std::vector<ConfText>& files, const std::string& nod
         while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
         if (i >= line.size()) break;
         size_t end = line.find_first_of(" \t", i);
-        f.push_back(line.substr(i, end == std::string::npos ? end : end - i));
-        i = end == std::string::npos ? line.size() : end;
+        f.emplace_back(line.substr(i, end == std::string_view::npos ? end : end - i));
+        i = end == std::string_view::npos ? line.size() : end;
       }
       if (f.size() < 2 || f[0].front() == '#') continue;
       char type = f[0].front();
