@@ -2,6 +2,7 @@
 // The rules file text, udev's file order, and the precedence prediction: on fixture trees under
 // tests/data/udev, and on the rules the installed udev package ships.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +59,24 @@ TEST_CASE("rule lines: KERNEL is the last component, static_node the whole node"
   CHECK(udev_rule_line({.node = "kvm", .mode = 0600}) ==
         R"(KERNEL=="kvm", MODE="0600", OPTIONS+="static_node=kvm")");
   CHECK(udev_rule_line({.node = "kvm"}).empty());
+}
+
+// The line every template in rules/ must give: a node's own template (kvm, vhost-net,
+// vhost-vsock, net/tun) or rules/device.rules.in for any other node.
+TEST_CASE("rule lines: the templates in rules/ give the same line for every node") {
+  for (const char* node :
+       {"kvm", "vhost-net", "vhost-vsock", "net/tun", "fuse", "vfio/vfio", "dri/renderD128"}) {
+    CAPTURE(node);
+    const std::string kernel = device_kernel_name(node);
+    const std::string tail = fmt::format(", OPTIONS+=\"static_node={}\"", node);
+    CHECK(udev_rule_line({.node = node, .group = "kvm", .mode = 0660}) ==
+          fmt::format("KERNEL==\"{}\", GROUP=\"kvm\", MODE=\"0660\"{}", kernel, tail));
+    CHECK(udev_rule_line({.node = node, .group = "render"}) ==
+          fmt::format("KERNEL==\"{}\", GROUP=\"render\"{}", kernel, tail));
+    CHECK(udev_rule_line({.node = node, .mode = 0}) ==
+          fmt::format("KERNEL==\"{}\", MODE=\"0000\"{}", kernel, tail));
+    CHECK(udev_rule_line({.node = node}).empty());
+  }
 }
 
 TEST_CASE("the rules file: header naming tool and profile, one line per device") {
