@@ -7,25 +7,10 @@
 set -u
 KVMPROV=$(realpath "$1")
 DATA=$(cd "$(dirname "$0")/data" && pwd)
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+scratch
 export NO_COLOR=1
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-
-# run ARGS...: sets $out, $err, $rc
-run() {
-  # shellcheck disable=SC2086 # the wrapper is a command and its options, split on purpose
-  out=$(${KVMPROV_WRAPPER:-} "$KVMPROV" "$@" 2>"$TMP/stderr"); rc=$?
-  err=$(cat "$TMP/stderr")
-}
-expect_rc() { [ "$rc" = "$1" ] && ok || bad "$2: exit $rc, expected $1 (stderr: $err)"; }
-expect_eq() { [ "$1" = "$2" ] && ok || bad "$3: got [$1], expected [$2]"; }
-expect_in() { case "$1" in *"$2"*) ok ;; *) bad "$3: [$2] not in [$1]" ;; esac; }
-expect_not_in() { case "$1" in *"$2"*) bad "$3: [$2] in [$1]" ;; *) ok ;; esac; }
 
 # --- version, usage errors
 run version
@@ -1199,5 +1184,4 @@ else
   echo "cli: skipping accounts through NSS (needs root, libnss-extrausers and unshare)" >&2
 fi
 
-echo "cli: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish cli
