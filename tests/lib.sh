@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
-# Sourced by every shell test (tests/*.sh; the fault tests through tests/fault/lib.sh): counting
-# and expectations, a skip, a scratch directory removed on exit, kvmprov run with its output
-# captured, an image root with accounts, and the closing line. Sourcing it only defines: a test
-# calls scratch when it needs $TMP.
+# Sourced by every shell test (tests/*.sh; the fault tests through tests/fault/lib.sh) and by the
+# benchmarks (bench/, contrib/ansible/bench-fleet.sh): counting and expectations, a skip, a scratch
+# directory removed on exit, kvmprov run with its output captured, image roots, and the closing
+# line. Sourcing it only defines: a test calls scratch when it needs $TMP.
 
 pass=0
 fail=0
@@ -45,8 +45,17 @@ image_root() {
   printf 'root:x:0:0:root:/root:/bin/sh\n' >"$1/etc/passwd"
 }
 
+# converged_root KVMPROV: $ROOT, an image root in $TMP with its account files, converged by
+# KVMPROV apply with the default profile; the benchmarks time their no-op runs on it.
+converged_root() {
+  ROOT="$TMP/root"
+  image_root "$ROOT"
+  "$1" apply --root "$ROOT" --fact cpu_vendor=amd --quiet >/dev/null
+}
+
 # fleet_play ROOTS: the play of the kvm_host role on the inventory group "fleet", each host with
-# its own --root below ROOTS and the CPU vendor of its variable "vendor".
+# its own --root below ROOTS and the CPU vendor of its variable "vendor" (tests/ansible_test.sh,
+# contrib/ansible/bench-fleet.sh).
 fleet_play() {
   cat <<YAML
 - hosts: fleet
