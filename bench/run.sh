@@ -6,14 +6,10 @@
 # apt-get install hyperfine time gcc)
 set -euo pipefail
 KVMPROV=$(realpath "${1:-build/kvmprov}")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-ROOT="$TMP/root"
-mkdir -p "$ROOT/etc"
-# A system image's account files, so that the default profile's kvm group can be checked.
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ROOT/etc/passwd"
-printf 'root:x:0:\nkvm:x:107:\n' >"$ROOT/etc/group"
-"$KVMPROV" apply --root "$ROOT" --fact cpu_vendor=amd --quiet >/dev/null
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../tests/lib.sh"
+scratch
+converged_root "$KVMPROV"
 : >"$TMP/empty.conf"
 # check's floor: a C program doing only the probe and the kernel-log read check must do.
 cc -O2 -o "$TMP/check-floor" "$(dirname "$0")/check_floor.c"

@@ -7,13 +7,10 @@
 set -euo pipefail
 STATIC=$(realpath "$1")
 DYNAMIC=$(realpath "$2")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-ROOT="$TMP/root"
-mkdir -p "$ROOT/etc"
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ROOT/etc/passwd"
-printf 'root:x:0:\nkvm:x:107:\n' >"$ROOT/etc/group"
-"$STATIC" apply --root "$ROOT" --fact cpu_vendor=amd --quiet >/dev/null
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/../tests/lib.sh"
+scratch
+converged_root "$STATIC"
 
 verbs=(
   "version|version"

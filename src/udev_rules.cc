@@ -8,8 +8,11 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
 
 #include "persist.h"
+#include "udev_rule_templates.h"
+#include "util/text.h"
 
 namespace kvmprov {
 
@@ -41,6 +44,73 @@ std::vector<std::string> order_conf_files(const std::vector<ConfDir>& dirs,
   return out;
 }
 
+namespace {
+
+// The device nodes with a template of their own in rules/; any other node takes
+// rules/device.rules.in.
+constexpr std::pair<std::string_view, std::string_view> kNodeTemplates[] = {
+    {"kvm", "kvm"}, {"vhost-net", "vhost-net"}, {"vhost-vsock", "vhost-vsock"}, {"net/tun", "tun"}};
+
+constexpr const UdevRuleTemplate* find_template(std::string_view name) {
+  for (const auto& t : kUdevRuleTemplates)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+constexpr bool every_template_present() {
+  for (const auto& [node, name] : kNodeTemplates)
+    if (!find_template(name)) return false;
+  return find_template("device") != nullptr;
+}
+static_assert(every_template_present(), "rules/ lacks a template that kNodeTemplates names");
+
+std::string_view rule_template(std::string_view node) {
+  std::string_view name = "device";
+  for (const auto& [known, template_name] : kNodeTemplates)
+    if (known == node) name = template_name;
+  return find_template(name)->text;
+}
+
+// TEXT with each @NAME@ replaced by VALUES' value for NAME; a part in [...] is kept, without its
+// brackets, only when every placeholder in it has a value that is not empty (rules/README.md).
+std::string fill_template(std::string_view text,
+                          const std::map<std::string_view, std::string>& values) {
+  std::string out;
+  std::string part;  // the open [...] part so far
+  bool in_part = false;
+  bool complete = true;  // every placeholder of the open part has a value
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '[' && !in_part) {
+      in_part = true;
+      complete = true;
+      part.clear();
+      continue;
+    }
+    if (c == ']' && in_part) {
+      if (complete) out += part;
+      in_part = false;
+      continue;
+    }
+    std::string& to = in_part ? part : out;
+    const size_t end = c == '@' ? text.find('@', i + 1) : std::string_view::npos;
+    if (end == std::string_view::npos) {
+      to += c;
+      continue;
+    }
+    const auto value = values.find(text.substr(i + 1, end - i - 1));
+    if (value == values.end() || value->second.empty()) {
+      complete = false;
+    } else {
+      to += value->second;
+    }
+    i = end;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string device_kernel_name(std::string_view node) {
   size_t slash = node.rfind('/');
   return std::string(slash == std::string_view::npos ? node : node.substr(slash + 1));
@@ -48,11 +118,11 @@ std::string device_kernel_name(std::string_view node) {
 
 std::string udev_rule_line(const DeviceSpec& device) {
   if (device.group.empty() && !device.mode) return "";
-  std::string line = fmt::format("KERNEL==\"{}\"", device_kernel_name(device.node));
-  if (!device.group.empty()) line += fmt::format(", GROUP=\"{}\"", device.group);
-  if (device.mode) line += fmt::format(", MODE=\"{:04o}\"", *device.mode);
-  line += fmt::format(", OPTIONS+=\"static_node={}\"", device.node);
-  return line;
+  return fill_template(rule_template(device.node),
+                       {{"KERNEL", device_kernel_name(device.node)},
+                        {"NODE", device.node},
+                        {"GROUP", device.group},
+                        {"MODE", device.mode ? fmt::format("{:04o}", *device.mode) : ""}});
 }
 
 std::optional<std::string> udev_rules_text(const Profile& profile) {
@@ -152,11 +222,7 @@ std::vector<RuleLine> parse_rules_file(std::string_view text) {
   std::string logical;
   int start = 0;
   int number = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+  for (std::string_view line : lines(text)) {
     ++number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (logical.empty()) {
@@ -277,12 +343,7 @@ void predict_tmpfiles(const std::vector<ConfText>& files, const std::string& nod
   std::optional<Setting> z_group, z_mode, c_group, c_mode;
   for (const auto& file : files) {
     int number = 0;
-    size_t pos = 0;
-    const std::string& text = file.content;
-    while (pos < text.size()) {
-      size_t nl = text.find('\n', pos);
-      std::string line = text.substr(pos, nl == std::string::npos ? nl : nl - pos);
-      pos = nl == std::string::npos ? text.size() : nl + 1;
+    for (std::string_view line : lines(file.content)) {
       ++number;
       std::vector<std::string> f;
       size_t i = 0;
@@ -290,8 +351,8 @@ void predict_tmpfiles(const std::vector<ConfText>& files, const std::string& nod
         while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
         if (i >= line.size()) break;
         size_t end = line.find_first_of(" \t", i);
-        f.push_back(line.substr(i, end == std::string::npos ? end : end - i));
-        i = end == std::string::npos ? line.size() : end;
+        f.emplace_back(line.substr(i, end == std::string_view::npos ? end : end - i));
+        i = end == std::string_view::npos ? line.size() : end;
       }
       if (f.size() < 2 || f[0].front() == '#') continue;
       char type = f[0].front();

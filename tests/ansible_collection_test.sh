@@ -10,14 +10,13 @@
 set -u
 KVMPROV=$(realpath "$1")
 SRC=$(realpath "$2")
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-command -v ansible-test >/dev/null || { echo "SKIP: ansible-test missing (apt-get install ansible-core)"; exit 77; }
-if ! python3 -c 'import pytest, xdist, pytest_forked' 2>/dev/null; then
-  echo "SKIP: pytest plugins missing (apt-get install python3-pytest python3-pytest-xdist python3-pytest-forked)"
-  exit 77
-fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+command -v ansible-test >/dev/null || skip "ansible-test missing (apt-get install ansible-core)"
+python3 -c 'import pytest, xdist, pytest_forked' 2>/dev/null ||
+  skip "pytest plugins missing (apt-get install python3-pytest python3-pytest-xdist python3-pytest-forked)"
+scratch
 export HOME=$TMP/home ANSIBLE_NOCOLOR=1
 mkdir -p "$HOME" "$TMP/ansible_collections/kvmprov"
 cp -r "$SRC/contrib/ansible/ansible_collections/kvmprov/kvm" "$TMP/ansible_collections/kvmprov/"
@@ -25,17 +24,13 @@ cd "$TMP/ansible_collections/kvmprov/kvm" || exit 1
 rm -rf tests/output
 printf 'kvmprov_binary: %s\n' "$KVMPROV" >tests/integration/integration_config.yml
 python=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-pass=0
-fail=0
 for what in units integration; do
   if ansible-test "$what" --local --python "$python" >"$TMP/$what.log" 2>&1; then
-    pass=$((pass + 1))
+    ok
     grep -E '[0-9]+ passed|PLAY RECAP' -A1 "$TMP/$what.log" | tail -n 2
   else
-    fail=$((fail + 1))
-    echo "FAIL: ansible-test $what:" >&2
+    bad "ansible-test $what:"
     tail -n 40 "$TMP/$what.log" >&2
   fi
 done
-echo "ansible-collection: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish ansible-collection

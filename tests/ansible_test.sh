@@ -13,14 +13,11 @@ if ! command -v ansible-playbook >/dev/null; then
 fi
 KVMPROV=$(realpath "$1")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+# A scratch directory of its own: KEEP_TMP keeps it, with the roots and ansible's files, to look at.
 TMP=$(mktemp -d)
 trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect_eq() { [ "$1" = "$2" ] && ok || bad "$3: got [$1], expected [$2]"; }
-expect_in() { case "$1" in *"$2"*) ok ;; *) bad "$3: [$2] not in output" ;; esac; }
 
 # Nothing outside $TMP: no ansible.cfg from the working directory, no ~/.ansible.
 : >"$TMP/ansible.cfg"
@@ -46,25 +43,13 @@ kvmprov_install_package=false
 EOF
 # Each root is a system image: it has its account files, with the kvm group the role's default
 # devices name.
-for h in $HOSTS; do
-  mkdir -p "$TMP/roots/$h/etc"
-  printf 'root:x:0:\nkvm:x:994:\n' >"$TMP/roots/$h/etc/group"
-  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$TMP/roots/$h/etc/passwd"
-done
+for h in $HOSTS; do image_root "$TMP/roots/$h"; done
 for h in intel1 amd1; do
   mkdir -p "$TMP/roots/$h/usr/lib/systemd"
   printf '#!/bin/sh\n' >"$TMP/roots/$h/usr/lib/systemd/systemd"
   chmod 755 "$TMP/roots/$h/usr/lib/systemd/systemd"
 done
-cat >site.yml <<EOF
-- hosts: fleet
-  gather_facts: false
-  vars:
-    kvmprov_root: "$TMP/roots/{{ inventory_hostname }}"
-    kvmprov_facts: {cpu_vendor: "{{ vendor }}"}
-  roles:
-    - kvmprov.kvm.kvm_host
-EOF
+fleet_play "$TMP/roots" >site.yml
 
 # play ARGS...: runs ansible-playbook; sets $out and $rc
 play() {
@@ -306,6 +291,7 @@ for h in $HOSTS; do
   expect_eq "$left" "" "absent: files left in $h"
 done
 
-echo "ansible: $pass passed, $fail failed"
-[ "$fail" = 0 ] || { echo "ansible-playbook output is in the log below" >&2; tail -n 80 "$TMP/ansible.log" >&2; }
-[ "$fail" = 0 ]
+finish ansible && exit
+echo "ansible-playbook output is in the log below" >&2
+tail -n 80 "$TMP/ansible.log" >&2
+exit 1

@@ -12,18 +12,15 @@ set -u
 set -f
 KVMPROV=$(realpath "$1")
 SRC=$(realpath "$2")
-skip() { echo "SKIP: $*"; exit 77; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
 for tool in tmux zsh fish; do
   command -v "$tool" >/dev/null || skip "$tool missing (apt-get install $tool)"
 done
-TMP=$(mktemp -d)
+scratch
 SOCK=$TMP/tmux.sock
 T() { tmux -S "$SOCK" "$@"; }
-trap 'T kill-server 2>/dev/null; rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+cleanup_hooks+=('T kill-server 2>/dev/null')
 
 mkdir -p "$TMP/bin" "$TMP/p/sub" "$TMP/home"
 ln -s "$KVMPROV" "$TMP/bin/kvmprov"
@@ -215,5 +212,4 @@ case " $(fishc "kvmprov --root $P ") " in *" check "*) bad "fish offers check af
 matches "kvmprov check --user roo" root
 matches "kvmprov reset --" --dry-run
 
-echo "completion: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish completion

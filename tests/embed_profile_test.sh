@@ -5,12 +5,9 @@
 # Usage: embed_profile_test.sh PATH/TO/embed_profile
 set -u
 EMBED=$(realpath "$1")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+scratch
 
 printf 'version: 1\nname: bad\nmodules:\n  - nmae: kvm\n' >"$TMP/bad.yaml"
 "$EMBED" "$TMP/bad.yaml" "$TMP/out.cc" 2>"$TMP/err"; rc=$?
@@ -37,5 +34,4 @@ want='      n.config.clear();
 got=$(grep -F 'n.config' "$TMP/out.cc")
 [ "$got" = "$want" ] && ok || bad "nova config not embedded in order: [$got]"
 
-echo "embed-profile: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish embed-profile

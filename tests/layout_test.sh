@@ -4,11 +4,9 @@
 # knowledge on the util shelf, every message on one line. Usage: layout_test.sh SOURCE_DIR
 set -euo pipefail
 SRC=$(realpath "$1")
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$SRC"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 sources=()
 while IFS= read -r f; do
@@ -55,5 +53,4 @@ else
   echo "SKIP: python3 missing, split string literals not counted"
 fi
 
-echo "layout: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish layout

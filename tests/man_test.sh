@@ -7,12 +7,9 @@ set -u
 KVMPROV=$(realpath "$1")
 SRC=$(realpath "$2")
 PAGES=("$SRC/man/kvmprov.8" "$SRC/man/kvmprov.yaml.5")
-skip() { echo "SKIP: $*"; exit 77; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
 command -v mandoc >/dev/null || skip "mandoc missing (apt-get install mandoc)"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 for page in "${PAGES[@]}"; do
   lint=$(mandoc -T lint -W warning "$page" 2>&1) && [ -z "$lint" ] && ok || bad "mandoc -T lint $page: $lint"
@@ -120,5 +117,4 @@ for key in version name modules when.cpu_vendor options persist devices node gro
     bad "kvmprov.yaml.5 does not describe \"$key\""
 done
 
-echo "man: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish man

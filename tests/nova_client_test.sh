@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: MIT
 # nova.conf against the real thing: Debian's nova-common sample converged under --root, read back
 # by nova's own option definitions (python3-nova), and custom CPU models checked against the CPU
@@ -13,21 +13,14 @@ kvmprov=$(readlink -f "$1")
 src=${KVMPROV_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 cache=$src/tests/.cache/nova
 python=/usr/bin/python3
-failures=0
-
-skip() {
-  echo "SKIPPED: $*"
-  exit 77
-}
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+scratch
 
 if [ ! -f "$cache/nova.conf" ] || [ ! -f "$cache/cpu_map/index.xml" ] ||
   [ ! -f "$cache/nova-compute-kvm.conf" ] || [ ! -f "$cache/nova-compute-qemu.conf" ]; then
-  dl=$(mktemp -d)
-  trap 'rm -rf "$dl"' EXIT
+  dl=$TMP/download
+  mkdir "$dl"
   packages="nova-common libvirt0 nova-compute-kvm nova-compute-qemu"
   # shellcheck disable=SC2086 # one word per package
   if ! (cd "$dl" && apt-get download $packages) >"$dl/log" 2>&1; then
@@ -53,8 +46,8 @@ if [ ! -f "$cache/nova.conf" ] || [ ! -f "$cache/cpu_map/index.xml" ] ||
   done
 fi
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=$TMP/work
+mkdir "$work"
 root=$work/root
 mkdir -p "$root/etc/nova" "$root/usr/share/libvirt"
 cp -r "$cache/cpu_map" "$root/usr/share/libvirt/cpu_map"
@@ -74,7 +67,7 @@ profile() { # virt_type cpu_mode [models]
     [ -z "${3:-}" ] || printf '  cpu_models: [%s]\n' "$3"
   } >"$work/p.yaml"
 }
-run() { "$kvmprov" --no-color --profile "$work/p.yaml" --root "$root" "$@"; }
+on_root() { "$kvmprov" --no-color --profile "$work/p.yaml" --root "$root" "$@"; }
 nova_reads() {
   "$python" - "$conf" <<'PY'
 import sys
@@ -90,70 +83,70 @@ have_nova=yes
 
 # 1. The package's sample, converged: the diff shows only the managed keys, as "[section] key".
 profile auto custom Nehalem
-out=$(run --fact "cpu_flags=$nehalem" plan) || fail "plan exited $?"
+out=$(on_root --fact "cpu_flags=$nehalem" plan) || bad "plan exited $?"
 changes=$(printf '%s\n' "$out" | grep -E '^[-+]' | grep -vE '^(---|\+\+\+) ' || true)
 want='+[DEFAULT] compute_driver = libvirt.LibvirtDriver
 +[libvirt] virt_type = kvm
 +[libvirt] cpu_mode = custom
 +[libvirt] cpu_models = Nehalem'
-[ "$changes" = "$want" ] || fail "plan's diff of the nova-common sample: got [$changes]"
-run --fact "cpu_flags=$nehalem" apply >"$work/out" || fail "apply exited $?: $(cat "$work/out")"
-grep -q '^changed   write /etc/nova/nova.conf' "$work/out" || fail "apply: $(cat "$work/out")"
+[ "$changes" = "$want" ] || bad "plan's diff of the nova-common sample: got [$changes]"
+on_root --fact "cpu_flags=$nehalem" apply >"$work/out" || bad "apply exited $?: $(cat "$work/out")"
+grep -q '^changed   write /etc/nova/nova.conf' "$work/out" || bad "apply: $(cat "$work/out")"
 changes=$(diff "$cache/nova.conf" "$conf" | grep -E '^[<>]' || true)
 want='> compute_driver = libvirt.LibvirtDriver
 > virt_type = kvm
 > cpu_mode = custom
 > cpu_models = Nehalem'
-[ "$changes" = "$want" ] || fail "bytes changed outside the managed keys: [$changes]"
-[ "$(stat -c '%u:%g %a' "$conf")" = "0:4242 640" ] || fail "owner/mode: $(stat -c '%u:%g %a' "$conf")"
-[ -z "$(find "$root/etc/nova" -name '.kvmprov.*')" ] || fail "temporary files left behind"
+[ "$changes" = "$want" ] || bad "bytes changed outside the managed keys: [$changes]"
+[ "$(stat -c '%u:%g %a' "$conf")" = "0:4242 640" ] || bad "owner/mode: $(stat -c '%u:%g %a' "$conf")"
+[ -z "$(find "$root/etc/nova" -name '.kvmprov.*')" ] || bad "temporary files left behind"
 if [ $have_nova = yes ]; then
-  got=$(nova_reads) || fail "nova cannot read the result"
-  [ "$got" = "libvirt.LibvirtDriver kvm custom Nehalem" ] || fail "nova reads: $got"
+  got=$(nova_reads) || bad "nova cannot read the result"
+  [ "$got" = "libvirt.LibvirtDriver kvm custom Nehalem" ] || bad "nova reads: $got"
 fi
 
 # 2. Idempotency: the second apply writes nothing: same inode (a write renames a new one in)
 # and the same mtime to the nanosecond.
 stamp=$(stat -c '%i %.9Y' "$conf")
-out=$(run --fact "cpu_flags=$nehalem" apply) || fail "second apply exited $?"
-printf '%s\n' "$out" | grep -q '^0 changed, 3 unchanged' || fail "second apply: $out"
-[ "$(stat -c '%i %.9Y' "$conf")" = "$stamp" ] || fail "second apply touched the file"
+out=$(on_root --fact "cpu_flags=$nehalem" apply) || bad "second apply exited $?"
+printf '%s\n' "$out" | grep -q '^0 changed, 3 unchanged' || bad "second apply: $out"
+[ "$(stat -c '%i %.9Y' "$conf")" = "$stamp" ] || bad "second apply touched the file"
 
 # 3. The QEMU fallback, and host-model: cpu_models goes, nova agrees.
 profile auto host-model
-out=$(run --fact kvm_usable=false apply) || fail "apply (qemu) exited $?"
+out=$(on_root --fact kvm_usable=false apply) || bad "apply (qemu) exited $?"
 printf '%s\n' "$out" | grep -q 'virt-type qemu: auto: KVM is not usable here (--fact overridden)' ||
-  fail "qemu fallback: $out"
-grep -q '^cpu_models' "$conf" && fail "cpu_models left with cpu_mode host-model"
-[ "$(stat -c '%u:%g %a' "$conf")" = "0:4242 640" ] || fail "owner/mode after the second edit"
+  bad "qemu fallback: $out"
+grep -q '^cpu_models' "$conf" && bad "cpu_models left with cpu_mode host-model"
+[ "$(stat -c '%u:%g %a' "$conf")" = "0:4242 640" ] || bad "owner/mode after the second edit"
 if [ $have_nova = yes ]; then
-  got=$(nova_reads) || fail "nova cannot read the result"
-  [ "$got" = "libvirt.LibvirtDriver qemu host-model -" ] || fail "nova reads: $got"
+  got=$(nova_reads) || bad "nova cannot read the result"
+  [ "$got" = "libvirt.LibvirtDriver qemu host-model -" ] || bad "nova reads: $got"
 fi
 
 # 4. libvirt's real CPU map: an unknown model (with a hint) and one this CPU cannot run.
 before=$(md5sum <"$conf")
 profile kvm custom Nehalen
-out=$(run --fact "cpu_flags=$nehalem" apply) && fail "apply with an unknown model exited 0"
+out=$(on_root --fact "cpu_flags=$nehalem" apply) && bad "apply with an unknown model exited 0"
 printf '%s\n' "$out" | grep -qF 'unknown CPU model "Nehalen" (not in /usr/share/libvirt/cpu_map/index.xml) (did you mean "Nehalem"?)' ||
-  fail "unknown model: $out"
+  bad "unknown model: $out"
 profile kvm custom 'Nehalem, Haswell-noTSX'
-out=$(run --fact "cpu_flags=$nehalem" plan) || true
+out=$(on_root --fact "cpu_flags=$nehalem" plan) || true
 printf '%s\n' "$out" | grep -q '^! cpu-mode custom Nehalem,Haswell-noTSX: this CPU cannot run "Haswell-noTSX": it lacks .*avx2' ||
-  fail "missing features: $out"
-[ "$(md5sum <"$conf")" = "$before" ] || fail "a failed CPU check still wrote nova.conf"
-out=$(run --fact "cpu_flags=$nehalem" --json plan) || true  # a predicted failure: exit 1
-printf '%s\n' "$out" | grep -q '"missing_features"' || fail "JSON lacks missing_features"
+  bad "missing features: $out"
+[ "$(md5sum <"$conf")" = "$before" ] || bad "a failed CPU check still wrote nova.conf"
+out=$(on_root --fact "cpu_flags=$nehalem" --json plan) || true  # a predicted failure: exit 1
+printf '%s\n' "$out" | grep -q '"missing_features"' || bad "JSON lacks missing_features"
 
 # 5. Combinations nova would refuse at start-up never reach the file.
 for case in 'custom' 'host-model Nehalem' 'host-passthrough Nehalem'; do
   # shellcheck disable=SC2086
   profile kvm $case
   code=0
-  run plan >"$work/out" 2>&1 || code=$?
-  [ $code = 65 ] || fail "cpu_mode $case: exit $code, expected 65: $(cat "$work/out")"
+  on_root plan >"$work/out" 2>&1 || code=$?
+  [ $code = 65 ] || bad "cpu_mode $case: exit $code, expected 65: $(cat "$work/out")"
 done
-[ "$(md5sum <"$conf")" = "$before" ] || fail "an invalid profile changed nova.conf"
+[ "$(md5sum <"$conf")" = "$before" ] || bad "an invalid profile changed nova.conf"
 
 # 6. What nova-compute really loads. Debian's service runs
 #   nova-compute --config-file=/etc/nova/nova.conf --config-file=/etc/nova/nova-compute.conf
@@ -188,7 +181,7 @@ print(vt["virt_type"], a["nova:cpu_mode"]["nova"]["cpu_mode"], " ".join(deciding
 only_managed() { # BEFORE AFTER LABEL
   extra=$(diff "$1" "$2" | grep -E '^[<>]' |
     grep -vE '^[<>] *(compute_driver|virt_type|cpu_mode|cpu_models?) *[=:]' || true)
-  [ -z "$extra" ] || fail "$3: lines other than the managed keys changed: [$extra]"
+  [ -z "$extra" ] || bad "$3: lines other than the managed keys changed: [$extra]"
 }
 
 for layout in debian config-dir-last; do
@@ -222,38 +215,38 @@ for layout in debian config-dir-last; do
       [ $usable = true ] && want=kvm || want=qemu
       if [ $have_nova = yes ] && [ $usable = false ] && [ $flavour = kvm ] && [ $layout = debian ]; then
         # The case virt_type: auto exists for: before kvmprov, nova-compute reads kvm.
-        got=$(oslo_reads "$dirs" "$@") || fail "$case: nova cannot read the files as shipped"
-        [ "$got" = "libvirt.LibvirtDriver kvm host-passthrough -" ] || fail "$case: as shipped, nova reads: $got"
+        got=$(oslo_reads "$dirs" "$@") || bad "$case: nova cannot read the files as shipped"
+        [ "$got" = "libvirt.LibvirtDriver kvm host-passthrough -" ] || bad "$case: as shipped, nova reads: $got"
       fi
       out=$("$kvmprov" --no-color --profile "$work/p.yaml" --root "$r" --fact kvm_usable=$usable \
-        --json apply) || fail "$case: apply exited $?: $out"
-      rep=$(printf '%s\n' "$out" | reported) || fail "$case: no report: $out"
+        --json apply) || bad "$case: apply exited $?: $out"
+      rep=$(printf '%s\n' "$out" | reported) || bad "$case: no report: $out"
       read -r virt_type cpu_mode deciding <<EOF
 $rep
 EOF
-      [ "$virt_type" = "$want" ] || fail "$case: kvmprov decided [$virt_type], expected $want"
+      [ "$virt_type" = "$want" ] || bad "$case: kvmprov decided [$virt_type], expected $want"
       [ $layout = debian ] && decider=/etc/nova/nova-compute.conf || decider=/etc/nova/nova.conf.d/90-virt.conf
-      [ "$deciding" = "$decider" ] || fail "$case: kvmprov says [$deciding] decides virt_type, expected $decider"
+      [ "$deciding" = "$decider" ] || bad "$case: kvmprov says [$deciding] decides virt_type, expected $decider"
       for f in nova.conf nova-compute.conf nova.conf.d/50-site.conf nova.conf.d/90-virt.conf; do
         if [ -f "$work/before/$f" ]; then only_managed "$work/before/$f" "$r/etc/nova/$f" "$case: $f"; fi
       done
-      [ "$(stat -c '%u:%g %a' "$r/etc/nova/nova.conf")" = "0:4242 640" ] || fail "$case: nova.conf owner/mode"
-      [ "$(stat -c '%u:%g %a' "$r/etc/nova/nova-compute.conf")" = "0:0 644" ] || fail "$case: nova-compute.conf owner/mode"
+      [ "$(stat -c '%u:%g %a' "$r/etc/nova/nova.conf")" = "0:4242 640" ] || bad "$case: nova.conf owner/mode"
+      [ "$(stat -c '%u:%g %a' "$r/etc/nova/nova-compute.conf")" = "0:0 644" ] || bad "$case: nova-compute.conf owner/mode"
       if [ $have_nova = yes ]; then
-        got=$(oslo_reads "$dirs" "$@") || fail "$case: nova cannot read the result"
+        got=$(oslo_reads "$dirs" "$@") || bad "$case: nova cannot read the result"
         [ "$got" = "libvirt.LibvirtDriver $virt_type $cpu_mode -" ] ||
-          fail "$case: kvmprov reported virt_type=$virt_type cpu_mode=$cpu_mode, nova reads: $got"
+          bad "$case: kvmprov reported virt_type=$virt_type cpu_mode=$cpu_mode, nova reads: $got"
       fi
       out=$("$kvmprov" --no-color --profile "$work/p.yaml" --root "$r" --fact kvm_usable=$usable apply) ||
-        fail "$case: second apply exited $?"
-      printf '%s\n' "$out" | grep -q '^0 changed, ' || fail "$case: second apply: $out"
+        bad "$case: second apply exited $?"
+      printf '%s\n' "$out" | grep -q '^0 changed, ' || bad "$case: second apply: $out"
       rm -rf "$work/before"
     done
   done
 done
 
-if [ $failures -gt 0 ]; then
-  echo "$failures failure(s)"
+if [ "$fail" -gt 0 ]; then
+  echo "$fail failure(s)"
   exit 1
 fi
 [ $have_nova = yes ] || skip "kvmprov checks passed; python3-nova is not installed, so nova did not read the result (scripts/install-deps.sh installs it)"

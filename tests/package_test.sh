@@ -7,7 +7,8 @@
 # Usage: package_test.sh SOURCE_DIR. Exits 77 (skipped) when it cannot run here.
 set -u
 SRC=$(realpath "$1")
-skip() { echo "SKIP: $*"; exit 77; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "not root: installing and purging a package needs root"
 command -v dpkg-buildpackage >/dev/null || skip "dpkg-buildpackage missing (apt-get install dpkg-dev debhelper)"
@@ -27,22 +28,18 @@ if [ -f /etc/modules ] && grep -q '^# BEGIN kvmprov' /etc/modules; then
   skip "/etc/modules has a kvmprov block: this host is provisioned by kvmprov"
 fi
 
-TMP=$(mktemp -d)
+scratch
 installed=0
 planted=0
-cleanup() {
+# On exit, before $TMP goes: the package purged and the host's files as they were.
+restore_host() {
   if [ "$installed" = 1 ]; then dpkg_locked -P kvmprov >/dev/null 2>&1; fi
   if [ "$planted" = 1 ]; then
     rm -f "${GENERATED[@]}"
     if [ -e "$TMP/modules.orig" ]; then cp -p "$TMP/modules.orig" /etc/modules; else rm -f /etc/modules; fi
   fi
-  rm -rf "$TMP"
 }
-trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+cleanup_hooks+=(restore_host)
 loaded_modules() { cut -d' ' -f1 /proc/modules 2>/dev/null | sort; }
 # dpkg ARGS..., waiting (10 minutes at most) while another package manager holds dpkg's lock, as
 # apt-get does with DPkg::Lock::Timeout: dpkg itself fails at once.
@@ -381,5 +378,4 @@ rm -f "${GENERATED[@]}"
 if [ -e "$TMP/modules.orig" ]; then cp -p "$TMP/modules.orig" /etc/modules; else rm -f /etc/modules; fi
 planted=0
 
-echo "package: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish package

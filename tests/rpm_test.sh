@@ -6,15 +6,11 @@
 # Usage: rpm_test.sh SOURCE_DIR. Exits 77 (skipped) when rpmbuild is missing.
 set -u
 SRC=$(realpath "$1")
-skip() { echo "SKIP: $*"; exit 77; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
 command -v rpmbuild >/dev/null || skip "rpmbuild missing (apt-get install rpm)"
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+scratch
 
 version=$(sed -n 's/^Version: *//p' "$SRC/rpm/kvmprov.spec")
 top="$TMP/rpmbuild"
@@ -127,5 +123,4 @@ else
   echo "rpmlint not installed: rpm not linted"
 fi
 
-echo "rpm: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish rpm

@@ -11,15 +11,14 @@
 set -u
 KVMPROV=$(realpath "$1")
 SRC=$(realpath "$2")
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+scratch
 export NO_COLOR=1
 # Debian's python3, whose python3-jsonschema and python3-yaml scripts/install-deps.sh installs.
 PYTHON=/usr/bin/python3
-if ! "$PYTHON" -c 'import jsonschema, yaml' 2>/dev/null; then
-  echo "SKIP: python3-jsonschema or python3-yaml missing (apt-get install python3-jsonschema python3-yaml)"
-  exit 77
-fi
+"$PYTHON" -c 'import jsonschema, yaml' 2>/dev/null ||
+  skip "python3-jsonschema or python3-yaml missing (apt-get install python3-jsonschema python3-yaml)"
 
 # --- the command-line tests' JSON, captured
 mkdir "$TMP/json"

@@ -5,12 +5,9 @@
 set -u
 KVMPROV=$(realpath "$1")
 UNIT="$(realpath "$2")/systemd/kvmprov.service"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# shellcheck source=tests/lib.sh
+source "$(dirname "$0")/lib.sh"
+scratch
 
 for line in "Type=oneshot" "ExecStart=/usr/sbin/kvmprov apply --profile /etc/kvmprov/profile.yaml" \
   "RemainAfterExit=yes" "WantedBy=multi-user.target" \
@@ -24,8 +21,7 @@ done
 
 if ! command -v systemd-analyze >/dev/null; then
   echo "SKIP: systemd-analyze missing (apt-get install systemd): unit not verified"
-  echo "systemd: $pass passed, $fail failed"
-  [ "$fail" = 0 ] && exit 77
+  finish systemd && exit 77
   exit 1
 fi
 # verify checks that ExecStart's program exists: point it at the built binary. Documentation=
@@ -46,5 +42,4 @@ else
   awk -v l="$level" 'BEGIN { exit !(l <= 3.5) }' && ok || bad "exposure level $level, above 3.5"
 fi
 
-echo "systemd: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish systemd

@@ -2,6 +2,7 @@
 // The rules file text, udev's file order, and the precedence prediction: on fixture trees under
 // tests/data/udev, and on the rules the installed udev package ships.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +49,21 @@ const Action& action(const Plan& plan, std::string_view id) {
   return *it;
 }
 
+// The plan for device_profile() on the fixture tree NAME, its node:kvm action having STATUS.
+Plan fixture_plan(const std::string& name, Status kvm_status) {
+  Plan plan = plan_for_root(kData + name, device_profile());
+  CHECK(action(plan, "node:kvm").status == kvm_status);
+  return plan;
+}
+
+// The plan for device_profile() on the fixture tree NAME, where a rule other than kvmprov's decides
+// /dev/kvm: its node:kvm action failed, saying DETAIL.
+Plan defeated_plan(const std::string& name, const std::string& detail) {
+  Plan plan = fixture_plan(name, Status::failed);
+  CHECK(action(plan, "node:kvm").detail == detail);
+  return plan;
+}
+
 TEST_CASE("rule lines: KERNEL is the last component, static_node the whole node") {
   CHECK(udev_rule_line({.node = "kvm", .group = "kvm", .mode = 0660}) ==
         R"(KERNEL=="kvm", GROUP="kvm", MODE="0660", OPTIONS+="static_node=kvm")");
@@ -58,6 +74,24 @@ TEST_CASE("rule lines: KERNEL is the last component, static_node the whole node"
   CHECK(udev_rule_line({.node = "kvm", .mode = 0600}) ==
         R"(KERNEL=="kvm", MODE="0600", OPTIONS+="static_node=kvm")");
   CHECK(udev_rule_line({.node = "kvm"}).empty());
+}
+
+// The line every template in rules/ must give: a node's own template (kvm, vhost-net,
+// vhost-vsock, net/tun) or rules/device.rules.in for any other node.
+TEST_CASE("rule lines: the templates in rules/ give the same line for every node") {
+  for (const char* node :
+       {"kvm", "vhost-net", "vhost-vsock", "net/tun", "fuse", "vfio/vfio", "dri/renderD128"}) {
+    CAPTURE(node);
+    const std::string kernel = device_kernel_name(node);
+    const std::string tail = fmt::format(", OPTIONS+=\"static_node={}\"", node);
+    CHECK(udev_rule_line({.node = node, .group = "kvm", .mode = 0660}) ==
+          fmt::format("KERNEL==\"{}\", GROUP=\"kvm\", MODE=\"0660\"{}", kernel, tail));
+    CHECK(udev_rule_line({.node = node, .group = "render"}) ==
+          fmt::format("KERNEL==\"{}\", GROUP=\"render\"{}", kernel, tail));
+    CHECK(udev_rule_line({.node = node, .mode = 0}) ==
+          fmt::format("KERNEL==\"{}\", MODE=\"0000\"{}", kernel, tail));
+    CHECK(udev_rule_line({.node = node}).empty());
+  }
 }
 
 TEST_CASE("the rules file: header naming tool and profile, one line per device") {
@@ -142,34 +176,45 @@ TEST_CASE("tmpfiles.d: the first z line for the node gives mode and group") {
 }
 
 TEST_CASE("fixture ours-wins: an earlier plain assignment loses to kvmprov's rule") {
-  Plan plan = plan_for_root(kData + "ours-wins", device_profile());
+  Plan plan = fixture_plan("ours-wins", Status::skipped);
   const Action& kvm = action(plan, "node:kvm");
-  CHECK(kvm.status == Status::skipped);
   CHECK(kvm.detail.find("not the running system") != std::string::npos);
   CHECK(action(plan, "group:kvm").status == Status::unchanged);
   CHECK(action(plan, "access:nova:kvm").status == Status::unchanged);
 }
 
-TEST_CASE("fixture later-rule: a later local rule defeats ours, named by file and line") {
-  Plan plan = plan_for_root(kData + "later-rule", device_profile());
-  const Action& kvm = action(plan, "node:kvm");
-  CHECK(kvm.status == Status::failed);
-  CHECK(kvm.detail ==
-        "kvmprov's rule does not decide: MODE=\"0666\" at /etc/udev/rules.d/99-local.rules:3 "
-        "overrides kvmprov's rule (read after it)");
-  CHECK(action(plan, "node:vhost-net").status == Status::skipped);
+// A rule read after kvmprov's decides /dev/kvm, named by file and line: a later local rule
+// (later-rule); a GOTO that skips, and an ACTION!="add" that does not stop an add event (goto).
+TEST_CASE("fixtures later-rule and goto: a later rule defeats ours") {
+  const struct {
+    const char* fixture;
+    const char* detail;
+    Status vhost_net;
+  } cases[] = {
+      {"later-rule",
+       "kvmprov's rule does not decide: MODE=\"0666\" at /etc/udev/rules.d/99-local.rules:3 "
+       "overrides kvmprov's rule (read after it)",
+       Status::skipped},
+      {"goto",
+       "kvmprov's rule does not decide: GROUP=\"root\" at /usr/lib/udev/rules.d/70-site.rules:4 "
+       "overrides kvmprov's rule (read after it)",
+       Status::failed},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.fixture);
+    Plan plan = defeated_plan(c.fixture, c.detail);
+    CHECK(action(plan, "node:vhost-net").status == c.vhost_net);
+  }
 }
 
 TEST_CASE("fixture earlier-final: an earlier := defeats ours") {
-  Plan plan = plan_for_root(kData + "earlier-final", device_profile());
-  const Action& kvm = action(plan, "node:kvm");
-  CHECK(kvm.status == Status::failed);
-  CHECK(kvm.detail ==
-        "kvmprov's rule does not decide: GROUP:=\"root\" at "
-        "/usr/lib/udev/rules.d/60-qemu-system-common.rules:2 overrides kvmprov's rule (read "
-        "before it, \":=\" makes it final); MODE:=\"0600\" at "
-        "/usr/lib/udev/rules.d/60-qemu-system-common.rules:2 overrides kvmprov's rule (read "
-        "before it, \":=\" makes it final)");
+  Plan plan = defeated_plan(
+      "earlier-final",
+      "kvmprov's rule does not decide: GROUP:=\"root\" at "
+      "/usr/lib/udev/rules.d/60-qemu-system-common.rules:2 overrides kvmprov's rule (read "
+      "before it, \":=\" makes it final); MODE:=\"0600\" at "
+      "/usr/lib/udev/rules.d/60-qemu-system-common.rules:2 overrides kvmprov's rule (read "
+      "before it, \":=\" makes it final)");
   // nova's access follows the rule that wins.
   const Action& access = action(plan, "access:nova:kvm");
   CHECK(access.status == Status::failed);
@@ -177,35 +222,29 @@ TEST_CASE("fixture earlier-final: an earlier := defeats ours") {
 }
 
 TEST_CASE("fixture tmpfiles: a z line decides only where no udevd applies the rules") {
-  Plan without = plan_for_root(kData + "tmpfiles-no-udevd", device_profile());
-  const Action& kvm = action(without, "node:kvm");
-  CHECK(kvm.status == Status::failed);
-  CHECK(kvm.detail ==
-        "kvmprov's rule does not decide: /usr/lib/tmpfiles.d/static-nodes-permissions.conf:3 "
-        "(systemd-tmpfiles) sets mode \"0666\" at boot and no udevd is installed to apply the "
-        "rule");
+  Plan without = defeated_plan(
+      "tmpfiles-no-udevd",
+      "kvmprov's rule does not decide: /usr/lib/tmpfiles.d/static-nodes-permissions.conf:3 "
+      "(systemd-tmpfiles) sets mode \"0666\" at boot and no udevd is installed to apply the "
+      "rule");
   // The tun line agrees with the profile.
   CHECK(action(without, "node:net/tun").status == Status::skipped);
 
-  Plan with = plan_for_root(kData + "tmpfiles-with-udevd", device_profile());
+  Plan with = fixture_plan("tmpfiles-with-udevd", Status::skipped);
   const Action& kvm2 = action(with, "node:kvm");
-  CHECK(kvm2.status == Status::skipped);
   CHECK(kvm2.detail.find("; /usr/lib/tmpfiles.d/static-nodes-permissions.conf:3 "
                          "(systemd-tmpfiles) sets mode \"0666\" at boot before udevd applies "
                          "the rules") != std::string::npos);
 }
 
 TEST_CASE("fixture masked: files of the same name in /etc mask rules and tmpfiles.d lines") {
-  Plan plan = plan_for_root(kData + "masked", device_profile());
-  const Action& kvm = action(plan, "node:kvm");
-  CHECK(kvm.status == Status::skipped);
-  CHECK(kvm.detail.find("tmpfiles") == std::string::npos);
+  Plan plan = fixture_plan("masked", Status::skipped);
+  CHECK(action(plan, "node:kvm").detail.find("tmpfiles") == std::string::npos);
 }
 
 TEST_CASE("fixture uncertain: a rule with conditions kvmprov cannot evaluate is reported") {
-  Plan plan = plan_for_root(kData + "uncertain", device_profile());
+  Plan plan = fixture_plan("uncertain", Status::skipped);
   const Action& kvm = action(plan, "node:kvm");
-  CHECK(kvm.status == Status::skipped);
   CHECK(kvm.detail.find("; MODE=\"0666\" at /etc/udev/rules.d/90-container.rules:1 may override "
                         "it (conditions kvmprov cannot evaluate: ENV{container}==\"lxc\")") !=
         std::string::npos);
@@ -215,16 +254,6 @@ TEST_CASE("fixture uncertain: a rule with conditions kvmprov cannot evaluate is 
   CHECK(kvm.detail.find("MODE:=\"0640\" at /usr/lib/udev/rules.d/40-final.rules:1 may override") !=
         std::string::npos);
   CHECK(kvm.detail.find("50-early.rules") == std::string::npos);
-}
-
-TEST_CASE("fixture goto: GOTO skips, ACTION!=\"add\" does not stop an add event") {
-  Plan plan = plan_for_root(kData + "goto", device_profile());
-  const Action& kvm = action(plan, "node:kvm");
-  CHECK(kvm.status == Status::failed);
-  CHECK(kvm.detail ==
-        "kvmprov's rule does not decide: GROUP=\"root\" at /usr/lib/udev/rules.d/70-site.rules:4 "
-        "overrides kvmprov's rule (read after it)");
-  CHECK(action(plan, "node:vhost-net").status == Status::failed);
 }
 
 // The rules and tmpfiles.d lines of the installed udev and systemd packages, copied into a

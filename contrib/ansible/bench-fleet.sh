@@ -7,22 +7,16 @@ set -eu
 KVMPROV=$(realpath "$1"); shift
 SIZES=${*:-1 10 50}
 HERE=$(cd "$(dirname "$0")" && pwd)
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=tests/lib.sh
+source "$HERE/../../tests/lib.sh"
+scratch
 : >"$TMP/ansible.cfg"
 export ANSIBLE_CONFIG="$TMP/ansible.cfg" ANSIBLE_HOME="$TMP/home" ANSIBLE_LOCAL_TEMP="$TMP/home/tmp"
 export ANSIBLE_REMOTE_TEMP="$TMP/home/remote" ANSIBLE_COLLECTIONS_PATH="$HERE"
 export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_FORKS=10 ANSIBLE_PIPELINING=1
 export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3
 cd "$TMP"
-cat >site.yml <<YAML
-- hosts: fleet
-  gather_facts: false
-  vars:
-    kvmprov_root: "$TMP/roots/{{ inventory_hostname }}"
-    kvmprov_facts: {cpu_vendor: "{{ vendor }}"}
-  roles:
-    - kvmprov.kvm.kvm_host
+{ fleet_play "$TMP/roots"; cat <<YAML; } >site.yml
 - hosts: localhost
   gather_facts: false
   tasks:
@@ -34,9 +28,7 @@ echo "| hosts | run | wall time (s) | kvmprov, summed over hosts (s) | kvmprov s
 echo "|---|---|---|---|---|"
 for n in $SIZES; do
   rm -rf roots; { echo "[fleet]"; for i in $(seq 1 "$n"); do
-    echo "host$i vendor=$([ $((i % 2)) = 1 ] && echo intel || echo amd)"; mkdir -p "roots/host$i/etc"
-    printf 'root:x:0:\nkvm:x:994:\n' >"roots/host$i/etc/group"
-    printf 'root:x:0:0:root:/root:/bin/sh\n' >"roots/host$i/etc/passwd"; done
+    echo "host$i vendor=$([ $((i % 2)) = 1 ] && echo intel || echo amd)"; image_root "roots/host$i"; done
     echo "[fleet:vars]"; echo "ansible_connection=local"; echo "kvmprov_binary=$KVMPROV"
     echo "kvmprov_install_package=false"; echo "[local]"; echo "localhost ansible_connection=local"
   } >inventory
