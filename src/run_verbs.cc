@@ -9,7 +9,7 @@
 #include "apply.h"
 #include "cli_output.h"
 #include "cli_verbs.h"
-#include "nova.h"
+#include "observe.h"
 #include "plan.h"
 #include "profile.h"
 #include "report.h"
