@@ -13,10 +13,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+
+#include "util/read_all.h"
 
 namespace kvmprov {
 
@@ -94,22 +97,10 @@ int holds_content(int dir_fd, const std::string& leaf, std::string_view content,
   struct stat st {};
   if (fstat(fd.get(), &st) != 0) return errno;
   if (!S_ISREG(st.st_mode) || static_cast<size_t>(st.st_size) != content.size()) return 0;
-  char buf[65536];
-  size_t at = 0;
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) break;
-    const auto len = static_cast<size_t>(n);
-    if (at + len > content.size() || content.compare(at, len, std::string_view(buf, len)) != 0) {
-      return 0;
-    }
-    at += len;
-  }
-  *same = at == content.size();
+  // More than CONTENT is a difference, not an error.
+  auto now = read_all(fd.get(), content.size());
+  if (!now) return now.error().code == EFBIG ? 0 : now.error().code;
+  *same = *now == content;
   return 0;
 }
 
@@ -310,19 +301,11 @@ std::optional<Error> differs_from_expected(int dir_fd, const std::string& leaf, 
   if (!*expected) return changed("it was created");
   UniqueFd fd(openat(dir_fd, leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
   if (!fd.valid()) return cannot(verb, shown, errno, "cannot read the current content");
-  std::string now;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return cannot(verb, shown, errno, "cannot read the current content");
-    if (n == 0) break;
-    if (now.size() + static_cast<size_t>(n) > kMaxCompared ||
-        now.size() + static_cast<size_t>(n) > (*expected)->size())
-      return changed("it changed");
-    now.append(buf, static_cast<size_t>(n));
-  }
-  if (now != **expected) return changed("it changed");
+  // Past what was read (or past the limit) it cannot be the same.
+  auto now = read_all(fd.get(), std::min(kMaxCompared, (*expected)->size()));
+  if (!now && now.error().code != EFBIG)
+    return cannot(verb, shown, now.error().code, "cannot read the current content");
+  if (!now || *now != **expected) return changed("it changed");
   return std::nullopt;
 }
 

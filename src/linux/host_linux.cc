@@ -28,6 +28,7 @@
 #include "linux/udev.h"
 #include "linux/user_access.h"
 #include "msr.h"
+#include "util/read_all.h"
 #include "util/text.h"
 
 namespace kvmprov {
@@ -53,22 +54,6 @@ std::string canonical_or_given(const std::string& path) {
   std::string result = real ? std::string(real.get()) : path;
   while (result.size() > 1 && result.back() == '/') result.pop_back();
   return result.empty() ? std::string("/") : result;
-}
-
-// Reads FD to its end; 0 or the errno (EFBIG past kMaxFileSize).
-int read_all(int fd, std::string* out) {
-  out->clear();
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return 0;
-    if (out->size() + static_cast<size_t>(n) > kMaxFileSize) return EFBIG;
-    out->append(buf, static_cast<size_t>(n));
-  }
 }
 
 std::string trim_trailing_space(std::string s) {
@@ -124,9 +109,9 @@ class LinuxHost final : public Host {
     }
     if (S_ISDIR(st.st_mode)) return errno_error(context, EISDIR);
     if (!S_ISREG(st.st_mode)) return Error{EINVAL, context + ": not a regular file"};
-    std::string content;
-    if (const int err = read_all(fd->get(), &content); err != 0) return errno_error(context, err);
-    return std::optional<std::string>(std::move(content));
+    auto content = read_all(fd->get(), kMaxFileSize);
+    if (!content) return errno_error(context, content.error().code);
+    return std::optional<std::string>(std::move(*content));
   }
 
   Result<bool> write_file(const std::string& path, std::string_view content,
@@ -249,9 +234,9 @@ class LinuxHost final : public Host {
     if (!fd.valid()) return std::nullopt;
     struct stat st {};
     if (fstat(fd.get(), &st) != 0 || S_ISDIR(st.st_mode)) return std::nullopt;
-    std::string content;
-    if (read_all(fd.get(), &content) != 0) return std::nullopt;
-    return content;
+    auto content = read_all(fd.get(), kMaxFileSize);
+    if (!content) return std::nullopt;
+    return std::move(*content);
   }
 
   bool kernel_path_exists(const std::string& path) override {
@@ -572,9 +557,9 @@ class LinuxHost final : public Host {
 std::optional<std::string> read_marker(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (!fd.valid()) return std::nullopt;
-  std::string text;
-  if (read_all(fd.get(), &text) != 0) return std::nullopt;
-  return text;
+  auto text = read_all(fd.get(), kMaxFileSize);
+  if (!text) return std::nullopt;
+  return std::move(*text);
 }
 
 // The container manager's name from the markers they leave, "" when none.

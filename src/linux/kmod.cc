@@ -22,6 +22,7 @@
 
 #include "linux/dynlib.h"
 #include "module_advice.h"
+#include "util/read_all.h"
 #include "util/unique_fd.h"
 
 namespace kvmprov {
@@ -150,17 +151,9 @@ std::string normalise(std::string_view name) {
 std::optional<std::string> read_file(const std::string& path, size_t limit = kMaxSmallFile) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) return std::nullopt;
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::nullopt;
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > limit) return std::nullopt;
-  }
-  return out;
+  auto text = read_all(fd.get(), limit);
+  if (!text) return std::nullopt;
+  return std::move(*text);
 }
 
 std::string trim_newline(std::string s) {

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "util/read_all.h"
 #include "util/unique_fd.h"
 
 namespace kvmprov {
@@ -21,6 +22,8 @@ namespace {
 
 // Long enough not to spin, short enough that a waiter starts soon after the holder ends.
 constexpr std::chrono::milliseconds kPollInterval{100};
+// /proc/locks has a line of about 60 bytes per lock held on the machine.
+constexpr size_t kMaxLocks = size_t{64} << 20;
 
 class RunLock final : public Lock {
  public:
@@ -42,12 +45,8 @@ std::string holder_of(int fd) {
   pid_t pid = 0;
   if (fstat(fd, &st) == 0) {
     UniqueFd locks(open("/proc/locks", O_RDONLY | O_CLOEXEC));
-    std::string text;
-    char buf[8192];
-    ssize_t n = 0;
-    while (locks.valid() && (n = read(locks.get(), buf, sizeof buf)) > 0)
-      text.append(buf, static_cast<size_t>(n));
-    pid = flock_holder(text, st.st_dev, st.st_ino);
+    auto text = locks.valid() ? read_all(locks.get(), kMaxLocks) : Error{};
+    pid = flock_holder(text ? *text : "", st.st_dev, st.st_ino);
   }
   return pid > 0 ? "PID " + std::to_string(pid) : std::string("PID unknown");
 }
