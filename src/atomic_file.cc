@@ -3,7 +3,6 @@
 // symlinks so that nothing planted inside the root can redirect a write outside it.
 #include "atomic_file.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <signal.h>
@@ -139,10 +138,6 @@ class TempName {
   bool committed_ = false;
 };
 
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
-
 }  // namespace
 
 std::string path_on_disk(const std::string& root, const std::string& path) {
@@ -236,17 +231,11 @@ Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& pat
 }
 
 void remove_stale_temporaries(int dir_fd) {
-  const int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  std::unique_ptr<DIR, DirCloser> dir(fdopendir(fd));
-  if (!dir) {
-    ::close(fd);
-    return;
-  }
-  std::vector<std::string> stale;
-  while (const dirent* entry = readdir(dir.get())) {
-    if (std::string_view(entry->d_name).starts_with(kTempPrefix)) stale.emplace_back(entry->d_name);
-  }
+  UniqueFd fd(openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return;
+  UniqueDir dir = UniqueDir::adopt(fd);
+  std::vector<std::string> stale = dir.names();
+  std::erase_if(stale, [](const std::string& name) { return !name.starts_with(kTempPrefix); });
   for (const std::string& name : stale) {
     UniqueFd temp(
         openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));

@@ -40,10 +40,6 @@ constexpr size_t kMaxFileSize = size_t{16} << 20;
 // How long apply waits for udevd to finish one change event.
 constexpr std::chrono::milliseconds kUdevEventTimeout{10000};
 
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
-
 struct FreeDeleter {
   void operator()(char* p) const { std::free(p); }
 };
@@ -179,13 +175,9 @@ class LinuxHost final : public Host {
       if (fd.error().code == ENOENT || fd.error().code == ENOTDIR) return names;
       return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)), fd.error().code);
     }
-    std::unique_ptr<DIR, DirCloser> d(fdopendir(fd->get()));
-    if (!d) return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)));
-    fd->release();
-    while (const dirent* e = readdir(d.get())) {
-      std::string name = e->d_name;
-      if (name != "." && name != "..") names.push_back(std::move(name));
-    }
+    UniqueDir d = UniqueDir::adopt(*fd);
+    if (!d.valid()) return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)));
+    names = d.names();
     std::sort(names.begin(), names.end());
     return names;
   }
@@ -358,13 +350,9 @@ class LinuxHost final : public Host {
   std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) override {
     const std::optional<std::string> full = kernel_path(path);
     if (!full) return std::nullopt;
-    std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(full->c_str()), closedir);
-    if (!dir) return std::nullopt;
-    std::vector<std::string> names;
-    while (const dirent* e = readdir(dir.get())) {
-      std::string name = e->d_name;
-      if (name != "." && name != "..") names.push_back(std::move(name));
-    }
+    UniqueDir dir(opendir(full->c_str()));
+    if (!dir.valid()) return std::nullopt;
+    std::vector<std::string> names = dir.names();
     std::sort(names.begin(), names.end());
     return names;
   }

@@ -133,11 +133,6 @@ struct ConfigIterFree {
 };
 using ConfigIter = std::unique_ptr<kmod_config_iter, ConfigIterFree>;
 
-struct DirClose {
-  void operator()(DIR* dir) const { closedir(dir); }
-};
-using DirPtr = std::unique_ptr<DIR, DirClose>;
-
 // libkmod logs to stderr by default; library code stays silent and reports through results.
 void discard_log(void*, int, const char*, int, const char*, const char*, va_list) {}
 
@@ -178,14 +173,7 @@ bool is_regular(const std::string& path) {
 
 // Entry names of DIR, sorted, without "." and "..".
 std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> names;
-  DirPtr d(opendir(dir.c_str()));
-  if (!d) return names;
-  while (const dirent* e = readdir(d.get())) {
-    std::string_view n = e->d_name;
-    if (n == "." || n == "..") continue;
-    names.emplace_back(n);
-  }
+  std::vector<std::string> names = UniqueDir(opendir(dir.c_str())).names();
   std::sort(names.begin(), names.end());
   return names;
 }
