@@ -72,13 +72,7 @@ CpuFacts parse_cpuinfo(std::string_view text) {
     current.reset();
   };
 
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-
+  for (const std::string_view line : lines(text)) {
     const auto colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     const std::string_view key = trim(line.substr(0, colon));

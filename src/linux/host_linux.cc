@@ -610,10 +610,9 @@ ScopeFacts detect_scope(const std::string& kernel_root) {
   if (!init_seen) {
     if (auto table = read_marker(path_on_disk(kernel_root, "/proc/self/mountinfo"))) {
       bool root_mounted = false;
-      std::istringstream lines(*table);
-      for (std::string line; std::getline(lines, line);) {
+      for (const std::string_view line : lines(*table)) {
         // ID PARENT MAJOR:MINOR ROOT MOUNT-POINT ...
-        std::istringstream fields(line);
+        std::istringstream fields{std::string(line)};
         std::string id, parent, device, mount_root, mount_point;
         if (fields >> id >> parent >> device >> mount_root >> mount_point && mount_point == "/") {
           root_mounted = true;

@@ -23,6 +23,7 @@
 #include "linux/dynlib.h"
 #include "module_advice.h"
 #include "util/read_all.h"
+#include "util/text.h"
 #include "util/unique_fd.h"
 
 namespace kvmprov {
@@ -226,12 +227,7 @@ std::vector<std::string> config_files(const std::vector<std::string>& paths) {
 
 // Whether TEXT, in modprobe.d syntax, has a "blacklist NAME" line.
 bool blacklists(std::string_view text, const std::string& name) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
+  for (std::string_view line : lines(text)) {
     if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
     std::vector<std::string> words = split_words(line);
     if (words.size() >= 2 && words[0] == "blacklist" && normalise(words[1]) == name) return true;
@@ -450,12 +446,7 @@ class LibKmod final : public Kmod {
     builtin_.emplace();
     std::optional<std::string> text = read_file(modules_dir_ + "/modules.builtin", kMaxLargeFile);
     if (!text) return *builtin_;
-    size_t pos = 0;
-    while (pos < text->size()) {
-      size_t end = text->find('\n', pos);
-      if (end == std::string::npos) end = text->size();
-      std::string_view line(text->data() + pos, end - pos);
-      pos = end + 1;
+    for (std::string_view line : lines(*text)) {
       if (size_t slash = line.rfind('/'); slash != std::string_view::npos) {
         line.remove_prefix(slash + 1);
       }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "util/read_all.h"
+#include "util/text.h"
 #include "util/unique_fd.h"
 
 namespace kvmprov {
@@ -64,10 +65,8 @@ std::string unsafe_lock_dir(const struct stat& st) {
 
 pid_t flock_holder(std::string_view locks, dev_t dev, ino_t ino) {
   // "1: FLOCK  ADVISORY  WRITE 1234 fe:00:10952790 0 EOF"; a waiter's line starts "1: -> FLOCK".
-  while (!locks.empty()) {
-    const size_t nl = locks.find('\n');
-    const std::string line(locks.substr(0, nl));
-    locks.remove_prefix(nl == std::string_view::npos ? locks.size() : nl + 1);
+  for (const std::string_view text : lines(locks)) {
+    const std::string line(text);
     char kind[16] = {}, type[16] = {}, access[16] = {};
     long pid = 0;
     unsigned major_no = 0, minor_no = 0;
