@@ -43,96 +43,28 @@ constexpr size_t kMaxLargeFile = 8 * 1024 * 1024;
 // libkmod's functions. libkmod is opened on first use rather than linked: it brings libcrypto,
 // libzstd and liblzma, whose relocations were nearly half of every run's start-up, also of the
 // runs that never touch a module (apply --root, validate, check on a kernel without modules).
-struct Libkmod {
-  decltype(&::kmod_config_get_blacklists) kmod_config_get_blacklists = nullptr;
-  decltype(&::kmod_config_iter_free_iter) kmod_config_iter_free_iter = nullptr;
-  decltype(&::kmod_config_iter_get_key) kmod_config_iter_get_key = nullptr;
-  decltype(&::kmod_config_iter_next) kmod_config_iter_next = nullptr;
-  decltype(&::kmod_get_dirname) kmod_get_dirname = nullptr;
-  decltype(&::kmod_list_next) kmod_list_next = nullptr;
-  decltype(&::kmod_load_resources) kmod_load_resources = nullptr;
-  decltype(&::kmod_module_get_dependencies) kmod_module_get_dependencies = nullptr;
-  decltype(&::kmod_module_get_holders) kmod_module_get_holders = nullptr;
-  decltype(&::kmod_module_get_initstate) kmod_module_get_initstate = nullptr;
-  decltype(&::kmod_module_get_module) kmod_module_get_module = nullptr;
-  decltype(&::kmod_module_get_name) kmod_module_get_name = nullptr;
-  decltype(&::kmod_module_get_path) kmod_module_get_path = nullptr;
-  decltype(&::kmod_module_get_refcnt) kmod_module_get_refcnt = nullptr;
-  decltype(&::kmod_module_new_from_lookup) kmod_module_new_from_lookup = nullptr;
-  decltype(&::kmod_module_new_from_name) kmod_module_new_from_name = nullptr;
-  decltype(&::kmod_module_probe_insert_module) kmod_module_probe_insert_module = nullptr;
-  decltype(&::kmod_module_remove_module) kmod_module_remove_module = nullptr;
-  decltype(&::kmod_module_unref) kmod_module_unref = nullptr;
-  decltype(&::kmod_module_unref_list) kmod_module_unref_list = nullptr;
-  decltype(&::kmod_new) kmod_new = nullptr;
-  decltype(&::kmod_set_log_fn) kmod_set_log_fn = nullptr;
-  decltype(&::kmod_unref) kmod_unref = nullptr;
-};
+// clang-format off
+#define KVMPROV_LIBKMOD(X)                                                                         \
+  X(kmod_config_get_blacklists) X(kmod_config_iter_free_iter) X(kmod_config_iter_get_key)          \
+  X(kmod_config_iter_next) X(kmod_get_dirname) X(kmod_list_next) X(kmod_load_resources)            \
+  X(kmod_module_get_dependencies) X(kmod_module_get_holders) X(kmod_module_get_initstate)          \
+  X(kmod_module_get_module) X(kmod_module_get_name) X(kmod_module_get_path)                        \
+  X(kmod_module_get_refcnt) X(kmod_module_new_from_lookup) X(kmod_module_new_from_name)            \
+  X(kmod_module_probe_insert_module) X(kmod_module_remove_module) X(kmod_module_unref)             \
+  X(kmod_module_unref_list) X(kmod_new) X(kmod_set_log_fn) X(kmod_unref)
+// clang-format on
 
+KVMPROV_DYNLIB_TABLE(Libkmod, KVMPROV_LIBKMOD);
+
+// Filled by the first Kmod::open, before any handle exists.
 Libkmod g_libkmod;
 
-// Resolves every function once; later calls return the first outcome.
-Result<void> load_libkmod() {
-  static const Result<void> loaded = []() -> Result<void> {
-    auto library = DynamicLibrary::open("libkmod.so.2", "libkmod2 or kmod-libs");
-    if (!library) return library.error();
-    Libkmod api;
-    for (Result<void> r :
-         {library->bind("kmod_config_get_blacklists", api.kmod_config_get_blacklists),
-          library->bind("kmod_config_iter_free_iter", api.kmod_config_iter_free_iter),
-          library->bind("kmod_config_iter_get_key", api.kmod_config_iter_get_key),
-          library->bind("kmod_config_iter_next", api.kmod_config_iter_next),
-          library->bind("kmod_get_dirname", api.kmod_get_dirname),
-          library->bind("kmod_list_next", api.kmod_list_next),
-          library->bind("kmod_load_resources", api.kmod_load_resources),
-          library->bind("kmod_module_get_dependencies", api.kmod_module_get_dependencies),
-          library->bind("kmod_module_get_holders", api.kmod_module_get_holders),
-          library->bind("kmod_module_get_initstate", api.kmod_module_get_initstate),
-          library->bind("kmod_module_get_module", api.kmod_module_get_module),
-          library->bind("kmod_module_get_name", api.kmod_module_get_name),
-          library->bind("kmod_module_get_path", api.kmod_module_get_path),
-          library->bind("kmod_module_get_refcnt", api.kmod_module_get_refcnt),
-          library->bind("kmod_module_new_from_lookup", api.kmod_module_new_from_lookup),
-          library->bind("kmod_module_new_from_name", api.kmod_module_new_from_name),
-          library->bind("kmod_module_probe_insert_module", api.kmod_module_probe_insert_module),
-          library->bind("kmod_module_remove_module", api.kmod_module_remove_module),
-          library->bind("kmod_module_unref", api.kmod_module_unref),
-          library->bind("kmod_module_unref_list", api.kmod_module_unref_list),
-          library->bind("kmod_new", api.kmod_new),
-          library->bind("kmod_set_log_fn", api.kmod_set_log_fn),
-          library->bind("kmod_unref", api.kmod_unref)}) {
-      if (!r) return r;
-    }
-    g_libkmod = api;
-    return {};
-  }();
-  return loaded;
-}
-
-// Valid once load_libkmod() succeeded, which Kmod::open ensures before any handle exists.
-const Libkmod& lib() {
-  return g_libkmod;
-}
-
-struct CtxFree {
-  void operator()(kmod_ctx* ctx) const { lib().kmod_unref(ctx); }
-};
-using CtxPtr = std::unique_ptr<kmod_ctx, CtxFree>;
-
-struct ModuleFree {
-  void operator()(kmod_module* mod) const { lib().kmod_module_unref(mod); }
-};
-using ModulePtr = std::unique_ptr<kmod_module, ModuleFree>;
-
-struct ModuleListFree {
-  void operator()(kmod_list* list) const { lib().kmod_module_unref_list(list); }
-};
-using ModuleList = std::unique_ptr<kmod_list, ModuleListFree>;
-
-struct ConfigIterFree {
-  void operator()(kmod_config_iter* iter) const { lib().kmod_config_iter_free_iter(iter); }
-};
-using ConfigIter = std::unique_ptr<kmod_config_iter, ConfigIterFree>;
+using CtxPtr = std::unique_ptr<kmod_ctx, Release<&g_libkmod, &Libkmod::kmod_unref>>;
+using ModulePtr = std::unique_ptr<kmod_module, Release<&g_libkmod, &Libkmod::kmod_module_unref>>;
+using ModuleList =
+    std::unique_ptr<kmod_list, Release<&g_libkmod, &Libkmod::kmod_module_unref_list>>;
+using ConfigIter =
+    std::unique_ptr<kmod_config_iter, Release<&g_libkmod, &Libkmod::kmod_config_iter_free_iter>>;
 
 // libkmod logs to stderr by default; library code stays silent and reports through results.
 void discard_log(void*, int, const char*, int, const char*, const char*, va_list) {}
@@ -252,7 +184,7 @@ class LibKmod final : public Kmod {
 
   std::string resolve(const std::string& name) override {
     ModulePtr mod = lookup(name);
-    return mod ? lib().kmod_module_get_name(mod.get()) : normalise(name);
+    return mod ? g_libkmod.kmod_module_get_name(mod.get()) : normalise(name);
   }
 
   using Kmod::query;
@@ -262,7 +194,7 @@ class LibKmod final : public Kmod {
     if (facts.name.empty()) return facts;
     ModulePtr mod = by_name(facts.name);
     if (mod) {
-      const char* path = lib().kmod_module_get_path(mod.get());
+      const char* path = g_libkmod.kmod_module_get_path(mod.get());
       if (path != nullptr && exists(path)) facts.path = path;
     }
     facts.state = state_of(mod.get(), facts.name);
@@ -279,11 +211,12 @@ class LibKmod final : public Kmod {
     }
     if (facts.state == ModuleState::builtin || facts.state == ModuleState::absent) return facts;
     if (live_root() && mod) {
-      facts.refcount = std::max(0, lib().kmod_module_get_refcnt(mod.get()));
-      ModuleList holders(lib().kmod_module_get_holders(mod.get()));
-      for (kmod_list* l = holders.get(); l != nullptr; l = lib().kmod_list_next(holders.get(), l)) {
-        ModulePtr holder(lib().kmod_module_get_module(l));
-        facts.holders.emplace_back(lib().kmod_module_get_name(holder.get()));
+      facts.refcount = std::max(0, g_libkmod.kmod_module_get_refcnt(mod.get()));
+      ModuleList holders(g_libkmod.kmod_module_get_holders(mod.get()));
+      for (kmod_list* l = holders.get(); l != nullptr;
+           l = g_libkmod.kmod_list_next(holders.get(), l)) {
+        ModulePtr holder(g_libkmod.kmod_module_get_module(l));
+        facts.holders.emplace_back(g_libkmod.kmod_module_get_name(holder.get()));
       }
     } else {
       if (auto refcnt = read_file(sys_dir + "/refcnt")) facts.refcount = std::atoi(refcnt->c_str());
@@ -297,13 +230,13 @@ class LibKmod final : public Kmod {
     std::vector<std::string> order;
     ModulePtr mod = lookup(name);
     if (!mod) return order;
-    std::set<std::string> seen{lib().kmod_module_get_name(mod.get())};
+    std::set<std::string> seen{g_libkmod.kmod_module_get_name(mod.get())};
     // Depth first, a module after everything it needs: the order modprobe loads them in.
     std::function<void(kmod_module*)> visit = [&](kmod_module* m) {
-      ModuleList deps(lib().kmod_module_get_dependencies(m));
-      for (kmod_list* l = deps.get(); l != nullptr; l = lib().kmod_list_next(deps.get(), l)) {
-        ModulePtr dep(lib().kmod_module_get_module(l));
-        std::string dep_name = lib().kmod_module_get_name(dep.get());
+      ModuleList deps(g_libkmod.kmod_module_get_dependencies(m));
+      for (kmod_list* l = deps.get(); l != nullptr; l = g_libkmod.kmod_list_next(deps.get(), l)) {
+        ModulePtr dep(g_libkmod.kmod_module_get_module(l));
+        std::string dep_name = g_libkmod.kmod_module_get_name(dep.get());
         if (!seen.insert(dep_name).second) continue;
         visit(dep.get());
         order.push_back(dep_name);
@@ -327,9 +260,9 @@ class LibKmod final : public Kmod {
       extra += option.name;
       if (!option.value.empty()) extra += "=" + option.value;
     }
-    int rc = lib().kmod_module_probe_insert_module(mod.get(), KMOD_PROBE_APPLY_BLACKLIST,
-                                                   extra.empty() ? nullptr : extra.c_str(), nullptr,
-                                                   nullptr, nullptr);
+    int rc = g_libkmod.kmod_module_probe_insert_module(mod.get(), KMOD_PROBE_APPLY_BLACKLIST,
+                                                       extra.empty() ? nullptr : extra.c_str(),
+                                                       nullptr, nullptr, nullptr);
     if (rc == 0 || rc == -EEXIST) return {};
     if (rc > 0) {
       // libkmod refused before touching the kernel: no errno.
@@ -360,7 +293,7 @@ class LibKmod final : public Kmod {
     }
     if (!live_root()) return not_running_system(facts.name, "unloaded");
     ModulePtr mod = by_name(facts.name);
-    int rc = mod ? lib().kmod_module_remove_module(mod.get(), 0) : -ENOMEM;
+    int rc = mod ? g_libkmod.kmod_module_remove_module(mod.get(), 0) : -ENOMEM;
     if (rc == 0 || rc == -ENOENT) return {};
     int err = -rc;
     std::string quoted = "module \"" + facts.name + "\"";
@@ -393,22 +326,22 @@ class LibKmod final : public Kmod {
   ModulePtr lookup(const std::string& name) {
     if (name.empty()) return nullptr;
     kmod_list* raw = nullptr;
-    if (lib().kmod_module_new_from_lookup(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
+    if (g_libkmod.kmod_module_new_from_lookup(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
     ModuleList list(raw);
     if (!list) return nullptr;
-    return ModulePtr(lib().kmod_module_get_module(list.get()));
+    return ModulePtr(g_libkmod.kmod_module_get_module(list.get()));
   }
 
   ModulePtr by_name(const std::string& name) {
     kmod_module* raw = nullptr;
-    if (lib().kmod_module_new_from_name(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
+    if (g_libkmod.kmod_module_new_from_name(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
     return ModulePtr(raw);
   }
 
   ModuleState state_of(kmod_module* mod, const std::string& name) {
     std::string sys_dir = under_root(sys_root_, "/sys/module/" + name);
     if (live_root()) {
-      int rc = mod ? lib().kmod_module_get_initstate(mod) : -ENOENT;
+      int rc = mod ? g_libkmod.kmod_module_get_initstate(mod) : -ENOENT;
       switch (rc) {
         case KMOD_MODULE_BUILTIN:
           return ModuleState::builtin;
@@ -464,9 +397,9 @@ class LibKmod final : public Kmod {
       std::optional<std::string> text = read_file(file);
       if (text && blacklists(*text, name)) return file;
     }
-    ConfigIter iter(lib().kmod_config_get_blacklists(ctx_.get()));
-    while (iter && lib().kmod_config_iter_next(iter.get())) {
-      const char* key = lib().kmod_config_iter_get_key(iter.get());
+    ConfigIter iter(g_libkmod.kmod_config_get_blacklists(ctx_.get()));
+    while (iter && g_libkmod.kmod_config_iter_next(iter.get())) {
+      const char* key = g_libkmod.kmod_config_iter_get_key(iter.get());
       if (key != nullptr && name == key) return std::string(kKernelCommandLine);
     }
     return "";
@@ -484,7 +417,8 @@ class LibKmod final : public Kmod {
 Result<std::unique_ptr<Kmod>> Kmod::open(const std::string& modules_dir,
                                          const std::vector<std::string>& config_paths,
                                          const std::string& sys_root) {
-  if (Result<void> loaded = load_libkmod(); !loaded) return loaded.error();
+  if (auto loaded = load_table(g_libkmod, "libkmod.so.2", "libkmod2 or kmod-libs"); !loaded)
+    return loaded.error();
   std::string root = clean_root(sys_root);
   std::vector<std::string> dirs = config_paths;
   if (dirs.empty()) {
@@ -496,16 +430,16 @@ Result<std::unique_ptr<Kmod>> Kmod::open(const std::string& modules_dir,
   for (const std::string& d : dirs) c_paths.push_back(d.c_str());
   c_paths.push_back(nullptr);
 
-  CtxPtr ctx(lib().kmod_new(modules_dir.empty() ? nullptr : modules_dir.c_str(),
-                            defaults ? nullptr : c_paths.data()));
+  CtxPtr ctx(g_libkmod.kmod_new(modules_dir.empty() ? nullptr : modules_dir.c_str(),
+                                defaults ? nullptr : c_paths.data()));
   if (!ctx) {
     return Error{ENOMEM, "module tree \"" + modules_dir +
                              "\": libkmod could not set up its context (out of memory)"};
   }
-  lib().kmod_set_log_fn(ctx.get(), discard_log, nullptr);
+  g_libkmod.kmod_set_log_fn(ctx.get(), discard_log, nullptr);
   // Missing indexes (no modules installed) are not an error: lookups then find nothing.
-  (void)lib().kmod_load_resources(ctx.get());
-  std::string dir = lib().kmod_get_dirname(ctx.get());
+  (void)g_libkmod.kmod_load_resources(ctx.get());
+  std::string dir = g_libkmod.kmod_get_dirname(ctx.get());
   return std::unique_ptr<Kmod>(
       std::make_unique<LibKmod>(std::move(ctx), std::move(dir), std::move(dirs), std::move(root)));
 }
