@@ -2,6 +2,7 @@
 // Tests for the libkmod wrapper: load-error causes, state from fake system roots, a real module
 // tree.
 #include "linux/kmod.h"
+#include "linux/sysfs_module.h"
 #include "module_advice.h"
 
 #include <doctest/doctest.h>
@@ -202,6 +203,23 @@ TEST_SUITE("explain_load_error") {
         }
       }
     }
+  }
+}
+
+TEST_SUITE("sysfs module parser") {
+  TEST_CASE("a value loses the kernel's line end, nothing else") {
+    CHECK(sysfs_value("Y\n") == "Y");
+    CHECK(sysfs_value("1\r\n") == "1");
+    CHECK(sysfs_value(" a b \n") == " a b ");
+    CHECK(sysfs_value("").empty());
+  }
+
+  TEST_CASE("initstate: live, coming, going, else absent") {
+    CHECK(parse_initstate("live\n") == ModuleState::live);
+    CHECK(parse_initstate("coming\n") == ModuleState::coming);
+    CHECK(parse_initstate("going") == ModuleState::going);
+    CHECK(parse_initstate("unformed\n") == ModuleState::absent);
+    CHECK(parse_initstate("") == ModuleState::absent);
   }
 }
 

@@ -25,6 +25,7 @@
 #include "linux/kmod.h"
 #include "linux/lock.h"
 #include "linux/subprocess.h"
+#include "linux/sysfs_module.h"
 #include "linux/udev.h"
 #include "linux/user_access.h"
 #include "msr.h"
@@ -222,13 +223,7 @@ class LinuxHost final : public Host {
   std::optional<std::string> read_kernel_file(const std::string& path) override {
     const std::optional<std::string> full = kernel_path(path);
     if (!full) return std::nullopt;
-    UniqueFd fd(open(full->c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (!fd.valid()) return std::nullopt;
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0 || S_ISDIR(st.st_mode)) return std::nullopt;
-    auto content = read_all(fd.get(), kMaxFileSize);
-    if (!content) return std::nullopt;
-    return std::move(*content);
+    return read_small_file(*full, kMaxFileSize);
   }
 
   bool kernel_path_exists(const std::string& path) override {
@@ -350,11 +345,7 @@ class LinuxHost final : public Host {
   std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) override {
     const std::optional<std::string> full = kernel_path(path);
     if (!full) return std::nullopt;
-    UniqueDir dir(opendir(full->c_str()));
-    if (!dir.valid()) return std::nullopt;
-    std::vector<std::string> names = dir.names();
-    std::sort(names.begin(), names.end());
-    return names;
+    return sorted_entries(*full);
   }
 
   Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) override {
@@ -504,30 +495,18 @@ class LinuxHost final : public Host {
   ModuleFacts sys_module_facts(const std::string& name, bool details) {
     ModuleFacts facts;
     facts.name = normalise_module_name(name);
-    const std::string sys = "/sys/module/" + facts.name;
-    if (!kernel_path_exists(sys)) return facts;
-    const auto params = details ? list_kernel_dir(sys + "/parameters") : std::nullopt;
-    for (const std::string& param : params.value_or(std::vector<std::string>{})) {
-      // Write-only parameters are skipped.
-      if (auto value = read_kernel_file(sys + "/parameters/" + param))
-        facts.params[param] = trim_trailing_space(*value);
-    }
+    if (!kernel_path_exists("/sys/module/" + facts.name)) return facts;
+    const SysModule sys(kernel_root_, facts.name);
+    if (details) facts.params = sys.parameters();
     // Without loadable-module support, or without an initstate, a /sys/module entry is builtin.
-    const std::optional<std::string> initstate =
-        kernel_path_exists("/proc/modules") ? read_kernel_file(sys + "/initstate") : std::nullopt;
-    if (!initstate) {
+    const std::optional<ModuleState> state =
+        kernel_path_exists("/proc/modules") ? sys.initstate() : std::nullopt;
+    if (!state) {
       facts.state = ModuleState::builtin;
       facts.found = true;
       return facts;
     }
-    const std::string state = trim_trailing_space(*initstate);
-    if (state == "live") {
-      facts.state = ModuleState::live;
-    } else if (state == "coming") {
-      facts.state = ModuleState::coming;
-    } else if (state == "going") {
-      facts.state = ModuleState::going;
-    }
+    facts.state = *state;
     return facts;
   }
 
@@ -541,19 +520,10 @@ class LinuxHost final : public Host {
   std::optional<Accounts> local_accounts_;
 };
 
-// The whole of a small kernel or marker file at PATH on disk; nullopt when it cannot be read.
-std::optional<std::string> read_marker(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (!fd.valid()) return std::nullopt;
-  auto text = read_all(fd.get(), kMaxFileSize);
-  if (!text) return std::nullopt;
-  return std::move(*text);
-}
-
 // The container manager's name from the markers they leave, "" when none.
 std::string container_marker(const std::string& kernel_root, std::string* evidence) {
   const auto read_small = [&](const std::string& path) {
-    return read_marker(path_on_disk(kernel_root, path));
+    return read_small_file(path_on_disk(kernel_root, path), kMaxFileSize);
   };
   // systemd-nspawn, LXC, podman and systemd's own detection write the manager's name here.
   if (auto name = read_small("/run/systemd/container")) {
@@ -608,7 +578,8 @@ ScopeFacts detect_scope(const std::string& kernel_root) {
   // ptrace access). Then the mount table answers for the common chroot, a directory of another
   // file system: the kernel lists only the mounts below this root, so "/" is missing from it.
   if (!init_seen) {
-    if (auto table = read_marker(path_on_disk(kernel_root, "/proc/self/mountinfo"))) {
+    if (auto table =
+            read_small_file(path_on_disk(kernel_root, "/proc/self/mountinfo"), kMaxFileSize)) {
       bool root_mounted = false;
       for (const std::string_view line : lines(*table)) {
         // ID PARENT MAJOR:MINOR ROOT MOUNT-POINT ...

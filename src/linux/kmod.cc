@@ -2,16 +2,12 @@
 // The libkmod wrapper: module state read from a system root, loading, unloading, load errors.
 #include "linux/kmod.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <libkmod.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdarg>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -20,24 +16,24 @@
 #include <string_view>
 #include <utility>
 
+#include "atomic_file.h"
 #include "linux/dynlib.h"
+#include "linux/sysfs_module.h"
 #include "module_advice.h"
-#include "util/read_all.h"
 #include "util/text.h"
-#include "util/unique_fd.h"
 
 namespace kvmprov {
 namespace {
 
-// libkmod's default search path, relative to the system root: kmod 30's, and /usr/lib/modprobe.d
-// that later versions read too (on a merged-/usr system it is /lib/modprobe.d again, and the same
-// file name is only taken once).
+// On a merged-/usr system /usr/lib/modprobe.d is /lib/modprobe.d again, and a file name is only
+// taken once.
 constexpr std::string_view kDefaultConfigDirs[] = {"/etc/modprobe.d", "/run/modprobe.d",
                                                    "/usr/local/lib/modprobe.d",
                                                    "/usr/lib/modprobe.d", "/lib/modprobe.d"};
-// What blacklisted_by holds when the blacklist comes from modprobe.blacklist= rather than a file.
-// sysfs and procfs files are small; modprobe.d files and /proc/cpuinfo are bounded too.
-constexpr size_t kMaxSmallFile = 64 * 1024;
+// modprobe.d files are small; a larger one is not read.
+constexpr size_t kMaxConfigFile = 64 * 1024;
+
+// /proc/cpuinfo and modules.builtin are larger than most files read here, but bounded too.
 constexpr size_t kMaxLargeFile = 8 * 1024 * 1024;
 
 // libkmod's functions. libkmod is opened on first use rather than linked: it brings libcrypto,
@@ -69,58 +65,20 @@ using ConfigIter =
 // libkmod logs to stderr by default; library code stays silent and reports through results.
 void discard_log(void*, int, const char*, int, const char*, const char*, va_list) {}
 
-std::string normalise(std::string_view name) {
-  std::string out(name);
-  std::replace(out.begin(), out.end(), '-', '_');
-  return out;
-}
-
-// The file's content, or nullopt when it cannot be read or exceeds LIMIT bytes.
-std::optional<std::string> read_file(const std::string& path, size_t limit = kMaxSmallFile) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return std::nullopt;
-  auto text = read_all(fd.get(), limit);
-  if (!text) return std::nullopt;
-  return std::move(*text);
-}
-
-std::string trim_newline(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 bool exists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
-}
-
-bool is_dir(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool is_regular(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-// Entry names of DIR, sorted, without "." and "..".
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> names = UniqueDir(opendir(dir.c_str())).names();
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-// ROOT + ABSOLUTE, with "/" as the identity root.
-std::string under_root(const std::string& root, std::string_view absolute) {
-  if (root == "/") return std::string(absolute);
-  return root + std::string(absolute);
 }
 
 std::string clean_root(const std::string& root) {
   std::string r = root.empty() ? "/" : root;
   while (r.size() > 1 && r.back() == '/') r.pop_back();
   return r;
+}
+
+bool is_regular(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 std::vector<std::string> split_words(std::string_view line) {
@@ -135,6 +93,14 @@ std::vector<std::string> split_words(std::string_view line) {
   return words;
 }
 
+// libkmod's default modprobe.d directories below ROOT, in its order: kmod 30's, and
+// /usr/lib/modprobe.d that later versions read too.
+std::vector<std::string> default_config_dirs(const std::string& root) {
+  std::vector<std::string> dirs;
+  for (std::string_view d : kDefaultConfigDirs) dirs.push_back(path_on_disk(root, std::string(d)));
+  return dirs;
+}
+
 // modprobe.d files in libkmod's order: every "*.conf" of each directory (a named regular file
 // is taken as is), sorted by file name, a name in an earlier directory hiding the same name later.
 std::vector<std::string> config_files(const std::vector<std::string>& paths) {
@@ -145,7 +111,7 @@ std::vector<std::string> config_files(const std::vector<std::string>& paths) {
       plain_files.push_back(path);
       continue;
     }
-    for (const std::string& name : list_dir(path)) {
+    for (const std::string& name : sorted_entries(path).value_or(std::vector<std::string>{})) {
       if (name.front() == '.' || name.size() <= 5 || !name.ends_with(".conf")) continue;
       std::string file = path + "/" + name;
       if (!is_regular(file)) continue;
@@ -162,14 +128,25 @@ bool blacklists(std::string_view text, const std::string& name) {
   for (std::string_view line : lines(text)) {
     if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
     std::vector<std::string> words = split_words(line);
-    if (words.size() >= 2 && words[0] == "blacklist" && normalise(words[1]) == name) return true;
+    if (words.size() >= 2 && words[0] == "blacklist" && normalise_module_name(words[1]) == name)
+      return true;
   }
   return false;
 }
 
+// The first of the modprobe.d files of PATHS with "blacklist NAME"; "" when none has one.
+std::string blacklisting_file(const std::vector<std::string>& paths, const std::string& name) {
+  for (const std::string& file : config_files(paths)) {
+    std::optional<std::string> text = read_small_file(file, kMaxConfigFile);
+    if (text && blacklists(*text, name)) return file;
+  }
+  return "";
+}
+
 // The CPU facts a failed load is explained with.
 CpuFacts read_cpu(const std::string& sys_root) {
-  std::optional<std::string> text = read_file(under_root(sys_root, "/proc/cpuinfo"), kMaxLargeFile);
+  std::optional<std::string> text =
+      read_small_file(path_on_disk(sys_root, "/proc/cpuinfo"), kMaxLargeFile);
   return text ? parse_cpuinfo(*text) : CpuFacts{};
 }
 
@@ -184,7 +161,7 @@ class LibKmod final : public Kmod {
 
   std::string resolve(const std::string& name) override {
     ModulePtr mod = lookup(name);
-    return mod ? g_libkmod.kmod_module_get_name(mod.get()) : normalise(name);
+    return mod ? g_libkmod.kmod_module_get_name(mod.get()) : normalise_module_name(name);
   }
 
   using Kmod::query;
@@ -202,13 +179,8 @@ class LibKmod final : public Kmod {
     facts.blacklisted_by = blacklisted_by(facts.name);
     if (!details) return facts;
 
-    std::string sys_dir = under_root(sys_root_, "/sys/module/" + facts.name);
-    for (const std::string& param : list_dir(sys_dir + "/parameters")) {
-      // Write-only parameters are skipped.
-      if (auto value = read_file(sys_dir + "/parameters/" + param)) {
-        facts.params[param] = trim_newline(*value);
-      }
-    }
+    const SysModule sys(sys_root_, facts.name);
+    facts.params = sys.parameters();
     if (facts.state == ModuleState::builtin || facts.state == ModuleState::absent) return facts;
     if (live_root() && mod) {
       facts.refcount = std::max(0, g_libkmod.kmod_module_get_refcnt(mod.get()));
@@ -219,8 +191,8 @@ class LibKmod final : public Kmod {
         facts.holders.emplace_back(g_libkmod.kmod_module_get_name(holder.get()));
       }
     } else {
-      if (auto refcnt = read_file(sys_dir + "/refcnt")) facts.refcount = std::atoi(refcnt->c_str());
-      facts.holders = list_dir(sys_dir + "/holders");
+      facts.refcount = sys.refcount();
+      facts.holders = sys.holders();
     }
     std::sort(facts.holders.begin(), facts.holders.end());
     return facts;
@@ -339,7 +311,7 @@ class LibKmod final : public Kmod {
   }
 
   ModuleState state_of(kmod_module* mod, const std::string& name) {
-    std::string sys_dir = under_root(sys_root_, "/sys/module/" + name);
+    const SysModule sys(sys_root_, name);
     if (live_root()) {
       int rc = mod ? g_libkmod.kmod_module_get_initstate(mod) : -ENOENT;
       switch (rc) {
@@ -353,7 +325,7 @@ class LibKmod final : public Kmod {
           // libkmod's answer for a /sys/module entry without initstate, which is what builtin
           // modules with parameters have when modules.builtin is missing, and always on a
           // kernel without loadable-module support.
-          if (!exists("/proc/modules") || !exists(sys_dir + "/initstate")) {
+          if (!exists("/proc/modules") || !exists(sys.dir() + "/initstate")) {
             return ModuleState::builtin;
           }
           return ModuleState::coming;
@@ -363,28 +335,23 @@ class LibKmod final : public Kmod {
     }
     // libkmod reads the running system's /sys; another root is read here instead.
     if (builtin_names().contains(name)) return ModuleState::builtin;
-    if (auto state = read_file(sys_dir + "/initstate")) {
-      std::string s = trim_newline(*state);
-      if (s == "live") return ModuleState::live;
-      if (s == "coming") return ModuleState::coming;
-      if (s == "going") return ModuleState::going;
-      return ModuleState::absent;
-    }
-    return is_dir(sys_dir) ? ModuleState::builtin : ModuleState::absent;
+    if (const auto state = sys.initstate()) return *state;
+    return sys.present() ? ModuleState::builtin : ModuleState::absent;
   }
 
   // Module names listed in <modules_dir>/modules.builtin, read once.
   const std::set<std::string>& builtin_names() {
     if (builtin_) return *builtin_;
     builtin_.emplace();
-    std::optional<std::string> text = read_file(modules_dir_ + "/modules.builtin", kMaxLargeFile);
+    std::optional<std::string> text =
+        read_small_file(modules_dir_ + "/modules.builtin", kMaxLargeFile);
     if (!text) return *builtin_;
     for (std::string_view line : lines(*text)) {
       if (size_t slash = line.rfind('/'); slash != std::string_view::npos) {
         line.remove_prefix(slash + 1);
       }
       if (size_t dot = line.find(".ko"); dot != std::string_view::npos) {
-        builtin_->insert(normalise(line.substr(0, dot)));
+        builtin_->insert(normalise_module_name(line.substr(0, dot)));
       }
     }
     return *builtin_;
@@ -393,10 +360,7 @@ class LibKmod final : public Kmod {
   // The first modprobe.d file with "blacklist NAME", or the kernel command line when libkmod
   // has NAME blacklisted from there (modprobe.blacklist=), or "".
   std::string blacklisted_by(const std::string& name) {
-    for (const std::string& file : config_files(config_dirs_)) {
-      std::optional<std::string> text = read_file(file);
-      if (text && blacklists(*text, name)) return file;
-    }
+    if (std::string file = blacklisting_file(config_dirs_, name); !file.empty()) return file;
     ConfigIter iter(g_libkmod.kmod_config_get_blacklists(ctx_.get()));
     while (iter && g_libkmod.kmod_config_iter_next(iter.get())) {
       const char* key = g_libkmod.kmod_config_iter_get_key(iter.get());
@@ -420,10 +384,7 @@ Result<std::unique_ptr<Kmod>> Kmod::open(const std::string& modules_dir,
   if (auto loaded = load_table(g_libkmod, "libkmod.so.2", "libkmod2 or kmod-libs"); !loaded)
     return loaded.error();
   std::string root = clean_root(sys_root);
-  std::vector<std::string> dirs = config_paths;
-  if (dirs.empty()) {
-    for (std::string_view d : kDefaultConfigDirs) dirs.push_back(under_root(root, d));
-  }
+  std::vector<std::string> dirs = config_paths.empty() ? default_config_dirs(root) : config_paths;
   // libkmod's own defaults are the running system's; for another root, hand it that root's.
   bool defaults = config_paths.empty() && root == "/";
   std::vector<const char*> c_paths;
