@@ -272,6 +272,19 @@ std::optional<Error> leaf_refusal(const struct stat& st, std::string_view verb,
   return std::nullopt;
 }
 
+// Whether the file LEAF in DIR_FD, shown as SHOWN, may be replaced (or removed, SYMLINK_OK): fine
+// when absent.
+Result<void> check_leaf(int dir_fd, const std::string& leaf, std::string_view verb,
+                        const std::string& shown, bool symlink_ok) {
+  struct stat st {};
+  if (fstatat(dir_fd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (const int err = errno; err != ENOENT) return cannot(verb, shown, err);
+    return {};
+  }
+  if (auto refusal = leaf_refusal(st, verb, shown, symlink_ok)) return *refusal;
+  return {};
+}
+
 // Larger files are not configuration; the same limit as the reads plan makes.
 constexpr size_t kMaxCompared = size_t{16} << 20;
 
@@ -312,13 +325,7 @@ Result<void> check_replaceable(const std::string& root, const std::string& path,
     if (dir.error().code == ENOENT) return {};
     return dir.error();
   }
-  struct stat st {};
-  if (fstatat(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (const int err = errno; err != ENOENT) return cannot(kVerb, path_on_disk(root, path), err);
-    return {};
-  }
-  if (auto refusal = leaf_refusal(st, kVerb, path_on_disk(root, path), false)) return *refusal;
-  return {};
+  return check_leaf(dir->get(), leaf, kVerb, path_on_disk(root, path), false);
 }
 
 Result<void> check_removable(const std::string& root, const std::string& path) {
@@ -326,13 +333,7 @@ Result<void> check_removable(const std::string& root, const std::string& path) {
   std::string leaf;
   auto dir = open_parent_dir(root, path, Walk::existing, kVerb, &leaf);
   if (!dir) return dir.error().code == ENOENT ? Result<void>() : dir.error();
-  struct stat st {};
-  if (fstatat(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (const int err = errno; err != ENOENT) return cannot(kVerb, path_on_disk(root, path), err);
-    return {};
-  }
-  if (auto refusal = leaf_refusal(st, kVerb, path_on_disk(root, path), true)) return *refusal;
-  return {};
+  return check_leaf(dir->get(), leaf, kVerb, path_on_disk(root, path), true);
 }
 
 Result<bool> replace_file(const std::string& root, const std::string& path,
