@@ -8,7 +8,6 @@
 
 #include <cctype>
 #include <cerrno>
-#include <functional>
 #include <optional>
 #include <pugixml.hpp>
 
@@ -80,98 +79,127 @@ Result<LibvirtGuest> parse_libvirt_domain_capabilities(std::string_view xml) {
   return guest;
 }
 
-// libvirt's configuration syntax (virconf): KEY = VALUE, where VALUE is a string in double or
-// single quotes (or triple double quotes), a number, or a list of values in brackets; statements
-// end at a newline or ";"; "#" starts a comment outside strings.
-Result<QemuUser> parse_qemu_conf(std::string_view text, std::string_view origin,
-                                 QemuUser defaults) {
-  QemuUser conf = std::move(defaults);
-  size_t pos = 0;
-  int line = 1;
-  auto fail = [&](std::string_view what) -> Error {
-    return Error{EINVAL, fmt::format("{}:{}: {}", origin, line, what)};
-  };
-  auto at_end = [&] { return pos >= text.size(); };
+namespace {
+
+// A scanner of libvirt's configuration syntax (virconf): KEY = VALUE, where VALUE is a string in
+// double or single quotes (or triple double quotes), a number, or a list of values in brackets;
+// statements end at a newline or ";"; "#" starts a comment outside strings. Errors name ORIGIN
+// and the line.
+class VirconfScanner {
+ public:
+  VirconfScanner(std::string_view text, std::string_view origin) : text_(text), origin_(origin) {}
+
+  bool at_end() const { return pos_ >= text_.size(); }
+  char peek() const { return text_[pos_]; }
+  void advance() { ++pos_; }
+  Error fail(std::string_view what) const {
+    return Error{EINVAL, fmt::format("{}:{}: {}", origin_, line_, what)};
+  }
+
   // Skips blanks and comments; newlines too when NEWLINES.
-  auto skip = [&](bool newlines) {
+  void skip(bool newlines) {
     while (!at_end()) {
-      char c = text[pos];
+      char c = text_[pos_];
       if (c == '#') {
-        while (!at_end() && text[pos] != '\n') ++pos;
+        while (!at_end() && text_[pos_] != '\n') ++pos_;
       } else if (c == ' ' || c == '\t' || c == '\r') {
-        ++pos;
+        ++pos_;
       } else if (c == '\n' && newlines) {
-        ++line;
-        ++pos;
+        ++line_;
+        ++pos_;
       } else {
         break;
       }
     }
-  };
+  }
+
+  // A key (letters, digits, "_" and "."); "" when none starts here.
+  std::string_view key() {
+    const size_t start = pos_;
+    while (!at_end() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) ||
+                         text_[pos_] == '_' || text_[pos_] == '.'))
+      ++pos_;
+    return text_.substr(start, pos_ - start);
+  }
+
   // One value; its text when it is a string, nullopt for a number or list.
-  std::function<Result<std::optional<std::string>>()> value;
-  value = [&]() -> Result<std::optional<std::string>> {
+  Result<std::optional<std::string>> value() {
     if (at_end()) return fail("a value is missing at the end of the file");
-    char c = text[pos];
-    if (c == '"' || c == '\'') {
-      const bool triple = text.substr(pos, 3) == "\"\"\"";
-      const std::string_view close = triple ? std::string_view("\"\"\"") : text.substr(pos, 1);
-      pos += close.size();
-      size_t end = text.find(close, pos);
-      if (end == std::string_view::npos) return fail("a string is not closed");
-      std::string s(text.substr(pos, end - pos));
-      if (!triple && s.find('\n') != std::string::npos) return fail("a string is not closed");
-      for (char ch : s) line += ch == '\n';
-      pos = end + close.size();
-      return std::optional<std::string>(std::move(s));
-    }
-    if (c == '[') {
-      ++pos;
-      for (;;) {
-        skip(true);
-        if (at_end()) return fail("a list is not closed");
-        if (text[pos] == ']') break;
-        if (auto element = value(); !element) return element.error();
-        skip(true);
-        if (!at_end() && text[pos] == ',') ++pos;
-      }
-      ++pos;
-      return std::optional<std::string>();
-    }
+    char c = text_[pos_];
+    if (c == '"' || c == '\'') return string();
+    if (c == '[') return list();
     if (c == '-' || c == '+' || std::isdigit(static_cast<unsigned char>(c))) {
-      ++pos;
-      while (!at_end() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
+      ++pos_;
+      while (!at_end() && std::isdigit(static_cast<unsigned char>(text_[pos_]))) ++pos_;
       return std::optional<std::string>();
     }
     return fail(fmt::format("unexpected \"{}\" where a value belongs", c));
-  };
+  }
+
+ private:
+  Result<std::optional<std::string>> string() {
+    const bool triple = text_.substr(pos_, 3) == "\"\"\"";
+    const std::string_view close = triple ? std::string_view("\"\"\"") : text_.substr(pos_, 1);
+    pos_ += close.size();
+    size_t end = text_.find(close, pos_);
+    if (end == std::string_view::npos) return fail("a string is not closed");
+    std::string s(text_.substr(pos_, end - pos_));
+    if (!triple && s.find('\n') != std::string::npos) return fail("a string is not closed");
+    for (char ch : s) line_ += ch == '\n';
+    pos_ = end + close.size();
+    return std::optional<std::string>(std::move(s));
+  }
+
+  Result<std::optional<std::string>> list() {
+    ++pos_;
+    for (;;) {
+      skip(true);
+      if (at_end()) return fail("a list is not closed");
+      if (text_[pos_] == ']') break;
+      if (auto element = value(); !element) return element.error();
+      skip(true);
+      if (!at_end() && text_[pos_] == ',') ++pos_;
+    }
+    ++pos_;
+    return std::optional<std::string>();
+  }
+
+  std::string_view text_;
+  std::string_view origin_;
+  size_t pos_ = 0;
+  int line_ = 1;
+};
+
+}  // namespace
+
+Result<QemuUser> parse_qemu_conf(std::string_view text, std::string_view origin,
+                                 QemuUser defaults) {
+  QemuUser conf = std::move(defaults);
+  VirconfScanner in(text, origin);
   for (;;) {
-    skip(true);
-    if (at_end()) break;
-    if (text[pos] == ';') {
-      ++pos;
+    in.skip(true);
+    if (in.at_end()) break;
+    if (in.peek() == ';') {
+      in.advance();
       continue;
     }
-    const size_t key_start = pos;
-    while (!at_end() && (std::isalnum(static_cast<unsigned char>(text[pos])) || text[pos] == '_' ||
-                         text[pos] == '.'))
-      ++pos;
-    std::string_view key = text.substr(key_start, pos - key_start);
-    if (key.empty()) return fail(fmt::format("unexpected \"{}\" where a key belongs", text[pos]));
-    skip(false);
-    if (at_end() || text[pos] != '=') return fail(fmt::format("\"{}\" has no \"=\"", key));
-    ++pos;
-    skip(false);
-    auto v = value();
+    const std::string_view key = in.key();
+    if (key.empty())
+      return in.fail(fmt::format("unexpected \"{}\" where a key belongs", in.peek()));
+    in.skip(false);
+    if (in.at_end() || in.peek() != '=') return in.fail(fmt::format("\"{}\" has no \"=\"", key));
+    in.advance();
+    in.skip(false);
+    auto v = in.value();
     if (!v) return v.error();
     if (key == "user" || key == "group") {
-      if (!v->has_value()) return fail(fmt::format("\"{}\" must be a string", key));
-      if ((*v)->empty()) return fail(fmt::format("\"{}\" is empty", key));
+      if (!v->has_value()) return in.fail(fmt::format("\"{}\" must be a string", key));
+      if ((*v)->empty()) return in.fail(fmt::format("\"{}\" is empty", key));
       (key == "user" ? conf.user : conf.group) = std::move(**v);
     }
-    skip(false);
-    if (!at_end() && text[pos] != '\n' && text[pos] != ';')
-      return fail(fmt::format("unexpected \"{}\" after the value of \"{}\"", text[pos], key));
+    in.skip(false);
+    if (!in.at_end() && in.peek() != '\n' && in.peek() != ';')
+      return in.fail(fmt::format("unexpected \"{}\" after the value of \"{}\"", in.peek(), key));
   }
   return conf;
 }
