@@ -228,77 +228,103 @@ const std::vector<std::string_view>& libvirt_reasons() {
   return kReasons;
 }
 
-LibvirtCheck diagnose_libvirt(const LibvirtInputs& in) {
-  LibvirtCheck out;
-  CheckItem& item = out.item;
-  item.id = "libvirt";
-  item.title = fmt::format("libvirt offers KVM guests ({})", kLibvirtUri);
-  auto verdict = [&](CheckState state, std::string reason, std::string detail,
-                     std::string hint = "") {
-    item.state = state;
-    item.detail = std::move(detail);
-    item.hint = std::move(hint);
-    out.reason = std::move(reason);
-    return out;
-  };
-  const LibvirtFacts& f = in.facts;
-  const bool any_daemon = in.virtqemud_installed || in.libvirtd_installed;
-  if (!in.library || !any_daemon)
-    return verdict(CheckState::skip, "libvirt-not-installed",
-                   in.library ? "no libvirt daemon is installed (virtqemud, libvirtd)"
-                              : "libvirt is not installed: " + in.library_error);
-  if (!in.kvm_usable)
-    return verdict(CheckState::skip, "kvm-not-usable",
-                   fmt::format("KVM is not usable here ({}): libvirt can offer only qemu domains",
-                               in.kvm_reason));
+namespace {
 
+// OUT with its verdict: STATE, REASON, DETAIL and HINT.
+LibvirtCheck verdict(LibvirtCheck out, CheckState state, std::string reason, std::string detail,
+                     std::string hint = "") {
+  out.item.state = state;
+  out.item.detail = std::move(detail);
+  out.item.hint = std::move(hint);
+  out.reason = std::move(reason);
+  return out;
+}
+
+// The daemon could not be reached or its capabilities not read; nullopt when they were.
+std::optional<LibvirtCheck> connection_failure(const LibvirtInputs& in, const LibvirtCheck& out) {
+  const LibvirtFacts& f = in.facts;
   if (!f.connected) {
     if (f.connect_errno == ECONNREFUSED || f.connect_errno == ENOENT) {
       // The client library connects to virtqemud's socket when it exists, else libvirtd's.
       const bool modular =
           in.virtqemud_socket || (in.virtqemud_installed && !in.libvirtd_installed);
       const std::string_view unit = modular ? "virtqemud.service" : "libvirtd.service";
-      return verdict(CheckState::fail, "libvirt-daemon-not-running",
+      return verdict(out, CheckState::fail, "libvirt-daemon-not-running",
                      fmt::format("no libvirt daemon listens on \"{}\": {}",
                                  modular ? kVirtqemudSocket : kLibvirtdSocket, f.connect_error),
                      fmt::format("start it: systemctl enable --now {}", unit));
     }
-    return verdict(CheckState::fail, "libvirt-error",
+    return verdict(out, CheckState::fail, "libvirt-error",
                    fmt::format("cannot connect to libvirt ({}): {}", kLibvirtUri, f.connect_error));
   }
   if (!f.query_error.empty())
-    return verdict(CheckState::fail, "libvirt-error",
+    return verdict(out, CheckState::fail, "libvirt-error",
                    fmt::format("libvirt's {} could not be read: {}", f.source, f.query_error));
+  return std::nullopt;
+}
 
+// libvirt offers no kvm domain: the emulator is missing, or its capabilities are stale; nullopt
+// when it offers one.
+std::optional<LibvirtCheck> guest_failure(const LibvirtInputs& in, const LibvirtCheck& out) {
+  const LibvirtFacts& f = in.facts;
   const std::string binary = qemu_binary(in.arch);
   const std::string libvirt_said =
       f.kvm_error.empty() ? "" : fmt::format(" (libvirt: \"{}\")", f.kvm_error);
-  if (!f.guest.found) {
-    if (!in.emulator_present) {
-      const std::string package = qemu_package(in.arch);
-      return verdict(CheckState::fail, "qemu-emulator-missing",
-                     fmt::format("libvirt has no emulator for {}: \"{}\" is missing{}", in.arch,
-                                 binary, libvirt_said),
-                     package.empty() ? fmt::format("install QEMU's system emulator for {}", in.arch)
-                                     : fmt::format("install it: apt-get install {}", package));
-    }
+  if (!f.guest.found && !in.emulator_present) {
+    const std::string package = qemu_package(in.arch);
+    return verdict(out, CheckState::fail, "qemu-emulator-missing",
+                   fmt::format("libvirt has no emulator for {}: \"{}\" is missing{}", in.arch,
+                               binary, libvirt_said),
+                   package.empty() ? fmt::format("install QEMU's system emulator for {}", in.arch)
+                                   : fmt::format("install it: apt-get install {}", package));
   }
-  if (!f.guest.found || !f.guest.kvm) {
-    // libvirt 9.0 asks QEMU again by itself when /dev/kvm appeared, went or changed owner or
-    // mode; what it still has not seen takes a daemon restart.
-    const std::string_view unit = in.virtqemud_socket ? "virtqemud.service" : "libvirtd.service";
-    return verdict(
-        CheckState::fail, "libvirt-capabilities-stale",
-        fmt::format("the KVM probe succeeded, but libvirt offers no kvm domain for {}{}{}", in.arch,
-                    f.guest.found ? "" : fmt::format(" and does not list \"{}\"", binary),
-                    libvirt_said),
-        fmt::format("refresh libvirt's QEMU capabilities: systemctl restart {}", unit));
-  }
+  if (f.guest.found && f.guest.kvm) return std::nullopt;
+  // libvirt 9.0 asks QEMU again by itself when /dev/kvm appeared, went or changed owner or
+  // mode; what it still has not seen takes a daemon restart.
+  const std::string_view unit = in.virtqemud_socket ? "virtqemud.service" : "libvirtd.service";
+  return verdict(
+      out, CheckState::fail, "libvirt-capabilities-stale",
+      fmt::format("the KVM probe succeeded, but libvirt offers no kvm domain for {}{}{}", in.arch,
+                  f.guest.found ? "" : fmt::format(" and does not list \"{}\"", binary),
+                  libvirt_said),
+      fmt::format("refresh libvirt's QEMU capabilities: systemctl restart {}", unit));
+}
 
+// What PASS says: the emulator, the first machine, and whether the QEMU user can open /dev/kvm.
+std::string kvm_offered(const LibvirtInputs& in) {
+  const LibvirtGuest& guest = in.facts.guest;
+  std::string detail = fmt::format("libvirt offers kvm for {} (\"{}\"", in.arch, guest.emulator);
+  if (!guest.machines.empty()) detail += fmt::format(", machine \"{}\"", guest.machines.front());
+  detail += ")";
+  if (in.qemu_user_can_open == true)
+    detail += fmt::format(" and its QEMU user \"{}\" can open /dev/kvm", in.qemu_user.user);
+  else
+    detail += fmt::format("; whether its QEMU user \"{}\" can open /dev/kvm is not known",
+                          in.qemu_user.user);
+  return detail;
+}
+
+}  // namespace
+
+LibvirtCheck diagnose_libvirt(const LibvirtInputs& in) {
+  LibvirtCheck out;
+  out.item.id = "libvirt";
+  out.item.title = fmt::format("libvirt offers KVM guests ({})", kLibvirtUri);
+  const bool any_daemon = in.virtqemud_installed || in.libvirtd_installed;
+  if (!in.library || !any_daemon)
+    return verdict(out, CheckState::skip, "libvirt-not-installed",
+                   in.library ? "no libvirt daemon is installed (virtqemud, libvirtd)"
+                              : "libvirt is not installed: " + in.library_error);
+  if (!in.kvm_usable)
+    return verdict(out, CheckState::skip, "kvm-not-usable",
+                   fmt::format("KVM is not usable here ({}): libvirt can offer only qemu domains",
+                               in.kvm_reason));
+  if (auto failed = connection_failure(in, out)) return *failed;
+  if (auto failed = guest_failure(in, out)) return *failed;
   if (in.qemu_user_can_open == false) {
     const std::string group = in.device_group.empty() ? "kvm" : in.device_group;
     return verdict(
-        CheckState::fail, "qemu-user-cannot-open-kvm",
+        out, CheckState::fail, "qemu-user-cannot-open-kvm",
         fmt::format(
             "libvirt offers kvm, but its QEMU user \"{}\" (group \"{}\", {}) cannot open /dev/kvm{}: kvm domains fail with \"Could not access KVM kernel module: Permission denied\"",
             in.qemu_user.user, in.qemu_user.group, kQemuConf,
@@ -307,17 +333,7 @@ LibvirtCheck diagnose_libvirt(const LibvirtInputs& in) {
             "add it to the device's group: usermod -a -G {} {} (takes effect at the next domain start)",
             group, in.qemu_user.user));
   }
-
-  std::string detail = fmt::format("libvirt offers kvm for {} (\"{}\"", in.arch, f.guest.emulator);
-  if (!f.guest.machines.empty())
-    detail += fmt::format(", machine \"{}\"", f.guest.machines.front());
-  detail += ")";
-  if (in.qemu_user_can_open == true)
-    detail += fmt::format(" and its QEMU user \"{}\" can open /dev/kvm", in.qemu_user.user);
-  else
-    detail += fmt::format("; whether its QEMU user \"{}\" can open /dev/kvm is not known",
-                          in.qemu_user.user);
-  return verdict(CheckState::pass, "libvirt-kvm", std::move(detail));
+  return verdict(out, CheckState::pass, "libvirt-kvm", kvm_offered(in));
 }
 
 }  // namespace kvmprov
