@@ -16,6 +16,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kvmprov {
@@ -208,18 +210,18 @@ TEST_SUITE("explain_load_error") {
 
 TEST_SUITE("sysfs module parser") {
   TEST_CASE("a value loses the kernel's line end, nothing else") {
-    CHECK(sysfs_value("Y\n") == "Y");
-    CHECK(sysfs_value("1\r\n") == "1");
-    CHECK(sysfs_value(" a b \n") == " a b ");
-    CHECK(sysfs_value("").empty());
+    const std::pair<std::string_view, std::string_view> cases[] = {
+        {"Y\n", "Y"}, {"1\r\n", "1"}, {" a b \n", " a b "}, {"", ""}};
+    for (const auto& [text, value] : cases) CHECK(sysfs_value(text) == value);
   }
 
   TEST_CASE("initstate: live, coming, going, else absent") {
-    CHECK(parse_initstate("live\n") == ModuleState::live);
-    CHECK(parse_initstate("coming\n") == ModuleState::coming);
-    CHECK(parse_initstate("going") == ModuleState::going);
-    CHECK(parse_initstate("unformed\n") == ModuleState::absent);
-    CHECK(parse_initstate("") == ModuleState::absent);
+    const std::pair<std::string_view, ModuleState> cases[] = {{"live\n", ModuleState::live},
+                                                              {"coming\n", ModuleState::coming},
+                                                              {"going", ModuleState::going},
+                                                              {"unformed\n", ModuleState::absent},
+                                                              {"", ModuleState::absent}};
+    for (const auto& [text, state] : cases) CHECK(parse_initstate(text) == state);
   }
 }
 
