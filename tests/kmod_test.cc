@@ -4,6 +4,7 @@
 #include "linux/kmod.h"
 #include "linux/sysfs_module.h"
 #include "module_advice.h"
+#include "test_util.h"
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
@@ -12,9 +13,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,22 +24,25 @@
 namespace kvmprov {
 namespace {
 
+using test::TempDir;
+
 const std::string kData = std::string(KVMPROV_TEST_DATA) + "/kmod";
 
-CpuFacts intel_cpu(bool vmx) {
+// A CPU of VENDOR (Intel or AMD) with its VT extension, or without.
+CpuFacts cpu_of(Vendor vendor, bool vt) {
   CpuFacts cpu;
-  cpu.vendor_id = "GenuineIntel";
-  cpu.vendor = Vendor::intel;
-  cpu.vmx = vmx;
+  cpu.vendor_id = std::string(vendor_id_of(vendor));
+  cpu.vendor = vendor;
+  (vendor == Vendor::intel ? cpu.vmx : cpu.svm) = vt;
   return cpu;
 }
 
+CpuFacts intel_cpu(bool vmx) {
+  return cpu_of(Vendor::intel, vmx);
+}
+
 CpuFacts amd_cpu(bool svm) {
-  CpuFacts cpu;
-  cpu.vendor_id = "AuthenticAMD";
-  cpu.vendor = Vendor::amd;
-  cpu.svm = svm;
-  return cpu;
+  return cpu_of(Vendor::amd, svm);
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {
@@ -59,23 +63,12 @@ std::unique_ptr<Kmod> open_fixture(const std::string& name,
   return std::move(*kmod);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "kvmprov-kmod-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// M is neither loaded nor built in nor installed.
+void check_absent(const ModuleFacts& m) {
+  CHECK(m.state == ModuleState::absent);
+  CHECK_FALSE(m.found);
+  CHECK(m.params.empty());
+}
 
 }  // namespace
 
@@ -238,10 +231,7 @@ TEST_SUITE("kmod fixture roots") {
     CHECK(kvm_intel.holders.empty());
     CHECK(kmod->query("kvm").state == ModuleState::builtin);
 
-    ModuleFacts kvm_amd = kmod->query("kvm_amd");
-    CHECK(kvm_amd.state == ModuleState::absent);
-    CHECK_FALSE(kvm_amd.found);
-    CHECK(kvm_amd.params.empty());
+    check_absent(kmod->query("kvm_amd"));
   }
 
   TEST_CASE("loaded modules: live, going, refcount, holders, parameters") {
@@ -273,10 +263,7 @@ TEST_SUITE("kmod fixture roots") {
   TEST_CASE("absent: the real /sys is not read") {
     // The machine running the tests may well have /sys/module/kvm.
     auto kmod = open_fixture("absent");
-    ModuleFacts kvm = kmod->query("kvm");
-    CHECK(kvm.state == ModuleState::absent);
-    CHECK_FALSE(kvm.found);
-    CHECK(kvm.params.empty());
+    check_absent(kmod->query("kvm"));
     CHECK(kmod->query("tun").state == ModuleState::live);
   }
 
@@ -387,14 +374,24 @@ TEST_SUITE("kmod real module tree") {
     return false;
   }
 
+  // KVMPROV_KERNEL_TREE's modules with an empty system root; no KMOD when it is not set.
+  struct RealTree {
+    RealTree() : tree(kernel_tree()) {
+      if (tree.empty()) return;
+      root.emplace("kvmprov-kmod");
+      auto opened = Kmod::open(tree, {}, root->path());
+      REQUIRE(opened.ok());
+      kmod = std::move(*opened);
+    }
+    std::string tree;
+    std::optional<TempDir> root;
+    std::unique_ptr<Kmod> kmod;
+  };
+
   TEST_CASE("aliases, dependencies and files of a Debian kernel") {
-    std::string tree = kernel_tree();
-    if (tree.empty()) return;
-    TempDir root;
-    REQUIRE(!root.path().empty());
-    auto opened = Kmod::open(tree, {}, root.path());
-    REQUIRE(opened.ok());
-    Kmod& kmod = **opened;
+    RealTree real;
+    if (!real.kmod) return;
+    Kmod& kmod = *real.kmod;
 
     CHECK(kmod.resolve("kvm-intel") == "kvm_intel");
     CHECK(kmod.resolve("kvm_amd") == "kvm_amd");
@@ -426,18 +423,14 @@ TEST_SUITE("kmod real module tree") {
   }
 
   TEST_CASE("query against a Debian kernel with an empty system root") {
-    std::string tree = kernel_tree();
-    if (tree.empty()) return;
-    TempDir root;
-    REQUIRE(!root.path().empty());
-    auto opened = Kmod::open(tree, {}, root.path());
-    REQUIRE(opened.ok());
-    Kmod& kmod = **opened;
+    RealTree real;
+    if (!real.kmod) return;
+    Kmod& kmod = *real.kmod;
 
     ModuleFacts amd = kmod.query("kvm_amd");
     CHECK(amd.found);
     CHECK_MESSAGE(is_module_file(amd.path, "kvm-amd"), amd.path);
-    CHECK(amd.path.starts_with(tree));
+    CHECK(amd.path.starts_with(real.tree));
     CHECK(amd.state == ModuleState::absent);
     CHECK(amd.blacklisted_by.empty());
     CHECK(amd.params.empty());
