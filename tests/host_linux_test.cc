@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -23,6 +22,7 @@
 #include "atomic_file.h"
 #include "host.h"
 #include "linux/lock.h"
+#include "test_util.h"
 
 using kvmprov::make_linux_host;
 using kvmprov::replace_file;
@@ -30,28 +30,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int remove_entry(const char* path, const struct stat*, int, FTW*) {
-  return ::remove(path);
-}
-
 // A fresh directory under /tmp, removed with everything in it at scope exit.
-class TempRoot {
+class TempRoot : public kvmprov::test::TempDir {
  public:
-  TempRoot() {
-    char tmpl[] = "/tmp/kvmprov-test.XXXXXX";
-    const char* made = mkdtemp(tmpl);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  TempRoot(const TempRoot&) = delete;
-  TempRoot& operator=(const TempRoot&) = delete;
-  ~TempRoot() { nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + rel; }
-
- private:
-  std::string path_;
+  TempRoot() : TempDir("kvmprov-test") {}
 };
 
 // Sets the umask for one test and restores it.
@@ -121,6 +103,14 @@ std::string why(const kvmprov::Result<T>& r) {
 std::unique_ptr<kvmprov::Host> host_at(const std::string& root) {
   kvmprov::LinuxHostOptions options;
   options.root = root;
+  return make_linux_host(options);
+}
+
+// A host whose kernel is the fixture tree tests/data/kmod/NAME, with no module tree.
+std::unique_ptr<kvmprov::Host> kmod_fixture_host(const std::string& name) {
+  kvmprov::LinuxHostOptions options;
+  options.kernel_root = std::string(KVMPROV_TEST_DATA) + "/kmod/" + name;
+  options.modules_dir = "/nonexistent/lib/modules/6.1.0-test";
   return make_linux_host(options);
 }
 
@@ -600,10 +590,7 @@ TEST_CASE("kernel files are read below the kernel root") {
 TEST_CASE("module facts come from /sys alone on a kernel without loadable-module support") {
   // The fixture has no /proc/modules: /sys gives state and parameters (that libkmod is not even
   // mapped then is checked by cli_test.sh, with the dynamic loader's debug output).
-  kvmprov::LinuxHostOptions options;
-  options.kernel_root = std::string(KVMPROV_TEST_DATA) + "/kmod/builtin";
-  options.modules_dir = "/nonexistent/lib/modules/6.1.0-test";
-  auto host = make_linux_host(options);
+  auto host = kmod_fixture_host("builtin");
   kvmprov::ModuleFacts kvm_intel = host->module("kvm-intel");
   CHECK(kvm_intel.name == "kvm_intel");
   CHECK(kvm_intel.state == kvmprov::ModuleState::builtin);
@@ -622,10 +609,7 @@ TEST_CASE("module facts come from /sys alone on a kernel without loadable-module
 }
 
 TEST_CASE("module facts on a kernel with module support come from libkmod") {
-  kvmprov::LinuxHostOptions options;
-  options.kernel_root = std::string(KVMPROV_TEST_DATA) + "/kmod/live";
-  options.modules_dir = "/nonexistent/lib/modules/6.1.0-test";
-  auto host = make_linux_host(options);
+  auto host = kmod_fixture_host("live");
   kvmprov::ModuleFacts kvm = host->module("kvm");
   CHECK(kvm.state == kvmprov::ModuleState::live);
   CHECK(kvm.holders == std::vector<std::string>{"kvm_intel"});
