@@ -1,26 +1,31 @@
 // SPDX-License-Identifier: MIT
-// Atomic replacement and removal of files below a root, walking directories without following
-// symlinks so that nothing planted inside the root can redirect a write outside it.
+// Atomic replacement and removal of files below a root, through atomic_file_walk.cc's walk, which
+// no symlink planted inside the root can redirect outside it.
 #include "atomic_file.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <memory>
+#include <string>
+#include <vector>
+
+#include "atomic_file_internal.h"
+#include "util/read_all.h"
 
 namespace kvmprov {
 
 namespace {
+
+using atomic_file_detail::cannot;
+using atomic_file_detail::refusing;
+using atomic_file_detail::unsafe_directory_reason;
 
 // Fault injection for the crash tests (tests/fault/crash_test.sh): with KVMPROV_FAULT_STEP=N in
 // the environment the process kills itself with SIGKILL at the Nth step of writing or removing
@@ -33,44 +38,6 @@ void fault_point() {
   }();
   static long reached = 0;
   if (target > 0 && ++reached == target) raise(SIGKILL);
-}
-
-std::string quoted(const std::string& s) {
-  return "\"" + s + "\"";
-}
-
-// `cannot VERB "SHOWN": [DETAIL: ]strerror(ERR)`
-Error cannot(std::string_view verb, const std::string& shown, int err,
-             const std::string& detail = {}) {
-  std::string message = "cannot " + std::string(verb) + " " + quoted(shown) + ": ";
-  if (!detail.empty()) message += detail + ": ";
-  message += std::strerror(err);
-  return Error{err, message};
-}
-
-// `refusing to VERB "SHOWN": REASON`
-Error refusing(std::string_view verb, const std::string& shown, int err,
-               const std::string& reason) {
-  return Error{err, "refusing to " + std::string(verb) + " " + quoted(shown) + ": " + reason};
-}
-
-std::string trimmed_root(const std::string& root) {
-  std::string r = root;
-  while (r.size() > 1 && r.back() == '/') r.pop_back();
-  return r == "/" ? std::string() : r;
-}
-
-// Why a directory is unsafe to write into, "" when only root (or the running user) can modify it.
-std::string unsafe_directory_reason(const struct stat& st) {
-  if (st.st_uid != 0 && st.st_uid != geteuid()) {
-    return "is owned by uid " + std::to_string(st.st_uid);
-  }
-  if ((st.st_mode & S_ISVTX) != 0) return {};
-  if ((st.st_mode & S_IWOTH) != 0) return "is writable by other users";
-  if ((st.st_mode & S_IWGRP) != 0 && st.st_gid != 0 && st.st_gid != getegid()) {
-    return "is writable by group " + std::to_string(st.st_gid);
-  }
-  return {};
 }
 
 // Writes all of DATA to FD; 0 or the errno.
@@ -94,22 +61,10 @@ int holds_content(int dir_fd, const std::string& leaf, std::string_view content,
   struct stat st {};
   if (fstat(fd.get(), &st) != 0) return errno;
   if (!S_ISREG(st.st_mode) || static_cast<size_t>(st.st_size) != content.size()) return 0;
-  char buf[65536];
-  size_t at = 0;
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) break;
-    const auto len = static_cast<size_t>(n);
-    if (at + len > content.size() || content.compare(at, len, std::string_view(buf, len)) != 0) {
-      return 0;
-    }
-    at += len;
-  }
-  *same = at == content.size();
+  // More than CONTENT is a difference, not an error.
+  auto now = read_all(fd.get(), content.size());
+  if (!now) return now.error().code == EFBIG ? 0 : now.error().code;
+  *same = *now == content;
   return 0;
 }
 
@@ -148,114 +103,14 @@ class TempName {
   bool committed_ = false;
 };
 
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
-
 }  // namespace
 
-std::string path_on_disk(const std::string& root, const std::string& path) {
-  if (!path.empty() && path.front() != '/') return trimmed_root(root) + "/" + path;
-  return trimmed_root(root) + path;
-}
-
-Result<std::vector<std::string>> split_target_path(const std::string& root,
-                                                   const std::string& path) {
-  if (path.empty() || path.front() != '/') {
-    return Error{EINVAL, "invalid path " + quoted(path) + ": not absolute"};
-  }
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    std::string part = path.substr(start, end - start);
-    if (part == "..") {
-      return Error{EINVAL, "invalid path " + quoted(path_on_disk(root, path)) +
-                               ": \"..\" components are not allowed"};
-    }
-    if (!part.empty() && part != ".") parts.push_back(std::move(part));
-    start = end + 1;
-  }
-  return parts;
-}
-
-Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& path, Walk walk,
-                                 std::string_view verb, std::string* leaf) {
-  const bool create = walk == Walk::create;
-  const bool check_safety = walk != Walk::existing;
-  auto parts = split_target_path(root, path);
-  if (!parts) return parts.error();
-  const std::string shown = path_on_disk(root, path);
-  if (parts->empty()) return refusing(verb, shown, EISDIR, "it is the root directory");
-
-  UniqueFd dir(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.valid()) {
-    const int err = errno;
-    return cannot(verb, shown, err, "cannot open root directory " + quoted(root));
-  }
-  std::string walked = trimmed_root(root);
-  for (size_t i = 0; i + 1 < parts->size(); ++i) {
-    const std::string& name = (*parts)[i];
-    walked += "/" + name;
-    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    bool made = false;
-    int fd = openat(dir.get(), name.c_str(), kFlags);
-    if (fd < 0 && errno == ENOENT && create) {
-      if (mkdirat(dir.get(), name.c_str(), 0755) == 0) {
-        made = true;
-      } else if (errno != EEXIST) {
-        const int err = errno;
-        return cannot(verb, shown, err, "cannot create directory " + quoted(walked));
-      }
-      fd = openat(dir.get(), name.c_str(), kFlags);
-    }
-    if (fd < 0) {
-      const int err = errno;
-      struct stat st {};
-      if ((err == ELOOP || err == ENOTDIR) &&
-          fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        if (S_ISLNK(st.st_mode)) {
-          return refusing(verb, shown, ELOOP, quoted(walked) + " is a symbolic link");
-        }
-        return refusing(verb, shown, ENOTDIR, quoted(walked) + " is not a directory");
-      }
-      return cannot(verb, shown, err);
-    }
-    UniqueFd next(fd);
-    if (made && fchmod(next.get(), 0755) != 0) {
-      const int err = errno;
-      return cannot(verb, shown, err, "cannot set the mode of directory " + quoted(walked));
-    }
-    if (check_safety) {
-      struct stat st {};
-      if (fstat(next.get(), &st) != 0) {
-        const int err = errno;
-        return cannot(verb, shown, err);
-      }
-      const std::string reason = unsafe_directory_reason(st);
-      if (!reason.empty()) {
-        return refusing(verb, shown, EPERM, "directory " + quoted(walked) + " " + reason);
-      }
-    }
-    dir = std::move(next);
-  }
-  *leaf = parts->back();
-  return dir;
-}
-
 void remove_stale_temporaries(int dir_fd) {
-  const int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  std::unique_ptr<DIR, DirCloser> dir(fdopendir(fd));
-  if (!dir) {
-    ::close(fd);
-    return;
-  }
-  std::vector<std::string> stale;
-  while (const dirent* entry = readdir(dir.get())) {
-    if (std::string_view(entry->d_name).starts_with(kTempPrefix)) stale.emplace_back(entry->d_name);
-  }
+  UniqueFd fd(openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return;
+  UniqueDir dir = UniqueDir::adopt(fd);
+  std::vector<std::string> stale = dir.names();
+  std::erase_if(stale, [](const std::string& name) { return !name.starts_with(kTempPrefix); });
   for (const std::string& name : stale) {
     UniqueFd temp(
         openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
@@ -292,6 +147,19 @@ std::optional<Error> leaf_refusal(const struct stat& st, std::string_view verb,
   return std::nullopt;
 }
 
+// Whether the file LEAF in DIR_FD, shown as SHOWN, may be replaced (or removed, SYMLINK_OK): fine
+// when absent.
+Result<void> check_leaf(int dir_fd, const std::string& leaf, std::string_view verb,
+                        const std::string& shown, bool symlink_ok) {
+  struct stat st {};
+  if (fstatat(dir_fd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (const int err = errno; err != ENOENT) return cannot(verb, shown, err);
+    return {};
+  }
+  if (auto refusal = leaf_refusal(st, verb, shown, symlink_ok)) return *refusal;
+  return {};
+}
+
 // Larger files are not configuration; the same limit as the reads plan makes.
 constexpr size_t kMaxCompared = size_t{16} << 20;
 
@@ -310,19 +178,11 @@ std::optional<Error> differs_from_expected(int dir_fd, const std::string& leaf, 
   if (!*expected) return changed("it was created");
   UniqueFd fd(openat(dir_fd, leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
   if (!fd.valid()) return cannot(verb, shown, errno, "cannot read the current content");
-  std::string now;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return cannot(verb, shown, errno, "cannot read the current content");
-    if (n == 0) break;
-    if (now.size() + static_cast<size_t>(n) > kMaxCompared ||
-        now.size() + static_cast<size_t>(n) > (*expected)->size())
-      return changed("it changed");
-    now.append(buf, static_cast<size_t>(n));
-  }
-  if (now != **expected) return changed("it changed");
+  // Past what was read (or past the limit) it cannot be the same.
+  auto now = read_all(fd.get(), std::min(kMaxCompared, (*expected)->size()));
+  if (!now && now.error().code != EFBIG)
+    return cannot(verb, shown, now.error().code, "cannot read the current content");
+  if (!now || *now != **expected) return changed("it changed");
   return std::nullopt;
 }
 
@@ -340,13 +200,7 @@ Result<void> check_replaceable(const std::string& root, const std::string& path,
     if (dir.error().code == ENOENT) return {};
     return dir.error();
   }
-  struct stat st {};
-  if (fstatat(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (const int err = errno; err != ENOENT) return cannot(kVerb, path_on_disk(root, path), err);
-    return {};
-  }
-  if (auto refusal = leaf_refusal(st, kVerb, path_on_disk(root, path), false)) return *refusal;
-  return {};
+  return check_leaf(dir->get(), leaf, kVerb, path_on_disk(root, path), false);
 }
 
 Result<void> check_removable(const std::string& root, const std::string& path) {
@@ -354,13 +208,7 @@ Result<void> check_removable(const std::string& root, const std::string& path) {
   std::string leaf;
   auto dir = open_parent_dir(root, path, Walk::existing, kVerb, &leaf);
   if (!dir) return dir.error().code == ENOENT ? Result<void>() : dir.error();
-  struct stat st {};
-  if (fstatat(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (const int err = errno; err != ENOENT) return cannot(kVerb, path_on_disk(root, path), err);
-    return {};
-  }
-  if (auto refusal = leaf_refusal(st, kVerb, path_on_disk(root, path), true)) return *refusal;
-  return {};
+  return check_leaf(dir->get(), leaf, kVerb, path_on_disk(root, path), true);
 }
 
 Result<bool> replace_file(const std::string& root, const std::string& path,
@@ -481,42 +329,6 @@ Result<bool> remove_file_below(const std::string& root, const std::string& path,
   }
   fault_point();
   return true;
-}
-
-Result<UniqueFd> open_below_root(const std::string& root, const std::string& path, int flags) {
-  auto parts = split_target_path(root, path);
-  if (!parts) return parts.error();
-  const std::string shown = path_on_disk(root, path);
-  std::string relative;
-  for (const std::string& part : *parts) {
-    if (!relative.empty()) relative += '/';
-    relative += part;
-  }
-  const char* const target = relative.empty() ? "." : relative.c_str();
-
-  UniqueFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root_fd.valid()) {
-    const int err = errno;
-    return cannot("open", shown, err);
-  }
-  open_how how{};
-  how.flags = static_cast<unsigned>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  long fd = -1;
-  // EAGAIN: a concurrent rename somewhere on the system made the kernel retry-worthy.
-  for (int attempt = 0; attempt < 16; ++attempt) {
-    fd = syscall(SYS_openat2, root_fd.get(), target, &how, sizeof how);
-    if (fd >= 0 || errno != EAGAIN) break;
-  }
-  if (fd < 0 && errno == ENOSYS) {
-    // Kernels before 5.6: follow symlinks the ordinary way.
-    fd = openat(root_fd.get(), target, flags | O_CLOEXEC);
-  }
-  if (fd < 0) {
-    const int err = errno;
-    return cannot("open", shown, err);
-  }
-  return UniqueFd(static_cast<int>(fd));
 }
 
 }  // namespace kvmprov

@@ -93,23 +93,25 @@ class Loader {
   std::size_t files_ = 0;
 };
 
-// The closest model name: case-insensitive edit distance within a third of the length, else the
-// first model the word is a prefix of ("Skylake" -> "Skylake-Client").
+// The closest model name, case ignored (util's closest_word), else the first model the word is a
+// prefix of ("Skylake" -> "Skylake-Client").
 std::string suggest(const CpuMap& map, const std::string& word) {
   if (word.size() > 64) return "";
   const std::string w = ascii_lower(word);
-  std::string best;
-  std::size_t best_d = std::max<std::size_t>(2, w.size() / 3) + 1;
+  std::vector<std::string> names;
+  std::vector<std::string> lowered;
   for (const auto& [name, m] : map.models) {
-    std::size_t d = edit_distance(w, ascii_lower(name));
-    if (d < best_d) {
-      best = name;
-      best_d = d;
-    }
+    names.push_back(name);
+    lowered.push_back(ascii_lower(name));
   }
-  if (!best.empty()) return best;
-  for (const auto& [name, m] : map.models)
-    if (w.size() >= 3 && ascii_lower(name).starts_with(w)) return name;
+  const std::vector<std::string_view> candidates(lowered.begin(), lowered.end());
+  if (const auto best = closest_word(w, candidates)) {
+    const auto at = std::find_if(candidates.begin(), candidates.end(),
+                                 [&](std::string_view c) { return c.data() == best->data(); });
+    return names[static_cast<std::size_t>(at - candidates.begin())];
+  }
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (w.size() >= 3 && lowered[i].starts_with(w)) return names[i];
   return "";
 }
 

@@ -8,7 +8,6 @@
 
 #include <cctype>
 #include <cerrno>
-#include <functional>
 #include <optional>
 #include <pugixml.hpp>
 
@@ -80,98 +79,127 @@ Result<LibvirtGuest> parse_libvirt_domain_capabilities(std::string_view xml) {
   return guest;
 }
 
-// libvirt's configuration syntax (virconf): KEY = VALUE, where VALUE is a string in double or
-// single quotes (or triple double quotes), a number, or a list of values in brackets; statements
-// end at a newline or ";"; "#" starts a comment outside strings.
-Result<QemuUser> parse_qemu_conf(std::string_view text, std::string_view origin,
-                                 QemuUser defaults) {
-  QemuUser conf = std::move(defaults);
-  size_t pos = 0;
-  int line = 1;
-  auto fail = [&](std::string_view what) -> Error {
-    return Error{EINVAL, fmt::format("{}:{}: {}", origin, line, what)};
-  };
-  auto at_end = [&] { return pos >= text.size(); };
+namespace {
+
+// A scanner of libvirt's configuration syntax (virconf): KEY = VALUE, where VALUE is a string in
+// double or single quotes (or triple double quotes), a number, or a list of values in brackets;
+// statements end at a newline or ";"; "#" starts a comment outside strings. Errors name ORIGIN
+// and the line.
+class VirconfScanner {
+ public:
+  VirconfScanner(std::string_view text, std::string_view origin) : text_(text), origin_(origin) {}
+
+  bool at_end() const { return pos_ >= text_.size(); }
+  char peek() const { return text_[pos_]; }
+  void advance() { ++pos_; }
+  Error fail(std::string_view what) const {
+    return Error{EINVAL, fmt::format("{}:{}: {}", origin_, line_, what)};
+  }
+
   // Skips blanks and comments; newlines too when NEWLINES.
-  auto skip = [&](bool newlines) {
+  void skip(bool newlines) {
     while (!at_end()) {
-      char c = text[pos];
+      char c = text_[pos_];
       if (c == '#') {
-        while (!at_end() && text[pos] != '\n') ++pos;
+        while (!at_end() && text_[pos_] != '\n') ++pos_;
       } else if (c == ' ' || c == '\t' || c == '\r') {
-        ++pos;
+        ++pos_;
       } else if (c == '\n' && newlines) {
-        ++line;
-        ++pos;
+        ++line_;
+        ++pos_;
       } else {
         break;
       }
     }
-  };
+  }
+
+  // A key (letters, digits, "_" and "."); "" when none starts here.
+  std::string_view key() {
+    const size_t start = pos_;
+    while (!at_end() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) ||
+                         text_[pos_] == '_' || text_[pos_] == '.'))
+      ++pos_;
+    return text_.substr(start, pos_ - start);
+  }
+
   // One value; its text when it is a string, nullopt for a number or list.
-  std::function<Result<std::optional<std::string>>()> value;
-  value = [&]() -> Result<std::optional<std::string>> {
+  Result<std::optional<std::string>> value() {
     if (at_end()) return fail("a value is missing at the end of the file");
-    char c = text[pos];
-    if (c == '"' || c == '\'') {
-      const bool triple = text.substr(pos, 3) == "\"\"\"";
-      const std::string_view close = triple ? std::string_view("\"\"\"") : text.substr(pos, 1);
-      pos += close.size();
-      size_t end = text.find(close, pos);
-      if (end == std::string_view::npos) return fail("a string is not closed");
-      std::string s(text.substr(pos, end - pos));
-      if (!triple && s.find('\n') != std::string::npos) return fail("a string is not closed");
-      for (char ch : s) line += ch == '\n';
-      pos = end + close.size();
-      return std::optional<std::string>(std::move(s));
-    }
-    if (c == '[') {
-      ++pos;
-      for (;;) {
-        skip(true);
-        if (at_end()) return fail("a list is not closed");
-        if (text[pos] == ']') break;
-        if (auto element = value(); !element) return element.error();
-        skip(true);
-        if (!at_end() && text[pos] == ',') ++pos;
-      }
-      ++pos;
-      return std::optional<std::string>();
-    }
+    char c = text_[pos_];
+    if (c == '"' || c == '\'') return string();
+    if (c == '[') return list();
     if (c == '-' || c == '+' || std::isdigit(static_cast<unsigned char>(c))) {
-      ++pos;
-      while (!at_end() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
+      ++pos_;
+      while (!at_end() && std::isdigit(static_cast<unsigned char>(text_[pos_]))) ++pos_;
       return std::optional<std::string>();
     }
     return fail(fmt::format("unexpected \"{}\" where a value belongs", c));
-  };
+  }
+
+ private:
+  Result<std::optional<std::string>> string() {
+    const bool triple = text_.substr(pos_, 3) == "\"\"\"";
+    const std::string_view close = triple ? std::string_view("\"\"\"") : text_.substr(pos_, 1);
+    pos_ += close.size();
+    size_t end = text_.find(close, pos_);
+    if (end == std::string_view::npos) return fail("a string is not closed");
+    std::string s(text_.substr(pos_, end - pos_));
+    if (!triple && s.find('\n') != std::string::npos) return fail("a string is not closed");
+    for (char ch : s) line_ += ch == '\n';
+    pos_ = end + close.size();
+    return std::optional<std::string>(std::move(s));
+  }
+
+  Result<std::optional<std::string>> list() {
+    ++pos_;
+    for (;;) {
+      skip(true);
+      if (at_end()) return fail("a list is not closed");
+      if (text_[pos_] == ']') break;
+      if (auto element = value(); !element) return element.error();
+      skip(true);
+      if (!at_end() && text_[pos_] == ',') ++pos_;
+    }
+    ++pos_;
+    return std::optional<std::string>();
+  }
+
+  std::string_view text_;
+  std::string_view origin_;
+  size_t pos_ = 0;
+  int line_ = 1;
+};
+
+}  // namespace
+
+Result<QemuUser> parse_qemu_conf(std::string_view text, std::string_view origin,
+                                 QemuUser defaults) {
+  QemuUser conf = std::move(defaults);
+  VirconfScanner in(text, origin);
   for (;;) {
-    skip(true);
-    if (at_end()) break;
-    if (text[pos] == ';') {
-      ++pos;
+    in.skip(true);
+    if (in.at_end()) break;
+    if (in.peek() == ';') {
+      in.advance();
       continue;
     }
-    const size_t key_start = pos;
-    while (!at_end() && (std::isalnum(static_cast<unsigned char>(text[pos])) || text[pos] == '_' ||
-                         text[pos] == '.'))
-      ++pos;
-    std::string_view key = text.substr(key_start, pos - key_start);
-    if (key.empty()) return fail(fmt::format("unexpected \"{}\" where a key belongs", text[pos]));
-    skip(false);
-    if (at_end() || text[pos] != '=') return fail(fmt::format("\"{}\" has no \"=\"", key));
-    ++pos;
-    skip(false);
-    auto v = value();
+    const std::string_view key = in.key();
+    if (key.empty())
+      return in.fail(fmt::format("unexpected \"{}\" where a key belongs", in.peek()));
+    in.skip(false);
+    if (in.at_end() || in.peek() != '=') return in.fail(fmt::format("\"{}\" has no \"=\"", key));
+    in.advance();
+    in.skip(false);
+    auto v = in.value();
     if (!v) return v.error();
     if (key == "user" || key == "group") {
-      if (!v->has_value()) return fail(fmt::format("\"{}\" must be a string", key));
-      if ((*v)->empty()) return fail(fmt::format("\"{}\" is empty", key));
+      if (!v->has_value()) return in.fail(fmt::format("\"{}\" must be a string", key));
+      if ((*v)->empty()) return in.fail(fmt::format("\"{}\" is empty", key));
       (key == "user" ? conf.user : conf.group) = std::move(**v);
     }
-    skip(false);
-    if (!at_end() && text[pos] != '\n' && text[pos] != ';')
-      return fail(fmt::format("unexpected \"{}\" after the value of \"{}\"", text[pos], key));
+    in.skip(false);
+    if (!in.at_end() && in.peek() != '\n' && in.peek() != ';')
+      return in.fail(fmt::format("unexpected \"{}\" after the value of \"{}\"", in.peek(), key));
   }
   return conf;
 }
@@ -200,77 +228,103 @@ const std::vector<std::string_view>& libvirt_reasons() {
   return kReasons;
 }
 
-LibvirtCheck diagnose_libvirt(const LibvirtInputs& in) {
-  LibvirtCheck out;
-  CheckItem& item = out.item;
-  item.id = "libvirt";
-  item.title = fmt::format("libvirt offers KVM guests ({})", kLibvirtUri);
-  auto verdict = [&](CheckState state, std::string reason, std::string detail,
-                     std::string hint = "") {
-    item.state = state;
-    item.detail = std::move(detail);
-    item.hint = std::move(hint);
-    out.reason = std::move(reason);
-    return out;
-  };
-  const LibvirtFacts& f = in.facts;
-  const bool any_daemon = in.virtqemud_installed || in.libvirtd_installed;
-  if (!in.library || !any_daemon)
-    return verdict(CheckState::skip, "libvirt-not-installed",
-                   in.library ? "no libvirt daemon is installed (virtqemud, libvirtd)"
-                              : "libvirt is not installed: " + in.library_error);
-  if (!in.kvm_usable)
-    return verdict(CheckState::skip, "kvm-not-usable",
-                   fmt::format("KVM is not usable here ({}): libvirt can offer only qemu domains",
-                               in.kvm_reason));
+namespace {
 
+// OUT with its verdict: STATE, REASON, DETAIL and HINT.
+LibvirtCheck verdict(LibvirtCheck out, CheckState state, std::string reason, std::string detail,
+                     std::string hint = "") {
+  out.item.state = state;
+  out.item.detail = std::move(detail);
+  out.item.hint = std::move(hint);
+  out.reason = std::move(reason);
+  return out;
+}
+
+// The daemon could not be reached or its capabilities not read; nullopt when they were.
+std::optional<LibvirtCheck> connection_failure(const LibvirtInputs& in, const LibvirtCheck& out) {
+  const LibvirtFacts& f = in.facts;
   if (!f.connected) {
     if (f.connect_errno == ECONNREFUSED || f.connect_errno == ENOENT) {
       // The client library connects to virtqemud's socket when it exists, else libvirtd's.
       const bool modular =
           in.virtqemud_socket || (in.virtqemud_installed && !in.libvirtd_installed);
       const std::string_view unit = modular ? "virtqemud.service" : "libvirtd.service";
-      return verdict(CheckState::fail, "libvirt-daemon-not-running",
+      return verdict(out, CheckState::fail, "libvirt-daemon-not-running",
                      fmt::format("no libvirt daemon listens on \"{}\": {}",
                                  modular ? kVirtqemudSocket : kLibvirtdSocket, f.connect_error),
                      fmt::format("start it: systemctl enable --now {}", unit));
     }
-    return verdict(CheckState::fail, "libvirt-error",
+    return verdict(out, CheckState::fail, "libvirt-error",
                    fmt::format("cannot connect to libvirt ({}): {}", kLibvirtUri, f.connect_error));
   }
   if (!f.query_error.empty())
-    return verdict(CheckState::fail, "libvirt-error",
+    return verdict(out, CheckState::fail, "libvirt-error",
                    fmt::format("libvirt's {} could not be read: {}", f.source, f.query_error));
+  return std::nullopt;
+}
 
+// libvirt offers no kvm domain: the emulator is missing, or its capabilities are stale; nullopt
+// when it offers one.
+std::optional<LibvirtCheck> guest_failure(const LibvirtInputs& in, const LibvirtCheck& out) {
+  const LibvirtFacts& f = in.facts;
   const std::string binary = qemu_binary(in.arch);
   const std::string libvirt_said =
       f.kvm_error.empty() ? "" : fmt::format(" (libvirt: \"{}\")", f.kvm_error);
-  if (!f.guest.found) {
-    if (!in.emulator_present) {
-      const std::string package = qemu_package(in.arch);
-      return verdict(CheckState::fail, "qemu-emulator-missing",
-                     fmt::format("libvirt has no emulator for {}: \"{}\" is missing{}", in.arch,
-                                 binary, libvirt_said),
-                     package.empty() ? fmt::format("install QEMU's system emulator for {}", in.arch)
-                                     : fmt::format("install it: apt-get install {}", package));
-    }
+  if (!f.guest.found && !in.emulator_present) {
+    const std::string package = qemu_package(in.arch);
+    return verdict(out, CheckState::fail, "qemu-emulator-missing",
+                   fmt::format("libvirt has no emulator for {}: \"{}\" is missing{}", in.arch,
+                               binary, libvirt_said),
+                   package.empty() ? fmt::format("install QEMU's system emulator for {}", in.arch)
+                                   : fmt::format("install it: apt-get install {}", package));
   }
-  if (!f.guest.found || !f.guest.kvm) {
-    // libvirt 9.0 asks QEMU again by itself when /dev/kvm appeared, went or changed owner or
-    // mode; what it still has not seen takes a daemon restart.
-    const std::string_view unit = in.virtqemud_socket ? "virtqemud.service" : "libvirtd.service";
-    return verdict(
-        CheckState::fail, "libvirt-capabilities-stale",
-        fmt::format("the KVM probe succeeded, but libvirt offers no kvm domain for {}{}{}", in.arch,
-                    f.guest.found ? "" : fmt::format(" and does not list \"{}\"", binary),
-                    libvirt_said),
-        fmt::format("refresh libvirt's QEMU capabilities: systemctl restart {}", unit));
-  }
+  if (f.guest.found && f.guest.kvm) return std::nullopt;
+  // libvirt 9.0 asks QEMU again by itself when /dev/kvm appeared, went or changed owner or
+  // mode; what it still has not seen takes a daemon restart.
+  const std::string_view unit = in.virtqemud_socket ? "virtqemud.service" : "libvirtd.service";
+  return verdict(
+      out, CheckState::fail, "libvirt-capabilities-stale",
+      fmt::format("the KVM probe succeeded, but libvirt offers no kvm domain for {}{}{}", in.arch,
+                  f.guest.found ? "" : fmt::format(" and does not list \"{}\"", binary),
+                  libvirt_said),
+      fmt::format("refresh libvirt's QEMU capabilities: systemctl restart {}", unit));
+}
 
+// What PASS says: the emulator, the first machine, and whether the QEMU user can open /dev/kvm.
+std::string kvm_offered(const LibvirtInputs& in) {
+  const LibvirtGuest& guest = in.facts.guest;
+  std::string detail = fmt::format("libvirt offers kvm for {} (\"{}\"", in.arch, guest.emulator);
+  if (!guest.machines.empty()) detail += fmt::format(", machine \"{}\"", guest.machines.front());
+  detail += ")";
+  if (in.qemu_user_can_open == true)
+    detail += fmt::format(" and its QEMU user \"{}\" can open /dev/kvm", in.qemu_user.user);
+  else
+    detail += fmt::format("; whether its QEMU user \"{}\" can open /dev/kvm is not known",
+                          in.qemu_user.user);
+  return detail;
+}
+
+}  // namespace
+
+LibvirtCheck diagnose_libvirt(const LibvirtInputs& in) {
+  LibvirtCheck out;
+  out.item.id = "libvirt";
+  out.item.title = fmt::format("libvirt offers KVM guests ({})", kLibvirtUri);
+  const bool any_daemon = in.virtqemud_installed || in.libvirtd_installed;
+  if (!in.library || !any_daemon)
+    return verdict(out, CheckState::skip, "libvirt-not-installed",
+                   in.library ? "no libvirt daemon is installed (virtqemud, libvirtd)"
+                              : "libvirt is not installed: " + in.library_error);
+  if (!in.kvm_usable)
+    return verdict(out, CheckState::skip, "kvm-not-usable",
+                   fmt::format("KVM is not usable here ({}): libvirt can offer only qemu domains",
+                               in.kvm_reason));
+  if (auto failed = connection_failure(in, out)) return *failed;
+  if (auto failed = guest_failure(in, out)) return *failed;
   if (in.qemu_user_can_open == false) {
     const std::string group = in.device_group.empty() ? "kvm" : in.device_group;
     return verdict(
-        CheckState::fail, "qemu-user-cannot-open-kvm",
+        out, CheckState::fail, "qemu-user-cannot-open-kvm",
         fmt::format(
             "libvirt offers kvm, but its QEMU user \"{}\" (group \"{}\", {}) cannot open /dev/kvm{}: kvm domains fail with \"Could not access KVM kernel module: Permission denied\"",
             in.qemu_user.user, in.qemu_user.group, kQemuConf,
@@ -279,17 +333,7 @@ LibvirtCheck diagnose_libvirt(const LibvirtInputs& in) {
             "add it to the device's group: usermod -a -G {} {} (takes effect at the next domain start)",
             group, in.qemu_user.user));
   }
-
-  std::string detail = fmt::format("libvirt offers kvm for {} (\"{}\"", in.arch, f.guest.emulator);
-  if (!f.guest.machines.empty())
-    detail += fmt::format(", machine \"{}\"", f.guest.machines.front());
-  detail += ")";
-  if (in.qemu_user_can_open == true)
-    detail += fmt::format(" and its QEMU user \"{}\" can open /dev/kvm", in.qemu_user.user);
-  else
-    detail += fmt::format("; whether its QEMU user \"{}\" can open /dev/kvm is not known",
-                          in.qemu_user.user);
-  return verdict(CheckState::pass, "libvirt-kvm", std::move(detail));
+  return verdict(out, CheckState::pass, "libvirt-kvm", kvm_offered(in));
 }
 
 }  // namespace kvmprov

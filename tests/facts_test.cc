@@ -78,24 +78,19 @@ TEST_CASE("parse_cpuinfo counts a VT flag only when every processor lists it") {
   const std::string_view one_of_two =
       "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vmx sse\n\n"
       "processor\t: 1\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse\n\n";
-  CpuFacts cpu = parse_cpuinfo(one_of_two);
-  CHECK(cpu.cpus == 2);
-  CHECK_FALSE(cpu.vmx);
-
   const std::string_view both =
       "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu svm\n\n"
       "processor\t: 1\nvendor_id\t: AuthenticAMD\nflags\t\t: svm fpu\n\n";
-  cpu = parse_cpuinfo(both);
-  CHECK(cpu.cpus == 2);
-  CHECK(cpu.svm);
-  CHECK_FALSE(cpu.vmx);
-
   // A processor without any flags line proves nothing, so it does not count as having VT.
   const std::string_view missing_flags =
       "processor\t: 0\nflags\t\t: vmx\n\nprocessor\t: 1\nvendor_id\t: GenuineIntel\n\n";
-  cpu = parse_cpuinfo(missing_flags);
-  CHECK(cpu.cpus == 2);
-  CHECK_FALSE(cpu.vmx);
+  for (const std::string_view text : {one_of_two, both, missing_flags}) {
+    CAPTURE(text);
+    const CpuFacts cpu = parse_cpuinfo(text);
+    CHECK(cpu.cpus == 2);
+    CHECK_FALSE(cpu.vmx);
+  }
+  CHECK(parse_cpuinfo(both).svm);
 }
 
 TEST_CASE("parse_cpuinfo: repeated flags lines count per CPU, a different one still narrows") {
@@ -131,14 +126,19 @@ TEST_CASE("parse_cpuinfo matches whole flag words under the exact key") {
   CHECK_FALSE(cpu.hypervisor);
 }
 
+// CPU has no vendor, no model name and no VT-x.
+void check_nothing_known(const CpuFacts& cpu) {
+  CHECK(cpu.vendor == Vendor::unknown);
+  CHECK(cpu.vendor_id.empty());
+  CHECK(cpu.model_name.empty());
+  CHECK_FALSE(cpu.vmx);
+}
+
 TEST_CASE("parse_cpuinfo copes with empty, partial and odd input") {
   SUBCASE("empty") {
     const CpuFacts cpu = parse_cpuinfo("");
     CHECK(cpu.cpus == 0);
-    CHECK(cpu.vendor == Vendor::unknown);
-    CHECK(cpu.vendor_id.empty());
-    CHECK(cpu.model_name.empty());
-    CHECK_FALSE(cpu.vmx);
+    check_nothing_known(cpu);
     CHECK_FALSE(cpu.svm);
     CHECK_FALSE(cpu.hypervisor);
   }
@@ -156,10 +156,7 @@ TEST_CASE("parse_cpuinfo copes with empty, partial and odd input") {
   SUBCASE("missing fields") {
     const CpuFacts cpu = parse_cpuinfo("processor\t: 0\n");
     CHECK(cpu.cpus == 1);
-    CHECK(cpu.vendor == Vendor::unknown);
-    CHECK(cpu.vendor_id.empty());
-    CHECK(cpu.model_name.empty());
-    CHECK_FALSE(cpu.vmx);
+    check_nothing_known(cpu);
   }
   SUBCASE("unknown vendor") {
     const CpuFacts cpu = parse_cpuinfo("processor : 0\nvendor_id : VIA VIA VIA \n");
@@ -323,33 +320,28 @@ TEST_CASE("override_fact cpu_vendor sets the vendor and assumes its VT flag") {
 }
 
 TEST_CASE("override_fact: an explicit vmx/svm wins over cpu_vendor in either order") {
-  SUBCASE("cpu_vendor first") {
+  // The facts after FIRST, then SECOND.
+  const auto overridden = [](const char* first, const char* second) {
     Facts facts;
-    REQUIRE(override_fact(facts, "cpu_vendor=amd").ok());
-    REQUIRE(override_fact(facts, "svm=false").ok());
-    CHECK(facts.cpu.vendor == Vendor::amd);
-    CHECK_FALSE(facts.cpu.svm);
-    CHECK_FALSE(facts.cpu.vmx);
-  }
-  SUBCASE("svm first") {
-    Facts facts;
-    REQUIRE(override_fact(facts, "svm=false").ok());
-    REQUIRE(override_fact(facts, "cpu_vendor=amd").ok());
-    CHECK(facts.cpu.vendor == Vendor::amd);
-    CHECK_FALSE(facts.cpu.svm);
-    CHECK_FALSE(facts.cpu.vmx);
+    REQUIRE(override_fact(facts, first).ok());
+    REQUIRE(override_fact(facts, second).ok());
+    return facts;
+  };
+  SUBCASE("cpu_vendor first, or svm first") {
+    for (const Facts& facts :
+         {overridden("cpu_vendor=amd", "svm=false"), overridden("svm=false", "cpu_vendor=amd")}) {
+      CHECK(facts.cpu.vendor == Vendor::amd);
+      CHECK_FALSE(facts.cpu.svm);
+      CHECK_FALSE(facts.cpu.vmx);
+    }
   }
   SUBCASE("only the overridden flag is kept") {
-    Facts facts;
-    REQUIRE(override_fact(facts, "vmx=true").ok());
-    REQUIRE(override_fact(facts, "cpu_vendor=hygon").ok());
+    const Facts facts = overridden("vmx=true", "cpu_vendor=hygon");
     CHECK(facts.cpu.vmx);  // as given
     CHECK(facts.cpu.svm);  // assumed for the vendor
   }
   SUBCASE("vmx first for intel") {
-    Facts facts;
-    REQUIRE(override_fact(facts, "vmx=no").ok());
-    REQUIRE(override_fact(facts, "cpu_vendor=intel").ok());
+    const Facts facts = overridden("vmx=no", "cpu_vendor=intel");
     CHECK_FALSE(facts.cpu.vmx);
     CHECK_FALSE(facts.cpu.svm);
   }

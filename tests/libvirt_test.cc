@@ -50,12 +50,18 @@ LibvirtGuest domain_capabilities(const std::string& file) {
   return *guest;
 }
 
+// G is FOUND, offers KVM and QEMU domains or not, and names EMULATOR.
+void check_guest(const LibvirtGuest& g, bool found, bool kvm, bool qemu,
+                 std::string_view emulator) {
+  CHECK(g.found == found);
+  CHECK(g.kvm == kvm);
+  CHECK(g.qemu == qemu);
+  CHECK(g.emulator == emulator);
+}
+
 TEST_CASE("capabilities of an AMD host with KVM offer kvm and qemu domains for x86_64") {
   LibvirtGuest g = capabilities("amd-capabilities.xml");
-  CHECK(g.found);
-  CHECK(g.kvm);
-  CHECK(g.qemu);
-  CHECK(g.emulator == "/usr/bin/qemu-system-x86_64");
+  check_guest(g, true, true, true, "/usr/bin/qemu-system-x86_64");
   REQUIRE_FALSE(g.machines.empty());
   CHECK(g.machines.front() == "pc-i440fx-7.2");
   CHECK(std::find(g.machines.begin(), g.machines.end(), "pc") != g.machines.end());
@@ -69,27 +75,18 @@ TEST_CASE("capabilities of an AMD host with KVM offer kvm and qemu domains for x
 
 TEST_CASE("capabilities of an Intel host whose VT-x is unusable offer qemu domains only") {
   LibvirtGuest g = capabilities("intel-capabilities.xml");
-  CHECK(g.found);
-  CHECK_FALSE(g.kvm);
-  CHECK(g.qemu);
-  CHECK(g.emulator == "/usr/bin/qemu-system-x86_64");
+  check_guest(g, true, false, true, "/usr/bin/qemu-system-x86_64");
 }
 
 TEST_CASE("capabilities without qemu-system-x86 have no guest at all") {
   LibvirtGuest g = capabilities("noqemu-capabilities.xml");
-  CHECK_FALSE(g.found);
-  CHECK_FALSE(g.kvm);
-  CHECK_FALSE(g.qemu);
-  CHECK(g.emulator.empty());
+  check_guest(g, false, false, false, "");
   CHECK(g.machines.empty());
 }
 
 TEST_CASE("domain capabilities name the emulator, the domain type and the machine") {
   LibvirtGuest kvm = domain_capabilities("amd-domcapabilities-kvm.xml");
-  CHECK(kvm.found);
-  CHECK(kvm.kvm);
-  CHECK_FALSE(kvm.qemu);
-  CHECK(kvm.emulator == "/usr/bin/qemu-system-x86_64");
+  check_guest(kvm, true, true, false, "/usr/bin/qemu-system-x86_64");
   CHECK(kvm.machines == std::vector<std::string>{"pc-i440fx-7.2"});
 
   LibvirtGuest qemu = domain_capabilities("intel-domcapabilities-qemu.xml");
@@ -134,18 +131,34 @@ vnc_tls_x509_cert_dir = """/etc/pki/#not a comment"""
 }
 
 TEST_CASE("qemu.conf errors name the file and the line") {
-  auto unclosed = parse_qemu_conf("user = \"qemu\n", "/etc/libvirt/qemu.conf");
-  REQUIRE_FALSE(unclosed.ok());
-  CHECK(unclosed.error().message == "/etc/libvirt/qemu.conf:1: a string is not closed");
-  auto list = parse_qemu_conf("\n\nuser = [ \"qemu\" ]\n", "qemu.conf");
-  REQUIRE_FALSE(list.ok());
-  CHECK(list.error().message == "qemu.conf:3: \"user\" must be a string");
-  auto no_equals = parse_qemu_conf("x = 1\nuser \"qemu\"\n", "qemu.conf");
-  REQUIRE_FALSE(no_equals.ok());
-  CHECK(no_equals.error().message == "qemu.conf:2: \"user\" has no \"=\"");
-  auto garbage = parse_qemu_conf("group = \"kvm\" extra\n", "qemu.conf");
-  REQUIRE_FALSE(garbage.ok());
-  CHECK(garbage.error().message == "qemu.conf:1: unexpected \"e\" after the value of \"group\"");
+  struct Case {
+    const char* text;
+    const char* origin;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"user = \"qemu\n", "/etc/libvirt/qemu.conf",
+       "/etc/libvirt/qemu.conf:1: a string is not closed"},
+      {"\n\nuser = [ \"qemu\" ]\n", "qemu.conf", "qemu.conf:3: \"user\" must be a string"},
+      {"x = 1\nuser \"qemu\"\n", "qemu.conf", "qemu.conf:2: \"user\" has no \"=\""},
+      {"group = \"kvm\" extra\n", "qemu.conf",
+       "qemu.conf:1: unexpected \"e\" after the value of \"group\""},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.text);
+    auto conf = parse_qemu_conf(c.text, c.origin);
+    REQUIRE_FALSE(conf.ok());
+    CHECK(conf.error().message == c.message);
+  }
+}
+
+// C's verdict is STATE for REASON, saying DETAIL, with HINT.
+void check_verdict(const LibvirtCheck& c, CheckState state, std::string_view reason,
+                   std::string_view detail, std::string_view hint) {
+  CHECK(c.item.state == state);
+  CHECK(c.reason == reason);
+  CHECK(c.item.detail == detail);
+  CHECK(c.item.hint == hint);
 }
 
 // A Debian 12 host with KVM and libvirt as the libvirt scenario boots it.
@@ -164,6 +177,16 @@ LibvirtInputs working_host() {
   in.emulator_present = true;
   in.qemu_user_can_open = true;
   in.device_group = "kvm";
+  return in;
+}
+
+// A working host's inputs, but libvirt offers GUEST and refused kvm with the message in ERR_FILE.
+// Its QEMU user cannot open /dev/kvm either, which the check comes to later.
+LibvirtInputs kvm_refused(LibvirtGuest guest, const std::string& err_file) {
+  LibvirtInputs in = working_host();
+  in.facts.guest = std::move(guest);
+  in.facts.kvm_error = slurp_error(err_file);
+  in.qemu_user_can_open = false;
   return in;
 }
 
@@ -214,12 +237,11 @@ TEST_CASE("a daemon that does not listen is named with the unit to start") {
   in.emulator_present = false;
   in.qemu_user_can_open = false;
   LibvirtCheck c = diagnose_libvirt(in);
-  CHECK(c.item.state == CheckState::fail);
-  CHECK(c.reason == "libvirt-daemon-not-running");
-  CHECK(c.item.detail ==
-        "no libvirt daemon listens on \"/run/libvirt/libvirt-sock-ro\": Failed to connect socket "
-        "to '/var/run/libvirt/libvirt-sock-ro': Connection refused");
-  CHECK(c.item.hint == "start it: systemctl enable --now libvirtd.service");
+  check_verdict(
+      c, CheckState::fail, "libvirt-daemon-not-running",
+      "no libvirt daemon listens on \"/run/libvirt/libvirt-sock-ro\": Failed to connect socket "
+      "to '/var/run/libvirt/libvirt-sock-ro': Connection refused",
+      "start it: systemctl enable --now libvirtd.service");
 
   // The modular daemon: its socket exists, or it is the only daemon installed.
   in.virtqemud_installed = true;
@@ -244,19 +266,15 @@ TEST_CASE("a daemon that does not listen is named with the unit to start") {
 }
 
 TEST_CASE("a missing emulator names the package, with libvirt's own words") {
-  LibvirtInputs in = working_host();
-  in.facts.guest = {};
-  in.facts.kvm_error = slurp_error("noqemu-domcapabilities-kvm.err");
+  LibvirtInputs in = kvm_refused({}, "noqemu-domcapabilities-kvm.err");
   in.emulator_present = false;
-  in.qemu_user_can_open = false;  // comes later
   LibvirtCheck c = diagnose_libvirt(in);
-  CHECK(c.item.state == CheckState::fail);
-  CHECK(c.reason == "qemu-emulator-missing");
-  CHECK(c.item.detail ==
-        "libvirt has no emulator for x86_64: \"/usr/bin/qemu-system-x86_64\" is missing (libvirt: "
-        "\"unsupported configuration: unable to find any emulator to serve 'x86_64' "
-        "architecture\")");
-  CHECK(c.item.hint == "install it: apt-get install qemu-system-x86");
+  check_verdict(
+      c, CheckState::fail, "qemu-emulator-missing",
+      "libvirt has no emulator for x86_64: \"/usr/bin/qemu-system-x86_64\" is missing (libvirt: "
+      "\"unsupported configuration: unable to find any emulator to serve 'x86_64' "
+      "architecture\")",
+      "install it: apt-get install qemu-system-x86");
 
   in.arch = "aarch64";
   CHECK(diagnose_libvirt(in).item.hint == "install it: apt-get install qemu-system-arm");
@@ -266,18 +284,15 @@ TEST_CASE("a missing emulator names the package, with libvirt's own words") {
 
 TEST_CASE(
     "no kvm domain although the probe succeeded: stale capabilities, refreshed by a restart") {
-  LibvirtInputs in = working_host();
-  in.facts.guest = domain_capabilities("intel-domcapabilities-qemu.xml");
-  in.facts.kvm_error = slurp_error("intel-domcapabilities-kvm.err");
-  in.qemu_user_can_open = false;  // comes later
+  LibvirtInputs in = kvm_refused(domain_capabilities("intel-domcapabilities-qemu.xml"),
+                                 "intel-domcapabilities-kvm.err");
   LibvirtCheck c = diagnose_libvirt(in);
-  CHECK(c.item.state == CheckState::fail);
-  CHECK(c.reason == "libvirt-capabilities-stale");
-  CHECK(c.item.detail ==
-        "the KVM probe succeeded, but libvirt offers no kvm domain for x86_64 (libvirt: \"invalid "
-        "argument: the accel 'kvm' is not supported by '/usr/bin/qemu-system-x86_64' on this "
-        "host\")");
-  CHECK(c.item.hint == "refresh libvirt's QEMU capabilities: systemctl restart libvirtd.service");
+  check_verdict(
+      c, CheckState::fail, "libvirt-capabilities-stale",
+      "the KVM probe succeeded, but libvirt offers no kvm domain for x86_64 (libvirt: \"invalid "
+      "argument: the accel 'kvm' is not supported by '/usr/bin/qemu-system-x86_64' on this "
+      "host\")",
+      "refresh libvirt's QEMU capabilities: systemctl restart libvirtd.service");
 
   // Without root the host capabilities tell: qemu domains only.
   in.facts.source = "capabilities";
@@ -304,15 +319,13 @@ TEST_CASE("a QEMU user who cannot open /dev/kvm fails although libvirt offers kv
   in.qemu_user_can_open = false;
   in.qemu_user_detail = "Permission denied";
   LibvirtCheck c = diagnose_libvirt(in);
-  CHECK(c.item.state == CheckState::fail);
-  CHECK(c.reason == "qemu-user-cannot-open-kvm");
-  CHECK(c.item.detail ==
-        "libvirt offers kvm, but its QEMU user \"libvirt-qemu\" (group \"libvirt-qemu\", "
-        "/etc/libvirt/qemu.conf) cannot open /dev/kvm: Permission denied: kvm domains fail with "
-        "\"Could not access KVM kernel module: Permission denied\"");
-  CHECK(c.item.hint ==
-        "add it to the device's group: usermod -a -G kvm libvirt-qemu (takes effect at the next "
-        "domain start)");
+  check_verdict(
+      c, CheckState::fail, "qemu-user-cannot-open-kvm",
+      "libvirt offers kvm, but its QEMU user \"libvirt-qemu\" (group \"libvirt-qemu\", "
+      "/etc/libvirt/qemu.conf) cannot open /dev/kvm: Permission denied: kvm domains fail with "
+      "\"Could not access KVM kernel module: Permission denied\"",
+      "add it to the device's group: usermod -a -G kvm libvirt-qemu (takes effect at the next "
+      "domain start)");
 
   // What QEMU said when libvirt started a kvm domain as that user, recorded.
   const std::string recorded = slurp(kData + "amd-qemu-user-outside-kvm-create.err");
@@ -337,13 +350,20 @@ TEST_CASE("every reason the check gives is in the closed list") {
 }
 
 int g_queries = 0;
-Result<LibvirtFacts> fake_query(const std::string& uri, const std::string& arch) {
-  ++g_queries;
-  CHECK(uri == "qemu:///system");
+
+// What a daemon that answered with its host capabilities says about ARCH, before the guest.
+LibvirtFacts answered(const std::string& arch) {
   LibvirtFacts f;
   f.arch = arch;
   f.connected = true;
   f.source = "capabilities";
+  return f;
+}
+
+Result<LibvirtFacts> fake_query(const std::string& uri, const std::string& arch) {
+  ++g_queries;
+  CHECK(uri == "qemu:///system");
+  LibvirtFacts f = answered(arch);
   f.guest = capabilities("amd-capabilities.xml");
   return f;
 }
@@ -419,11 +439,7 @@ TEST_CASE("check's libvirt item: the running kernel's architecture, asked with t
   LibvirtQuery no_guest = [](const std::string&, const std::string& arch) -> Result<LibvirtFacts> {
     ++g_queries;
     CHECK(arch == "aarch64");
-    LibvirtFacts f;
-    f.arch = arch;
-    f.connected = true;
-    f.source = "capabilities";
-    return f;
+    return answered(arch);
   };
   g_queries = 0;
   auto [item, reason] = libvirt_item(host, Verdict{.usable = true, .reason = "ok"}, no_guest);

@@ -6,41 +6,28 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 
 #include "host.h"
+#include "test_util.h"
 
 using namespace kvmprov;
 
 namespace {
 
-int remove_entry(const char* path, const struct stat*, int, FTW*) {
-  return ::remove(path);
-}
-
-class Tree {
+// A tree with /etc and /dev, removed with everything in it at scope exit.
+class Tree : public test::TempDir {
  public:
-  Tree() {
-    char tmpl[] = "/tmp/kvmprov-access.XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-    for (const char* d : {"/etc", "/dev"}) mkdir((path_ + d).c_str(), 0755);
+  Tree() : TempDir("kvmprov-access") {
+    for (const char* d : {"/etc", "/dev"}) mkdir((path() + d).c_str(), 0755);
   }
-  ~Tree() { nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
-  Tree(const Tree&) = delete;
-  Tree& operator=(const Tree&) = delete;
   void put(const std::string& rel, const std::string& content, mode_t mode = 0644) {
-    std::ofstream(path_ + rel) << content;
-    REQUIRE(chmod((path_ + rel).c_str(), mode) == 0);
+    std::ofstream(path() + rel) << content;
+    REQUIRE(chmod((path() + rel).c_str(), mode) == 0);
   }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 }  // namespace

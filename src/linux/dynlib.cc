@@ -27,4 +27,10 @@ Error DynamicLibrary::missing(const char* name) const {
                            "\": it is too old (upgrade " + package_ + ")"};
 }
 
+Result<void> first_failure(std::initializer_list<Result<void>> results) {
+  for (const Result<void>& r : results)
+    if (!r) return r;
+  return {};
+}
+
 }  // namespace kvmprov

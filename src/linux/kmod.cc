@@ -2,205 +2,64 @@
 // The libkmod wrapper: module state read from a system root, loading, unloading, load errors.
 #include "linux/kmod.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <libkmod.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdarg>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <map>
 #include <optional>
 #include <set>
 #include <string_view>
 #include <utility>
 
+#include "atomic_file.h"
 #include "linux/dynlib.h"
+#include "linux/modprobe_config.h"
+#include "linux/sysfs_module.h"
 #include "module_advice.h"
-#include "util/unique_fd.h"
+#include "util/text.h"
 
 namespace kvmprov {
 namespace {
 
-// libkmod's default search path, relative to the system root: kmod 30's, and /usr/lib/modprobe.d
-// that later versions read too (on a merged-/usr system it is /lib/modprobe.d again, and the same
-// file name is only taken once).
-constexpr std::string_view kDefaultConfigDirs[] = {"/etc/modprobe.d", "/run/modprobe.d",
-                                                   "/usr/local/lib/modprobe.d",
-                                                   "/usr/lib/modprobe.d", "/lib/modprobe.d"};
-// What blacklisted_by holds when the blacklist comes from modprobe.blacklist= rather than a file.
-// sysfs and procfs files are small; modprobe.d files and /proc/cpuinfo are bounded too.
-constexpr size_t kMaxSmallFile = 64 * 1024;
+// /proc/cpuinfo and modules.builtin are larger than most files read here, but bounded too.
 constexpr size_t kMaxLargeFile = 8 * 1024 * 1024;
 
 // libkmod's functions. libkmod is opened on first use rather than linked: it brings libcrypto,
 // libzstd and liblzma, whose relocations were nearly half of every run's start-up, also of the
 // runs that never touch a module (apply --root, validate, check on a kernel without modules).
-struct Libkmod {
-  decltype(&::kmod_config_get_blacklists) kmod_config_get_blacklists = nullptr;
-  decltype(&::kmod_config_iter_free_iter) kmod_config_iter_free_iter = nullptr;
-  decltype(&::kmod_config_iter_get_key) kmod_config_iter_get_key = nullptr;
-  decltype(&::kmod_config_iter_next) kmod_config_iter_next = nullptr;
-  decltype(&::kmod_get_dirname) kmod_get_dirname = nullptr;
-  decltype(&::kmod_list_next) kmod_list_next = nullptr;
-  decltype(&::kmod_load_resources) kmod_load_resources = nullptr;
-  decltype(&::kmod_module_get_dependencies) kmod_module_get_dependencies = nullptr;
-  decltype(&::kmod_module_get_holders) kmod_module_get_holders = nullptr;
-  decltype(&::kmod_module_get_initstate) kmod_module_get_initstate = nullptr;
-  decltype(&::kmod_module_get_module) kmod_module_get_module = nullptr;
-  decltype(&::kmod_module_get_name) kmod_module_get_name = nullptr;
-  decltype(&::kmod_module_get_path) kmod_module_get_path = nullptr;
-  decltype(&::kmod_module_get_refcnt) kmod_module_get_refcnt = nullptr;
-  decltype(&::kmod_module_new_from_lookup) kmod_module_new_from_lookup = nullptr;
-  decltype(&::kmod_module_new_from_name) kmod_module_new_from_name = nullptr;
-  decltype(&::kmod_module_probe_insert_module) kmod_module_probe_insert_module = nullptr;
-  decltype(&::kmod_module_remove_module) kmod_module_remove_module = nullptr;
-  decltype(&::kmod_module_unref) kmod_module_unref = nullptr;
-  decltype(&::kmod_module_unref_list) kmod_module_unref_list = nullptr;
-  decltype(&::kmod_new) kmod_new = nullptr;
-  decltype(&::kmod_set_log_fn) kmod_set_log_fn = nullptr;
-  decltype(&::kmod_unref) kmod_unref = nullptr;
-};
+// clang-format off
+#define KVMPROV_LIBKMOD(X)                                                                         \
+  X(kmod_config_get_blacklists) X(kmod_config_iter_free_iter) X(kmod_config_iter_get_key)          \
+  X(kmod_config_iter_next) X(kmod_get_dirname) X(kmod_list_next) X(kmod_load_resources)            \
+  X(kmod_module_get_dependencies) X(kmod_module_get_holders) X(kmod_module_get_initstate)          \
+  X(kmod_module_get_module) X(kmod_module_get_name) X(kmod_module_get_path)                        \
+  X(kmod_module_get_refcnt) X(kmod_module_new_from_lookup) X(kmod_module_new_from_name)            \
+  X(kmod_module_probe_insert_module) X(kmod_module_remove_module) X(kmod_module_unref)             \
+  X(kmod_module_unref_list) X(kmod_new) X(kmod_set_log_fn) X(kmod_unref)
+// clang-format on
 
+KVMPROV_DYNLIB_TABLE(Libkmod, KVMPROV_LIBKMOD);
+
+// Filled by the first Kmod::open, before any handle exists.
 Libkmod g_libkmod;
 
-// Resolves every function once; later calls return the first outcome.
-Result<void> load_libkmod() {
-  static const Result<void> loaded = []() -> Result<void> {
-    auto library = DynamicLibrary::open("libkmod.so.2", "libkmod2 or kmod-libs");
-    if (!library) return library.error();
-    Libkmod api;
-    for (Result<void> r :
-         {library->bind("kmod_config_get_blacklists", api.kmod_config_get_blacklists),
-          library->bind("kmod_config_iter_free_iter", api.kmod_config_iter_free_iter),
-          library->bind("kmod_config_iter_get_key", api.kmod_config_iter_get_key),
-          library->bind("kmod_config_iter_next", api.kmod_config_iter_next),
-          library->bind("kmod_get_dirname", api.kmod_get_dirname),
-          library->bind("kmod_list_next", api.kmod_list_next),
-          library->bind("kmod_load_resources", api.kmod_load_resources),
-          library->bind("kmod_module_get_dependencies", api.kmod_module_get_dependencies),
-          library->bind("kmod_module_get_holders", api.kmod_module_get_holders),
-          library->bind("kmod_module_get_initstate", api.kmod_module_get_initstate),
-          library->bind("kmod_module_get_module", api.kmod_module_get_module),
-          library->bind("kmod_module_get_name", api.kmod_module_get_name),
-          library->bind("kmod_module_get_path", api.kmod_module_get_path),
-          library->bind("kmod_module_get_refcnt", api.kmod_module_get_refcnt),
-          library->bind("kmod_module_new_from_lookup", api.kmod_module_new_from_lookup),
-          library->bind("kmod_module_new_from_name", api.kmod_module_new_from_name),
-          library->bind("kmod_module_probe_insert_module", api.kmod_module_probe_insert_module),
-          library->bind("kmod_module_remove_module", api.kmod_module_remove_module),
-          library->bind("kmod_module_unref", api.kmod_module_unref),
-          library->bind("kmod_module_unref_list", api.kmod_module_unref_list),
-          library->bind("kmod_new", api.kmod_new),
-          library->bind("kmod_set_log_fn", api.kmod_set_log_fn),
-          library->bind("kmod_unref", api.kmod_unref)}) {
-      if (!r) return r;
-    }
-    g_libkmod = api;
-    return {};
-  }();
-  return loaded;
-}
-
-// Valid once load_libkmod() succeeded, which Kmod::open ensures before any handle exists.
-const Libkmod& lib() {
-  return g_libkmod;
-}
-
-struct CtxFree {
-  void operator()(kmod_ctx* ctx) const { lib().kmod_unref(ctx); }
-};
-using CtxPtr = std::unique_ptr<kmod_ctx, CtxFree>;
-
-struct ModuleFree {
-  void operator()(kmod_module* mod) const { lib().kmod_module_unref(mod); }
-};
-using ModulePtr = std::unique_ptr<kmod_module, ModuleFree>;
-
-struct ModuleListFree {
-  void operator()(kmod_list* list) const { lib().kmod_module_unref_list(list); }
-};
-using ModuleList = std::unique_ptr<kmod_list, ModuleListFree>;
-
-struct ConfigIterFree {
-  void operator()(kmod_config_iter* iter) const { lib().kmod_config_iter_free_iter(iter); }
-};
-using ConfigIter = std::unique_ptr<kmod_config_iter, ConfigIterFree>;
-
-struct DirClose {
-  void operator()(DIR* dir) const { closedir(dir); }
-};
-using DirPtr = std::unique_ptr<DIR, DirClose>;
+using CtxPtr = std::unique_ptr<kmod_ctx, Release<&g_libkmod, &Libkmod::kmod_unref>>;
+using ModulePtr = std::unique_ptr<kmod_module, Release<&g_libkmod, &Libkmod::kmod_module_unref>>;
+using ModuleList =
+    std::unique_ptr<kmod_list, Release<&g_libkmod, &Libkmod::kmod_module_unref_list>>;
+using ConfigIter =
+    std::unique_ptr<kmod_config_iter, Release<&g_libkmod, &Libkmod::kmod_config_iter_free_iter>>;
 
 // libkmod logs to stderr by default; library code stays silent and reports through results.
 void discard_log(void*, int, const char*, int, const char*, const char*, va_list) {}
 
-std::string normalise(std::string_view name) {
-  std::string out(name);
-  std::replace(out.begin(), out.end(), '-', '_');
-  return out;
-}
-
-// The file's content, or nullopt when it cannot be read or exceeds LIMIT bytes.
-std::optional<std::string> read_file(const std::string& path, size_t limit = kMaxSmallFile) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return std::nullopt;
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::nullopt;
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > limit) return std::nullopt;
-  }
-  return out;
-}
-
-std::string trim_newline(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 bool exists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
-}
-
-bool is_dir(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool is_regular(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-// Entry names of DIR, sorted, without "." and "..".
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> names;
-  DirPtr d(opendir(dir.c_str()));
-  if (!d) return names;
-  while (const dirent* e = readdir(d.get())) {
-    std::string_view n = e->d_name;
-    if (n == "." || n == "..") continue;
-    names.emplace_back(n);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-// ROOT + ABSOLUTE, with "/" as the identity root.
-std::string under_root(const std::string& root, std::string_view absolute) {
-  if (root == "/") return std::string(absolute);
-  return root + std::string(absolute);
 }
 
 std::string clean_root(const std::string& root) {
@@ -209,58 +68,10 @@ std::string clean_root(const std::string& root) {
   return r;
 }
 
-std::vector<std::string> split_words(std::string_view line) {
-  std::vector<std::string> words;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) words.emplace_back(line.substr(start, i - start));
-  }
-  return words;
-}
-
-// modprobe.d files in libkmod's order: every "*.conf" of each directory (a named regular file
-// is taken as is), sorted by file name, a name in an earlier directory hiding the same name later.
-std::vector<std::string> config_files(const std::vector<std::string>& paths) {
-  std::map<std::string, std::string> by_name;
-  std::vector<std::string> plain_files;
-  for (const std::string& path : paths) {
-    if (is_regular(path)) {
-      plain_files.push_back(path);
-      continue;
-    }
-    for (const std::string& name : list_dir(path)) {
-      if (name.front() == '.' || name.size() <= 5 || !name.ends_with(".conf")) continue;
-      std::string file = path + "/" + name;
-      if (!is_regular(file)) continue;
-      by_name.emplace(name, file);
-    }
-  }
-  std::vector<std::string> files = plain_files;
-  for (auto& [name, file] : by_name) files.push_back(file);
-  return files;
-}
-
-// Whether TEXT, in modprobe.d syntax, has a "blacklist NAME" line.
-bool blacklists(std::string_view text, const std::string& name) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    std::vector<std::string> words = split_words(line);
-    if (words.size() >= 2 && words[0] == "blacklist" && normalise(words[1]) == name) return true;
-  }
-  return false;
-}
-
 // The CPU facts a failed load is explained with.
 CpuFacts read_cpu(const std::string& sys_root) {
-  std::optional<std::string> text = read_file(under_root(sys_root, "/proc/cpuinfo"), kMaxLargeFile);
+  std::optional<std::string> text =
+      read_small_file(path_on_disk(sys_root, "/proc/cpuinfo"), kMaxLargeFile);
   return text ? parse_cpuinfo(*text) : CpuFacts{};
 }
 
@@ -275,7 +86,7 @@ class LibKmod final : public Kmod {
 
   std::string resolve(const std::string& name) override {
     ModulePtr mod = lookup(name);
-    return mod ? lib().kmod_module_get_name(mod.get()) : normalise(name);
+    return mod ? g_libkmod.kmod_module_get_name(mod.get()) : normalise_module_name(name);
   }
 
   using Kmod::query;
@@ -285,7 +96,7 @@ class LibKmod final : public Kmod {
     if (facts.name.empty()) return facts;
     ModulePtr mod = by_name(facts.name);
     if (mod) {
-      const char* path = lib().kmod_module_get_path(mod.get());
+      const char* path = g_libkmod.kmod_module_get_path(mod.get());
       if (path != nullptr && exists(path)) facts.path = path;
     }
     facts.state = state_of(mod.get(), facts.name);
@@ -293,24 +104,20 @@ class LibKmod final : public Kmod {
     facts.blacklisted_by = blacklisted_by(facts.name);
     if (!details) return facts;
 
-    std::string sys_dir = under_root(sys_root_, "/sys/module/" + facts.name);
-    for (const std::string& param : list_dir(sys_dir + "/parameters")) {
-      // Write-only parameters are skipped.
-      if (auto value = read_file(sys_dir + "/parameters/" + param)) {
-        facts.params[param] = trim_newline(*value);
-      }
-    }
+    const SysModule sys(sys_root_, facts.name);
+    facts.params = sys.parameters();
     if (facts.state == ModuleState::builtin || facts.state == ModuleState::absent) return facts;
     if (live_root() && mod) {
-      facts.refcount = std::max(0, lib().kmod_module_get_refcnt(mod.get()));
-      ModuleList holders(lib().kmod_module_get_holders(mod.get()));
-      for (kmod_list* l = holders.get(); l != nullptr; l = lib().kmod_list_next(holders.get(), l)) {
-        ModulePtr holder(lib().kmod_module_get_module(l));
-        facts.holders.emplace_back(lib().kmod_module_get_name(holder.get()));
+      facts.refcount = std::max(0, g_libkmod.kmod_module_get_refcnt(mod.get()));
+      ModuleList holders(g_libkmod.kmod_module_get_holders(mod.get()));
+      for (kmod_list* l = holders.get(); l != nullptr;
+           l = g_libkmod.kmod_list_next(holders.get(), l)) {
+        ModulePtr holder(g_libkmod.kmod_module_get_module(l));
+        facts.holders.emplace_back(g_libkmod.kmod_module_get_name(holder.get()));
       }
     } else {
-      if (auto refcnt = read_file(sys_dir + "/refcnt")) facts.refcount = std::atoi(refcnt->c_str());
-      facts.holders = list_dir(sys_dir + "/holders");
+      facts.refcount = sys.refcount();
+      facts.holders = sys.holders();
     }
     std::sort(facts.holders.begin(), facts.holders.end());
     return facts;
@@ -320,13 +127,13 @@ class LibKmod final : public Kmod {
     std::vector<std::string> order;
     ModulePtr mod = lookup(name);
     if (!mod) return order;
-    std::set<std::string> seen{lib().kmod_module_get_name(mod.get())};
+    std::set<std::string> seen{g_libkmod.kmod_module_get_name(mod.get())};
     // Depth first, a module after everything it needs: the order modprobe loads them in.
     std::function<void(kmod_module*)> visit = [&](kmod_module* m) {
-      ModuleList deps(lib().kmod_module_get_dependencies(m));
-      for (kmod_list* l = deps.get(); l != nullptr; l = lib().kmod_list_next(deps.get(), l)) {
-        ModulePtr dep(lib().kmod_module_get_module(l));
-        std::string dep_name = lib().kmod_module_get_name(dep.get());
+      ModuleList deps(g_libkmod.kmod_module_get_dependencies(m));
+      for (kmod_list* l = deps.get(); l != nullptr; l = g_libkmod.kmod_list_next(deps.get(), l)) {
+        ModulePtr dep(g_libkmod.kmod_module_get_module(l));
+        std::string dep_name = g_libkmod.kmod_module_get_name(dep.get());
         if (!seen.insert(dep_name).second) continue;
         visit(dep.get());
         order.push_back(dep_name);
@@ -350,9 +157,9 @@ class LibKmod final : public Kmod {
       extra += option.name;
       if (!option.value.empty()) extra += "=" + option.value;
     }
-    int rc = lib().kmod_module_probe_insert_module(mod.get(), KMOD_PROBE_APPLY_BLACKLIST,
-                                                   extra.empty() ? nullptr : extra.c_str(), nullptr,
-                                                   nullptr, nullptr);
+    int rc = g_libkmod.kmod_module_probe_insert_module(mod.get(), KMOD_PROBE_APPLY_BLACKLIST,
+                                                       extra.empty() ? nullptr : extra.c_str(),
+                                                       nullptr, nullptr, nullptr);
     if (rc == 0 || rc == -EEXIST) return {};
     if (rc > 0) {
       // libkmod refused before touching the kernel: no errno.
@@ -383,7 +190,7 @@ class LibKmod final : public Kmod {
     }
     if (!live_root()) return not_running_system(facts.name, "unloaded");
     ModulePtr mod = by_name(facts.name);
-    int rc = mod ? lib().kmod_module_remove_module(mod.get(), 0) : -ENOMEM;
+    int rc = mod ? g_libkmod.kmod_module_remove_module(mod.get(), 0) : -ENOMEM;
     if (rc == 0 || rc == -ENOENT) return {};
     int err = -rc;
     std::string quoted = "module \"" + facts.name + "\"";
@@ -416,22 +223,22 @@ class LibKmod final : public Kmod {
   ModulePtr lookup(const std::string& name) {
     if (name.empty()) return nullptr;
     kmod_list* raw = nullptr;
-    if (lib().kmod_module_new_from_lookup(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
+    if (g_libkmod.kmod_module_new_from_lookup(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
     ModuleList list(raw);
     if (!list) return nullptr;
-    return ModulePtr(lib().kmod_module_get_module(list.get()));
+    return ModulePtr(g_libkmod.kmod_module_get_module(list.get()));
   }
 
   ModulePtr by_name(const std::string& name) {
     kmod_module* raw = nullptr;
-    if (lib().kmod_module_new_from_name(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
+    if (g_libkmod.kmod_module_new_from_name(ctx_.get(), name.c_str(), &raw) < 0) return nullptr;
     return ModulePtr(raw);
   }
 
   ModuleState state_of(kmod_module* mod, const std::string& name) {
-    std::string sys_dir = under_root(sys_root_, "/sys/module/" + name);
+    const SysModule sys(sys_root_, name);
     if (live_root()) {
-      int rc = mod ? lib().kmod_module_get_initstate(mod) : -ENOENT;
+      int rc = mod ? g_libkmod.kmod_module_get_initstate(mod) : -ENOENT;
       switch (rc) {
         case KMOD_MODULE_BUILTIN:
           return ModuleState::builtin;
@@ -443,7 +250,7 @@ class LibKmod final : public Kmod {
           // libkmod's answer for a /sys/module entry without initstate, which is what builtin
           // modules with parameters have when modules.builtin is missing, and always on a
           // kernel without loadable-module support.
-          if (!exists("/proc/modules") || !exists(sys_dir + "/initstate")) {
+          if (!exists("/proc/modules") || !exists(sys.dir() + "/initstate")) {
             return ModuleState::builtin;
           }
           return ModuleState::coming;
@@ -453,33 +260,23 @@ class LibKmod final : public Kmod {
     }
     // libkmod reads the running system's /sys; another root is read here instead.
     if (builtin_names().contains(name)) return ModuleState::builtin;
-    if (auto state = read_file(sys_dir + "/initstate")) {
-      std::string s = trim_newline(*state);
-      if (s == "live") return ModuleState::live;
-      if (s == "coming") return ModuleState::coming;
-      if (s == "going") return ModuleState::going;
-      return ModuleState::absent;
-    }
-    return is_dir(sys_dir) ? ModuleState::builtin : ModuleState::absent;
+    if (const auto state = sys.initstate()) return *state;
+    return sys.present() ? ModuleState::builtin : ModuleState::absent;
   }
 
   // Module names listed in <modules_dir>/modules.builtin, read once.
   const std::set<std::string>& builtin_names() {
     if (builtin_) return *builtin_;
     builtin_.emplace();
-    std::optional<std::string> text = read_file(modules_dir_ + "/modules.builtin", kMaxLargeFile);
+    std::optional<std::string> text =
+        read_small_file(modules_dir_ + "/modules.builtin", kMaxLargeFile);
     if (!text) return *builtin_;
-    size_t pos = 0;
-    while (pos < text->size()) {
-      size_t end = text->find('\n', pos);
-      if (end == std::string::npos) end = text->size();
-      std::string_view line(text->data() + pos, end - pos);
-      pos = end + 1;
+    for (std::string_view line : lines(*text)) {
       if (size_t slash = line.rfind('/'); slash != std::string_view::npos) {
         line.remove_prefix(slash + 1);
       }
       if (size_t dot = line.find(".ko"); dot != std::string_view::npos) {
-        builtin_->insert(normalise(line.substr(0, dot)));
+        builtin_->insert(normalise_module_name(line.substr(0, dot)));
       }
     }
     return *builtin_;
@@ -488,13 +285,10 @@ class LibKmod final : public Kmod {
   // The first modprobe.d file with "blacklist NAME", or the kernel command line when libkmod
   // has NAME blacklisted from there (modprobe.blacklist=), or "".
   std::string blacklisted_by(const std::string& name) {
-    for (const std::string& file : config_files(config_dirs_)) {
-      std::optional<std::string> text = read_file(file);
-      if (text && blacklists(*text, name)) return file;
-    }
-    ConfigIter iter(lib().kmod_config_get_blacklists(ctx_.get()));
-    while (iter && lib().kmod_config_iter_next(iter.get())) {
-      const char* key = lib().kmod_config_iter_get_key(iter.get());
+    if (std::string file = blacklisting_file(config_dirs_, name); !file.empty()) return file;
+    ConfigIter iter(g_libkmod.kmod_config_get_blacklists(ctx_.get()));
+    while (iter && g_libkmod.kmod_config_iter_next(iter.get())) {
+      const char* key = g_libkmod.kmod_config_iter_get_key(iter.get());
       if (key != nullptr && name == key) return std::string(kKernelCommandLine);
     }
     return "";
@@ -512,28 +306,26 @@ class LibKmod final : public Kmod {
 Result<std::unique_ptr<Kmod>> Kmod::open(const std::string& modules_dir,
                                          const std::vector<std::string>& config_paths,
                                          const std::string& sys_root) {
-  if (Result<void> loaded = load_libkmod(); !loaded) return loaded.error();
+  if (auto loaded = load_table(g_libkmod, "libkmod.so.2", "libkmod2 or kmod-libs"); !loaded)
+    return loaded.error();
   std::string root = clean_root(sys_root);
-  std::vector<std::string> dirs = config_paths;
-  if (dirs.empty()) {
-    for (std::string_view d : kDefaultConfigDirs) dirs.push_back(under_root(root, d));
-  }
+  std::vector<std::string> dirs = config_paths.empty() ? default_config_dirs(root) : config_paths;
   // libkmod's own defaults are the running system's; for another root, hand it that root's.
   bool defaults = config_paths.empty() && root == "/";
   std::vector<const char*> c_paths;
   for (const std::string& d : dirs) c_paths.push_back(d.c_str());
   c_paths.push_back(nullptr);
 
-  CtxPtr ctx(lib().kmod_new(modules_dir.empty() ? nullptr : modules_dir.c_str(),
-                            defaults ? nullptr : c_paths.data()));
+  CtxPtr ctx(g_libkmod.kmod_new(modules_dir.empty() ? nullptr : modules_dir.c_str(),
+                                defaults ? nullptr : c_paths.data()));
   if (!ctx) {
     return Error{ENOMEM, "module tree \"" + modules_dir +
                              "\": libkmod could not set up its context (out of memory)"};
   }
-  lib().kmod_set_log_fn(ctx.get(), discard_log, nullptr);
+  g_libkmod.kmod_set_log_fn(ctx.get(), discard_log, nullptr);
   // Missing indexes (no modules installed) are not an error: lookups then find nothing.
-  (void)lib().kmod_load_resources(ctx.get());
-  std::string dir = lib().kmod_get_dirname(ctx.get());
+  (void)g_libkmod.kmod_load_resources(ctx.get());
+  std::string dir = g_libkmod.kmod_get_dirname(ctx.get());
   return std::unique_ptr<Kmod>(
       std::make_unique<LibKmod>(std::move(ctx), std::move(dir), std::move(dirs), std::move(root)));
 }

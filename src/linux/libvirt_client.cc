@@ -29,54 +29,32 @@ Result<LibvirtFacts> query_libvirt(const std::string&, const std::string&) {
 
 namespace {
 
-struct Libvirt {
-  decltype(&::virConnectClose) virConnectClose = nullptr;
-  decltype(&::virConnectGetCapabilities) virConnectGetCapabilities = nullptr;
-  decltype(&::virConnectGetDomainCapabilities) virConnectGetDomainCapabilities = nullptr;
-  decltype(&::virConnectOpen) virConnectOpen = nullptr;
-  decltype(&::virConnectOpenReadOnly) virConnectOpenReadOnly = nullptr;
-  decltype(&::virGetLastError) virGetLastError = nullptr;
-  decltype(&::virInitialize) virInitialize = nullptr;
-  decltype(&::virResetLastError) virResetLastError = nullptr;
-  decltype(&::virSetErrorFunc) virSetErrorFunc = nullptr;
-};
+// clang-format off
+#define KVMPROV_LIBVIRT(X)                                                                         \
+  X(virConnectClose) X(virConnectGetCapabilities) X(virConnectGetDomainCapabilities)               \
+  X(virConnectOpen) X(virConnectOpenReadOnly) X(virGetLastError) X(virInitialize)                  \
+  X(virResetLastError) X(virSetErrorFunc)
+// clang-format on
 
+// libvirt's functions (virConnectGetDomainCapabilities needs libvirt 1.2.7).
+KVMPROV_DYNLIB_TABLE(Libvirt, KVMPROV_LIBVIRT);
+
+// Filled by the first query_libvirt.
 Libvirt g_libvirt;
 
 // libvirt prints every error to stderr unless an error function is set; kvmprov reads them from
 // virGetLastError instead.
 void ignore_error(void*, virErrorPtr) {}
 
-// Resolves every function once (virConnectGetDomainCapabilities needs libvirt 1.2.7); later calls
-// return the first outcome.
-Result<void> load_libvirt() {
-  static const Result<void> loaded = []() -> Result<void> {
-    auto library = DynamicLibrary::open("libvirt.so.0", "libvirt0 or libvirt-libs");
-    if (!library) return library.error();
-    Libvirt api;
-    for (Result<void> r :
-         {library->bind("virConnectClose", api.virConnectClose),
-          library->bind("virConnectGetCapabilities", api.virConnectGetCapabilities),
-          library->bind("virConnectGetDomainCapabilities", api.virConnectGetDomainCapabilities),
-          library->bind("virConnectOpen", api.virConnectOpen),
-          library->bind("virConnectOpenReadOnly", api.virConnectOpenReadOnly),
-          library->bind("virGetLastError", api.virGetLastError),
-          library->bind("virInitialize", api.virInitialize),
-          library->bind("virResetLastError", api.virResetLastError),
-          library->bind("virSetErrorFunc", api.virSetErrorFunc)})
-      if (!r) return r;
-    api.virSetErrorFunc(nullptr, ignore_error);
-    if (api.virInitialize() != 0) return Error{EIO, "libvirt.so.0 could not initialise itself"};
-    g_libvirt = api;
-    return {};
-  }();
-  return loaded;
+// What libvirt needs before its first use.
+Result<void> set_up(const Libvirt& api) {
+  api.virSetErrorFunc(nullptr, ignore_error);
+  if (api.virInitialize() != 0) return Error{EIO, "libvirt.so.0 could not initialise itself"};
+  return {};
 }
 
-struct ConnectCloser {
-  void operator()(virConnectPtr c) const { g_libvirt.virConnectClose(c); }
-};
-using Connection = std::unique_ptr<virConnect, ConnectCloser>;
+using CloseConnection = Release<&g_libvirt, &Libvirt::virConnectClose>;
+using Connection = std::unique_ptr<virConnect, CloseConnection>;
 
 struct FreeString {
   void operator()(char* s) const { std::free(s); }
@@ -117,7 +95,9 @@ std::optional<LibvirtGuest> domain_capabilities(virConnectPtr conn, const std::s
 }  // namespace
 
 Result<LibvirtFacts> query_libvirt(const std::string& uri, const std::string& arch) {
-  if (auto loaded = load_libvirt(); !loaded) return loaded.error();
+  if (auto loaded = load_table(g_libvirt, "libvirt.so.0", "libvirt0 or libvirt-libs", set_up);
+      !loaded)
+    return loaded.error();
   LibvirtFacts facts;
   facts.arch = arch;
   // libvirt refuses domain capabilities on a read-only connection ("read only access prevents

@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "util/read_all.h"
+#include "util/text.h"
 #include "util/unique_fd.h"
 
 namespace kvmprov {
@@ -21,6 +23,8 @@ namespace {
 
 // Long enough not to spin, short enough that a waiter starts soon after the holder ends.
 constexpr std::chrono::milliseconds kPollInterval{100};
+// /proc/locks has a line of about 60 bytes per lock held on the machine.
+constexpr size_t kMaxLocks = size_t{64} << 20;
 
 class RunLock final : public Lock {
  public:
@@ -42,12 +46,8 @@ std::string holder_of(int fd) {
   pid_t pid = 0;
   if (fstat(fd, &st) == 0) {
     UniqueFd locks(open("/proc/locks", O_RDONLY | O_CLOEXEC));
-    std::string text;
-    char buf[8192];
-    ssize_t n = 0;
-    while (locks.valid() && (n = read(locks.get(), buf, sizeof buf)) > 0)
-      text.append(buf, static_cast<size_t>(n));
-    pid = flock_holder(text, st.st_dev, st.st_ino);
+    auto text = locks.valid() ? read_all(locks.get(), kMaxLocks) : Error{};
+    pid = flock_holder(text ? *text : "", st.st_dev, st.st_ino);
   }
   return pid > 0 ? "PID " + std::to_string(pid) : std::string("PID unknown");
 }
@@ -65,10 +65,8 @@ std::string unsafe_lock_dir(const struct stat& st) {
 
 pid_t flock_holder(std::string_view locks, dev_t dev, ino_t ino) {
   // "1: FLOCK  ADVISORY  WRITE 1234 fe:00:10952790 0 EOF"; a waiter's line starts "1: -> FLOCK".
-  while (!locks.empty()) {
-    const size_t nl = locks.find('\n');
-    const std::string line(locks.substr(0, nl));
-    locks.remove_prefix(nl == std::string_view::npos ? locks.size() : nl + 1);
+  for (const std::string_view text : lines(locks)) {
+    const std::string line(text);
     char kind[16] = {}, type[16] = {}, access[16] = {};
     long pid = 0;
     unsigned major_no = 0, minor_no = 0;

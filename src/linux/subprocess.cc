@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -64,14 +63,10 @@ Result<void> run_program(const std::vector<std::string>& argv) {
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
   // The tool's whole message, one line: its second line is often the one that says why
   // (groupadd: "cannot lock /etc/group; try again later.").
-  std::vector<std::string> lines;
-  for (size_t pos = 0; pos < output.size();) {
-    const size_t nl = std::min(output.find('\n', pos), output.size());
-    if (std::string_view line = trim(std::string_view(output).substr(pos, nl - pos)); !line.empty())
-      lines.emplace_back(line);
-    pos = nl + 1;
-  }
-  const std::string said = join(lines, "; ");
+  std::vector<std::string> parts;
+  for (const std::string_view line : lines(output))
+    if (const std::string_view part = trim(line); !part.empty()) parts.emplace_back(part);
+  const std::string said = join(parts, "; ");
   std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
                                       : "was killed by signal " + std::to_string(WTERMSIG(status));
   return Error{0, "\"" + name + "\" " + how + (said.empty() ? "" : ": " + said)};

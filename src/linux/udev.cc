@@ -17,100 +17,52 @@ namespace {
 
 // libudev's functions. libudev is opened on first use rather than linked: only apply on a live
 // host with udevd running needs it, and every other run is spared the dynamic loader's work.
-struct Libudev {
-  decltype(&::udev_device_get_action) udev_device_get_action = nullptr;
-  decltype(&::udev_device_get_syspath) udev_device_get_syspath = nullptr;
-  decltype(&::udev_device_new_from_subsystem_sysname) udev_device_new_from_subsystem_sysname =
-      nullptr;
-  decltype(&::udev_device_set_sysattr_value) udev_device_set_sysattr_value = nullptr;
-  decltype(&::udev_device_unref) udev_device_unref = nullptr;
-  decltype(&::udev_monitor_enable_receiving) udev_monitor_enable_receiving = nullptr;
-  decltype(&::udev_monitor_filter_add_match_subsystem_devtype)
-      udev_monitor_filter_add_match_subsystem_devtype = nullptr;
-  decltype(&::udev_monitor_get_fd) udev_monitor_get_fd = nullptr;
-  decltype(&::udev_monitor_new_from_netlink) udev_monitor_new_from_netlink = nullptr;
-  decltype(&::udev_monitor_receive_device) udev_monitor_receive_device = nullptr;
-  decltype(&::udev_monitor_unref) udev_monitor_unref = nullptr;
-  decltype(&::udev_new) udev_new = nullptr;
-  decltype(&::udev_unref) udev_unref = nullptr;
-};
+// clang-format off
+#define KVMPROV_LIBUDEV(X)                                                                         \
+  X(udev_device_get_action) X(udev_device_get_syspath) X(udev_device_new_from_subsystem_sysname)   \
+  X(udev_device_set_sysattr_value) X(udev_device_unref) X(udev_monitor_enable_receiving)           \
+  X(udev_monitor_filter_add_match_subsystem_devtype) X(udev_monitor_get_fd)                        \
+  X(udev_monitor_new_from_netlink) X(udev_monitor_receive_device) X(udev_monitor_unref)            \
+  X(udev_new) X(udev_unref)
+// clang-format on
 
+KVMPROV_DYNLIB_TABLE(Libudev, KVMPROV_LIBUDEV);
+
+// Filled by the first udev_change_and_wait, before any handle exists.
 Libudev g_libudev;
 
-// Resolves every function once; later calls return the first outcome.
-Result<void> load_libudev() {
-  static const Result<void> loaded = []() -> Result<void> {
-    auto library = DynamicLibrary::open("libudev.so.1", "libudev1 or systemd-libs");
-    if (!library) return library.error();
-    Libudev api;
-    for (Result<void> r :
-         {library->bind("udev_device_get_action", api.udev_device_get_action),
-          library->bind("udev_device_get_syspath", api.udev_device_get_syspath),
-          library->bind("udev_device_new_from_subsystem_sysname",
-                        api.udev_device_new_from_subsystem_sysname),
-          library->bind("udev_device_set_sysattr_value", api.udev_device_set_sysattr_value),
-          library->bind("udev_device_unref", api.udev_device_unref),
-          library->bind("udev_monitor_enable_receiving", api.udev_monitor_enable_receiving),
-          library->bind("udev_monitor_filter_add_match_subsystem_devtype",
-                        api.udev_monitor_filter_add_match_subsystem_devtype),
-          library->bind("udev_monitor_get_fd", api.udev_monitor_get_fd),
-          library->bind("udev_monitor_new_from_netlink", api.udev_monitor_new_from_netlink),
-          library->bind("udev_monitor_receive_device", api.udev_monitor_receive_device),
-          library->bind("udev_monitor_unref", api.udev_monitor_unref),
-          library->bind("udev_new", api.udev_new), library->bind("udev_unref", api.udev_unref)}) {
-      if (!r) return r;
-    }
-    g_libudev = api;
-    return {};
-  }();
-  return loaded;
-}
-
-// Valid once load_libudev() succeeded, which udev_change_and_wait ensures before any handle.
-const Libudev& lib() {
-  return g_libudev;
-}
-
-struct UdevUnref {
-  void operator()(udev* u) const { lib().udev_unref(u); }
-};
-struct DeviceUnref {
-  void operator()(udev_device* d) const { lib().udev_device_unref(d); }
-};
-struct MonitorUnref {
-  void operator()(udev_monitor* m) const { lib().udev_monitor_unref(m); }
-};
-using UdevPtr = std::unique_ptr<udev, UdevUnref>;
-using DevicePtr = std::unique_ptr<udev_device, DeviceUnref>;
-using MonitorPtr = std::unique_ptr<udev_monitor, MonitorUnref>;
+using UdevPtr = std::unique_ptr<udev, Release<&g_libudev, &Libudev::udev_unref>>;
+using DevicePtr = std::unique_ptr<udev_device, Release<&g_libudev, &Libudev::udev_device_unref>>;
+using MonitorPtr = std::unique_ptr<udev_monitor, Release<&g_libudev, &Libudev::udev_monitor_unref>>;
 
 }  // namespace
 
 Result<void> udev_change_and_wait(const std::string& subsystem, const std::string& sysname,
                                   std::chrono::milliseconds timeout) {
   const std::string what = "\"" + subsystem + "/" + sysname + "\"";
-  if (Result<void> loaded = load_libudev(); !loaded) return loaded.error();
-  UdevPtr ctx(lib().udev_new());
+  if (auto loaded = load_table(g_libudev, "libudev.so.1", "libudev1 or systemd-libs"); !loaded)
+    return loaded.error();
+  UdevPtr ctx(g_libudev.udev_new());
   if (!ctx) return errno_error("cannot open libudev");
   // Listen before triggering, so the event cannot be missed.
-  MonitorPtr monitor(lib().udev_monitor_new_from_netlink(ctx.get(), "udev"));
+  MonitorPtr monitor(g_libudev.udev_monitor_new_from_netlink(ctx.get(), "udev"));
   if (!monitor) return errno_error("cannot open a udev monitor");
-  if (int r = lib().udev_monitor_filter_add_match_subsystem_devtype(monitor.get(),
-                                                                    subsystem.c_str(), nullptr);
+  if (int r = g_libudev.udev_monitor_filter_add_match_subsystem_devtype(monitor.get(),
+                                                                        subsystem.c_str(), nullptr);
       r < 0)
     return errno_error("cannot filter the udev monitor", -r);
-  if (int r = lib().udev_monitor_enable_receiving(monitor.get()); r < 0)
+  if (int r = g_libudev.udev_monitor_enable_receiving(monitor.get()); r < 0)
     return errno_error("cannot listen on the udev monitor", -r);
 
-  DevicePtr device(
-      lib().udev_device_new_from_subsystem_sysname(ctx.get(), subsystem.c_str(), sysname.c_str()));
+  DevicePtr device(g_libudev.udev_device_new_from_subsystem_sysname(ctx.get(), subsystem.c_str(),
+                                                                    sysname.c_str()));
   if (!device) return errno_error("cannot find device " + what + " in /sys", ENODEV);
-  const std::string syspath = lib().udev_device_get_syspath(device.get());
-  if (int r = lib().udev_device_set_sysattr_value(device.get(), "uevent", "change"); r < 0)
+  const std::string syspath = g_libudev.udev_device_get_syspath(device.get());
+  if (int r = g_libudev.udev_device_set_sysattr_value(device.get(), "uevent", "change"); r < 0)
     return errno_error("cannot send a change event to " + what, -r);
 
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  pollfd pfd{.fd = lib().udev_monitor_get_fd(monitor.get()), .events = POLLIN, .revents = 0};
+  pollfd pfd{.fd = g_libudev.udev_monitor_get_fd(monitor.get()), .events = POLLIN, .revents = 0};
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -123,10 +75,10 @@ Result<void> udev_change_and_wait(const std::string& subsystem, const std::strin
       return errno_error("cannot wait for udevd");
     }
     if (n == 0) continue;
-    DevicePtr event(lib().udev_monitor_receive_device(monitor.get()));
+    DevicePtr event(g_libudev.udev_monitor_receive_device(monitor.get()));
     if (!event) continue;
-    const char* action = lib().udev_device_get_action(event.get());
-    const char* path = lib().udev_device_get_syspath(event.get());
+    const char* action = g_libudev.udev_device_get_action(event.get());
+    const char* path = g_libudev.udev_device_get_syspath(event.get());
     if (action && path && std::strcmp(action, "change") == 0 && syspath == path) return {};
   }
 }

@@ -49,20 +49,26 @@ Result<UserAccess> lookup_account(const std::string& user, const Accounts& accou
   return a;
 }
 
-std::string nss_user_name(uid_t uid) {
+namespace {
+
+// The name in the entry LOOKUP (getpwuid_r, getgrgid_r) finds for ID; "" when none.
+template <class Entry, class Id>
+std::string nss_name(int (*lookup)(Id, Entry*, char*, size_t, Entry**), Id id, char* Entry::*name) {
   std::vector<char> buf(16384);
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found) return pw.pw_name;
+  Entry entry{};
+  Entry* found = nullptr;
+  if (lookup(id, &entry, buf.data(), buf.size(), &found) == 0 && found) return entry.*name;
   return "";
 }
 
+}  // namespace
+
+std::string nss_user_name(uid_t uid) {
+  return nss_name(getpwuid_r, uid, &passwd::pw_name);
+}
+
 std::string nss_group_name(gid_t gid) {
-  std::vector<char> buf(16384);
-  struct group gr {};
-  struct group* found = nullptr;
-  if (getgrgid_r(gid, &gr, buf.data(), buf.size(), &found) == 0 && found) return gr.gr_name;
-  return "";
+  return nss_name(getgrgid_r, gid, &group::gr_name);
 }
 
 namespace {

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
-// CPU facts from /proc/cpuinfo and CPUID, module state names, and --fact overrides.
+// CPU facts from /proc/cpuinfo text, module state names, and --fact overrides: pure, no I/O.
 #include <algorithm>
-#include <cstdint>
-#include <cstring>
 #include <optional>
 #include <set>
 #include <string>
@@ -11,10 +9,6 @@
 
 #include "facts.h"
 #include "util/text.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
 
 namespace kvmprov {
 
@@ -78,13 +72,7 @@ CpuFacts parse_cpuinfo(std::string_view text) {
     current.reset();
   };
 
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-
+  for (const std::string_view line : lines(text)) {
     const auto colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     const std::string_view key = trim(line.substr(0, colon));
@@ -112,52 +100,6 @@ CpuFacts parse_cpuinfo(std::string_view text) {
   cpu.vendor = vendor_from_id(cpu.vendor_id);
   return cpu;
 }
-
-#if defined(__x86_64__) || defined(__i386__)
-
-namespace {
-
-// Twelve bytes of CPUID registers as text, trailing NULs dropped.
-std::string registers_text(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
-  char bytes[12];
-  std::memcpy(bytes, &a, 4);
-  std::memcpy(bytes + 4, &b, 4);
-  std::memcpy(bytes + 8, &c, 4);
-  std::size_t len = sizeof bytes;
-  while (len > 0 && bytes[len - 1] == '\0') --len;
-  return std::string(bytes, len);
-}
-
-}  // namespace
-
-std::string cpuid_vendor_id() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return {};
-  // Trimmed like the /proc/cpuinfo field, so the two compare equal (Zhaoxin pads with spaces).
-  return std::string(trim(registers_text(ebx, edx, ecx)));
-}
-
-std::string cpuid_hypervisor_id() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return {};
-  constexpr unsigned kHypervisorBit = 1U << 31;
-  if ((ecx & kHypervisorBit) == 0) return {};
-  // __get_cpuid refuses leaves above the basic range, and 0x40000000 is outside it by design:
-  // the hypervisor range exists only when the hypervisor bit says so, checked above.
-  __cpuid(0x40000000, eax, ebx, ecx, edx);
-  return registers_text(ebx, ecx, edx);
-}
-
-#else
-
-std::string cpuid_vendor_id() {
-  return {};
-}
-std::string cpuid_hypervisor_id() {
-  return {};
-}
-
-#endif
 
 std::string_view module_state_name(ModuleState s) {
   switch (s) {
@@ -201,22 +143,13 @@ std::string known_facts_list() {
   return out;
 }
 
-// The known key closest to `key`, if close enough to be a plausible typo. Case is ignored here
-// only, so that "VMX" earns a hint while keys stay case-sensitive.
-std::optional<std::string_view> closest_key(std::string_view key) {
-  const std::string lower = ascii_lower(key);
-  std::optional<std::string_view> best;
-  std::size_t best_distance = 0;
-  for (const auto known : fact_keys()) {
-    const std::size_t d = edit_distance(lower, known);
-    if (!best || d < best_distance) {
-      best = known;
-      best_distance = d;
-    }
-  }
-  const std::size_t allowed = std::max<std::size_t>(1, std::min<std::size_t>(3, key.size() / 3));
-  if (best && best_distance <= allowed) return best;
-  return std::nullopt;
+Error unknown_fact(std::string_view key) {
+  std::string message = "unknown fact " + quote(key, kMaxQuoted);
+  // Case is ignored for the hint only, so that "VMX" earns one while keys stay case-sensitive.
+  if (const auto hint = closest_word(ascii_lower(key), fact_keys()))
+    message += " (did you mean " + quote(*hint, kMaxQuoted) + "?)";
+  message += "; known facts: " + known_facts_list();
+  return Error{0, std::move(message)};
 }
 
 Error invalid_value(std::string_view key, std::string_view value, std::string_view expected) {
@@ -239,8 +172,91 @@ bool valid_kernel_release(std::string_view s) {
   });
 }
 
+bool valid_cpu_flag(std::string_view flag) {
+  return !flag.empty() && flag.size() <= 64 && std::all_of(flag.begin(), flag.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+  });
+}
+
 bool is_overridden(const Facts& facts, std::string_view key) {
   return std::find(facts.overridden.begin(), facts.overridden.end(), key) != facts.overridden.end();
+}
+
+Result<void> override_cpu_vendor(Facts& facts, std::string_view value) {
+  const auto vendor = parse_vendor(value);
+  if (!vendor || *vendor == Vendor::unknown) {
+    return invalid_value(kCpuVendor, value, "intel, amd, hygon, zhaoxin or centaur");
+  }
+  facts.cpu.vendor = *vendor;
+  facts.cpu.vendor_id = std::string(vendor_id_of(*vendor));
+  facts.cpu_known = true;
+  // Image builds force the vendor of the target host, whose VT state the build machine cannot
+  // see, so assume the vendor's VT extension is there. An explicit vmx= or svm= override wins
+  // whichever order the two were given in: those always set their flag, and this one leaves
+  // alone a flag already overridden.
+  const bool intel_like =
+      *vendor == Vendor::intel || *vendor == Vendor::zhaoxin || *vendor == Vendor::centaur;
+  if (!is_overridden(facts, kVmx)) facts.cpu.vmx = intel_like;
+  if (!is_overridden(facts, kSvm)) facts.cpu.svm = !intel_like;
+  return {};
+}
+
+// The target's flags for an image build: "fpu,sse2,pclmulqdq,...", as /proc/cpuinfo names them.
+Result<void> override_cpu_flags(Facts& facts, std::string_view value) {
+  std::set<std::string> flags;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    std::size_t end = value.find(',', start);
+    if (end == std::string_view::npos) end = value.size();
+    const std::string_view flag = value.substr(start, end - start);
+    if (!valid_cpu_flag(flag)) {
+      return invalid_value(
+          kCpuFlags, value,
+          "comma-separated /proc/cpuinfo flags such as fpu,sse2,pclmulqdq (a-z 0-9 _ .)");
+    }
+    flags.emplace(flag);
+    start = end + 1;
+  }
+  facts.cpu.flags = std::move(flags);
+  return {};
+}
+
+// The keys that take true, false, yes, no, 1 or 0.
+Result<void> override_flag(Facts& facts, std::string_view key, std::string_view value) {
+  const auto flag = parse_bool(value);
+  if (!flag) return invalid_value(key, value, "true, false, yes, no, 1 or 0");
+  if (key == kVmx) {
+    facts.cpu.vmx = *flag;
+  } else if (key == kSvm) {
+    facts.cpu.svm = *flag;
+  } else if (key == kHypervisor) {
+    facts.cpu.hypervisor = *flag;
+    // A signature from the real machine would contradict a forced "not a guest".
+    if (!*flag) facts.cpu.hypervisor_id.clear();
+  } else if (key == kModulesSupported) {
+    facts.modules_supported = *flag;
+  } else if (key == kSystemd) {
+    facts.systemd = *flag;
+  } else if (key == kKvmUsable) {
+    facts.nova.kvm = KvmVerdict{.usable = *flag,
+                                .reason = *flag ? "ok" : "overridden",
+                                .advice = *flag ? "" : "--fact kvm_usable=false",
+                                .source = "--fact"};
+  }
+  return {};
+}
+
+Result<void> override_value(Facts& facts, std::string_view key, std::string_view value) {
+  if (key == kCpuVendor) return override_cpu_vendor(facts, value);
+  if (key == kCpuFlags) return override_cpu_flags(facts, value);
+  if (key != kKernelRelease) return override_flag(facts, key, value);
+  if (!valid_kernel_release(value)) {
+    return invalid_value(
+        key, value,
+        "a kernel release such as 6.1.0-18-amd64, 1 to 64 characters from A-Z a-z 0-9 . _ + ~ -");
+  }
+  facts.kernel_release = std::string(value);
+  return {};
 }
 
 }  // namespace
@@ -260,82 +276,9 @@ Result<void> override_fact(Facts& facts, std::string_view assignment) {
   }
   const std::string_view key = assignment.substr(0, eq);
   const std::string_view value = assignment.substr(eq + 1);
-
-  if (std::find(fact_keys().begin(), fact_keys().end(), key) == fact_keys().end()) {
-    std::string message = "unknown fact " + quote(key, kMaxQuoted);
-    if (const auto hint = closest_key(key))
-      message += " (did you mean " + quote(*hint, kMaxQuoted) + "?)";
-    message += "; known facts: " + known_facts_list();
-    return Error{0, std::move(message)};
-  }
-
-  if (key == kCpuVendor) {
-    const auto vendor = parse_vendor(value);
-    if (!vendor || *vendor == Vendor::unknown) {
-      return invalid_value(key, value, "intel, amd, hygon, zhaoxin or centaur");
-    }
-    facts.cpu.vendor = *vendor;
-    facts.cpu.vendor_id = std::string(vendor_id_of(*vendor));
-    facts.cpu_known = true;
-    // Image builds force the vendor of the target host, whose VT state the build machine cannot
-    // see, so assume the vendor's VT extension is there. An explicit vmx= or svm= override wins
-    // whichever order the two were given in: those always set their flag, and this one leaves
-    // alone a flag already overridden.
-    const bool intel_like =
-        *vendor == Vendor::intel || *vendor == Vendor::zhaoxin || *vendor == Vendor::centaur;
-    if (!is_overridden(facts, kVmx)) facts.cpu.vmx = intel_like;
-    if (!is_overridden(facts, kSvm)) facts.cpu.svm = !intel_like;
-  } else if (key == kKernelRelease) {
-    if (!valid_kernel_release(value)) {
-      return invalid_value(
-          key, value,
-          "a kernel release such as 6.1.0-18-amd64, 1 to 64 characters from A-Z a-z 0-9 . _ + ~ -");
-    }
-    facts.kernel_release = std::string(value);
-  } else if (key == kCpuFlags) {
-    // The target's flags for an image build: "fpu,sse2,pclmulqdq,...", as /proc/cpuinfo names them.
-    std::set<std::string> flags;
-    std::size_t start = 0;
-    while (start <= value.size()) {
-      std::size_t end = value.find(',', start);
-      if (end == std::string_view::npos) end = value.size();
-      const std::string_view flag = value.substr(start, end - start);
-      const bool ok =
-          !flag.empty() && flag.size() <= 64 && std::all_of(flag.begin(), flag.end(), [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
-          });
-      if (!ok) {
-        return invalid_value(
-            key, value,
-            "comma-separated /proc/cpuinfo flags such as fpu,sse2,pclmulqdq (a-z 0-9 _ .)");
-      }
-      flags.emplace(flag);
-      start = end + 1;
-    }
-    facts.cpu.flags = std::move(flags);
-  } else {
-    const auto flag = parse_bool(value);
-    if (!flag) return invalid_value(key, value, "true, false, yes, no, 1 or 0");
-    if (key == kVmx) {
-      facts.cpu.vmx = *flag;
-    } else if (key == kSvm) {
-      facts.cpu.svm = *flag;
-    } else if (key == kHypervisor) {
-      facts.cpu.hypervisor = *flag;
-      // A signature from the real machine would contradict a forced "not a guest".
-      if (!*flag) facts.cpu.hypervisor_id.clear();
-    } else if (key == kModulesSupported) {
-      facts.modules_supported = *flag;
-    } else if (key == kSystemd) {
-      facts.systemd = *flag;
-    } else if (key == kKvmUsable) {
-      facts.nova.kvm = KvmVerdict{.usable = *flag,
-                                  .reason = *flag ? "ok" : "overridden",
-                                  .advice = *flag ? "" : "--fact kvm_usable=false",
-                                  .source = "--fact"};
-    }
-  }
-
+  if (std::find(fact_keys().begin(), fact_keys().end(), key) == fact_keys().end())
+    return unknown_fact(key);
+  if (auto applied = override_value(facts, key, value); !applied) return applied;
   if (!is_overridden(facts, key)) facts.overridden.emplace_back(key);
   return {};
 }

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+// What atomic_file.cc and atomic_file_walk.cc share: the two forms of their messages and the one
+// rule for a directory that is safe to write into.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <string>
+#include <string_view>
+
+#include "util/result.h"
+
+namespace kvmprov::atomic_file_detail {
+
+// `cannot VERB "SHOWN": [DETAIL: ]strerror(ERR)`
+Error cannot(std::string_view verb, const std::string& shown, int err,
+             const std::string& detail = {});
+
+// `refusing to VERB "SHOWN": REASON`
+Error refusing(std::string_view verb, const std::string& shown, int err, const std::string& reason);
+
+// Why a directory is unsafe to write into, "" when only root (or the running user) can modify it.
+std::string unsafe_directory_reason(const struct stat& st);
+
+}  // namespace kvmprov::atomic_file_detail

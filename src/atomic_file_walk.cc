@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+// The walk below a root: paths split and checked, directories opened one at a time without
+// following symlinks (or with openat2's RESOLVE_IN_ROOT), so that nothing planted inside the root
+// can lead a read or a write outside it.
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "atomic_file.h"
+#include "atomic_file_internal.h"
+
+namespace kvmprov {
+
+namespace {
+
+std::string quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
+
+}  // namespace
+
+namespace atomic_file_detail {
+
+Error cannot(std::string_view verb, const std::string& shown, int err, const std::string& detail) {
+  std::string message = "cannot " + std::string(verb) + " " + quoted(shown) + ": ";
+  if (!detail.empty()) message += detail + ": ";
+  message += std::strerror(err);
+  return Error{err, message};
+}
+
+Error refusing(std::string_view verb, const std::string& shown, int err,
+               const std::string& reason) {
+  return Error{err, "refusing to " + std::string(verb) + " " + quoted(shown) + ": " + reason};
+}
+
+std::string unsafe_directory_reason(const struct stat& st) {
+  if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    return "is owned by uid " + std::to_string(st.st_uid);
+  }
+  if ((st.st_mode & S_ISVTX) != 0) return {};
+  if ((st.st_mode & S_IWOTH) != 0) return "is writable by other users";
+  if ((st.st_mode & S_IWGRP) != 0 && st.st_gid != 0 && st.st_gid != getegid()) {
+    return "is writable by group " + std::to_string(st.st_gid);
+  }
+  return {};
+}
+
+}  // namespace atomic_file_detail
+
+namespace {
+
+using atomic_file_detail::cannot;
+using atomic_file_detail::refusing;
+using atomic_file_detail::unsafe_directory_reason;
+
+std::string trimmed_root(const std::string& root) {
+  std::string r = root;
+  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  return r == "/" ? std::string() : r;
+}
+
+}  // namespace
+
+std::string path_on_disk(const std::string& root, const std::string& path) {
+  if (!path.empty() && path.front() != '/') return trimmed_root(root) + "/" + path;
+  return trimmed_root(root) + path;
+}
+
+Result<std::vector<std::string>> split_target_path(const std::string& root,
+                                                   const std::string& path) {
+  if (path.empty() || path.front() != '/') {
+    return Error{EINVAL, "invalid path " + quoted(path) + ": not absolute"};
+  }
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string part = path.substr(start, end - start);
+    if (part == "..") {
+      return Error{EINVAL, "invalid path " + quoted(path_on_disk(root, path)) +
+                               ": \"..\" components are not allowed"};
+    }
+    if (!part.empty() && part != ".") parts.push_back(std::move(part));
+    start = end + 1;
+  }
+  return parts;
+}
+
+Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& path, Walk walk,
+                                 std::string_view verb, std::string* leaf) {
+  const bool create = walk == Walk::create;
+  const bool check_safety = walk != Walk::existing;
+  auto parts = split_target_path(root, path);
+  if (!parts) return parts.error();
+  const std::string shown = path_on_disk(root, path);
+  if (parts->empty()) return refusing(verb, shown, EISDIR, "it is the root directory");
+
+  UniqueFd dir(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) {
+    const int err = errno;
+    return cannot(verb, shown, err, "cannot open root directory " + quoted(root));
+  }
+  std::string walked = trimmed_root(root);
+  for (size_t i = 0; i + 1 < parts->size(); ++i) {
+    const std::string& name = (*parts)[i];
+    walked += "/" + name;
+    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    bool made = false;
+    int fd = openat(dir.get(), name.c_str(), kFlags);
+    if (fd < 0 && errno == ENOENT && create) {
+      if (mkdirat(dir.get(), name.c_str(), 0755) == 0) {
+        made = true;
+      } else if (errno != EEXIST) {
+        const int err = errno;
+        return cannot(verb, shown, err, "cannot create directory " + quoted(walked));
+      }
+      fd = openat(dir.get(), name.c_str(), kFlags);
+    }
+    if (fd < 0) {
+      const int err = errno;
+      struct stat st {};
+      if ((err == ELOOP || err == ENOTDIR) &&
+          fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISLNK(st.st_mode)) {
+          return refusing(verb, shown, ELOOP, quoted(walked) + " is a symbolic link");
+        }
+        return refusing(verb, shown, ENOTDIR, quoted(walked) + " is not a directory");
+      }
+      return cannot(verb, shown, err);
+    }
+    UniqueFd next(fd);
+    if (made && fchmod(next.get(), 0755) != 0) {
+      const int err = errno;
+      return cannot(verb, shown, err, "cannot set the mode of directory " + quoted(walked));
+    }
+    if (check_safety) {
+      struct stat st {};
+      if (fstat(next.get(), &st) != 0) {
+        const int err = errno;
+        return cannot(verb, shown, err);
+      }
+      const std::string reason = unsafe_directory_reason(st);
+      if (!reason.empty()) {
+        return refusing(verb, shown, EPERM, "directory " + quoted(walked) + " " + reason);
+      }
+    }
+    dir = std::move(next);
+  }
+  *leaf = parts->back();
+  return dir;
+}
+
+Result<UniqueFd> open_below_root(const std::string& root, const std::string& path, int flags) {
+  auto parts = split_target_path(root, path);
+  if (!parts) return parts.error();
+  const std::string shown = path_on_disk(root, path);
+  std::string relative;
+  for (const std::string& part : *parts) {
+    if (!relative.empty()) relative += '/';
+    relative += part;
+  }
+  const char* const target = relative.empty() ? "." : relative.c_str();
+
+  UniqueFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd.valid()) {
+    const int err = errno;
+    return cannot("open", shown, err);
+  }
+  open_how how{};
+  how.flags = static_cast<unsigned>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  long fd = -1;
+  // EAGAIN: a concurrent rename somewhere on the system made the kernel retry-worthy.
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    fd = syscall(SYS_openat2, root_fd.get(), target, &how, sizeof how);
+    if (fd >= 0 || errno != EAGAIN) break;
+  }
+  if (fd < 0 && errno == ENOSYS) {
+    // Kernels before 5.6: follow symlinks the ordinary way.
+    fd = openat(root_fd.get(), target, flags | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    const int err = errno;
+    return cannot("open", shown, err);
+  }
+  return UniqueFd(static_cast<int>(fd));
+}
+
+}  // namespace kvmprov

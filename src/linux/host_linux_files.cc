@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+// LinuxHost's files below the root (--root DIR, or "/"): read, replaced, removed and listed
+// through atomic_file's walk, which no symlink planted inside the root can lead outside it.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "atomic_file.h"
+#include "linux/host_linux.h"
+#include "util/read_all.h"
+#include "util/text.h"
+#include "util/unique_fd.h"
+
+namespace kvmprov {
+
+Result<std::optional<std::string>> LinuxHost::read_file(const std::string& path) {
+  if (auto parts = split_target_path(root_, path); !parts) return parts.error();
+  const std::string context = "cannot read " + quote_path(path_on_disk(root_, path));
+  // O_NONBLOCK: a FIFO planted at PATH must not hang the run before fstat refuses it.
+  auto fd = open_below_root(root_, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  if (!fd) {
+    if (fd.error().code == ENOENT) return std::optional<std::string>();
+    return errno_error(context, fd.error().code);
+  }
+  struct stat st {};
+  if (fstat(fd->get(), &st) != 0) {
+    const int err = errno;
+    return errno_error(context, err);
+  }
+  if (S_ISDIR(st.st_mode)) return errno_error(context, EISDIR);
+  if (!S_ISREG(st.st_mode)) return Error{EINVAL, context + ": not a regular file"};
+  auto content = read_all(fd->get(), kMaxHostFile);
+  if (!content) return errno_error(context, content.error().code);
+  return std::optional<std::string>(std::move(*content));
+}
+
+Result<bool> LinuxHost::write_file(const std::string& path, std::string_view content,
+                                   const WriteOptions& options) {
+  return replace_file(root_, path, content, options);
+}
+
+Result<bool> LinuxHost::remove_file(const std::string& path, const Expected& expected) {
+  return remove_file_below(root_, path, expected);
+}
+
+Result<void> LinuxHost::can_write(const std::string& path, const WriteOptions& options) {
+  return check_replaceable(root_, path, options);
+}
+
+Result<void> LinuxHost::can_remove(const std::string& path) {
+  return check_removable(root_, path);
+}
+
+void LinuxHost::remove_stale_temporaries(const std::string& path) {
+  remove_stale_temporaries_beside(root_, path);
+}
+
+Result<FileInfo> LinuxHost::stat(const std::string& path) {
+  auto parts = split_target_path(root_, path);
+  if (!parts) return parts.error();
+  const std::string context = "cannot stat " + quote_path(path_on_disk(root_, path));
+  std::string parent(1, '/');
+  for (size_t i = 0; i + 1 < parts->size(); ++i) {
+    parent += (*parts)[i];
+    parent += '/';
+  }
+  auto dir = open_below_root(root_, parent, O_PATH | O_DIRECTORY);
+  if (!dir) {
+    const int err = dir.error().code;
+    if (err == ENOENT || err == ENOTDIR) return FileInfo{};
+    return errno_error(context, err);
+  }
+  struct stat st {};
+  const char* leaf = parts->empty() ? "." : parts->back().c_str();
+  if (fstatat(dir->get(), leaf, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return FileInfo{};
+    return errno_error(context, err);
+  }
+  return file_info(st);
+}
+
+bool LinuxHost::has_systemd() {
+  if (live()) return kernel_path_exists("/run/systemd/system");
+  for (const char* binary : {"/lib/systemd/systemd", "/usr/lib/systemd/systemd"}) {
+    auto fd = open_below_root(root_, binary, O_PATH);
+    struct stat st {};
+    if (fd && fstat(fd->get(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<std::vector<std::string>> LinuxHost::list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  auto fd = open_below_root(root_, dir, O_RDONLY | O_DIRECTORY);
+  if (!fd) {
+    if (fd.error().code == ENOENT || fd.error().code == ENOTDIR) return names;
+    return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)), fd.error().code);
+  }
+  UniqueDir d = UniqueDir::adopt(*fd);
+  if (!d.valid()) return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)));
+  names = d.names();
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace kvmprov
