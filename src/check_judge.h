@@ -5,18 +5,10 @@
 
 #include <string>
 
-#include "check.h"
+#include "check_items.h"
 #include "check_observe.h"
 
 namespace kvmprov {
-
-// Why the firmware's VT register is not to be read (a sentence for the firmware line), "" when
-// it may be. Asked by observe before it loads the msr driver, and by the firmware line.
-struct MsrGate {
-  std::string skip;
-  bool needs_root = false;  // only for want of root: running as root reads it
-};
-MsrGate msr_gate(const Facts& facts, const std::string& container, const MsrEvidence& msr);
 
 // The lines up to the KVM probe (cpu, firmware, kernel, device, probe) and the verdict they give.
 CheckReport judge_kvm(const CheckEvidence& ev, const Facts& facts, const CheckOptions& options);

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cctype>
 
-#include "check_judge.h"
 #include "msr.h"
 
 namespace kvmprov {

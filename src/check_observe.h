@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "check.h"
+#include "check_items.h"
 
 namespace kvmprov {
 
@@ -77,6 +77,15 @@ struct CheckEvidence {
   std::string nova_log_path;  // --log FILE, else kDefaultNovaLog
   Result<std::optional<LogTail>> nova_log = std::optional<LogTail>();
 };
+
+// Why the firmware's VT register is not to be read (a sentence for the firmware line), "" when
+// it may be. Asked by observe before it loads the msr driver, and by the firmware line; a pure
+// rule of the judgement (check_judge.cc), declared here because observation asks it first.
+struct MsrGate {
+  std::string skip;
+  bool needs_root = false;  // only for want of root: running as root reads it
+};
+MsrGate msr_gate(const Facts& facts, const std::string& container, const MsrEvidence& msr);
 
 // Reads all the judgement needs but the libvirt line. Reading the firmware state may load the msr
 // module; it is unloaded again when this call loaded it.

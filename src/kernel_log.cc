@@ -209,17 +209,13 @@ std::vector<KernelLogFinding> scan_kernel_log(std::string_view messages) {
                  : std::string::npos;
     };
     for (size_t at = next(0); at != std::string::npos; at = next(at + 1)) {
-      const size_t newline = text.rfind('\n', at);
-      const size_t start = newline == std::string::npos ? 0 : newline + 1;
-      by_line.try_emplace(start, i, kPatterns[i].second);
+      const std::string_view line = line_around(text, at);
+      by_line.try_emplace(static_cast<size_t>(line.data() - text.data()), i, kPatterns[i].second);
     }
   }
   std::vector<KernelLogFinding> found;
   for (const auto& [start, hit] : by_line) {
-    const size_t end = messages.find('\n', start);
-    found.push_back({hit.second, std::string(messages.substr(start, end == std::string_view::npos
-                                                                        ? std::string_view::npos
-                                                                        : end - start))});
+    found.push_back({hit.second, std::string(line_around(messages, start))});
   }
   return found;
 }

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "profile.h"
 #include "profile_names.h"
 #include "profile_tree.h"
 #include "util/text.h"

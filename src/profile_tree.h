@@ -6,9 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "profile.h"
-
 namespace kvmprov {
+
+struct Profile;
+struct ProfileError;
 
 struct Pos {
   int line = 0;  // 1-based

@@ -1,12 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Checks that the source tree keeps its rooms: the kernel libraries only in the Linux wing, no KVM
-# knowledge on the util shelf, every message on one line. Usage: layout_test.sh SOURCE_DIR
+# knowledge on the util shelf, every message on one line, rooms and functions of a readable size,
+# a narrow Host, no include loops, one line splitter. Usage: layout_test.sh SOURCE_DIR
 set -euo pipefail
 SRC=$(realpath "$1")
-# shellcheck source=tests/lib.sh
-source "$(dirname "$0")/lib.sh"
 cd "$SRC"
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 sources=()
 while IFS= read -r f; do
@@ -53,4 +56,75 @@ else
   echo "SKIP: python3 missing, split string literals not counted"
 fi
 
-finish layout
+# 4. Rooms of a readable size: no .cc file over 500 lines.
+for f in "${cc[@]}"; do
+  case $f in *.cc) ;; *) continue ;; esac
+  n=$(wc -l <"$f")
+  [ "$n" -le 500 ] && ok || bad "$f has $n lines (at most 500: split it by what it holds)"
+done
+
+# 5. Functions of a readable size: none of 80 lines or more, except an ordered decision ladder
+# whose head is preceded by a comment line naming it "ordered decision ladder".
+if command -v python3 >/dev/null; then
+  while IFS= read -r hit; do
+    [ -z "$hit" ] && continue
+    file=${hit%%:*}
+    rest=${hit#*:}
+    line=${rest%%:*}
+    if [ "$line" -gt 1 ] && sed -n "$((line - 1))p" "$file" | grep -q 'ordered decision ladder'; then
+      ok
+    else
+      bad "function too long (80 lines or more): $hit"
+    fi
+  done < <(python3 "$SRC/tests/function_lengths.py" --limit 80 "${cc[@]}")
+  ok
+fi
+
+# 6. Host stays narrow: at most 29 virtual methods (its destructor not counted).
+virtuals=$(grep -cE '^[[:space:]]*virtual[[:space:]]' src/host.h || true)
+dtors=$(grep -cE '^[[:space:]]*virtual[[:space:]]+~' src/host.h || true)
+[ $((virtuals - dtors)) -le 29 ] && ok ||
+  bad "src/host.h declares $((virtuals - dtors)) virtual methods (at most 29)"
+
+# 7. No include pointing back up: a file's own header is never reached again through the headers
+# it includes (plan.cc including devices.h, which includes plan.h, is such a loop).
+if command -v python3 >/dev/null; then
+  loops=$(python3 - "${sources[@]}" <<'PY'
+import os, re, sys
+inc = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
+files = [f for f in sys.argv[1:] if f.endswith((".h", ".cc"))]
+def key(path):  # the module a file belongs to: its path under src/ without the extension
+    return os.path.splitext(os.path.relpath(path, "src"))[0]
+edges = {}
+for f in files:
+    for target in inc.findall(open(f, encoding="utf-8", errors="replace").read()):
+        if target.endswith(".h") and os.path.exists(os.path.join("src", target)):
+            edges.setdefault(f, set()).add(os.path.join("src", target))
+def reach(start):
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+for f in files:
+    for h in edges.get(f, ()):
+        if key(h) != key(f) and any(key(x) == key(f) for x in reach(h)):
+            print(f"{f} -> {h} -> ... -> {key(f)}.h")
+PY
+  )
+  [ -z "$loops" ] && ok || bad "includes pointing back up: $loops"
+fi
+
+# 8. One line splitter and one did-you-mean rule, on the util shelf: outside src/util/, no
+# edit_distance call and no loop that splits text at newlines by hand (find('\n', pos) stepping,
+# getline over a stream).
+for f in "${cc[@]}"; do
+  case $f in src/util/*) continue ;; esac
+  hits=$(grep -nE "edit_distance\\(|getline\\(|(^|[^r])find\\('\\\\n', *[a-z_]+\\)" "$f" || true)
+  [ -z "$hits" ] && ok || bad "$f splits lines or measures edit distance itself (use util/text.h): $hits"
+done
+
+echo "layout: $pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -88,6 +88,14 @@ TEST_CASE("quote_path escapes like quote and never cuts") {
   CHECK(quote_path("/etc/modules.d/\x1b]0;owned\x07") == "\"/etc/modules.d/\\x1b]0;owned\\x07\"");
 }
 
+TEST_CASE("line_around gives the whole line that holds a byte") {
+  CHECK(line_around("abc", 1) == "abc");
+  CHECK(line_around("ab\ncd\nef", 3) == "cd");
+  CHECK(line_around("ab\ncd\nef", 4) == "cd");
+  CHECK(line_around("ab\ncd\nef", 0) == "ab");
+  CHECK(line_around("ab\ncd\nef", 7) == "ef");
+}
+
 TEST_CASE("lines splits on newlines; a final newline adds no empty line") {
   using V = std::vector<std::string_view>;
   CHECK(lines("") == V{});

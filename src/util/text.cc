@@ -180,4 +180,11 @@ std::vector<std::string_view> lines(std::string_view s) {
   return out;
 }
 
+std::string_view line_around(std::string_view s, std::size_t at) {
+  const std::size_t newline = at == 0 ? std::string_view::npos : s.rfind('\n', at - 1);
+  const std::size_t start = newline == std::string_view::npos ? 0 : newline + 1;
+  const std::size_t end = s.find('\n', at);
+  return s.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+}
+
 }  // namespace kvmprov

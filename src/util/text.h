@@ -54,4 +54,7 @@ std::string quote_path(std::string_view path);
 // does not start another, empty, line. Carriage returns are kept (the caller decides).
 std::vector<std::string_view> lines(std::string_view s);
 
+// The line of S that holds byte AT, without its newline (AT < S.size()).
+std::string_view line_around(std::string_view s, std::size_t at);
+
 }  // namespace kvmprov
