@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "facts.h"
@@ -102,18 +103,14 @@ CpuFacts parse_cpuinfo(std::string_view text) {
 }
 
 std::string_view module_state_name(ModuleState s) {
-  switch (s) {
-    case ModuleState::absent:
-      return "absent";
-    case ModuleState::live:
-      return "live";
-    case ModuleState::builtin:
-      return "builtin";
-    case ModuleState::coming:
-      return "coming";
-    case ModuleState::going:
-      return "going";
-  }
+  static constexpr std::pair<ModuleState, std::string_view> kNames[] = {
+      {ModuleState::absent, "absent"},
+      {ModuleState::live, "live"},
+      {ModuleState::builtin, "builtin"},
+      {ModuleState::coming, "coming"},
+      {ModuleState::going, "going"}};
+  for (const auto& [state, name] : kNames)
+    if (state == s) return name;
   return "absent";
 }
 

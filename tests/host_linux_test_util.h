@@ -13,6 +13,7 @@
 
 #include "host.h"
 #include "test_util.h"
+#include "util/read_all.h"
 #include "util/unique_fd.h"
 
 namespace kvmprov::host_test {
@@ -31,14 +32,13 @@ inline void put(const std::string& path, const std::string& content, mode_t mode
   REQUIRE(fchmod(fd.get(), mode) == 0);
 }
 
+// PATH's whole content.
 inline std::string get(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   REQUIRE(fd.valid());
-  std::string content;
-  char buf[4096];
-  ssize_t n = 0;
-  while ((n = read(fd.get(), buf, sizeof buf)) > 0) content.append(buf, static_cast<size_t>(n));
-  return content;
+  auto content = read_all(fd.get(), std::size_t{1} << 20);
+  REQUIRE(content.ok());
+  return *content;
 }
 
 inline void make_dir(const std::string& path, mode_t mode = 0755) {
