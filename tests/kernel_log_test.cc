@@ -95,9 +95,8 @@ TEST_CASE("read_kernel_log reads a snapshot file whole; a missing one is an erro
 TEST_CASE("a log source with nothing to read yet does not block the reader") {
   // A FIFO with a writer and no data behaves like /dev/kmsg at its end: a blocking read would
   // wait for ever (the alarm then fails the test), a non-blocking one returns what there is.
-  char dir[] = "/tmp/kvmprov-kmsg-XXXXXX";
-  REQUIRE(mkdtemp(dir) != nullptr);
-  const std::string fifo = std::string(dir) + "/kmsg";
+  const test::TempDir dir("kvmprov-kmsg");
+  const std::string fifo = dir / "/kmsg";
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
   const int writer = open(fifo.c_str(), O_RDWR | O_CLOEXEC);  // RDWR: does not wait for a reader
   REQUIRE(writer >= 0);
@@ -105,8 +104,6 @@ TEST_CASE("a log source with nothing to read yet does not block the reader") {
   auto log = read_kernel_log(fifo, false);
   alarm(0);
   close(writer);
-  unlink(fifo.c_str());
-  rmdir(dir);
   REQUIRE(log);
   CHECK(log->empty());
 }
