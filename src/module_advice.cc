@@ -34,7 +34,7 @@ std::optional<std::string> explain_kvm_vendor(const std::string& module, int err
   bool flag = intel ? cpu.vmx : cpu.svm;
   if (flag || (intel && err == EIO)) {
     return quoted + fmt::format("{} is disabled in the firmware (enable \"{}\" and power-cycle)",
-                                vt_title(vt), firmware_setting(vt));
+                                vt_title(vt), vt_firmware_setting(vt));
   }
   std::string missing = intel ? "VT-x (\"vmx\")" : "AMD-V (\"svm\")";
   if (cpu.hypervisor) {
@@ -47,21 +47,9 @@ std::optional<std::string> explain_kvm_vendor(const std::string& module, int err
 
 }  // namespace
 
-std::string_view firmware_setting(VtFamily vt) {
-  switch (vt) {
-    case VtFamily::vmx:
-      return "Intel Virtualization Technology";
-    case VtFamily::svm:
-      return "SVM Mode";
-    case VtFamily::none:
-      break;
-  }
-  return "";
-}
-
 std::string firmware_enable_hint(VtFamily vt) {
   return fmt::format("enable {} ({}) in the firmware setup, then power the machine off and on",
-                     firmware_setting(vt), vt_title(vt));
+                     vt_firmware_setting(vt), vt_title(vt));
 }
 
 std::string explain_load_error(const std::string& module, int err, const CpuFacts& cpu,

@@ -14,8 +14,6 @@ namespace kvmprov {
 // Where the file a blacklist came from is the kernel command line (modprobe.blacklist=).
 inline constexpr std::string_view kKernelCommandLine = "/proc/cmdline";
 
-// The firmware setup's name for the VT switch: "Intel Virtualization Technology", "SVM Mode".
-std::string_view firmware_setting(VtFamily vt);
 // "enable Intel Virtualization Technology (VT-x) in the firmware setup, then power the machine
 // off and on", or the AMD wording.
 std::string firmware_enable_hint(VtFamily vt);

@@ -17,6 +17,23 @@ constexpr std::array<VendorInfo, 5> kVendors = {{
     {Vendor::centaur, "centaur", "Centaur", "CentaurHauls", VtFamily::vmx, "kvm_intel"},
 }};
 
+struct VtInfo {
+  std::string_view flag;              // /proc/cpuinfo's name
+  std::string_view title;             // for sentences
+  std::string_view firmware_setting;  // the firmware setup's name for the switch
+};
+
+// Indexed by VtFamily: none, vmx, svm.
+constexpr std::array<VtInfo, 3> kVt = {{
+    {"", "", ""},
+    {"vmx", "VT-x", "Intel Virtualization Technology"},
+    {"svm", "AMD-V", "SVM Mode"},
+}};
+
+const VtInfo& vt_info(VtFamily f) {
+  return kVt[static_cast<std::size_t>(f)];
+}
+
 }  // namespace
 
 std::span<const VendorInfo> known_vendors() {
@@ -82,27 +99,15 @@ VtFamily module_vt(std::string_view name) {
 }
 
 std::string_view vt_flag(VtFamily f) {
-  switch (f) {
-    case VtFamily::vmx:
-      return "vmx";
-    case VtFamily::svm:
-      return "svm";
-    case VtFamily::none:
-      break;
-  }
-  return "";
+  return vt_info(f).flag;
 }
 
 std::string_view vt_title(VtFamily f) {
-  switch (f) {
-    case VtFamily::vmx:
-      return "VT-x";
-    case VtFamily::svm:
-      return "AMD-V";
-    case VtFamily::none:
-      break;
-  }
-  return "";
+  return vt_info(f).title;
+}
+
+std::string_view vt_firmware_setting(VtFamily f) {
+  return vt_info(f).firmware_setting;
 }
 
 }  // namespace kvmprov

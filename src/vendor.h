@@ -51,5 +51,7 @@ VtFamily module_vt(std::string_view name);
 // The flag /proc/cpuinfo shows for F ("vmx", "svm"), and its name for people ("VT-x", "AMD-V").
 std::string_view vt_flag(VtFamily f);
 std::string_view vt_title(VtFamily f);
+// The firmware setup's name for the switch of F: "Intel Virtualization Technology", "SVM Mode".
+std::string_view vt_firmware_setting(VtFamily f);
 
 }  // namespace kvmprov
