@@ -62,7 +62,7 @@ void run(Host& host, Action& a) {
   switch (a.kind) {
     case ActionKind::write_file: {
       // Only over the content plan read: a file someone changed since is left as it now is.
-      auto r = host.write_file(
+      auto r = host.target().write(
           a.target, a.after.value_or(""),
           {.mode = a.mode, .keep_owner = a.shared, .safe_dirs = a.safe_dirs, .expected = a.before});
       if (!r) return fail(a, r.error().message);
@@ -70,7 +70,7 @@ void run(Host& host, Action& a) {
       return;
     }
     case ActionKind::remove_file: {
-      auto r = host.remove_file(a.target, a.before);
+      auto r = host.target().remove(a.target, a.before);
       if (!r) return fail(a, r.error().message);
       a.status = *r ? Status::changed : Status::unchanged;
       return;
@@ -117,7 +117,7 @@ void sweep_stale_temporaries(Host& host, const Facts& facts, const Plan& plan) {
     if (a.kind == ActionKind::write_file || a.kind == ActionKind::remove_file)
       paths.insert(a.target);
   }
-  for (const std::string& path : paths) host.remove_stale_temporaries(path);
+  for (const std::string& path : paths) host.target().remove_stale_temporaries(path);
 }
 
 std::vector<Action> apply_plan(Host& host, const Plan& plan) {

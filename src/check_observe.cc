@@ -14,7 +14,9 @@ namespace {
 // The CPU numbers under /dev/cpu, sorted.
 std::vector<unsigned> cpu_numbers(Host& host) {
   std::vector<unsigned> cpus;
-  for (const auto& name : host.list_kernel_dir("/dev/cpu").value_or(std::vector<std::string>{}))
+  auto names = host.kernel().list("/dev/cpu");
+  if (!names) return cpus;
+  for (const auto& name : *names)
     if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit))
       cpus.push_back(static_cast<unsigned>(std::stoul(name)));
   std::sort(cpus.begin(), cpus.end());
@@ -51,13 +53,13 @@ void read_msrs(Host& host, uint32_t reg, MsrEvidence& m) {
 // Reads the firmware's VT register on every CPU, loading the msr driver for the duration.
 MsrEvidence observe_msr(Host& host, const Facts& facts, const CheckOptions& options) {
   MsrEvidence m;
-  m.cpuid_vendor = vendor_from_id(host.cpuid_vendor_id());
-  m.device_before = host.kernel_path_exists(kMsrDevice);
+  m.cpuid_vendor = vendor_from_id(host.cpuid().vendor);
+  m.device_before = host.kernel().exists(kMsrDevice);
   m.privileged = host.privileged();
   if (!msr_gate(facts, options.container, m).skip.empty()) return m;
   const bool loaded = load_msr(host, options, m);
   m.cpus = cpu_numbers(host);
-  m.device = host.kernel_path_exists(kMsrDevice);
+  m.device = host.kernel().exists(kMsrDevice);
   if (m.load_error.empty() && !m.cpus.empty() && m.device)
     read_msrs(host, vt_msr(vendor_vt(facts.cpu.vendor)), m);
   if (loaded) {
@@ -82,7 +84,7 @@ void observe_modules(Host& host, const Facts& facts, CheckEvidence& ev) {
 }
 
 NodeEvidence observe_node(Host& host, const std::string& path) {
-  NodeEvidence n{.info = host.kernel_stat(path)};
+  NodeEvidence n{.info = host.kernel().stat(path)};
   if (n.info && n.info->exists) {
     n.user = host.user_name(n.info->uid);
     n.group = host.group_name(n.info->gid);
@@ -134,11 +136,11 @@ void observe_device(Host& host, const CheckOptions& options, CheckEvidence& ev) 
 // The I/O nodes and the IOMMU: the firmware's tables, the kernel's groups and command line.
 void observe_io(Host& host, CheckEvidence& ev) {
   for (const auto& [path, module] : kIoNodes) ev.nodes[path] = observe_node(host, path);
-  ev.dmar = host.kernel_path_exists("/sys/firmware/acpi/tables/DMAR");
-  ev.ivrs = host.kernel_path_exists("/sys/firmware/acpi/tables/IVRS");
-  auto groups = host.list_kernel_dir("/sys/kernel/iommu_groups");
+  ev.dmar = host.kernel().exists("/sys/firmware/acpi/tables/DMAR");
+  ev.ivrs = host.kernel().exists("/sys/firmware/acpi/tables/IVRS");
+  auto groups = host.kernel().list("/sys/kernel/iommu_groups");
   ev.iommu_groups = groups ? groups->size() : 0;
-  ev.cmdline = host.read_kernel_file("/proc/cmdline").value_or("");
+  ev.cmdline = host.kernel().read_or_absent("/proc/cmdline").value_or("");
 }
 
 }  // namespace
@@ -148,12 +150,12 @@ CheckEvidence observe_check(Host& host, const Facts& facts, const CheckOptions& 
   ev.msr = observe_msr(host, facts, options);
   ev.kernel_log = host.kernel_log();
   observe_modules(host, facts, ev);
-  ev.boot_config = host.read_kernel_file("/boot/config-" + facts.kernel_release);
-  ev.modules_dir = host.kernel_path_exists("/lib/modules/" + facts.kernel_release);
+  ev.boot_config = host.kernel().read_or_absent("/boot/config-" + facts.kernel_release);
+  ev.modules_dir = host.kernel().exists("/lib/modules/" + facts.kernel_release);
   observe_device(host, options, ev);
   const std::string vendor_module(vendor_kvm_module(facts.cpu.vendor));
   if (!vendor_module.empty())
-    ev.nested = host.read_kernel_file("/sys/module/" + vendor_module + "/parameters/nested");
+    ev.nested = host.kernel().read_or_absent("/sys/module/" + vendor_module + "/parameters/nested");
   observe_io(host, ev);
   ev.nova_log_path = options.log_path.empty() ? kDefaultNovaLog : options.log_path;
   ev.nova_log = host.read_log(ev.nova_log_path, kLogTailBytes);

@@ -22,8 +22,8 @@ void fail(Action& a, std::string message) {
 // The target's accounts as they are now (groupadd and usermod may have just changed them), with
 // GROUP and USER as NSS knows them where the files lack them (LDAP, SSSD, extrausers).
 Accounts read_accounts(Host& host, const std::string& group = "", const std::string& user = "") {
-  auto group_file = host.read_file("/etc/group");
-  auto passwd = host.read_file("/etc/passwd");
+  auto group_file = host.target().read("/etc/group");
+  auto passwd = host.target().read("/etc/passwd");
   Accounts acc = parse_accounts(group_file && *group_file ? **group_file : std::string(),
                                 passwd && *passwd ? **passwd : std::string());
   std::vector<GroupEntry> groups;

@@ -30,10 +30,12 @@ struct CpuFacts {
 
 // Parses /proc/cpuinfo text (x86). Unknown vendors give Vendor::unknown.
 CpuFacts parse_cpuinfo(std::string_view text);
-// Reads the hypervisor signature with CPUID on the running CPU ("" when not a guest or not x86).
-std::string cpuid_hypervisor_id();
-// Reads the vendor string with CPUID on the running CPU ("" when not x86).
-std::string cpuid_vendor_id();
+// What CPUID on the running CPU says of who made it and what runs it.
+struct CpuidIds {
+  std::string vendor;      // leaf 0's vendor string, trimmed ("" when not x86)
+  std::string hypervisor;  // leaf 0x40000000's signature ("" when not a guest or not x86)
+};
+CpuidIds read_cpuid();
 
 enum class ModuleState {
   absent,   // not loaded (may or may not be loadable)

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "accounts.h"
-#include "atomic_file.h"
 #include "facts.h"
+#include "file_tree.h"
 #include "kernel_log.h"
 #include "profile.h"
 #include "util/result.h"
@@ -45,18 +45,6 @@ struct ScopeFacts {
 // /run/.containerenv, PID 1's "container=" environment), else the running system. A root
 // directory PID 1's that this process may not examine (not root) counts as the running system.
 ScopeFacts detect_scope(const std::string& kernel_root);
-
-struct FileInfo {
-  bool exists = false;
-  bool regular = false;
-  bool directory = false;
-  bool symlink = false;  // the path itself is a symlink (lstat)
-  bool char_device = false;
-  unsigned mode = 0;  // permission bits (07777)
-  uid_t uid = 0;
-  gid_t gid = 0;
-  long long mtime_ns = 0;
-};
 
 // What opening /dev/kvm and creating a VM and a vCPU did: the decisive test of "usable".
 struct KvmProbe {
@@ -105,31 +93,12 @@ class Host {
   // The root every file path is resolved under ("/" or --root DIR).
   virtual const std::string& root() const = 0;
 
-  // --- Files of the target system. Paths are absolute as seen there ("/etc/modules").
-  // Content of a regular file; nullopt when it does not exist.
-  virtual Result<std::optional<std::string>> read_file(const std::string& path) = 0;
-  // Replaces PATH atomically with CONTENT (see replace_file in atomic_file.h: OPTIONS give the
-  // mode, whether an existing shared file keeps its owner, group and mode, and the content that
-  // may be replaced), creating missing parent directories (0755) for a file kvmprov owns.
-  // Returns false, touching nothing, when PATH already holds exactly CONTENT. Never follows a
-  // symlink at PATH.
-  virtual Result<bool> write_file(const std::string& path, std::string_view content,
-                                  const WriteOptions& options) = 0;
-  // Removes PATH, which must still hold EXPECTED when that is set. Returns false when it did not
-  // exist.
-  virtual Result<bool> remove_file(const std::string& path, const Expected& expected) = 0;
-  // Whether write_file(PATH, ..., OPTIONS) or remove_file(PATH) would refuse, without changing
-  // anything: the one decision plan and apply share.
-  virtual Result<void> can_write(const std::string& path, const WriteOptions& options) = 0;
-  virtual Result<void> can_remove(const std::string& path) = 0;
-  // Removes the temporaries a killed run left beside PATH; never one a live run is writing.
-  virtual void remove_stale_temporaries(const std::string& path) = 0;
-  // lstat of PATH; exists=false when absent.
-  virtual Result<FileInfo> stat(const std::string& path) = 0;
+  // --- Files: the target system's (below root(); paths absolute as seen there: "/etc/modules")
+  // and the running kernel's /proc, /sys and /dev (never under --root).
+  virtual TargetFiles& target() = 0;
+  virtual FileTree& kernel() = 0;
   // Whether an executable systemd is installed in the target (for persist: auto under --root).
   virtual bool has_systemd() = 0;
-  // Names of the entries of directory DIR, sorted; empty when DIR does not exist.
-  virtual Result<std::vector<std::string>> list_dir(const std::string& dir) = 0;
 
   // --- Users and groups of the target system, changed through the shadow tools (with --root).
   // Creates group NAME (a system group when SYSTEM).
@@ -138,37 +107,23 @@ class Host {
   virtual Result<void> add_group_member(const std::string& group, const std::string& user) = 0;
 
   // --- The running kernel (never under --root).
-  // Content of a /proc or /sys file; nullopt when absent.
-  virtual std::optional<std::string> read_kernel_file(const std::string& path) = 0;
-  virtual bool kernel_path_exists(const std::string& path) = 0;
   virtual std::string kernel_release() = 0;
-  virtual std::string cpuid_hypervisor_id() = 0;
-  // The CPU vendor string from CPUID ("" when not x86): the cross-check for /proc/cpuinfo.
-  virtual std::string cpuid_vendor_id() = 0;
+  // CPUID's vendor string and hypervisor signature ("" when not x86, or not a guest).
+  virtual CpuidIds cpuid() = 0;
   // State of one module (name normalised) through libkmod, with /sys facts.
-  virtual ModuleFacts module(const std::string& name) = 0;
+  ModuleFacts module(const std::string& name) { return module_facts(name, true); }
   // The same without parameters, refcount and holders: for callers that need only the state
   // (whether a provider is there, what check reports), which spares a read per parameter.
-  virtual ModuleFacts module_state(const std::string& name) {
-    ModuleFacts m = module(name);
-    m.params.clear();
-    m.refcount = 0;
-    m.holders.clear();
-    return m;
-  }
+  ModuleFacts module_state(const std::string& name) { return module_facts(name, false); }
   // Loads NAME and its dependencies honouring blacklists, passing OPTIONS to NAME.
   virtual Result<void> load_module(const std::string& name,
                                    const std::vector<ModuleOption>& options) = 0;
   virtual Result<void> unload_module(const std::string& name) = 0;
   // Runs probe_kvm_device on the running system's /dev/kvm.
-  virtual KvmProbe probe_kvm() = 0;
+  KvmProbe probe_kvm() { return *kvm_probe(nullptr); }
   // The same in a child process that has taken WHO's groups, gid and uid: the probe as that
   // user. Fails when the credentials cannot be taken (not running as root).
-  virtual Result<KvmProbe> probe_kvm_as(const UserAccess& who) = 0;
-  // stat (following symlinks) of a /dev, /proc or /sys path of the running kernel.
-  virtual Result<FileInfo> kernel_stat(const std::string& path) = 0;
-  // Entry names of a /dev, /proc or /sys directory, sorted; nullopt when it does not exist.
-  virtual std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) = 0;
+  Result<KvmProbe> probe_kvm_as(const UserAccess& who) { return kvm_probe(&who); }
   // The 64-bit model-specific register REG of CPU through /dev/cpu/CPU/msr.
   virtual Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) = 0;
   // The last MAX_BYTES of the log PATH of the running system, whatever its size, from a file, a
@@ -219,6 +174,12 @@ class Host {
   virtual Result<std::unique_ptr<Lock>> lock(
       std::chrono::milliseconds timeout,
       const std::function<void(const std::string&)>& on_wait = {}) = 0;
+
+ protected:
+  // module() and module_state(): the latter when not DETAILS.
+  virtual ModuleFacts module_facts(const std::string& name, bool details) = 0;
+  // probe_kvm() when WHO is null, which never fails; else probe_kvm_as(*WHO).
+  virtual Result<KvmProbe> kvm_probe(const UserAccess* who) = 0;
 };
 
 struct LinuxHostOptions {

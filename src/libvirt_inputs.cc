@@ -9,7 +9,7 @@ namespace kvmprov {
 namespace {
 
 bool exists(Host& host, const std::string& path) {
-  auto info = host.stat(path);
+  auto info = host.target().stat(path);
   return info.ok() && info->exists;
 }
 
@@ -32,7 +32,7 @@ constexpr const char* kBuildArch =
 }  // namespace
 
 std::string libvirt_arch(Host& host) {
-  const std::string arch(trim(host.read_kernel_file("/proc/sys/kernel/arch").value_or("")));
+  const std::string arch(trim(host.kernel().read_or_absent("/proc/sys/kernel/arch").value_or("")));
   return arch.empty() ? kBuildArch : arch;
 }
 
@@ -66,7 +66,7 @@ LibvirtInputs gather_libvirt_inputs(Host& host, const std::string& arch, bool kv
     in.library = true;  // not asked: the decision does not depend on it
   }
 
-  auto conf = host.read_file(kQemuConf);
+  auto conf = host.target().read(kQemuConf);
   if (conf.ok() && conf->has_value()) {
     auto parsed = parse_qemu_conf(**conf, kQemuConf);
     if (parsed.ok()) {
@@ -76,7 +76,7 @@ LibvirtInputs gather_libvirt_inputs(Host& host, const std::string& arch, bool kv
       return in;
     }
   }
-  if (auto node = host.kernel_stat("/dev/kvm"); node.ok() && node->exists)
+  if (auto node = host.kernel().stat("/dev/kvm"); node.ok() && node->exists)
     in.device_group = host.group_name(node->gid);
   auto access = host.can_open_as(in.qemu_user.user, "/dev/kvm");
   if (!access.ok()) {

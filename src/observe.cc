@@ -19,12 +19,13 @@ namespace {
 
 // The CPU the plan is for, when it is this one.
 void observe_cpu(Host& host, Facts& f) {
-  if (auto cpuinfo = host.read_kernel_file("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
-  f.cpu.hypervisor_id = host.cpuid_hypervisor_id();
+  if (auto cpuinfo = host.kernel().read_or_absent("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
+  const CpuidIds cpuid = host.cpuid();
+  f.cpu.hypervisor_id = cpuid.hypervisor;
   // /proc/cpuinfo can be unreadable (hardened /proc) or lack the vendor (non-x86 formats):
   // CPUID answers for the same CPU.
   if (f.cpu.vendor_id.empty()) {
-    f.cpu.vendor_id = host.cpuid_vendor_id();
+    f.cpu.vendor_id = cpuid.vendor;
     f.cpu.vendor = vendor_from_id(f.cpu.vendor_id);
   }
 }
@@ -40,7 +41,7 @@ std::vector<ConfText> read_conf_files(Host& host, const std::vector<std::string>
                                       std::string_view suffix, std::vector<std::string>& notes) {
   std::vector<ConfDir> listing;
   for (const auto& dir : dirs) {
-    auto names = host.list_dir(dir);
+    auto names = host.target().list(dir);
     if (!names) {
       notes.push_back(names.error().message + ", ignoring");
       continue;
@@ -49,7 +50,7 @@ std::vector<ConfText> read_conf_files(Host& host, const std::vector<std::string>
   }
   std::vector<ConfText> out;
   for (const auto& path : order_conf_files(listing, suffix)) {
-    auto content = host.read_file(path);
+    auto content = host.target().read(path);
     // A file masked by a symlink to /dev/null reads as an error: it holds no rules either way.
     if (!content) {
       notes.push_back(content.error().message + ", ignoring");
@@ -63,11 +64,11 @@ std::vector<ConfText> read_conf_files(Host& host, const std::vector<std::string>
 // The target's account files, and the accounts NSS adds to them (the running system's or a
 // container's own) for the profile's groups, device groups and members.
 void observe_accounts(Host& host, const Profile& profile, DeviceFacts& d) {
-  if (auto group = host.read_file("/etc/group"))
+  if (auto group = host.target().read("/etc/group"))
     d.group_file = *group;
   else
     d.group_file_error = group.error().message;
-  if (auto passwd = host.read_file("/etc/passwd"))
+  if (auto passwd = host.target().read("/etc/passwd"))
     d.passwd_file = *passwd;
   else
     d.notes.push_back(passwd.error().message + ", ignoring");
@@ -90,13 +91,13 @@ void observe_accounts(Host& host, const Profile& profile, DeviceFacts& d) {
 void observe_nodes(Host& host, const Profile& profile, DeviceFacts& d) {
   for (const char* udevd : {"/lib/systemd/systemd-udevd", "/usr/lib/systemd/systemd-udevd",
                             "/sbin/udevd", "/usr/sbin/udevd"}) {
-    auto info = host.stat(udevd);
+    auto info = host.target().stat(udevd);
     if (info && info->exists) d.udevd_installed = true;
   }
-  d.udevd_running = host.live() && host.kernel_path_exists("/run/udev/control");
+  d.udevd_running = host.live() && host.kernel().exists("/run/udev/control");
   for (const auto& dev : profile.devices) {
     const std::string kernel = device_kernel_name(dev.node);
-    if (host.kernel_path_exists("/sys/class/misc/" + kernel) || known_misc(kernel))
+    if (host.kernel().exists("/sys/class/misc/" + kernel) || known_misc(kernel))
       d.subsystems[dev.node] = "misc";
     if (!host.live()) continue;
     auto info = host.device_node(dev.node);
@@ -121,9 +122,9 @@ Facts observe(Host& host, const Profile& profile, bool module_details) {
   f.cpu_known = host.live() || host.scope().scope == Scope::container;
   if (f.cpu_known) observe_cpu(host, f);
   f.kernel_release = host.kernel_release();
-  f.modules_supported = host.kernel_path_exists("/proc/modules");
-  f.modules_dir = host.kernel_path_exists("/lib/modules/" + f.kernel_release);
-  if (auto disabled = host.read_kernel_file("/proc/sys/kernel/modules_disabled"))
+  f.modules_supported = host.kernel().exists("/proc/modules");
+  f.modules_dir = host.kernel().exists("/lib/modules/" + f.kernel_release);
+  if (auto disabled = host.kernel().read_or_absent("/proc/sys/kernel/modules_disabled"))
     f.modules_disabled = trim(*disabled) == "1";
   f.systemd = host.has_systemd();
   // Under --root the running kernel's modules say nothing about the image: no kernel action is
@@ -148,12 +149,12 @@ Facts observe(Host& host, const Profile& profile, bool module_details) {
 
 FileFacts observe_file(Host& host, const std::string& path, const WriteOptions& options) {
   FileFacts f;
-  if (auto content = host.read_file(path))
+  if (auto content = host.target().read(path))
     f.content = std::move(*content);
   else
     f.read_error = content.error().message;
-  if (auto r = host.can_write(path, options); !r) f.write_refusal = r.error().message;
-  if (auto r = host.can_remove(path); !r) f.remove_refusal = r.error().message;
+  if (auto r = host.target().can_write(path, options); !r) f.write_refusal = r.error().message;
+  if (auto r = host.target().can_remove(path); !r) f.remove_refusal = r.error().message;
   return f;
 }
 
@@ -166,7 +167,8 @@ void observe_devices(Host& host, const Profile& profile, Facts& f) {
   observe_accounts(host, profile, d);
   if (!profile.groups.empty()) {
     for (const char* file : {"/etc/group", "/etc/gshadow"}) {
-      if (auto r = host.can_write(file, {.keep_owner = true}); !r && d.accounts_refusal.empty())
+      if (auto r = host.target().can_write(file, {.keep_owner = true});
+          !r && d.accounts_refusal.empty())
         d.accounts_refusal = r.error().message;
     }
   }
@@ -183,7 +185,7 @@ void observe_nova(Host& host, const Profile& profile, Facts& f) {
     }
     // oslo.config reads sorted(glob(DIR/*.conf)); a directory that does not exist holds nothing.
     const std::string dir = entry.substr(0, entry.size() - 1);
-    auto names = host.list_dir(dir);
+    auto names = host.target().list(dir);
     if (!names) {
       f.nova.config_errors.push_back(names.error().message);
       continue;
@@ -195,7 +197,8 @@ void observe_nova(Host& host, const Profile& profile, Facts& f) {
   for (const auto& path : f.nova.config_files)
     if (!f.files.count(path)) f.files[path] = observe_file(host, path, kNovaConfWrite);
   if (spec.cpu_mode != NovaCpuMode::custom) return;
-  auto map = load_cpu_map(spec.cpu_map, [&](const std::string& p) { return host.read_file(p); });
+  auto map =
+      load_cpu_map(spec.cpu_map, [&](const std::string& p) { return host.target().read(p); });
   if (map) {
     f.nova.cpu_map = std::move(*map);
   } else {

@@ -92,22 +92,22 @@ inline void let_open(UserAccess& a) {
 // A bare-metal Intel host with VT-x, KVM loaded, /dev/kvm root:kvm 0660, two CPUs.
 inline FakeHost intel_host() {
   FakeHost h;
-  h.kernel_files_["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/synthetic-intel-xeon-vmx.cpuinfo");
-  h.kernel_files_["/proc/modules"] = "";
-  h.kernel_files_["/lib/modules/" + h.release_] = "";
-  h.kernel_files_["/sys/module/kvm_intel/parameters/nested"] = "Y\n";
+  h.kernel_.files["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/synthetic-intel-xeon-vmx.cpuinfo");
+  h.kernel_.files["/proc/modules"] = "";
+  h.kernel_.files["/lib/modules/" + h.release_] = "";
+  h.kernel_.files["/sys/module/kvm_intel/parameters/nested"] = "Y\n";
   for (const char* m : {"kvm", "kvm_intel", "vhost_net"}) {
     h.available(m);
     h.modules_[m].state = ModuleState::live;
   }
   h.available("msr");
-  h.kernel_dirs_["/dev/cpu"] = {"0", "1"};
-  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {"0", "1", "2"};
-  h.kernel_files_["/sys/firmware/acpi/tables/DMAR"] = "";
+  h.kernel_.dirs["/dev/cpu"] = {"0", "1"};
+  h.kernel_.dirs["/sys/kernel/iommu_groups"] = {"0", "1", "2"};
+  h.kernel_.files["/sys/firmware/acpi/tables/DMAR"] = "";
   h.msrs_[{0, 0x3A}] = h.msrs_[{1, 0x3A}] = 0x5;
-  h.kernel_stats_["/dev/kvm"] = char_device(0660, 0, 108);
-  h.kernel_stats_["/dev/vhost-net"] = char_device(0660, 0, 108);
-  h.kernel_stats_["/dev/net/tun"] = char_device(0666, 0, 0);
+  h.kernel_.infos["/dev/kvm"] = char_device(0660, 0, 108);
+  h.kernel_.infos["/dev/vhost-net"] = char_device(0660, 0, 108);
+  h.kernel_.infos["/dev/net/tun"] = char_device(0666, 0, 0);
   h.user_names_[0] = "root";
   h.user_names_[1000] = "alice";
   h.group_names_[0] = "root";
@@ -120,7 +120,7 @@ inline FakeHost intel_host() {
 
 // Takes FLAG out of H's /proc/cpuinfo, as a kernel that cleared it (or a CPU without it) shows.
 inline void drop_cpu_flag(FakeHost& h, const std::string& flag) {
-  std::string& cpuinfo = h.kernel_files_["/proc/cpuinfo"];
+  std::string& cpuinfo = h.kernel_.files["/proc/cpuinfo"];
   const std::string word = " " + flag + " ";
   for (size_t at; (at = cpuinfo.find(word)) != std::string::npos;)
     cpuinfo.erase(at, word.size() - 1);
@@ -129,7 +129,7 @@ inline void drop_cpu_flag(FakeHost& h, const std::string& flag) {
 // The Intel host's twin with a bare-metal AMD EPYC (svm, no hypervisor flag).
 inline FakeHost amd_host() {
   FakeHost h = intel_host();
-  h.kernel_files_["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/qemu-tcg-EPYC.cpuinfo");
+  h.kernel_.files["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/qemu-tcg-EPYC.cpuinfo");
   drop_cpu_flag(h, "hypervisor");
   return h;
 }
@@ -137,14 +137,14 @@ inline FakeHost amd_host() {
 // A guest without VT flags whose kernel provides KVM through kvm_pvm, built in.
 inline FakeHost pvm_host() {
   FakeHost h = intel_host();
-  h.kernel_files_["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/amd-epyc-vm-kvm-pvm.cpuinfo");
+  h.kernel_.files["/proc/cpuinfo"] = slurp(kData + "/cpuinfo/amd-epyc-vm-kvm-pvm.cpuinfo");
   h.modules_["kvm_pvm"] = {.name = "kvm_pvm", .state = ModuleState::builtin, .found = true};
   return h;
 }
 
 // No /dev/kvm, so the probe cannot open it.
 inline void remove_kvm_node(FakeHost& h) {
-  h.kernel_stats_.erase("/dev/kvm");
+  h.kernel_.infos.erase("/dev/kvm");
   h.probe_ = {.open_errno = ENOENT};
 }
 

@@ -142,9 +142,9 @@ TEST_CASE("probe_as: opens with the user's credentials, in a child" *
 
 TEST_CASE("a kernel without module support is never told to modprobe") {
   FakeHost h = intel_host();
-  h.kernel_files_.erase("/proc/modules");
+  h.kernel_.files.erase("/proc/modules");
   h.modules_["vhost_net"].state = ModuleState::absent;
-  h.kernel_stats_.erase("/dev/vhost-net");
+  h.kernel_.infos.erase("/dev/vhost-net");
   CheckReport r = run_fake(h);
   CHECK(item(r, "io").state == CheckState::warn);
   CHECK(item(r, "io").hint.find("modprobe") == std::string::npos);
@@ -155,8 +155,8 @@ TEST_CASE("a kernel without module support is never told to modprobe") {
 
 TEST_CASE("a module that is missing, blacklisted, or loaded without its node gets that fix") {
   FakeHost h = intel_host();
-  h.kernel_stats_.erase("/dev/vhost-net");
-  h.kernel_stats_.erase("/dev/net/tun");
+  h.kernel_.infos.erase("/dev/vhost-net");
+  h.kernel_.infos.erase("/dev/net/tun");
   h.modules_["vhost_net"].state = ModuleState::absent;
   h.modules_["vhost_net"].blacklisted_by = "/etc/modprobe.d/no-vhost.conf";
   CHECK(hint_of(h, "io") ==
@@ -176,7 +176,7 @@ TEST_CASE("in a container: no module loaded, and every fix is the host's or the 
   // be given. Each manager gets its own way of passing a device in.
   FakeHost h = intel_host();
   unload_kvm(h);
-  h.kernel_stats_.erase("/dev/vhost-net");
+  h.kernel_.infos.erase("/dev/vhost-net");
   CheckReport r = run_fake(h, {.container = "docker"});
   CHECK(h.loads_.empty());
   CHECK(item(r, "firmware").state == CheckState::skip);
@@ -221,7 +221,7 @@ TEST_CASE("in a container: no module loaded, and every fix is the host's or the 
 
 TEST_CASE("module loading disabled until reboot: no line advises a load now") {
   FakeHost h = intel_host();
-  h.kernel_files_["/proc/sys/kernel/modules_disabled"] = "1\n";
+  h.kernel_.files["/proc/sys/kernel/modules_disabled"] = "1\n";
   unload_kvm(h);
   CheckReport r = run_fake(h);
   CHECK(r.verdict.reason == "module-not-loaded");
@@ -244,37 +244,37 @@ TEST_CASE("without libkmod the load fix installs it first") {
 
 TEST_CASE("IOMMU hints use only documented kernel parameters, by the firmware's table") {
   FakeHost h = amd_host();
-  h.kernel_files_.erase("/sys/firmware/acpi/tables/DMAR");
-  h.kernel_files_["/sys/firmware/acpi/tables/IVRS"] = "";
-  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {};
+  h.kernel_.files.erase("/sys/firmware/acpi/tables/DMAR");
+  h.kernel_.files["/sys/firmware/acpi/tables/IVRS"] = "";
+  h.kernel_.dirs["/sys/kernel/iommu_groups"] = {};
   const std::string hint = hint_of(h, "io");
   // amd_iommu has no "on": the AMD IOMMU is on unless something turned it off.
   CHECK(hint.find("amd_iommu=on") == std::string::npos);
   CHECK(hint ==
         "the firmware describes an IOMMU (IVRS table) but the kernel did not enable it: see its "
         "log (AMD-Vi)");
-  h.kernel_files_["/proc/cmdline"] = "BOOT_IMAGE=/vmlinuz root=/dev/sda1 amd_iommu=off quiet\n";
+  h.kernel_.files["/proc/cmdline"] = "BOOT_IMAGE=/vmlinuz root=/dev/sda1 amd_iommu=off quiet\n";
   CHECK(hint_of(h, "io") ==
         "remove amd_iommu=off from the kernel command line for device passthrough");
-  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1 iommu=off\n";
+  h.kernel_.files["/proc/cmdline"] = "root=/dev/sda1 iommu=off\n";
   CHECK(hint_of(h, "io") == "remove iommu=off from the kernel command line for device passthrough");
-  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1\n";
-  h.kernel_files_["/boot/config-" + h.release_] = "CONFIG_KVM=m\n# CONFIG_AMD_IOMMU is not set\n";
+  h.kernel_.files["/proc/cmdline"] = "root=/dev/sda1\n";
+  h.kernel_.files["/boot/config-" + h.release_] = "CONFIG_KVM=m\n# CONFIG_AMD_IOMMU is not set\n";
   CHECK(hint_of(h, "io") ==
         "this kernel is built without CONFIG_AMD_IOMMU: boot one with it for device passthrough");
 }
 
 TEST_CASE("intel_iommu=on is advised only when the kernel lacks it and does not default to it") {
   FakeHost h = intel_host();
-  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {};
+  h.kernel_.dirs["/sys/kernel/iommu_groups"] = {};
   CHECK(hint_of(h, "io") == "add intel_iommu=on to the kernel command line for device passthrough");
-  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1 intel_iommu=on,igfx_off\n";
+  h.kernel_.files["/proc/cmdline"] = "root=/dev/sda1 intel_iommu=on,igfx_off\n";
   CHECK(hint_of(h, "io").find("intel_iommu=on") == std::string::npos);
-  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1 intel_iommu=off\n";
+  h.kernel_.files["/proc/cmdline"] = "root=/dev/sda1 intel_iommu=off\n";
   CHECK(hint_of(h, "io") ==
         "remove intel_iommu=off from the kernel command line for device passthrough");
-  h.kernel_files_["/proc/cmdline"] = "root=/dev/sda1\n";
-  h.kernel_files_["/boot/config-" + h.release_] =
+  h.kernel_.files["/proc/cmdline"] = "root=/dev/sda1\n";
+  h.kernel_.files["/boot/config-" + h.release_] =
       "CONFIG_INTEL_IOMMU=y\nCONFIG_INTEL_IOMMU_DEFAULT_ON=y\n";
   CHECK(hint_of(h, "io").find("intel_iommu=on") == std::string::npos);
 }
@@ -282,7 +282,7 @@ TEST_CASE("intel_iommu=on is advised only when the kernel lacks it and does not 
 TEST_CASE("run as root is advised only where root could read the firmware's state") {
   FakeHost h = intel_host();
   h.privileged_ = false;
-  h.kernel_files_.erase("/proc/modules");
+  h.kernel_.files.erase("/proc/modules");
   CheckReport r = run_fake(h);
   CHECK(item(r, "firmware").state == CheckState::skip);
   CHECK(item(r, "firmware")
@@ -295,7 +295,7 @@ TEST_CASE("run as root is advised only where root could read the firmware's stat
   r = run_fake(h);
   CHECK(r.verdict.reason == "no-hardware-support");
   CHECK(r.verdict.advice.find("run as root") == std::string::npos);
-  h.kernel_files_["/proc/modules"] = "";
+  h.kernel_.files["/proc/modules"] = "";
   r = run_fake(h);
   CHECK(item(r, "firmware").hint == "run as root to read the firmware's VT state");
   CHECK(r.verdict.advice.ends_with("(run as root to rule out VT disabled in the firmware)"));
@@ -304,7 +304,7 @@ TEST_CASE("run as root is advised only where root could read the firmware's stat
 TEST_CASE(
     "the nested hint names the installed profile, or the command line for a built-in module") {
   FakeHost h = intel_host();
-  h.kernel_files_["/sys/module/kvm_intel/parameters/nested"] = "N\n";
+  h.kernel_.files["/sys/module/kvm_intel/parameters/nested"] = "N\n";
   const std::string installed = std::string(KVMPROV_PROFILE_DIR) + "/nested.yaml";
   CHECK(installed.starts_with("/"));
   CHECK(hint_of(h, "nested") ==
@@ -317,8 +317,8 @@ TEST_CASE(
 
 TEST_CASE("the nova-compute log's hint follows the verdict's reason") {
   FakeHost h = intel_host();
-  h.files_["/var/log/nova/nova-compute.log"] = std::string("x ") + kNoHvmMessage + "\n";
-  h.kernel_stats_["/dev/kvm"] = char_device(0600, 0, 0);
+  h.target_.files["/var/log/nova/nova-compute.log"] = std::string("x ") + kNoHvmMessage + "\n";
+  h.kernel_.infos["/dev/kvm"] = char_device(0600, 0, 0);
   CheckReport r = run_fake(h, {.user = "alice"});
   CHECK(r.verdict.reason == "permission-denied");
   CHECK(item(r, "nova-log").hint ==

@@ -105,7 +105,7 @@ TEST_CASE("no_module_loads: the firmware step does not load msr") {
 
 TEST_CASE("msr already present: read on every CPU, not loaded, not unloaded") {
   FakeHost h = intel_host();
-  h.kernel_files_["/dev/cpu/0/msr"] = h.kernel_files_["/dev/cpu/1/msr"] = "";
+  h.kernel_.files["/dev/cpu/0/msr"] = h.kernel_.files["/dev/cpu/1/msr"] = "";
   CheckReport r = run_fake(h);
   CHECK(item(r, "firmware").state == CheckState::pass);
   CHECK(h.loads_.empty());
@@ -169,7 +169,7 @@ TEST_CASE("an unreadable kernel log is named, not fatal") {
 TEST_CASE("ok-paravirtual: the probe works without VT flags (kvm_pvm)") {
   FakeHost h = pvm_host();
   h.modules_["kvm"].state = ModuleState::builtin;
-  h.kernel_files_.erase("/sys/module/kvm_intel/parameters/nested");
+  h.kernel_.files.erase("/sys/module/kvm_intel/parameters/nested");
   CheckReport r = run_fake(h);
   CHECK(r.verdict.reason == "ok-paravirtual");
   CHECK(r.verdict.usable);
@@ -179,7 +179,7 @@ TEST_CASE("ok-paravirtual: the probe works without VT flags (kvm_pvm)") {
 
 TEST_CASE("a world-writable /dev/kvm works but is named") {
   FakeHost h = intel_host();
-  h.kernel_stats_["/dev/kvm"] = char_device(0666, 0, 0);
+  h.kernel_.infos["/dev/kvm"] = char_device(0666, 0, 0);
   CheckReport r = run_fake(h);
   CHECK(r.verdict.usable);
   CHECK(item(r, "device").state == CheckState::warn);
@@ -199,7 +199,7 @@ TEST_CASE("permission-denied: this process cannot open /dev/kvm") {
 
 TEST_CASE("permission-denied for a mode 0600 device names udev, not a group") {
   FakeHost h = intel_host();
-  h.kernel_stats_["/dev/kvm"] = char_device(0600, 0, 0);
+  h.kernel_.infos["/dev/kvm"] = char_device(0600, 0, 0);
   CheckReport r = run_fake(h, {.user = "alice"});
   CHECK(r.verdict.reason == "permission-denied");
   CHECK(r.verdict.advice.find("udev") != std::string::npos);
@@ -260,14 +260,14 @@ TEST_CASE("module-not-loaded names the blacklist") {
 
 TEST_CASE("the nova-compute log: the hvm error explained, differently when KVM works now") {
   FakeHost h = intel_host();
-  h.files_["/var/log/nova/nova-compute.log"] =
+  h.target_.files["/var/log/nova/nova-compute.log"] =
       "ERROR nova.compute.manager libvirtError: no supported architecture for os type 'hvm'\n";
   CheckReport r = run_fake(h);
   CHECK(item(r, "nova-log").state == CheckState::warn);
   CHECK(item(r, "nova-log").detail.find("KVM modules were not loaded when the guest started") !=
         std::string::npos);
   CHECK(item(r, "nova-log").hint.find("restart libvirtd and nova-compute") != std::string::npos);
-  h.files_["/tmp/other.log"] = "all fine\n";
+  h.target_.files["/tmp/other.log"] = "all fine\n";
   r = run_fake(h, {.log_path = "/tmp/other.log"});
   CHECK(item(r, "nova-log").state == CheckState::pass);
   r = run_fake(h, {.log_path = "/tmp/missing.log"});
@@ -419,7 +419,7 @@ TEST_CASE("--log larger than the whole-file limit: its end is searched, and said
 
 TEST_CASE("--fact cpu_vendor=amd on an Intel CPU: assumed, not present; no Intel MSR misread") {
   FakeHost h = intel_host();
-  h.cpuid_vendor_ = "GenuineIntel";
+  h.cpuid_.vendor = "GenuineIntel";
   Facts facts = observe(h, default_profile());
   REQUIRE(override_fact(facts, "cpu_vendor=amd"));
   CheckReport r = run_check(h, facts);
@@ -435,7 +435,7 @@ TEST_CASE("--fact cpu_vendor=amd on an Intel CPU: assumed, not present; no Intel
     CHECK(i.detail.find("without VT") == std::string::npos);
   }
   // The DMAR table says Intel's IOMMU, whatever the forced vendor.
-  h.kernel_dirs_["/sys/kernel/iommu_groups"] = {};
+  h.kernel_.dirs["/sys/kernel/iommu_groups"] = {};
   r = run_check(h, facts);
   CHECK(item(r, "io").hint ==
         "add intel_iommu=on to the kernel command line for device passthrough");

@@ -35,13 +35,14 @@ Profile kvm_profile(std::vector<std::string> members = {"nova"}) {
 // makes it (root:root 0600).
 FakeHost host_with_kvm() {
   FakeHost h;
-  h.files_["/etc/group"] = "root:x:0:\nkvm:x:994:\nnova:x:1000:\n";
-  h.files_["/etc/passwd"] = "root:x:0:0:root:/root:/bin/sh\nnova:x:1000:1000::/home/nova:/bin/sh\n";
-  h.files_["/usr/lib/udev/rules.d/50-udev-default.rules"] =
+  h.target_.files["/etc/group"] = "root:x:0:\nkvm:x:994:\nnova:x:1000:\n";
+  h.target_.files["/etc/passwd"] =
+      "root:x:0:0:root:/root:/bin/sh\nnova:x:1000:1000::/home/nova:/bin/sh\n";
+  h.target_.files["/usr/lib/udev/rules.d/50-udev-default.rules"] =
       "ACTION!=\"add\", GOTO=\"default_end\"\n"
       "KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\", OPTIONS+=\"static_node=kvm\"\n"
       "LABEL=\"default_end\"\n";
-  h.files_["/usr/lib/systemd/systemd-udevd"] = "";
+  h.target_.files["/usr/lib/systemd/systemd-udevd"] = "";
   h.node("kvm", 0, 0, 0600);
   return h;
 }
@@ -81,7 +82,7 @@ TEST_CASE("udevd not running: the node is set directly, and a second run changes
   CHECK(find(done, "node:kvm")->detail ==
         "root:root 0600 -> root:kvm 0660: udevd not running: set directly; the rule covers later "
         "boots");
-  CHECK(h.files_.at(kUdevRulesFile)
+  CHECK(h.target_.files.at(kUdevRulesFile)
             .ends_with(
                 "KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\", OPTIONS+=\"static_node=kvm\"\n"));
   // FakeHost cannot open as another user: the check falls back to the permission bits.
@@ -89,11 +90,11 @@ TEST_CASE("udevd not running: the node is set directly, and a second run changes
   CHECK(access->status == Status::unchanged);
   CHECK(access->detail.starts_with("\"nova\" can open it (root:kvm 0660); permission bits only"));
 
-  h.writes_.clear();
+  h.target_.writes.clear();
   h.node_changes_.clear();
   h.members_added_.clear();
   auto again = run(h, p);
-  CHECK(h.writes_.empty());
+  CHECK(h.target_.writes.empty());
   CHECK(h.node_changes_.empty());
   CHECK(h.members_added_.empty());
   CHECK(summarize(again).changed == 0);
@@ -103,7 +104,7 @@ TEST_CASE("udevd not running: the node is set directly, and a second run changes
 
 TEST_CASE("udevd running: rules reloaded, a change event sent, the result verified by stat") {
   FakeHost h = host_with_kvm();
-  h.kernel_files_["/run/udev/control"] = "";
+  h.kernel_.files["/run/udev/control"] = "";
   FileInfo right = h.nodes_["kvm"];
   right.gid = 994;
   right.mode = 0660;
@@ -121,8 +122,8 @@ TEST_CASE("udevd running: rules reloaded, a change event sent, the result verifi
 
 TEST_CASE("udevd running but not applying the rule (a group new to it): set directly, said so") {
   FakeHost h = host_with_kvm();
-  h.files_["/etc/group"] = "root:x:0:\nnova:x:1000:\n";
-  h.kernel_files_["/run/udev/control"] = "";
+  h.target_.files["/etc/group"] = "root:x:0:\nnova:x:1000:\n";
+  h.kernel_.files["/run/udev/control"] = "";
   auto done = run(h, kvm_profile());
   CHECK(h.groups_created_ == std::vector<std::string>{"kvm (system)"});
   CHECK(find(done, "group:kvm")->detail == "created a system group");
@@ -139,7 +140,7 @@ TEST_CASE("udevd running but not applying the rule (a group new to it): set dire
 TEST_CASE("the real open() as the member decides over the permission bits") {
   FakeHost h = host_with_kvm();
   h.node("kvm", 0, 994, 0660);
-  h.files_["/etc/group"] = "root:x:0:\nkvm:x:994:nova\nnova:x:1000:\n";
+  h.target_.files["/etc/group"] = "root:x:0:\nkvm:x:994:nova\nnova:x:1000:\n";
   h.open_as_result_ = EACCES;  // an ACL or an LSM refuses what the bits allow
   auto first = run(h, kvm_profile());
   const Action* refused = find(first, "access:nova:kvm");
@@ -184,7 +185,7 @@ TEST_CASE("a node that does not exist is pending with the module that creates it
 TEST_CASE("a node whose module this run loads is checked after the load") {
   FakeHost h = host_with_kvm();
   h.nodes_.clear();
-  h.kernel_files_["/proc/modules"] = "";
+  h.kernel_.files["/proc/modules"] = "";
   h.available("kvm");
   Profile p = kvm_profile();
   p.modules = {{.name = "kvm"}};
@@ -222,8 +223,8 @@ TEST_CASE("a member of the node's group gets the group bits, not the others' (as
 
 TEST_CASE("files that cannot be read: the node says its prediction went without them") {
   FakeHost h = host_with_kvm();
-  h.read_errors_["/usr/lib/udev/rules.d/50-udev-default.rules"] = EACCES;
-  h.read_errors_["/etc/group"] = EACCES;
+  h.target_.read_errors["/usr/lib/udev/rules.d/50-udev-default.rules"] = EACCES;
+  h.target_.read_errors["/etc/group"] = EACCES;
   Plan plan = live_plan(h, kvm_profile());
   const Action* node = find(plan.actions, "node:kvm");
   REQUIRE(node);
@@ -253,7 +254,7 @@ TEST_CASE("accounts NSS knows beyond the files (LDAP, SSSD) count on the running
   // kvm comes from LDAP (gid 5000) with alice in it; bob is an LDAP user outside it; carol, an
   // LDAP user, is to join the local group libvirt.
   FakeHost h = host_with_kvm();
-  h.files_["/etc/group"] = "root:x:0:\nlibvirt:x:995:\nnova:x:1000:\n";
+  h.target_.files["/etc/group"] = "root:x:0:\nlibvirt:x:995:\nnova:x:1000:\n";
   h.system_groups_["kvm"] = {.name = "kvm", .gid = 5000, .members = {"alice"}};
   h.system_users_["alice"] = {.user = {.name = "alice", .uid = 5001, .gid = 5001},
                               .gids = {5001, 5000}};
@@ -288,14 +289,14 @@ TEST_CASE("accounts NSS knows beyond the files (LDAP, SSSD) count on the running
 TEST_CASE("the rules file is removed when the profile lists no devices; others untouched") {
   FakeHost h = host_with_kvm();
   run(h, kvm_profile());
-  REQUIRE(h.files_.count(kUdevRulesFile));
+  REQUIRE(h.target_.files.count(kUdevRulesFile));
   Profile none = kvm_profile({});
   none.devices.clear();
   auto done = run(h, none);
-  CHECK(h.removals_ == std::vector<std::string>{kUdevRulesFile});
+  CHECK(h.target_.removals == std::vector<std::string>{kUdevRulesFile});
   CHECK(find(done, std::string("file:") + kUdevRulesFile)->detail ==
         "remove: the profile lists no devices");
-  CHECK(h.files_.count("/usr/lib/udev/rules.d/50-udev-default.rules"));
+  CHECK(h.target_.files.count("/usr/lib/udev/rules.d/50-udev-default.rules"));
 }
 
 TEST_CASE("under --root: groups and the rules file are planned, nodes skipped") {
@@ -316,7 +317,7 @@ TEST_CASE("what depends on a failed group is not reported as if it had worked") 
   FakeHost h = host_with_kvm();
   h.live_ = false;
   h.root_ = "/srv/image";
-  h.files_["/etc/group"] = "root:x:0:\nnova:x:1000:\n";  // no kvm group yet
+  h.target_.files["/etc/group"] = "root:x:0:\nnova:x:1000:\n";  // no kvm group yet
   h.group_errors_["kvm"] =
       "cannot create group \"kvm\": \"/usr/sbin/groupadd\" exited with status 10: groupadd: "
       "/etc/group.lock: File exists; groupadd: cannot lock /etc/group; try again later.";
@@ -340,34 +341,14 @@ class LiveAt : public FakeHost {
       : inner_(make_linux_host({.root = root, .kernel_root = kernel})) {
     root_ = inner_->root();
   }
-  Result<std::optional<std::string>> read_file(const std::string& p) override {
-    return inner_->read_file(p);
-  }
-  Result<bool> write_file(const std::string& p, std::string_view c,
-                          const WriteOptions& o) override {
-    return inner_->write_file(p, c, o);
-  }
-  Result<bool> remove_file(const std::string& p, const Expected& e) override {
-    return inner_->remove_file(p, e);
-  }
-  Result<void> can_write(const std::string& p, const WriteOptions& o) override {
-    return inner_->can_write(p, o);
-  }
-  Result<void> can_remove(const std::string& p) override { return inner_->can_remove(p); }
-  Result<FileInfo> stat(const std::string& p) override { return inner_->stat(p); }
-  Result<std::vector<std::string>> list_dir(const std::string& d) override {
-    return inner_->list_dir(d);
-  }
+  TargetFiles& target() override { return inner_->target(); }
+  FileTree& kernel() override { return inner_->kernel(); }
   Result<void> create_group(const std::string& n, bool s) override {
     return inner_->create_group(n, s);
   }
   Result<void> add_group_member(const std::string& g, const std::string& u) override {
     return inner_->add_group_member(g, u);
   }
-  std::optional<std::string> read_kernel_file(const std::string& p) override {
-    return inner_->read_kernel_file(p);
-  }
-  bool kernel_path_exists(const std::string& p) override { return inner_->kernel_path_exists(p); }
   Result<FileInfo> device_node(const std::string& n) override { return inner_->device_node(n); }
   Result<void> set_device_node(const std::string& n, uid_t u, gid_t g, unsigned m) override {
     return inner_->set_device_node(n, u, g, m);
@@ -386,10 +367,10 @@ TEST_CASE("LinuxHost: list_dir gives sorted names, empty for a missing directory
   put(root / "/etc/udev/rules.d/70-b.rules", "");
   put(root / "/etc/udev/rules.d/10-a.rules", "");
   auto host = make_linux_host({.root = root.path()});
-  auto names = host->list_dir("/etc/udev/rules.d");
+  auto names = host->target().list("/etc/udev/rules.d");
   REQUIRE(names);
   CHECK(*names == std::vector<std::string>{"10-a.rules", "70-b.rules"});
-  auto none = host->list_dir("/run/udev/rules.d");
+  auto none = host->target().list("/run/udev/rules.d");
   REQUIRE(none);
   CHECK(none->empty());
 }

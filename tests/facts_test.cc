@@ -234,12 +234,12 @@ TEST_CASE("module_state_name") {
 TEST_CASE("CPUID agrees with /proc/cpuinfo on this machine") {
   const CpuFacts cpu = parse_cpuinfo(read_text("/proc/cpuinfo"));
   REQUIRE(cpu.cpus > 0);
-  const std::string vendor_id = cpuid_vendor_id();
+  const std::string vendor_id = read_cpuid().vendor;
   CHECK_FALSE(vendor_id.empty());
   CHECK(vendor_id == cpu.vendor_id);
   CHECK(vendor_from_id(vendor_id) == cpu.vendor);
 
-  const std::string hypervisor_id = cpuid_hypervisor_id();
+  const std::string hypervisor_id = read_cpuid().hypervisor;
   CAPTURE(hypervisor_id);
   if (!cpu.hypervisor) CHECK(hypervisor_id.empty());
   CHECK(hypervisor_id.size() <= 12);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "host.h"
+#include "memory_tree.h"
 
 namespace kvmprov::test {
 
@@ -21,17 +22,14 @@ class FakeHost : public Host {
   // Inputs.
   bool live_ = true;
   std::string root_ = "/";
-  std::map<std::string, std::string> files_;         // target-system files
-  std::map<std::string, std::string> kernel_files_;  // /proc and /sys
+  MemoryTree target_;  // the target system's files
+  MemoryTree kernel_;  // the running kernel's /proc, /sys and /dev
   std::string release_ = "6.1.0-test-amd64";
-  std::string hypervisor_id_;
-  std::string cpuid_vendor_;
+  CpuidIds cpuid_;
   bool systemd_ = false;
   std::map<std::string, ModuleFacts> modules_;  // state of the kernel's modules
   std::map<std::string, int> load_errors_;      // name -> errno a load fails with
   std::set<std::string> silent_refusals_;       // loads that "succeed" but leave it absent
-  std::map<std::string, int> write_errors_;     // path -> errno a write fails with
-  std::map<std::string, int> read_errors_;      // path -> errno a read fails with
   std::optional<int> open_as_result_;  // what open_device_as gives (0 or an errno); unset: no root
   KvmProbe probe_;
   // What probe_kvm_as gives for a user; unlisted: probe_ for a user who can open /dev/kvm, that
@@ -41,8 +39,6 @@ class FakeHost : public Host {
   std::map<std::string, FileInfo> nodes_;
   // What a udev change event does to a node (set by a test to model udevd); none by default.
   std::map<std::string, FileInfo> udev_results_;
-  std::map<std::string, FileInfo> kernel_stats_;  // /dev nodes for kernel_stat
-  std::map<std::string, std::vector<std::string>> kernel_dirs_;
   std::map<std::pair<unsigned, uint32_t>, uint64_t> msrs_;  // (cpu, reg) -> value; absent: EIO
   std::optional<std::string> kernel_log_ = std::string();   // nullopt: unreadable (EPERM)
   bool privileged_ = true;
@@ -53,9 +49,8 @@ class FakeHost : public Host {
   std::map<std::string, SystemUser> system_users_;
 
   // Records.
-  std::vector<std::string> writes_, removals_, loads_, unloads_;
+  std::vector<std::string> loads_, unloads_;
   std::vector<std::string> groups_created_, members_added_, node_changes_, udev_events_;
-  std::vector<std::string> sweeps_;     // paths beside which stale temporaries were removed
   std::vector<std::string> probed_as_;  // users probe_kvm_as ran as
   int udev_reloads_ = 0;
 
@@ -64,82 +59,23 @@ class FakeHost : public Host {
   ScopeFacts scope() const override { return scope_ ? *scope_ : Host::scope(); }
   const std::string& root() const override { return root_; }
 
-  Result<std::optional<std::string>> read_file(const std::string& path) override {
-    if (auto e = read_errors_.find(path); e != read_errors_.end())
-      return errno_error("cannot read \"" + path + "\"", e->second);
-    auto it = files_.find(path);
-    if (it == files_.end()) return std::optional<std::string>();
-    return std::optional<std::string>(it->second);
-  }
-  // Paths whose replacement or removal is refused, with the refusal (a symlink, a directory).
-  std::map<std::string, std::string> refusals_;
-  Result<bool> write_file(const std::string& path, std::string_view content,
-                          const WriteOptions& options) override {
-    if (auto e = write_errors_.find(path); e != write_errors_.end())
-      return errno_error("cannot write \"" + path + "\"", e->second);
-    if (auto r = can_write(path, options); !r) return r.error();
-    auto it = files_.find(path);
-    if (options.expected &&
-        *options.expected !=
-            (it == files_.end() ? std::nullopt : std::optional<std::string>(it->second)))
-      return Error{ESTALE, "refusing to write \"" + path + "\": it changed since it was read"};
-    if (it != files_.end() && it->second == content) return false;
-    files_[path] = std::string(content);
-    writes_.push_back(path);
-    return true;
-  }
-  // Owner, group and mode of files (absent: root:root 0644).
-  std::map<std::string, FileInfo> file_info_;
-  Result<bool> remove_file(const std::string& path, const Expected& expected) override {
-    if (auto r = can_remove(path); !r) return r.error();
-    auto it = files_.find(path);
-    if (it == files_.end()) return false;
-    if (expected && *expected != it->second)
-      return Error{ESTALE, "refusing to remove \"" + path + "\": it changed since it was read"};
-    files_.erase(it);
-    removals_.push_back(path);
-    return true;
-  }
-  Result<void> can_write(const std::string& path, const WriteOptions&) override {
-    if (auto it = refusals_.find(path); it != refusals_.end()) return Error{EINVAL, it->second};
-    return {};
-  }
-  Result<void> can_remove(const std::string& path) override { return can_write(path, {}); }
-  void remove_stale_temporaries(const std::string& path) override { sweeps_.push_back(path); }
-  Result<FileInfo> stat(const std::string& path) override {
-    FileInfo info;
-    if (files_.count(path)) {
-      info.exists = info.regular = true;
-      info.mode = 0644;
-      if (auto it = file_info_.find(path); it != file_info_.end()) info = it->second;
-    }
-    return info;
-  }
+  TargetFiles& target() override { return target_; }
+  FileTree& kernel() override { return kernel_; }
   bool has_systemd() override { return systemd_; }
-  Result<std::vector<std::string>> list_dir(const std::string& dir) override {
-    std::set<std::string> names;
-    const std::string prefix = dir + "/";
-    for (const auto& [path, content] : files_) {
-      if (!path.starts_with(prefix)) continue;
-      std::string rest = path.substr(prefix.size());
-      names.insert(rest.substr(0, rest.find('/')));
-    }
-    return std::vector<std::string>(names.begin(), names.end());
-  }
 
   // Edits /etc/group like groupadd and usermod do.
   std::map<std::string, std::string> group_errors_;  // group -> what groupadd says when it fails
   Result<void> create_group(const std::string& name, bool system) override {
     if (auto e = group_errors_.find(name); e != group_errors_.end()) return Error{0, e->second};
     groups_created_.push_back(name + (system ? " (system)" : ""));
-    std::string& group = files_["/etc/group"];
+    std::string& group = target_.files["/etc/group"];
     if (!group.empty() && group.back() != '\n') group += '\n';
     group += name + ":x:" + std::to_string(next_gid_--) + ":\n";
     return {};
   }
   Result<void> add_group_member(const std::string& group, const std::string& user) override {
     members_added_.push_back(group + ":" + user);
-    std::string& text = files_["/etc/group"];
+    std::string& text = target_.files["/etc/group"];
     size_t pos = text.find(group + ":");
     while (pos != std::string::npos && pos != 0 && text[pos - 1] != '\n')
       pos = text.find(group + ":", pos + 1);
@@ -150,21 +86,19 @@ class FakeHost : public Host {
     return {};
   }
 
-  std::optional<std::string> read_kernel_file(const std::string& path) override {
-    auto it = kernel_files_.find(path);
-    if (it == kernel_files_.end()) return std::nullopt;
-    return it->second;
-  }
-  bool kernel_path_exists(const std::string& path) override { return kernel_files_.count(path); }
   std::string kernel_release() override { return release_; }
-  std::string cpuid_hypervisor_id() override { return hypervisor_id_; }
-  std::string cpuid_vendor_id() override { return cpuid_vendor_; }
+  CpuidIds cpuid() override { return cpuid_; }
 
-  ModuleFacts module(const std::string& name) override {
+  ModuleFacts module_facts(const std::string& name, bool details) override {
     auto it = modules_.find(name);
-    if (it != modules_.end()) return it->second;
     ModuleFacts m;
     m.name = name;
+    if (it != modules_.end()) m = it->second;
+    if (!details) {
+      m.params.clear();
+      m.refcount = 0;
+      m.holders.clear();
+    }
     return m;
   }
   Result<void> load_module(const std::string& name,
@@ -175,7 +109,7 @@ class FakeHost : public Host {
     if (silent_refusals_.count(name)) return {};
     // The msr driver creates a device file for every CPU.
     if (name == "msr")
-      for (const auto& cpu : kernel_dirs_["/dev/cpu"]) kernel_files_["/dev/cpu/" + cpu + "/msr"];
+      for (const auto& cpu : kernel_.dirs["/dev/cpu"]) kernel_.files["/dev/cpu/" + cpu + "/msr"];
     ModuleFacts& m = modules_[name];
     m.name = name;
     m.state = ModuleState::live;
@@ -186,23 +120,24 @@ class FakeHost : public Host {
   Result<void> unload_module(const std::string& name) override {
     unloads_.push_back(name);
     if (name == "msr")
-      for (const auto& cpu : kernel_dirs_["/dev/cpu"])
-        kernel_files_.erase("/dev/cpu/" + cpu + "/msr");
+      for (const auto& cpu : kernel_.dirs["/dev/cpu"])
+        kernel_.files.erase("/dev/cpu/" + cpu + "/msr");
     modules_[name].state = ModuleState::absent;
     modules_[name].params.clear();
     return {};
   }
-  KvmProbe probe_kvm() override { return probe_; }
-  Result<KvmProbe> probe_kvm_as(const UserAccess& who) override {
+  Result<KvmProbe> kvm_probe(const UserAccess* who) override {
+    if (!who) return probe_;
     if (!privileged_)
-      return Error{EPERM, "cannot probe \"/dev/kvm\" as \"" + who.user + "\": not running as root"};
-    probed_as_.push_back(who.user);
-    if (auto it = probes_as_.find(who.user); it != probes_as_.end()) return it->second;
-    if (!who.can_open) return KvmProbe{.open_errno = who.open_errno ? who.open_errno : EACCES};
+      return Error{EPERM,
+                   "cannot probe \"/dev/kvm\" as \"" + who->user + "\": not running as root"};
+    probed_as_.push_back(who->user);
+    if (auto it = probes_as_.find(who->user); it != probes_as_.end()) return it->second;
+    if (!who->can_open) return KvmProbe{.open_errno = who->open_errno ? who->open_errno : EACCES};
     return probe_;
   }
   Result<std::optional<LogTail>> read_log(const std::string& path, size_t max_bytes) override {
-    auto content = read_file(path);
+    auto content = target_.read(path);
     if (!content) return content.error();
     if (!*content) return std::optional<LogTail>();
     return std::optional<LogTail>(log_tail(**content, max_bytes));
@@ -235,18 +170,9 @@ class FakeHost : public Host {
     if (open_as_result_) return *open_as_result_;
     return Error{EPERM, "not running as root: cannot open \"" + node + "\" as another user"};
   }
-  Result<FileInfo> kernel_stat(const std::string& path) override {
-    auto it = kernel_stats_.find(path);
-    return it == kernel_stats_.end() ? FileInfo{} : it->second;
-  }
-  std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) override {
-    auto it = kernel_dirs_.find(path);
-    if (it == kernel_dirs_.end()) return std::nullopt;
-    return it->second;
-  }
   Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) override {
     const std::string dev = "/dev/cpu/" + std::to_string(cpu) + "/msr";
-    if (!kernel_files_.count(dev)) return errno_error("cannot read \"" + dev + "\"", ENOENT);
+    if (!kernel_.files.count(dev)) return errno_error("cannot read \"" + dev + "\"", ENOENT);
     auto it = msrs_.find({cpu, reg});
     if (it == msrs_.end()) return errno_error("cannot read \"" + dev + "\"", EIO);
     return it->second;

@@ -129,12 +129,12 @@ TEST_CASE("kernel files are read below the kernel root") {
   options.kernel_root = kernel.path();
   auto host = make_linux_host(options);
   CHECK(host->kernel_release() == "6.1.0-27-amd64");
-  CHECK(host->read_kernel_file("/proc/sys/kernel/osrelease") == "6.1.0-27-amd64\n");
-  CHECK_FALSE(host->read_kernel_file("/proc/modules").has_value());
-  CHECK_FALSE(host->read_kernel_file("/sys/module/kvm").has_value());
-  CHECK_FALSE(host->read_kernel_file("/sys/../proc/sys/kernel/osrelease").has_value());
-  CHECK(host->kernel_path_exists("/sys/module/kvm"));
-  CHECK_FALSE(host->kernel_path_exists("/sys/module/kvm_intel"));
+  CHECK(host->kernel().read_or_absent("/proc/sys/kernel/osrelease") == "6.1.0-27-amd64\n");
+  CHECK_FALSE(host->kernel().read_or_absent("/proc/modules").has_value());
+  CHECK_FALSE(host->kernel().read_or_absent("/sys/module/kvm").has_value());
+  CHECK_FALSE(host->kernel().read_or_absent("/sys/../proc/sys/kernel/osrelease").has_value());
+  CHECK(host->kernel().exists("/sys/module/kvm"));
+  CHECK_FALSE(host->kernel().exists("/sys/module/kvm_intel"));
 }
 
 TEST_CASE("module facts come from /sys alone on a kernel without loadable-module support") {

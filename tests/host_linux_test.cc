@@ -54,8 +54,8 @@ TEST_CASE("write_file creates the file with the exact content and mode whatever 
   auto host = host_at(root.path());
   {
     UmaskGuard mask(077);
-    auto wrote = host->write_file("/etc/modprobe.d/kvm.conf", "options kvm_intel nested=1\n",
-                                  {.mode = 0644});
+    auto wrote = host->target().write("/etc/modprobe.d/kvm.conf", "options kvm_intel nested=1\n",
+                                      {.mode = 0644});
     REQUIRE_MESSAGE(wrote, why(wrote));
     CHECK(*wrote);
   }
@@ -66,7 +66,7 @@ TEST_CASE("write_file creates the file with the exact content and mode whatever 
   CHECK(lstat_of(root / "/etc/modprobe.d/kvm.conf").st_uid == geteuid());
   {
     UmaskGuard mask(0);
-    auto wrote = host->write_file("/etc/secret", "x", {.mode = 0600});
+    auto wrote = host->target().write("/etc/secret", "x", {.mode = 0600});
     REQUIRE_MESSAGE(wrote, why(wrote));
   }
   CHECK((lstat_of(root / "/etc/secret").st_mode & 07777) == 0600);
@@ -78,12 +78,12 @@ TEST_CASE("write_file with the same content returns false and keeps the mtime") 
   TempRoot root;
   auto host = host_at(root.path());
   const std::string file = root / "/etc/modules";
-  REQUIRE(*host->write_file("/etc/modules", "kvm\n", {.mode = 0644}));
+  REQUIRE(*host->target().write("/etc/modules", "kvm\n", {.mode = 0644}));
   const timespec old_times[2] = {{978307200, 123}, {978307200, 456}};
   REQUIRE(utimensat(AT_FDCWD, file.c_str(), old_times, AT_SYMLINK_NOFOLLOW) == 0);
   const ino_t inode = lstat_of(file).st_ino;
 
-  auto again = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
+  auto again = host->target().write("/etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_MESSAGE(again, why(again));
   CHECK_FALSE(*again);
   const struct stat st = lstat_of(file);
@@ -91,7 +91,7 @@ TEST_CASE("write_file with the same content returns false and keeps the mtime") 
   CHECK(st.st_mtim.tv_nsec == 456);
   CHECK(st.st_ino == inode);
 
-  auto info = host->stat("/etc/modules");
+  auto info = host->target().stat("/etc/modules");
   REQUIRE(info);
   CHECK(info->mtime_ns == 978307200LL * 1000000000LL + 456);
 }
@@ -103,7 +103,7 @@ TEST_CASE("write_file with different content replaces the file and takes the new
   put(root / "/etc/modules", "loop\n", 0600);
   const ino_t inode = lstat_of(root / "/etc/modules").st_ino;
 
-  auto wrote = host->write_file("/etc/modules", "loop\nkvm\n", {.mode = 0644});
+  auto wrote = host->target().write("/etc/modules", "loop\nkvm\n", {.mode = 0644});
   REQUIRE_MESSAGE(wrote, why(wrote));
   CHECK(*wrote);
   CHECK(get(root / "/etc/modules") == "loop\nkvm\n");
@@ -113,11 +113,11 @@ TEST_CASE("write_file with different content replaces the file and takes the new
   CHECK(temporaries(root / "/etc").empty());
 
   // A shorter content of the same prefix is a change too.
-  CHECK(*host->write_file("/etc/modules", "loop\n", {.mode = 0644}));
+  CHECK(*host->target().write("/etc/modules", "loop\n", {.mode = 0644}));
   CHECK(get(root / "/etc/modules") == "loop\n");
-  CHECK(*host->write_file("/etc/modules", "", {.mode = 0644}));
+  CHECK(*host->target().write("/etc/modules", "", {.mode = 0644}));
   CHECK(get(root / "/etc/modules").empty());
-  CHECK_FALSE(*host->write_file("/etc/modules", "", {.mode = 0644}));
+  CHECK_FALSE(*host->target().write("/etc/modules", "", {.mode = 0644}));
 }
 
 TEST_CASE("write_file refuses a symlink at the target and leaves its target alone") {
@@ -128,7 +128,7 @@ TEST_CASE("write_file refuses a symlink at the target and leaves its target alon
   put(outside / "/victim", "precious\n");
   REQUIRE(symlink((outside / "/victim").c_str(), (root / "/etc/modules").c_str()) == 0);
 
-  auto wrote = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
+  auto wrote = host->target().write("/etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message ==
         "refusing to write \"" + (root / "/etc/modules") + "\": it is a symbolic link");
@@ -143,7 +143,7 @@ TEST_CASE("write_file refuses a symlinked directory inside the root") {
   auto host = host_at(root.path());
   REQUIRE(symlink(outside.path().c_str(), (root / "/etc").c_str()) == 0);
 
-  auto wrote = host->write_file("/etc/modprobe.d/kvm.conf", "x\n", {.mode = 0644});
+  auto wrote = host->target().write("/etc/modprobe.d/kvm.conf", "x\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/modprobe.d/kvm.conf") +
                                      "\": \"" + (root / "/etc") + "\" is a symbolic link");
@@ -155,13 +155,13 @@ TEST_CASE("write_file refuses a target that is a directory, and a non-directory 
   auto host = host_at(root.path());
   make_dir(root / "/etc");
   make_dir(root / "/etc/modules");
-  auto wrote = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
+  auto wrote = host->target().write("/etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message ==
         "refusing to write \"" + (root / "/etc/modules") + "\": it is a directory");
 
   put(root / "/etc/file", "x");
-  wrote = host->write_file("/etc/file/inner", "kvm\n", {.mode = 0644});
+  wrote = host->target().write("/etc/file/inner", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/file/inner") + "\": \"" +
                                      (root / "/etc/file") + "\" is not a directory");
@@ -171,7 +171,7 @@ TEST_CASE("write_file refuses a directory that others can write to") {
   TempRoot root;
   auto host = host_at(root.path());
   make_dir(root / "/etc", 0777);
-  auto wrote = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
+  auto wrote = host->target().write("/etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/modules") +
                                      "\": directory \"" + (root / "/etc") +
@@ -180,7 +180,7 @@ TEST_CASE("write_file refuses a directory that others can write to") {
 
   // The sticky bit keeps others from replacing what is ours, as in /run/lock.
   REQUIRE(chmod((root / "/etc").c_str(), 01777) == 0);
-  auto sticky = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
+  auto sticky = host->target().write("/etc/modules", "kvm\n", {.mode = 0644});
   CHECK_MESSAGE(sticky, why(sticky));
 }
 
@@ -190,7 +190,7 @@ TEST_CASE("write_file refuses a directory owned by another user" * doctest::skip
   auto host = host_at(root.path());
   make_dir(root / "/etc");
   REQUIRE(chown((root / "/etc").c_str(), 12345, 0) == 0);
-  auto wrote = host->write_file("/etc/modules", "kvm\n", {.mode = 0644});
+  auto wrote = host->target().write("/etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(wrote);
   CHECK(wrote.error().message == "refusing to write \"" + (root / "/etc/modules") +
                                      "\": directory \"" + (root / "/etc") +
@@ -200,17 +200,17 @@ TEST_CASE("write_file refuses a directory owned by another user" * doctest::skip
 TEST_CASE("write_file rejects relative paths and \"..\"") {
   TempRoot root;
   auto host = host_at(root.path());
-  auto relative = host->write_file("etc/modules", "kvm\n", {.mode = 0644});
+  auto relative = host->target().write("etc/modules", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(relative);
   CHECK(relative.error().message == "invalid path \"etc/modules\": not absolute");
 
-  auto dotdot = host->write_file("/etc/../../escape", "kvm\n", {.mode = 0644});
+  auto dotdot = host->target().write("/etc/../../escape", "kvm\n", {.mode = 0644});
   REQUIRE_FALSE(dotdot);
   CHECK(dotdot.error().message ==
         "invalid path \"" + (root / "/etc/../../escape") + "\": \"..\" components are not allowed");
-  CHECK_FALSE(host->read_file("/etc/../x"));
-  CHECK_FALSE(host->remove_file("../x", std::nullopt));
-  CHECK_FALSE(host->stat("/.."));
+  CHECK_FALSE(host->target().read("/etc/../x"));
+  CHECK_FALSE(host->target().remove("../x", std::nullopt));
+  CHECK_FALSE(host->target().stat("/.."));
 }
 
 TEST_CASE("write_file removes temporaries left by a killed run but not one being written") {
@@ -223,11 +223,11 @@ TEST_CASE("write_file removes temporaries left by a killed run but not one being
   REQUIRE(busy.valid());
   REQUIRE(flock(busy.get(), LOCK_EX) == 0);
 
-  REQUIRE(*host->write_file("/etc/modules", "kvm\n", {.mode = 0644}));
+  REQUIRE(*host->target().write("/etc/modules", "kvm\n", {.mode = 0644}));
   CHECK(temporaries(root / "/etc") == std::vector<std::string>{".kvmprov.Busy00"});
 
   busy.reset();
-  REQUIRE(*host->write_file("/etc/modules", "kvm\nvhost_net\n", {.mode = 0644}));
+  REQUIRE(*host->target().write("/etc/modules", "kvm\nvhost_net\n", {.mode = 0644}));
   CHECK(temporaries(root / "/etc").empty());
 }
 
@@ -290,24 +290,24 @@ TEST_CASE("write_file on a read-only filesystem fails naming the path and keeps 
 TEST_CASE("remove_file removes files and symlinks, never their targets or directories") {
   TempRoot root;
   auto host = host_at(root.path());
-  CHECK_FALSE(*host->remove_file("/etc/modules", std::nullopt));
+  CHECK_FALSE(*host->target().remove("/etc/modules", std::nullopt));
   make_dir(root / "/etc");
-  CHECK_FALSE(*host->remove_file("/etc/modules", std::nullopt));
+  CHECK_FALSE(*host->target().remove("/etc/modules", std::nullopt));
 
   put(root / "/etc/modules", "kvm\n");
-  auto removed = host->remove_file("/etc/modules", std::nullopt);
+  auto removed = host->target().remove("/etc/modules", std::nullopt);
   REQUIRE_MESSAGE(removed, why(removed));
   CHECK(*removed);
   CHECK_FALSE(exists(root / "/etc/modules"));
 
   put(root / "/etc/real", "keep\n");
   REQUIRE(symlink("/etc/real", (root / "/etc/link").c_str()) == 0);
-  CHECK(*host->remove_file("/etc/link", std::nullopt));
+  CHECK(*host->target().remove("/etc/link", std::nullopt));
   CHECK_FALSE(exists(root / "/etc/link"));
   CHECK(get(root / "/etc/real") == "keep\n");
 
   make_dir(root / "/etc/dir");
-  auto dir = host->remove_file("/etc/dir", std::nullopt);
+  auto dir = host->target().remove("/etc/dir", std::nullopt);
   REQUIRE_FALSE(dir);
   CHECK(dir.error().message ==
         "refusing to remove \"" + (root / "/etc/dir") + "\": it is a directory");
@@ -317,14 +317,14 @@ TEST_CASE("remove_file removes files and symlinks, never their targets or direct
 TEST_CASE("read_file reads regular files and resolves symlinks inside the root") {
   TempRoot root;
   auto host = host_at(root.path());
-  auto absent = host->read_file("/etc/modules");
+  auto absent = host->target().read("/etc/modules");
   REQUIRE(absent);
   CHECK_FALSE(absent->has_value());
 
   make_dir(root / "/etc");
   put(root / "/etc/real", "inside\n");
   REQUIRE(symlink("/etc/real", (root / "/etc/modules").c_str()) == 0);
-  auto through = host->read_file("/etc/modules");
+  auto through = host->target().read("/etc/modules");
   REQUIRE_MESSAGE(through, why(through));
   CHECK(through->value_or("") == "inside\n");
 
@@ -332,12 +332,12 @@ TEST_CASE("read_file reads regular files and resolves symlinks inside the root")
   REQUIRE(symlink("/etc/passwd", (root / "/etc/absolute").c_str()) == 0);
   REQUIRE(symlink("../../../../../../../etc/passwd", (root / "/etc/climbing").c_str()) == 0);
   for (const char* link : {"/etc/absolute", "/etc/climbing"}) {
-    auto escaped = host->read_file(link);
+    auto escaped = host->target().read(link);
     REQUIRE(escaped);
     CHECK_FALSE(escaped->has_value());
   }
 
-  auto dir = host->read_file("/etc");
+  auto dir = host->target().read("/etc");
   REQUIRE_FALSE(dir);
   CHECK(dir.error().message == "cannot read \"" + (root / "/etc") + "\": Is a directory");
 }
@@ -345,19 +345,19 @@ TEST_CASE("read_file reads regular files and resolves symlinks inside the root")
 TEST_CASE("stat reports symlinks, directories and character devices without following") {
   TempRoot root;
   auto host = host_at(root.path());
-  auto absent = host->stat("/dev/kvm");
+  auto absent = host->target().stat("/dev/kvm");
   REQUIRE(absent);
   CHECK_FALSE(absent->exists);
 
   make_dir(root / "/etc");
   REQUIRE(symlink("/nowhere", (root / "/etc/link").c_str()) == 0);
-  auto link = host->stat("/etc/link");
+  auto link = host->target().stat("/etc/link");
   REQUIRE(link);
   CHECK(link->exists);
   CHECK(link->symlink);
   CHECK_FALSE(link->regular);
 
-  auto etc = host->stat("/etc");
+  auto etc = host->target().stat("/etc");
   REQUIRE(etc);
   CHECK(etc->directory);
   CHECK(etc->mode == 0755);
@@ -370,7 +370,7 @@ TEST_CASE("stat reports symlinks, directories and character devices without foll
   REQUIRE(mknod((root / "/dev/kvm").c_str(), S_IFCHR | 0600, makedev(10, 232)) == 0);
   REQUIRE(chmod((root / "/dev/kvm").c_str(), 0660) == 0);
   REQUIRE(chown((root / "/dev/kvm").c_str(), 0, 36) == 0);
-  auto kvm = host->stat("/dev/kvm");
+  auto kvm = host->target().stat("/dev/kvm");
   REQUIRE(kvm);
   CHECK(kvm->exists);
   CHECK(kvm->char_device);

@@ -120,5 +120,10 @@ for f in "${cc[@]}"; do
   [ -z "$hits" ] && ok || bad "$f splits lines or measures edit distance itself (use util/text.h): $hits"
 done
 
+# 8. A narrow seam: Host declares at most 29 virtual methods (files are read and written through
+# its two FileTree views, not through methods of its own).
+host_virtuals=$(sed -n '/^class Host {/,/^};/p' src/host.h | grep -cE '^\s*virtual [^~]')
+[ "$host_virtuals" -le 29 ] && ok || bad "src/host.h: Host declares $host_virtuals virtual methods (at most 29: group new verbs under an existing one or a view)"
+
 echo "layout: $pass passed, $fail failed"
 [ "$fail" = 0 ]

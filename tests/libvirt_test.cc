@@ -373,15 +373,15 @@ Result<LibvirtFacts> no_library(const std::string&, const std::string&) {
 
 TEST_CASE("inputs are read through the Host: daemons, sockets, emulator, qemu.conf, access") {
   test::FakeHost host;
-  host.files_["/usr/sbin/libvirtd"] = "";
-  host.files_["/run/libvirt/libvirt-sock-ro"] = "";
-  host.files_["/usr/bin/qemu-system-x86_64"] = "";
-  host.files_["/etc/libvirt/qemu.conf"] = "user = \"qemu\"\ngroup = \"qemu\"\n";
+  host.target_.files["/usr/sbin/libvirtd"] = "";
+  host.target_.files["/run/libvirt/libvirt-sock-ro"] = "";
+  host.target_.files["/usr/bin/qemu-system-x86_64"] = "";
+  host.target_.files["/etc/libvirt/qemu.conf"] = "user = \"qemu\"\ngroup = \"qemu\"\n";
   FileInfo node;
   node.exists = node.char_device = true;
   node.gid = 103;
   node.mode = 0660;
-  host.kernel_stats_["/dev/kvm"] = node;
+  host.kernel_.infos["/dev/kvm"] = node;
   host.group_names_[103] = "kvm";
   UserAccess qemu;
   qemu.user = "qemu";
@@ -421,7 +421,7 @@ TEST_CASE("inputs are read through the Host: daemons, sockets, emulator, qemu.co
   CHECK(diagnose_libvirt(in).reason == "libvirt-not-installed");
 
   // No qemu.conf: Debian's defaults.
-  host.files_.erase("/etc/libvirt/qemu.conf");
+  host.target_.files.erase("/etc/libvirt/qemu.conf");
   in = gather_libvirt_inputs(host, "x86_64", true, "ok", fake_query);
   CHECK(in.qemu_user.user == "libvirt-qemu");
   CHECK(in.qemu_user_detail == "unknown user \"libvirt-qemu\"");
@@ -430,10 +430,10 @@ TEST_CASE("inputs are read through the Host: daemons, sockets, emulator, qemu.co
 
 TEST_CASE("check's libvirt item: the running kernel's architecture, asked with the verdict") {
   test::FakeHost host;
-  host.files_["/usr/sbin/libvirtd"] = "";
-  host.files_["/run/libvirt/libvirt-sock-ro"] = "";
+  host.target_.files["/usr/sbin/libvirtd"] = "";
+  host.target_.files["/run/libvirt/libvirt-sock-ro"] = "";
   CHECK(libvirt_arch(host) == "x86_64");  // no /proc/sys/kernel/arch: the build's
-  host.kernel_files_["/proc/sys/kernel/arch"] = "aarch64\n";
+  host.kernel_.files["/proc/sys/kernel/arch"] = "aarch64\n";
   CHECK(libvirt_arch(host) == "aarch64");
   // libvirt has no emulator for it: the missing package is named.
   LibvirtQuery no_guest = [](const std::string&, const std::string& arch) -> Result<LibvirtFacts> {

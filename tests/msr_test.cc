@@ -72,7 +72,7 @@ TEST_CASE("LinuxHost reads MSRs at their offset on each CPU below the kernel roo
   auto v1 = host->read_msr(1, kMsrVmCr);
   REQUIRE(v1);
   CHECK(*v1 == 0x18);
-  CHECK(host->list_kernel_dir("/dev/cpu") == std::vector<std::string>{"0", "1"});
+  CHECK(*host->kernel().list("/dev/cpu") == std::vector<std::string>{"0", "1"});
   auto missing = host->read_msr(2, kMsrFeatureControl);
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code == ENOENT);

@@ -344,7 +344,8 @@ TEST_CASE("a shared file keeps owner, group and mode, and the same bytes are lef
   REQUIRE(::stat(path.c_str(), &before) == 0);
 
   auto host = make_linux_host({.root = root});
-  auto r = host->write_file("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n", {.keep_owner = true});
+  auto r =
+      host->target().write("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n", {.keep_owner = true});
   REQUIRE(r);
   CHECK(*r);
   struct stat after {};
@@ -354,11 +355,11 @@ TEST_CASE("a shared file keeps owner, group and mode, and the same bytes are lef
   CHECK(after.st_uid == uid);
   CHECK(test::slurp(path) == "[libvirt]\nvirt_type = kvm\n");
   auto same =
-      host->write_file("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n", {.keep_owner = true});
+      host->target().write("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n", {.keep_owner = true});
   REQUIRE(same);
   CHECK_FALSE(*same);
   // A shared file that does not exist yet (/etc/modules) is created as kvmprov's own would be.
-  auto created = host->write_file("/etc/other.conf", "x", {.mode = 0644, .keep_owner = true});
+  auto created = host->target().write("/etc/other.conf", "x", {.mode = 0644, .keep_owner = true});
   REQUIRE(created);
   CHECK(*created);
   struct stat made {};

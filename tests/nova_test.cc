@@ -37,8 +37,8 @@ const std::string kConf = "/etc/nova/nova.conf";
 
 FakeHost nova_host() {
   FakeHost h;
-  h.files_[kConf] = "[DEFAULT]\n#compute_driver = <None>\n\n[libvirt]\n#virt_type = kvm\n";
-  h.kernel_files_["/proc/cpuinfo"] =
+  h.target_.files[kConf] = "[DEFAULT]\n#compute_driver = <None>\n\n[libvirt]\n#virt_type = kvm\n";
+  h.kernel_.files["/proc/cpuinfo"] =
       "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 pni sse4_1 sse4_2 vmx\n\n"
       "processor\t: 1\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 pni sse4_1 vmx lahf_lm\n\n";
   return h;
@@ -46,7 +46,7 @@ FakeHost nova_host() {
 
 TEST_CASE("cpuinfo flags are the ones every CPU has") {
   FakeHost h = nova_host();
-  CpuFacts cpu = parse_cpuinfo(*h.read_kernel_file("/proc/cpuinfo"));
+  CpuFacts cpu = parse_cpuinfo(*h.kernel().read_or_absent("/proc/cpuinfo"));
   CHECK(cpu.flags == std::set<std::string>{"fpu", "sse2", "pni", "sse4_1", "vmx"});
 }
 
@@ -93,7 +93,7 @@ TEST_CASE("virt_type auto: kvm when check says usable, qemu with the reason othe
 
 TEST_CASE("virt_type auto with the modules about to be loaded: kvm, unless a load fails") {
   FakeHost h = nova_host();
-  h.kernel_files_["/proc/modules"] = "";
+  h.kernel_.files["/proc/modules"] = "";
   h.available("kvm");
   h.available("kvm_intel");
   Profile p = nova_profile({});
@@ -106,7 +106,7 @@ TEST_CASE("virt_type auto with the modules about to be loaded: kvm, unless a loa
   h.load_errors_["kvm_intel"] = EPERM;
   check_action(apply_plan(h, plan), "file:" + kConf, Status::failed,
                "not done: it depends on \"module:kvm_intel\", which failed");
-  CHECK(h.writes_.empty());
+  CHECK(h.target_.writes.empty());
 }
 
 TEST_CASE("under --root auto assumes kvm unless --fact kvm_usable=false") {
@@ -124,19 +124,20 @@ TEST_CASE("under --root auto assumes kvm unless --fact kvm_usable=false") {
 
 TEST_CASE("a missing nova.conf is pending, never created") {
   FakeHost h = nova_host();
-  h.files_.clear();
+  h.target_.files.clear();
   Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
   Facts f = observe(h, p);
   check_action(apply_plan(h, make_plan(p, f, {.live = true})), "file:" + kConf, Status::pending,
                "nova.conf not found: install nova-compute first, then run again");
-  CHECK(h.writes_.empty());
+  CHECK(h.target_.writes.empty());
 }
 
 TEST_CASE("custom CPU models: checked against the map and this CPU") {
   FakeHost h = nova_host();
   for (const char* name :
        {"index.xml", "x86_features.xml", "x86_Penryn.xml", "x86_Nehalem.xml", "x86_Westmere.xml"})
-    h.files_[std::string(kCpuMapDir) + "/" + name] = test::slurp(kData + "/cpu_map/modern/" + name);
+    h.target_.files[std::string(kCpuMapDir) + "/" + name] =
+        test::slurp(kData + "/cpu_map/modern/" + name);
   NovaSpec spec{.virt_type = NovaVirtType::qemu, .cpu_mode = NovaCpuMode::custom};
   spec.cpu_models = {"Penryn"};
   Profile p = nova_profile(spec);
@@ -169,7 +170,7 @@ TEST_CASE("host-passthrough warns about live migration; legacy names on request"
   Profile p = nova_profile({.virt_type = NovaVirtType::kvm,
                             .cpu_mode = NovaCpuMode::host_passthrough,
                             .legacy_option_names = true});
-  h.files_[kConf] = "[libvirt]\ncpu_model = Nehalem\ncpu_models = Nehalem\n";
+  h.target_.files[kConf] = "[libvirt]\ncpu_model = Nehalem\ncpu_models = Nehalem\n";
   Facts f = observe(h, p);
   Plan plan = make_plan(p, f, {.live = true});
   CHECK(find(plan.actions, "nova:cpu_mode")->detail.find("live migration") != std::string::npos);
@@ -178,10 +179,10 @@ TEST_CASE("host-passthrough warns about live migration; legacy names on request"
         "compute_driver = libvirt.LibvirtDriver\nlibvirt_type = kvm\n"
         "libvirt_cpu_mode = host-passthrough\n");
   apply_plan(h, plan);
-  h.writes_.clear();
+  h.target_.writes.clear();
   auto again = apply_plan(h, make_plan(p, observe(h, p), {.live = true}));
   CHECK(find(again, "file:" + kConf)->status == Status::unchanged);
-  CHECK(h.writes_.empty());
+  CHECK(h.target_.writes.empty());
 }
 
 // /etc/nova/nova-compute.conf as Debian's nova-compute-kvm ships it (2:26.2.2-1~deb12u5).
@@ -196,8 +197,8 @@ const std::string kKvmComputeConf =
 std::optional<std::string> effective(const FakeHost& h, const std::vector<std::string>& files,
                                      const std::string& section, const std::string& key) {
   for (auto it = files.rbegin(); it != files.rend(); ++it) {
-    auto f = h.files_.find(*it);
-    if (f == h.files_.end()) continue;
+    auto f = h.target_.files.find(*it);
+    if (f == h.target_.files.end()) continue;
     if (auto v = ini_get(f->second, section, key)) return v;
   }
   return std::nullopt;
@@ -216,18 +217,18 @@ std::vector<Action> converge(FakeHost& h, const Profile& p, bool kvm_usable) {
     CAPTURE(s.key);
     CHECK(effective(h, f.nova.config_files, s.section, s.key) == s.value);
   }
-  h.writes_.clear();
+  h.target_.writes.clear();
   Facts again = observe(h, p);
   again.nova.kvm = f.nova.kvm;
   for (const auto& a : apply_plan(h, make_plan(p, again, {.live = true})))
     if (a.kind == ActionKind::write_file) CHECK(a.status == Status::unchanged);
-  CHECK(h.writes_.empty());
+  CHECK(h.target_.writes.empty());
   return plan.actions;
 }
 
 TEST_CASE("nova-compute.conf decides virt_type on Debian: it is corrected where it wins") {
   FakeHost h = nova_host();
-  h.files_[kComputeConf] = kKvmComputeConf;
+  h.target_.files[kComputeConf] = kKvmComputeConf;
   Profile p = nova_profile({});
   std::vector<Action> actions = converge(h, p, false);
   const Action* conf = find(actions, "file:" + kConf);
@@ -235,12 +236,12 @@ TEST_CASE("nova-compute.conf decides virt_type on Debian: it is corrected where 
   REQUIRE(conf);
   REQUIRE(compute);
   // The package's file keeps every other byte; virt_type is set where nova-compute reads it.
-  CHECK(h.files_[kComputeConf] ==
+  CHECK(h.target_.files[kComputeConf] ==
         "[DEFAULT]\ncompute_driver=libvirt.LibvirtDriver\nneutron_ovs_bridge=br-int\n[libvirt]\n"
         "virt_type=qemu\nvif_driver=nova.virt.libvirt.vif.LibvirtGenericVIFDriver\n"
         "use_virtio_for_bridges=true\n# This may be needed for \n#cpu_mode=host-passthrough\n");
   // nova.conf gets only what no later file sets.
-  CHECK(h.files_[kConf] ==
+  CHECK(h.target_.files[kConf] ==
         "[DEFAULT]\n#compute_driver = <None>\n\n[libvirt]\ncpu_mode = host-model\n#virt_type = "
         "kvm\n");
   CHECK(compute->status == Status::changed);
@@ -279,20 +280,20 @@ TEST_CASE("nova-compute.conf decides virt_type on Debian: it is corrected where 
 
   // And back to kvm when KVM works: the same line again.
   converge(h, p, true);
-  CHECK(h.files_[kComputeConf] == kKvmComputeConf);
+  CHECK(h.target_.files[kComputeConf] == kKvmComputeConf);
 }
 
 TEST_CASE("a later [LIBVIRT] is [libvirt] to nova: its line is the one converged") {
   FakeHost h = nova_host();
-  h.files_[kConf] = "[libvirt]\nvirt_type = qemu\n";
-  h.files_[kComputeConf] = "[LIBVIRT]\nvirt_type = kvm\n";
+  h.target_.files[kConf] = "[libvirt]\nvirt_type = qemu\n";
+  h.target_.files[kComputeConf] = "[LIBVIRT]\nvirt_type = kvm\n";
   Profile p = nova_profile({});
   std::vector<Action> actions = converge(h, p, false);
-  CHECK(h.files_[kComputeConf] == "[LIBVIRT]\nvirt_type = qemu\n");
+  CHECK(h.target_.files[kComputeConf] == "[LIBVIRT]\nvirt_type = qemu\n");
   CHECK(find(actions, "file:" + kComputeConf)->nova.decides ==
         std::vector<std::string>{"[libvirt] virt_type"});
   // The shadowed line in nova.conf is left as it is: nova-compute does not read it.
-  CHECK(h.files_[kConf] ==
+  CHECK(h.target_.files[kConf] ==
         "[libvirt]\ncpu_mode = host-model\nvirt_type = qemu\n\n[DEFAULT]\ncompute_driver = "
         "libvirt.LibvirtDriver\n");
 }
@@ -307,11 +308,11 @@ TEST_CASE("a missing later file is skipped; only the files nova reads get action
   CHECK(find(plan.actions, "file:" + kConf)->status == Status::changed);
   CHECK_FALSE(find(plan.actions, "file:" + kComputeConf));
   // A file that neither changes nor decides a key is not listed.
-  h.files_[kComputeConf] = "[DEFAULT]\ndebug = true\n";
+  h.target_.files[kComputeConf] = "[DEFAULT]\ndebug = true\n";
   f = observe(h, p);
   CHECK_FALSE(find(make_plan(p, f, {.live = true}).actions, "file:" + kComputeConf));
   // Without a verdict only nova.conf is shown, pending: which file changes is not known yet.
-  h.files_[kComputeConf] = kKvmComputeConf;
+  h.target_.files[kComputeConf] = kKvmComputeConf;
   p.nova->virt_type = NovaVirtType::automatic;
   plan = make_plan(p, observe(h, p), {.live = true});
   CHECK(find(plan.actions, "file:" + kConf)->status == Status::pending);
@@ -322,11 +323,11 @@ TEST_CASE(
     "config directories: *.conf sorted; read before the files on Debian, after when listed so") {
   const std::string d = "/etc/nova/nova.conf.d";
   FakeHost h = nova_host();
-  h.files_[kConf] = "[libvirt]\nvirt_type = qemu\n";
-  h.files_[d + "/20-b.conf"] = "[libvirt]\nvirt_type = lxc\n";
-  h.files_[d + "/10-a.conf"] = "[libvirt]\ncpu_mode = none\n";
-  h.files_[d + "/.hidden.conf"] = "[libvirt]\ncpu_mode = custom\n";  // glob leaves it out
-  h.files_[d + "/30-c.conf.dpkg-old"] = "[libvirt]\ncpu_mode = custom\n";
+  h.target_.files[kConf] = "[libvirt]\nvirt_type = qemu\n";
+  h.target_.files[d + "/20-b.conf"] = "[libvirt]\nvirt_type = lxc\n";
+  h.target_.files[d + "/10-a.conf"] = "[libvirt]\ncpu_mode = none\n";
+  h.target_.files[d + "/.hidden.conf"] = "[libvirt]\ncpu_mode = custom\n";  // glob leaves it out
+  h.target_.files[d + "/30-c.conf.dpkg-old"] = "[libvirt]\ncpu_mode = custom\n";
 
   // Debian: oslo.config's default directories, then --config-file nova.conf, nova-compute.conf.
   Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
@@ -334,40 +335,40 @@ TEST_CASE(
   CHECK(f.nova.config_files ==
         std::vector<std::string>{d + "/10-a.conf", d + "/20-b.conf", kConf, kComputeConf});
   std::vector<Action> actions = converge(h, p, true);
-  CHECK(h.files_[kConf] ==
+  CHECK(h.target_.files[kConf] ==
         "[libvirt]\nvirt_type = kvm\n\n[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver\n");
   // cpu_mode is set only in 10-a.conf: it decides there. 20-b.conf's virt_type is shadowed.
-  CHECK(h.files_[d + "/10-a.conf"] == "[libvirt]\ncpu_mode = host-model\n");
-  CHECK(h.files_[d + "/20-b.conf"] == "[libvirt]\nvirt_type = lxc\n");
+  CHECK(h.target_.files[d + "/10-a.conf"] == "[libvirt]\ncpu_mode = host-model\n");
+  CHECK(h.target_.files[d + "/20-b.conf"] == "[libvirt]\nvirt_type = lxc\n");
   CHECK_FALSE(find(actions, "file:" + d + "/20-b.conf"));
   CHECK(find(actions, "file:" + d + "/10-a.conf")->nova.decides ==
         std::vector<std::string>{"[libvirt] cpu_mode"});
 
   // --config-dir after the files: the directory's files win, so they are the ones changed.
   h = nova_host();
-  h.files_[kConf] = "[libvirt]\nvirt_type = qemu\n";
-  h.files_[d + "/20-b.conf"] = "[libvirt]\nvirt_type = lxc\n";
-  h.files_[d + "/10-a.conf"] = "[libvirt]\nvirt_type = qemu\n";
+  h.target_.files[kConf] = "[libvirt]\nvirt_type = qemu\n";
+  h.target_.files[d + "/20-b.conf"] = "[libvirt]\nvirt_type = lxc\n";
+  h.target_.files[d + "/10-a.conf"] = "[libvirt]\nvirt_type = qemu\n";
   p.nova->config = {kConf, d + "/"};
   CHECK(observe(h, p).nova.config_files ==
         std::vector<std::string>{kConf, d + "/10-a.conf", d + "/20-b.conf"});
   actions = converge(h, p, true);
-  CHECK(h.files_[d + "/20-b.conf"] == "[libvirt]\nvirt_type = kvm\n");
-  CHECK(h.files_[d + "/10-a.conf"] == "[libvirt]\nvirt_type = qemu\n");
+  CHECK(h.target_.files[d + "/20-b.conf"] == "[libvirt]\nvirt_type = kvm\n");
+  CHECK(h.target_.files[d + "/10-a.conf"] == "[libvirt]\nvirt_type = qemu\n");
   CHECK(find(actions, "file:" + d + "/20-b.conf")->nova.decides ==
         std::vector<std::string>{"[libvirt] virt_type"});
 }
 
 TEST_CASE("a key nova must not read goes from every file that sets it") {
   FakeHost h = nova_host();
-  h.files_[kConf] = "[libvirt]\ncpu_mode = custom\ncpu_models = Nehalem\n";
-  h.files_[kComputeConf] = "[Libvirt]\ncpu_model = Penryn\n";
+  h.target_.files[kConf] = "[libvirt]\ncpu_mode = custom\ncpu_models = Nehalem\n";
+  h.target_.files[kComputeConf] = "[Libvirt]\ncpu_model = Penryn\n";
   Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
   std::vector<Action> actions = converge(h, p, true);
-  CHECK(h.files_[kComputeConf] == "[Libvirt]\n");
+  CHECK(h.target_.files[kComputeConf] == "[Libvirt]\n");
   CHECK(find(actions, "file:" + kComputeConf)->detail ==
         "update: removes [libvirt] cpu_model; owner, group and mode kept");
-  CHECK(h.files_[kConf].find("cpu_models") == std::string::npos);
+  CHECK(h.target_.files[kConf].find("cpu_models") == std::string::npos);
 }
 
 TEST_CASE("RDO: nova-dist.conf under /usr is read and never written") {
@@ -375,19 +376,20 @@ TEST_CASE("RDO: nova-dist.conf under /usr is read and never written") {
   const std::string dist_text =
       "[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver\n[libvirt]\nvirt_type = qemu\n";
   FakeHost h = nova_host();
-  h.files_[dist] = dist_text;
-  h.files_[kConf] = "[DEFAULT]\n";
+  h.target_.files[dist] = dist_text;
+  h.target_.files[kConf] = "[DEFAULT]\n";
   Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
   p.nova->config = {dist, kConf, "/etc/nova/nova.conf.d/"};
   std::vector<Action> actions = converge(h, p, true);
-  CHECK(h.files_[dist] == dist_text);
+  CHECK(h.target_.files[dist] == dist_text);
   // Its compute_driver is right and decides; its virt_type is overridden from nova.conf.
   CHECK(find(actions, "file:" + dist)->status == Status::unchanged);
   CHECK(find(actions, "file:" + dist)->detail == "up to date: decides [DEFAULT] compute_driver");
-  CHECK(h.files_[kConf] == "[DEFAULT]\n\n[libvirt]\nvirt_type = kvm\ncpu_mode = host-model\n");
+  CHECK(h.target_.files[kConf] ==
+        "[DEFAULT]\n\n[libvirt]\nvirt_type = kvm\ncpu_mode = host-model\n");
 
   // Read after nova.conf, a file under /usr that decides cannot be corrected: the plan says so.
-  h.files_[kConf] = "[DEFAULT]\n";
+  h.target_.files[kConf] = "[DEFAULT]\n";
   p.nova->config = {kConf, dist};
   Plan plan = make_plan(p, observe(h, p), {.live = true});
   const Action* late = find(plan.actions, "file:" + dist);
@@ -396,7 +398,7 @@ TEST_CASE("RDO: nova-dist.conf under /usr is read and never written") {
   CHECK(late->detail ==
         "decides [libvirt] virt_type and is read after \"/etc/nova/nova.conf\", and kvmprov does "
         "not write a package's file under /usr: set it in a file read later");
-  h.files_[dist] = "[libvirt]\ncpu_models = Nehalem\n";
+  h.target_.files[dist] = "[libvirt]\ncpu_models = Nehalem\n";
   plan = make_plan(p, observe(h, p), {.live = true});
   CHECK(find(plan.actions, "file:" + dist)->detail ==
         "sets [libvirt] cpu_models, which must go, and kvmprov does not write a package's file "
@@ -405,8 +407,8 @@ TEST_CASE("RDO: nova-dist.conf under /usr is read and never written") {
 
 TEST_CASE("a file nova-compute reads that cannot be read: nothing is written") {
   FakeHost h = nova_host();
-  h.files_[kComputeConf] = kKvmComputeConf;
-  h.read_errors_[kComputeConf] = EACCES;
+  h.target_.files[kComputeConf] = kKvmComputeConf;
+  h.target_.read_errors[kComputeConf] = EACCES;
   Profile p = nova_profile({.virt_type = NovaVirtType::qemu});
   auto done = apply_plan(h, make_plan(p, observe(h, p), {.live = true}));
   const Action* compute = find(done, "file:" + kComputeConf);
@@ -416,7 +418,7 @@ TEST_CASE("a file nova-compute reads that cannot be read: nothing is written") {
   CHECK(find(done, "file:" + kConf)->detail ==
         "not written: what nova-compute reads is not known whole: cannot read "
         "\"/etc/nova/nova-compute.conf\": Permission denied");
-  CHECK(h.writes_.empty());
+  CHECK(h.target_.writes.empty());
 }
 
 TEST_CASE("no CPU map is not wrong CPU models: the plan says which, and where under --root") {
@@ -438,7 +440,7 @@ TEST_CASE("no CPU map is not wrong CPU models: the plan says which, and where un
   CHECK(find(plan.actions, "file:" + kConf)->detail ==
         "not written: the CPU models cannot be checked: no libvirt CPU map in the image (--root) "
         "(see nova:cpu_mode)");
-  h.files_[std::string(kCpuMapDir) + "/index.xml"] = "<cpus><arch";
+  h.target_.files[std::string(kCpuMapDir) + "/index.xml"] = "<cpus><arch";
   plan = make_plan(p, observe(h, p), {.live = false});
   CHECK(find(plan.actions, "file:" + kConf)->detail ==
         "not written: the CPU models cannot be checked: the libvirt CPU map cannot be used (see "

@@ -33,10 +33,10 @@ Profile default_profile(PersistMode persist = PersistMode::automatic) {
 FakeHost amd_host() {
   FakeHost h;
   h.systemd_ = true;
-  h.kernel_files_["/proc/cpuinfo"] =
+  h.kernel_.files["/proc/cpuinfo"] =
       "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: QEMU Virtual CPU\n"
       "flags\t\t: fpu svm lm\n\n";
-  h.kernel_files_["/proc/modules"] = "";
+  h.kernel_.files["/proc/modules"] = "";
   for (const char* m : {"kvm", "kvm_intel", "kvm_amd", "vhost_net"}) h.available(m);
   return h;
 }
@@ -78,29 +78,29 @@ TEST_CASE("amd host with systemd: loads kvm, kvm_amd, vhost_net and lists them i
 
   auto done = apply_plan(h, plan);
   CHECK(h.loads_ == std::vector<std::string>{"kvm", "kvm_amd", "vhost_net"});
-  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nkvm_amd\nvhost_net\n");
+  CHECK(h.target_.files.at(kModulesLoadConf) == kHeader + "kvm\nkvm_amd\nvhost_net\n");
   CHECK(summarize(done).changed == 4);
 
   // The second run changes nothing and writes nothing.
-  h.writes_.clear();
+  h.target_.writes.clear();
   h.loads_.clear();
   auto again = run(h, p);
   CHECK(summarize(again).changed == 0);
   CHECK(summarize(again).unchanged == 4);
   CHECK(summarize(again).skipped == 1);
-  CHECK(h.writes_.empty());
+  CHECK(h.target_.writes.empty());
   CHECK(h.loads_.empty());
 }
 
 TEST_CASE("intel host: kvm_intel with options, never kvm_amd even if the profile has no when") {
   FakeHost h = amd_host();
-  h.kernel_files_["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
+  h.kernel_.files["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
   Profile p = default_profile();
   p.modules[1].options = {{"nested", "1"}};
   p.modules[2].when_vendors.clear();  // kvm_amd without `when`
   auto done = run(h, p);
   CHECK(h.loads_ == std::vector<std::string>{"kvm", "kvm_intel", "vhost_net"});
-  CHECK(h.files_.at(kModprobeConf) == kHeader + "options kvm_intel nested=1\n");
+  CHECK(h.target_.files.at(kModprobeConf) == kHeader + "options kvm_intel nested=1\n");
   CHECK(h.modules_.at("kvm_intel").params.at("nested") == "Y");
   CHECK(find(done, "module:kvm_amd")->status == Status::skipped);
   CHECK(find(done, "module:kvm_amd")->detail ==
@@ -113,47 +113,47 @@ TEST_CASE("no systemd: a marked block in /etc/modules; every foreign byte preser
   FakeHost h = amd_host();
   h.systemd_ = false;
   const std::string foreign = "# /etc/modules: kernel modules to load at boot time.\n\nloop\n";
-  h.files_[kEtcModules] = foreign;
+  h.target_.files[kEtcModules] = foreign;
   auto done = run(h, default_profile());
   const std::string want = foreign +
                            "# BEGIN kvmprov (profile \"kvm-host\"): managed by kvmprov, do not "
                            "edit\nkvm\nkvm_amd\nvhost_net\n# END kvmprov\n";
-  CHECK(h.files_.at(kEtcModules) == want);
-  CHECK(h.files_.count(kModulesLoadConf) == 0);
+  CHECK(h.target_.files.at(kEtcModules) == want);
+  CHECK(h.target_.files.count(kModulesLoadConf) == 0);
 
   // Dropping a module from the profile removes it from the block and nothing else.
   Profile fewer = default_profile();
   fewer.modules.pop_back();
   run(h, fewer);
-  CHECK(h.files_.at(kEtcModules) ==
+  CHECK(h.target_.files.at(kEtcModules) ==
         foreign +
             "# BEGIN kvmprov (profile \"kvm-host\"): managed by kvmprov, do not "
             "edit\nkvm\nkvm_amd\n# END kvmprov\n");
 
   // persist: none takes the block out again, leaving the foreign bytes exactly as they were.
   run(h, default_profile(PersistMode::none));
-  CHECK(h.files_.at(kEtcModules) == foreign);
+  CHECK(h.target_.files.at(kEtcModules) == foreign);
 }
 
 TEST_CASE("/etc/modules: a managed module also listed outside the block is reported, kept") {
   FakeHost h = amd_host();
-  h.files_[kEtcModules] = "kvm\r\nfoo\n";
+  h.target_.files[kEtcModules] = "kvm\r\nfoo\n";
   auto done = run(h, default_profile(PersistMode::etc_modules));
   const Action* a = find(done, "file:/etc/modules");
   REQUIRE(a);
   CHECK(a->detail.find("\"kvm\" is also listed outside kvmprov's block, left as is") !=
         std::string::npos);
-  CHECK(h.files_.at(kEtcModules).starts_with("kvm\r\nfoo\n# BEGIN kvmprov"));
+  CHECK(h.target_.files.at(kEtcModules).starts_with("kvm\r\nfoo\n# BEGIN kvmprov"));
 }
 
 TEST_CASE("switching persistence removes the file kvmprov no longer uses") {
   FakeHost h = amd_host();
   run(h, default_profile(PersistMode::modules_load_d));
-  REQUIRE(h.files_.count(kModulesLoadConf));
+  REQUIRE(h.target_.files.count(kModulesLoadConf));
   auto done = run(h, default_profile(PersistMode::etc_modules));
-  CHECK(h.files_.count(kModulesLoadConf) == 0);
+  CHECK(h.target_.files.count(kModulesLoadConf) == 0);
   CHECK(find(done, "file:/etc/modules-load.d/kvmprov.conf")->kind == ActionKind::remove_file);
-  CHECK(h.files_.at(kEtcModules).find("\nkvm_amd\n") != std::string::npos);
+  CHECK(h.target_.files.at(kEtcModules).find("\nkvm_amd\n") != std::string::npos);
 }
 
 TEST_CASE("a module removed from the profile disappears from kvmprov's files") {
@@ -161,11 +161,11 @@ TEST_CASE("a module removed from the profile disappears from kvmprov's files") {
   Profile p = default_profile();
   p.modules[2].options = {{"nested", "1"}};
   run(h, p);
-  REQUIRE(h.files_.count(kModprobeConf));
+  REQUIRE(h.target_.files.count(kModprobeConf));
   p.modules.erase(p.modules.begin() + 2);  // kvm_amd
   run(h, p);
-  CHECK(h.files_.count(kModprobeConf) == 0);
-  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
+  CHECK(h.target_.files.count(kModprobeConf) == 0);
+  CHECK(h.target_.files.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
 }
 
 TEST_CASE("without libkmod a load fails with the library's error, not \"not found\"") {
@@ -232,7 +232,7 @@ TEST_CASE("Y/N and 1/0 are the same value") {
 
 TEST_CASE("built-in module with a different option: the exact kernel command line, pending") {
   FakeHost h = amd_host();
-  h.kernel_files_["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
+  h.kernel_.files["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
   Profile p = nested_on(h, "kvm_intel", ModuleState::builtin, "N");
   check_action(run(h, p), "cmdline:kvm_intel", Status::pending,
                "\"kvm_intel\" is built into the kernel and nested is N (profile: 1); add "
@@ -241,10 +241,10 @@ TEST_CASE("built-in module with a different option: the exact kernel command lin
 
 TEST_CASE("kernel without module support: built-in kvm satisfied, the rest fail, not persisted") {
   FakeHost h = amd_host();
-  h.kernel_files_.erase("/proc/modules");
+  h.kernel_.files.erase("/proc/modules");
   h.modules_.clear();
   h.modules_["kvm"].state = ModuleState::builtin;
-  h.kernel_files_["/proc/cpuinfo"] =
+  h.kernel_.files["/proc/cpuinfo"] =
       "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t: hypervisor\n";
   h.release_ = "6.18.44-fc";
   auto done = run(h, default_profile());
@@ -255,11 +255,11 @@ TEST_CASE("kernel without module support: built-in kvm satisfied, the rest fail,
         "have it built in (use a kernel with CONFIG_MODULES, or one with kvm_amd built in)");
   CHECK(h.loads_.empty());
   // No /lib/modules/<release>: modprobe could not even find the built-in kvm at boot.
-  CHECK(h.files_.count(kModulesLoadConf) == 0);
+  CHECK(h.target_.files.count(kModulesLoadConf) == 0);
   // With the directory, a built-in module may be listed (modprobe finds it in modules.builtin).
-  h.kernel_files_["/lib/modules/6.18.44-fc"] = "";
+  h.kernel_.files["/lib/modules/6.18.44-fc"] = "";
   run(h, default_profile());
-  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\n");
+  CHECK(h.target_.files.at(kModulesLoadConf) == kHeader + "kvm\n");
 }
 
 TEST_CASE("a built-in module is not listed where modprobe cannot find it") {
@@ -268,7 +268,7 @@ TEST_CASE("a built-in module is not listed where modprobe cannot find it") {
   h.modules_["kvm_amd"].state = ModuleState::live;
   Profile p = default_profile(PersistMode::etc_modules);
   auto done = run(h, p);
-  CHECK(h.files_.at(kEtcModules).find("\nkvm\n") == std::string::npos);
+  CHECK(h.target_.files.at(kEtcModules).find("\nkvm\n") == std::string::npos);
   CHECK(find(done, "file:/etc/modules")->detail ==
         "create; not listing \"kvm\": built into the kernel, and modprobe cannot find it without "
         "/lib/modules/6.1.0-test-amd64");
@@ -276,8 +276,8 @@ TEST_CASE("a built-in module is not listed where modprobe cannot find it") {
 
 TEST_CASE("without a vendor in /proc/cpuinfo, CPUID decides it") {
   FakeHost h = amd_host();
-  h.kernel_files_.erase("/proc/cpuinfo");
-  h.cpuid_vendor_ = "HygonGenuine";
+  h.kernel_.files.erase("/proc/cpuinfo");
+  h.cpuid_.vendor = "HygonGenuine";
   Facts f = observe(h, default_profile());
   CHECK(f.cpu.vendor == Vendor::hygon);
   CHECK(modules_for_host(default_profile(), f).at(1)->name == "kvm_amd");
@@ -285,33 +285,33 @@ TEST_CASE("without a vendor in /proc/cpuinfo, CPUID decides it") {
 
 TEST_CASE("a paravirtual KVM backend (kvm_pvm) makes the vendor module unnecessary") {
   FakeHost h = amd_host();
-  h.kernel_files_.erase("/proc/modules");
+  h.kernel_.files.erase("/proc/modules");
   h.modules_.clear();
   h.modules_["kvm"].state = ModuleState::builtin;
   h.modules_["kvm_pvm"].state = ModuleState::builtin;
   auto done = run(h, default_profile());
   CHECK(find(done, "module:kvm_amd")->status == Status::unchanged);
   CHECK(find(done, "module:kvm_amd")->detail == "not needed: KVM is provided by \"kvm_pvm\"");
-  h.kernel_files_["/lib/modules/" + h.release_] = "";
+  h.kernel_.files["/lib/modules/" + h.release_] = "";
   run(h, default_profile());
-  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\n");
+  CHECK(h.target_.files.at(kModulesLoadConf) == kHeader + "kvm\n");
 }
 
 TEST_CASE("a vendor module without the VT flag is tried but not persisted") {
   FakeHost h = amd_host();
-  h.kernel_files_["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t: lm\n";
+  h.kernel_.files["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t: lm\n";
   h.load_errors_["kvm_amd"] = ENODEV;
   auto done = run(h, default_profile());
   CHECK(find(done, "module:kvm_amd")->status == Status::failed);
   CHECK(find(done, "module:vhost_net")->status == Status::changed);  // one failure stops nothing
-  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
+  CHECK(h.target_.files.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
   CHECK(find(done, "file:/etc/modules-load.d/kvmprov.conf")->detail ==
         "create; not listing \"kvm_amd\": cannot load on this host");
 }
 
 TEST_CASE("a load the kernel silently refused is a failure, not a success") {
   FakeHost h = amd_host();
-  h.kernel_files_["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
+  h.kernel_.files["/proc/cpuinfo"] = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t: vmx\n";
   h.silent_refusals_.insert("kvm_intel");
   auto done = run(h, default_profile());
   const Action* a = find(done, "module:kvm_intel");
@@ -330,7 +330,7 @@ TEST_CASE("--root with the image's CPU given: kernel actions skipped, that vendo
   auto done = apply_plan(h, make_plan(p, f, {.live = false}));
   CHECK(find(done, "module:kvm")->status == Status::skipped);
   CHECK(h.loads_.empty());
-  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nkvm_amd\nvhost_net\n");
+  CHECK(h.target_.files.at(kModulesLoadConf) == kHeader + "kvm\nkvm_amd\nvhost_net\n");
 }
 
 TEST_CASE("--root without the image's CPU: every vendor's options, no vendor module listed") {
@@ -344,9 +344,9 @@ TEST_CASE("--root without the image's CPU: every vendor's options, no vendor mod
   CHECK_FALSE(f.cpu_known);
   CHECK(f.cpu.vendor == Vendor::unknown);
   auto done = apply_plan(h, make_plan(p, f, {.live = false}));
-  CHECK(h.files_.at(kModprobeConf) ==
+  CHECK(h.target_.files.at(kModprobeConf) ==
         kHeader + "options kvm_intel nested=1\noptions kvm_amd nested=1\n");
-  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
+  CHECK(h.target_.files.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
   for (const char* m : {"module:kvm_intel", "module:kvm_amd"}) {
     CAPTURE(m);
     CHECK(find(done, m)->status == Status::skipped);
@@ -361,7 +361,7 @@ TEST_CASE("--root without the image's CPU: every vendor's options, no vendor mod
 
 TEST_CASE("a failed write is reported with its cause and does not stop the rest") {
   FakeHost h = amd_host();
-  h.write_errors_[kModulesLoadConf] = EROFS;
+  h.target_.write_errors[kModulesLoadConf] = EROFS;
   auto done = run(h, default_profile());
   const Action* a = find(done, "file:/etc/modules-load.d/kvmprov.conf");
   CHECK(a->status == Status::failed);
@@ -375,8 +375,8 @@ TEST_CASE("a file that cannot be read is a failure naming it, never planned as a
     for (const char* path : {kEtcModules, kModulesLoadConf, kModprobeConf}) {
       CAPTURE(path);
       FakeHost h = amd_host();
-      h.files_[path] = "operator's\n";
-      h.read_errors_[path] = err;
+      h.target_.files[path] = "operator's\n";
+      h.target_.read_errors[path] = err;
       Profile p = default_profile(PersistMode::etc_modules);
       p.modules[1].options = {{"nested", "1"}};  // something to write to modprobe.d
       auto done = run(h, p);
@@ -384,16 +384,18 @@ TEST_CASE("a file that cannot be read is a failure naming it, never planned as a
       REQUIRE(a);
       CHECK(a->status == Status::failed);
       CHECK(a->detail == "cannot read \"" + std::string(path) + "\": " + std::strerror(err));
-      CHECK(h.files_[path] == "operator's\n");
-      CHECK(std::find(h.writes_.begin(), h.writes_.end(), path) == h.writes_.end());
-      CHECK(std::find(h.removals_.begin(), h.removals_.end(), path) == h.removals_.end());
+      CHECK(h.target_.files[path] == "operator's\n");
+      CHECK(std::find(h.target_.writes.begin(), h.target_.writes.end(), path) ==
+            h.target_.writes.end());
+      CHECK(std::find(h.target_.removals.begin(), h.target_.removals.end(), path) ==
+            h.target_.removals.end());
     }
   }
 }
 
 TEST_CASE("plan predicts apply's refusal of what is at a path (a symlink, a directory, a FIFO)") {
   FakeHost h = amd_host();
-  h.refusals_[kModulesLoadConf] =
+  h.target_.refusals[kModulesLoadConf] =
       "refusing to write \"/etc/modules-load.d/kvmprov.conf\": it is a symbolic link";
   Profile p = default_profile();
   Facts f = observe(h, p);
@@ -401,29 +403,29 @@ TEST_CASE("plan predicts apply's refusal of what is at a path (a symlink, a dire
   const Action* a = find(plan.actions, "file:" + std::string(kModulesLoadConf));
   REQUIRE(a);
   CHECK(a->status == Status::failed);
-  CHECK(a->detail == h.refusals_[kModulesLoadConf]);
+  CHECK(a->detail == h.target_.refusals[kModulesLoadConf]);
   CHECK(apply_plan(h, plan)[0].status != Status::failed);  // the other files are still written
-  CHECK(h.files_.count(kModulesLoadConf) == 0);
+  CHECK(h.target_.files.count(kModulesLoadConf) == 0);
   // A refusal does not matter where nothing is to be written: an up-to-date file stays so.
-  h.refusals_.clear();
+  h.target_.refusals.clear();
   run(h, p);
-  h.refusals_[kModulesLoadConf] = "refusing";
+  h.target_.refusals[kModulesLoadConf] = "refusing";
   auto again = run(h, p);
   CHECK(find(again, "file:" + std::string(kModulesLoadConf))->status == Status::unchanged);
 }
 
 TEST_CASE("apply writes only over what plan read") {
   FakeHost h = amd_host();
-  h.files_[kEtcModules] = "loop\n";
+  h.target_.files[kEtcModules] = "loop\n";
   Profile p = default_profile(PersistMode::etc_modules);
   Facts f = observe(h, p);
   Plan plan = make_plan(p, f, {.live = true});
-  h.files_[kEtcModules] = "loop\nbonding\n";  // someone else, between plan and apply
+  h.target_.files[kEtcModules] = "loop\nbonding\n";  // someone else, between plan and apply
   auto done = apply_plan(h, plan);
   const Action* a = find(done, "file:" + std::string(kEtcModules));
   CHECK(a->status == Status::failed);
   CHECK(a->detail.ends_with("it changed since it was read"));
-  CHECK(h.files_[kEtcModules] == "loop\nbonding\n");
+  CHECK(h.target_.files[kEtcModules] == "loop\nbonding\n");
 }
 
 TEST_CASE("in a container: the host's kernel is read, never changed; the files are its own") {
@@ -443,7 +445,7 @@ TEST_CASE("in a container: the host's kernel is read, never changed; the files a
         "in a container (docker): the host must load \"kvm_amd\" (modules belong to its kernel)");
   CHECK(h.loads_.empty());
   // The container's files are written as the profile says, with what this kernel can load.
-  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nkvm_amd\nvhost_net\n");
+  CHECK(h.target_.files.at(kModulesLoadConf) == kHeader + "kvm\nkvm_amd\nvhost_net\n");
 }
 
 TEST_CASE("in a chroot: the files of / as an image's, kernel actions skipped, the CPU unknown") {
@@ -456,20 +458,20 @@ TEST_CASE("in a chroot: the files of / as an image's, kernel actions skipped, th
   auto done = apply_plan(h, make_plan(p, f, {.live = false, .scope = Scope::chroot}));
   CHECK(find(done, "module:kvm")->detail == "running in a chroot: kernel modules are left alone");
   CHECK(h.loads_.empty());
-  CHECK(h.files_.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
+  CHECK(h.target_.files.at(kModulesLoadConf) == kHeader + "kvm\nvhost_net\n");
 }
 
 TEST_CASE("apply sweeps stale temporaries beside every managed file, also those it leaves alone") {
   FakeHost h = amd_host();
-  h.files_[kEtcModules] = "loop\n";
+  h.target_.files[kEtcModules] = "loop\n";
   Profile p = default_profile();
   Facts f = observe(h, p);
   Plan plan = make_plan(p, f, {.live = true});
   sweep_stale_temporaries(h, f, plan);
-  std::sort(h.sweeps_.begin(), h.sweeps_.end());
-  CHECK(h.sweeps_ == std::vector<std::string>{kModprobeConf, kEtcModules, kModulesLoadConf,
-                                              std::string(kUdevRulesFile)});
-  CHECK(h.writes_.empty());
+  std::sort(h.target_.sweeps.begin(), h.target_.sweeps.end());
+  CHECK(h.target_.sweeps == std::vector<std::string>{kModprobeConf, kEtcModules, kModulesLoadConf,
+                                                     std::string(kUdevRulesFile)});
+  CHECK(h.target_.writes.empty());
 }
 
 }  // namespace

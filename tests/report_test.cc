@@ -83,7 +83,7 @@ TEST_CASE("unified diff") {
 TEST_CASE("reports never carry nova.conf's own lines: only the managed keys, old and new") {
   const std::string conf = "/etc/nova/nova.conf";
   test::FakeHost h;
-  h.files_[conf] =
+  h.target_.files[conf] =
       "[DEFAULT]\ntransport_url = rabbit://nova:S3cretMQ@ctl:5672/\n# a comment with a secret\n"
       "[database]\nconnection = mysql+pymysql://nova:S3cretDB@ctl/nova\n"
       "[keystone_authtoken]\npassword = S3cretKS\n[libvirt]\nvirt_type = qemu\n";
@@ -95,7 +95,7 @@ TEST_CASE("reports never carry nova.conf's own lines: only the managed keys, old
   plan.actions = make_plan(p, f, {.live = true}).actions;
   RunReport applied{.verb = "apply", .profile = &p, .facts = &f};
   applied.actions = apply_plan(h, Plan{plan.actions});
-  REQUIRE(h.files_[conf].find("S3cretDB") != std::string::npos);  // the file keeps them
+  REQUIRE(h.target_.files[conf].find("S3cretDB") != std::string::npos);  // the file keeps them
   for (const RunReport* r : {&plan, &applied}) {
     const std::string json = json_text(report_json(*r));
     const std::string text = render_text(*r, {});

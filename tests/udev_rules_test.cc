@@ -281,11 +281,11 @@ TEST_CASE("installed udev rules: kvmprov's rule agrees with Debian's, a local ru
 
   // Debian's rules alone: /dev/kvm is root:kvm 0660 from 50-udev-default.rules.
   auto host = make_linux_host({.root = root.path()});
-  auto names = host->list_dir("/usr/lib/udev/rules.d");
+  auto names = host->target().list("/usr/lib/udev/rules.d");
   REQUIRE(names);
   std::vector<ConfText> rules;
   for (const auto& path : order_conf_files({{"/usr/lib/udev/rules.d", *names}}, ".rules"))
-    rules.push_back({path, host->read_file(path).value().value_or("")});
+    rules.push_back({path, host->target().read(path).value().value_or("")});
   NodePrediction debian =
       predict_udev(rules, {.node = "kvm", .kernel = "kvm", .subsystem = "misc"});
   REQUIRE(debian.group);

@@ -28,8 +28,6 @@ std::string registers_text(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
   return std::string(bytes, len);
 }
 
-}  // namespace
-
 std::string cpuid_vendor_id() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return {};
@@ -48,12 +46,15 @@ std::string cpuid_hypervisor_id() {
   return registers_text(ebx, ecx, edx);
 }
 
+}  // namespace
+
+CpuidIds read_cpuid() {
+  return {.vendor = cpuid_vendor_id(), .hypervisor = cpuid_hypervisor_id()};
+}
+
 #else
 
-std::string cpuid_vendor_id() {
-  return {};
-}
-std::string cpuid_hypervisor_id() {
+CpuidIds read_cpuid() {
   return {};
 }
 

@@ -87,10 +87,12 @@ std::string container_marker(const std::string& kernel_root, std::string* eviden
 LinuxHost::LinuxHost(const LinuxHostOptions& options)
     : root_(canonical_or_given(options.root)),
       kernel_root_(canonical_or_given(options.kernel_root)),
+      target_(root_),
+      kernel_(kernel_root_),
       modules_dir_(options.modules_dir),
       scope_(root_ == "/" ? options.scope : ScopeFacts{.scope = Scope::image}) {}
 
-FileInfo LinuxHost::file_info(const struct stat& st) {
+FileInfo file_info(const struct stat& st) {
   FileInfo info;
   info.exists = true;
   info.regular = S_ISREG(st.st_mode);
@@ -104,7 +106,7 @@ FileInfo LinuxHost::file_info(const struct stat& st) {
   return info;
 }
 
-Result<FileInfo> LinuxHost::stat_on_disk(const std::string& full, bool follow) {
+Result<FileInfo> stat_on_disk(const std::string& full, bool follow) {
   struct stat st {};
   if ((follow ? ::stat(full.c_str(), &st) : ::lstat(full.c_str(), &st)) != 0) {
     const int err = errno;
@@ -114,18 +116,6 @@ Result<FileInfo> LinuxHost::stat_on_disk(const std::string& full, bool follow) {
   return file_info(st);
 }
 
-std::optional<std::string> LinuxHost::read_kernel_file(const std::string& path) {
-  const std::optional<std::string> full = kernel_path(path);
-  if (!full) return std::nullopt;
-  return read_small_file(*full, kMaxHostFile);
-}
-
-bool LinuxHost::kernel_path_exists(const std::string& path) {
-  const std::optional<std::string> full = kernel_path(path);
-  struct stat st {};
-  return full && ::stat(full->c_str(), &st) == 0;
-}
-
 std::string LinuxHost::kernel_release() {
   if (!kernel_release_) {
     if (kernel_root_ == "/") {
@@ -133,7 +123,7 @@ std::string LinuxHost::kernel_release() {
       kernel_release_ = uname(&uts) == 0 ? std::string(uts.release) : std::string();
     } else {
       kernel_release_ =
-          trim_trailing_space(read_kernel_file("/proc/sys/kernel/osrelease").value_or(""));
+          trim_trailing_space(kernel_.read_or_absent("/proc/sys/kernel/osrelease").value_or(""));
     }
   }
   return *kernel_release_;
@@ -150,18 +140,6 @@ Result<void> LinuxHost::unload_module(const std::string& name) {
   Kmod* kmod = open_kmod();
   if (!kmod) return *kmod_error_;
   return kmod->remove(name);
-}
-
-Result<FileInfo> LinuxHost::kernel_stat(const std::string& path) {
-  const std::optional<std::string> full = kernel_path(path);
-  if (!full) return Error{EINVAL, "cannot stat \"" + path + "\": not an absolute path"};
-  return stat_on_disk(*full, true);
-}
-
-std::optional<std::vector<std::string>> LinuxHost::list_kernel_dir(const std::string& path) {
-  const std::optional<std::string> full = kernel_path(path);
-  if (!full) return std::nullopt;
-  return sorted_entries(*full);
 }
 
 Result<uint64_t> LinuxHost::read_msr(unsigned cpu, uint32_t reg) {
@@ -185,15 +163,10 @@ Result<std::unique_ptr<Lock>> LinuxHost::lock(
   return take_run_lock(root_, false, timeout, on_wait);
 }
 
-std::optional<std::string> LinuxHost::kernel_path(const std::string& path) const {
-  if (!split_target_path(kernel_root_, path)) return std::nullopt;
-  return path_on_disk(kernel_root_, path);
-}
-
-ModuleFacts LinuxHost::query_module(const std::string& name, bool details) {
+ModuleFacts LinuxHost::module_facts(const std::string& name, bool details) {
   // A kernel without loadable-module support has nothing libkmod could load or find: /sys
   // tells all there is, and the run is spared mapping libkmod and its libraries.
-  if (!kernel_path_exists("/proc/modules")) return sys_module_facts(name, details);
+  if (!kernel_.exists("/proc/modules")) return sys_module_facts(name, details);
   if (Kmod* kmod = open_kmod()) return kmod->query(name, details);
   ModuleFacts facts = sys_module_facts(name, details);
   facts.unknown_because = kmod_error_->message;
@@ -218,12 +191,12 @@ Kmod* LinuxHost::open_kmod() {
 ModuleFacts LinuxHost::sys_module_facts(const std::string& name, bool details) {
   ModuleFacts facts;
   facts.name = normalise_module_name(name);
-  if (!kernel_path_exists("/sys/module/" + facts.name)) return facts;
+  if (!kernel_.exists("/sys/module/" + facts.name)) return facts;
   const SysModule sys(kernel_root_, facts.name);
   if (details) facts.params = sys.parameters();
   // Without loadable-module support, or without an initstate, a /sys/module entry is builtin.
   const std::optional<ModuleState> state =
-      kernel_path_exists("/proc/modules") ? sys.initstate() : std::nullopt;
+      kernel_.exists("/proc/modules") ? sys.initstate() : std::nullopt;
   if (!state) {
     facts.state = ModuleState::builtin;
     facts.found = true;

@@ -14,6 +14,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "host.h"
@@ -24,6 +26,44 @@ namespace kvmprov {
 // Larger files are not configuration; reading one whole would only waste memory.
 inline constexpr std::size_t kMaxHostFile = std::size_t{16} << 20;
 
+// lstat (or, when FOLLOW, stat) of FULL, a path on disk; exists=false when absent.
+Result<FileInfo> stat_on_disk(const std::string& full, bool follow);
+FileInfo file_info(const struct stat& st);
+
+// The target's files below ROOT, through atomic_file's walk, which no symlink planted inside the
+// root can lead outside it (host_linux_files.cc).
+class LinuxTargetFiles final : public TargetFiles {
+ public:
+  explicit LinuxTargetFiles(std::string root) : root_(std::move(root)) {}
+  Result<std::optional<std::string>> read(const std::string& path) override;
+  Result<FileInfo> stat(const std::string& path) override;
+  Result<std::vector<std::string>> list(const std::string& dir) override;
+  Result<bool> write(const std::string& path, std::string_view content,
+                     const WriteOptions& options) override;
+  Result<bool> remove(const std::string& path, const Expected& expected) override;
+  Result<void> can_write(const std::string& path, const WriteOptions& options) override;
+  Result<void> can_remove(const std::string& path) override;
+  void remove_stale_temporaries(const std::string& path) override;
+
+ private:
+  std::string root_;
+};
+
+// The running kernel's /proc, /sys and /dev below KERNEL_ROOT ("/" but in tests); an unreadable
+// file reads as absent (host_linux_files.cc).
+class LinuxKernelFiles final : public FileTree {
+ public:
+  explicit LinuxKernelFiles(std::string kernel_root) : kernel_root_(std::move(kernel_root)) {}
+  Result<std::optional<std::string>> read(const std::string& path) override;
+  Result<FileInfo> stat(const std::string& path) override;
+  Result<std::vector<std::string>> list(const std::string& dir) override;
+  // PATH below the kernel root; nullopt for a relative path or one with "..".
+  std::optional<std::string> on_disk(const std::string& path) const;
+
+ private:
+  std::string kernel_root_;
+};
+
 class LinuxHost final : public Host {
  public:
   explicit LinuxHost(const LinuxHostOptions& options);
@@ -32,19 +72,11 @@ class LinuxHost final : public Host {
   ScopeFacts scope() const override { return scope_; }
   const std::string& root() const override { return root_; }
 
-  // Files below the root (host_linux_files.cc).
-  Result<std::optional<std::string>> read_file(const std::string& path) override;
-  Result<bool> write_file(const std::string& path, std::string_view content,
-                          const WriteOptions& options) override;
-  Result<bool> remove_file(const std::string& path, const Expected& expected) override;
-  Result<void> can_write(const std::string& path, const WriteOptions& options) override;
-  Result<void> can_remove(const std::string& path) override;
-  void remove_stale_temporaries(const std::string& path) override;
-  Result<FileInfo> stat(const std::string& path) override;
+  TargetFiles& target() override { return target_; }
+  FileTree& kernel() override { return kernel_; }
   // The running system: systemd is PID 1 (its runtime directory exists), not merely installed,
   // since a container may ship systemd without running it. An image (--root): installed.
   bool has_systemd() override;
-  Result<std::vector<std::string>> list_dir(const std::string& dir) override;
 
   // Users and groups (host_linux_accounts.cc).
   Result<void> create_group(const std::string& name, bool system) override;
@@ -58,18 +90,11 @@ class LinuxHost final : public Host {
   Result<UserAccess> can_open_as(const std::string& user, const std::string& path) override;
 
   // The kernel and its modules (host_linux.cc).
-  std::optional<std::string> read_kernel_file(const std::string& path) override;
-  bool kernel_path_exists(const std::string& path) override;
   std::string kernel_release() override;
-  std::string cpuid_hypervisor_id() override { return kvmprov::cpuid_hypervisor_id(); }
-  std::string cpuid_vendor_id() override { return kvmprov::cpuid_vendor_id(); }
-  ModuleFacts module(const std::string& name) override { return query_module(name, true); }
-  ModuleFacts module_state(const std::string& name) override { return query_module(name, false); }
+  CpuidIds cpuid() override { return read_cpuid(); }
   Result<void> load_module(const std::string& name,
                            const std::vector<ModuleOption>& options) override;
   Result<void> unload_module(const std::string& name) override;
-  Result<FileInfo> kernel_stat(const std::string& path) override;
-  std::optional<std::vector<std::string>> list_kernel_dir(const std::string& path) override;
   Result<uint64_t> read_msr(unsigned cpu, uint32_t reg) override;
   Result<std::optional<LogTail>> read_log(const std::string& path, size_t max_bytes) override;
   Result<std::string> kernel_log() override;
@@ -79,8 +104,6 @@ class LinuxHost final : public Host {
       const std::function<void(const std::string&)>& on_wait) override;
 
   // Device nodes, udev and the KVM probe (host_linux_devices.cc).
-  KvmProbe probe_kvm() override;
-  Result<KvmProbe> probe_kvm_as(const UserAccess& who) override;
   Result<FileInfo> device_node(const std::string& node) override;
   Result<void> set_device_node(const std::string& node, uid_t uid, gid_t gid,
                                unsigned mode) override;
@@ -88,6 +111,11 @@ class LinuxHost final : public Host {
   Result<void> udev_change(const std::string& subsystem, const std::string& sysname) override;
   Result<int> open_device_as(const std::string& node, uid_t uid, gid_t gid,
                              const std::vector<gid_t>& groups) override;
+
+ protected:
+  ModuleFacts module_facts(const std::string& name, bool details) override;
+  // The probe of /dev/kvm, as WHO when set (host_linux_devices.cc).
+  Result<KvmProbe> kvm_probe(const UserAccess* who) override;
 
  private:
   // NSS in this process reads this system's nsswitch.conf: for "/" of the running system or a
@@ -97,11 +125,9 @@ class LinuxHost final : public Host {
            (scope_.scope == Scope::running_system || scope_.scope == Scope::container);
   }
   // PATH below the kernel root; nullopt for a relative path or one with "..".
-  std::optional<std::string> kernel_path(const std::string& path) const;
-  // stat (FOLLOW) or lstat of FULL, a path on disk; exists=false when absent.
-  static Result<FileInfo> stat_on_disk(const std::string& full, bool follow);
-  static FileInfo file_info(const struct stat& st);
-  ModuleFacts query_module(const std::string& name, bool details);
+  std::optional<std::string> kernel_path(const std::string& path) const {
+    return kernel_.on_disk(path);
+  }
   // The kernel root's /etc/group and /etc/passwd, parsed on first use.
   const Accounts& local_accounts();
   // libkmod is opened on first use, so runs that never touch modules never need it.
@@ -112,6 +138,8 @@ class LinuxHost final : public Host {
 
   std::string root_;
   std::string kernel_root_;
+  LinuxTargetFiles target_;
+  LinuxKernelFiles kernel_;
   std::string modules_dir_;
   ScopeFacts scope_;
   std::optional<std::string> kernel_release_;

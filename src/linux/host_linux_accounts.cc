@@ -119,7 +119,7 @@ Result<UserAccess> LinuxHost::can_open_as(const std::string& user, const std::st
     who->opened_as_user = true;
     return who;
   }
-  auto info = kernel_stat(path);
+  auto info = kernel_.stat(path);
   if (!info) return info.error();
   if (!info->exists) {
     who->open_errno = ENOENT;
@@ -132,8 +132,8 @@ Result<UserAccess> LinuxHost::can_open_as(const std::string& user, const std::st
 
 const Accounts& LinuxHost::local_accounts() {
   if (!local_accounts_) {
-    local_accounts_ = parse_accounts(read_kernel_file("/etc/group").value_or(""),
-                                     read_kernel_file("/etc/passwd").value_or(""));
+    local_accounts_ = parse_accounts(kernel_.read_or_absent("/etc/group").value_or(""),
+                                     kernel_.read_or_absent("/etc/passwd").value_or(""));
   }
   return *local_accounts_;
 }

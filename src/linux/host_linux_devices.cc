@@ -26,14 +26,12 @@ constexpr std::chrono::milliseconds kUdevEventTimeout{10000};
 
 }  // namespace
 
-KvmProbe LinuxHost::probe_kvm() {
-  return probe_kvm_device(kernel_path("/dev/kvm").value_or("/dev/kvm"));
-}
-
-Result<KvmProbe> LinuxHost::probe_kvm_as(const UserAccess& who) {
+Result<KvmProbe> LinuxHost::kvm_probe(const UserAccess* who) {
+  const std::string device = kernel_path("/dev/kvm").value_or("/dev/kvm");
+  if (!who) return probe_kvm_device(device);
   if (geteuid() != 0)
-    return Error{EPERM, "cannot probe \"/dev/kvm\" as \"" + who.user + "\": not running as root"};
-  return probe_as(who, kernel_path("/dev/kvm").value_or("/dev/kvm"));
+    return Error{EPERM, "cannot probe \"/dev/kvm\" as \"" + who->user + "\": not running as root"};
+  return probe_as(*who, device);
 }
 
 Result<FileInfo> LinuxHost::device_node(const std::string& node) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// LinuxHost's files below the root (--root DIR, or "/"): read, replaced, removed and listed
-// through atomic_file's walk, which no symlink planted inside the root can lead outside it.
+// LinuxHost's two file trees: the target's files below the root (--root DIR, or "/"), read,
+// replaced, removed and listed through atomic_file's walk, which no symlink planted inside the
+// root can lead outside it; and the running kernel's /proc, /sys and /dev.
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -12,13 +13,14 @@
 
 #include "atomic_file.h"
 #include "linux/host_linux.h"
+#include "linux/sysfs_module.h"
 #include "util/read_all.h"
 #include "util/text.h"
 #include "util/unique_fd.h"
 
 namespace kvmprov {
 
-Result<std::optional<std::string>> LinuxHost::read_file(const std::string& path) {
+Result<std::optional<std::string>> LinuxTargetFiles::read(const std::string& path) {
   if (auto parts = split_target_path(root_, path); !parts) return parts.error();
   const std::string context = "cannot read " + quote_path(path_on_disk(root_, path));
   // O_NONBLOCK: a FIFO planted at PATH must not hang the run before fstat refuses it.
@@ -39,28 +41,28 @@ Result<std::optional<std::string>> LinuxHost::read_file(const std::string& path)
   return std::optional<std::string>(std::move(*content));
 }
 
-Result<bool> LinuxHost::write_file(const std::string& path, std::string_view content,
-                                   const WriteOptions& options) {
+Result<bool> LinuxTargetFiles::write(const std::string& path, std::string_view content,
+                                     const WriteOptions& options) {
   return replace_file(root_, path, content, options);
 }
 
-Result<bool> LinuxHost::remove_file(const std::string& path, const Expected& expected) {
+Result<bool> LinuxTargetFiles::remove(const std::string& path, const Expected& expected) {
   return remove_file_below(root_, path, expected);
 }
 
-Result<void> LinuxHost::can_write(const std::string& path, const WriteOptions& options) {
+Result<void> LinuxTargetFiles::can_write(const std::string& path, const WriteOptions& options) {
   return check_replaceable(root_, path, options);
 }
 
-Result<void> LinuxHost::can_remove(const std::string& path) {
+Result<void> LinuxTargetFiles::can_remove(const std::string& path) {
   return check_removable(root_, path);
 }
 
-void LinuxHost::remove_stale_temporaries(const std::string& path) {
+void LinuxTargetFiles::remove_stale_temporaries(const std::string& path) {
   remove_stale_temporaries_beside(root_, path);
 }
 
-Result<FileInfo> LinuxHost::stat(const std::string& path) {
+Result<FileInfo> LinuxTargetFiles::stat(const std::string& path) {
   auto parts = split_target_path(root_, path);
   if (!parts) return parts.error();
   const std::string context = "cannot stat " + quote_path(path_on_disk(root_, path));
@@ -86,7 +88,7 @@ Result<FileInfo> LinuxHost::stat(const std::string& path) {
 }
 
 bool LinuxHost::has_systemd() {
-  if (live()) return kernel_path_exists("/run/systemd/system");
+  if (live()) return kernel_.exists("/run/systemd/system");
   for (const char* binary : {"/lib/systemd/systemd", "/usr/lib/systemd/systemd"}) {
     auto fd = open_below_root(root_, binary, O_PATH);
     struct stat st {};
@@ -97,7 +99,7 @@ bool LinuxHost::has_systemd() {
   return false;
 }
 
-Result<std::vector<std::string>> LinuxHost::list_dir(const std::string& dir) {
+Result<std::vector<std::string>> LinuxTargetFiles::list(const std::string& dir) {
   std::vector<std::string> names;
   auto fd = open_below_root(root_, dir, O_RDONLY | O_DIRECTORY);
   if (!fd) {
@@ -109,6 +111,29 @@ Result<std::vector<std::string>> LinuxHost::list_dir(const std::string& dir) {
   names = d.names();
   std::sort(names.begin(), names.end());
   return names;
+}
+
+Result<std::optional<std::string>> LinuxKernelFiles::read(const std::string& path) {
+  const std::optional<std::string> full = on_disk(path);
+  if (!full) return std::optional<std::string>();
+  return read_small_file(*full, kMaxHostFile);
+}
+
+Result<FileInfo> LinuxKernelFiles::stat(const std::string& path) {
+  const std::optional<std::string> full = on_disk(path);
+  if (!full) return Error{EINVAL, "cannot stat " + quote_path(path) + ": not an absolute path"};
+  return stat_on_disk(*full, true);
+}
+
+Result<std::vector<std::string>> LinuxKernelFiles::list(const std::string& dir) {
+  const std::optional<std::string> full = on_disk(dir);
+  if (!full) return std::vector<std::string>();
+  return sorted_entries(*full).value_or(std::vector<std::string>());
+}
+
+std::optional<std::string> LinuxKernelFiles::on_disk(const std::string& path) const {
+  if (!split_target_path(kernel_root_, path)) return std::nullopt;
+  return path_on_disk(kernel_root_, path);
 }
 
 }  // namespace kvmprov
