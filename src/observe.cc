@@ -9,7 +9,6 @@
 
 #include "check.h"
 #include "persist.h"
-#include "plan_nova.h"
 #include "udev_rules.h"
 #include "util/text.h"
 

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "atomic_file.h"
 #include "profile.h"
 #include "util/result.h"
 
@@ -15,6 +16,9 @@ namespace kvmprov {
 inline constexpr const char* kModprobeConf = "/etc/modprobe.d/kvmprov.conf";
 inline constexpr const char* kModulesLoadConf = "/etc/modules-load.d/kvmprov.conf";
 inline constexpr const char* kEtcModules = "/etc/modules";
+// nova.conf is nova's: kvmprov keeps its owner, group and mode, and accepts the directory
+// Debian's dbconfig-common gives it (/etc/nova nova:nova 0770).
+inline constexpr WriteOptions kNovaConfWrite{.keep_owner = true, .safe_dirs = false};
 
 inline constexpr std::string_view kBlockBegin = "# BEGIN kvmprov";
 inline constexpr std::string_view kBlockEnd = "# END kvmprov";

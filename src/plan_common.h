@@ -8,7 +8,7 @@
 
 #include "action.h"
 #include "facts.h"
-#include "host.h"  // Scope alone
+#include "scope.h"
 
 namespace kvmprov {
 

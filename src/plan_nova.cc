@@ -9,6 +9,7 @@
 #include <map>
 
 #include "cpu_map.h"
+#include "persist.h"
 #include "util/text.h"
 
 namespace kvmprov {

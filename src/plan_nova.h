@@ -12,10 +12,6 @@
 
 namespace kvmprov {
 
-// nova.conf is nova's: kvmprov keeps its owner, group and mode, and accepts the directory
-// Debian's dbconfig-common gives it (/etc/nova nova:nova 0770).
-inline constexpr WriteOptions kNovaConfWrite{.keep_owner = true, .safe_dirs = false};
-
 // The settings nova.conf must hold for SPEC with VIRT_TYPE, in the order they are added.
 std::vector<IniSetting> nova_settings(const NovaSpec& spec, const std::string& virt_type);
 
