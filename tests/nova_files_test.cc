@@ -229,7 +229,11 @@ std::vector<std::string> profile_errors(const std::string& nova) {
 // Checks that each nova section (the YAML below "nova:") gives exactly one error, and the one
 // given where it is not "".
 void check_one_error(const std::vector<std::pair<std::string, std::string>>& cases) {
-  for (const auto& [nova, error] : cases) {
+  for (const auto& c : cases) {
+    // Named, not bound: CAPTURE's lambda cannot capture a structured binding before C++20's
+    // P1091 reached clang (16).
+    const std::string& nova = c.first;
+    const std::string& error = c.second;
     CAPTURE(nova);
     const std::vector<std::string> errors = profile_errors(nova);
     if (error.empty())
