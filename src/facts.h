@@ -15,7 +15,15 @@
 
 namespace kvmprov {
 
+// The CPU architecture, known by the format of /proc/cpuinfo (each has keys of its own).
+// unknown (no /proc/cpuinfo, or a format not listed) is judged as x86, as before there were others.
+enum class CpuArch { unknown, x86, arm64, ppc64le, s390x };
+std::string_view arch_name(CpuArch a);  // "x86", "arm64", "ppc64le", "s390x"; "unknown"
+// Whether KVM there is x86's: VT flags, a vendor module, the firmware's VT lock (unknown too).
+bool is_x86(CpuArch a);
+
 struct CpuFacts {
+  CpuArch arch = CpuArch::unknown;
   std::string vendor_id;  // "GenuineIntel", "AuthenticAMD", "HygonGenuine", ...
   Vendor vendor = Vendor::unknown;
   std::string model_name;
@@ -26,9 +34,14 @@ struct CpuFacts {
   std::string
       hypervisor_id;  // CPUID 0x40000000 signature ("KVMKVMKVM", "TCGTCGTCGTCG"), "" if none
   std::set<std::string> flags;  // the "flags" every listed processor has (/proc/cpuinfo names)
+  // arm64's "CPU implementer" and "CPU part" of the first processor ("0x41", "0xd0c"); its
+  // "Features" are FLAGS, as s390x's "features" are.
+  std::string implementer;
+  std::string part;
 };
 
-// Parses /proc/cpuinfo text (x86). Unknown vendors give Vendor::unknown.
+// Parses /proc/cpuinfo text: x86's, and arm64's, ppc64le's and s390x's, which name no x86 vendor
+// and say nothing of virtualisation. Unknown vendors give Vendor::unknown.
 CpuFacts parse_cpuinfo(std::string_view text);
 // What CPUID on the running CPU says of who made it and what runs it.
 struct CpuidIds {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // CPU facts from /proc/cpuinfo text, module state names, and --fact overrides: pure, no I/O.
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <set>
 #include <string>
@@ -36,9 +37,53 @@ std::set<std::string> split_flags(std::string_view flags) {
   return out;
 }
 
-}  // namespace
+// The architecture whose /proc/cpuinfo format TEXT has: the first key only one format uses.
+CpuArch cpuinfo_arch(std::string_view text) {
+  for (const std::string_view line : lines(text)) {
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view key = trim(line.substr(0, colon));
+    const std::string_view value = trim(line.substr(colon + 1));
+    if (key == "flags" || key == "model name" || key == "cpu family") return CpuArch::x86;
+    if (key == "vendor_id") return value == "IBM/S390" ? CpuArch::s390x : CpuArch::x86;
+    if (key == "CPU implementer" || key == "Features") return CpuArch::arm64;
+    if (key == "# processors" || key == "features") return CpuArch::s390x;
+    if ((key == "cpu" && value.starts_with("POWER")) || key == "timebase" || key == "MMU")
+      return CpuArch::ppc64le;
+  }
+  return CpuArch::unknown;
+}
 
-CpuFacts parse_cpuinfo(std::string_view text) {
+// What the other formats say: the CPU's name and the features every CPU lists (arm64 has a
+// "Features" line per processor, s390x one "features" line for all).
+void parse_other_cpuinfo(std::string_view text, CpuFacts& cpu) {
+  std::optional<std::set<std::string>> common;
+  for (const std::string_view line : lines(text)) {
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    const std::string_view key = trim(line.substr(0, colon));
+    const std::string_view value = trim(line.substr(colon + 1));
+    if ((key == "Features" && cpu.arch == CpuArch::arm64) ||
+        (key == "features" && cpu.arch == CpuArch::s390x)) {
+      std::set<std::string> all = split_flags(value);
+      if (!common)
+        common = std::move(all);
+      else
+        std::erase_if(*common, [&](const std::string& f) { return !all.contains(f); });
+    } else if (key == "CPU implementer" && cpu.implementer.empty()) {
+      cpu.implementer = std::string(value);
+    } else if (key == "CPU part" && cpu.part.empty()) {
+      cpu.part = std::string(value);
+    } else if (key == "cpu" && cpu.arch == CpuArch::ppc64le && cpu.model_name.empty()) {
+      cpu.model_name = std::string(value);
+    } else if (key == "# processors" && cpu.cpus == 0) {
+      cpu.cpus = static_cast<unsigned>(std::strtoul(std::string(value).c_str(), nullptr, 10));
+    }
+  }
+  if (common) cpu.flags = std::move(*common);
+}
+
+CpuFacts parse_x86_cpuinfo(std::string_view text) {
   CpuFacts cpu;
   // Every field belongs to the "processor" block it follows; lines before the first one are
   // ignored. A flag counts only when every block lists it, because KVM needs VT on each CPU it
@@ -99,6 +144,35 @@ CpuFacts parse_cpuinfo(std::string_view text) {
   cpu.vmx = cpu.cpus > 0 && with_vmx == cpu.cpus;
   cpu.svm = cpu.cpus > 0 && with_svm == cpu.cpus;
   cpu.vendor = vendor_from_id(cpu.vendor_id);
+  return cpu;
+}
+
+}  // namespace
+
+std::string_view arch_name(CpuArch a) {
+  switch (a) {
+    case CpuArch::x86:
+      return "x86";
+    case CpuArch::arm64:
+      return "arm64";
+    case CpuArch::ppc64le:
+      return "ppc64le";
+    case CpuArch::s390x:
+      return "s390x";
+    case CpuArch::unknown:
+      break;
+  }
+  return "unknown";
+}
+
+bool is_x86(CpuArch a) {
+  return a == CpuArch::x86 || a == CpuArch::unknown;
+}
+
+CpuFacts parse_cpuinfo(std::string_view text) {
+  CpuFacts cpu = parse_x86_cpuinfo(text);
+  cpu.arch = cpuinfo_arch(text);
+  if (!is_x86(cpu.arch)) parse_other_cpuinfo(text, cpu);
   return cpu;
 }
 
@@ -186,6 +260,7 @@ Result<void> override_cpu_vendor(Facts& facts, std::string_view value) {
   }
   facts.cpu.vendor = *vendor;
   facts.cpu.vendor_id = std::string(vendor_id_of(*vendor));
+  facts.cpu.arch = CpuArch::x86;  // every vendor it names makes x86 CPUs
   facts.cpu_known = true;
   // Image builds force the vendor of the target host, whose VT state the build machine cannot
   // see, so assume the vendor's VT extension is there. An explicit vmx= or svm= override wins

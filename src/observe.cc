@@ -21,9 +21,9 @@ void observe_cpu(Host& host, Facts& f) {
   if (auto cpuinfo = host.kernel().read_or_absent("/proc/cpuinfo")) f.cpu = parse_cpuinfo(*cpuinfo);
   const CpuidIds cpuid = host.cpuid();
   f.cpu.hypervisor_id = cpuid.hypervisor;
-  // /proc/cpuinfo can be unreadable (hardened /proc) or lack the vendor (non-x86 formats):
-  // CPUID answers for the same CPU.
-  if (f.cpu.vendor_id.empty()) {
+  // /proc/cpuinfo can be unreadable (hardened /proc): CPUID answers for the same CPU. Other
+  // architectures have no x86 vendor to ask for.
+  if (f.cpu.vendor_id.empty() && is_x86(f.cpu.arch)) {
     f.cpu.vendor_id = cpuid.vendor;
     f.cpu.vendor = vendor_from_id(f.cpu.vendor_id);
   }

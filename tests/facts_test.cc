@@ -74,6 +74,69 @@ TEST_CASE("parse_cpuinfo reads each host sample") {
   }
 }
 
+TEST_CASE("parse_cpuinfo knows the x86 samples as x86") {
+  for (const auto& s : kSamples) {
+    CAPTURE(s.file);
+    CHECK(parse_cpuinfo(cpuinfo_sample(s.file)).arch == CpuArch::x86);
+  }
+  CHECK(parse_cpuinfo("").arch == CpuArch::unknown);
+}
+
+// The arm64, ppc64le and s390x samples of tests/data/hosts (README.md there).
+std::string host_sample(const std::string& name) {
+  const std::string text = read_text(std::string(KVMPROV_TEST_DATA) + "/hosts/" + name);
+  REQUIRE_MESSAGE(!text.empty(), "missing sample ", name);
+  return text;
+}
+
+TEST_CASE("parse_cpuinfo reads arm64's format: Features as flags, no x86 vendor, no VT") {
+  // The el1 sample's Features match the vhe one's: /proc/cpuinfo cannot tell EL2 from EL1.
+  for (const char* host : {"vhe", "pkvm", "el1"}) {
+    CAPTURE(host);
+    const CpuFacts cpu =
+        parse_cpuinfo(host_sample(std::string("qemu-tcg-arm64-") + host + ".cpuinfo"));
+    CHECK(cpu.arch == CpuArch::arm64);
+    CHECK(cpu.vendor == Vendor::unknown);
+    CHECK(cpu.vendor_id.empty());
+    CHECK(cpu.model_name.empty());
+    CHECK(cpu.cpus == 2);
+    CHECK(cpu.implementer == "0x00");
+    CHECK(cpu.part == "0x051");
+    CHECK(cpu.flags.size() == 49);
+    CHECK(cpu.flags.contains("sve2"));
+    CHECK(cpu.flags.contains("bti"));
+    CHECK_FALSE(cpu.vmx);
+    CHECK_FALSE(cpu.svm);
+    CHECK_FALSE(cpu.hypervisor);
+  }
+  const CpuFacts a57 = parse_cpuinfo(host_sample("qemu-tcg-arm64-nvhe.cpuinfo"));
+  CHECK(a57.arch == CpuArch::arm64);
+  CHECK(a57.implementer == "0x41");
+  CHECK(a57.part == "0xd07");
+  CHECK(a57.flags == std::set<std::string>{"fp", "asimd", "evtstrm", "aes", "pmull", "sha1", "sha2",
+                                           "crc32", "cpuid"});
+}
+
+TEST_CASE("parse_cpuinfo knows ppc64le and s390x and guesses no x86 vendor") {
+  const CpuFacts power = parse_cpuinfo(host_sample("qemu-tcg-ppc64le-powernv9.cpuinfo"));
+  CHECK(power.arch == CpuArch::ppc64le);
+  CHECK(power.vendor == Vendor::unknown);
+  CHECK(power.model_name == "POWER9, altivec supported");
+  CHECK(power.cpus == 2);
+  CHECK(power.flags.empty());
+  CHECK(parse_cpuinfo(host_sample("qemu-tcg-ppc64le-pseries-power8.cpuinfo")).arch ==
+        CpuArch::ppc64le);
+
+  const CpuFacts z = parse_cpuinfo(host_sample("qemu-tcg-s390x.cpuinfo"));
+  CHECK(z.arch == CpuArch::s390x);
+  CHECK(z.vendor == Vendor::unknown);
+  CHECK(z.vendor_id.empty());
+  CHECK(z.cpus == 2);
+  CHECK(z.flags == std::set<std::string>{"esan3", "zarch", "stfle", "msa", "ldisp", "eimm",
+                                         "etf3eh", "highgprs", "vx", "vxe", "vxe2"});
+  CHECK_FALSE(z.flags.contains("sie"));
+}
+
 TEST_CASE("parse_cpuinfo counts a VT flag only when every processor lists it") {
   const std::string_view one_of_two =
       "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vmx sse\n\n"
