@@ -250,6 +250,15 @@ Fit module_fit(const ModuleSpec& m, const Facts& facts, std::string* why) {
             : "the image's CPU is not known (--root) and its \"when\" names a CPU vendor: not listed; its options are written; --fact cpu_vendor=... decides";
     return Fit::cpu_unknown;
   }
+  // Vendor modules and vendors are x86's: another architecture's KVM is "kvm" itself.
+  if (!is_x86(facts.cpu.arch)) {
+    *why = is_vendor_module(m.name)
+               ? fmt::format("an x86 KVM module; this CPU is {}, whose KVM needs no vendor module",
+                             arch_name(facts.cpu.arch))
+               : fmt::format("for {} CPUs (\"when\"); this CPU is {}", vendors_text(m.when_vendors),
+                             arch_name(facts.cpu.arch));
+    return Fit::other_cpu;
+  }
   const std::string cpu =
       v == Vendor::unknown ? std::string("of an unknown vendor") : std::string(vendor_name(v));
   if (!m.when_vendors.empty() &&
