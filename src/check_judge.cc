@@ -11,6 +11,7 @@
 #include <cstring>
 #include <optional>
 
+#include "check_arch.h"
 #include "check_verdict.h"
 #include "kernel_log.h"
 #include "module_advice.h"
@@ -217,6 +218,11 @@ CheckItem check_kernel(const CheckEvidence& ev, const Facts& facts, const CheckO
 CheckItem check_nested(const CheckEvidence& ev, const Facts& facts) {
   CheckItem item{.id = "nested", .title = "nested virtualisation"};
   const std::string vendor_module(vendor_kvm_module(facts.cpu.vendor));
+  if (!is_x86(facts.cpu.arch)) {
+    item.state = CheckState::skip;
+    item.detail = fmt::format("not supported yet on {}", arch_name(facts.cpu.arch));
+    return item;
+  }
   if (vendor_module.empty()) {
     item.state = CheckState::skip;
     item.detail = "unknown CPU vendor";
@@ -338,9 +344,13 @@ CheckItem check_io(const CheckEvidence& ev, const Facts& facts, const std::strin
   std::vector<std::string> tables;
   if (ev.dmar) tables.push_back("DMAR");
   if (ev.ivrs) tables.push_back("IVRS");
-  parts.push_back(fmt::format("IOMMU: {}, {} IOMMU groups",
-                              tables.empty() ? "no DMAR/IVRS table" : join(tables, "/") + " table",
-                              ev.iommu_groups));
+  // DMAR and IVRS are x86's ACPI tables: elsewhere the kernel's groups alone tell.
+  const bool x86 = is_x86(facts.cpu.arch);
+  parts.push_back(
+      x86 ? fmt::format("IOMMU: {}, {} IOMMU groups",
+                        tables.empty() ? "no DMAR/IVRS table" : join(tables, "/") + " table",
+                        ev.iommu_groups)
+          : fmt::format("IOMMU: {} IOMMU groups", ev.iommu_groups));
   if (ev.iommu_groups == 0) {
     // The table found names the IOMMU, whatever vendor the CPU facts say.
     if (!tables.empty())
@@ -348,7 +358,8 @@ CheckItem check_io(const CheckEvidence& ev, const Facts& facts, const std::strin
           iommu_fix(ev, ev.dmar && (!ev.ivrs || vendor_vt(facts.cpu.vendor) != VtFamily::svm)));
     else
       hints.push_back(
-          facts.cpu.hypervisor
+          !x86 ? "no IOMMU groups: device passthrough (VFIO) is unavailable"
+          : facts.cpu.hypervisor
               ? "no IOMMU in this guest: device passthrough (VFIO) is unavailable"
               : "no IOMMU: enable VT-d / AMD-Vi in the firmware for device passthrough (VFIO)");
   }
@@ -424,8 +435,13 @@ CheckReport judge_kvm(const CheckEvidence& ev, const Facts& facts, const CheckOp
   Findings f;
   // Every line and the verdict read the CPU, --fact overrides included, from FACTS alone.
   r.container = options.container;
-  r.items.push_back(check_cpu(facts));
-  r.items.push_back(check_firmware(ev, facts, options, f));
+  if (is_x86(facts.cpu.arch)) {
+    r.items.push_back(check_cpu(facts));
+    r.items.push_back(check_firmware(ev, facts, options, f));
+  } else {
+    r.items.push_back(check_cpu_other(facts));
+    r.items.push_back(check_firmware_other(ev, facts, f));
+  }
   r.items.push_back(check_kernel(ev, facts, options, f));
   r.items.push_back(check_device(ev, options));
   r.items.push_back(check_probe(ev, options));

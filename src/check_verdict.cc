@@ -112,7 +112,7 @@ Verdict verdict(const char* reason, std::string advice) {
 
 // The verdict the asked user's access and the probe give, in order: usable, refused, or not
 // probed; nullopt when they leave the cause to the rest of the evidence.
-std::optional<Verdict> probe_verdict(const CheckEvidence& ev, const Facts& facts,
+std::optional<Verdict> probe_verdict(const CheckEvidence& ev, const Findings& f, const Facts& facts,
                                      const CheckOptions& options) {
   // The verdict is about one user: the /dev/kvm line's (--user NAME, else this process). With
   // --user, only an answer about that user can make it "usable" for them, and a probe refused
@@ -124,8 +124,12 @@ std::optional<Verdict> probe_verdict(const CheckEvidence& ev, const Facts& facts
   const std::string asked = asked_user(ev, options);
   if (ev.probe.ok() && !user_denied && !user_unknown) {
     const std::string provider = facts.kvm_provider.empty() ? "" : " (" + facts.kvm_provider + ")";
+    const std::string arch(arch_name(facts.cpu.arch));
     Verdict v =
-        has_vt(facts.cpu)
+        !is_x86(facts.cpu.arch)
+            ? verdict("ok", fmt::format("KVM acceleration can be used ({}{})", arch,
+                                        f.arch_mode.empty() ? "" : ", " + f.arch_mode))
+        : has_vt(facts.cpu)
             ? verdict("ok", "KVM acceleration can be used")
             : verdict(
                   "ok-paravirtual",
@@ -181,9 +185,23 @@ Verdict module_verdict(const Findings& f, const Facts& facts, const CheckOptions
       "the KVM modules are loaded but /dev/kvm is missing: udevadm trigger, or mount devtmpfs on /dev");
 }
 
+// The cause of an unusable KVM on a CPU other than x86, which has no VT flag or lock to blame.
+Verdict other_cause_verdict(const CheckEvidence& ev, const Findings& f, const Facts& facts,
+                            const CheckOptions& options) {
+  if (!f.arch_cause.empty()) return verdict("no-hardware-support", f.arch_cause);
+  if (is_char_device(ev.nodes.at("/dev/kvm")) && ev.probe.opened)
+    return verdict(
+        "kernel-without-kvm",
+        fmt::format("/dev/kvm opens but the kernel refuses to create a {} ({}): see the kernel log",
+                    ev.probe.api_version != 12 ? "VM (API version)" : "VM",
+                    std::strerror(ev.probe.vm_created ? ev.probe.vcpu_errno : ev.probe.vm_errno)));
+  return module_verdict(f, facts, options);
+}
+
 // The cause of an unusable KVM, the first in the order a fix has to follow.
 Verdict cause_verdict(const CheckEvidence& ev, const Findings& f, const Facts& facts,
                       const CheckOptions& options) {
+  if (!is_x86(facts.cpu.arch)) return other_cause_verdict(ev, f, facts, options);
   const CpuFacts& cpu = facts.cpu;
   const bool vt = has_vt(cpu);
   const bool no_provider = facts.kvm_provider.empty();
@@ -284,7 +302,7 @@ CheckItem check_probe(const CheckEvidence& ev, const CheckOptions& options) {
 
 Verdict decide(const CheckEvidence& ev, const Findings& f, const Facts& facts,
                const CheckOptions& options) {
-  std::optional<Verdict> v = probe_verdict(ev, facts, options);
+  std::optional<Verdict> v = probe_verdict(ev, f, facts, options);
   if (!v) v = cause_verdict(ev, f, facts, options);
   v->virt_type = v->usable ? "kvm" : "qemu";
   return *v;

@@ -20,6 +20,10 @@ struct Findings {
   std::string missing_module;     // a needed module with no file under /lib/modules/<release>
   std::string not_loaded_module;  // a needed module that could be loaded but is not
   std::string load_fix;           // load_fix() for not_loaded_module
+  // Not x86 (check_arch.h): why the CPU cannot run KVM, from the kernel log ("" when it does not
+  // say), and the mode KVM runs in ("VHE mode"; "" when unknown).
+  std::string arch_cause;
+  std::string arch_mode;
 };
 
 // The /dev/kvm line and the probe line: the two about the user the verdict is about.

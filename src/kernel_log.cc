@@ -183,6 +183,33 @@ std::string kernel_log_messages(std::string_view raw) {
   return out;
 }
 
+ArchKvmLog scan_arch_kvm_log(std::string_view messages) {
+  ArchKvmLog out;
+  for (const std::string_view line : lines(messages)) {
+    if (line.find("started at EL") != std::string_view::npos) {
+      out.started = std::string(line);
+      out.no_el2 = out.no_el2 || line.ends_with("started at EL1");
+      continue;
+    }
+    // arch/arm64/kvm/arm.c says which mode KVM took EL2 in: "VHE mode", "Hyp mode" (nVHE) or
+    // "Protected nVHE mode" (kvm-arm.mode=protected).
+    if (line.find("mode initialized successfully") != std::string_view::npos) {
+      out.kvm = std::string(line);
+      out.mode = line.find("Protected nVHE") != std::string_view::npos ? "protected nVHE"
+                 : line.find("nVHE") != std::string_view::npos         ? "nVHE"
+                 : line.find(" VHE mode") != std::string_view::npos    ? "VHE"
+                                                                       : "nVHE";
+    } else if (line.find("HYP mode not available") != std::string_view::npos) {
+      out.kvm = std::string(line);
+      out.no_el2 = true;
+    } else if (line.find("SIE is not available") != std::string_view::npos) {
+      if (out.kvm.empty()) out.kvm = std::string(line);
+      out.no_sie = true;
+    }
+  }
+  return out;
+}
+
 std::vector<KernelLogFinding> scan_kernel_log(std::string_view messages) {
   using Kind = KernelLogFinding::Kind;
   // Matched case-insensitively: kernels have said "bios" and "BIOS".

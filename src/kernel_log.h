@@ -33,6 +33,19 @@ std::string kernel_log_messages(std::string_view raw);
 // Every line of MESSAGES that is a KVM hardware verdict, in log order.
 std::vector<KernelLogFinding> scan_kernel_log(std::string_view messages);
 
+// What the kernel log says of KVM's hardware where no CPU flag does: arm64's exception level
+// (EL2 is where KVM runs) and the mode KVM took there, s390x's SIE.
+struct ArchKvmLog {
+  std::string started;  // "CPU: All CPU(s) started at EL2", as logged; "" when not found
+  // KVM's own word, as logged: "kvm [1]: VHE mode initialized successfully", "kvm [1]: HYP mode
+  // not available", "kvm-s390: SIE is not available"; "" when it said none of these.
+  std::string kvm;
+  std::string mode;     // arm64: "VHE", "nVHE" or "protected nVHE"; "" when not initialised
+  bool no_el2 = false;  // arm64: the CPUs started at EL1, or KVM found no HYP mode
+  bool no_sie = false;  // s390x: the CPU offers no SIE, KVM's instruction
+};
+ArchKvmLog scan_arch_kvm_log(std::string_view messages);
+
 // Reads the kernel log: with SYSLOG_FIRST (the running system) through syslog(2)
 // (SYSLOG_ACTION_READ_ALL) and, when that fails, from KMSG; without, from KMSG alone. KMSG, a
 // character device (/dev/kmsg), is read record by record without blocking; a regular file (a
