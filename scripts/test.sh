@@ -14,6 +14,10 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVMPROV_WERROR=ON
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure
 
+# The other builds users and distributions make: GCC -O3, and clang with LTO and Debian's
+# hardening flags, each through the unit and CLI tests.
+scripts/build-matrix.sh
+
 # The sanitizer build also takes the cross-build path for the default profile (compiled in as
 # text, parsed on first use), so both ways of building it are tested.
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DKVMPROV_SANITIZE=ON -DKVMPROV_WERROR=ON \
