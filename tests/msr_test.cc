@@ -65,7 +65,9 @@ TEST_CASE("LinuxHost reads MSRs at their offset on each CPU below the kernel roo
   TempDir tree("kvmprov-msr");
   put_msr(tree, 0, kMsrFeatureControl, 0x5);
   put_msr(tree, 1, kMsrVmCr, 0x18);
-  auto host = make_linux_host({.kernel_root = tree.path()});
+  LinuxHostOptions options;
+  options.kernel_root = tree.path();
+  auto host = make_linux_host(options);
   auto v0 = host->read_msr(0, kMsrFeatureControl);
   REQUIRE(v0);
   CHECK(*v0 == 0x5);

@@ -347,7 +347,9 @@ TEST_CASE("a shared file keeps owner, group and mode, and the same bytes are lef
   struct stat before {};
   REQUIRE(::stat(path.c_str(), &before) == 0);
 
-  auto host = make_linux_host({.root = root});
+  LinuxHostOptions options;
+  options.root = root;
+  auto host = make_linux_host(options);
   auto r =
       host->target().write("/etc/nova.conf", "[libvirt]\nvirt_type = kvm\n", {.keep_owner = true});
   REQUIRE(r);
