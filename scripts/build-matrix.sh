@@ -37,10 +37,13 @@ gcc_release() {
 }
 
 clang_lto_hardened() {
-  local flags
-  export DEB_BUILD_MAINT_OPTIONS=hardening=+all
+  local flags ldflags
+  # Local: the option must not reach another build this script makes after this one.
+  local DEB_BUILD_MAINT_OPTIONS=hardening=+all
+  export DEB_BUILD_MAINT_OPTIONS
   flags="$(dpkg-buildflags --get CXXFLAGS) $(dpkg-buildflags --get CPPFLAGS)"
-  CC=clang CXX=clang++ CXXFLAGS="$flags" LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" \
+  ldflags=$(dpkg-buildflags --get LDFLAGS)
+  CC=clang CXX=clang++ CXXFLAGS="$flags" LDFLAGS="$ldflags" \
     build clang-lto-hardened -DCMAKE_BUILD_TYPE=None -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON
 }
 

@@ -12,11 +12,11 @@
 namespace kvmprov {
 namespace {
 
-// The lines of LOG the firmware line quotes, as logged.
+// The lines of LOG the firmware line quotes, as quote() shows a host's bytes.
 std::string quoted(const ArchKvmLog& log) {
   std::vector<std::string> said;
   for (const std::string& line : {log.started, log.kvm})
-    if (!line.empty()) said.push_back("\"" + line + "\"");
+    if (!line.empty()) said.push_back(quote(line));
   return join(said, ", ");
 }
 
@@ -29,8 +29,8 @@ CheckItem arm64_firmware(const ArchKvmLog& log, Findings& f) {
     item.hint =
         "boot with EL2 enabled: on a VM, a host that offers nested virtualisation; on a server, firmware that starts the kernel at EL2";
     f.arch_cause = fmt::format(
-        "the kernel was started at EL1 (\"{}\"), so the firmware or the hypervisor below it did not hand over EL2 ({})",
-        line, item.hint);
+        "the kernel was started at EL1 ({}), so the firmware or the hypervisor below it did not hand over EL2 ({})",
+        quote(line), item.hint);
   } else if (!log.mode.empty()) {
     item.detail = fmt::format("started at EL2, KVM in {} mode: {}", log.mode, quoted(log));
     f.arch_mode = log.mode + " mode";
@@ -82,8 +82,8 @@ CheckItem check_firmware_other(const CheckEvidence& ev, const Facts& facts, Find
     item.detail += "; kernel log: " + quoted(log);
     item.hint = "the CPU (or the hypervisor below it) does not offer SIE to this kernel";
     f.arch_cause = fmt::format(
-        "the kernel says \"{}\": the CPU, or the hypervisor below it, does not offer SIE to this kernel (on a VM, a host that offers nested virtualisation)",
-        log.kvm);
+        "the kernel says {}: the CPU, or the hypervisor below it, does not offer SIE to this kernel (on a VM, a host that offers nested virtualisation)",
+        quote(log.kvm));
   }
   return item;
 }

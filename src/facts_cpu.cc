@@ -37,13 +37,18 @@ std::set<std::string> split_flags(std::string_view flags) {
   return out;
 }
 
+// A /proc/cpuinfo line's "key : value", both trimmed; an empty key for a line without a colon.
+std::pair<std::string_view, std::string_view> cpuinfo_field(std::string_view line) {
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos) return {};
+  return {trim(line.substr(0, colon)), trim(line.substr(colon + 1))};
+}
+
 // The architecture whose /proc/cpuinfo format TEXT has: the first key only one format uses.
 CpuArch cpuinfo_arch(std::string_view text) {
   for (const std::string_view line : lines(text)) {
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    const std::string_view key = trim(line.substr(0, colon));
-    const std::string_view value = trim(line.substr(colon + 1));
+    const auto [key, value] = cpuinfo_field(line);
+    if (key.empty()) continue;
     if (key == "flags" || key == "model name" || key == "cpu family") return CpuArch::x86;
     if (key == "vendor_id") return value == "IBM/S390" ? CpuArch::s390x : CpuArch::x86;
     if (key == "CPU implementer" || key == "Features") return CpuArch::arm64;
@@ -59,10 +64,8 @@ CpuArch cpuinfo_arch(std::string_view text) {
 void parse_other_cpuinfo(std::string_view text, CpuFacts& cpu) {
   std::optional<std::set<std::string>> common;
   for (const std::string_view line : lines(text)) {
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    const std::string_view key = trim(line.substr(0, colon));
-    const std::string_view value = trim(line.substr(colon + 1));
+    const auto [key, value] = cpuinfo_field(line);
+    if (key.empty()) continue;
     if ((key == "Features" && cpu.arch == CpuArch::arm64) ||
         (key == "features" && cpu.arch == CpuArch::s390x)) {
       std::set<std::string> all = split_flags(value);
@@ -119,10 +122,8 @@ CpuFacts parse_x86_cpuinfo(std::string_view text) {
   };
 
   for (const std::string_view line : lines(text)) {
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    const std::string_view key = trim(line.substr(0, colon));
-    const std::string_view value = trim(line.substr(colon + 1));
+    const auto [key, value] = cpuinfo_field(line);
+    if (key.empty()) continue;
 
     if (key == "processor") {
       finish_block();

@@ -132,6 +132,23 @@ TEST_CASE("arm64 with EL2: built-in kvm, no vendor module, usable, the mode name
   }
 }
 
+TEST_CASE("arm64: a kernel log line with quotes and a terminal escape is quoted, never passed on") {
+  FakeHost h = sample_host("qemu-tcg-arm64-el1");
+  h.kernel_log_ =
+      "CPU: All CPU(s) started at EL1\nkvm [1]: HYP mode not available \"\x1b]0;owned\x07\"\n";
+  const Facts facts = observe(h, default_profile());
+  const CheckReport report = run_check(h, facts, {});
+  CHECK_FALSE(report.verdict.usable);
+  const std::string shown = R"("kvm [1]: HYP mode not available \"\x1b]0;owned\x07\"")";
+  CHECK(report.verdict.advice.find(shown) != std::string::npos);
+  CHECK(report.verdict.advice.find('\x1b') == std::string::npos);
+  for (const CheckItem& item : report.items) {
+    CAPTURE(item.id);
+    CHECK(item.detail.find('\x1b') == std::string::npos);
+    CHECK(item.detail.find('\x07') == std::string::npos);
+  }
+}
+
 TEST_CASE("arm64 started at EL1: not usable, and why, from the kernel log") {
   const Outcome o = run_sample("qemu-tcg-arm64-el1");
   CHECK(o.facts.cpu.arch == CpuArch::arm64);

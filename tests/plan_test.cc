@@ -343,6 +343,13 @@ TEST_CASE("--root without the image's CPU: every vendor's options, no vendor mod
   Facts f = observe(h, p);
   CHECK_FALSE(f.cpu_known);
   CHECK(f.cpu.vendor == Vendor::unknown);
+  // Not even read: the build machine's CPU cannot leak into the image's plan.
+  const auto& reads = h.kernel_.reads;
+  CHECK(std::find(reads.begin(), reads.end(), "/proc/cpuinfo") == reads.end());
+  FakeHost running = amd_host();  // the record works: the running system's CPU is read
+  observe(running, p);
+  CHECK(std::count(running.kernel_.reads.begin(), running.kernel_.reads.end(), "/proc/cpuinfo") ==
+        1);
   auto done = apply_plan(h, make_plan(p, f, {.live = false}));
   CHECK(h.target_.files.at(kModprobeConf) ==
         kHeader + "options kvm_intel nested=1\noptions kvm_amd nested=1\n");
