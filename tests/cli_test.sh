@@ -1034,11 +1034,13 @@ out=$(${KVMPROV_WRAPPER:-} "$KVMPROV" check --log /dev/stdin <"$TMP/big-nova.log
 expect_in "$out" "1 time in the last 16 MiB of /dev/stdin" "check --log /dev/stdin from a large file"
 mkfifo "$TMP/nova.fifo" "$TMP/writer-ready"
 # The writer holds the FIFO open (read-write, which does not wait for a reader) before check
-# starts, and says so through a second FIFO: check must find a writer there, not race one.
+# starts, and says so through a second FIFO: check must find a writer there, not race one. It
+# becomes cat (exec), so that killing it ends the write: a subshell's cat would outlive the kill
+# and hold the test's output open, and ctest would wait for it.
 (
   exec 8<>"$TMP/nova.fifo"
   echo ready >"$TMP/writer-ready"
-  cat "$TMP/big-nova.log" >&8
+  exec cat "$TMP/big-nova.log" >&8
 ) &
 writer=$!
 read -r _ <"$TMP/writer-ready"
