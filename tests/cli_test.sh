@@ -33,7 +33,16 @@ run plan --root "$TMP" --fact cpu_vendr=amd
 expect_rc 64 "bad --fact"
 expect_in "$err" 'unknown fact "cpu_vendr" (did you mean "cpu_vendor"?)' "bad --fact message"
 
-# --- check on this machine: the exit status follows an independent KVM probe
+# --- check on this machine: the exit status follows an independent KVM probe. In a chroot
+# (tests/chroot/run.sh) check refuses, the kernel there being the build host's, unless given
+# --live: the runs that examine this machine get it there, and the refusal is tested.
+LIVE=()
+if chrooted; then
+  LIVE=(--live)
+  run check
+  expect_rc 1 "check in a chroot"
+  expect_eq "$err" "kvmprov: cannot check KVM from a chroot (/ is not the root directory of PID 1): its kernel and /dev/kvm are the build host's; run check on the host that boots this system, or give --live to check the one running it" "check in a chroot: refused"
+fi
 if [ -e /dev/kvm ]; then
   probe=$(python3 - <<'PY'
 import fcntl, os
@@ -54,11 +63,11 @@ else
   probe=1
   echo "check: no /dev/kvm here, expecting \"not usable\"" >&2
 fi
-run check
+run check "${LIVE[@]}"
 expect_rc "$probe" "check exit status matches the probe"
 expect_in "$out" "verdict: " "check prints a verdict"
 [ "$(printf '%s\n' "$out" | grep -cE '^(PASS|WARN|FAIL|SKIP) ')" = 9 ] && ok || bad "check: nine check lines"
-run check --json
+run check "${LIVE[@]}" --json
 expect_rc "$probe" "check --json exit status"
 printf '%s' "$out" >"$TMP/check.json"
 python3 - "$TMP/check.json" "$probe" <<'PY' && ok || bad "check JSON shape"
@@ -78,9 +87,9 @@ assert v["reason"] in ("ok", "ok-paravirtual", "no-hardware-support", "disabled-
                        "kernel-without-kvm") + libvirt, v
 PY
 printf "x ERROR libvirtError: internal error: no supported architecture for os type 'hvm'\n" >"$TMP/nova.log"
-run check --log "$TMP/nova.log"
+run check "${LIVE[@]}" --log "$TMP/nova.log"
 expect_in "$out" "the KVM modules were not loaded when the guest started" "check --log explains the hvm error"
-run check --user no-such-user-here
+run check "${LIVE[@]}" --user no-such-user-here
 expect_rc 64 "check --user unknown"
 expect_eq "$err" 'kvmprov: unknown user "no-such-user-here" (--user)' "check --user unknown message"
 run check --help
@@ -150,7 +159,7 @@ LD_DEBUG=libs "$KVMPROV" apply --root "$ROOT" --fact cpu_vendor=amd --quiet >/de
 grep -qE 'libkmod|libudev' "$TMP/ld.log" && bad "apply --root maps libkmod or libudev" || ok
 if [ ! -e /proc/modules ] && [ -d /sys/module ]; then
   # A kernel that cannot load modules: check reads /sys and never needs libkmod.
-  LD_DEBUG=libs "$KVMPROV" check --quiet >/dev/null 2>"$TMP/ld.log"
+  LD_DEBUG=libs "$KVMPROV" check "${LIVE[@]}" --quiet >/dev/null 2>"$TMP/ld.log"
   grep -q libkmod "$TMP/ld.log" && bad "check maps libkmod on a kernel without module support" || ok
 else
   echo "cli: skipping check without libkmod (this kernel supports loadable modules)" >&2
@@ -460,7 +469,7 @@ mkdir -p "$OR"
 # Straight to kvmprov: a wrapper (json_capture.sh) would stand between its stdout and /dev/full.
 for args in "version" "plan --root $OR" "--json plan --root $OR" \
   "apply --root $OR --json" "reset --dry-run --root $OR" "validate $KVMPROV_SOURCE_DIR/profiles/default.yaml" \
-  "check" "check --json"; do
+  "check ${LIVE[*]}" "check --json ${LIVE[*]}"; do
   # shellcheck disable=SC2086 # ARGS are words on purpose
   "$KVMPROV" $args >/dev/full 2>"$TMP/stderr"
   rc=$?
@@ -894,7 +903,7 @@ JR="$TMP/jsonroot"
 es_root "$JR"
 printf 'loop\n' >"$JR/etc/modules"
 "$KVMPROV" --json plan --root "$JR" --fact cpu_vendor=amd >"$TMP/j-plan.json"
-"$KVMPROV" --json plan >"$TMP/j-live.json" 2>/dev/null  # a live run lists modules in facts
+"$KVMPROV" --json plan "${LIVE[@]}" >"$TMP/j-live.json" 2>/dev/null  # a live run lists modules in facts
 "$KVMPROV" --json validate "$KVMPROV_SOURCE_DIR/profiles/nested.yaml" >"$TMP/j-valid.json"
 "$KVMPROV" --json validate "$TMP/bad.yaml" >"$TMP/j-invalid.json"
 "$KVMPROV" --json version >"$TMP/j-version.json"
@@ -1003,15 +1012,15 @@ run check --log ""
 expect_rc 64 "check --log ''"
 expect_eq "$err" 'kvmprov: --log: the file name is empty: name the log, or drop --log for /var/log/nova/nova-compute.log (see kvmprov --help)' "check --log '': message"
 for fact in kvm_usable=false kernel_release=6.1.0-99-amd64 systemd=true cpu_flags=fpu,vmx; do
-  run check --fact "$fact"
+  run check "${LIVE[@]}" --fact "$fact"
   expect_rc 64 "check --fact $fact"
   expect_eq "$err" "kvmprov: --fact ${fact%%=*} does not apply to check, which examines the running kernel and decides KVM's usability itself; facts check uses: cpu_vendor, vmx, svm, hypervisor, modules_supported" "check --fact $fact: message"
 done
-run --fact cpu_vendor=amd check
+run --fact cpu_vendor=amd check "${LIVE[@]}"
 expect_in "$out" 'PASS CPU: amd (--fact cpu_vendor); "svm" flag assumed (--fact cpu_vendor); ' "check --fact cpu_vendor=amd: the flag is assumed, not present"
 expect_not_in "$out" "flag present" "check --fact cpu_vendor=amd: no flag called present"
 expect_not_in "$out" "without VT flags" "check --fact cpu_vendor=amd: the verdict uses the same flags"
-run --fact cpu_vendor=amd --fact svm=false check --json
+run --fact cpu_vendor=amd --fact svm=false check "${LIVE[@]}" --json
 printf '%s' "$out" >"$TMP/check-fact.json"
 python3 - "$TMP/check-fact.json" <<'PY' && ok || bad "check --fact svm=false: every line and the verdict say the fact"
 import json, sys
@@ -1025,12 +1034,12 @@ PY
 # --log: the end of a log of any size, and streams
 head -c $((17 << 20)) /dev/zero | tr '\0' '#' | fold -w 99 >"$TMP/big-nova.log"
 printf "ERROR libvirtError: no supported architecture for os type 'hvm'\n" >>"$TMP/big-nova.log"
-run check --log "$TMP/big-nova.log"
+run check "${LIVE[@]}" --log "$TMP/big-nova.log"
 expect_not_in "$out" "File too large" "check --log over 16 MiB: read"
 expect_in "$out" "\"no supported architecture for os type 'hvm'\" 1 time in the last 16 MiB of $TMP/big-nova.log: " "check --log over 16 MiB: its end searched"
-out=$(printf "x ERROR: no supported architecture for os type 'hvm'\n" | ${KVMPROV_WRAPPER:-} "$KVMPROV" check --log /dev/stdin 2>"$TMP/stderr")
+out=$(printf "x ERROR: no supported architecture for os type 'hvm'\n" | ${KVMPROV_WRAPPER:-} "$KVMPROV" check "${LIVE[@]}" --log /dev/stdin 2>"$TMP/stderr")
 expect_in "$out" "1 time in /dev/stdin: the KVM modules were not loaded" "check --log /dev/stdin from a pipe"
-out=$(${KVMPROV_WRAPPER:-} "$KVMPROV" check --log /dev/stdin <"$TMP/big-nova.log" 2>"$TMP/stderr")
+out=$(${KVMPROV_WRAPPER:-} "$KVMPROV" check "${LIVE[@]}" --log /dev/stdin <"$TMP/big-nova.log" 2>"$TMP/stderr")
 expect_in "$out" "1 time in the last 16 MiB of /dev/stdin" "check --log /dev/stdin from a large file"
 mkfifo "$TMP/nova.fifo" "$TMP/writer-ready"
 # The writer holds the FIFO open (read-write, which does not wait for a reader) before check
@@ -1044,14 +1053,14 @@ mkfifo "$TMP/nova.fifo" "$TMP/writer-ready"
 ) &
 writer=$!
 read -r _ <"$TMP/writer-ready"
-run check --log "$TMP/nova.fifo"
+run check "${LIVE[@]}" --log "$TMP/nova.fifo"
 # A run that never opened the FIFO leaves the writer blocked: end it rather than wait for ever.
 kill "$writer" 2>/dev/null
 wait "$writer" 2>/dev/null
 expect_in "$out" "1 time in the last 16 MiB of $TMP/nova.fifo" "check --log FIFO with a writer"
 
 # Hints fit the host: no load this kernel cannot do, no parameter value the kernel lacks.
-run check --json
+run check "${LIVE[@]}" --json
 expect_not_in "$out" "amd_iommu=on" "check: no invalid amd_iommu value"
 expect_not_in "$out" "profiles/nested.yaml apply" "check: no source-tree profile path"
 if [ ! -e /proc/modules ]; then
@@ -1077,7 +1086,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -c /dev/kvm ]; then
       shift 2
     done
   }
-  out=$(as_nobody "$KVMPROV" check --user root 2>"$TMP/stderr"); rc=$?
+  out=$(as_nobody "$KVMPROV" check "${LIVE[@]}" --user root 2>"$TMP/stderr"); rc=$?
   expect_not_in "$out" "(permission-denied)" "check --user root as nobody: root is not denied"
   expect_not_in "$out" "usermod -aG kvm root" "check --user root as nobody: no group for root"
   probe_says 'KVM probe: as "nobody" (running kvmprov), not as "root": ' \
@@ -1086,7 +1095,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -c /dev/kvm ]; then
     'SKIP KVM probe: not run as "root": kvmprov runs as "nobody", who cannot open /dev/kvm (Permission denied)' "check --user root as nobody: probe not run" \
     "verdict: not usable (not-probed): " "check --user root as nobody: verdict" \
     "run as root to probe as another user" "check --user root as nobody: the fix"
-  run check --user nobody
+  run check "${LIVE[@]}" --user nobody
   probe_says 'KVM probe: as "nobody": ' "check --user nobody as root: probed as nobody" \
     "check --user nobody as root, nobody cannot open /dev/kvm" \
     'FAIL KVM probe: as "nobody": cannot open /dev/kvm: Permission denied' "check --user nobody as root: the probe ran as nobody" \

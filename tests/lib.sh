@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 # Sourced by every shell test (tests/*.sh; the fault tests through tests/fault/lib.sh) and by the
 # benchmarks (bench/, contrib/ansible/bench-fleet.sh): counting and expectations, a skip, a scratch
-# directory removed on exit, kvmprov run with its output captured, image roots, and the closing
-# line. Sourcing it only defines: a test calls scratch when it needs $TMP.
+# directory removed on exit, kvmprov run with its output captured, whether it runs in a chroot,
+# image roots, and the closing line. Sourcing it only defines: a test calls scratch when it needs
+# $TMP.
 
 pass=0
 fail=0
@@ -36,6 +37,14 @@ expect_rc() { [ "$rc" = "$1" ] && ok || bad "$2: exit $rc, expected $1 (stderr: 
 expect_eq() { [ "$1" = "$2" ] && ok || bad "$3: got [$1], expected [$2]"; }
 expect_in() { case "$1" in *"$2"*) ok ;; *) bad "$3: [$2] not in [$1]" ;; esac; }
 expect_not_in() { case "$1" in *"$2"*) bad "$3: [$2] in [$1]" ;; *) ok ;; esac; }
+
+# chrooted: whether the test runs in a chroot: "/" is not PID 1's root (kvmprov's test, and
+# ischroot(1)'s). Where PID 1's root cannot be examined (not root), the answer is no.
+chrooted() {
+  local init
+  init=$(stat -Lc %d:%i /proc/1/root 2>/dev/null) || return 1
+  [ "$(stat -c %d:%i /)" != "$init" ]
+}
 
 # image_root DIR: an image's account files below DIR (root, and the kvm group the default profile
 # wants), so that groups and members can be checked.
