@@ -3,6 +3,10 @@
 # Installs the Debian packages kvmprov needs to build and to run its tests, on Debian 12
 # (bookworm) and Debian 13 (trixie), as root.
 #
+# Usage: scripts/install-deps.sh [--minimal]
+#   --minimal  only what building kvmprov and running its unit, CLI and fault tests need (the
+#              Debian 13 chroot run, tests/chroot/run.sh); without it, what every test uses.
+#
 # One list serves both releases: it names only packages both carry under the same name (the
 # unversioned clang and libclang-rt-dev, not clang-14 or libclang-rt-14-dev). What a later
 # release split out of a package both have is added when this release's apt knows it.
@@ -10,6 +14,13 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf 'install-deps: %s\n' "$*" >&2; }
+
+minimal=no
+case "${1:-}:$#" in
+  :0) ;;
+  --minimal:1) minimal=yes ;;
+  *) say "unknown arguments \"$*\" (usage: install-deps.sh [--minimal])"; exit 64 ;;
+esac
 
 # shellcheck disable=SC1091
 . /etc/os-release
@@ -23,25 +34,36 @@ apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
 # Whether this release's apt can install package $1.
 known() { apt-cache policy "$1" 2>/dev/null | grep -q '^ *Candidate: [^(]'; }
 
+# The build, and the unit, CLI and fault tests: the compiler, the libraries' headers (libvirt's
+# too, so that the libvirt client is compiled), modprobe, python3 for the JSON checks, setpriv and
+# unshare, GNU time for the hostile profiles' peak memory, and the extrausers NSS module for the
+# accounts test.
+core="g++ cmake make pkg-config
+  libkmod-dev libudev-dev libyaml-cpp-dev doctest-dev
+  nlohmann-json3-dev libfmt-dev libcli11-dev
+  libpugixml-dev libvirt-dev
+  kmod python3 util-linux time libnss-extrausers"
+# Everything else: the VM, packaging, completion, Ansible, nova, fuzzing and benchmark tests.
+rest="python3-nova
+  udev cpu-checker ca-certificates
+  qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev
+  ansible-core
+  debhelper dpkg-dev lintian rpm rpmlint file mandoc man-db systemd bash-completion
+  clang libclang-rt-dev valgrind
+  hyperfine tmux zsh fish python3-jsonschema python3-yaml
+  python3-voluptuous pylint pycodestyle yamllint shellcheck
+  python3-pytest python3-pytest-xdist python3-pytest-forked"
+
 apt_get update -q
 
 # systemd.pc, which says where units go, is in systemd on Debian 12 and in systemd-dev from 13 on
-# (bookworm-backports has a systemd-dev too, which must not pull in a newer systemd).
+# (bookworm-backports has a systemd-dev too, which must not pull in a newer systemd). The minimal
+# build installs no unit, and falls back to /lib/systemd/system without it.
 split=""
-if [ "${VERSION_CODENAME:-}" != bookworm ] && known systemd-dev; then split="$split systemd-dev"; fi
+if [ "$minimal" = no ] && [ "${VERSION_CODENAME:-}" != bookworm ] && known systemd-dev; then
+  split="$split systemd-dev"
+fi
+if [ "$minimal" = yes ]; then rest=""; fi
 
 # shellcheck disable=SC2086  # the lists are words
-apt_get install -y -q --no-install-recommends \
-  g++ cmake make pkg-config \
-  libkmod-dev libudev-dev libyaml-cpp-dev doctest-dev \
-  nlohmann-json3-dev libfmt-dev libcli11-dev \
-  libpugixml-dev libvirt-dev python3-nova \
-  kmod udev cpu-checker python3 ca-certificates \
-  qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev \
-  ansible-core \
-  debhelper dpkg-dev lintian rpm rpmlint file mandoc man-db systemd bash-completion \
-  clang libclang-rt-dev valgrind util-linux time \
-  hyperfine tmux zsh fish python3-jsonschema python3-yaml \
-  python3-voluptuous pylint pycodestyle yamllint shellcheck \
-  python3-pytest python3-pytest-xdist python3-pytest-forked libnss-extrausers \
-  $split
+apt_get install -y -q --no-install-recommends $core $rest $split
