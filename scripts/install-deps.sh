@@ -36,16 +36,16 @@ known() { apt-cache policy "$1" 2>/dev/null | grep -q '^ *Candidate: [^(]'; }
 
 # The build, and the unit, CLI and fault tests: the compiler, the libraries' headers (libvirt's
 # too, so that the libvirt client is compiled), modprobe, python3 for the JSON checks, setpriv and
-# unshare, GNU time for the hostile profiles' peak memory, and the extrausers NSS module for the
-# accounts test.
+# unshare, GNU time for the hostile profiles' peak memory, the extrausers NSS module for the
+# accounts test, and udev, whose own rules the rules test reads.
 core="g++ cmake make pkg-config
   libkmod-dev libudev-dev libyaml-cpp-dev doctest-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev
   libpugixml-dev libvirt-dev
-  kmod python3 util-linux time libnss-extrausers"
+  kmod udev python3 util-linux time libnss-extrausers"
 # Everything else: the VM, packaging, completion, Ansible, nova, fuzzing and benchmark tests.
 rest="python3-nova
-  udev cpu-checker ca-certificates
+  cpu-checker ca-certificates
   qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev
   ansible-core
   debhelper dpkg-dev lintian rpm rpmlint file mandoc man-db systemd bash-completion
