@@ -7,8 +7,9 @@
 #   clang-lto-hardened  clang with link-time optimisation and Debian's hardening flags
 #                       (dpkg-buildflags with hardening=+all: _FORTIFY_SOURCE, stack protector,
 #                       PIE, relro, bindnow).
-# GCC with Debian's flags is the package's own build (ctest's "deb" test), and GCC 14 is the
-# Debian 13 chroot's build (tests/chroot/run.sh). Usage: scripts/build-matrix.sh [NAME...]
+# scripts/test.sh's main build is GCC at -O3, so it runs only clang-lto-hardened from here; GCC
+# with Debian's flags is the package's own build (ctest's "deb" test), and GCC 14 is the Debian 13
+# chroot's build (tests/chroot/run.sh). Usage: scripts/build-matrix.sh [NAME...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
