@@ -168,5 +168,8 @@ struct LinuxHostOptions {
 };
 
 std::unique_ptr<Host> make_linux_host(const LinuxHostOptions& options);
+// The running system, below "/". Not make_linux_host({}): GCC 12 at -O3 takes the temporary's
+// strings for uninitialised where their destructors are inlined (-Wmaybe-uninitialized).
+std::unique_ptr<Host> make_linux_host();
 
 }  // namespace kvmprov

@@ -94,7 +94,7 @@ VerbOutput run_check_verb(const Options& o, const Messages& say) {
     say.error(place.refused);
     return {.status = kExitFailure};
   }
-  auto host = make_linux_host({});
+  auto host = make_linux_host();
   Facts facts = kernel_facts(*host);
   if (auto bad = override_facts(facts, o.facts, not_a_check_fact)) {
     say.error(*bad);

@@ -98,7 +98,7 @@ TEST_CASE("as root on the running system: really opens with the user's credentia
   auto allowed = open_as(*nobody, t.path() + "/dev/node");
   REQUIRE(allowed);
   CHECK(*allowed == 0);
-  auto host = make_linux_host({});
+  auto host = make_linux_host();
   auto self = host->can_open_as("", "/proc/self/status");
   REQUIRE(self);
   CHECK(self->opened_as_user);

@@ -256,4 +256,9 @@ std::unique_ptr<Host> make_linux_host(const LinuxHostOptions& options) {
   return std::make_unique<LinuxHost>(options);
 }
 
+std::unique_ptr<Host> make_linux_host() {
+  const LinuxHostOptions running;
+  return make_linux_host(running);
+}
+
 }  // namespace kvmprov

@@ -29,7 +29,7 @@ int main() {
     std::perror("uname");
     return 1;
   }
-  auto host = make_linux_host({});
+  auto host = make_linux_host();
   const KvmProbe probe = host->probe_kvm();
   const LibvirtInputs in =
       gather_libvirt_inputs(*host, u.machine, probe.ok(), probe.ok() ? "ok" : "probe-failed");
