@@ -46,7 +46,7 @@ class Loader {
     bool arch_seen = false;
     for (pugi::xml_node arch : cpus.children("arch")) {
       arch_seen = true;
-      if (std::string_view(arch.attribute("name").as_string()) != "x86") continue;
+      if (arch.attribute("name").as_string() != map_.arch) continue;
       if (auto r = entries(arch, path, depth); !r) return r;
     }
     if (!arch_seen) return entries(cpus, path, depth);
@@ -127,7 +127,7 @@ void collect(const CpuMap& map, const std::string& model, std::set<std::string>&
 
 }  // namespace
 
-Result<CpuMap> load_cpu_map(const std::string& path, const ReadFile& read) {
+Result<CpuMap> load_cpu_map(const std::string& path, const ReadFile& read, std::string_view arch) {
   std::vector<std::string> candidates;
   if (path.empty())
     candidates = {std::string(kCpuMapDir) + "/index.xml", kCpuMapLegacyFile};
@@ -141,6 +141,7 @@ Result<CpuMap> load_cpu_map(const std::string& path, const ReadFile& read) {
     if (!*exists && &file != &candidates.back()) continue;
     CpuMap map;
     map.source = file;
+    map.arch = arch;
     Loader loader(read, map);
     if (auto r = loader.file(file, 0); !r) {
       if (r.error().code == ENOENT && file == candidates.back() && path.empty())
@@ -152,7 +153,7 @@ Result<CpuMap> load_cpu_map(const std::string& path, const ReadFile& read) {
       return r.error();
     }
     if (map.models.empty())
-      return Error{EINVAL, fmt::format("CPU map \"{}\" defines no x86 CPU models", file)};
+      return Error{EINVAL, fmt::format("CPU map \"{}\" defines no {} CPU models", file, arch)};
     return map;
   }
   return Error{ENOENT, "no libvirt CPU map"};

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// libvirt's x86 CPU map (the named guest CPU models and the CPUID features each needs), and
-// whether this host's CPU can run a model.
+// libvirt's CPU map (the named guest CPU models of one architecture and the features each needs),
+// and whether this host's CPU can run a model.
 #pragma once
 
 #include <functional>
@@ -22,6 +22,7 @@ struct CpuModelDef {
 
 struct CpuMap {
   std::string source;  // the file read first (index.xml or cpu_map.xml)
+  std::string arch;    // the map's <arch name='...'> read: "x86", "arm", "ppc64", "s390"
   std::map<std::string, CpuModelDef> models;
   // Feature name -> true when CPUID defines it (visible as a /proc/cpuinfo flag), false when it
   // is an MSR bit (arch-capabilities and VMX capability bits), which /proc/cpuinfo never lists.
@@ -33,12 +34,14 @@ struct CpuMap {
 inline constexpr const char* kCpuMapDir = "/usr/share/libvirt/cpu_map";
 inline constexpr const char* kCpuMapLegacyFile = "/usr/share/libvirt/cpu_map.xml";
 
-// Reads and parses the x86 part of a CPU map. PATH is a directory holding index.xml, or an XML
-// file (index.xml or the older cpu_map.xml); "" tries kCpuMapDir, then kCpuMapLegacyFile.
-// <include filename='...'/> is followed relative to the including file's directory. READ returns
-// a file's content, nullopt when absent, or an error.
+// Reads and parses one architecture's part of a CPU map: ARCH is libvirt's name for it ("x86",
+// "arm"; see cpu_map_arch). PATH is a directory holding index.xml, or an XML file (index.xml or
+// the older cpu_map.xml); "" tries kCpuMapDir, then kCpuMapLegacyFile. <include filename='...'/>
+// is followed relative to the including file's directory. READ returns a file's content, nullopt
+// when absent, or an error.
 using ReadFile = std::function<Result<std::optional<std::string>>(const std::string&)>;
-Result<CpuMap> load_cpu_map(const std::string& path, const ReadFile& read);
+Result<CpuMap> load_cpu_map(const std::string& path, const ReadFile& read,
+                            std::string_view arch = "x86");
 
 // The libvirt feature name as /proc/cpuinfo spells it ("pclmuldq" -> "pclmulqdq",
 // "sse4.1" -> "sse4_1", "tsc-deadline" -> "tsc_deadline_timer", "cmt" -> "cqm"); "" for

@@ -19,6 +19,8 @@ namespace kvmprov {
 // unknown (no /proc/cpuinfo, or a format not listed) is judged as x86, as before there were others.
 enum class CpuArch { unknown, x86, arm64, ppc64le, s390x };
 std::string_view arch_name(CpuArch a);  // "x86", "arm64", "ppc64le", "s390x"; "unknown"
+// The architecture's name in libvirt's CPU map: "x86" (also for unknown), "arm", "ppc64", "s390".
+std::string_view cpu_map_arch(CpuArch a);
 // Whether KVM there is x86's: VT flags, a vendor module, the firmware's VT lock (unknown too).
 bool is_x86(CpuArch a);
 

@@ -166,6 +166,21 @@ std::string_view arch_name(CpuArch a) {
   return "unknown";
 }
 
+std::string_view cpu_map_arch(CpuArch a) {
+  switch (a) {
+    case CpuArch::arm64:
+      return "arm";
+    case CpuArch::ppc64le:
+      return "ppc64";
+    case CpuArch::s390x:
+      return "s390";
+    case CpuArch::x86:
+    case CpuArch::unknown:
+      break;
+  }
+  return "x86";
+}
+
 bool is_x86(CpuArch a) {
   return a == CpuArch::x86 || a == CpuArch::unknown;
 }

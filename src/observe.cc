@@ -196,8 +196,9 @@ void observe_nova(Host& host, const Profile& profile, Facts& f) {
   for (const auto& path : f.nova.config_files)
     if (!f.files.count(path)) f.files[path] = observe_file(host, path, kNovaConfWrite);
   if (spec.cpu_mode != NovaCpuMode::custom) return;
-  auto map =
-      load_cpu_map(spec.cpu_map, [&](const std::string& p) { return host.target().read(p); });
+  auto map = load_cpu_map(
+      spec.cpu_map, [&](const std::string& p) { return host.target().read(p); },
+      cpu_map_arch(f.cpu.arch));
   if (map) {
     f.nova.cpu_map = std::move(*map);
   } else {

@@ -76,8 +76,15 @@ Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOption
   a.status = Status::unchanged;
   a.nova.cpu_mode = a.target;
   a.nova.cpu_models = spec.cpu_models;
+  const bool arm64 = facts.cpu.arch == CpuArch::arm64;
   switch (spec.cpu_mode) {
     case NovaCpuMode::host_model:
+      if (arm64) {
+        a.status = Status::failed;
+        a.detail =
+            "libvirt has no host-model on aarch64 (no CPU map model describes an arm64 host CPU), so nova-compute could not start guests: use host-passthrough (nova's default on aarch64) or custom with an arm model from libvirt's CPU map";
+        return a;
+      }
       a.detail = "libvirt picks the CPU map model closest to this CPU and adds its extra features";
       return a;
     case NovaCpuMode::host_passthrough:
@@ -98,14 +105,16 @@ Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOption
     return a;
   }
   const CpuMap& map = *facts.nova.cpu_map;
-  // Under --root the CPU here is the build machine's, not the target's.
-  const bool compare = (options.live || overridden(facts, "cpu_flags")) && !facts.cpu.flags.empty();
+  // Under --root the CPU here is the build machine's, not the target's. libvirt's arm models
+  // list no features: there is nothing to compare.
+  const bool compare =
+      (options.live || overridden(facts, "cpu_flags")) && !facts.cpu.flags.empty() && !arm64;
   std::vector<std::string> problems, notes;
   for (const auto& model : spec.cpu_models) {
     ModelCheck c = check_cpu_model(map, model, facts.cpu.flags);
     if (!c.found) {
       problems.push_back(fmt::format(
-          "unknown CPU model \"{}\" (not in {}){}", model, map.source,
+          "unknown CPU model \"{}\" (not in {}'s {} models){}", model, map.source, map.arch,
           c.suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", c.suggestion)));
       continue;
     }
@@ -126,6 +135,7 @@ Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOption
   a.detail = fmt::format(
       "{} in {}{}", spec.cpu_models.size() == 1 ? "known" : "all known", map.source,
       compare ? "; this CPU has every feature they need"
+      : arm64 ? "; features not compared: libvirt's arm models list none"
       : !facts.cpu_known || (!options.live && !overridden(facts, "cpu_flags"))
           ? "; features not compared: --root is not the target's CPU (give --fact cpu_flags=...)"
           : "; features not compared: this CPU's flags are unknown");
@@ -227,11 +237,15 @@ NovaConvergence converge_nova(const std::vector<std::string>& order, const std::
   return c;
 }
 
-// Why no file may be written even though its own edit is fine, or "" when they may: the CPU
-// models are wrong or cannot be checked (CHECKED is nova:cpu_mode's status), or part of what
+// Why no file may be written even though its own edit is fine, or "" when they may: the CPU mode
+// cannot work here, the CPU models are wrong or cannot be checked (CHECKED is nova:cpu_mode's
+// status, MODE the profile's), or part of what
 // nova-compute reads (PATHS, a directory) could not be read.
-std::string why_not_written(Status checked, const Facts& facts, const PlanOptions& options,
-                            const std::vector<std::string>& paths) {
+std::string why_not_written(Status checked, NovaCpuMode mode, const Facts& facts,
+                            const PlanOptions& options, const std::vector<std::string>& paths) {
+  if (checked == Status::failed && mode != NovaCpuMode::custom)
+    return fmt::format("not written: cpu_mode {} cannot work on this CPU (see nova:cpu_mode)",
+                       nova_cpu_mode_name(mode));
   if (checked == Status::failed && facts.nova.cpu_map)
     return "not written: the CPU models are wrong (see nova:cpu_mode)";
   if (checked == Status::failed) {
@@ -384,7 +398,7 @@ void plan_nova(const Profile& profile, const Facts& facts, const PlanOptions& op
     return;
   }
   NovaConvergence c = converge_nova(facts.nova.config_files, nf.main, nf.settings, facts);
-  const std::string not_written = why_not_written(checked, facts, options, c.paths);
+  const std::string not_written = why_not_written(checked, spec.cpu_mode, facts, options, c.paths);
   for (const auto& path : c.paths) {
     if (auto file = file_action(nf, path, file_facts(facts, path), c.files[path], not_written))
       plan.actions.push_back(std::move(*file));

@@ -128,7 +128,7 @@ fi
 before=$(md5sum <"$conf")
 profile kvm custom Nehalen
 out=$(on_root --fact "cpu_flags=$nehalem" apply) && bad "apply with an unknown model exited 0"
-printf '%s\n' "$out" | grep -qF 'unknown CPU model "Nehalen" (not in /usr/share/libvirt/cpu_map/index.xml) (did you mean "Nehalem"?)' ||
+printf '%s\n' "$out" | grep -qF 'unknown CPU model "Nehalen" (not in /usr/share/libvirt/cpu_map/index.xml'"'"'s x86 models) (did you mean "Nehalem"?)' ||
   bad "unknown model: $out"
 profile kvm custom 'Nehalem, Haswell-noTSX'
 out=$(on_root --fact "cpu_flags=$nehalem" plan) || true

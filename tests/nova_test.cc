@@ -160,9 +160,76 @@ TEST_CASE("custom CPU models: checked against the map and this CPU") {
   p.nova->cpu_models = {"Nehalen"};
   plan = make_plan(p, f, {.live = true});
   cpu = find(plan.actions, "nova:cpu_mode");
+  CHECK(
+      cpu->detail ==
+      "unknown CPU model \"Nehalen\" (not in /usr/share/libvirt/cpu_map/index.xml's x86 models) (did you mean "
+      "\"Nehalem\"?)");
+}
+
+// An arm64 host (the VHE sample's /proc/cpuinfo) with a CPU map of two architectures, each
+// with one model: which part of the map is read follows the CPU.
+FakeHost arm64_nova_host() {
+  FakeHost h = nova_host();
+  h.kernel_.files["/proc/cpuinfo"] = test::slurp(kData + "/hosts/qemu-tcg-arm64-vhe.cpuinfo");
+  h.target_.files[std::string(kCpuMapDir) + "/index.xml"] =
+      "<cpus><arch name='x86'><model name='Nehalem'><feature name='sse2'/></model></arch>"
+      "<arch name='arm'><model name='cortex-a57'><vendor name='ARM'/><pvr value='0xd07'/></model>"
+      "</arch></cpus>";
+  return h;
+}
+
+TEST_CASE("aarch64: host-model does not exist there, so nothing is written; passthrough is fine") {
+  FakeHost h = arm64_nova_host();
+  Profile p = nova_profile({.virt_type = NovaVirtType::kvm, .cpu_mode = NovaCpuMode::host_model});
+  Facts f = observe(h, p);
+  REQUIRE(f.cpu.arch == CpuArch::arm64);
+  Plan plan = make_plan(p, f, {.live = true});
+  const Action* cpu = find(plan.actions, "nova:cpu_mode");
+  CHECK(cpu->status == Status::failed);
+  CHECK(cpu->detail.starts_with("libvirt has no host-model on aarch64"));
+  CHECK(cpu->detail.find("use host-passthrough (nova's default on aarch64)") != std::string::npos);
+  CHECK(find(plan.actions, "file:" + kConf)->status == Status::failed);
+  CHECK(find(plan.actions, "file:" + kConf)->detail ==
+        "not written: cpu_mode host-model cannot work on this CPU (see nova:cpu_mode)");
+  apply_plan(h, plan);
+  CHECK(h.target_.files.at(kConf).find("cpu_mode") == std::string::npos);
+
+  p.nova->cpu_mode = NovaCpuMode::host_passthrough;
+  plan = make_plan(p, observe(h, p), {.live = true});
+  CHECK(find(plan.actions, "nova:cpu_mode")->status == Status::unchanged);
+  CHECK(find(plan.actions, "file:" + kConf)->status == Status::changed);
+}
+
+TEST_CASE("aarch64: custom models are looked up among libvirt's arm models, x86 ones are unknown") {
+  FakeHost h = arm64_nova_host();
+  Profile p = nova_profile({.virt_type = NovaVirtType::kvm,
+                            .cpu_mode = NovaCpuMode::custom,
+                            .cpu_models = {"cortex-a57"}});
+  Plan plan = make_plan(p, observe(h, p), {.live = true});
+  const Action* cpu = find(plan.actions, "nova:cpu_mode");
+  CHECK(cpu->status == Status::unchanged);
+  CHECK(
+      cpu->detail ==
+      "known in /usr/share/libvirt/cpu_map/index.xml; features not compared: libvirt's arm models list none");
+  CHECK(find(plan.actions, "file:" + kConf)->status == Status::changed);
+
+  p.nova->cpu_models = {"Nehalem"};
+  plan = make_plan(p, observe(h, p), {.live = true});
+  cpu = find(plan.actions, "nova:cpu_mode");
+  CHECK(cpu->status == Status::failed);
   CHECK(cpu->detail ==
-        "unknown CPU model \"Nehalen\" (not in /usr/share/libvirt/cpu_map/index.xml) (did you mean "
-        "\"Nehalem\"?)");
+        "unknown CPU model \"Nehalem\" (not in /usr/share/libvirt/cpu_map/index.xml's arm models)");
+
+  // The same map on an x86 host: the other way round.
+  h.kernel_.files["/proc/cpuinfo"] = nova_host().kernel_.files["/proc/cpuinfo"];
+  plan = make_plan(p, observe(h, p), {.live = true});
+  CHECK(find(plan.actions, "nova:cpu_mode")->status == Status::unchanged);
+  p.nova->cpu_models = {"cortex-a57"};
+  plan = make_plan(p, observe(h, p), {.live = true});
+  CHECK(
+      find(plan.actions, "nova:cpu_mode")
+          ->detail.starts_with(
+              "unknown CPU model \"cortex-a57\" (not in /usr/share/libvirt/cpu_map/index.xml's x86 models)"));
 }
 
 TEST_CASE("host-passthrough warns about live migration; legacy names on request") {
