@@ -18,17 +18,13 @@ std::string_view check_state_name(CheckState s) {
 
 const std::vector<std::string_view>& check_reasons() {
   // In the order the decision tries them after the probe.
-  static const std::vector<std::string_view> kReasons = {"ok",
-                                                         "ok-paravirtual",
-                                                         "permission-denied",
-                                                         "not-probed",
-                                                         "disabled-in-firmware",
-                                                         "nested-without-vt",
-                                                         "no-hardware-support",
-                                                         "kernel-without-kvm",
-                                                         "module-missing",
-                                                         "module-not-loaded",
-                                                         "no-device-node"};
+  static const std::vector<std::string_view> kReasons = {
+      "ok", "ok-paravirtual", "permission-denied", "not-probed", "disabled-in-firmware",
+      "nested-without-vt", "no-hardware-support", "kernel-without-kvm", "module-missing",
+      "module-not-loaded", "no-device-node",
+      // The kernel runs KVM guests, libvirt cannot.
+      "libvirt-daemon-not-running", "qemu-emulator-missing", "libvirt-capabilities-stale",
+      "qemu-user-cannot-open-kvm", "libvirt-error"};
   return kReasons;
 }
 

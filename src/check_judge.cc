@@ -393,17 +393,16 @@ CheckItem check_nova_log(const CheckEvidence& ev, const CheckOptions& options,
     item.detail = fmt::format("no \"{}\" in {}", kNoHvmMessage, where);
     return item;
   }
+  // libvirt's words for "no KVM domain for this architecture": its cause is one of the verdict's
+  // reasons, and the one that stands in the way now is the verdict's own; no other is guessed.
   item.detail = fmt::format(
-      "\"{}\" {} time{} in {}: the KVM modules were not loaded when the guest{} started",
-      kNoHvmMessage, count, count == 1 ? "" : "s", where, count == 1 ? "" : "s");
+      "\"{}\" {} time{} in {}: libvirt offered no KVM guest when nova-compute started the guest{}; cause now: {}",
+      kNoHvmMessage, count, count == 1 ? "" : "s", where, count == 1 ? "" : "s", verdict.reason);
   item.state = verdict.usable ? CheckState::warn : CheckState::fail;
-  // The verdict names what stands in the way now; this line does not guess another cause.
-  item.hint =
-      verdict.usable
-          ? "KVM works now: restart libvirtd and nova-compute, then start the guests again"
-          : fmt::format(
-                "KVM is not usable now ({}): do what the verdict says, then restart libvirtd and nova-compute",
-                verdict.reason);
+  item.hint = verdict.usable
+                  ? "KVM and libvirt work now: start the guests again"
+                  : fmt::format("{}: do what the verdict says, then start the guests again",
+                                verdict.reason);
   return item;
 }
 

@@ -321,9 +321,9 @@ TEST_CASE("the nova-compute log's hint follows the verdict's reason") {
   h.kernel_.infos["/dev/kvm"] = char_device(0600, 0, 0);
   CheckReport r = run_fake(h, {.user = "alice"});
   CHECK(r.verdict.reason == "permission-denied");
+  CHECK(item(r, "nova-log").detail.ends_with("; cause now: permission-denied"));
   CHECK(item(r, "nova-log").hint ==
-        "KVM is not usable now (permission-denied): do what the verdict says, then restart "
-        "libvirtd and nova-compute");
+        "permission-denied: do what the verdict says, then start the guests again");
 }
 
 // --- The judgement on plain evidence: no host needed.

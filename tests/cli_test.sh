@@ -88,7 +88,7 @@ assert v["reason"] in ("ok", "ok-paravirtual", "no-hardware-support", "disabled-
 PY
 printf "x ERROR libvirtError: internal error: no supported architecture for os type 'hvm'\n" >"$TMP/nova.log"
 run check "${LIVE[@]}" --log "$TMP/nova.log"
-expect_in "$out" "the KVM modules were not loaded when the guest started" "check --log explains the hvm error"
+expect_in "$out" "libvirt offered no KVM guest when nova-compute started the guest; cause now: " "check --log explains the hvm error"
 run check "${LIVE[@]}" --user no-such-user-here
 expect_rc 64 "check --user unknown"
 expect_eq "$err" 'kvmprov: unknown user "no-such-user-here" (--user)' "check --user unknown message"
@@ -1038,7 +1038,7 @@ run check "${LIVE[@]}" --log "$TMP/big-nova.log"
 expect_not_in "$out" "File too large" "check --log over 16 MiB: read"
 expect_in "$out" "\"no supported architecture for os type 'hvm'\" 1 time in the last 16 MiB of $TMP/big-nova.log: " "check --log over 16 MiB: its end searched"
 out=$(printf "x ERROR: no supported architecture for os type 'hvm'\n" | ${KVMPROV_WRAPPER:-} "$KVMPROV" check "${LIVE[@]}" --log /dev/stdin 2>"$TMP/stderr")
-expect_in "$out" "1 time in /dev/stdin: the KVM modules were not loaded" "check --log /dev/stdin from a pipe"
+expect_in "$out" "1 time in /dev/stdin: libvirt offered no KVM guest" "check --log /dev/stdin from a pipe"
 out=$(${KVMPROV_WRAPPER:-} "$KVMPROV" check "${LIVE[@]}" --log /dev/stdin <"$TMP/big-nova.log" 2>"$TMP/stderr")
 expect_in "$out" "1 time in the last 16 MiB of /dev/stdin" "check --log /dev/stdin from a large file"
 mkfifo "$TMP/nova.fifo" "$TMP/writer-ready"
