@@ -29,6 +29,9 @@ enum class ActionKind {
   // OpenStack Compute (the file itself is a write_file action with keep_owner).
   nova_virt_type,  // the virt_type nova.conf gets, and why (a decision, never a change)
   nova_cpu_mode,   // the CPU mode and models, validated against libvirt's CPU map and this CPU
+
+  // libvirt, after an apply that changed what its KVM guests need (a check, never a change).
+  libvirt_capabilities,
 };
 
 // The kind's word in reports and JSON: "load", "write", "virt-type", ...
@@ -39,7 +42,7 @@ inline std::string_view action_kind_name(ActionKind k) {
       {ActionKind::remove_file, "remove"},     {ActionKind::create_group, "group"},
       {ActionKind::add_member, "member"},      {ActionKind::node_permissions, "node"},
       {ActionKind::access, "access"},          {ActionKind::nova_virt_type, "virt-type"},
-      {ActionKind::nova_cpu_mode, "cpu-mode"},
+      {ActionKind::nova_cpu_mode, "cpu-mode"}, {ActionKind::libvirt_capabilities, "libvirt"},
   };
   for (const auto& [kind, name] : kNames)
     if (kind == k) return name;

@@ -336,4 +336,37 @@ LibvirtCheck diagnose_libvirt(const LibvirtInputs& in) {
   return verdict(out, CheckState::pass, "libvirt-kvm", kvm_offered(in));
 }
 
+bool changes_kvm_access(const std::vector<Action>& done) {
+  for (const Action& a : done) {
+    if (a.status != Status::changed) continue;
+    switch (a.kind) {
+      case ActionKind::load_module:
+      case ActionKind::reload_module:
+      case ActionKind::create_group:
+      case ActionKind::add_member:
+        return true;
+      case ActionKind::node_permissions:
+        if (a.device.node == "/dev/kvm") return true;
+        break;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+std::optional<Action> libvirt_after_apply(const LibvirtCheck& c) {
+  if (c.item.state == CheckState::skip) return std::nullopt;
+  Action a{.id = "libvirt:capabilities",
+           .kind = ActionKind::libvirt_capabilities,
+           .target = kLibvirtUri};
+  if (c.item.state == CheckState::pass) {
+    a.detail = c.item.detail;
+    return a;
+  }
+  a.status = Status::pending;
+  a.detail = fmt::format("{} ({}): {}", c.reason, c.item.hint, c.item.detail);
+  return a;
+}
+
 }  // namespace kvmprov

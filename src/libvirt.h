@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "action.h"
 #include "check.h"
 #include "host.h"
 #include "util/result.h"
@@ -126,6 +127,21 @@ struct LibvirtCheck {
 // probe succeeded (stale capabilities: how to refresh them), the QEMU user cannot open /dev/kvm;
 // else PASS.
 LibvirtCheck diagnose_libvirt(const LibvirtInputs& inputs);
+
+// After apply: whether DONE (the applied actions) changed what libvirt's KVM guests need: a KVM
+// module loaded, /dev/kvm's owner, group or mode, or a group or a member added.
+bool changes_kvm_access(const std::vector<Action>& done);
+
+// The report's libvirt item after such an apply, from libvirt's verdict C: unchanged when libvirt
+// offers KVM; pending with the cause and its fix (a stale cache: the command that refreshes it,
+// which kvmprov never runs itself, since a daemon restart touches running guests); none when
+// libvirt is not installed or KVM is not usable anyway.
+std::optional<Action> libvirt_after_apply(const LibvirtCheck& c);
+
+// On HOST, the running system, after an apply that did DONE: libvirt_after_apply on what QUERY
+// says now, or none when DONE changed nothing libvirt depends on.
+std::optional<Action> libvirt_followup(Host& host, const std::vector<Action>& done,
+                                       LibvirtQuery query = query_libvirt);
 
 // The architecture libvirt is asked about: the running kernel's (/proc/sys/kernel/arch), else the
 // one kvmprov was built for.

@@ -36,6 +36,14 @@ std::string libvirt_arch(Host& host) {
   return arch.empty() ? kBuildArch : arch;
 }
 
+std::optional<Action> libvirt_followup(Host& host, const std::vector<Action>& done,
+                                       LibvirtQuery query) {
+  if (!host.live() || !changes_kvm_access(done)) return std::nullopt;
+  const KvmProbe probe = host.probe_kvm();
+  return libvirt_after_apply(diagnose_libvirt(gather_libvirt_inputs(
+      host, libvirt_arch(host), probe.ok(), probe.ok() ? "ok" : "probe-failed", query)));
+}
+
 std::pair<CheckItem, std::string> libvirt_item(Host& host, const Verdict& verdict,
                                                LibvirtQuery query) {
   LibvirtCheck c = diagnose_libvirt(

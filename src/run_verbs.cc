@@ -9,6 +9,7 @@
 #include "apply.h"
 #include "cli_output.h"
 #include "cli_verbs.h"
+#include "libvirt.h"
 #include "observe.h"
 #include "plan.h"
 #include "profile.h"
@@ -168,6 +169,10 @@ VerbOutput run_plan_or_apply(const Options& o, Verb verb, const Messages& say) {
   RunReport report{
       .verb = apply ? "apply" : "plan", .dry_run = !apply, .profile = &profile, .facts = &facts};
   report.actions = apply ? apply_plan(host, plan) : plan.actions;
+  // nova's guests run through libvirt: what this apply changed below it, libvirt must see.
+  if (apply && profile.nova)
+    if (auto libvirt = libvirt_followup(host, report.actions))
+      report.actions.push_back(std::move(*libvirt));
   return report_output(report, o);
 }
 

@@ -457,6 +457,90 @@ TEST_CASE("check's libvirt item: the running kernel's architecture, asked with t
   CHECK(item.detail.find("(module-not-loaded)") != std::string::npos);
 }
 
+TEST_CASE("after apply: which changes libvirt's KVM guests depend on") {
+  auto done = [](ActionKind kind, Status status, std::string node = "") {
+    Action a{.kind = kind, .status = status};
+    a.device.node = std::move(node);
+    return std::vector<Action>{a};
+  };
+  for (ActionKind k : {ActionKind::load_module, ActionKind::reload_module, ActionKind::create_group,
+                       ActionKind::add_member}) {
+    CHECK(changes_kvm_access(done(k, Status::changed)));
+    CHECK_FALSE(changes_kvm_access(done(k, Status::unchanged)));
+    CHECK_FALSE(changes_kvm_access(done(k, Status::failed)));
+  }
+  CHECK(changes_kvm_access(done(ActionKind::node_permissions, Status::changed, "/dev/kvm")));
+  CHECK_FALSE(
+      changes_kvm_access(done(ActionKind::node_permissions, Status::changed, "/dev/vhost-net")));
+  CHECK_FALSE(changes_kvm_access(done(ActionKind::write_file, Status::changed)));
+  CHECK_FALSE(changes_kvm_access(done(ActionKind::access, Status::changed, "/dev/kvm")));
+}
+
+TEST_CASE("after apply: libvirt offering kvm is reported, a stale cache is pending with its fix") {
+  std::optional<Action> a = libvirt_after_apply(diagnose_libvirt(working_host()));
+  REQUIRE(a);
+  CHECK(a->id == "libvirt:capabilities");
+  CHECK(action_kind_name(a->kind) == "libvirt");
+  CHECK(a->target == "qemu:///system");
+  CHECK(a->status == Status::unchanged);
+  CHECK(a->detail.starts_with("libvirt offers kvm for x86_64"));
+
+  a = libvirt_after_apply(diagnose_libvirt(kvm_refused(
+      domain_capabilities("intel-domcapabilities-qemu.xml"), "intel-domcapabilities-kvm.err")));
+  REQUIRE(a);
+  CHECK(a->status == Status::pending);
+  CHECK(a->detail.starts_with(
+      "libvirt-capabilities-stale (refresh libvirt's QEMU capabilities: systemctl restart "
+      "libvirtd.service): the KVM probe succeeded, but libvirt offers no kvm domain for x86_64"));
+
+  LibvirtInputs none = working_host();
+  none.libvirtd_installed = false;
+  CHECK_FALSE(libvirt_after_apply(diagnose_libvirt(none)));
+  LibvirtInputs unusable = working_host();
+  unusable.kvm_usable = false;
+  CHECK_FALSE(libvirt_after_apply(diagnose_libvirt(unusable)));
+}
+
+TEST_CASE("after apply on the running system: libvirt is asked only when the apply changed KVM") {
+  test::FakeHost host;
+  host.target_.files["/usr/sbin/virtqemud"] = "";
+  host.target_.files["/run/libvirt/virtqemud-sock-ro"] = "";
+  host.target_.files["/usr/bin/qemu-system-x86_64"] = "";
+  host.probe_ =
+      KvmProbe{.opened = true, .api_version = 12, .vm_created = true, .vcpu_created = true};
+  LibvirtQuery qemu_only = [](const std::string&, const std::string& arch) -> Result<LibvirtFacts> {
+    ++g_queries;
+    LibvirtFacts f = answered(arch);
+    f.guest = capabilities("intel-capabilities.xml");
+    return f;
+  };
+  const std::vector<Action> loaded = {
+      Action{.id = "module:kvm_amd", .kind = ActionKind::load_module, .status = Status::changed}};
+  const std::vector<Action> nothing = {
+      Action{.id = "module:kvm_amd", .kind = ActionKind::load_module, .status = Status::unchanged}};
+
+  g_queries = 0;
+  CHECK_FALSE(libvirt_followup(host, nothing, qemu_only));
+  CHECK(g_queries == 0);
+  host.live_ = false;  // an image: its libvirt does not run here
+  CHECK_FALSE(libvirt_followup(host, loaded, qemu_only));
+  CHECK(g_queries == 0);
+
+  host.live_ = true;
+  std::optional<Action> a = libvirt_followup(host, loaded, qemu_only);
+  CHECK(g_queries == 1);
+  REQUIRE(a);
+  CHECK(a->status == Status::pending);
+  CHECK(
+      a->detail.starts_with("libvirt-capabilities-stale (refresh libvirt's QEMU capabilities: "
+                            "systemctl restart virtqemud.service)"));
+  // The probe fails after the apply: libvirt has nothing to offer, and is not asked.
+  host.probe_.vcpu_created = false;
+  g_queries = 0;
+  CHECK_FALSE(libvirt_followup(host, loaded, qemu_only));
+  CHECK(g_queries == 0);
+}
+
 // A socket nothing listens on, or no socket at all: what the client reports when no daemon runs.
 TEST_CASE("the client says so when no daemon listens, and prints nothing") {
   TempDir dir("kvmprov-libvirt");

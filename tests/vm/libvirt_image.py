@@ -17,6 +17,7 @@ serial port wrote, is the proof that a libvirt domain of that type ran.
 """
 
 import configparser
+import json
 import os
 import resource
 import shutil
@@ -309,6 +310,7 @@ def boot_image(env, name, start, sc):
         for virt_type in ("kvm", "qemu"):
             t.write(f"{o}/usr/local/share/kvmprov-test/l2-{virt_type}.xml", domain_xml(virt_type))
         t.write(f"{o}/usr/local/share/kvmprov-test/nova-auto.yaml", NOVA_AUTO_PROFILE)
+        t.write(f"{o}/usr/local/share/kvmprov-test/nova-kvm.yaml", NOVA_KVM_PROFILE)
         t.cpio(work / "overlay.cpio")
         full = work / "initrd"
         with open(full, "wb") as f:
@@ -482,6 +484,16 @@ def check_libvirt(v):
     v.expect_rc("domcaps.reloaded", 0)
     v.expect("<domain>kvm</domain>" in v.blob("domcaps.reloaded.out"),
              "kvm_amd loaded again: libvirt offers kvm again, without a restart")
+    # ... and its mode: only root may open it, then kvmprov's apply puts 0660 back, and its
+    # report says what libvirt offers after that change.
+    v.expect_rc("domcaps.chmod", 1)
+    v.expect("the accel 'kvm' is not supported" in v.blob("domcaps.chmod.err"),
+             "/dev/kvm 0600: libvirt's QEMU user cannot open it, so no kvm, at once",
+             v.blob("domcaps.chmod.err").strip())
+    expect_followup(v)
+    v.expect_rc("domcaps.chmod_back", 0)
+    v.expect("<domain>kvm</domain>" in v.blob("domcaps.chmod_back.out"),
+             "0660 again: libvirt offers kvm again, without a restart")
     pid = v.result("libvirtd.pid")
     v.expect(pid not in (None, "", "0") and v.result("libvirtd.pid.end") == pid,
              "the same libvirtd throughout", (pid, v.result("libvirtd.pid.end")))
@@ -509,8 +521,30 @@ run domcaps.unloaded virsh -c qemu:///system domcapabilities --virttype kvm --ar
 modprobe kvm_amd
 udevadm settle --timeout=60
 run domcaps.reloaded virsh -c qemu:///system domcapabilities --virttype kvm --arch x86_64
+chmod 0600 /dev/kvm
+run domcaps.chmod virsh -c qemu:///system domcapabilities --virttype kvm --arch x86_64
+mkdir -p /etc/nova
+printf '[DEFAULT]\n\n[libvirt]\nvirt_type = kvm\n' >/etc/nova/nova.conf
+run nova.apply kvmprov apply --json --profile /usr/local/share/kvmprov-test/nova-kvm.yaml
+run domcaps.chmod_back virsh -c qemu:///system domcapabilities --virttype kvm --arch x86_64
 result libvirtd.pid.end "$(systemctl show -P MainPID libvirtd.service)"
 """
+
+
+def expect_followup(v):
+    """kvmprov apply converged /dev/kvm and then asked libvirt: kvm offered, nothing pending."""
+    v.expect_rc("nova.apply", 0)
+    try:
+        actions = {a["id"]: a for a in json.loads(v.blob("nova.apply.out"))["actions"]}
+    except (ValueError, KeyError, TypeError) as e:
+        v.expect(False, "apply --json gives a report", f"{e}: {v.blob('nova.apply.out')[:300]}")
+        return
+    node = actions.get("node:kvm", {})
+    v.expect(node.get("status") == "changed", "apply changed /dev/kvm back to 0660", node)
+    lv = actions.get("libvirt:capabilities", {})
+    v.expect(lv.get("kind") == "libvirt" and lv.get("status") == "unchanged" and
+             lv.get("detail", "").startswith("libvirt offers kvm for x86_64"),
+             "... and its libvirt item says libvirt offers kvm after the change", lv)
 
 
 def check_libvirt_intel(v):
@@ -549,6 +583,25 @@ def check_libvirt_intel(v):
                 effective = parser.get(section, "virt_type")
     v.expect(effective == "qemu", "nova: virt_type: auto makes nova-compute read qemu",
              {"nova.conf": v.blob("nova.conf"), "nova-compute.conf": v.blob("nova_compute.conf")})
+
+
+# /dev/kvm for group kvm, and nova: what an apply changes below libvirt, its report follows up.
+NOVA_KVM_PROFILE = """version: 1
+name: nova-kvm
+modules:
+  - name: kvm
+  - name: kvm_amd
+devices:
+  - node: kvm
+    group: kvm
+    mode: "0660"
+groups:
+  - name: kvm
+    system: true
+nova:
+  virt_type: auto
+  cpu_mode: none
+"""
 
 
 # nova's virt_type decided by kvmprov's verdict; the image's CPU map is not needed for it.
