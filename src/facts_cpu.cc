@@ -148,36 +148,27 @@ CpuFacts parse_x86_cpuinfo(std::string_view text) {
   return cpu;
 }
 
+// Each architecture's name, and its name in libvirt's CPU map.
+struct ArchNames {
+  CpuArch arch;
+  std::string_view name, cpu_map;
+};
+constexpr ArchNames kArchNames[] = {{CpuArch::x86, "x86", "x86"},
+                                    {CpuArch::arm64, "arm64", "arm"},
+                                    {CpuArch::ppc64le, "ppc64le", "ppc64"},
+                                    {CpuArch::s390x, "s390x", "s390"}};
+
 }  // namespace
 
 std::string_view arch_name(CpuArch a) {
-  switch (a) {
-    case CpuArch::x86:
-      return "x86";
-    case CpuArch::arm64:
-      return "arm64";
-    case CpuArch::ppc64le:
-      return "ppc64le";
-    case CpuArch::s390x:
-      return "s390x";
-    case CpuArch::unknown:
-      break;
-  }
+  for (const ArchNames& n : kArchNames)
+    if (n.arch == a) return n.name;
   return "unknown";
 }
 
 std::string_view cpu_map_arch(CpuArch a) {
-  switch (a) {
-    case CpuArch::arm64:
-      return "arm";
-    case CpuArch::ppc64le:
-      return "ppc64";
-    case CpuArch::s390x:
-      return "s390";
-    case CpuArch::x86:
-    case CpuArch::unknown:
-      break;
-  }
+  for (const ArchNames& n : kArchNames)
+    if (n.arch == a) return n.cpu_map;
   return "x86";
 }
 

@@ -488,5 +488,18 @@ TEST_CASE("override_fact keeps messages short whatever the input") {
   CHECK(r.error().message.find("\"...") != std::string::npos);
 }
 
+TEST_CASE("each architecture's name, and its part of libvirt's CPU map") {
+  const std::pair<CpuArch, std::pair<std::string_view, std::string_view>> kNames[] = {
+      {CpuArch::x86, {"x86", "x86"}},
+      {CpuArch::arm64, {"arm64", "arm"}},
+      {CpuArch::ppc64le, {"ppc64le", "ppc64"}},
+      {CpuArch::s390x, {"s390x", "s390"}},
+      {CpuArch::unknown, {"unknown", "x86"}}};
+  for (const auto& [arch, names] : kNames) {
+    CHECK(arch_name(arch) == names.first);
+    CHECK(cpu_map_arch(arch) == names.second);
+  }
+}
+
 }  // namespace
 }  // namespace kvmprov
