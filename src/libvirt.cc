@@ -345,8 +345,8 @@ bool changes_kvm_access(const std::vector<Action>& done) {
       case ActionKind::create_group:
       case ActionKind::add_member:
         return true;
-      case ActionKind::node_permissions:
-        if (a.device.node == "/dev/kvm") return true;
+      case ActionKind::node_permissions:  // its target is the node's path; device.node is "kvm"
+        if (a.target == "/dev/kvm") return true;
         break;
       default:
         break;
