@@ -340,8 +340,10 @@ bool changes_kvm_access(const std::vector<Action>& done) {
   for (const Action& a : done) {
     if (a.status != Status::changed) continue;
     switch (a.kind) {
-      case ActionKind::load_module:
+      case ActionKind::load_module:  // KVM's own (kvm, kvm_intel, kvm_pvm, ...), not vhost_net
       case ActionKind::reload_module:
+        if (a.target == "kvm" || a.target.starts_with("kvm_")) return true;
+        break;
       case ActionKind::create_group:
       case ActionKind::add_member:
         return true;

@@ -464,11 +464,22 @@ TEST_CASE("after apply: which changes libvirt's KVM guests depend on") {
     a.device.node = std::move(node);
     return std::vector<Action>{a};
   };
-  for (ActionKind k : {ActionKind::load_module, ActionKind::reload_module, ActionKind::create_group,
-                       ActionKind::add_member}) {
+  for (ActionKind k : {ActionKind::create_group, ActionKind::add_member}) {
     CHECK(changes_kvm_access(done(k, Status::changed)));
     CHECK_FALSE(changes_kvm_access(done(k, Status::unchanged)));
     CHECK_FALSE(changes_kvm_access(done(k, Status::failed)));
+  }
+  // Modules: KVM's own only, by name.
+  auto module = [](ActionKind kind, Status status, std::string name) {
+    return std::vector<Action>{Action{.kind = kind, .target = std::move(name), .status = status}};
+  };
+  for (ActionKind k : {ActionKind::load_module, ActionKind::reload_module}) {
+    CHECK(changes_kvm_access(module(k, Status::changed, "kvm_amd")));
+    CHECK(changes_kvm_access(module(k, Status::changed, "kvm")));
+    CHECK_FALSE(changes_kvm_access(module(k, Status::unchanged, "kvm_amd")));
+    CHECK_FALSE(changes_kvm_access(module(k, Status::failed, "kvm_amd")));
+    CHECK_FALSE(changes_kvm_access(module(k, Status::changed, "vhost_net")));
+    CHECK_FALSE(changes_kvm_access(module(k, Status::changed, "kvmgt")));  // Intel GVT-g
   }
   CHECK(changes_kvm_access(done(ActionKind::node_permissions, Status::changed, "kvm")));
   CHECK_FALSE(changes_kvm_access(done(ActionKind::node_permissions, Status::changed, "vhost-net")));
@@ -514,10 +525,14 @@ TEST_CASE("after apply on the running system: libvirt is asked only when the app
     f.guest = capabilities("intel-capabilities.xml");
     return f;
   };
-  const std::vector<Action> loaded = {
-      Action{.id = "module:kvm_amd", .kind = ActionKind::load_module, .status = Status::changed}};
-  const std::vector<Action> nothing = {
-      Action{.id = "module:kvm_amd", .kind = ActionKind::load_module, .status = Status::unchanged}};
+  const std::vector<Action> loaded = {Action{.id = "module:kvm_amd",
+                                             .kind = ActionKind::load_module,
+                                             .target = "kvm_amd",
+                                             .status = Status::changed}};
+  const std::vector<Action> nothing = {Action{.id = "module:kvm_amd",
+                                              .kind = ActionKind::load_module,
+                                              .target = "kvm_amd",
+                                              .status = Status::unchanged}};
 
   g_queries = 0;
   CHECK_FALSE(libvirt_followup(host, nothing, qemu_only));
