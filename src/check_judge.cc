@@ -396,8 +396,9 @@ CheckItem check_nova_log(const CheckEvidence& ev, const CheckOptions& options,
   // libvirt's words for "no KVM domain for this architecture": its cause is one of the verdict's
   // reasons, and the one that stands in the way now is the verdict's own; no other is guessed.
   item.detail = fmt::format(
-      "\"{}\" {} time{} in {}: libvirt offered no KVM guest when nova-compute started the guest{}; cause now: {}",
-      kNoHvmMessage, count, count == 1 ? "" : "s", where, count == 1 ? "" : "s", verdict.reason);
+      "\"{}\" {} time{} in {}: libvirt offered no KVM guest when nova-compute started the guest{}; {}: {}",
+      kNoHvmMessage, count, count == 1 ? "" : "s", where, count == 1 ? "" : "s",
+      verdict.usable ? "it works now" : "cause now", verdict.reason);
   item.state = verdict.usable ? CheckState::warn : CheckState::fail;
   item.hint = verdict.usable
                   ? "KVM and libvirt work now: start the guests again"

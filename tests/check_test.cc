@@ -267,7 +267,7 @@ TEST_CASE("the nova-compute log: the hvm error explained, differently when KVM w
   CHECK(item(r, "nova-log").state == CheckState::warn);
   CHECK(item(r, "nova-log").detail ==
         "\"no supported architecture for os type 'hvm'\" 1 time in /var/log/nova/nova-compute.log: "
-        "libvirt offered no KVM guest when nova-compute started the guest; cause now: " +
+        "libvirt offered no KVM guest when nova-compute started the guest; it works now: " +
             r.verdict.reason);
   CHECK(r.verdict.usable);
   CHECK(item(r, "nova-log").hint == "KVM and libvirt work now: start the guests again");
