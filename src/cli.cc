@@ -249,21 +249,27 @@ std::vector<VerbApp> add_verbs(CLI::App& app, Parsed& p) {
           {help, Verb::help, kHelp}};
 }
 
-// Per-verb --help lists the global options the verb takes, since they are what it is run with.
-void add_verb_footers(CLI::App& app, const std::vector<VerbApp>& verbs) {
-  for (const auto& [verb, v, uses] : verbs) {
-    std::string globals = "Global options (before or after the verb):\n";
-    for (const auto& [name, option_uses] : kOptionUses) {
-      if (!(option_uses & uses)) continue;
-      const CLI::Option* opt = app.get_option(std::string(name));
-      std::string shown(name);
-      if (opt->get_expected_min() > 0) shown += " " + opt->get_type_name();
-      if (name == "--lock-timeout" && v == Verb::reset) shown += " (not with --dry-run)";
-      globals += "  " + shown + std::string(shown.size() < 28 ? 28 - shown.size() : 1, ' ') +
-                 opt->get_description() + "\n";
-    }
-    verb->footer(globals + "\n" + app.get_footer());
+// The global options VERB (standing for USES) takes, for its --help.
+std::string verb_globals(const CLI::App& app, Verb verb, unsigned uses) {
+  std::string globals = "Global options (before or after the verb):\n";
+  for (const auto& [name, option_uses] : kOptionUses) {
+    if (!(option_uses & uses)) continue;
+    const CLI::Option* opt = app.get_option(std::string(name));
+    std::string shown(name);
+    if (opt->get_expected_min() > 0) shown += " " + opt->get_type_name();
+    if (name == "--lock-timeout" && verb == Verb::reset) shown += " (not with --dry-run)";
+    globals += "  " + shown + std::string(shown.size() < 28 ? 28 - shown.size() : 1, ' ') +
+               opt->get_description() + "\n";
   }
+  return globals;
+}
+
+// Per-verb --help lists the global options the verb takes, since they are what it is run with.
+// The text is made only when a help page is: a run that prints none is spared it. CLI11 puts the
+// callback's text, a newline and the footer the verb inherited from APP together.
+void add_verb_footers(const CLI::App& app, const std::vector<VerbApp>& verbs) {
+  for (const auto& [verb, v, uses] : verbs)
+    verb->footer([&app, v = v, uses = uses] { return verb_globals(app, v, uses); });
 }
 
 CommandLine usage_error(std::vector<std::string> errors) {
