@@ -114,7 +114,7 @@ void observe_nodes(Host& host, const Profile& profile, DeviceFacts& d) {
 
 }  // namespace
 
-Facts observe(Host& host, const Profile& profile, bool module_details) {
+Facts observe_kernel(Host& host, const Profile& profile, bool module_details) {
   Facts f;
   // The build machine's CPU says nothing about the hosts an image boots on: under --root the CPU
   // is unknown until --fact says what it is.
@@ -138,6 +138,11 @@ Facts observe(Host& host, const Profile& profile, bool module_details) {
     for (const auto& m : profile.modules)
       f.modules.emplace(m.name, module_details ? host.module(m.name) : host.module_state(m.name));
   }
+  return f;
+}
+
+Facts observe(Host& host, const Profile& profile, bool module_details) {
+  Facts f = observe_kernel(host, profile, module_details);
   for (const char* path : {kModprobeConf, kModulesLoadConf})
     f.files[path] = observe_file(host, path);
   f.files[kEtcModules] = observe_file(host, kEtcModules, {.keep_owner = true});

@@ -16,6 +16,11 @@ namespace kvmprov {
 // profile's modules without parameters, refcount and holders (check needs only their state).
 Facts observe(Host& host, const Profile& profile, bool module_details = true);
 
+// The part of observe that is the running kernel's: the CPU, the kernel release, whether modules
+// can be loaded, and the states of PROFILE's modules. None of kvmprov's files, the device rules,
+// accounts or nova's files are read: check reasons with this alone.
+Facts observe_kernel(Host& host, const Profile& profile, bool module_details = true);
+
 // What observe records of a file kvmprov may write (as OPTIONS say) or remove: its content or why
 // it cannot be read, and whether apply would refuse to replace or remove it.
 FileFacts observe_file(Host& host, const std::string& path, const WriteOptions& options = {});

@@ -12,6 +12,7 @@
 #include "cli_verbs.h"
 #include "host.h"
 #include "libvirt.h"
+#include "observe.h"
 #include "plan.h"
 #include "profile.h"
 #include "util/text.h"
@@ -47,14 +48,10 @@ CheckPlace check_place(const Options& o) {
   return {};
 }
 
-// The facts check reasons with: the kernel's side only, not the udev rules, accounts or
-// nova.conf.
+// The facts check reasons with: the kernel's side only, not kvmprov's files, the udev rules,
+// accounts or nova.conf.
 Facts kernel_facts(Host& host) {
-  Profile profile = built_in_profile();
-  profile.devices.clear();
-  profile.groups.clear();
-  profile.nova.reset();
-  return observe(host, profile, /*module_details=*/false);
+  return observe_kernel(host, built_in_profile(), /*module_details=*/false);
 }
 
 // A fact check does not reason with would be ignored while its lines say otherwise.
