@@ -106,7 +106,8 @@ struct LibvirtInputs {
 // Gathers INPUTS on HOST (the running system): the daemons' binaries and sockets, the emulator,
 // qemu.conf and whether its user can open /dev/kvm (Host::can_open_as: the user's own groups, which
 // on Debian include the configured group), and what QUERY (query_libvirt) says. KVM_USABLE and
-// KVM_REASON are the verdict so far; libvirt is not asked when KVM is not usable.
+// KVM_REASON are the verdict so far; libvirt is not asked when KVM is not usable, and neither
+// qemu.conf nor the QEMU user is read when KVM is not usable or no daemon is installed.
 using LibvirtQuery = Result<LibvirtFacts> (*)(const std::string& uri, const std::string& arch);
 LibvirtInputs gather_libvirt_inputs(Host& host, const std::string& arch, bool kvm_usable,
                                     const std::string& kvm_reason,

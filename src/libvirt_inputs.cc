@@ -73,6 +73,9 @@ LibvirtInputs gather_libvirt_inputs(Host& host, const std::string& arch, bool kv
   } else {
     in.library = true;  // not asked: the decision does not depend on it
   }
+  // Nor does it depend on the QEMU user where no daemon is installed or KVM is not usable
+  // (diagnose_libvirt skips first); looking the user up can load NSS modules.
+  if (!kvm_usable || !(in.virtqemud_installed || in.libvirtd_installed)) return in;
 
   auto conf = host.target().read(kQemuConf);
   if (conf.ok() && conf->has_value()) {
