@@ -325,7 +325,7 @@ void decide_node(Action& a, const DeviceSpec& dev, const NodeState& node, const 
 
 // One node_permissions action: the rules (RULES, as udev reads them after apply) predicted for
 // DEV, and the node as it is.
-Action node_action(const DeviceSpec& dev, const std::vector<ConfText>& rules, DevicePlanner& dp,
+Action node_action(const DeviceSpec& dev, const NodeRules& rules, DevicePlanner& dp,
                    const Plan& plan) {
   const DeviceFacts& d = dp.d;
   Action a{
@@ -342,8 +342,7 @@ Action node_action(const DeviceSpec& dev, const std::vector<ConfText>& rules, De
 
   const DeviceIdentity id{
       .node = dev.node, .kernel = device_kernel_name(dev.node), .subsystem = a.device.subsystem};
-  NodePrediction p = predict_udev(rules, id);
-  predict_tmpfiles(d.tmpfiles, dev.node, p);
+  const NodePrediction p = rules.predict(id);
   a.device.check_owner = !p.owner || p.owner->value == "root" || p.owner->value == "0";
   const Verdict v = judge(dev, p, d.udevd_installed);
 
@@ -426,7 +425,7 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
   plan_file(plan, kUdevRulesFile, file_facts(facts, kUdevRulesFile), ours,
             {.why_removed = "the profile lists no devices"});
 
-  const std::vector<ConfText> rules = rules_after(d.udev_rules, ours);
+  const NodeRules rules(rules_after(d.udev_rules, ours), d.tmpfiles);
   for (const auto& dev : profile.devices) plan.actions.push_back(node_action(dev, rules, dp, plan));
   plan_access(dp, plan);
 }

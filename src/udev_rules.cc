@@ -224,7 +224,15 @@ std::optional<std::vector<Token>> parse_rule(std::string_view s) {
   return tokens;
 }
 
-// The rule lines of one file, continuation lines joined.
+// Whether RULE can matter to a prediction: it names a key that assigns an owner, group or mode,
+// or a GOTO or LABEL. Any other rule changes nothing predict follows, matched or not.
+bool may_matter(std::string_view rule) {
+  for (std::string_view key : {"GROUP", "MODE", "OWNER", "GOTO", "LABEL"})
+    if (rule.find(key) != std::string_view::npos) return true;
+  return false;
+}
+
+// The rule lines of one file that may matter, continuation lines joined.
 std::vector<RuleLine> parse_rules_file(std::string_view text) {
   std::vector<RuleLine> out;
   std::string logical;
@@ -243,7 +251,8 @@ std::vector<RuleLine> parse_rules_file(std::string_view text) {
       continue;
     }
     logical.append(line);
-    if (auto tokens = parse_rule(logical)) out.push_back({start, std::move(*tokens)});
+    if (may_matter(logical))
+      if (auto tokens = parse_rule(logical)) out.push_back({start, std::move(*tokens)});
     logical.clear();
   }
   return out;
@@ -305,10 +314,72 @@ Match evaluate(const std::vector<Token>& tokens, const DeviceIdentity& device,
 
 }  // namespace
 
-NodePrediction predict_udev(const std::vector<ConfText>& rules, const DeviceIdentity& device) {
+struct NodeRules::RulesFile {
+  std::string path;
+  std::vector<RuleLine> lines;
+};
+
+struct NodeRules::TmpfilesLine {
+  std::string file;
+  int line = 0;
+  char type = 0;                           // 'z', 'Z' or 'c'
+  std::string glob;                        // the path field
+  std::optional<std::string> mode, group;  // as set: without a leading '~' or ':'; not "-"
+};
+
+namespace {
+
+// The fields of a tmpfiles.d LINE (at most 6) when it is a z, Z or c line; empty otherwise.
+std::vector<std::string> tmpfiles_fields(std::string_view line) {
+  std::vector<std::string> f;
+  const size_t first = line.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return f;
+  const char type = line[first];
+  if (type != 'z' && type != 'Z' && type != 'c') return f;
+  size_t i = first;
+  while (i < line.size() && f.size() < 6) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    if (i >= line.size()) break;
+    size_t end = line.find_first_of(" \t", i);
+    f.emplace_back(line.substr(i, end == std::string_view::npos ? end : end - i));
+    i = end == std::string_view::npos ? line.size() : end;
+  }
+  if (f.size() < 2) f.clear();
+  return f;
+}
+
+}  // namespace
+
+NodeRules::NodeRules(const std::vector<ConfText>& udev_rules,
+                     const std::vector<ConfText>& tmpfiles) {
+  rules_.reserve(udev_rules.size());
+  for (const auto& file : udev_rules) rules_.push_back({file.path, parse_rules_file(file.content)});
+  for (const auto& file : tmpfiles) {
+    int number = 0;
+    for (std::string_view line : lines(file.content)) {
+      ++number;
+      std::vector<std::string> f = tmpfiles_fields(line);
+      if (f.empty()) continue;
+      TmpfilesLine t{.file = file.path, .line = number, .type = f[0].front(), .glob = f[1]};
+      if (f.size() > 2 && f[2] != "-") {
+        std::string m = f[2];
+        if (!m.empty() && (m.front() == '~' || m.front() == ':')) m.erase(0, 1);
+        t.mode = std::move(m);
+      }
+      if (f.size() > 4 && f[4] != "-") t.group = f[4];
+      tmpfiles_.push_back(std::move(t));
+    }
+  }
+}
+
+NodeRules::~NodeRules() = default;
+NodeRules::NodeRules(NodeRules&&) noexcept = default;
+NodeRules& NodeRules::operator=(NodeRules&&) noexcept = default;
+
+NodePrediction NodeRules::predict(const DeviceIdentity& device) const {
   NodePrediction p;
-  for (const auto& file : rules) {
-    std::vector<RuleLine> lines = parse_rules_file(file.content);
+  for (const auto& file : rules_) {
+    const std::vector<RuleLine>& lines = file.lines;
     for (size_t i = 0; i < lines.size(); ++i) {
       std::string conditions;
       Match m = evaluate(lines[i].tokens, device, conditions);
@@ -342,49 +413,34 @@ NodePrediction predict_udev(const std::vector<ConfText>& rules, const DeviceIden
       }
     }
   }
+  predict_tmpfiles(device.node, p);
   return p;
+}
+
+void NodeRules::predict_tmpfiles(const std::string& node, NodePrediction& p) const {
+  const std::string path = "/dev/" + node;
+  std::optional<Setting> z_group, z_mode, c_group, c_mode;
+  for (const auto& t : tmpfiles_) {
+    if (fnmatch(t.glob.c_str(), path.c_str(), FNM_PATHNAME) != 0) continue;
+    auto& group = t.type == 'c' ? c_group : z_group;
+    auto& mode = t.type == 'c' ? c_mode : z_mode;
+    if (t.mode && !mode) mode = Setting{.file = t.file, .line = t.line, .value = *t.mode};
+    if (t.group && !group) group = Setting{.file = t.file, .line = t.line, .value = *t.group};
+  }
+  p.tmpfiles_group = z_group ? z_group : c_group;
+  p.tmpfiles_mode = z_mode ? z_mode : c_mode;
+}
+
+NodePrediction predict_udev(const std::vector<ConfText>& rules, const DeviceIdentity& device) {
+  return NodeRules(rules, {}).predict(device);
 }
 
 void predict_tmpfiles(const std::vector<ConfText>& files, const std::string& node,
                       NodePrediction& p) {
-  const std::string path = "/dev/" + node;
-  std::optional<Setting> z_group, z_mode, c_group, c_mode;
-  for (const auto& file : files) {
-    int number = 0;
-    for (std::string_view line : lines(file.content)) {
-      ++number;
-      std::vector<std::string> f;
-      size_t i = 0;
-      while (i < line.size() && f.size() < 6) {
-        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-        if (i >= line.size()) break;
-        size_t end = line.find_first_of(" \t", i);
-        f.emplace_back(line.substr(i, end == std::string_view::npos ? end : end - i));
-        i = end == std::string_view::npos ? line.size() : end;
-      }
-      if (f.size() < 2 || f[0].front() == '#') continue;
-      char type = f[0].front();
-      if (type != 'z' && type != 'Z' && type != 'c') continue;
-      if (fnmatch(f[1].c_str(), path.c_str(), FNM_PATHNAME) != 0) continue;
-      auto& group = type == 'c' ? c_group : z_group;
-      auto& mode = type == 'c' ? c_mode : z_mode;
-      Setting s{.file = file.path, .line = number};
-      if (f.size() > 2 && f[2] != "-") {
-        std::string m = f[2];
-        if (!m.empty() && (m.front() == '~' || m.front() == ':')) m.erase(0, 1);
-        if (!mode) {
-          mode = s;
-          mode->value = m;
-        }
-      }
-      if (f.size() > 4 && f[4] != "-" && !group) {
-        group = s;
-        group->value = f[4];
-      }
-    }
-  }
-  p.tmpfiles_group = z_group ? z_group : c_group;
-  p.tmpfiles_mode = z_mode ? z_mode : c_mode;
+  const NodePrediction t =
+      NodeRules({}, files).predict({.node = node, .kernel = device_kernel_name(node)});
+  p.tmpfiles_group = t.tmpfiles_group;
+  p.tmpfiles_mode = t.tmpfiles_mode;
 }
 
 }  // namespace kvmprov
