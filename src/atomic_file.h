@@ -100,5 +100,8 @@ void remove_stale_temporaries_beside(const std::string& root, const std::string&
 // Opens PATH below ROOT with FLAGS (O_CLOEXEC is added), resolving symlinks as if ROOT were "/"
 // so none can lead outside it. Error.code is the errno (ENOENT when absent).
 Result<UniqueFd> open_below_root(const std::string& root, const std::string& path, int flags);
+// The same below ROOT_FD, ROOT opened already (O_PATH | O_DIRECTORY), for a run of opens.
+Result<UniqueFd> open_below_root(int root_fd, const std::string& root, const std::string& path,
+                                 int flags);
 
 }  // namespace kvmprov

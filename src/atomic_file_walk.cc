@@ -156,40 +156,55 @@ Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& pat
   return dir;
 }
 
-Result<UniqueFd> open_below_root(const std::string& root, const std::string& path, int flags) {
-  auto parts = split_target_path(root, path);
-  if (!parts) return parts.error();
-  const std::string shown = path_on_disk(root, path);
+namespace {
+
+// Opens the relative path PARTS below ROOT_FD (ROOT's descriptor) with FLAGS, as open_below_root.
+Result<UniqueFd> open_parts_below(int root_fd, const std::vector<std::string>& parts, int flags,
+                                  const std::string& root, const std::string& path) {
   std::string relative;
-  for (const std::string& part : *parts) {
+  for (const std::string& part : parts) {
     if (!relative.empty()) relative += '/';
     relative += part;
   }
   const char* const target = relative.empty() ? "." : relative.c_str();
-
-  UniqueFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root_fd.valid()) {
-    const int err = errno;
-    return cannot("open", shown, err);
-  }
   open_how how{};
   how.flags = static_cast<unsigned>(flags | O_CLOEXEC);
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   long fd = -1;
   // EAGAIN: a concurrent rename somewhere on the system made the kernel retry-worthy.
   for (int attempt = 0; attempt < 16; ++attempt) {
-    fd = syscall(SYS_openat2, root_fd.get(), target, &how, sizeof how);
+    fd = syscall(SYS_openat2, root_fd, target, &how, sizeof how);
     if (fd >= 0 || errno != EAGAIN) break;
   }
   if (fd < 0 && errno == ENOSYS) {
     // Kernels before 5.6: follow symlinks the ordinary way.
-    fd = openat(root_fd.get(), target, flags | O_CLOEXEC);
+    fd = openat(root_fd, target, flags | O_CLOEXEC);
   }
   if (fd < 0) {
     const int err = errno;
-    return cannot("open", shown, err);
+    return cannot("open", path_on_disk(root, path), err);
   }
   return UniqueFd(static_cast<int>(fd));
+}
+
+}  // namespace
+
+Result<UniqueFd> open_below_root(const std::string& root, const std::string& path, int flags) {
+  auto parts = split_target_path(root, path);
+  if (!parts) return parts.error();
+  UniqueFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd.valid()) {
+    const int err = errno;
+    return cannot("open", path_on_disk(root, path), err);
+  }
+  return open_parts_below(root_fd.get(), *parts, flags, root, path);
+}
+
+Result<UniqueFd> open_below_root(int root_fd, const std::string& root, const std::string& path,
+                                 int flags) {
+  auto parts = split_target_path(root, path);
+  if (!parts) return parts.error();
+  return open_parts_below(root_fd, *parts, flags, root, path);
 }
 
 }  // namespace kvmprov

@@ -20,6 +20,7 @@
 
 #include "host.h"
 #include "linux/kmod.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov {
 
@@ -46,7 +47,13 @@ class LinuxTargetFiles final : public TargetFiles {
   void remove_stale_temporaries(const std::string& path) override;
 
  private:
+  // PATH below the root, opened with FLAGS through the root's descriptor, opened once for the
+  // run's reads; where it cannot be, each open tries the root again and says why it fails.
+  Result<UniqueFd> open_below(const std::string& path, int flags);
+
   std::string root_;
+  UniqueFd root_fd_;
+  bool root_fd_tried_ = false;
 };
 
 // The running kernel's /proc, /sys and /dev below KERNEL_ROOT ("/" but in tests); an unreadable

@@ -20,24 +20,34 @@
 
 namespace kvmprov {
 
+Result<UniqueFd> LinuxTargetFiles::open_below(const std::string& path, int flags) {
+  if (!root_fd_tried_) {
+    root_fd_tried_ = true;
+    root_fd_.reset(open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  }
+  if (root_fd_.valid()) return open_below_root(root_fd_.get(), root_, path, flags);
+  return open_below_root(root_, path, flags);
+}
+
 Result<std::optional<std::string>> LinuxTargetFiles::read(const std::string& path) {
   if (auto parts = split_target_path(root_, path); !parts) return parts.error();
-  const std::string context = "cannot read " + quote_path(path_on_disk(root_, path));
+  // Made only for an error: most reads succeed or find nothing.
+  const auto context = [&] { return "cannot read " + quote_path(path_on_disk(root_, path)); };
   // O_NONBLOCK: a FIFO planted at PATH must not hang the run before fstat refuses it.
-  auto fd = open_below_root(root_, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  auto fd = open_below(path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (!fd) {
     if (fd.error().code == ENOENT) return std::optional<std::string>();
-    return errno_error(context, fd.error().code);
+    return errno_error(context(), fd.error().code);
   }
   struct stat st {};
   if (fstat(fd->get(), &st) != 0) {
     const int err = errno;
-    return errno_error(context, err);
+    return errno_error(context(), err);
   }
-  if (S_ISDIR(st.st_mode)) return errno_error(context, EISDIR);
-  if (!S_ISREG(st.st_mode)) return Error{EINVAL, context + ": not a regular file"};
+  if (S_ISDIR(st.st_mode)) return errno_error(context(), EISDIR);
+  if (!S_ISREG(st.st_mode)) return Error{EINVAL, context() + ": not a regular file"};
   auto content = read_all(fd->get(), kMaxHostFile);
-  if (!content) return errno_error(context, content.error().code);
+  if (!content) return errno_error(context(), content.error().code);
   return std::optional<std::string>(std::move(*content));
 }
 
@@ -65,24 +75,24 @@ void LinuxTargetFiles::remove_stale_temporaries(const std::string& path) {
 Result<FileInfo> LinuxTargetFiles::stat(const std::string& path) {
   auto parts = split_target_path(root_, path);
   if (!parts) return parts.error();
-  const std::string context = "cannot stat " + quote_path(path_on_disk(root_, path));
+  const auto context = [&] { return "cannot stat " + quote_path(path_on_disk(root_, path)); };
   std::string parent(1, '/');
   for (size_t i = 0; i + 1 < parts->size(); ++i) {
     parent += (*parts)[i];
     parent += '/';
   }
-  auto dir = open_below_root(root_, parent, O_PATH | O_DIRECTORY);
+  auto dir = open_below(parent, O_PATH | O_DIRECTORY);
   if (!dir) {
     const int err = dir.error().code;
     if (err == ENOENT || err == ENOTDIR) return FileInfo{};
-    return errno_error(context, err);
+    return errno_error(context(), err);
   }
   struct stat st {};
   const char* leaf = parts->empty() ? "." : parts->back().c_str();
   if (fstatat(dir->get(), leaf, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     const int err = errno;
     if (err == ENOENT) return FileInfo{};
-    return errno_error(context, err);
+    return errno_error(context(), err);
   }
   return file_info(st);
 }
@@ -101,7 +111,7 @@ bool LinuxHost::has_systemd() {
 
 Result<std::vector<std::string>> LinuxTargetFiles::list(const std::string& dir) {
   std::vector<std::string> names;
-  auto fd = open_below_root(root_, dir, O_RDONLY | O_DIRECTORY);
+  auto fd = open_below(dir, O_RDONLY | O_DIRECTORY);
   if (!fd) {
     if (fd.error().code == ENOENT || fd.error().code == ENOTDIR) return names;
     return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)), fd.error().code);
