@@ -166,11 +166,16 @@ Result<std::unique_ptr<Lock>> LinuxHost::lock(
 ModuleFacts LinuxHost::module_facts(const std::string& name, bool details) {
   // A kernel without loadable-module support has nothing libkmod could load or find: /sys
   // tells all there is, and the run is spared mapping libkmod and its libraries.
-  if (!kernel_.exists("/proc/modules")) return sys_module_facts(name, details);
+  if (!loadable_modules()) return sys_module_facts(name, details);
   if (Kmod* kmod = open_kmod()) return kmod->query(name, details);
   ModuleFacts facts = sys_module_facts(name, details);
   facts.unknown_because = kmod_error_->message;
   return facts;
+}
+
+bool LinuxHost::loadable_modules() {
+  if (!loadable_modules_) loadable_modules_ = kernel_.exists("/proc/modules");
+  return *loadable_modules_;
 }
 
 Kmod* LinuxHost::open_kmod() {
@@ -195,8 +200,7 @@ ModuleFacts LinuxHost::sys_module_facts(const std::string& name, bool details) {
   const SysModule sys(kernel_root_, facts.name);
   if (details) facts.params = sys.parameters();
   // Without loadable-module support, or without an initstate, a /sys/module entry is builtin.
-  const std::optional<ModuleState> state =
-      kernel_.exists("/proc/modules") ? sys.initstate() : std::nullopt;
+  const std::optional<ModuleState> state = loadable_modules() ? sys.initstate() : std::nullopt;
   if (!state) {
     facts.state = ModuleState::builtin;
     facts.found = true;

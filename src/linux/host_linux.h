@@ -137,6 +137,9 @@ class LinuxHost final : public Host {
   }
   // The kernel root's /etc/group and /etc/passwd, parsed on first use.
   const Accounts& local_accounts();
+  // Whether the kernel can load modules (/proc/modules exists), asked once: a kernel's build
+  // does not change while it runs.
+  bool loadable_modules();
   // libkmod is opened on first use, so runs that never touch modules never need it.
   Kmod* open_kmod();
   // What /sys alone tells about NAME: on a kernel without loadable-module support, or when
@@ -150,6 +153,7 @@ class LinuxHost final : public Host {
   std::string modules_dir_;
   ScopeFacts scope_;
   std::optional<std::string> kernel_release_;
+  std::optional<bool> loadable_modules_;
   std::unique_ptr<Kmod> kmod_;
   std::optional<Error> kmod_error_;
   std::optional<Accounts> local_accounts_;
