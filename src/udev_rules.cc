@@ -182,8 +182,10 @@ std::optional<std::vector<Token>> parse_rule(std::string_view s) {
     skip_space();
     if (i >= s.size()) break;
     Token t;
-    while (i < s.size() && is_key_char(s[i])) t.key += s[i++];
-    if (t.key.empty()) return std::nullopt;
+    const size_t key_start = i;
+    while (i < s.size() && is_key_char(s[i])) ++i;
+    if (i == key_start) return std::nullopt;
+    t.key.assign(s.substr(key_start, i - key_start));
     if (i < s.size() && s[i] == '{') {
       size_t close = s.find('}', i);
       if (close == std::string_view::npos) return std::nullopt;
@@ -203,20 +205,24 @@ std::optional<std::vector<Token>> parse_rule(std::string_view s) {
     if (i < s.size() && s[i] == 'e' && i + 1 < s.size() && s[i + 1] == '"') ++i;
     if (i >= s.size() || s[i] != '"') return std::nullopt;
     ++i;
+    // The value runs to the first quote that no backslash escapes; \" stands for a quote, any
+    // other backslash for itself.
     bool closed = false;
-    while (i < s.size()) {
-      char c = s[i++];
-      if (c == '\\' && i < s.size() && s[i] == '"') {
+    while (!closed) {
+      size_t stop = i;
+      while (stop < s.size() && s[stop] != '"' && s[stop] != '\\') ++stop;
+      if (stop == s.size()) return std::nullopt;
+      t.value.append(s.substr(i, stop - i));
+      i = stop + 1;
+      if (s[stop] == '"') {
+        closed = true;
+      } else if (i < s.size() && s[i] == '"') {
         t.value += '"';
         ++i;
-      } else if (c == '"') {
-        closed = true;
-        break;
       } else {
-        t.value += c;
+        t.value += '\\';
       }
     }
-    if (!closed) return std::nullopt;
     tokens.push_back(std::move(t));
     skip_space();
     if (i < s.size() && s[i] == ',') ++i;
