@@ -24,6 +24,8 @@ std::string path_on_disk(const std::string& root, const std::string& path);
 // Fails for a relative PATH or one with a ".." component; ROOT only names the path in the message.
 Result<std::vector<std::string>> split_target_path(const std::string& root,
                                                    const std::string& path);
+// Whether split_target_path would accept PATH, without making its components.
+Result<void> check_target_path(const std::string& root, const std::string& path);
 
 // How open_parent_dir walks to PATH's directory.
 enum class Walk {

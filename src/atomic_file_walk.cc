@@ -71,24 +71,43 @@ std::string path_on_disk(const std::string& root, const std::string& path) {
   return trimmed_root(root) + path;
 }
 
-Result<std::vector<std::string>> split_target_path(const std::string& root,
-                                                   const std::string& path) {
+namespace {
+
+// Calls ON_PART with each component of PATH that is neither empty nor "."; fails, as
+// split_target_path says, for a relative PATH or a ".." component.
+template <class OnPart>
+Result<void> for_each_component(const std::string& root, const std::string& path, OnPart on_part) {
   if (path.empty() || path.front() != '/') {
     return Error{EINVAL, "invalid path " + quoted(path) + ": not absolute"};
   }
-  std::vector<std::string> parts;
+  const std::string_view all(path);
   size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    std::string part = path.substr(start, end - start);
+  while (start <= all.size()) {
+    size_t end = all.find('/', start);
+    if (end == std::string_view::npos) end = all.size();
+    const std::string_view part = all.substr(start, end - start);
     if (part == "..") {
       return Error{EINVAL, "invalid path " + quoted(path_on_disk(root, path)) +
                                ": \"..\" components are not allowed"};
     }
-    if (!part.empty() && part != ".") parts.push_back(std::move(part));
+    if (!part.empty() && part != ".") on_part(part);
     start = end + 1;
   }
+  return {};
+}
+
+}  // namespace
+
+Result<void> check_target_path(const std::string& root, const std::string& path) {
+  return for_each_component(root, path, [](std::string_view) {});
+}
+
+Result<std::vector<std::string>> split_target_path(const std::string& root,
+                                                   const std::string& path) {
+  std::vector<std::string> parts;
+  auto ok =
+      for_each_component(root, path, [&](std::string_view part) { parts.emplace_back(part); });
+  if (!ok) return ok.error();
   return parts;
 }
 
@@ -158,14 +177,15 @@ Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& pat
 
 namespace {
 
-// Opens the relative path PARTS below ROOT_FD (ROOT's descriptor) with FLAGS, as open_below_root.
-Result<UniqueFd> open_parts_below(int root_fd, const std::vector<std::string>& parts, int flags,
-                                  const std::string& root, const std::string& path) {
+// Opens PATH below ROOT_FD (ROOT's descriptor) with FLAGS, as open_below_root.
+Result<UniqueFd> open_path_below(int root_fd, const std::string& root, const std::string& path,
+                                 int flags) {
   std::string relative;
-  for (const std::string& part : parts) {
+  auto ok = for_each_component(root, path, [&](std::string_view part) {
     if (!relative.empty()) relative += '/';
     relative += part;
-  }
+  });
+  if (!ok) return ok.error();
   const char* const target = relative.empty() ? "." : relative.c_str();
   open_how how{};
   how.flags = static_cast<unsigned>(flags | O_CLOEXEC);
@@ -190,21 +210,18 @@ Result<UniqueFd> open_parts_below(int root_fd, const std::vector<std::string>& p
 }  // namespace
 
 Result<UniqueFd> open_below_root(const std::string& root, const std::string& path, int flags) {
-  auto parts = split_target_path(root, path);
-  if (!parts) return parts.error();
+  if (auto ok = check_target_path(root, path); !ok) return ok.error();
   UniqueFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd.valid()) {
     const int err = errno;
     return cannot("open", path_on_disk(root, path), err);
   }
-  return open_parts_below(root_fd.get(), *parts, flags, root, path);
+  return open_path_below(root_fd.get(), root, path, flags);
 }
 
 Result<UniqueFd> open_below_root(int root_fd, const std::string& root, const std::string& path,
                                  int flags) {
-  auto parts = split_target_path(root, path);
-  if (!parts) return parts.error();
-  return open_parts_below(root_fd, *parts, flags, root, path);
+  return open_path_below(root_fd, root, path, flags);
 }
 
 }  // namespace kvmprov

@@ -30,7 +30,7 @@ Result<UniqueFd> LinuxTargetFiles::open_below(const std::string& path, int flags
 }
 
 Result<std::optional<std::string>> LinuxTargetFiles::read(const std::string& path) {
-  if (auto parts = split_target_path(root_, path); !parts) return parts.error();
+  if (auto ok = check_target_path(root_, path); !ok) return ok.error();
   // Made only for an error: most reads succeed or find nothing.
   const auto context = [&] { return "cannot read " + quote_path(path_on_disk(root_, path)); };
   // O_NONBLOCK: a FIFO planted at PATH must not hang the run before fstat refuses it.
@@ -142,7 +142,7 @@ Result<std::vector<std::string>> LinuxKernelFiles::list(const std::string& dir) 
 }
 
 std::optional<std::string> LinuxKernelFiles::on_disk(const std::string& path) const {
-  if (!split_target_path(kernel_root_, path)) return std::nullopt;
+  if (!check_target_path(kernel_root_, path)) return std::nullopt;
   return path_on_disk(kernel_root_, path);
 }
 
