@@ -15,6 +15,7 @@ namespace {
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
+  out.reserve(8);  // a passwd line's seven fields, without growing
   size_t start = 0;
   while (true) {
     size_t pos = s.find(sep, start);
