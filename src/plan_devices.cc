@@ -323,9 +323,17 @@ void decide_node(Action& a, const DeviceSpec& dev, const NodeState& node, const 
   }
 }
 
-// One node_permissions action: the rules (RULES, as udev reads them after apply) predicted for
-// DEV, and the node as it is.
-Action node_action(const DeviceSpec& dev, const NodeRules& rules, DevicePlanner& dp,
+// What udev knows of DEV's node when it matches rules.
+DeviceIdentity device_identity(const DeviceSpec& dev, const DeviceFacts& d) {
+  auto it = d.subsystems.find(dev.node);
+  return {.node = dev.node,
+          .kernel = device_kernel_name(dev.node),
+          .subsystem = it == d.subsystems.end() ? std::string() : it->second};
+}
+
+// One node_permissions action: what the rules, as udev reads them after apply, give DEV (P), and
+// the node as it is.
+Action node_action(const DeviceSpec& dev, const NodePrediction& p, DevicePlanner& dp,
                    const Plan& plan) {
   const DeviceFacts& d = dp.d;
   Action a{
@@ -337,12 +345,7 @@ Action node_action(const DeviceSpec& dev, const NodeRules& rules, DevicePlanner&
   a.device.udevd_running = d.udevd_running;
   if (!dev.group.empty() && find_action(plan, "group:" + dev.group))
     a.requires_ok.push_back("group:" + dev.group);
-  if (auto it = d.subsystems.find(dev.node); it != d.subsystems.end())
-    a.device.subsystem = it->second;
-
-  const DeviceIdentity id{
-      .node = dev.node, .kernel = device_kernel_name(dev.node), .subsystem = a.device.subsystem};
-  const NodePrediction p = rules.predict(id);
+  a.device.subsystem = device_identity(dev, d).subsystem;
   a.device.check_owner = !p.owner || p.owner->value == "root" || p.owner->value == "0";
   const Verdict v = judge(dev, p, d.udevd_installed);
 
@@ -425,8 +428,12 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
   plan_file(plan, kUdevRulesFile, file_facts(facts, kUdevRulesFile), ours,
             {.why_removed = "the profile lists no devices"});
 
-  const NodeRules rules(rules_after(d.udev_rules, ours), d.tmpfiles);
-  for (const auto& dev : profile.devices) plan.actions.push_back(node_action(dev, rules, dp, plan));
+  std::vector<DeviceIdentity> ids;
+  for (const auto& dev : profile.devices) ids.push_back(device_identity(dev, d));
+  const std::vector<NodePrediction> predictions =
+      predict_nodes(rules_after(d.udev_rules, ours), d.tmpfiles, ids);
+  for (size_t i = 0; i < profile.devices.size(); ++i)
+    plan.actions.push_back(node_action(profile.devices[i], predictions[i], dp, plan));
   plan_access(dp, plan);
 }
 

@@ -320,20 +320,16 @@ Match evaluate(const std::vector<Token>& tokens, const DeviceIdentity& device,
 
 }  // namespace
 
-struct NodeRules::RulesFile {
-  std::string path;
-  std::vector<RuleLine> lines;
-};
+namespace {
 
-struct NodeRules::TmpfilesLine {
+// A z, Z or c line of a tmpfiles.d file.
+struct TmpfilesLine {
   std::string file;
   int line = 0;
   char type = 0;                           // 'z', 'Z' or 'c'
   std::string glob;                        // the path field
   std::optional<std::string> mode, group;  // as set: without a leading '~' or ':'; not "-"
 };
-
-namespace {
 
 // The fields of a tmpfiles.d LINE (at most 6) when it is a z, Z or c line; empty otherwise.
 std::vector<std::string> tmpfiles_fields(std::string_view line) {
@@ -354,13 +350,9 @@ std::vector<std::string> tmpfiles_fields(std::string_view line) {
   return f;
 }
 
-}  // namespace
-
-NodeRules::NodeRules(const std::vector<ConfText>& udev_rules,
-                     const std::vector<ConfText>& tmpfiles) {
-  rules_.reserve(udev_rules.size());
-  for (const auto& file : udev_rules) rules_.push_back({file.path, parse_rules_file(file.content)});
-  for (const auto& file : tmpfiles) {
+std::vector<TmpfilesLine> parse_tmpfiles(const std::vector<ConfText>& files) {
+  std::vector<TmpfilesLine> out;
+  for (const auto& file : files) {
     int number = 0;
     for (std::string_view line : lines(file.content)) {
       ++number;
@@ -373,60 +365,53 @@ NodeRules::NodeRules(const std::vector<ConfText>& udev_rules,
         t.mode = std::move(m);
       }
       if (f.size() > 4 && f[4] != "-") t.group = f[4];
-      tmpfiles_.push_back(std::move(t));
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
+// Follows the rules LINES of the file PATH for DEVICE, into P.
+void predict_in_file(const std::string& path, const std::vector<RuleLine>& lines,
+                     const DeviceIdentity& device, NodePrediction& p) {
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string conditions;
+    Match m = evaluate(lines[i].tokens, device, conditions);
+    if (m == Match::no) continue;
+    std::string go_to;
+    for (const auto& t : lines[i].tokens) {
+      std::optional<Setting>* slot = t.key == "GROUP"   ? &p.group
+                                     : t.key == "MODE"  ? &p.mode
+                                     : t.key == "OWNER" ? &p.owner
+                                                        : nullptr;
+      if (t.key == "GOTO" && m == Match::yes) go_to = t.value;
+      if (!slot || t.op == "==" || t.op == "!=") continue;
+      if (*slot && (*slot)->final) continue;
+      Setting s{.file = path, .line = lines[i].line, .value = t.value, .final = t.op == ":="};
+      if (m == Match::yes) {
+        *slot = s;
+      } else {
+        p.uncertain.push_back({.key = t.key, .setting = s, .conditions = conditions});
+      }
+    }
+    if (go_to.empty()) continue;
+    // udev ignores a GOTO whose LABEL does not follow in the same file.
+    for (size_t j = i + 1; j < lines.size(); ++j) {
+      const auto& toks = lines[j].tokens;
+      if (std::any_of(toks.begin(), toks.end(),
+                      [&](const Token& t) { return t.key == "LABEL" && t.value == go_to; })) {
+        i = j;
+        break;
+      }
     }
   }
 }
 
-NodeRules::~NodeRules() = default;
-NodeRules::NodeRules(NodeRules&&) noexcept = default;
-NodeRules& NodeRules::operator=(NodeRules&&) noexcept = default;
-
-NodePrediction NodeRules::predict(const DeviceIdentity& device) const {
-  NodePrediction p;
-  for (const auto& file : rules_) {
-    const std::vector<RuleLine>& lines = file.lines;
-    for (size_t i = 0; i < lines.size(); ++i) {
-      std::string conditions;
-      Match m = evaluate(lines[i].tokens, device, conditions);
-      if (m == Match::no) continue;
-      std::string go_to;
-      for (const auto& t : lines[i].tokens) {
-        std::optional<Setting>* slot = t.key == "GROUP"   ? &p.group
-                                       : t.key == "MODE"  ? &p.mode
-                                       : t.key == "OWNER" ? &p.owner
-                                                          : nullptr;
-        if (t.key == "GOTO" && m == Match::yes) go_to = t.value;
-        if (!slot || t.op == "==" || t.op == "!=") continue;
-        if (*slot && (*slot)->final) continue;
-        Setting s{
-            .file = file.path, .line = lines[i].line, .value = t.value, .final = t.op == ":="};
-        if (m == Match::yes) {
-          *slot = s;
-        } else {
-          p.uncertain.push_back({.key = t.key, .setting = s, .conditions = conditions});
-        }
-      }
-      if (go_to.empty()) continue;
-      // udev ignores a GOTO whose LABEL does not follow in the same file.
-      for (size_t j = i + 1; j < lines.size(); ++j) {
-        const auto& toks = lines[j].tokens;
-        if (std::any_of(toks.begin(), toks.end(),
-                        [&](const Token& t) { return t.key == "LABEL" && t.value == go_to; })) {
-          i = j;
-          break;
-        }
-      }
-    }
-  }
-  predict_tmpfiles(device.node, p);
-  return p;
-}
-
-void NodeRules::predict_tmpfiles(const std::string& node, NodePrediction& p) const {
+void predict_from_tmpfiles(const std::vector<TmpfilesLine>& tmpfiles, const std::string& node,
+                           NodePrediction& p) {
   const std::string path = "/dev/" + node;
   std::optional<Setting> z_group, z_mode, c_group, c_mode;
-  for (const auto& t : tmpfiles_) {
+  for (const auto& t : tmpfiles) {
     if (fnmatch(t.glob.c_str(), path.c_str(), FNM_PATHNAME) != 0) continue;
     auto& group = t.type == 'c' ? c_group : z_group;
     auto& mode = t.type == 'c' ? c_mode : z_mode;
@@ -437,16 +422,30 @@ void NodeRules::predict_tmpfiles(const std::string& node, NodePrediction& p) con
   p.tmpfiles_mode = z_mode ? z_mode : c_mode;
 }
 
+}  // namespace
+
+std::vector<NodePrediction> predict_nodes(const std::vector<ConfText>& rules,
+                                          const std::vector<ConfText>& tmpfiles,
+                                          const std::vector<DeviceIdentity>& devices) {
+  std::vector<NodePrediction> out(devices.size());
+  // One file's rules at a time: parsed once, followed for every device, then dropped.
+  for (const auto& file : rules) {
+    const std::vector<RuleLine> lines = parse_rules_file(file.content);
+    for (size_t d = 0; d < devices.size(); ++d)
+      predict_in_file(file.path, lines, devices[d], out[d]);
+  }
+  const std::vector<TmpfilesLine> lines = parse_tmpfiles(tmpfiles);
+  for (size_t d = 0; d < devices.size(); ++d) predict_from_tmpfiles(lines, devices[d].node, out[d]);
+  return out;
+}
+
 NodePrediction predict_udev(const std::vector<ConfText>& rules, const DeviceIdentity& device) {
-  return NodeRules(rules, {}).predict(device);
+  return std::move(predict_nodes(rules, {}, {device}).front());
 }
 
 void predict_tmpfiles(const std::vector<ConfText>& files, const std::string& node,
                       NodePrediction& p) {
-  const NodePrediction t =
-      NodeRules({}, files).predict({.node = node, .kernel = device_kernel_name(node)});
-  p.tmpfiles_group = t.tmpfiles_group;
-  p.tmpfiles_mode = t.tmpfiles_mode;
+  predict_from_tmpfiles(parse_tmpfiles(files), node, p);
 }
 
 }  // namespace kvmprov

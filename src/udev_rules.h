@@ -80,35 +80,19 @@ struct NodePrediction {
   std::optional<Setting> tmpfiles_group, tmpfiles_mode;
 };
 
-// The udev rules and tmpfiles.d lines that can decide a device node's owner, group and mode,
-// parsed once for every node a profile lists. Rules that assign none of them and take no part in
-// a GOTO, and tmpfiles.d lines other than z, Z and c, are dropped unparsed.
-class NodeRules {
- public:
-  // UDEV_RULES and TMPFILES in the order udev and systemd-tmpfiles read them.
-  NodeRules(const std::vector<ConfText>& udev_rules, const std::vector<ConfText>& tmpfiles);
-  ~NodeRules();
-  NodeRules(NodeRules&&) noexcept;
-  NodeRules& operator=(NodeRules&&) noexcept;
+// Evaluates RULES (in udev's order) for each of DEVICES the way udevd does for an "add" event:
+// later assignments override earlier ones, `:=` makes a value final; GOTO/LABEL are followed.
+// Then the first mode and group that the tmpfiles.d lines TMPFILES set for /dev/NODE. Each file
+// is parsed once for all the devices, and rules that assign no owner, group or mode and take no
+// part in a GOTO are skipped unparsed.
+std::vector<NodePrediction> predict_nodes(const std::vector<ConfText>& rules,
+                                          const std::vector<ConfText>& tmpfiles,
+                                          const std::vector<DeviceIdentity>& devices);
 
-  // Evaluates the rules for DEVICE the way udevd does for an "add" event: later assignments
-  // override earlier ones, `:=` makes a value final; GOTO/LABEL are followed. Then the first mode
-  // and group that the tmpfiles.d lines set for /dev/NODE.
-  NodePrediction predict(const DeviceIdentity& device) const;
-
- private:
-  struct RulesFile;
-  struct TmpfilesLine;
-  void predict_tmpfiles(const std::string& node, NodePrediction& prediction) const;
-  std::vector<RulesFile> rules_;
-  std::vector<TmpfilesLine> tmpfiles_;
-};
-
-// NodeRules for one look: RULES' prediction for DEVICE.
+// predict_nodes for one DEVICE and no tmpfiles.d.
 NodePrediction predict_udev(const std::vector<ConfText>& rules, const DeviceIdentity& device);
 
-// NodeRules for one look: adds the first mode and group that tmpfiles.d lines FILES set for
-// /dev/NODE.
+// Adds the first mode and group that tmpfiles.d lines FILES set for /dev/NODE.
 void predict_tmpfiles(const std::vector<ConfText>& files, const std::string& node,
                       NodePrediction& prediction);
 
