@@ -156,7 +156,7 @@ std::optional<std::string> check_root(const Options& o) {
 
 // A verb's CLI11 subcommand, and the uses of global options it stands for.
 struct VerbApp {
-  CLI::App* app;
+  CLI::App* app;  // null when the command line does not name the verb (add_verbs)
   Verb verb;
   unsigned uses;
 };
@@ -216,37 +216,91 @@ void add_nonempty_option(CLI::App& verb, const std::string& name, std::string& v
       ->check([if_empty](const std::string& text) { return text.empty() ? if_empty : ""; });
 }
 
-// The verbs and their own options.
-std::vector<VerbApp> add_verbs(CLI::App& app, Parsed& p) {
-  Options& o = p.o;
+// Each verb's subcommand and its own options.
+CLI::App* add_check(CLI::App& app, Parsed& p) {
   auto* check = app.add_subcommand("check", "Tell whether this host can run KVM guests, and why");
   // An empty value is what a script's unset variable gives ("$SUDO_USER" without sudo): refused,
   // never taken for the default.
   add_nonempty_option(
-      *check, "--user", o.check_user, "NAME",
+      *check, "--user", p.o.check_user, "NAME",
       "Whose access to /dev/kvm decides (default: the user running kvmprov)",
       "the name is empty (an unset variable such as $SUDO_USER gives that): name an account, or drop --user to ask about the user running kvmprov");
   add_nonempty_option(
-      *check, "--log", o.check_log, "FILE",
+      *check, "--log", p.o.check_log, "FILE",
       "nova-compute log to search for \"no supported architecture for os type 'hvm'\", a file of any size or a pipe such as /dev/stdin (default: /var/log/nova/nova-compute.log when it exists)",
       "the file name is empty: name the log, or drop --log for /var/log/nova/nova-compute.log");
-  auto* plan = app.add_subcommand("plan", "Show what apply would change; change nothing");
-  auto* apply = app.add_subcommand("apply", "Converge the host to the profile");
+  return check;
+}
+
+CLI::App* add_plan(CLI::App& app, Parsed&) {
+  return app.add_subcommand("plan", "Show what apply would change; change nothing");
+}
+
+CLI::App* add_apply(CLI::App& app, Parsed&) {
+  return app.add_subcommand("apply", "Converge the host to the profile");
+}
+
+CLI::App* add_validate(CLI::App& app, Parsed& p) {
   auto* validate = app.add_subcommand("validate", "Check a profile file and report every error");
-  validate->add_option("FILE", o.validate_file, "Profile to validate")->required();
+  validate->add_option("FILE", p.o.validate_file, "Profile to validate")->required();
+  return validate;
+}
+
+CLI::App* add_reset(CLI::App& app, Parsed& p) {
   auto* reset = app.add_subcommand(
       "reset", "Remove the files kvmprov wrote; leave modules loaded and groups in place");
-  reset->add_flag("--dry-run", o.reset_dry_run, "Show what reset would remove; change nothing");
-  auto* version = app.add_subcommand("version", "Print the version");
+  reset->add_flag("--dry-run", p.o.reset_dry_run, "Show what reset would remove; change nothing");
+  return reset;
+}
+
+CLI::App* add_version(CLI::App& app, Parsed&) {
+  return app.add_subcommand("version", "Print the version");
+}
+
+CLI::App* add_help(CLI::App& app, Parsed& p) {
   auto* help = app.add_subcommand("help", "Print the help of kvmprov, or of VERB");
   help->add_option("VERB", p.help_verb, "The verb to explain");
-  return {{check, Verb::check, kCheck},
-          {plan, Verb::plan, kPlan},
-          {apply, Verb::apply, kApply},
-          {validate, Verb::validate, kValidate},
-          {reset, Verb::reset, kReset | kResetDryRun},
-          {version, Verb::version, kVersion},
-          {help, Verb::help, kHelp}};
+  return help;
+}
+
+struct VerbRule {
+  std::string_view name;
+  Verb verb;
+  unsigned uses;
+  CLI::App* (*add)(CLI::App& app, Parsed& p);
+};
+constexpr VerbRule kVerbRules[] = {{"check", Verb::check, kCheck, add_check},
+                                   {"plan", Verb::plan, kPlan, add_plan},
+                                   {"apply", Verb::apply, kApply, add_apply},
+                                   {"validate", Verb::validate, kValidate, add_validate},
+                                   {"reset", Verb::reset, kReset | kResetDryRun, add_reset},
+                                   {"version", Verb::version, kVersion, add_version},
+                                   {"help", Verb::help, kHelp, add_help}};
+
+// Whether an argument in ARGV may ask for a help page (--help, --help-all, -h alone or among
+// other short flags, the help verb), whose pages list every verb.
+bool may_ask_for_help(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.find("help") != std::string_view::npos) return true;
+    if (arg.size() > 1 && arg[0] == '-' && arg[1] != '-' && arg.find('h') != std::string_view::npos)
+      return true;
+  }
+  return false;
+}
+
+// The verbs, each with its subcommand when ARGV names it: CLI11 chooses a verb only by its exact
+// name, so a verb ARGV does not name is never chosen, and a run is spared building a parser for
+// each of the others (their app is null). Every verb has one where ARGV may ask for help.
+std::vector<VerbApp> add_verbs(CLI::App& app, Parsed& p, int argc, char** argv) {
+  const bool help = may_ask_for_help(argc, argv);
+  std::vector<VerbApp> verbs;
+  for (const VerbRule& rule : kVerbRules) {
+    const bool named =
+        std::any_of(argv + 1, argv + argc, [&](const char* arg) { return arg == rule.name; });
+    verbs.push_back({help || named ? rule.add(app, p) : nullptr, rule.verb, rule.uses});
+  }
+  return verbs;
 }
 
 // The global options VERB (standing for USES) takes, for its --help.
@@ -269,7 +323,7 @@ std::string verb_globals(const CLI::App& app, Verb verb, unsigned uses) {
 // callback's text, a newline and the footer the verb inherited from APP together.
 void add_verb_footers(const CLI::App& app, const std::vector<VerbApp>& verbs) {
   for (const auto& [verb, v, uses] : verbs)
-    verb->footer([&app, v = v, uses = uses] { return verb_globals(app, v, uses); });
+    if (verb) verb->footer([&app, v = v, uses = uses] { return verb_globals(app, v, uses); });
 }
 
 CommandLine usage_error(std::vector<std::string> errors) {
@@ -324,7 +378,7 @@ CommandLine command(const CLI::App& app, const std::vector<VerbApp>& verbs, Pars
   if (p.version_flag && chosen && chosen->get_name() != "version")
     return usage_error({"--version is the version verb: give it without " + chosen->get_name()});
   const auto found = std::find_if(verbs.begin(), verbs.end(), [&](const VerbApp& v) {
-    return p.version_flag ? v.verb == Verb::version : v.app == chosen;
+    return p.version_flag ? v.verb == Verb::version : v.app && v.app == chosen;
   });
   if (found == verbs.end()) {
     std::vector<std::string> names(std::begin(kVerbNames), std::end(kVerbNames));
@@ -352,7 +406,7 @@ CommandLine parse_command_line(int argc, char** argv) {
       "kvmprov"};
   Parsed p;
   add_global_options(app, p);
-  const std::vector<VerbApp> verbs = add_verbs(app, p);
+  const std::vector<VerbApp> verbs = add_verbs(app, p, argc, argv);
   add_verb_footers(app, verbs);
   try {
     app.parse(argc, argv);
