@@ -10,6 +10,8 @@ namespace kvmprov {
 
 Plan make_plan(const Profile& profile, const Facts& facts, const PlanOptions& options) {
   Plan plan;
+  // One action for each module, and a few for the files, groups and nodes: no regrowth on the way.
+  plan.actions.reserve(profile.modules.size() + 4 * profile.devices.size() + 16);
   plan_modules(profile, facts, options, plan);
   plan_devices(profile, facts, options, plan);
   plan_nova(profile, facts, options, plan);

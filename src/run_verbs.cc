@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "apply.h"
 #include "cli_output.h"
@@ -168,7 +169,7 @@ VerbOutput run_plan_or_apply(const Options& o, Verb verb, const Messages& say) {
   if (apply) sweep_stale_temporaries(host, facts, plan);
   RunReport report{
       .verb = apply ? "apply" : "plan", .dry_run = !apply, .profile = &profile, .facts = &facts};
-  report.actions = apply ? apply_plan(host, plan) : plan.actions;
+  report.actions = apply ? apply_plan(host, plan) : std::move(plan.actions);
   // nova's guests run through libvirt: what this apply changed below it, libvirt must see.
   if (apply && profile.nova)
     if (auto libvirt = libvirt_followup(host, report.actions))
@@ -183,7 +184,7 @@ VerbOutput run_reset(const Options& o, const Messages& say) {
   Facts facts = observe(*session->host, none);
   Plan plan = make_reset_plan(facts);
   RunReport report{.verb = "reset", .dry_run = o.reset_dry_run, .profile = &none, .facts = &facts};
-  report.actions = o.reset_dry_run ? plan.actions : apply_plan(*session->host, plan);
+  report.actions = o.reset_dry_run ? std::move(plan.actions) : apply_plan(*session->host, plan);
   return report_output(report, o);
 }
 
