@@ -32,15 +32,23 @@ const std::vector<std::string>& tmpfiles_dirs() {
 
 std::vector<std::string> order_conf_files(const std::vector<ConfDir>& dirs,
                                           std::string_view suffix) {
-  std::map<std::string, std::string> by_name;  // name -> path of the first directory holding it
+  // Each name with the directory holding it, directories in precedence order; a stable sort by
+  // name keeps the first directory's entry first among equal names, and only it is kept.
+  std::vector<std::pair<std::string_view, const std::string*>> found;
   for (const auto& d : dirs) {
     for (const auto& name : d.names) {
       if (name.size() <= suffix.size() || !name.ends_with(suffix) || name.front() == '.') continue;
-      by_name.emplace(name, d.dir + "/" + name);
+      found.emplace_back(name, &d.dir);
     }
   }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::string> out;
-  for (const auto& [name, path] : by_name) out.push_back(path);
+  out.reserve(found.size());
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    if (i > 0 && found[i].first == found[i - 1].first) continue;
+    out.push_back(*found[i].second + "/" + std::string(found[i].first));
+  }
   return out;
 }
 
