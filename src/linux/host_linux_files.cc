@@ -46,7 +46,7 @@ Result<std::optional<std::string>> LinuxTargetFiles::read(const std::string& pat
   }
   if (S_ISDIR(st.st_mode)) return errno_error(context(), EISDIR);
   if (!S_ISREG(st.st_mode)) return Error{EINVAL, context() + ": not a regular file"};
-  auto content = read_all(fd->get(), kMaxHostFile);
+  auto content = read_all(fd->get(), kMaxHostFile, static_cast<std::size_t>(st.st_size));
   if (!content) return errno_error(context(), content.error().code);
   return std::optional<std::string>(std::move(*content));
 }

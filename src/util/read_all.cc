@@ -8,7 +8,7 @@
 
 namespace kvmprov {
 
-Result<std::string> read_all(int fd, std::size_t limit) {
+Result<std::string> read_all(int fd, std::size_t limit, std::size_t expected) {
   std::string out;
   char buf[65536];
   for (;;) {
@@ -21,6 +21,7 @@ Result<std::string> read_all(int fd, std::size_t limit) {
     if (n == 0) return out;
     if (out.size() + static_cast<std::size_t>(n) > limit) return errno_error("read", EFBIG);
     out.append(buf, static_cast<std::size_t>(n));
+    if (expected != 0 && out.size() == expected) return out;
   }
 }
 
