@@ -3,8 +3,8 @@
 # Times kvmprov next to the peer commands in one run on the same machine and prints medians,
 # peak RSS and the ratios issue #18 sets targets for. A benchmark, not a test: it asserts nothing,
 # and "met" or "not met" only compares this run's figures with the targets.
-# Usage: bench/run.sh [PATH/TO/kvmprov]   (needs hyperfine, GNU time and a C compiler:
-# apt-get install hyperfine time gcc)
+# Usage: [ROUNDS=5] [RUNS=60] bench/run.sh [PATH/TO/kvmprov]
+# (needs hyperfine, GNU time and a C compiler: apt-get install hyperfine time gcc)
 set -euo pipefail
 KVMPROV=$(realpath "${1:-build/kvmprov}")
 # shellcheck source=tests/lib.sh
@@ -48,8 +48,14 @@ cmds=(
 args=()
 for c in "${cmds[@]}"; do args+=(-n "${c%%|*}" "${c#*|}"); done
 # Wall-clock times move with the machine's load: only ratios within this one run mean anything.
+# Several short rounds rather than one long one (as bench/static_deps.sh does): on a shared
+# machine the load drifts, and each round times every command close together. A ratio is the
+# median of its rounds' ratios, a time the median of the rounds' medians.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-hyperfine -N -i --warmup 20 --min-runs 200 --export-json "$TMP/times.json" "${args[@]}" >/dev/null 2>&1
+for r in $(seq 1 "${ROUNDS:-5}"); do
+  hyperfine -N -i --warmup 10 --runs "${RUNS:-60}" --export-json "$TMP/times-$r.json" "${args[@]}" \
+    >/dev/null 2>&1
+done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 for c in "${cmds[@]}"; do
@@ -58,13 +64,15 @@ for c in "${cmds[@]}"; do
   echo "${c%%|*}|$(tail -1 "$TMP/rss")"
 done >"$TMP/rss.txt"
 
-python3 - "$TMP/times.json" "$TMP/rss.txt" "$load_before" "$load_after" \
-  "$APPLY" "$PLAN" "$CHECK" "$MODPROBE" "$FLOOR" <<'PY'
-import json, sys
-times_file, rss_file, load_before, load_after, apply, plan, check, modprobe, floor = sys.argv[1:]
-results = {r["command"]: r["median"] * 1000 for r in json.load(open(times_file))["results"]}
+python3 - "$TMP/rss.txt" "$load_before" "$load_after" "$APPLY" "$PLAN" "$CHECK" "$MODPROBE" \
+  "$FLOOR" "$TMP"/times-*.json <<'PY'
+import json, statistics, sys
+rss_file, load_before, load_after, apply, plan, check, modprobe, floor = sys.argv[1:9]
+rounds = [{r["command"]: r["median"] * 1000 for r in json.load(open(f))["results"]}
+          for f in sys.argv[9:]]
+results = {c: statistics.median(r[c] for r in rounds) for c in rounds[0]}
 rss = dict(line.rstrip("\n").split("|") for line in open(rss_file))
-print(f"load average (1, 5, 15 min): {load_before} before, {load_after} after")
+print(f"{len(rounds)} rounds; load average (1, 5, 15 min): {load_before} before, {load_after} after")
 print(f"{'command':42} {'median ms':>10} {'peak RSS KiB':>13}")
 for name, ms in results.items():
     print(f"{name:42} {ms:10.2f} {rss.get(name, '?'):>13}")
@@ -76,7 +84,7 @@ print()
 for what, a, b, target in [("check / check floor", check, floor, 1.2),
                            ("no-op apply / modprobe -n", apply, modprobe, 0.9),
                            ("plan / modprobe -n", plan, modprobe, 1.5)]:
-    r = results[a] / results[b]
+    r = statistics.median(t[a] / t[b] for t in rounds)
     line(what, f"{r:.2f}", f"<= {target}", r <= target)
 verbs = {v: int(rss[v]) for v in (apply, plan, check) if rss.get(v, "").isdigit()}
 if verbs:
