@@ -75,6 +75,13 @@ struct ModuleFacts {
   std::string unknown_because;
 };
 
+// What is read of a module besides its state (Host::module_facts).
+struct ModuleRead {
+  bool details = true;  // its parameters, refcount and holders
+  // With DETAILS: only these parameters (those a profile sets); every one when null.
+  const std::set<std::string>* params = nullptr;
+};
+
 // check's verdict, for nova's virt_type: auto.
 struct KvmVerdict {
   bool usable = false;

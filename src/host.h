@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,10 +90,17 @@ class Host {
   // CPUID's vendor string and hypervisor signature ("" when not x86, or not a guest).
   virtual CpuidIds cpuid() = 0;
   // State of one module (name normalised) through libkmod, with /sys facts.
-  ModuleFacts module(const std::string& name) { return module_facts(name, true); }
+  ModuleFacts module(const std::string& name) { return module_facts(name, {}); }
+  // The same with only the parameters in PARAMS: a text report shows no other, and each costs
+  // a read.
+  ModuleFacts module(const std::string& name, const std::set<std::string>& params) {
+    return module_facts(name, {.params = &params});
+  }
   // The same without parameters, refcount and holders: for callers that need only the state
   // (whether a provider is there, what check reports), which spares a read per parameter.
-  ModuleFacts module_state(const std::string& name) { return module_facts(name, false); }
+  ModuleFacts module_state(const std::string& name) {
+    return module_facts(name, {.details = false});
+  }
   // Loads NAME and its dependencies honouring blacklists, passing OPTIONS to NAME.
   virtual Result<void> load_module(const std::string& name,
                                    const std::vector<ModuleOption>& options) = 0;
@@ -154,8 +162,8 @@ class Host {
       const std::function<void(const std::string&)>& on_wait = {}) = 0;
 
  protected:
-  // module() and module_state(): the latter when not DETAILS.
-  virtual ModuleFacts module_facts(const std::string& name, bool details) = 0;
+  // module() and module_state(), reading what READ says.
+  virtual ModuleFacts module_facts(const std::string& name, const ModuleRead& read) = 0;
   // probe_kvm() when WHO is null, which never fails; else probe_kvm_as(*WHO).
   virtual Result<KvmProbe> kvm_probe(const UserAccess* who) = 0;
 };

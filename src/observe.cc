@@ -112,9 +112,17 @@ void observe_nodes(Host& host, const Profile& profile, DeviceFacts& d) {
   }
 }
 
+ModuleFacts observe_module(Host& host, const ModuleSpec& m, ModuleDetail detail) {
+  if (detail == ModuleDetail::state) return host.module_state(m.name);
+  if (detail == ModuleDetail::all) return host.module(m.name);
+  std::set<std::string> options;
+  for (const auto& o : m.options) options.insert(o.name);
+  return host.module(m.name, options);
+}
+
 }  // namespace
 
-Facts observe_kernel(Host& host, const Profile& profile, bool module_details) {
+Facts observe_kernel(Host& host, const Profile& profile, ModuleDetail detail) {
   Facts f;
   // The build machine's CPU says nothing about the hosts an image boots on: under --root the CPU
   // is unknown until --fact says what it is.
@@ -136,13 +144,13 @@ Facts observe_kernel(Host& host, const Profile& profile, bool module_details) {
         f.kvm_provider = provider;
     }
     for (const auto& m : profile.modules)
-      f.modules.emplace(m.name, module_details ? host.module(m.name) : host.module_state(m.name));
+      f.modules.emplace(m.name, observe_module(host, m, detail));
   }
   return f;
 }
 
-Facts observe(Host& host, const Profile& profile, bool module_details) {
-  Facts f = observe_kernel(host, profile, module_details);
+Facts observe(Host& host, const Profile& profile, ModuleDetail detail) {
+  Facts f = observe_kernel(host, profile, detail);
   for (const char* path : {kModprobeConf, kModulesLoadConf})
     f.files[path] = observe_file(host, path);
   f.files[kEtcModules] = observe_file(host, kEtcModules, {.keep_owner = true});

@@ -12,14 +12,20 @@
 
 namespace kvmprov {
 
-// Reads everything plan() needs for PROFILE through HOST. Read only. MODULE_DETAILS false: the
-// profile's modules without parameters, refcount and holders (check needs only their state).
-Facts observe(Host& host, const Profile& profile, bool module_details = true);
+// How much observe reads of each of the profile's modules.
+enum class ModuleDetail {
+  state,    // whether it is loaded or built in (check)
+  options,  // and its refcount, holders and the parameters the profile sets (a text report)
+  all,      // and every parameter it has (the JSON report lists them)
+};
+
+// Reads everything plan() needs for PROFILE through HOST. Read only.
+Facts observe(Host& host, const Profile& profile, ModuleDetail detail = ModuleDetail::all);
 
 // The part of observe that is the running kernel's: the CPU, the kernel release, whether modules
 // can be loaded, and the states of PROFILE's modules. None of kvmprov's files, the device rules,
 // accounts or nova's files are read: check reasons with this alone.
-Facts observe_kernel(Host& host, const Profile& profile, bool module_details = true);
+Facts observe_kernel(Host& host, const Profile& profile, ModuleDetail detail = ModuleDetail::all);
 
 // What observe records of a file kvmprov may write (as OPTIONS say) or remove: its content or why
 // it cannot be read, and whether apply would refuse to replace or remove it.

@@ -51,7 +51,7 @@ CheckPlace check_place(const Options& o) {
 // The facts check reasons with: the kernel's side only, not kvmprov's files, the udev rules,
 // accounts or nova.conf.
 Facts kernel_facts(Host& host) {
-  return observe_kernel(host, built_in_profile(), /*module_details=*/false);
+  return observe_kernel(host, built_in_profile(), ModuleDetail::state);
 }
 
 // A fact check does not reason with would be ignored while its lines say otherwise.

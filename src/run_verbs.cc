@@ -156,7 +156,8 @@ VerbOutput run_plan_or_apply(const Options& o, Verb verb, const Messages& say) {
   auto session = open_session(o, "apply", apply, say);
   if (!session) return {.status = run_failure(o)};
   Host& host = *session->host;
-  Facts facts = observe(host, profile);
+  // The text report shows only the parameters the profile sets; the JSON one lists every one.
+  Facts facts = observe(host, profile, o.json ? ModuleDetail::all : ModuleDetail::options);
   if (auto bad = override_facts(facts, o.facts)) {
     say.error(*bad);
     return {.status = kExitUsage};

@@ -46,7 +46,7 @@ TEST_CASE("check observes module states only: no parameters, refcount or holders
   Facts full = observe(h, default_profile());
   CHECK(full.modules.at("kvm_intel").params.at("nested") == "Y");
   CHECK(full.modules.at("kvm").holders == std::vector<std::string>{"kvm_intel"});
-  Facts states = observe(h, default_profile(), /*module_details=*/false);
+  Facts states = observe(h, default_profile(), ModuleDetail::state);
   CHECK(states.modules.at("kvm_intel").state == ModuleState::live);
   CHECK(states.modules.at("kvm_intel").params.empty());
   CHECK(states.modules.at("kvm").refcount == 0);

@@ -89,15 +89,17 @@ class FakeHost : public Host {
   std::string kernel_release() override { return release_; }
   CpuidIds cpuid() override { return cpuid_; }
 
-  ModuleFacts module_facts(const std::string& name, bool details) override {
+  ModuleFacts module_facts(const std::string& name, const ModuleRead& read) override {
     auto it = modules_.find(name);
     ModuleFacts m;
     m.name = name;
     if (it != modules_.end()) m = it->second;
-    if (!details) {
+    if (!read.details) {
       m.params.clear();
       m.refcount = 0;
       m.holders.clear();
+    } else if (read.params) {
+      std::erase_if(m.params, [&](const auto& p) { return !read.params->contains(p.first); });
     }
     return m;
   }

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -255,11 +256,16 @@ TEST_CASE("loaded modules: live, going, refcount, holders, parameters") {
   CHECK(kvm.params.at("ignore_msrs") == "N");
 
   CHECK(kmod->query("irqbypass").holders == std::vector<std::string>{"kvm"});
-  ModuleFacts state = kmod->query("kvm", /*details=*/false);
+  ModuleFacts state = kmod->query("kvm", {.details = false});
   CHECK(state.state == ModuleState::live);
   CHECK(state.params.empty());
   CHECK(state.refcount == 0);
   CHECK(state.holders.empty());
+  // Only the parameters asked for (those a profile sets); one the module lacks reads as nothing.
+  const std::set<std::string> asked = {"nested", "no_such_parameter"};
+  ModuleFacts some = kmod->query("kvm_intel", {.params = &asked});
+  CHECK(some.state == ModuleState::live);
+  CHECK(some.params == std::map<std::string, std::string>{{"nested", "Y"}});
   CHECK(kmod->query("vhost_net").state == ModuleState::going);
   CHECK(kmod->query("kvm_amd").state == ModuleState::absent);
 }

@@ -163,12 +163,12 @@ Result<std::unique_ptr<Lock>> LinuxHost::lock(
   return take_run_lock(root_, false, timeout, on_wait);
 }
 
-ModuleFacts LinuxHost::module_facts(const std::string& name, bool details) {
+ModuleFacts LinuxHost::module_facts(const std::string& name, const ModuleRead& read) {
   // A kernel without loadable-module support has nothing libkmod could load or find: /sys
   // tells all there is, and the run is spared mapping libkmod and its libraries.
-  if (!loadable_modules()) return sys_module_facts(name, details);
-  if (Kmod* kmod = open_kmod()) return kmod->query(name, details);
-  ModuleFacts facts = sys_module_facts(name, details);
+  if (!loadable_modules()) return sys_module_facts(name, read);
+  if (Kmod* kmod = open_kmod()) return kmod->query(name, read);
+  ModuleFacts facts = sys_module_facts(name, read);
   facts.unknown_because = kmod_error_->message;
   return facts;
 }
@@ -193,12 +193,12 @@ Kmod* LinuxHost::open_kmod() {
   return kmod_.get();
 }
 
-ModuleFacts LinuxHost::sys_module_facts(const std::string& name, bool details) {
+ModuleFacts LinuxHost::sys_module_facts(const std::string& name, const ModuleRead& read) {
   ModuleFacts facts;
   facts.name = normalise_module_name(name);
   if (!kernel_.exists("/sys/module/" + facts.name)) return facts;
   const SysModule sys(kernel_root_, facts.name);
-  if (details) facts.params = sys.parameters();
+  if (read.details) facts.params = sys.parameters(read.params);
   // Without loadable-module support, or without an initstate, a /sys/module entry is builtin.
   const std::optional<ModuleState> state = loadable_modules() ? sys.initstate() : std::nullopt;
   if (!state) {

@@ -120,7 +120,7 @@ class LinuxHost final : public Host {
                              const std::vector<gid_t>& groups) override;
 
  protected:
-  ModuleFacts module_facts(const std::string& name, bool details) override;
+  ModuleFacts module_facts(const std::string& name, const ModuleRead& read) override;
   // The probe of /dev/kvm, as WHO when set (host_linux_devices.cc).
   Result<KvmProbe> kvm_probe(const UserAccess* who) override;
 
@@ -144,7 +144,7 @@ class LinuxHost final : public Host {
   Kmod* open_kmod();
   // What /sys alone tells about NAME: on a kernel without loadable-module support, or when
   // libkmod is unavailable.
-  ModuleFacts sys_module_facts(const std::string& name, bool details);
+  ModuleFacts sys_module_facts(const std::string& name, const ModuleRead& read);
 
   std::string root_;
   std::string kernel_root_;

@@ -90,7 +90,7 @@ class LibKmod final : public Kmod {
   }
 
   using Kmod::query;
-  ModuleFacts query(const std::string& name, bool details) override {
+  ModuleFacts query(const std::string& name, const ModuleRead& read) override {
     ModuleFacts facts;
     facts.name = resolve(name);
     if (facts.name.empty()) return facts;
@@ -102,10 +102,10 @@ class LibKmod final : public Kmod {
     facts.state = state_of(mod.get(), facts.name);
     facts.found = !facts.path.empty() || facts.state == ModuleState::builtin;
     facts.blacklisted_by = blacklisted_by(facts.name);
-    if (!details) return facts;
+    if (!read.details) return facts;
 
     const SysModule sys(sys_root_, facts.name);
-    facts.params = sys.parameters();
+    facts.params = sys.parameters(read.params);
     if (facts.state == ModuleState::builtin || facts.state == ModuleState::absent) return facts;
     if (live_root() && mod) {
       facts.refcount = std::max(0, g_libkmod.kmod_module_get_refcnt(mod.get()));

@@ -28,9 +28,10 @@ class Kmod {
   virtual std::string resolve(const std::string& name) = 0;
   // State, file, blacklist, parameters, refcount and holders. A kernel without loadable-module
   // support (no /proc/modules) with /sys/module/<m> present reports the module as builtin.
-  ModuleFacts query(const std::string& name) { return query(name, true); }
-  // DETAILS false: no parameters, refcount or holders (Host::module_state).
-  virtual ModuleFacts query(const std::string& name, bool details) = 0;
+  ModuleFacts query(const std::string& name) { return query(name, {}); }
+  // As READ says: no parameters, refcount or holders without details (Host::module_state), only
+  // some parameters (Host::module with a set).
+  virtual ModuleFacts query(const std::string& name, const ModuleRead& read) = 0;
   // Dependencies, in load order, not including NAME itself.
   virtual std::vector<std::string> dependencies(const std::string& name) = 0;
   // kmod_module_probe_insert_module with KMOD_PROBE_APPLY_BLACKLIST, OPTIONS passed to NAME.

@@ -60,13 +60,20 @@ bool SysModule::present() const {
   return stat(dir_.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-std::map<std::string, std::string> SysModule::parameters() const {
+std::map<std::string, std::string> SysModule::parameters(const std::set<std::string>* only) const {
   std::map<std::string, std::string> params;
-  for (const std::string& name :
-       sorted_entries(dir_ + "/parameters").value_or(std::vector<std::string>{})) {
+  const auto read = [&](const std::string& name) {
     if (auto value = read_small_file(dir_ + "/parameters/" + name, kMaxAttribute))
       params[name] = sysfs_value(*value);
+  };
+  if (only) {
+    // A name the module lacks reads as nothing, as it would be missing from the listing.
+    for (const std::string& name : *only) read(name);
+    return params;
   }
+  for (const std::string& name :
+       sorted_entries(dir_ + "/parameters").value_or(std::vector<std::string>{}))
+    read(name);
   return params;
 }
 

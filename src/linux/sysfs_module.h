@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,8 +36,9 @@ class SysModule {
   const std::string& dir() const { return dir_; }
   // Whether the directory exists: a module the kernel knows, loaded or built in.
   bool present() const;
-  // The values of the parameters that can be read (write-only ones are left out).
-  std::map<std::string, std::string> parameters() const;
+  // The values of the parameters that can be read (write-only ones are left out): those ONLY
+  // names, or every one when it is null.
+  std::map<std::string, std::string> parameters(const std::set<std::string>* only = nullptr) const;
   // The state initstate gives; nullopt without an initstate file (a built-in module's entry).
   std::optional<ModuleState> initstate() const;
   // refcnt, 0 when it cannot be read.
