@@ -4,6 +4,7 @@
 #include "profile.h"
 
 #include "profile_tree.h"
+#include "util/read_all.h"
 #include "util/text.h"
 #include "util/unique_fd.h"
 
@@ -323,19 +324,14 @@ ParseResult parse_profile(std::string_view text, const std::string& source) {
 namespace {
 
 // Reads at most kMaxProfileBytes from FD into TEXT; an error message, or empty on success.
-std::string read_profile_bytes(int fd, std::string& text) {
-  // Read one byte past the limit: the size from fstat can be stale or, on pseudo files, zero.
-  text.assign(kMaxProfileBytes + 1, '\0');
-  std::size_t used = 0;
-  while (used < text.size()) {
-    ssize_t n = ::read(fd, text.data() + used, text.size() - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::string("cannot read profile: ") + std::strerror(errno);
-    if (n == 0) break;
-    used += static_cast<std::size_t>(n);
-  }
-  if (used > kMaxProfileBytes) return "profile is larger than 1 MiB";
-  text.resize(used);
+// SIZE is what fstat gave for a regular file (0 otherwise): a hint, not a bound, since the file can
+// change. The buffer grows with what comes rather than being made for the limit at once: zeroing
+// 1 MiB costs more than parsing a small profile.
+std::string read_profile_bytes(int fd, std::size_t size, std::string& text) {
+  auto read = read_all(fd, kMaxProfileBytes, size);
+  if (!read && read.error().code == EFBIG) return "profile is larger than 1 MiB";
+  if (!read) return std::string("cannot read profile: ") + std::strerror(read.error().code);
+  text = std::move(*read);
   return {};
 }
 
@@ -347,7 +343,7 @@ ParseResult load_profile_file(const std::string& path) {
     // Standard input: a pipe or a file, read once. One name for it, so that the headers of
     // generated files are the same on every run that passes the same profile this way.
     const std::string source = "<stdin>";
-    if (std::string e = read_profile_bytes(STDIN_FILENO, text); !e.empty())
+    if (std::string e = read_profile_bytes(STDIN_FILENO, 0, text); !e.empty())
       return file_error(source, e);
     return parse_profile(text, source);
   }
@@ -365,7 +361,9 @@ ParseResult load_profile_file(const std::string& path) {
   if (!S_ISREG(st.st_mode)) return file_error(path, "cannot read profile: not a regular file");
   if (static_cast<std::size_t>(st.st_size) > kMaxProfileBytes)
     return file_error(path, "profile is larger than 1 MiB");
-  if (std::string e = read_profile_bytes(fd.get(), text); !e.empty()) return file_error(path, e);
+  if (std::string e = read_profile_bytes(fd.get(), static_cast<std::size_t>(st.st_size), text);
+      !e.empty())
+    return file_error(path, e);
   ParseResult parsed = parse_profile(text, path);
   // Errors name the file as the operator spelt it; the profile itself carries one spelling, so
   // that profile.yaml, ./profile.yaml and a link to it give the same generated files.

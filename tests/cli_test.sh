@@ -884,6 +884,20 @@ for args in "validate $TMP/big.yaml" "plan --root $OPT --profile $TMP/big.yaml";
 done
 run validate --json "$TMP/big.yaml"
 expect_in "$out" '"message": "profile is larger than 1 MiB"' "validate --json: too large"
+# The limit is the same on standard input, where no size is known before reading: one byte past
+# it is refused, and a profile of exactly 1 MiB is read whole.
+out=$("$KVMPROV" validate - <"$TMP/big.yaml" 2>"$TMP/stderr"); rc=$?; err=$(cat "$TMP/stderr")
+expect_rc 65 "validate -: too large"
+expect_eq "$err" "<stdin>: profile is larger than 1 MiB" "validate -: too large, message"
+printf 'version: 1\nname: x\n' >"$TMP/limit.yaml"
+head -c $((1024 * 1024 - $(stat -c %s "$TMP/limit.yaml"))) /dev/zero | tr '\0' '#' >>"$TMP/limit.yaml"
+expect_eq "$(stat -c %s "$TMP/limit.yaml")" $((1024 * 1024)) "the 1 MiB profile's size"
+for input in "validate $TMP/limit.yaml" "validate -"; do
+  # shellcheck disable=SC2086
+  out=$("$KVMPROV" $input <"$TMP/limit.yaml" 2>"$TMP/stderr"); rc=$?; err=$(cat "$TMP/stderr")
+  expect_rc 0 "$input: exactly 1 MiB"
+  expect_in "$out" 'valid profile "x"' "$input: exactly 1 MiB is read and validated"
+done
 # A newline or an escape in a path can neither split the line nor reach the terminal.
 HP="$TMP/a"$'\n'"b"$'\033'"[31m.yaml"
 printf 'version: 2\nname: x\n' >"$HP"
@@ -974,15 +988,18 @@ sys.exit(1 if problems else 0)
 PY
 
 # --- an internal error is 1, with --detailed-exitcodes too: memory runs out (ulimit -v) right
-# after start-up, when the profile's buffer is allocated. Each limit either keeps the program from
-# starting, or ends in a normal run or in one line "internal error", exit 1, never in another
-# status. (A limit so tight that the C++ runtime cannot allocate the exception object itself ends
+# after start-up, while a profile padded to 900 KB with comments is read and parsed (the buffer
+# grows with what is read, so a small profile leaves no room between "cannot start" and "runs").
+# Each limit either keeps the program from starting, or ends in a normal run or in one line
+# "internal error", exit 1, never in another status. (A limit so tight that the C++ runtime cannot allocate the exception object itself ends
 # in std::terminate, as in any C++ program; that is below what kvmprov can report.)
 if [ -z "${KVMPROV_WRAPPER:-}" ] && ! ldd "$KVMPROV" 2>/dev/null | grep -q libasan; then
   IR="$TMP/internal"
   es_root "$IR"
-  for args in "validate $KVMPROV_SOURCE_DIR/profiles/default.yaml" \
-    "plan --detailed-exitcodes --root $IR --profile $KVMPROV_SOURCE_DIR/profiles/default.yaml"; do
+  PADDED="$TMP/padded.yaml"
+  cp "$KVMPROV_SOURCE_DIR/profiles/default.yaml" "$PADDED"
+  for _ in $(seq 9000); do printf '# %097d\n' 0; done >>"$PADDED"
+  for args in "validate $PADDED" "plan --detailed-exitcodes --root $IR --profile $PADDED"; do
     internal=0
     for kb in $(seq 2048 256 65536); do
       # shellcheck disable=SC2086 # ARGS are words on purpose

@@ -10,6 +10,7 @@ namespace kvmprov {
 
 Result<std::string> read_all(int fd, std::size_t limit, std::size_t expected) {
   std::string out;
+  if (expected != 0 && expected <= limit) out.reserve(expected);
   char buf[65536];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
