@@ -211,6 +211,29 @@ Result<void> check_removable(const std::string& root, const std::string& path) {
   return check_leaf(dir->get(), leaf, kVerb, path_on_disk(root, path), true);
 }
 
+Refusals check_refusals(const std::string& root, const std::string& path,
+                        const WriteOptions& options) {
+  std::string leaf;
+  auto dir =
+      open_parent_dir(root, path, options.safe_dirs ? Walk::probe : Walk::existing, "write", &leaf);
+  if (!dir) {
+    // A missing directory stops both walks alike; any other refusal may be the write's own.
+    if (dir.error().code == ENOENT) return {};
+    Refusals r{.write = dir.error()};
+    if (auto removable = check_removable(root, path); !removable) r.remove = removable.error();
+    return r;
+  }
+  const std::string shown = path_on_disk(root, path);
+  struct stat st {};
+  if (fstatat(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return {};
+    return {.write = cannot("write", shown, err), .remove = cannot("remove", shown, err)};
+  }
+  return {.write = leaf_refusal(st, "write", shown, false),
+          .remove = leaf_refusal(st, "remove", shown, true)};
+}
+
 Result<bool> replace_file(const std::string& root, const std::string& path,
                           std::string_view content, const WriteOptions& options) {
   constexpr std::string_view kVerb = "write";

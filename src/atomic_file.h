@@ -58,6 +58,11 @@ struct WriteOptions {
   Expected expected;  // see Expected
 };
 
+// Why a write and a removal of one file would be refused; unset where it would not be.
+struct Refusals {
+  std::optional<Error> write, remove;
+};
+
 // Whether replace_file(ROOT, PATH, ..., OPTIONS) would refuse to write PATH, without writing
 // anything: the same walk and the same checks of the file itself (a symlink, a directory, a FIFO
 // or another non-regular file is refused). plan calls this so that it predicts every refusal.
@@ -67,6 +72,11 @@ Result<void> check_replaceable(const std::string& root, const std::string& path,
 // Whether remove_file_below(ROOT, PATH) would refuse to remove PATH (a directory, a FIFO, ...),
 // without removing anything. A missing file or directory is fine: there is nothing to remove.
 Result<void> check_removable(const std::string& root, const std::string& path);
+
+// What check_replaceable(ROOT, PATH, OPTIONS) and check_removable(ROOT, PATH) say, with one walk
+// and one look at the file where the write's walk succeeds (it is the stricter of the two).
+Refusals check_refusals(const std::string& root, const std::string& path,
+                        const WriteOptions& options);
 
 // Replaces PATH below ROOT with CONTENT, atomically: a temporary in the same directory is written
 // (owned by the running user at OPTIONS.mode, or with the existing file's owner, group and mode

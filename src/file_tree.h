@@ -71,6 +71,14 @@ class TargetFiles : public FileTree {
   // the one decision plan and apply share.
   virtual Result<void> can_write(const std::string& path, const WriteOptions& options) = 0;
   virtual Result<void> can_remove(const std::string& path) = 0;
+  // Both answers at once (observe asks both of every file it may write): the same decisions as
+  // the two calls, which a tree may reach with one walk.
+  virtual Refusals refusals(const std::string& path, const WriteOptions& options) {
+    Refusals r;
+    if (auto w = can_write(path, options); !w) r.write = w.error();
+    if (auto m = can_remove(path); !m) r.remove = m.error();
+    return r;
+  }
   // Removes the temporaries a killed run left beside PATH; never one a live run is writing.
   virtual void remove_stale_temporaries(const std::string& path) = 0;
 };

@@ -165,8 +165,9 @@ FileFacts observe_file(Host& host, const std::string& path, const WriteOptions& 
     f.content = std::move(*content);
   else
     f.read_error = content.error().message;
-  if (auto r = host.target().can_write(path, options); !r) f.write_refusal = r.error().message;
-  if (auto r = host.target().can_remove(path); !r) f.remove_refusal = r.error().message;
+  Refusals refusals = host.target().refusals(path, options);
+  if (refusals.write) f.write_refusal = std::move(refusals.write->message);
+  if (refusals.remove) f.remove_refusal = std::move(refusals.remove->message);
   return f;
 }
 

@@ -401,3 +401,43 @@ TEST_CASE("the root is canonical and only \"/\" is live") {
   CHECK(host_at("/")->live());
   CHECK(host_at("/")->root() == "/");
 }
+
+TEST_CASE("refusals gives what can_write and can_remove give, for every kind of path") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  make_dir(root / "/etc");
+  put(root / "/etc/ok", "x");
+  REQUIRE(symlink("ok", (root / "/etc/link").c_str()) == 0);
+  make_dir(root / "/etc/dir");
+  REQUIRE(mkfifo((root / "/etc/fifo").c_str(), 0644) == 0);
+  make_dir(root / "/open", 0777);
+  put(root / "/open/file", "x");
+  REQUIRE(symlink("etc", (root / "/linked").c_str()) == 0);
+  put(root / "/file", "x");
+  const std::vector<std::string> paths = {
+      "/etc/ok",    "/etc/missing", "/etc/link",  "/etc/dir",    "/etc/fifo",
+      "/open/file", "/open/none",   "/linked/ok", "/file/inner", "/none/deeper/x",
+      "/",          "etc/ok",       "/etc/../ok"};
+  const auto message = [](const std::optional<kvmprov::Error>& e) {
+    return e ? e->message : std::string();
+  };
+  for (const auto& path : paths) {
+    for (const kvmprov::WriteOptions& options :
+         {kvmprov::WriteOptions{}, kvmprov::WriteOptions{.keep_owner = true, .safe_dirs = false}}) {
+      CAPTURE(path);
+      CAPTURE(options.safe_dirs);
+      const kvmprov::Refusals r = host->target().refusals(path, options);
+      CHECK(message(r.write) == why(host->target().can_write(path, options)));
+      CHECK(message(r.remove) == why(host->target().can_remove(path)));
+    }
+  }
+  // The cases differ where they should: a symlink may be removed but not written through, and an
+  // open directory keeps only the write out.
+  CHECK(host->target().refusals("/etc/link", {}).write);
+  CHECK_FALSE(host->target().refusals("/etc/link", {}).remove);
+  CHECK(host->target().refusals("/open/file", {}).write);
+  CHECK_FALSE(host->target().refusals("/open/file", {}).remove);
+  CHECK_FALSE(host->target().refusals("/open/file", {.safe_dirs = false}).write);
+  CHECK(host->target().refusals("/etc/fifo", {}).remove);
+  CHECK(host->target().refusals("/linked/ok", {}).remove);
+}

@@ -44,6 +44,7 @@ class LinuxTargetFiles final : public TargetFiles {
   Result<bool> remove(const std::string& path, const Expected& expected) override;
   Result<void> can_write(const std::string& path, const WriteOptions& options) override;
   Result<void> can_remove(const std::string& path) override;
+  Refusals refusals(const std::string& path, const WriteOptions& options) override;
   void remove_stale_temporaries(const std::string& path) override;
 
  private:

@@ -68,6 +68,10 @@ Result<void> LinuxTargetFiles::can_remove(const std::string& path) {
   return check_removable(root_, path);
 }
 
+Refusals LinuxTargetFiles::refusals(const std::string& path, const WriteOptions& options) {
+  return check_refusals(root_, path, options);
+}
+
 void LinuxTargetFiles::remove_stale_temporaries(const std::string& path) {
   remove_stale_temporaries_beside(root_, path);
 }
