@@ -46,7 +46,7 @@ core="g++ cmake make pkg-config
 # Everything else: the VM, packaging, completion, Ansible, nova, fuzzing and benchmark tests.
 rest="python3-nova
   cpu-checker ca-certificates
-  qemu-system-x86 busybox-static cpio debootstrap e2fsprogs gcc libc6-dev
+  qemu-system-x86 qemu-system-arm busybox-static cpio debootstrap e2fsprogs gcc libc6-dev
   ansible-core
   debhelper dpkg-dev lintian rpm rpmlint file mandoc man-db systemd bash-completion
   clang libclang-rt-dev valgrind
