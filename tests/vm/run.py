@@ -58,6 +58,16 @@ BOOT_MODULES = ["virtio_pci", "virtio_blk", "ext4", "crc32c_generic"]
 
 BOOT_TIMEOUT = 150  # seconds, per initramfs boot (3-8 s on an idle 2-core machine)
 
+# What differs between the machines qemu emulates. The results port is a second 16550 on the
+# PC; arm64's virt machine (qemu 7.2) has one non-secure UART, the console, so results go to a
+# 16550 on PCI, which the guest's built-in 8250_pci driver names ttyS0.
+ARCHES = {
+    "amd64": {"qemu": "qemu-system-x86_64", "qemu_package": "qemu-system-x86", "elf_machine": 62,
+              "console": "ttyS0", "results_tty": "/dev/ttyS1"},
+    "arm64": {"qemu": "qemu-system-aarch64", "qemu_package": "qemu-system-arm", "elf_machine": 183,
+              "console": "ttyAMA0", "results_tty": "/dev/ttyS0"},
+}
+
 
 class Skip(Exception):
     """A prerequisite is missing: the scenario cannot run here."""
@@ -154,7 +164,21 @@ def find_busybox():
     raise Skip("no statically linked busybox: install the \"busybox-static\" package")
 
 
-def find_kernel():
+def kernel_arch(release):
+    """The architecture of a Debian kernel release, by its flavour's suffix."""
+    return "arm64" if release.endswith("-arm64") else "amd64"
+
+
+def elf_machine(path):
+    """e_machine of a 64-bit little-endian ELF file, or None for anything else."""
+    with open(path, "rb") as f:
+        head = f.read(20)
+    if len(head) < 20 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+        return None
+    return struct.unpack_from("<H", head, 18)[0]
+
+
+def find_kernel(arch="amd64"):
     """(release, tree root with boot/ and lib/modules/<release>/) from tests/fetch-kernel.sh."""
     given = os.environ.get("KVMPROV_KERNEL_TREE")
     candidates = []
@@ -168,11 +192,13 @@ def find_kernel():
                 if d.is_dir() and not d.name.startswith("."):
                     candidates.append((d.name, d))
     for release, root in candidates:
-        if ((root / "lib/modules" / release / "modules.dep").is_file()
+        if (kernel_arch(release) == arch
+                and (root / "lib/modules" / release / "modules.dep").is_file()
                 and (root / "boot" / f"vmlinuz-{release}").is_file()):
             return release, root
-    raise Skip("no Debian kernel tree: run tests/fetch-kernel.sh (it unpacks "
-               "linux-image-amd64 into tests/.cache/kernel/)")
+    how = "tests/fetch-kernel.sh" if arch == "amd64" else f"tests/fetch-kernel.sh --arch {arch}"
+    raise Skip(f"no Debian {arch} kernel tree: run {how} (it unpacks linux-image-{arch} into "
+               "tests/.cache/kernel/)")
 
 
 # --- Kernel -----------------------------------------------------------------------------------
@@ -253,11 +279,11 @@ def norm(name):
     return name.replace("-", "_")
 
 
-def prepare_modules(cache, release, tree, depmod):
-    """A module tree with only TEST_MODULES, BOOT_MODULES and their dependencies, indexed by
-    depmod -b: the initramfs stays small and libkmod sees a real Debian tree."""
+def prepare_modules(cache, release, tree, depmod, names=TEST_MODULES + BOOT_MODULES):
+    """A module tree with only NAMES and their dependencies, indexed by depmod -b: the initramfs
+    stays small and libkmod sees a real Debian tree."""
     src = tree / "lib/modules" / release
-    key = key_of(release, src / "modules.dep", *TEST_MODULES, *BOOT_MODULES)
+    key = key_of(release, src / "modules.dep", *names)
     entry = cache / f"modules-{release}-{key}"
     if (entry / "lib/modules" / release / "modules.dep.bin").is_file():
         return entry
@@ -266,7 +292,7 @@ def prepare_modules(cache, release, tree, depmod):
         path, _, rest = line.partition(":")
         deps[norm(Path(path).name.split(".ko")[0])] = (path, rest.split())
     wanted, missing = set(), []
-    for name in TEST_MODULES + BOOT_MODULES:
+    for name in names:
         if name not in deps:
             missing.append(name)
             continue
@@ -581,7 +607,16 @@ def parse_output(text):
     return out, errors
 
 
-def boot(kernel, initrd, cpu, logdir, name, timeout=BOOT_TIMEOUT, extra=(), append=""):
+def results_port(arch, results):
+    """qemu options for the port the guest writes its results to (ARCHES' results_tty)."""
+    if arch == "amd64":
+        return ["-serial", f"file:{results}"]
+    return ["-chardev", f"file,id=results,path={results}", "-device",
+            "pci-serial,chardev=results"]
+
+
+def boot(kernel, initrd, cpu, logdir, name, timeout=BOOT_TIMEOUT, extra=(), append="",
+         arch="amd64"):
     """Boots and returns (results text, console text, seconds). Waiting for qemu with a timeout
     is the only wait: the guest powers itself off when its script ends."""
     logdir.mkdir(parents=True, exist_ok=True)
@@ -590,11 +625,12 @@ def boot(kernel, initrd, cpu, logdir, name, timeout=BOOT_TIMEOUT, extra=(), appe
     for f in (console, results):
         if f.exists():
             f.unlink()
-    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", cpu, "-m", "1024", "-smp", "1",
+    a = ARCHES[arch]
+    cmd = [a["qemu"], "-accel", "tcg", "-cpu", cpu, "-m", "1024", "-smp", "1",
            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-           "-serial", f"file:{console}", "-serial", f"file:{results}",
+           "-serial", f"file:{console}", *results_port(arch, results),
            "-kernel", str(kernel), "-initrd", str(initrd),
-           "-append", f"console=ttyS0 panic=-1 quiet {append}".strip(), *extra]
+           "-append", f"console={a['console']} panic=-1 quiet {append}".strip(), *extra]
     start = time.monotonic()
     try:
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -1287,6 +1323,14 @@ SCENARIOS["image-neutral"] = {
            "kvm_amd from the CPU's modalias at boot, with the image's options"}
 
 
+# Architectures other than amd64 register how their kernel, modules and initramfs are prepared.
+PREPARERS = {}
+
+# The arm64 scenarios boot Debian's arm64 kernel under qemu-system-aarch64 (tests/vm/arm64.py).
+import arm64  # noqa: E402
+
+arm64.register(sys.modules[__name__])
+
 # The libvirt scenarios boot images made with the machinery above (tests/vm/libvirt_image.py).
 import libvirt_image  # noqa: E402
 
@@ -1309,9 +1353,15 @@ class Env:
         self.kvmprov = Path(args.kvmprov).resolve()
         self.logdir = self.cache / "logs"
 
-    def prepare(self, needs):
+    def prepare(self, needs, arch="amd64"):
         if not self.kvmprov.is_file():
             raise HarnessError(f"\"{self.kvmprov}\" not found: build kvmprov first")
+        self.init_head = INIT_HEAD
+        if elf_machine(self.kvmprov) != ARCHES[arch]["elf_machine"]:
+            raise Skip(f"\"{self.kvmprov}\" is not an {arch} program: give --kvmprov a build "
+                       f"for {arch}")
+        if arch in PREPARERS:
+            return PREPARERS[arch](self, needs)
         need_tool("qemu-system-x86_64", "qemu-system-x86")
         need_tool("cpio", "cpio")
         need_tool("ldd", "libc-bin")
@@ -1338,7 +1388,7 @@ class Env:
         """WORK/initrd: the base archive with the scenario's /init appended (the kernel unpacks
         concatenated cpio archives in order). Made under the lock, which keeps another build's
         run from replacing the base meanwhile."""
-        (work / "init").write_text(INIT_HEAD + script + INIT_TAIL)
+        (work / "init").write_text(self.init_head + script + INIT_TAIL)
         os.chmod(work / "init", 0o755)
         out = work / "initrd"
         with CacheLock(self.cache), open(out, "wb") as f:
@@ -1356,7 +1406,7 @@ def run_scenario(env, name):
     start = time.monotonic()
     host = None
     try:
-        env.prepare(sc["needs"])
+        env.prepare(sc["needs"], sc.get("arch", "amd64"))
         if sc["script"] is None:
             text, seconds, prep, host = sc.get("run", run_image_scenario)(env, name, start)
         else:
@@ -1364,7 +1414,8 @@ def run_scenario(env, name):
             try:
                 initrd = env.initrd(work, sc["script"])
                 prep = time.monotonic() - start
-                text, _, seconds = boot(env.kernel, initrd, sc["cpu"], env.logdir, name)
+                text, _, seconds = boot(env.kernel, initrd, sc["cpu"], env.logdir, name,
+                                        extra=sc.get("qemu", ()), arch=sc.get("arch", "amd64"))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     except Skip as e:
