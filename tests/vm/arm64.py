@@ -230,6 +230,46 @@ def check_vhe(v):
     expect_usable(v, "check2", "VHE")
 
 
+def expect_el1_check(v, name):
+    """check NAME: not usable, for arm64's EL1 reason (src/check_arch.cc), no KVM_CREATE_VM."""
+    v.expect_rc(name, 1)
+    report = v.json(name)
+    verdict = report.get("verdict", {})
+    v.expect(verdict.get("usable") is False and verdict.get("reason") == "no-hardware-support"
+             and verdict.get("virt_type") == "qemu",
+             f"{name}: not usable, reason no-hardware-support, virt_type qemu", verdict)
+    advice = verdict.get("advice", "")
+    v.expect(advice.startswith("the kernel was started at EL1 (") and "so the firmware or the "
+             "hypervisor below it did not hand over EL2" in advice,
+             f"{name}: the reason says the kernel started at EL1 without EL2", advice)
+    fw = next((c for c in report.get("checks", []) if c.get("id") == "firmware"), {})
+    v.expect(fw.get("state") == "FAIL" and fw.get("detail", "").startswith(
+        'started at EL1, no EL2 for KVM: "CPU: All CPU(s) started at EL1"'),
+        f"{name}: firmware (EL2) fails, quoting the kernel's EL1 line", fw)
+
+
+def check_el1(v):
+    """Started at EL1: kvm is built in but has no EL2, so no /dev/kvm; check says so, and apply
+    does the rest without claiming /dev/kvm."""
+    v.expect((v.result("dev_kvm"), v.result("sys_module_kvm")) == ("absent", "present"),
+             "/sys/module/kvm exists, /dev/kvm does not",
+             (v.result("dev_kvm"), v.result("sys_module_kvm")))
+    expect_el1_check(v, "check")
+    last = (v.blob("check_text.out").splitlines() or [""])[-1]
+    v.expect(last.startswith("verdict: not usable (no-hardware-support): the kernel was started "
+                             "at EL1 ("), "check's text verdict: not usable, started at EL1", last)
+    v.expect_rc("apply1", 0)
+    harness.expect_apply_summary(v, "apply1", failed=0, pending=1)
+    expect_apply_loads(v)
+    node = harness.actions(v.json("apply1")).get("node:kvm", {})
+    v.expect(node.get("status") == "pending", "apply: /dev/kvm pending, not changed", node)
+    v.expect(v.result("dev_kvm.after") == "absent", "/dev/kvm still absent after apply",
+             v.result("dev_kvm.after"))
+    v.expect_rc("apply2", 0)
+    harness.expect_apply_summary(v, "apply2", changed=0, failed=0, pending=1)
+    expect_el1_check(v, "check2")
+
+
 def register(run):
     """Adds the arm64 scenarios to RUN (tests/vm/run.py)."""
     global harness
@@ -243,3 +283,6 @@ def register(run):
     add("arm64-vhe", "max,pauth-impdef=on", MACHINE, CHECK_BODY + APPLY_BODY, check_vhe,
         "arm64 started at EL2, KVM in VHE mode: check usable; apply loads vhost_net, no vendor "
         "module; a second apply changes nothing")
+    add("arm64-el1", "max,pauth-impdef=on", "virt,gic-version=3", CHECK_BODY + APPLY_BODY,
+        check_el1, "arm64 started at EL1 (no EL2): check not usable for that reason; apply "
+        "loads vhost_net and leaves /dev/kvm pending")
