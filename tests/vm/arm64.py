@@ -270,6 +270,17 @@ def check_el1(v):
     expect_el1_check(v, "check2")
 
 
+def check_nvhe(v):
+    """A Cortex-A57 (ARMv8.0, no VHE) started at EL2: KVM runs in nVHE mode and is usable."""
+    v.expect(re.search(r"^CPU part\s*: 0xd07$", v.blob("cpuinfo"), re.M) is not None,
+             "the guest's CPU is a Cortex-A57 (part 0xd07)")
+    expect_usable(v, "check", "nVHE")
+    v.expect("(arm64, nVHE mode); virt_type=kvm" in v.blob("check_text.out"),
+             "check's text names nVHE mode", v.blob("check_text.out"))
+    v.expect(v.result("dev_kvm") == "0 0 600", "/dev/kvm is there, as the kernel makes it",
+             v.result("dev_kvm"))
+
+
 def register(run):
     """Adds the arm64 scenarios to RUN (tests/vm/run.py)."""
     global harness
@@ -286,3 +297,5 @@ def register(run):
     add("arm64-el1", "max,pauth-impdef=on", "virt,gic-version=3", CHECK_BODY + APPLY_BODY,
         check_el1, "arm64 started at EL1 (no EL2): check not usable for that reason; apply "
         "loads vhost_net and leaves /dev/kvm pending")
+    add("arm64-nvhe", "cortex-a57", MACHINE, CHECK_BODY, check_nvhe,
+        "arm64 Cortex-A57 started at EL2, KVM in nVHE mode: check usable, names nVHE")
