@@ -120,7 +120,8 @@ def fill_base(t, kvmprov, busybox, modules, profiles, dlopened):
 
 def prepare(env, needs):
     """Env.prepare for arm64: qemu-system-aarch64, the arm64 kernel, busybox and initramfs."""
-    harness.need_tool("qemu-system-aarch64", "qemu-system-arm")
+    arch = harness.ARCHES["arm64"]
+    harness.need_tool(arch["qemu"], arch["qemu_package"])
     harness.need_tool("cpio", "cpio")
     harness.need_tool("readelf", "binutils")
     depmod = harness.need_tool("depmod", "kmod")
@@ -133,7 +134,7 @@ def prepare(env, needs):
     env.release = release
     env.init_head = harness.INIT_HEAD.replace(
         "#!/bin/sh\n", "#!/bin/sh\n" + INIT_PRELUDE, 1).replace(
-        "exec 3>/dev/ttyS1", "exec 3>" + harness.ARCHES["arm64"]["results_tty"])
+        "exec 3>/dev/ttyS1", "exec 3>" + arch["results_tty"])
 
 
 # --- Scenarios --------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ it did to that kernel.
 Usage: tests/vm/run.py --kvmprov BUILD/kvmprov [--cache DIR] SCENARIO...
        tests/vm/run.py --list
 
+The arm64-* scenarios (tests/vm/arm64.py) boot Debian's arm64 kernel under qemu-system-aarch64
+and need an arm64 kvmprov; the others boot amd64's and need an amd64 one.
+
 Each scenario boots once. The guest runs a shell script (the scenario's body) and writes its
 results to the second serial port as lines
 
