@@ -12,6 +12,7 @@
 
 #include "accounts.h"
 #include "util/text.h"
+#include "vendor.h"
 
 namespace kvmprov {
 
@@ -144,6 +145,7 @@ struct Effective {
 struct DevicePlanner {
   const Profile& profile;
   const DeviceFacts& d;
+  const std::map<std::string, ModuleFacts>& modules;
   const PlanOptions& options;
   Accounts acc;                                        // the files' accounts and NSS's
   std::set<std::string> groups_after;                  // groups that exist once apply has run
@@ -246,8 +248,27 @@ std::string node_notes(const DeviceSpec& dev, const Verdict& v, const DeviceFact
   return notes.empty() ? "" : "; " + join(notes, "; ");
 }
 
+// Whether this run loads a module that creates A's node: its own, or for /dev/kvm an x86 vendor
+// module (kvm.ko registers /dev/kvm only when kvm_intel or kvm_amd initialises).
+bool run_loads_creator(const Action& a, const Plan& plan) {
+  return std::any_of(plan.actions.begin(), plan.actions.end(), [&](const Action& b) {
+    return b.kind == ActionKind::load_module && b.status == Status::changed &&
+           (b.target == a.device.module || (a.device.node == "kvm" && is_vendor_module(b.target)));
+  });
+}
+
+// The node's module when it is already loaded or built in and nothing this run loads creates the
+// node: then loading will not make it appear (arm64 started at EL1 has kvm built in and no
+// /dev/kvm). Null otherwise.
+const ModuleFacts* loaded_without_node(const Action& a, const Plan& plan, const DevicePlanner& dp) {
+  auto it = dp.modules.find(a.device.module);
+  if (it == dp.modules.end() || run_loads_creator(a, plan)) return nullptr;
+  const ModuleState state = it->second.state;
+  return state == ModuleState::live || state == ModuleState::builtin ? &it->second : nullptr;
+}
+
 // A node that does not exist yet: checked after its module's load when this run loads it.
-void plan_absent_node(Action& a, const Plan& plan) {
+void plan_absent_node(Action& a, const Plan& plan, const DevicePlanner& dp) {
   // Named only when known: "its driver" is no module's name.
   const std::string module = a.device.module.empty()
                                  ? std::string("its driver")
@@ -257,6 +278,13 @@ void plan_absent_node(Action& a, const Plan& plan) {
   if (load && load->status == Status::changed) {
     a.status = Status::changed;
     a.detail = fmt::format("does not exist yet: checked after {} is loaded", module);
+  } else if (const ModuleFacts* m = loaded_without_node(a, plan, dp)) {
+    a.status = Status::pending;
+    a.detail = fmt::format(
+        "does not exist although {} is {}: loading it will not create the node ({}); the rule applies if it appears",
+        module, m->state == ModuleState::builtin ? "built into the kernel" : "loaded",
+        a.device.node == "kvm" ? "kvmprov check says why"
+                               : "see the kernel log, and whether devtmpfs is mounted on /dev");
   } else {
     a.status = Status::pending;
     a.detail = fmt::format(
@@ -314,7 +342,7 @@ void decide_node(Action& a, const DeviceSpec& dev, const NodeState& node, const 
                     ? ": device nodes belong to the host; kvmprov leaves them alone"
                     : ": device nodes are left alone; the rule applies when the image boots");
   } else if (!node.exists) {
-    plan_absent_node(a, plan);
+    plan_absent_node(a, plan, dp);
   } else if (!node.char_device) {
     a.status = Status::failed;
     a.detail = fmt::format("\"/dev/{}\" is not a character device, refusing to touch it", dev.node);
@@ -418,6 +446,7 @@ void plan_devices(const Profile& profile, const Facts& facts, const PlanOptions&
   const DeviceFacts& d = facts.devices;
   DevicePlanner dp{.profile = profile,
                    .d = d,
+                   .modules = facts.modules,
                    .options = options,
                    .acc = parse_accounts(d.group_file.value_or(""), d.passwd_file.value_or(""))};
   add_system_accounts(dp.acc, d.system_groups, d.system_users);

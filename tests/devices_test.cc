@@ -186,6 +186,33 @@ TEST_CASE("a node that does not exist is pending with the module that creates it
       "KERNEL==\"tun\", MODE=\"0666\", OPTIONS+=\"static_node=net/tun\"\n"));
 }
 
+TEST_CASE("a missing node whose module is built in or loaded is not promised by loading it") {
+  // arm64 started at EL1: kvm is built in and KVM did not initialise, so there is no /dev/kvm.
+  FakeHost h = host_with_kvm();
+  h.nodes_.clear();
+  h.kernel_.files["/proc/modules"] = "tun 57344 0 - Live 0x0\n";
+  h.modules_["kvm"].state = ModuleState::builtin;
+  h.modules_["tun"].state = ModuleState::live;
+  Profile p = kvm_profile();
+  p.modules = {{.name = "kvm"}, {.name = "tun"}};
+  p.devices.push_back({.node = "net/tun", .mode = 0666});
+  Plan plan = live_plan(h, p);
+  CHECK(find(plan.actions, "node:kvm")->status == Status::pending);
+  CHECK(find(plan.actions, "node:kvm")->detail ==
+        "does not exist although module \"kvm\" is built into the kernel: loading it will not "
+        "create the node (kvmprov check says why); the rule applies if it appears");
+  CHECK(find(plan.actions, "node:net/tun")->detail ==
+        "does not exist although module \"tun\" is loaded: loading it will not create the node "
+        "(see the kernel log, and whether devtmpfs is mounted on /dev); the rule applies if it "
+        "appears");
+  // kvm loaded but no vendor module yet (x86): the vendor's load creates /dev/kvm.
+  h.modules_["kvm"].state = ModuleState::live;
+  h.available("kvm_amd");
+  p.modules.push_back({.name = "kvm_amd"});
+  CHECK(find(live_plan(h, p).actions, "node:kvm")->detail ==
+        "does not exist yet: it appears when module \"kvm\" is loaded; the rule applies then");
+}
+
 TEST_CASE("a node whose module this run loads is checked after the load") {
   FakeHost h = host_with_kvm();
   h.nodes_.clear();
