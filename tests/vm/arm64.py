@@ -264,6 +264,10 @@ def check_el1(v):
     expect_apply_loads(v)
     node = harness.actions(v.json("apply1")).get("node:kvm", {})
     v.expect(node.get("status") == "pending", "apply: /dev/kvm pending, not changed", node)
+    v.expect(node.get("detail", "").startswith('does not exist although module "kvm" is built '
+                                               "into the kernel: loading it will not create the "
+                                               "node (kvmprov check says why)"),
+             "apply says loading kvm will not create /dev/kvm", node.get("detail"))
     v.expect(v.result("dev_kvm.after") == "absent", "/dev/kvm still absent after apply",
              v.result("dev_kvm.after"))
     v.expect_rc("apply2", 0)
