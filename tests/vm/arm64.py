@@ -80,12 +80,12 @@ def prepare_base(cache, kvmprov, busybox, modules, release):
     dlopened = [find_lib(s) for s in DLOPENED]
     key = harness.key_of(kvmprov, busybox, modules / "lib/modules" / release / "modules.dep",
                          *profiles, *dlopened, Path(__file__))
-    entry = cache / f"base-arm64-{key}.cpio"
+    entry = cache / f"arm64-base-{key}.cpio"
     if entry.is_file():
         return entry
-    for old in cache.glob("base-arm64-*.cpio"):
+    for old in cache.glob("arm64-base-*.cpio"):
         old.unlink()
-    work = Path(tempfile.mkdtemp(dir=cache, prefix=".base-arm64."))
+    work = Path(tempfile.mkdtemp(dir=cache, prefix=".arm64-base."))
     try:
         t = harness.Tree(work / "root")
         fill_base(t, kvmprov, busybox, modules, profiles, dlopened)
