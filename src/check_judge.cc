@@ -443,7 +443,7 @@ CheckReport judge_kvm(const CheckEvidence& ev, const Facts& facts, const CheckOp
     r.items.push_back(check_firmware_other(ev, facts, f));
   }
   r.items.push_back(check_kernel(ev, facts, options, f));
-  r.items.push_back(check_device(ev, options));
+  r.items.push_back(check_device(ev, facts, options));
   r.items.push_back(check_probe(ev, options));
   r.verdict = decide(ev, f, facts, options);
   return r;

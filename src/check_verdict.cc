@@ -235,7 +235,31 @@ Verdict cause_verdict(const CheckEvidence& ev, const Findings& f, const Facts& f
 
 }  // namespace
 
-CheckItem check_device(const CheckEvidence& ev, const CheckOptions& options) {
+namespace {
+
+// Whether module NAME is built in or loaded.
+bool in_kernel(const CheckEvidence& ev, const std::string& name) {
+  const auto it = ev.modules.find(name);
+  return it != ev.modules.end() &&
+         (it->second.state == ModuleState::builtin || it->second.state == ModuleState::live);
+}
+
+// What to do about a missing /dev/kvm: load the modules only while one that creates it is missing.
+// Off x86 there is no vendor module, so kvm in the kernel without the node means KVM did not start.
+std::string missing_device_hint(const CheckEvidence& ev, const Facts& facts,
+                                const CheckOptions& options) {
+  if (!options.container.empty()) return pass_device_hint(options.container, "/dev/kvm");
+  if (!in_kernel(ev, "kvm")) return "appears when the KVM modules are loaded";
+  if (!is_x86(facts.cpu.arch))
+    return "KVM is in the kernel but did not start: see the firmware line";
+  if (in_kernel(ev, "kvm_intel") || in_kernel(ev, "kvm_amd"))
+    return "the KVM modules are loaded: udevadm trigger, or mount devtmpfs on /dev";
+  return "appears when the KVM modules are loaded";
+}
+
+}  // namespace
+
+CheckItem check_device(const CheckEvidence& ev, const Facts& facts, const CheckOptions& options) {
   CheckItem item{.id = "device", .title = "/dev/kvm"};
   const NodeEvidence& node = ev.nodes.at("/dev/kvm");
   if (!node.info) {
@@ -246,8 +270,7 @@ CheckItem check_device(const CheckEvidence& ev, const CheckOptions& options) {
   if (!node.info->exists) {
     item.state = CheckState::fail;
     item.detail = "missing";
-    item.hint = options.container.empty() ? "appears when the KVM modules are loaded"
-                                          : pass_device_hint(options.container, "/dev/kvm");
+    item.hint = missing_device_hint(ev, facts, options);
     return item;
   }
   if (!node.info->char_device) {

@@ -27,7 +27,7 @@ struct Findings {
 };
 
 // The /dev/kvm line and the probe line: the two about the user the verdict is about.
-CheckItem check_device(const CheckEvidence& ev, const CheckOptions& options);
+CheckItem check_device(const CheckEvidence& ev, const Facts& facts, const CheckOptions& options);
 CheckItem check_probe(const CheckEvidence& ev, const CheckOptions& options);
 
 // The verdict on KVM itself (before libvirt): usable by the probe, else the first cause found.

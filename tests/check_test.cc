@@ -234,6 +234,7 @@ TEST_CASE("module-not-loaded: VT present, modules on disk but not loaded") {
   CHECK(r.verdict.reason == "module-not-loaded");
   CHECK(item(r, "kernel").state == CheckState::warn);
   CHECK(item(r, "device").state == CheckState::fail);
+  CHECK(item(r, "device").hint == "appears when the KVM modules are loaded");
 }
 
 TEST_CASE("without libkmod a module that is not loaded is reported so, with the library's error") {
@@ -332,6 +333,9 @@ TEST_CASE("fixture no-dev-kvm: modules loaded but no device node") {
   CheckReport r = run_fixture("no-dev-kvm");
   CHECK(r.verdict.reason == "no-device-node");
   CHECK(item(r, "kernel").state == CheckState::pass);
+  // Loading is done: the hint is what makes the node, not another load.
+  CHECK(item(r, "device").hint ==
+        "the KVM modules are loaded: udevadm trigger, or mount devtmpfs on /dev");
   CHECK(item(r, "nested").detail == "kvm_intel nested=Y: guests can run KVM themselves");
   CHECK(item(r, "io").detail.find("DMAR table, 0 IOMMU groups") != std::string::npos);
   CHECK(item(r, "io").hint.find("intel_iommu=on") != std::string::npos);
