@@ -23,7 +23,9 @@ std::string quoted(const ArchKvmLog& log) {
 CheckItem arm64_firmware(const ArchKvmLog& log, Findings& f) {
   CheckItem item{.id = "firmware", .title = "firmware (EL2)"};
   if (log.no_el2) {
-    const std::string& line = log.kvm.empty() ? log.started : log.kvm;
+    // The cause names the line that says EL1 when the log still holds it, else KVM's own.
+    const std::string& line =
+        log.started.ends_with("started at EL1") || log.kvm.empty() ? log.started : log.kvm;
     item.state = CheckState::fail;
     item.detail = "started at EL1, no EL2 for KVM: " + quoted(log);
     item.hint =
