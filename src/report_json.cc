@@ -25,7 +25,8 @@ nlohmann::json facts_json(const Facts& f) {
     if (!m.unknown_because.empty()) modules[name]["unknown_because"] = m.unknown_because;
   }
   return {{"cpu",
-           {{"vendor", vendor_name(f.cpu.vendor)},
+           {{"arch", arch_name(f.cpu.arch)},
+            {"vendor", vendor_name(f.cpu.vendor)},
             {"vendor_id", f.cpu.vendor_id},
             {"model_name", f.cpu.model_name},
             {"cpus", f.cpu.cpus},

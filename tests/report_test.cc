@@ -116,5 +116,16 @@ TEST_CASE("reports never carry nova.conf's own lines: only the managed keys, old
   CHECK(text.find("\n+[libvirt] virt_type = kvm\n") != std::string::npos);
 }
 
+TEST_CASE("the facts in JSON name the CPU's architecture, so an arm64 host is not read as x86") {
+  Facts facts;
+  CHECK(facts_json(facts)["cpu"]["arch"] == "unknown");
+  facts.cpu.arch = CpuArch::arm64;
+  const nlohmann::json j = facts_json(facts);
+  CHECK(j["cpu"]["arch"] == "arm64");
+  CHECK(j["cpu"]["vendor"] == "unknown");
+  facts.cpu.arch = CpuArch::x86;
+  CHECK(facts_json(facts)["cpu"]["arch"] == "x86");
+}
+
 }  // namespace
 }  // namespace kvmprov
