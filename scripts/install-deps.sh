@@ -53,7 +53,17 @@ rest="python3-nova
   hyperfine tmux zsh fish python3-jsonschema python3-yaml
   python3-voluptuous pylint pycodestyle yamllint shellcheck
   python3-pytest python3-pytest-xdist python3-pytest-forked"
+# The arm64 cross build and package (tests/cross/arm64.sh): the cross compiler, the arm64
+# libraries' headers, pkg-config:arm64 for the aarch64-linux-gnu-pkg-config that the package
+# build runs, and qemu-user to run the result. libyaml-cpp-dev has no Multi-Arch and cannot be
+# installed for both architectures: the test unpacks the arm64 one into tests/.cache instead.
+cross="crossbuild-essential-arm64 qemu-user pkg-config:arm64
+  libkmod-dev:arm64 libudev-dev:arm64 libpugixml-dev:arm64 libvirt-dev:arm64 libfmt-dev:arm64"
 
+if [ "$minimal" = no ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  say "adding the arm64 architecture for the cross build"
+  dpkg --add-architecture arm64
+fi
 apt_get update -q
 
 # systemd.pc, which says where units go, is in systemd on Debian 12 and in systemd-dev from 13 on
@@ -63,7 +73,7 @@ split=""
 if [ "$minimal" = no ] && [ "${VERSION_CODENAME:-}" != bookworm ] && known systemd-dev; then
   split="$split systemd-dev"
 fi
-if [ "$minimal" = yes ]; then rest=""; fi
+if [ "$minimal" = yes ]; then rest="" cross=""; fi
 
 # shellcheck disable=SC2086  # the lists are words
-apt_get install -y -q --no-install-recommends $core $rest $split
+apt_get install -y -q --no-install-recommends $core $rest $split $cross

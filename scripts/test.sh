@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Builds kvmprov and runs every test: once with GCC at -O3, where its flow-sensitive warnings see
-# the most; with clang, LTO and Debian's hardening flags (the unit and CLI tests); in a Debian 13
-# chroot (unit, CLI and fault tests); and once under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Each phase prints its time. Run scripts/install-deps.sh first on a
-# fresh machine.
+# the most; with clang, LTO and Debian's hardening flags (the unit and CLI tests); cross-compiled
+# for arm64 (run under qemu-user, and its Debian package); in a Debian 13 chroot (unit, CLI and
+# fault tests); and once under AddressSanitizer and UndefinedBehaviorSanitizer. Each phase prints
+# its time. Run scripts/install-deps.sh first on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -29,6 +29,10 @@ phase tests ctest --test-dir build --output-on-failure -j"$jobs"
 
 # The other builds users and distributions make (GCC with Debian's flags is the deb test's).
 phase clang-lto-hardened scripts/build-matrix.sh clang-lto-hardened
+
+# arm64: the program cross-compiled and run under qemu-user, and the arm64 Debian package; the
+# program only, with two jobs at most, to keep the phase short.
+phase cross-arm64 tests/cross/arm64.sh
 
 # Debian 13: its GCC, yaml-cpp, kmod and udev, in a chroot of its own.
 phase trixie-chroot tests/chroot/run.sh --suite trixie

@@ -2,8 +2,8 @@
 # Sourced by every shell test (tests/*.sh; the fault tests through tests/fault/lib.sh) and by the
 # benchmarks (bench/, contrib/ansible/bench-fleet.sh): counting and expectations, a skip, a scratch
 # directory removed on exit, kvmprov run with its output captured, whether it runs in a chroot,
-# image roots, and the closing line. Sourcing it only defines: a test calls scratch when it needs
-# $TMP.
+# a clean copy of the source, image roots, and the closing line. Sourcing it only defines: a test
+# calls scratch when it needs $TMP.
 
 pass=0
 fail=0
@@ -44,6 +44,22 @@ chrooted() {
   local init
   init=$(stat -Lc %d:%i /proc/1/root 2>/dev/null) || return 1
   [ "$(stat -c %d:%i /)" != "$init" ]
+}
+
+# copy_source_tree SRC DEST: the tracked and new, not ignored, files of SRC's working tree (so
+# no build tree and no cache) copied into DEST, as the packages are built from; without git, the
+# tree less its build trees and cache. A file deleted but not yet staged is left out.
+copy_source_tree() {
+  if git -C "$1" rev-parse --git-dir >/dev/null 2>&1; then
+    git -C "$1" ls-files -z --cached --others --exclude-standard |
+      (cd "$1" && while IFS= read -r -d '' f; do
+        if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
+      done) |
+      tar -C "$1" --null -T - -cf - | tar -C "$2" -xf -
+  else
+    tar -C "$1" --exclude=./tests/.cache --exclude='./build*' --exclude='./obj-*' -cf - . |
+      tar -C "$2" -xf -
+  fi
 }
 
 # image_root DIR: an image's account files below DIR (root, and the kvm group the default profile

@@ -59,11 +59,7 @@ dpkg_locked() {
 
 # --- a clean copy of the source: tracked and new files, nothing ignored (no build trees)
 mkdir "$TMP/src"
-if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
-  (cd "$SRC" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$TMP/src"
-else
-  tar -C "$SRC" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -xf - -C "$TMP/src"
-fi
+copy_source_tree "$SRC" "$TMP/src"
 
 # --- build the source and binary packages; the unit tests run in the suite already, so skip
 # them here. The upstream tarball is the source without debian/, as a release would be.

@@ -16,11 +16,7 @@ version=$(sed -n 's/^Version: *//p' "$SRC/rpm/kvmprov.spec")
 top="$TMP/rpmbuild"
 mkdir -p "$top/SOURCES" "$top/SPECS"
 mkdir -p "$TMP/kvmprov-$version"
-if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
-  (cd "$SRC" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$TMP/kvmprov-$version"
-else
-  tar -C "$SRC" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -xf - -C "$TMP/kvmprov-$version"
-fi
+copy_source_tree "$SRC" "$TMP/kvmprov-$version"
 tar -C "$TMP" -czf "$top/SOURCES/kvmprov-$version.tar.gz" "kvmprov-$version"
 cp "$SRC/rpm/kvmprov.spec" "$top/SPECS/"
 
