@@ -3,8 +3,9 @@
 # The arm64 cross build and package: builds kvmprov with cmake/aarch64-linux-gnu.cmake (Release,
 # warnings as errors, the program only: the unit tests run natively), checks that it is an
 # aarch64 ELF and runs it under qemu-user (version, validate of every shipped profile, plan and
-# apply on an image root, twice); then builds the arm64 Debian package from a clean copy of the
-# source (dpkg-buildpackage -a arm64) and checks its architecture, its program and its Depends.
+# apply on an image root, twice) and on a real arm64 kernel under qemu-system-aarch64 (the
+# arm64-* scenarios of tests/vm/run.py); then builds the arm64 Debian package from a clean copy
+# of the source (dpkg-buildpackage -a arm64) and checks its architecture, program and Depends.
 # Debian 12's libyaml-cpp-dev has no Multi-Arch, so its arm64 build cannot be installed beside
 # the native one: it is unpacked into tests/.cache/cross-arm64/ instead.
 # Usage: tests/cross/arm64.sh [BUILD_DIR] (default: build-cross-arm64); as root, after
@@ -133,6 +134,29 @@ smoke() {
   expect_in "$out" ", 0 failed, " "apply --root, again"
 }
 
+# vm_scenarios KVMPROV: the arm64 program on a real arm64 kernel under qemu-system-aarch64 (TCG):
+# VHE and nVHE usable, started at EL1 not (tests/vm/run.py). The kernel and busybox are fetched
+# into the test cache once; a skip is a failure here, since install-deps.sh installed everything.
+vm_scenarios() {
+  local busybox=$SRC/tests/.cache/busybox-arm64 rc
+  "$SRC/tests/fetch-kernel.sh" --suite bookworm --arch arm64 >/dev/null ||
+    fatal "the arm64 kernel could not be fetched (tests/fetch-kernel.sh's message is above)"
+  if [ ! -x "$busybox/bin/busybox" ]; then
+    rm -rf "$busybox.tmp" && mkdir -p "$busybox.tmp"
+    (cd "$busybox.tmp" && apt-get download -q -o APT::Sandbox::User=root busybox-static:arm64 >&2 &&
+      dpkg-deb -x busybox-static_*_arm64.deb root) ||
+      fatal "busybox-static:arm64 could not be fetched: check the network, or run \"apt-get update\""
+    rm -rf "$busybox" && mv "$busybox.tmp/root" "$busybox" && rm -rf "$busybox.tmp"
+  fi
+  "$SRC/tests/vm/run.py" --kvmprov "$1" arm64-vhe arm64-nvhe arm64-el1
+  rc=$?
+  case $rc in
+    0) ok ;;
+    77) bad "the arm64 scenarios were skipped (the reason is above)" ;;
+    *) bad "the arm64 scenarios failed with exit $rc (their checks are above)" ;;
+  esac
+}
+
 # build_deb: the arm64 binary package, from a clean copy of the source in $TMP/src.
 build_deb() {
   local unmet nodeps=()
@@ -212,6 +236,7 @@ fetch_yaml_cpp
 cross_build
 check_aarch64 "$BUILD/kvmprov" "$BUILD/kvmprov"
 smoke "$BUILD/kvmprov"
+vm_scenarios "$BUILD/kvmprov"
 build_deb
 check_deb
 finish cross-arm64
