@@ -138,8 +138,9 @@ smoke() {
 # VHE and nVHE usable, started at EL1 not (tests/vm/run.py). The kernel and busybox are fetched
 # into the test cache once; a skip is a failure here, since install-deps.sh installed everything.
 vm_scenarios() {
-  local busybox=$SRC/tests/.cache/busybox-arm64 rc
-  "$SRC/tests/fetch-kernel.sh" --suite bookworm --arch arm64 >/dev/null ||
+  local busybox=$SRC/tests/.cache/busybox-arm64 tree rc
+  # Its module tree, named to run.py: test.sh exports the amd64 one as KVMPROV_KERNEL_TREE.
+  tree=$("$SRC/tests/fetch-kernel.sh" --suite bookworm --arch arm64) ||
     fatal "the arm64 kernel could not be fetched (tests/fetch-kernel.sh's message is above)"
   if [ ! -x "$busybox/bin/busybox" ]; then
     rm -rf "$busybox.tmp" && mkdir -p "$busybox.tmp"
@@ -148,7 +149,7 @@ vm_scenarios() {
       fatal "busybox-static:arm64 could not be fetched: check the network, or run \"apt-get update\""
     rm -rf "$busybox" && mv "$busybox.tmp/root" "$busybox" && rm -rf "$busybox.tmp"
   fi
-  "$SRC/tests/vm/run.py" --kvmprov "$1" arm64-vhe arm64-nvhe arm64-el1
+  KVMPROV_KERNEL_TREE=$tree "$SRC/tests/vm/run.py" --kvmprov "$1" arm64-vhe arm64-nvhe arm64-el1
   rc=$?
   case $rc in
     0) ok ;;
