@@ -36,7 +36,7 @@ void fail(Action& a, std::string message) {
 // module's init can refuse (another vendor module loaded) while libkmod still reports success.
 void confirm_loaded(Host& host, Action& a, std::string_view verb) {
   ModuleFacts after = host.module(a.target);
-  if (after.state != ModuleState::live && after.state != ModuleState::builtin) {
+  if (!in_kernel(after.state)) {
     fail(
         a,
         fmt::format(

@@ -22,10 +22,6 @@
 namespace kvmprov {
 namespace {
 
-bool ready(ModuleState s) {
-  return s == ModuleState::live || s == ModuleState::builtin;
-}
-
 CheckItem check_cpu(const Facts& facts) {
   const CpuFacts& cpu = facts.cpu;
   const std::string flag(vt_flag(named_vt(cpu.vendor)));
@@ -162,7 +158,7 @@ void kernel_modules(const CheckEvidence& ev, const Facts& facts, const std::stri
     const ModuleFacts& m = ev.modules.at(name);
     parts.push_back(module_text(m, name) +
                     (name == facts.kvm_provider ? " (provides KVM without a vendor module)" : ""));
-    if (ready(m.state)) continue;
+    if (in_kernel(m.state)) continue;
     if (!m.unknown_because.empty()) {
       // Not loaded, and without libkmod nothing tells whether it could be.
       parts.back() = name + " not loaded (" + m.unknown_because + ")";
@@ -325,9 +321,9 @@ void io_nodes(const CheckEvidence& ev, const Facts& facts, const std::string& co
     }
     parts.push_back(std::string(path) + " missing");
     const ModuleFacts& m = ev.modules.at(module);
-    if (ready(m.state) && !container.empty())
+    if (in_kernel(m.state) && !container.empty())
       hints.push_back(pass_device_hint(container, path));
-    else if (ready(m.state))
+    else if (in_kernel(m.state))
       hints.push_back(
           fmt::format("{} is {} but {} is missing: udevadm trigger, or mount devtmpfs on /dev",
                       module, m.state == ModuleState::builtin ? "built in" : "loaded", path));

@@ -238,10 +238,9 @@ Verdict cause_verdict(const CheckEvidence& ev, const Findings& f, const Facts& f
 namespace {
 
 // Whether module NAME is built in or loaded.
-bool in_kernel(const CheckEvidence& ev, const std::string& name) {
+bool module_in_kernel(const CheckEvidence& ev, const std::string& name) {
   const auto it = ev.modules.find(name);
-  return it != ev.modules.end() &&
-         (it->second.state == ModuleState::builtin || it->second.state == ModuleState::live);
+  return it != ev.modules.end() && in_kernel(it->second.state);
 }
 
 // What to do about a missing /dev/kvm: load the modules only while one that creates it is missing.
@@ -249,10 +248,10 @@ bool in_kernel(const CheckEvidence& ev, const std::string& name) {
 std::string missing_device_hint(const CheckEvidence& ev, const Facts& facts,
                                 const CheckOptions& options) {
   if (!options.container.empty()) return pass_device_hint(options.container, "/dev/kvm");
-  if (!in_kernel(ev, "kvm")) return "appears when the KVM modules are loaded";
+  if (!module_in_kernel(ev, "kvm")) return "appears when the KVM modules are loaded";
   if (!is_x86(facts.cpu.arch))
     return "KVM is in the kernel but did not start: see the firmware line";
-  if (in_kernel(ev, "kvm_intel") || in_kernel(ev, "kvm_amd"))
+  if (module_in_kernel(ev, "kvm_intel") || module_in_kernel(ev, "kvm_amd"))
     return "the KVM modules are loaded: udevadm trigger, or mount devtmpfs on /dev";
   return "appears when the KVM modules are loaded";
 }

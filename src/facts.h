@@ -60,6 +60,10 @@ enum class ModuleState {
   going,    // being unloaded
 };
 std::string_view module_state_name(ModuleState s);
+// Whether a module in state S is part of the running kernel: loaded or built in.
+inline bool in_kernel(ModuleState s) {
+  return s == ModuleState::live || s == ModuleState::builtin;
+}
 
 struct ModuleFacts {
   std::string name;  // normalised

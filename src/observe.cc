@@ -140,8 +140,7 @@ Facts observe_kernel(Host& host, const Profile& profile, ModuleDetail detail) {
   if (host.live() || host.scope().scope == Scope::container) {
     for (const char* provider : {"kvm_pvm"}) {
       ModuleFacts m = host.module_state(provider);
-      if (m.state == ModuleState::live || m.state == ModuleState::builtin)
-        f.kvm_provider = provider;
+      if (in_kernel(m.state)) f.kvm_provider = provider;
     }
     for (const auto& m : profile.modules)
       f.modules.emplace(m.name, observe_module(host, m, detail));

@@ -263,8 +263,7 @@ bool run_loads_creator(const Action& a, const Plan& plan) {
 const ModuleFacts* loaded_without_node(const Action& a, const Plan& plan, const DevicePlanner& dp) {
   auto it = dp.modules.find(a.device.module);
   if (it == dp.modules.end() || run_loads_creator(a, plan)) return nullptr;
-  const ModuleState state = it->second.state;
-  return state == ModuleState::live || state == ModuleState::builtin ? &it->second : nullptr;
+  return in_kernel(it->second.state) ? &it->second : nullptr;
 }
 
 // A node that does not exist yet: checked after its module's load when this run loads it.

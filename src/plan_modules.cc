@@ -90,7 +90,7 @@ void plan_in_container(Action& load, const ModuleSpec& spec, const ModuleFacts& 
                        const std::vector<Drift>& drift, const Facts& facts,
                        const PlanOptions& options) {
   const std::string provider = provided_by(spec, facts);
-  if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) {
+  if (in_kernel(mf.state)) {
     load.status = Status::unchanged;
     load.detail = mf.state == ModuleState::live ? "loaded (by the host)" : "built into the kernel";
   } else if (!provider.empty()) {
@@ -179,7 +179,7 @@ void plan_module(const ModuleSpec& spec, const Facts& facts, const PlanOptions& 
   } else if (!options.live) {
     load.status = Status::skipped;
     load.detail = not_live_reason(options) + ": kernel modules are left alone";
-  } else if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) {
+  } else if (in_kernel(mf.state)) {
     const bool live = mf.state == ModuleState::live;
     load.status = Status::unchanged;
     load.detail = live ? "loaded" : "built into the kernel";
@@ -207,7 +207,7 @@ std::optional<std::string> not_persistable(const ModuleSpec& spec, const Facts& 
   if (mf.state == ModuleState::builtin && !facts.modules_dir)
     return "built into the kernel, and modprobe cannot find it without /lib/modules/" +
            facts.kernel_release;
-  if (mf.state == ModuleState::live || mf.state == ModuleState::builtin) return std::nullopt;
+  if (in_kernel(mf.state)) return std::nullopt;
   if (std::string provider = provided_by(spec, facts); !provider.empty()) return provider;
   if (!facts.modules_supported || !mf.found || !mf.blacklisted_by.empty() ||
       !has_vt_for(spec.name, facts.cpu))

@@ -145,7 +145,7 @@ class LibKmod final : public Kmod {
 
   Result<void> insert(const std::string& name, const std::vector<ModuleOption>& options) override {
     ModuleFacts facts = query(name);
-    if (facts.state == ModuleState::live || facts.state == ModuleState::builtin) return {};
+    if (in_kernel(facts.state)) return {};
     if (!live_root()) return not_running_system(facts.name, "loaded");
     ModulePtr mod = lookup(name);
     if (!mod) {
