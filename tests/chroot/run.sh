@@ -51,6 +51,8 @@ done
   usage_error "invalid suite \"$suite\": expected a name such as trixie"
 
 source_dir=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/lib.sh
+source "$source_dir/tests/lib.sh"
 cache=$source_dir/tests/.cache
 root=$cache/chroot/$suite
 stamp=$root/.kvmprov-chroot-complete
@@ -126,21 +128,11 @@ debootstrap_suite() {
   date -u +%FT%TZ >"$stamp"
 }
 
-# The tracked and new, not ignored, files of the working tree (so no build tree and no cache),
-# copied to /src; without git, the tree minus those directories.
+# The source as the packages are built from (copy_source_tree, tests/lib.sh), copied to /src.
 copy_source() {
   rm -rf --one-file-system "$root/src" "$root/build"
   mkdir -p "$root/src"
-  if git -C "$source_dir" rev-parse --git-dir >/dev/null 2>&1; then
-    # A file deleted but not yet staged is listed and absent: left out.
-    git -C "$source_dir" ls-files -z --cached --others --exclude-standard |
-      (cd "$source_dir" && while IFS= read -r -d '' f; do
-        [ ! -e "$f" ] || printf '%s\0' "$f"
-      done) | tar -C "$source_dir" --null -T - -cf - | tar -C "$root/src" -xf -
-  else
-    tar -C "$source_dir" --exclude=./tests/.cache --exclude='./build*' --exclude='./obj-*' \
-      -cf - . | tar -C "$root/src" -xf -
-  fi
+  copy_source_tree "$source_dir" "$root/src"
 }
 
 # The chroot's root a mount point (as an image build's is, so that the tests' own mount namespaces,
