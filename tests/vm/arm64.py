@@ -11,7 +11,6 @@ initramfs's /etc/group, and kvmprov sets the nodes' group and mode itself.
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 harness = None  # tests/vm/run.py, set by register()
@@ -36,7 +35,8 @@ def find_busybox():
     tests/.cache/busybox-arm64/."""
     default = harness.SOURCE_DIR / "tests/.cache/busybox-arm64/bin/busybox"
     path = Path(os.environ.get("KVMPROV_VM_BUSYBOX_ARM64", default))
-    if path.is_file() and harness.elf_machine(path) == 183 and harness.is_static_elf(path):
+    if (path.is_file() and harness.elf_machine(path) == harness.ARCHES["arm64"]["elf_machine"]
+            and harness.is_static_elf(path)):
         return path
     raise harness.Skip(f"no statically linked arm64 busybox at \"{path}\": (cd tests/.cache && "
                        "apt-get download busybox-static:arm64 && dpkg-deb -x "
@@ -80,20 +80,9 @@ def prepare_base(cache, kvmprov, busybox, modules, release):
     dlopened = [find_lib(s) for s in DLOPENED]
     key = harness.key_of(kvmprov, busybox, modules / "lib/modules" / release / "modules.dep",
                          *profiles, *dlopened, Path(__file__))
-    entry = cache / f"arm64-base-{key}.cpio"
-    if entry.is_file():
-        return entry
-    for old in cache.glob("arm64-base-*.cpio"):
-        old.unlink()
-    work = Path(tempfile.mkdtemp(dir=cache, prefix=".arm64-base."))
-    try:
-        t = harness.Tree(work / "root")
-        fill_base(t, kvmprov, busybox, modules, profiles, dlopened)
-        t.cpio(work / "base.cpio")
-        os.rename(work / "base.cpio", entry)
-    finally:
-        harness.shutil.rmtree(work, ignore_errors=True)
-    return entry
+    return harness.cached_cpio(
+        cache, "arm64-base", key,
+        lambda t: fill_base(t, kvmprov, busybox, modules, profiles, dlopened))
 
 
 def fill_base(t, kvmprov, busybox, modules, profiles, dlopened):

@@ -398,6 +398,25 @@ GROUP = "root:x:0:\n"
 GSHADOW = "root:*::\n"
 
 
+def cached_cpio(cache, prefix, key, fill):
+    """The cpio archive PREFIX-KEY.cpio in CACHE, made from a Tree that FILL fills when it is not
+    there yet; PREFIX's archives of other keys are removed. It appears whole or not at all."""
+    entry = cache / f"{prefix}-{key}.cpio"
+    if entry.is_file():
+        return entry
+    for old in cache.glob(f"{prefix}-*.cpio"):
+        old.unlink()
+    work = Path(tempfile.mkdtemp(dir=cache, prefix=f".{prefix}."))
+    try:
+        t = Tree(work / "root")
+        fill(t)
+        t.cpio(work / "base.cpio")
+        os.rename(work / "base.cpio", entry)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return entry
+
+
 def prepare_base(cache, kvmprov, busybox, modules, release, hold):
     """The part of every initramfs that does not depend on the scenario: busybox, kvmprov and its
     libraries, udevd with Debian's rules, the trimmed module tree, the shipped profiles."""
@@ -415,15 +434,8 @@ def prepare_base(cache, kvmprov, busybox, modules, release, hold):
         inputs.append(hold)
     if groupadd.exists():
         inputs.append(groupadd)
-    key = key_of(*inputs)
-    entry = cache / f"base-{key}.cpio"
-    if entry.is_file():
-        return entry
-    for old in cache.glob("base-*.cpio"):
-        old.unlink()
-    work = Path(tempfile.mkdtemp(dir=cache, prefix=".base."))
-    try:
-        t = Tree(work / "root")
+
+    def fill(t):
         t.copy(busybox, "/usr/bin/busybox")
         applets = run([str(busybox), "--list"]).stdout.decode().split()
         for applet in applets:
@@ -456,11 +468,8 @@ def prepare_base(cache, kvmprov, busybox, modules, release, hold):
         t.write("/etc/group", GROUP)
         t.write("/etc/gshadow", GSHADOW, 0o640)
         t.write("/etc/modules", "# /etc/modules: kernel modules to load at boot time.\n")
-        t.cpio(work / "base.cpio")
-        os.rename(work / "base.cpio", entry)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return entry
+
+    return cached_cpio(cache, "base", key_of(*inputs), fill)
 
 
 def prepare_hold(cache):
