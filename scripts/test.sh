@@ -20,6 +20,8 @@ phase() {
 # The libkmod tests read a real Debian kernel's module tree.
 KVMPROV_KERNEL_TREE=$(tests/fetch-kernel.sh)
 export KVMPROV_KERNEL_TREE
+# The vm-trixie-* scenarios boot Debian 13's kernel (tests/vm/run.py --suite trixie finds it).
+tests/fetch-kernel.sh --suite trixie >/dev/null
 
 # In parallel: most tests keep one CPU busy (a qemu, valgrind) or wait; the ones that build
 # with every CPU say so (PROCESSORS), and ctest runs nothing beside them.

@@ -11,8 +11,9 @@
 # usr/lib/modules/<release>; either way the tree is kept as <release>/lib/modules/<release>.
 # With --suite (bookworm, trixie, ...) or an --arch dpkg does not know, apt runs on a private
 # state under the cache with that suite from deb.debian.org (KVMPROV_VM_MIRROR overrides it), so
-# the system's apt configuration is neither needed nor changed. Running it again once the tree is
-# there does nothing. Progress goes to stderr; stdout is the module tree, so this works:
+# the system's apt configuration is neither needed nor changed. The tree's file "suite" names the
+# suite it came from (tests/vm/run.py --suite picks a kernel by it). Running it again once the
+# tree is there does nothing. Progress goes to stderr; stdout is the module tree, so this works:
 #   KVMPROV_KERNEL_TREE=$(tests/fetch-kernel.sh) ./build/tests/kvmprov_tests
 set -eu
 
@@ -57,6 +58,8 @@ if [ -n "$suite" ] || { [ "$arch" != "$native" ] && ! dpkg --print-foreign-archi
     -o Dir::Cache=$state -o Dir::Cache::archives=$state/archives
     -o APT::Architecture=$arch -o APT::Architectures=$arch"
 fi
+# shellcheck source=/dev/null
+from_suite=${suite:-$(. /etc/os-release && echo "${VERSION_CODENAME:-unknown}")}
 # shellcheck disable=SC2086  # apt_opts are words
 apt_cache() { apt-cache $apt_opts "$@"; }
 # shellcheck disable=SC2086
@@ -82,6 +85,7 @@ modules=$tree/lib/modules/$release
 
 if [ -f "$modules/modules.dep.bin" ]; then
   say "\"$pkg\" already unpacked"
+  [ -f "$tree/suite" ] || printf '%s\n' "$from_suite" >"$tree/suite"
   printf '%s\n' "$modules"
   exit 0
 fi
@@ -114,6 +118,7 @@ if [ ! -f "$work/tree/lib/modules/$release/modules.dep.bin" ]; then
   say "running depmod for $release"
   depmod -b "$work/tree" "$release"
 fi
+printf '%s\n' "$from_suite" >"$work/tree/suite"
 rm -rf "$tree"
 mv "$work/tree" "$tree"
 say "kernel $release unpacked in $tree"

@@ -134,14 +134,17 @@ smoke() {
   expect_in "$out" ", 0 failed, " "apply --root, again"
 }
 
-# vm_scenarios KVMPROV: the arm64 program on a real arm64 kernel under qemu-system-aarch64 (TCG):
-# VHE and nVHE usable, started at EL1 not (tests/vm/run.py). The kernel and busybox are fetched
-# into the test cache once; a skip is a failure here, since install-deps.sh installed everything.
+# vm_scenarios KVMPROV: the arm64 program on real arm64 kernels under qemu-system-aarch64 (TCG),
+# Debian 12's (6.1) and Debian 13's (6.12): VHE and nVHE usable, started at EL1 not
+# (tests/vm/run.py). The kernels and busybox are fetched into the test cache once; a skip is a
+# failure here, since install-deps.sh installed everything.
 vm_scenarios() {
-  local busybox=$SRC/tests/.cache/busybox-arm64 tree rc
+  local busybox=$SRC/tests/.cache/busybox-arm64 tree suite rc
   # Its module tree, named to run.py: test.sh exports the amd64 one as KVMPROV_KERNEL_TREE.
-  tree=$("$SRC/tests/fetch-kernel.sh" --suite bookworm --arch arm64) ||
-    fatal "the arm64 kernel could not be fetched (tests/fetch-kernel.sh's message is above)"
+  if ! tree=$("$SRC/tests/fetch-kernel.sh" --suite bookworm --arch arm64) ||
+    ! "$SRC/tests/fetch-kernel.sh" --suite trixie --arch arm64 >/dev/null; then
+    fatal "an arm64 kernel could not be fetched (tests/fetch-kernel.sh's message is above)"
+  fi
   if [ ! -x "$busybox/bin/busybox" ]; then
     rm -rf "$busybox.tmp" && mkdir -p "$busybox.tmp"
     (cd "$busybox.tmp" && apt-get download -q -o APT::Sandbox::User=root busybox-static:arm64 >&2 &&
@@ -149,13 +152,16 @@ vm_scenarios() {
       fatal "busybox-static:arm64 could not be fetched: check the network, or run \"apt-get update\""
     rm -rf "$busybox" && mv "$busybox.tmp/root" "$busybox" && rm -rf "$busybox.tmp"
   fi
-  KVMPROV_KERNEL_TREE=$tree "$SRC/tests/vm/run.py" --kvmprov "$1" arm64-vhe arm64-nvhe arm64-el1
-  rc=$?
-  case $rc in
-    0) ok ;;
-    77) bad "the arm64 scenarios were skipped (the reason is above)" ;;
-    *) bad "the arm64 scenarios failed with exit $rc (their checks are above)" ;;
-  esac
+  for suite in bookworm trixie; do
+    KVMPROV_KERNEL_TREE=$tree "$SRC/tests/vm/run.py" --kvmprov "$1" --suite "$suite" \
+      arm64-vhe arm64-nvhe arm64-el1
+    rc=$?
+    case $rc in
+      0) ok ;;
+      77) bad "the arm64 scenarios on $suite's kernel were skipped (the reason is above)" ;;
+      *) bad "the arm64 scenarios on $suite's kernel failed with exit $rc (their checks are above)" ;;
+    esac
+  done
 }
 
 # build_deb: the arm64 binary package, from a clean copy of the source in $TMP/src.

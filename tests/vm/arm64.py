@@ -81,7 +81,7 @@ def prepare_base(cache, kvmprov, busybox, modules, release):
     key = harness.key_of(kvmprov, busybox, modules / "lib/modules" / release / "modules.dep",
                          *profiles, *dlopened, Path(__file__))
     return harness.cached_cpio(
-        cache, "arm64-base", key,
+        cache, f"arm64-base-{release}", key,
         lambda t: fill_base(t, kvmprov, busybox, modules, profiles, dlopened))
 
 
@@ -115,7 +115,7 @@ def prepare(env, needs):
     harness.need_tool("readelf", "binutils")
     depmod = harness.need_tool("depmod", "kmod")
     busybox = find_busybox()
-    release, tree = harness.find_kernel("arm64")
+    release, tree = harness.find_kernel("arm64", env.suite)
     with harness.CacheLock(env.cache):
         env.kernel = tree / "boot" / f"vmlinuz-{release}"
         env.modules = harness.prepare_modules(env.cache, release, tree, depmod, MODULES)

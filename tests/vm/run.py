@@ -3,8 +3,11 @@
 """Real-kernel tests: boots a Debian kernel under qemu (TCG) with kvmprov inside and checks what
 it did to that kernel.
 
-Usage: tests/vm/run.py --kvmprov BUILD/kvmprov [--cache DIR] SCENARIO...
+Usage: tests/vm/run.py --kvmprov BUILD/kvmprov [--cache DIR] [--suite SUITE] SCENARIO...
        tests/vm/run.py --list
+
+--suite trixie boots Debian 13's kernel (tests/fetch-kernel.sh --suite trixie) and makes the
+image scenarios' image from trixie; logs go to the cache's logs/trixie/.
 
 The arm64-* scenarios (tests/vm/arm64.py) boot Debian's arm64 kernel under qemu-system-aarch64
 and need an arm64 kvmprov; the others boot amd64's and need an amd64 one.
@@ -181,27 +184,31 @@ def elf_machine(path):
     return struct.unpack_from("<H", head, 18)[0]
 
 
-def find_kernel(arch="amd64"):
-    """(release, tree root with boot/ and lib/modules/<release>/) from tests/fetch-kernel.sh."""
+def find_kernel(arch="amd64", suite=None):
+    """(release, tree root with boot/ and lib/modules/<release>/) from tests/fetch-kernel.sh:
+    KVMPROV_KERNEL_TREE's, else the newest in the cache; with SUITE, only a tree whose "suite"
+    file (written by fetch-kernel.sh) names it."""
     given = os.environ.get("KVMPROV_KERNEL_TREE")
     candidates = []
     if given:
         modules = Path(given)
         candidates.append((modules.name, modules.parent.parent.parent))
-    else:
-        cache = Path(os.environ.get("KVMPROV_KERNEL_CACHE", SOURCE_DIR / "tests/.cache/kernel"))
-        if cache.is_dir():
-            for d in sorted(cache.iterdir(), reverse=True):
-                if d.is_dir() and not d.name.startswith("."):
-                    candidates.append((d.name, d))
+    cache = Path(os.environ.get("KVMPROV_KERNEL_CACHE", SOURCE_DIR / "tests/.cache/kernel"))
+    if (suite or not given) and cache.is_dir():
+        for d in sorted(cache.iterdir(), reverse=True):
+            if d.is_dir() and not d.name.startswith("."):
+                candidates.append((d.name, d))
     for release, root in candidates:
+        marker = root / "suite"
         if (kernel_arch(release) == arch
+                and (suite is None or (marker.is_file() and marker.read_text().strip() == suite))
                 and (root / "lib/modules" / release / "modules.dep").is_file()
                 and (root / "boot" / f"vmlinuz-{release}").is_file()):
             return release, root
-    how = "tests/fetch-kernel.sh" if arch == "amd64" else f"tests/fetch-kernel.sh --arch {arch}"
-    raise Skip(f"no Debian {arch} kernel tree: run {how} (it unpacks linux-image-{arch} into "
-               "tests/.cache/kernel/)")
+    how = " ".join(["tests/fetch-kernel.sh", *(["--suite", suite] if suite else []),
+                    *(["--arch", arch] if arch != "amd64" else [])])
+    raise Skip(f"no Debian {suite + ' ' if suite else ''}{arch} kernel tree: run {how} (it "
+               f"unpacks linux-image-{arch} into tests/.cache/kernel/)")
 
 
 # --- Kernel -----------------------------------------------------------------------------------
@@ -291,6 +298,11 @@ def prepare_modules(cache, release, tree, depmod, names=TEST_MODULES + BOOT_MODU
     if (entry / "lib/modules" / release / "modules.dep.bin").is_file():
         return entry
     deps = {}
+    # Built in (Debian 13 builds virtio_pci in): nothing to copy.
+    builtin = src / "modules.builtin"
+    if builtin.is_file():
+        for line in builtin.read_text().splitlines():
+            deps[norm(Path(line).name.split(".ko")[0])] = (None, [])
     for line in (src / "modules.dep").read_text().splitlines():
         path, _, rest = line.partition(":")
         deps[norm(Path(path).name.split(".ko")[0])] = (path, rest.split())
@@ -300,7 +312,8 @@ def prepare_modules(cache, release, tree, depmod, names=TEST_MODULES + BOOT_MODU
             missing.append(name)
             continue
         path, dep_paths = deps[name]
-        wanted.add(path)
+        if path:
+            wanted.add(path)
         wanted.update(dep_paths)
     if missing:
         raise HarnessError(f"kernel {release} has no module {', '.join(missing)} in {src}")
@@ -469,7 +482,7 @@ def prepare_base(cache, kvmprov, busybox, modules, release, hold):
         t.write("/etc/gshadow", GSHADOW, 0o640)
         t.write("/etc/modules", "# /etc/modules: kernel modules to load at boot time.\n")
 
-    return cached_cpio(cache, "base", key_of(*inputs), fill)
+    return cached_cpio(cache, f"base-{release}", key_of(*inputs), fill)
 
 
 def prepare_hold(cache):
@@ -900,7 +913,8 @@ result nested.after_apply1 "$(cat $nested)"
 run apply2 kvmprov apply --profile $profile --allow-reload --json
 result nested.after_apply2 "$(cat $nested)"
 rmmod kvm_amd
-insmod "$(find /lib/modules -name kvm-amd.ko)" nested=0
+# Debian 13 compresses its modules (kvm-amd.ko.xz); busybox insmod reads either.
+insmod "$(find /lib/modules -name 'kvm-amd.ko*')" nested=0
 result nested.before_hold "$(cat $nested)"
 run hold kvm-hold
 result refcnt.held "$(cat /sys/module/kvm_amd/refcnt)"
@@ -963,28 +977,28 @@ IMAGE_PACKAGES = ["systemd", "systemd-sysv", "udev", "kmod"]
 IMAGE_TIMEOUT = 300  # seconds: a full systemd boot under TCG takes 20-45 on an idle machine
 
 
-def prepare_rootfs(cache):
-    """A debootstrap --variant=minbase Debian with systemd, udev and kmod, built once and kept,
-    keyed by suite and package set."""
+def prepare_rootfs(cache, suite=IMAGE_SUITE):
+    """A debootstrap --variant=minbase Debian SUITE with systemd, udev and kmod, built once and
+    kept, keyed by suite and package set."""
     debootstrap = need_tool("debootstrap", "debootstrap")
-    key = key_of(IMAGE_SUITE, "minbase", *IMAGE_PACKAGES)
-    entry = cache / f"rootfs-{IMAGE_SUITE}-{key}"
+    key = key_of(suite, "minbase", *IMAGE_PACKAGES)
+    entry = cache / f"rootfs-{suite}-{key}"
     if (entry / "complete").is_file():
         return entry / "root"
     if os.geteuid() != 0:
         raise Skip("building the Debian image needs root (debootstrap)")
     mirror = os.environ.get("KVMPROV_VM_MIRROR", "http://deb.debian.org/debian")
     work = Path(tempfile.mkdtemp(dir=cache, prefix=".rootfs."))
-    logfile = cache / "logs" / "debootstrap.log"
+    logfile = cache / "logs" / f"debootstrap-{suite}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
-    log(f"building the {IMAGE_SUITE} image with debootstrap (once; log: {logfile})")
+    log(f"building the {suite} image with debootstrap (once; log: {logfile})")
     with open(logfile, "wb") as f:
         r = subprocess.run([debootstrap, "--variant=minbase",
-                            "--include=" + ",".join(IMAGE_PACKAGES), IMAGE_SUITE,
+                            "--include=" + ",".join(IMAGE_PACKAGES), suite,
                             str(work / "root"), mirror], stdout=f, stderr=subprocess.STDOUT)
     if r.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
-        raise Skip(f"debootstrap of {IMAGE_SUITE} from {mirror} failed (network?): see {logfile}")
+        raise Skip(f"debootstrap of {suite} from {mirror} failed (network?): see {logfile}")
     for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for f in (work / "root" / junk).glob("*"):
             if f.is_file():
@@ -1126,7 +1140,7 @@ def run_image_scenario(env, name, v_start):
     cache = env.cache
     need_tool("mke2fs", "e2fsprogs")
     with CacheLock(cache):
-        rootfs = prepare_rootfs(cache)
+        rootfs = prepare_rootfs(cache, env.suite or IMAGE_SUITE)
         busybox = find_busybox()
         initrd = prepare_boot_initrd(cache, busybox, env.modules, env.release)
     work = Path(tempfile.mkdtemp(dir=cache, prefix=f".{name}."))
@@ -1363,7 +1377,8 @@ class Env:
     def __init__(self, args):
         self.cache = Path(args.cache)
         self.kvmprov = Path(args.kvmprov).resolve()
-        self.logdir = self.cache / "logs"
+        self.suite = args.suite
+        self.logdir = self.cache / "logs" / (args.suite or "")
 
     def prepare(self, needs, arch="amd64"):
         if not self.kvmprov.is_file():
@@ -1379,7 +1394,7 @@ class Env:
         need_tool("ldd", "libc-bin")
         depmod = need_tool("depmod", "kmod")
         busybox = find_busybox()
-        release, tree = find_kernel()
+        release, tree = find_kernel(suite=self.suite)
         if "udev" in needs and not (Path("/bin/udevadm").exists()
                                     and Path("/lib/udev/rules.d").is_dir()):
             raise Skip("no udevadm or /lib/udev/rules.d: install the \"udev\" package")
@@ -1436,8 +1451,8 @@ def run_scenario(env, name):
     except HarnessError as e:
         print(f"vm-{name}: FAILED: {e}")
         return 1
-    print(f"  booted -cpu {sc['cpu']} in {seconds:.1f} s (preparation {prep:.1f} s; console: "
-          f"{env.logdir / (name + '.console')})")
+    print(f"  booted {env.release} -cpu {sc['cpu']} in {seconds:.1f} s (preparation {prep:.1f} s; "
+          f"console: {env.logdir / (name + '.console')})")
     out, errors = parse_output(text)
     v = Verdict(out)
     for e in errors:
@@ -1459,6 +1474,9 @@ def main():
     p.add_argument("--kvmprov", help="the kvmprov binary to test")
     p.add_argument("--cache", default=str(SOURCE_DIR / "tests/.cache/vm"),
                    help="where shared pieces and logs are kept (default: %(default)s)")
+    p.add_argument("--suite", help="boot the kernel \"tests/fetch-kernel.sh --suite SUITE\" "
+                   "unpacked, and debootstrap SUITE for the image scenarios (default: the kernel "
+                   f"KVMPROV_KERNEL_TREE names, or the newest; a {IMAGE_SUITE} image)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO")
     args = p.parse_args()
