@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "atomic_file_internal.h"
+#include "util/dir_names.h"
 #include "util/read_all.h"
 
 namespace kvmprov {
@@ -108,8 +109,9 @@ class TempName {
 void remove_stale_temporaries(int dir_fd) {
   UniqueFd fd(openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return;
-  UniqueDir dir = UniqueDir::adopt(fd);
-  std::vector<std::string> stale = dir.names();
+  auto names = dir_names(fd.get());
+  if (!names) return;
+  std::vector<std::string> stale = std::move(*names);
   std::erase_if(stale, [](const std::string& name) { return !name.starts_with(kTempPrefix); });
   for (const std::string& name : stale) {
     UniqueFd temp(
@@ -212,10 +214,19 @@ Result<void> check_removable(const std::string& root, const std::string& path) {
 }
 
 Refusals check_refusals(const std::string& root, const std::string& path,
-                        const WriteOptions& options) {
+                        const WriteOptions& options, WalkCache* cache) {
   std::string leaf;
-  auto dir =
-      open_parent_dir(root, path, options.safe_dirs ? Walk::probe : Walk::existing, "write", &leaf);
+  const Walk walk = options.safe_dirs ? Walk::probe : Walk::existing;
+  UniqueFd owned;
+  Result<int> dir = -1;
+  if (cache != nullptr) {
+    dir = walk_parent_dir_cached(root, path, walk, "write", &leaf, *cache);
+  } else if (auto opened = open_parent_dir(root, path, walk, "write", &leaf)) {
+    owned = std::move(*opened);
+    dir = owned.get();
+  } else {
+    dir = opened.error();
+  }
   if (!dir) {
     // A missing directory stops both walks alike; any other refusal may be the write's own.
     if (dir.error().code == ENOENT) return {};
@@ -225,7 +236,7 @@ Refusals check_refusals(const std::string& root, const std::string& path,
   }
   const std::string shown = path_on_disk(root, path);
   struct stat st {};
-  if (fstatat(dir->get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (fstatat(*dir, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     const int err = errno;
     if (err == ENOENT) return {};
     return {.write = cannot("write", shown, err), .remove = cannot("remove", shown, err)};

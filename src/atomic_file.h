@@ -3,6 +3,7 @@
 // removal, and symlink-safe opening.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,10 +74,25 @@ Result<void> check_replaceable(const std::string& root, const std::string& path,
 // without removing anything. A missing file or directory is fine: there is nothing to remove.
 Result<void> check_removable(const std::string& root, const std::string& path);
 
+// The directories check_refusals walked for one root, each kept open with its verdict: plan asks
+// about every file kvmprov may write, and most of them share /etc, which is then walked once.
+// Only what passed is kept (a refusal is found again on the next walk); writes never use it.
+class WalkCache {
+ public:
+  // The descriptor of the walked directory KEY, or -1.
+  int find(const std::string& key) const;
+  // Keeps FD as KEY's and returns it.
+  int keep(const std::string& key, UniqueFd fd);
+
+ private:
+  std::map<std::string, UniqueFd, std::less<>> dirs_;
+};
+
 // What check_replaceable(ROOT, PATH, OPTIONS) and check_removable(ROOT, PATH) say, with one walk
-// and one look at the file where the write's walk succeeds (it is the stricter of the two).
+// and one look at the file where the write's walk succeeds (it is the stricter of the two). With
+// CACHE (which must belong to ROOT), directories an earlier call walked are not walked again.
 Refusals check_refusals(const std::string& root, const std::string& path,
-                        const WriteOptions& options);
+                        const WriteOptions& options, WalkCache* cache = nullptr);
 
 // Replaces PATH below ROOT with CONTENT, atomically: a temporary in the same directory is written
 // (owned by the running user at OPTIONS.mode, or with the existing file's owner, group and mode

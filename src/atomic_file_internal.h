@@ -23,3 +23,15 @@ Error refusing(std::string_view verb, const std::string& shown, int err, const s
 std::string unsafe_directory_reason(const struct stat& st);
 
 }  // namespace kvmprov::atomic_file_detail
+
+namespace kvmprov {
+
+class WalkCache;
+enum class Walk;
+
+// open_parent_dir's walk (never Walk::create) through CACHE: the directories on the way are
+// opened once and kept there; the descriptor returned is CACHE's.
+Result<int> walk_parent_dir_cached(const std::string& root, const std::string& path, Walk walk,
+                                   std::string_view verb, std::string* leaf, WalkCache& cache);
+
+}  // namespace kvmprov

@@ -111,6 +111,62 @@ Result<std::vector<std::string>> split_target_path(const std::string& root,
   return parts;
 }
 
+namespace {
+
+// One step of the walk: directory NAME in DIR_FD (WALKED on disk), opened without following a
+// symlink, made first when CREATE and missing, checked when CHECK_SAFETY.
+Result<UniqueFd> open_walked_dir(int dir_fd, const std::string& name, const std::string& walked,
+                                 bool create, bool check_safety, std::string_view verb,
+                                 const std::string& shown) {
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  bool made = false;
+  int fd = openat(dir_fd, name.c_str(), kFlags);
+  if (fd < 0 && errno == ENOENT && create) {
+    if (mkdirat(dir_fd, name.c_str(), 0755) == 0) {
+      made = true;
+    } else if (errno != EEXIST) {
+      const int err = errno;
+      return cannot(verb, shown, err, "cannot create directory " + quoted(walked));
+    }
+    fd = openat(dir_fd, name.c_str(), kFlags);
+  }
+  if (fd < 0) {
+    const int err = errno;
+    struct stat st {};
+    if ((err == ELOOP || err == ENOTDIR) &&
+        fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (S_ISLNK(st.st_mode)) {
+        return refusing(verb, shown, ELOOP, quoted(walked) + " is a symbolic link");
+      }
+      return refusing(verb, shown, ENOTDIR, quoted(walked) + " is not a directory");
+    }
+    return cannot(verb, shown, err);
+  }
+  UniqueFd next(fd);
+  if (made && fchmod(next.get(), 0755) != 0) {
+    const int err = errno;
+    return cannot(verb, shown, err, "cannot set the mode of directory " + quoted(walked));
+  }
+  if (check_safety) {
+    struct stat st {};
+    if (fstat(next.get(), &st) != 0) {
+      const int err = errno;
+      return cannot(verb, shown, err);
+    }
+    const std::string reason = unsafe_directory_reason(st);
+    if (!reason.empty()) {
+      return refusing(verb, shown, EPERM, "directory " + quoted(walked) + " " + reason);
+    }
+  }
+  return next;
+}
+
+UniqueFd open_root_dir(const std::string& root) {
+  return UniqueFd(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+}
+
+}  // namespace
+
 Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& path, Walk walk,
                                  std::string_view verb, std::string* leaf) {
   const bool create = walk == Walk::create;
@@ -120,56 +176,64 @@ Result<UniqueFd> open_parent_dir(const std::string& root, const std::string& pat
   const std::string shown = path_on_disk(root, path);
   if (parts->empty()) return refusing(verb, shown, EISDIR, "it is the root directory");
 
-  UniqueFd dir(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dir = open_root_dir(root);
   if (!dir.valid()) {
     const int err = errno;
     return cannot(verb, shown, err, "cannot open root directory " + quoted(root));
   }
   std::string walked = trimmed_root(root);
   for (size_t i = 0; i + 1 < parts->size(); ++i) {
-    const std::string& name = (*parts)[i];
-    walked += "/" + name;
-    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    bool made = false;
-    int fd = openat(dir.get(), name.c_str(), kFlags);
-    if (fd < 0 && errno == ENOENT && create) {
-      if (mkdirat(dir.get(), name.c_str(), 0755) == 0) {
-        made = true;
-      } else if (errno != EEXIST) {
-        const int err = errno;
-        return cannot(verb, shown, err, "cannot create directory " + quoted(walked));
-      }
-      fd = openat(dir.get(), name.c_str(), kFlags);
-    }
-    if (fd < 0) {
+    walked += "/" + (*parts)[i];
+    auto next = open_walked_dir(dir.get(), (*parts)[i], walked, create, check_safety, verb, shown);
+    if (!next) return next.error();
+    dir = std::move(*next);
+  }
+  *leaf = parts->back();
+  return dir;
+}
+
+int WalkCache::find(const std::string& key) const {
+  const auto it = dirs_.find(key);
+  return it == dirs_.end() ? -1 : it->second.get();
+}
+
+int WalkCache::keep(const std::string& key, UniqueFd fd) {
+  UniqueFd& slot = dirs_[key];
+  slot = std::move(fd);
+  return slot.get();
+}
+
+Result<int> walk_parent_dir_cached(const std::string& root, const std::string& path, Walk walk,
+                                   std::string_view verb, std::string* leaf, WalkCache& cache) {
+  const bool check_safety = walk != Walk::existing;
+  auto parts = split_target_path(root, path);
+  if (!parts) return parts.error();
+  const std::string shown = path_on_disk(root, path);
+  if (parts->empty()) return refusing(verb, shown, EISDIR, "it is the root directory");
+
+  // A directory that passed the safety checks passed the lesser walk too, not the other way.
+  const std::string mode = check_safety ? "safe:" : "existing:";
+  int dir = cache.find(mode);
+  if (dir < 0) {
+    UniqueFd fd = open_root_dir(root);
+    if (!fd.valid()) {
       const int err = errno;
-      struct stat st {};
-      if ((err == ELOOP || err == ENOTDIR) &&
-          fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        if (S_ISLNK(st.st_mode)) {
-          return refusing(verb, shown, ELOOP, quoted(walked) + " is a symbolic link");
-        }
-        return refusing(verb, shown, ENOTDIR, quoted(walked) + " is not a directory");
-      }
-      return cannot(verb, shown, err);
+      return cannot(verb, shown, err, "cannot open root directory " + quoted(root));
     }
-    UniqueFd next(fd);
-    if (made && fchmod(next.get(), 0755) != 0) {
-      const int err = errno;
-      return cannot(verb, shown, err, "cannot set the mode of directory " + quoted(walked));
+    dir = cache.keep(mode, std::move(fd));
+  }
+  std::string walked = trimmed_root(root);
+  std::string key = mode;
+  for (size_t i = 0; i + 1 < parts->size(); ++i) {
+    walked += "/" + (*parts)[i];
+    key += "/" + (*parts)[i];
+    if (const int known = cache.find(key); known >= 0) {
+      dir = known;
+      continue;
     }
-    if (check_safety) {
-      struct stat st {};
-      if (fstat(next.get(), &st) != 0) {
-        const int err = errno;
-        return cannot(verb, shown, err);
-      }
-      const std::string reason = unsafe_directory_reason(st);
-      if (!reason.empty()) {
-        return refusing(verb, shown, EPERM, "directory " + quoted(walked) + " " + reason);
-      }
-    }
-    dir = std::move(next);
+    auto next = open_walked_dir(dir, (*parts)[i], walked, false, check_safety, verb, shown);
+    if (!next) return next.error();
+    dir = cache.keep(key, std::move(*next));
   }
   *leaf = parts->back();
   return dir;

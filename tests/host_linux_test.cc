@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include "atomic_file.h"
 #include "host.h"
 #include "host_linux_test_util.h"
+#include "util/dir_names.h"
 #include "util/unique_fd.h"
 
 using kvmprov::replace_file;
@@ -40,9 +42,11 @@ class UmaskGuard {
 
 // Names in DIR that start with the temporary prefix.
 std::vector<std::string> temporaries(const std::string& dir) {
-  kvmprov::UniqueDir d(opendir(dir.c_str()));
-  REQUIRE(d.valid());
-  std::vector<std::string> names = d.names();
+  kvmprov::UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(fd.valid());
+  auto read = kvmprov::dir_names(fd.get());
+  REQUIRE(read);
+  std::vector<std::string> names = std::move(*read);
   std::erase_if(names, [](const std::string& n) { return !n.starts_with(kvmprov::kTempPrefix); });
   return names;
 }
@@ -440,4 +444,88 @@ TEST_CASE("refusals gives what can_write and can_remove give, for every kind of 
   CHECK_FALSE(host->target().refusals("/open/file", {.safe_dirs = false}).write);
   CHECK(host->target().refusals("/etc/fifo", {}).remove);
   CHECK(host->target().refusals("/linked/ok", {}).remove);
+}
+
+TEST_CASE("refusals walks a shared directory once, and never trusts it beyond what it passed") {
+  TempRoot root;
+  auto host = host_at(root.path());
+  make_dir(root / "/etc");
+  make_dir(root / "/etc/open", 0777);
+  make_dir(root / "/etc/real");
+  REQUIRE(symlink("real", (root / "/etc/link").c_str()) == 0);
+  // Walked without the safety checks first (a shared file's walk), then with them: the open
+  // directory passed only the lesser walk, so the stricter one still refuses it.
+  CHECK_FALSE(
+      host->target().refusals("/etc/open/a", {.keep_owner = true, .safe_dirs = false}).write);
+  const auto strict = host->target().refusals("/etc/open/b", {});
+  REQUIRE(strict.write);
+  CHECK(strict.write->message.find("is writable by other users") != std::string::npos);
+  // A refusal is not kept as a pass: the symlinked directory is refused every time, while the
+  // directories beside it that passed are reused.
+  for (int i = 0; i < 2; ++i) {
+    const auto linked = host->target().refusals("/etc/link/x", {});
+    REQUIRE(linked.write);
+    CHECK(linked.write->message.find("is a symbolic link") != std::string::npos);
+    CHECK_FALSE(host->target().refusals("/etc/real/x", {}).write);
+    CHECK_FALSE(host->target().refusals("/etc/x", {}).write);
+  }
+  // A file made after a walk is seen: only directories are kept, the file is looked at each time.
+  put(root / "/etc/real/late", "x");
+  REQUIRE(mkfifo((root / "/etc/real/fifo").c_str(), 0644) == 0);
+  CHECK_FALSE(host->target().refusals("/etc/real/late", {}).write);
+  CHECK(host->target().refusals("/etc/real/fifo", {}).write);
+}
+
+TEST_CASE("list gives every name of a directory larger than one getdents64 read, sorted") {
+  TempRoot root;
+  // 3000 entries of 60-byte names fill several 32 KiB buffers; some names are bytes that are not
+  // UTF-8 or hold a newline, and there are directories, symlinks and a FIFO among them.
+  std::vector<std::string> want;
+  REQUIRE(mkdir((root / "/etc").c_str(), 0755) == 0);
+  REQUIRE(mkdir((root / "/etc/many.d").c_str(), 0755) == 0);
+  for (int i = 0; i < 3000; ++i) {
+    std::string name = "entry-" + std::to_string(i) + std::string(50, 'x');
+    if (i % 500 == 1) name += "\xff\xfe";
+    if (i % 700 == 2) name += "\nline";
+    const std::string path = root / ("/etc/many.d/" + name);
+    if (i % 3 == 0) {
+      put(path, "rule\n");
+    } else if (i % 3 == 1) {
+      REQUIRE(mkdir(path.c_str(), 0755) == 0);
+    } else if (i % 300 == 2) {
+      REQUIRE(mkfifo(path.c_str(), 0644) == 0);
+    } else {
+      REQUIRE(symlink("/dev/null", path.c_str()) == 0);
+    }
+    want.push_back(name);
+  }
+  std::sort(want.begin(), want.end());
+  auto host = host_at(root.path());
+  auto names = host->target().list("/etc/many.d");
+  REQUIRE(names);
+  CHECK(names->size() == want.size());
+  CHECK(*names == want);
+  CHECK(std::find(names->begin(), names->end(), ".") == names->end());
+  CHECK(std::find(names->begin(), names->end(), "..") == names->end());
+
+  // An empty directory has no names; a missing one or a file where the directory should be
+  // lists as empty, as a conf dir that is not there.
+  REQUIRE(mkdir((root / "/etc/empty.d").c_str(), 0755) == 0);
+  auto empty = host->target().list("/etc/empty.d");
+  REQUIRE(empty);
+  CHECK(empty->empty());
+  put(root / "/etc/file.d", "not a directory\n");
+  auto file = host->target().list("/etc/file.d");
+  REQUIRE(file);
+  CHECK(file->empty());
+}
+
+TEST_CASE("dir_names fails with ENOTDIR on a file descriptor that is not a directory") {
+  TempRoot root;
+  put(root / "/f", "x");
+  kvmprov::UniqueFd fd(open((root / "/f").c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(fd.valid());
+  auto names = kvmprov::dir_names(fd.get());
+  REQUIRE_FALSE(names);
+  CHECK(names.error().code == ENOTDIR);
 }

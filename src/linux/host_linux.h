@@ -55,6 +55,7 @@ class LinuxTargetFiles final : public TargetFiles {
   std::string root_;
   UniqueFd root_fd_;
   bool root_fd_tried_ = false;
+  WalkCache walked_;  // refusals' walks
 };
 
 // The running kernel's /proc, /sys and /dev below KERNEL_ROOT ("/" but in tests); an unreadable

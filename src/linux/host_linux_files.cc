@@ -14,6 +14,7 @@
 #include "atomic_file.h"
 #include "linux/host_linux.h"
 #include "linux/sysfs_module.h"
+#include "util/dir_names.h"
 #include "util/read_all.h"
 #include "util/text.h"
 #include "util/unique_fd.h"
@@ -69,7 +70,7 @@ Result<void> LinuxTargetFiles::can_remove(const std::string& path) {
 }
 
 Refusals LinuxTargetFiles::refusals(const std::string& path, const WriteOptions& options) {
-  return check_refusals(root_, path, options);
+  return check_refusals(root_, path, options, &walked_);
 }
 
 void LinuxTargetFiles::remove_stale_temporaries(const std::string& path) {
@@ -120,9 +121,11 @@ Result<std::vector<std::string>> LinuxTargetFiles::list(const std::string& dir) 
     if (fd.error().code == ENOENT || fd.error().code == ENOTDIR) return names;
     return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)), fd.error().code);
   }
-  UniqueDir d = UniqueDir::adopt(*fd);
-  if (!d.valid()) return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)));
-  names = d.names();
+  auto read = dir_names(fd->get());
+  if (!read) {
+    return errno_error("cannot list " + quote_path(path_on_disk(root_, dir)), read.error().code);
+  }
+  names = std::move(*read);
   std::sort(names.begin(), names.end());
   return names;
 }

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "atomic_file.h"
+#include "util/dir_names.h"
 #include "util/read_all.h"
 #include "util/unique_fd.h"
 
@@ -32,11 +33,12 @@ std::optional<std::string> read_small_file(const std::string& path, std::size_t 
 }
 
 std::optional<std::vector<std::string>> sorted_entries(const std::string& dir) {
-  UniqueDir d(opendir(dir.c_str()));
-  if (!d.valid()) return std::nullopt;
-  std::vector<std::string> names = d.names();
-  std::sort(names.begin(), names.end());
-  return names;
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  auto names = dir_names(fd.get());
+  if (!names) return std::nullopt;
+  std::sort(names->begin(), names->end());
+  return std::move(*names);
 }
 
 std::string sysfs_value(std::string_view text) {
