@@ -14,6 +14,7 @@
 #include "host.h"
 #include "host_linux_test_util.h"
 #include "linux/lock.h"
+#include "linux/sysfs_module.h"
 
 using kvmprov::make_linux_host;
 using namespace kvmprov::host_test;
@@ -269,4 +270,25 @@ TEST_CASE("a host made for a chroot or a container on / is not live, and says wh
   CHECK(chroot->scope().scope == kvmprov::Scope::chroot);
   auto image = make_linux_host({.root = root.path(), .scope = {.scope = kvmprov::Scope::chroot}});
   CHECK(image->scope().scope == kvmprov::Scope::image);  // --root DIR is always an image
+}
+
+TEST_CASE("read_small_file reads kernel and regular files whole, and refuses what is not a file") {
+  TempRoot root;
+  make_dir(root / "/dir");
+  put(root / "/conf", std::string(100000, 'a') + "\n");
+  REQUIRE(mkfifo((root / "/fifo").c_str(), 0644) == 0);
+  CHECK_FALSE(kvmprov::read_small_file(root / "/dir", 1 << 20));
+  CHECK_FALSE(kvmprov::read_small_file(root / "/missing", 1 << 20));
+  // Longer than one read, and one byte over the limit.
+  CHECK(kvmprov::read_small_file(root / "/conf", 1 << 20) == std::string(100000, 'a') + "\n");
+  CHECK_FALSE(kvmprov::read_small_file(root / "/conf", 100000));
+  CHECK(kvmprov::read_small_file(root / "/conf", 100001));
+  // A FIFO without a writer does not block the run: it reads as empty.
+  CHECK(kvmprov::read_small_file(root / "/fifo", 1 << 20) == std::string());
+  // /proc reports no size; the content still comes whole.
+  const auto status = kvmprov::read_small_file("/proc/self/status", 1 << 20);
+  REQUIRE(status);
+  CHECK(status->starts_with("Name:"));
+  CHECK(status->find("\nPid:") != std::string::npos);
+  CHECK(status->ends_with("\n"));
 }
