@@ -45,6 +45,11 @@ struct CpuFacts {
 // Parses /proc/cpuinfo text: x86's, and arm64's, ppc64le's and s390x's, which name no x86 vendor
 // and say nothing of virtualisation. Unknown vendors give Vendor::unknown.
 CpuFacts parse_cpuinfo(std::string_view text);
+// The architecture a program is built for, from the start of its ELF file (e_ident and
+// e_machine): x86-64 and i386 give x86, AArch64 arm64, little-endian PPC64 ppc64le, 64-bit S390
+// s390x. Anything else, or not an ELF file, gives unknown; *MACHINE names what was found
+// ("aarch64", "armhf", "riscv64", "machine 258", "not an ELF file").
+CpuArch elf_arch(std::string_view head, std::string* machine);
 // What CPUID on the running CPU says of who made it and what runs it.
 struct CpuidIds {
   std::string vendor;      // leaf 0's vendor string, trimmed ("" when not x86)
@@ -121,6 +126,9 @@ struct Facts {
   // --fact cpu_vendor names its CPU. The build machine's CPU says nothing about the hosts an
   // image will boot on.
   bool cpu_known = true;
+  // For an image: how its architecture (CPU.arch) was found, "its /bin/sh is built for aarch64";
+  // "" for the running system, or when the image has no /bin/sh.
+  std::string arch_evidence;
   // /lib/modules/<release> exists: modprobe (systemd-modules-load) can find even a built-in module.
   bool modules_dir = false;
   std::string kernel_release;

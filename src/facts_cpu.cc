@@ -176,6 +176,43 @@ bool is_x86(CpuArch a) {
   return a == CpuArch::x86 || a == CpuArch::unknown;
 }
 
+CpuArch elf_arch(std::string_view head, std::string* machine) {
+  // e_ident: magic, class (1: 32-bit, 2: 64-bit), data (1: little-endian, 2: big); e_machine at 18.
+  if (head.size() < 20 || !head.starts_with("\177ELF") || (head[5] != 1 && head[5] != 2)) {
+    *machine = "not an ELF file";
+    return CpuArch::unknown;
+  }
+  const bool is64 = head[4] == 2;
+  const bool little = head[5] == 1;
+  const auto byte = [&](std::size_t i) {
+    return static_cast<unsigned>(static_cast<unsigned char>(head[i]));
+  };
+  const unsigned em = little ? byte(18) | byte(19) << 8 : byte(18) << 8 | byte(19);
+  struct Known {
+    unsigned em;
+    bool is64, little;
+    std::string_view name;
+    CpuArch arch;
+  };
+  static constexpr Known kKnown[] = {{62, true, true, "x86-64", CpuArch::x86},
+                                     {3, false, true, "i386", CpuArch::x86},
+                                     {183, true, true, "aarch64", CpuArch::arm64},
+                                     {21, true, true, "ppc64le", CpuArch::ppc64le},
+                                     {22, true, false, "s390x", CpuArch::s390x},
+                                     {40, false, true, "armhf", CpuArch::unknown},
+                                     {243, true, true, "riscv64", CpuArch::unknown},
+                                     {21, true, false, "ppc64", CpuArch::unknown},
+                                     {258, true, true, "loongarch64", CpuArch::unknown}};
+  for (const Known& k : kKnown) {
+    if (k.em == em && k.is64 == is64 && k.little == little) {
+      *machine = std::string(k.name);
+      return k.arch;
+    }
+  }
+  *machine = "ELF machine " + std::to_string(em);
+  return CpuArch::unknown;
+}
+
 CpuFacts parse_cpuinfo(std::string_view text) {
   CpuFacts cpu = parse_x86_cpuinfo(text);
   cpu.arch = cpuinfo_arch(text);
@@ -264,6 +301,13 @@ Result<void> override_cpu_vendor(Facts& facts, std::string_view value) {
   const auto vendor = parse_vendor(value);
   if (!vendor || *vendor == Vendor::unknown) {
     return invalid_value(kCpuVendor, value, "intel, amd, hygon, zhaoxin or centaur");
+  }
+  // Every vendor it names makes x86 CPUs: an image built for another architecture has none.
+  if (!facts.arch_evidence.empty() && !is_x86(facts.cpu.arch)) {
+    return Error{0,
+                 "fact \"cpu_vendor\" names an x86 CPU, but the image is " +
+                     std::string(arch_name(facts.cpu.arch)) + " (" + facts.arch_evidence +
+                     "): leave --fact cpu_vendor out for this image, or give --root an x86 image"};
   }
   facts.cpu.vendor = *vendor;
   facts.cpu.vendor_id = std::string(vendor_id_of(*vendor));

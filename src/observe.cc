@@ -4,6 +4,8 @@
 // from what it records, without I/O.
 #include "observe.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <set>
 
@@ -26,6 +28,21 @@ void observe_cpu(Host& host, Facts& f) {
   if (f.cpu.vendor_id.empty() && is_x86(f.cpu.arch)) {
     f.cpu.vendor_id = cpuid.vendor;
     f.cpu.vendor = vendor_from_id(f.cpu.vendor_id);
+  }
+}
+
+// An image's architecture, from the program its /bin/sh is: an image built on one machine for
+// another (arm64 on x86) must not be planned for the build machine's CPU.
+void observe_image_arch(Host& host, Facts& f) {
+  for (const char* shell : {"/bin/sh", "/usr/bin/sh"}) {
+    auto program = host.target().read(shell);
+    if (!program || !*program) continue;
+    std::string machine;
+    f.cpu.arch = elf_arch(**program, &machine);
+    f.arch_evidence = machine.starts_with("not ")
+                          ? fmt::format("its {} is not an ELF program", shell)
+                          : fmt::format("its {} is built for {}", shell, machine);
+    return;
   }
 }
 
@@ -127,7 +144,10 @@ Facts observe_kernel(Host& host, const Profile& profile, ModuleDetail detail) {
   // The build machine's CPU says nothing about the hosts an image boots on: under --root the CPU
   // is unknown until --fact says what it is.
   f.cpu_known = host.live() || host.scope().scope == Scope::container;
-  if (f.cpu_known) observe_cpu(host, f);
+  if (f.cpu_known)
+    observe_cpu(host, f);
+  else
+    observe_image_arch(host, f);
   f.kernel_release = host.kernel_release();
   f.modules_supported = host.kernel().exists("/proc/modules");
   f.modules_dir = host.kernel().exists("/lib/modules/" + f.kernel_release);

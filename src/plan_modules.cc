@@ -243,21 +243,24 @@ enum class Fit {
 Fit module_fit(const ModuleSpec& m, const Facts& facts, std::string* why) {
   const Vendor v = facts.cpu.vendor;
   if (!by_vendor(m)) return Fit::yes;
+  // Vendor modules and vendors are x86's: another architecture's KVM is "kvm" itself. An image's
+  // architecture is known from its programs even when its CPU is not.
+  if (!is_x86(facts.cpu.arch)) {
+    const std::string what =
+        facts.arch_evidence.empty()
+            ? fmt::format("this CPU is {}", arch_name(facts.cpu.arch))
+            : fmt::format("the image is {} ({})", arch_name(facts.cpu.arch), facts.arch_evidence);
+    *why = is_vendor_module(m.name)
+               ? fmt::format("an x86 KVM module; {}, whose KVM needs no vendor module", what)
+               : fmt::format("for {} CPUs (\"when\"); {}", vendors_text(m.when_vendors), what);
+    return Fit::other_cpu;
+  }
   if (!facts.cpu_known) {
     *why =
         is_vendor_module(m.name)
             ? "the image's CPU is not known (--root): udev loads the vendor's KVM module at boot from the CPU's modalias, so it is not listed; its options are written; --fact cpu_vendor=... lists it"
             : "the image's CPU is not known (--root) and its \"when\" names a CPU vendor: not listed; its options are written; --fact cpu_vendor=... decides";
     return Fit::cpu_unknown;
-  }
-  // Vendor modules and vendors are x86's: another architecture's KVM is "kvm" itself.
-  if (!is_x86(facts.cpu.arch)) {
-    *why = is_vendor_module(m.name)
-               ? fmt::format("an x86 KVM module; this CPU is {}, whose KVM needs no vendor module",
-                             arch_name(facts.cpu.arch))
-               : fmt::format("for {} CPUs (\"when\"); this CPU is {}", vendors_text(m.when_vendors),
-                             arch_name(facts.cpu.arch));
-    return Fit::other_cpu;
   }
   const std::string cpu =
       v == Vendor::unknown ? std::string("of an unknown vendor") : std::string(vendor_name(v));

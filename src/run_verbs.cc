@@ -162,7 +162,7 @@ VerbOutput run_plan_or_apply(const Options& o, Verb verb, const Messages& say) {
     say.error(*bad);
     return {.status = kExitUsage};
   }
-  if (!facts.cpu_known && depends_on_cpu_vendor(profile))
+  if (!facts.cpu_known && is_x86(facts.cpu.arch) && depends_on_cpu_vendor(profile))
     say.notice(
         "the image's CPU is not known (--root without --fact cpu_vendor): module options are written for every vendor, and kvm_intel or kvm_amd is left to udev, which loads the CPU's own at boot; give --fact cpu_vendor=... for an image made for one vendor");
   observe_kvm_verdict(host, profile, facts);

@@ -544,6 +544,41 @@ run apply --root "$VN" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml" --fa
 expect_eq "$err" "" "an image made for one vendor: nothing to say"
 expect_eq "$(grep -v '^#' "$VN/etc/modules-load.d/kvmprov.conf")" "$(printf 'kvm\nkvm_amd\nvhost_net')" "an image made for AMD lists kvm_amd"
 
+# --- an image built for another architecture: known from its /bin/sh, planned for it
+# image_with_sh DIR MACHINE: an image with systemd whose /bin/sh (through the merged-/usr link)
+# starts as a 64-bit little-endian ELF program for e_machine MACHINE (octal bytes, low first) does.
+image_with_sh() {
+  mkdir -p "$1/usr/bin" "$1/usr/lib/systemd" "$1/etc" && ln -sfn usr/bin "$1/bin"
+  install -m 0755 /dev/null "$1/usr/lib/systemd/systemd"
+  printf "\177ELF\002\001\001\000\000\000\000\000\000\000\000\000\002\000$2" >"$1/usr/bin/sh"
+}
+AR="$TMP/arm64image"
+image_with_sh "$AR" '\267\000' # 183: AArch64
+run plan --root "$AR" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+expect_rc 0 "arm64 image: plan"
+expect_eq "$err" "" "arm64 image: no word of an unknown CPU (its architecture has no vendor modules)"
+expect_in "$out" ". load kvm_intel: an x86 KVM module; the image is arm64 (its /bin/sh is built for aarch64), whose KVM needs no vendor module" "arm64 image: kvm_intel ruled out, and why"
+expect_in "$out" ". load kvm_amd: an x86 KVM module; the image is arm64" "arm64 image: kvm_amd ruled out"
+run plan --root "$AR" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml" --json
+expect_in "$out" '"arch": "arm64"' "arm64 image: the JSON facts name the image's architecture"
+run apply --root "$AR" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+expect_rc 0 "arm64 image: apply"
+expect_not_in "$(cat "$AR/etc/modprobe.d/kvmprov.conf" 2>/dev/null)" "kvm_" "arm64 image: no x86 vendor's options written"
+expect_eq "$(grep -v '^#' "$AR/etc/modules-load.d/kvmprov.conf")" "$(printf 'kvm\nvhost_net')" "arm64 image: kvm and vhost_net listed"
+run plan --root "$AR" --fact cpu_vendor=amd
+expect_rc 64 "arm64 image with an x86 vendor: refused"
+expect_eq "$err" "kvmprov: fact \"cpu_vendor\" names an x86 CPU, but the image is arm64 (its /bin/sh is built for aarch64): leave --fact cpu_vendor out for this image, or give --root an x86 image" "arm64 image with an x86 vendor: says why"
+# An x86-64 image is the vendor-neutral case above; so is one of an architecture kvmprov does not
+# know (riscv64) and one whose /bin/sh is no program: nothing is guessed.
+for machine in '\076\000' '\363\000' 'x'; do
+  XR="$TMP/image-$RANDOM"
+  image_with_sh "$XR" "$machine"
+  run plan --root "$XR" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+  expect_in "$err" "the image's CPU is not known (--root without --fact cpu_vendor)" "image with /bin/sh machine $machine: planned for every vendor"
+  run plan --root "$XR" --fact cpu_vendor=intel
+  expect_not_in "$err" "names an x86 CPU" "image with /bin/sh machine $machine: --fact cpu_vendor accepted"
+done
+
 # --- nova: what nova-compute reads, converged where it reads it (under --root)
 DR="$TMP/debianroot"
 mkdir -p "$DR/etc/nova/nova.conf.d"

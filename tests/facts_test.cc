@@ -503,3 +503,54 @@ TEST_CASE("each architecture's name, and its part of libvirt's CPU map") {
 
 }  // namespace
 }  // namespace kvmprov
+
+namespace {
+
+// The first 20 bytes of an ELF file: magic, CLASS (1: 32-bit, 2: 64-bit), DATA (1: little-endian,
+// 2: big), version, padding, e_type, and e_machine MACHINE in the byte order DATA says.
+std::string elf_head(int elf_class, int data, unsigned machine) {
+  std::string h = "\177ELF";
+  h += static_cast<char>(elf_class);
+  h += static_cast<char>(data);
+  h += std::string(1, '\x01') + std::string(9, '\0') + std::string("\x02\0", 2);
+  const char lo = static_cast<char>(machine & 0xff), hi = static_cast<char>(machine >> 8);
+  h += data == 1 ? std::string{lo, hi} : std::string{hi, lo};
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("elf_arch names the architecture a program is built for, and guesses no other") {
+  struct Case {
+    std::string head;
+    kvmprov::CpuArch arch;
+    std::string machine;
+  };
+  using kvmprov::CpuArch;
+  const Case cases[] = {
+      {elf_head(2, 1, 62), CpuArch::x86, "x86-64"},
+      {elf_head(1, 1, 3), CpuArch::x86, "i386"},
+      {elf_head(2, 1, 183), CpuArch::arm64, "aarch64"},
+      {elf_head(2, 1, 21), CpuArch::ppc64le, "ppc64le"},
+      {elf_head(2, 2, 22), CpuArch::s390x, "s390x"},
+      // Known, but not architectures kvmprov decides for: nothing is guessed.
+      {elf_head(2, 2, 21), CpuArch::unknown, "ppc64"},
+      {elf_head(1, 1, 40), CpuArch::unknown, "armhf"},
+      {elf_head(2, 1, 243), CpuArch::unknown, "riscv64"},
+      {elf_head(2, 1, 258), CpuArch::unknown, "loongarch64"},
+      {elf_head(2, 1, 0x1234), CpuArch::unknown, "ELF machine 4660"},
+      // The right number in the wrong byte order or class is another machine.
+      {elf_head(2, 2, 183), CpuArch::unknown, "ELF machine 183"},
+      {elf_head(1, 1, 183), CpuArch::unknown, "ELF machine 183"},
+      {elf_head(2, 1, 183).substr(0, 19), CpuArch::unknown, "not an ELF file"},
+      {elf_head(2, 3, 183), CpuArch::unknown, "not an ELF file"},
+      {"#!/bin/sh\nexec /bin/busybox sh \"$@\"\n", CpuArch::unknown, "not an ELF file"},
+      {"", CpuArch::unknown, "not an ELF file"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.machine);
+    std::string machine;
+    CHECK(kvmprov::elf_arch(c.head, &machine) == c.arch);
+    CHECK(machine == c.machine);
+  }
+}
