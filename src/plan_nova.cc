@@ -70,14 +70,15 @@ Action decide_virt_type(const NovaSpec& spec, const Facts& facts, const PlanOpti
   return a;
 }
 
-Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOptions& options) {
+Action check_cpu_mode(const NovaSpec& spec, NovaCpuMode mode, const Facts& facts,
+                      const PlanOptions& options) {
   Action a{.id = "nova:cpu_mode", .kind = ActionKind::nova_cpu_mode};
-  a.target = std::string(nova_cpu_mode_name(spec.cpu_mode));
+  a.target = std::string(nova_cpu_mode_name(mode));
   a.status = Status::unchanged;
   a.nova.cpu_mode = a.target;
   a.nova.cpu_models = spec.cpu_models;
   const bool arm64 = facts.cpu.arch == CpuArch::arm64;
-  switch (spec.cpu_mode) {
+  switch (mode) {
     case NovaCpuMode::host_model:
       if (arm64) {
         a.status = Status::failed;
@@ -90,6 +91,9 @@ Action check_cpu_mode(const NovaSpec& spec, const Facts& facts, const PlanOption
     case NovaCpuMode::host_passthrough:
       a.detail =
           "warning: guests see this host's CPU exactly; live migration then needs hosts with identical CPUs (model, stepping and microcode)";
+      if (!spec.cpu_mode)
+        a.detail +=
+            "; nova's own default on aarch64, where libvirt has no host-model (the profile sets no cpu_mode)";
       return a;
     case NovaCpuMode::none:
       a.detail = "QEMU's default CPU model";
@@ -350,9 +354,15 @@ std::optional<Action> file_action(const NovaFiles& nf, const std::string& path, 
 
 }  // namespace
 
-std::vector<IniSetting> nova_settings(const NovaSpec& spec, const std::string& virt_type) {
-  const bool custom = spec.cpu_mode == NovaCpuMode::custom;
-  const std::string mode(nova_cpu_mode_name(spec.cpu_mode));
+NovaCpuMode nova_cpu_mode_for(const NovaSpec& spec, CpuArch arch) {
+  if (spec.cpu_mode) return *spec.cpu_mode;
+  return arch == CpuArch::arm64 ? NovaCpuMode::host_passthrough : NovaCpuMode::host_model;
+}
+
+std::vector<IniSetting> nova_settings(const NovaSpec& spec, NovaCpuMode cpu_mode,
+                                      const std::string& virt_type) {
+  const bool custom = cpu_mode == NovaCpuMode::custom;
+  const std::string mode(nova_cpu_mode_name(cpu_mode));
   std::vector<IniSetting> s = {
       {"DEFAULT", "compute_driver", "libvirt.LibvirtDriver"},
       {"libvirt", "virt_type", virt_type},
@@ -376,10 +386,11 @@ void plan_nova(const Profile& profile, const Facts& facts, const PlanOptions& op
   const NovaSpec& spec = *profile.nova;
   NovaFiles nf;
   Action vt = decide_virt_type(spec, facts, options, plan, nf.requires_ok);
-  Action cpu = check_cpu_mode(spec, facts, options);
+  const NovaCpuMode mode = nova_cpu_mode_for(spec, facts.cpu.arch);
+  Action cpu = check_cpu_mode(spec, mode, facts, options);
   cpu.nova.virt_type = vt.nova.virt_type;
   nf.main = nova_main_config(spec);
-  nf.settings = nova_settings(spec, vt.nova.virt_type);
+  nf.settings = nova_settings(spec, mode, vt.nova.virt_type);
   nf.what =
       fmt::format("virt_type={}, cpu_mode={}{}",
                   vt.nova.virt_type.empty() ? "?" : vt.nova.virt_type, cpu.nova.cpu_mode,
@@ -398,7 +409,7 @@ void plan_nova(const Profile& profile, const Facts& facts, const PlanOptions& op
     return;
   }
   NovaConvergence c = converge_nova(facts.nova.config_files, nf.main, nf.settings, facts);
-  const std::string not_written = why_not_written(checked, spec.cpu_mode, facts, options, c.paths);
+  const std::string not_written = why_not_written(checked, mode, facts, options, c.paths);
   for (const auto& path : c.paths) {
     if (auto file = file_action(nf, path, file_facts(facts, path), c.files[path], not_written))
       plan.actions.push_back(std::move(*file));

@@ -61,7 +61,9 @@ struct NovaSpec {
   // seen on the target.
   std::vector<std::string> config = kNovaDebianConfig;
   NovaVirtType virt_type = NovaVirtType::automatic;
-  NovaCpuMode cpu_mode = NovaCpuMode::host_model;
+  // Unset: nova's own default for the host's architecture (nova_cpu_mode_for): host-model, and
+  // host-passthrough on aarch64, where libvirt has no host-model.
+  std::optional<NovaCpuMode> cpu_mode;
   std::vector<std::string> cpu_models;  // custom only: [A-Za-z0-9._-]{1,64} each
   bool legacy_option_names = false;     // also [DEFAULT] libvirt_type, libvirt_cpu_mode, ...
   std::string cpu_map;                  // "" = libvirt's default locations

@@ -314,9 +314,11 @@ class Validator : public ProfileChecks {
           "cpu_mode \"custom\" needs at least one model in \"cpu_models\" of \"nova\" (e.g. [Nehalem]; see /usr/share/libvirt/cpu_map)");
     } else if (spec.cpu_mode != NovaCpuMode::custom && models &&
                models->kind != YamlNode::Kind::null) {
-      error(models->pos,
-            "\"cpu_models\" of \"nova\" is only valid with cpu_mode \"custom\" (cpu_mode is " +
-                quote(nova_cpu_mode_name(spec.cpu_mode)) + "): remove it or set cpu_mode: custom");
+      error(
+          models->pos,
+          "\"cpu_models\" of \"nova\" is only valid with cpu_mode \"custom\" (cpu_mode is " +
+              (spec.cpu_mode ? quote(nova_cpu_mode_name(*spec.cpu_mode)) : std::string("not set")) +
+              "): remove it or set cpu_mode: custom");
     }
   }
 

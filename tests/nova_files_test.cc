@@ -11,6 +11,7 @@
 
 #include "cpu_map.h"
 #include "host.h"
+#include "plan_nova.h"
 #include "profile.h"
 #include "test_util.h"
 #include "util/ini_edit.h"
@@ -252,7 +253,12 @@ TEST_CASE("the nova section: defaults, values and errors") {
                                  "/etc/nova/nova.conf", "/etc/nova/nova-compute.conf"});
   CHECK(nova_main_config(*r.profile->nova) == "/etc/nova/nova.conf");
   CHECK(r.profile->nova->virt_type == NovaVirtType::automatic);
-  CHECK(r.profile->nova->cpu_mode == NovaCpuMode::host_model);
+  // Unset: nova's own default for the host's architecture.
+  CHECK_FALSE(r.profile->nova->cpu_mode);
+  CHECK(nova_cpu_mode_for(*r.profile->nova, CpuArch::x86) == NovaCpuMode::host_model);
+  CHECK(nova_cpu_mode_for(*r.profile->nova, CpuArch::unknown) == NovaCpuMode::host_model);
+  CHECK(nova_cpu_mode_for(*r.profile->nova, CpuArch::arm64) == NovaCpuMode::host_passthrough);
+  CHECK(nova_cpu_mode_for(*r.profile->nova, CpuArch::ppc64le) == NovaCpuMode::host_model);
   CHECK_FALSE(parse_profile("version: 1\nname: t\n", "p.yaml").profile->nova);
 
   r = parse_profile(

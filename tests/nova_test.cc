@@ -200,6 +200,27 @@ TEST_CASE("aarch64: host-model does not exist there, so nothing is written; pass
   CHECK(find(plan.actions, "file:" + kConf)->status == Status::changed);
 }
 
+TEST_CASE("aarch64: a profile without cpu_mode gets nova's own default there, host-passthrough") {
+  FakeHost h = arm64_nova_host();
+  Profile p = nova_profile({.virt_type = NovaVirtType::kvm});
+  REQUIRE_FALSE(p.nova->cpu_mode);
+  Plan plan = make_plan(p, observe(h, p), {.live = true});
+  const Action* cpu = find(plan.actions, "nova:cpu_mode");
+  CHECK(cpu->status == Status::unchanged);
+  CHECK(cpu->target == "host-passthrough");
+  CHECK(cpu->detail.ends_with(
+      "; nova's own default on aarch64, where libvirt has no host-model (the profile sets no "
+      "cpu_mode)"));
+  apply_plan(h, plan);
+  CHECK(h.target_.files.at(kConf).find("cpu_mode = host-passthrough\n") != std::string::npos);
+  // The same profile on x86 keeps host-model, nova's default there.
+  FakeHost x86 = nova_host();
+  plan = make_plan(p, observe(x86, p), {.live = true});
+  CHECK(find(plan.actions, "nova:cpu_mode")->target == "host-model");
+  CHECK(find(plan.actions, "nova:cpu_mode")->detail ==
+        "libvirt picks the CPU map model closest to this CPU and adds its extra features");
+}
+
 TEST_CASE("aarch64: custom models are looked up among libvirt's arm models, x86 ones are unknown") {
   FakeHost h = arm64_nova_host();
   Profile p = nova_profile({.virt_type = NovaVirtType::kvm,
@@ -280,7 +301,7 @@ std::vector<Action> converge(FakeHost& h, const Profile& p, bool kvm_usable) {
   Plan plan = make_plan(p, f, {.live = true});
   apply_plan(h, plan);
   const std::string virt_type = kvm_usable ? "kvm" : "qemu";
-  for (const auto& s : nova_settings(*p.nova, virt_type)) {
+  for (const auto& s : nova_settings(*p.nova, nova_cpu_mode_for(*p.nova, f.cpu.arch), virt_type)) {
     CAPTURE(s.key);
     CHECK(effective(h, f.nova.config_files, s.section, s.key) == s.value);
   }

@@ -82,8 +82,8 @@ std::string emit(const Profile& p, std::string_view text) {
     const auto& n = *p.nova;
     o << "    {\n      NovaSpec n;\n      n.config.clear();\n";
     for (const auto& path : n.config) o << "      n.config.push_back(" << literal(path) << ");\n";
-    o << "      n.virt_type = " << enumerator("NovaVirtType", n.virt_type) << ";\n"
-      << "      n.cpu_mode = " << enumerator("NovaCpuMode", n.cpu_mode) << ";\n";
+    o << "      n.virt_type = " << enumerator("NovaVirtType", n.virt_type) << ";\n";
+    if (n.cpu_mode) o << "      n.cpu_mode = " << enumerator("NovaCpuMode", *n.cpu_mode) << ";\n";
     for (const auto& model : n.cpu_models)
       o << "      n.cpu_models.push_back(" << literal(model) << ");\n";
     o << "      n.legacy_option_names = " << (n.legacy_option_names ? "true" : "false") << ";\n"
