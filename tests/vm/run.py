@@ -1418,11 +1418,16 @@ class Env:
         (work / "init").write_text(self.init_head + script + INIT_TAIL)
         os.chmod(work / "init", 0o755)
         out = work / "initrd"
-        with CacheLock(self.cache), open(out, "wb") as f:
-            with open(self.base, "rb") as b:
-                shutil.copyfileobj(b, f)
+        # cpio writes its own file: had it written to OUT's descriptor, its bytes would land
+        # before the base's last ones still in Python's buffer (when the base's size modulo 64 KiB
+        # is under 8 KiB), and the kernel would find no /init.
+        with open(work / "init.cpio", "wb") as f:
             run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=work, input=b"init\n",
                 stdout=f)
+        with CacheLock(self.cache), open(out, "wb") as f:
+            for part in (self.base, work / "init.cpio"):
+                with open(part, "rb") as p:
+                    shutil.copyfileobj(p, f)
         return out
 
 
