@@ -13,7 +13,7 @@
 # state under the cache with that suite from deb.debian.org (KVMPROV_VM_MIRROR overrides it), so
 # the system's apt configuration is neither needed nor changed. The tree's file "suite" names the
 # suite it came from (tests/vm/run.py --suite picks a kernel by it). Running it again once the
-# tree is there does nothing. Progress goes to stderr; stdout is the module tree, so this works:
+# tree is there only writes that file if an older run left it out. Progress goes to stderr; stdout is the module tree, so this works:
 #   KVMPROV_KERNEL_TREE=$(tests/fetch-kernel.sh) ./build/tests/kvmprov_tests
 set -eu
 
@@ -48,7 +48,7 @@ if [ -n "$suite" ] || { [ "$arch" != "$native" ] && ! dpkg --print-foreign-archi
   # shellcheck source=/dev/null
   suite=${suite:-$(. /etc/os-release && echo "${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}")}
   mirror=${KVMPROV_VM_MIRROR:-http://deb.debian.org/debian}
-  state=$cache/apt/$suite
+  state=$cache/apt/$suite-$arch
   mkdir -p "$state/lists/partial" "$state/archives/partial" "$state/etc"
   printf 'deb [arch=%s signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' \
     "$arch" "$mirror" "$suite" >"$state/etc/sources.list"

@@ -279,6 +279,9 @@ def boot_image(env, name, start, sc):
     text, seconds, preparation seconds, host-side facts) as run.py's runners do."""
     run = harness
     cache = env.cache
+    if env.suite and env.suite != run.IMAGE_SUITE:
+        raise run.HarnessError(f"the libvirt scenarios boot a {run.IMAGE_SUITE} image only: run "
+                               f"them without --suite {env.suite}")
     with run.CacheLock(cache):
         image = prepare_image(run, cache, sc["variant"])
         initrd = run.prepare_boot_initrd(cache, run.find_busybox(), env.modules, env.release)

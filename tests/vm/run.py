@@ -195,7 +195,9 @@ def find_kernel(arch="amd64", suite=None):
         candidates.append((modules.name, modules.parent.parent.parent))
     cache = Path(os.environ.get("KVMPROV_KERNEL_CACHE", SOURCE_DIR / "tests/.cache/kernel"))
     if (suite or not given) and cache.is_dir():
-        for d in sorted(cache.iterdir(), reverse=True):
+        # Newest first by version, numbers as numbers: 6.12.117 after 6.12.9.
+        version = lambda d: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", d.name)]
+        for d in sorted(cache.iterdir(), key=version, reverse=True):
             if d.is_dir() and not d.name.startswith("."):
                 candidates.append((d.name, d))
     for release, root in candidates:
@@ -1009,8 +1011,8 @@ def prepare_rootfs(cache, suite=IMAGE_SUITE):
 
 
 def prepare_boot_initrd(cache, busybox, modules, release):
-    """The image's initramfs: loads virtio and ext4 from the trimmed tree, mounts /dev/vda and
-    hands over to its systemd (Debian's kernel has them as modules)."""
+    """The image's initramfs: loads virtio and ext4 from the trimmed tree (those the kernel does
+    not build in), mounts /dev/vda and hands over to its systemd."""
     key = key_of(busybox, modules / "lib/modules" / release / "modules.dep", BOOT_INIT)
     entry = cache / f"bootinit-{key}.cpio"
     if entry.is_file():
