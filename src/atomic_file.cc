@@ -220,7 +220,7 @@ Refusals check_refusals(const std::string& root, const std::string& path,
   UniqueFd owned;
   Result<int> dir = -1;
   if (cache != nullptr) {
-    dir = walk_parent_dir_cached(root, path, walk, "write", &leaf, *cache);
+    dir = walk_parent_dir_cached(root, path, options.safe_dirs, "write", &leaf, *cache);
   } else if (auto opened = open_parent_dir(root, path, walk, "write", &leaf)) {
     owned = std::move(*opened);
     dir = owned.get();

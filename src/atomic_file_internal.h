@@ -27,11 +27,11 @@ std::string unsafe_directory_reason(const struct stat& st);
 namespace kvmprov {
 
 class WalkCache;
-enum class Walk;
 
-// open_parent_dir's walk (never Walk::create) through CACHE: the directories on the way are
-// opened once and kept there; the descriptor returned is CACHE's.
-Result<int> walk_parent_dir_cached(const std::string& root, const std::string& path, Walk walk,
-                                   std::string_view verb, std::string* leaf, WalkCache& cache);
+// open_parent_dir's walk with Walk::probe (CHECK_SAFETY) or Walk::existing, through CACHE: the
+// directories on the way are opened once and kept there; the descriptor returned is CACHE's.
+Result<int> walk_parent_dir_cached(const std::string& root, const std::string& path,
+                                   bool check_safety, std::string_view verb, std::string* leaf,
+                                   WalkCache& cache);
 
 }  // namespace kvmprov

@@ -203,9 +203,9 @@ int WalkCache::keep(const std::string& key, UniqueFd fd) {
   return slot.get();
 }
 
-Result<int> walk_parent_dir_cached(const std::string& root, const std::string& path, Walk walk,
-                                   std::string_view verb, std::string* leaf, WalkCache& cache) {
-  const bool check_safety = walk != Walk::existing;
+Result<int> walk_parent_dir_cached(const std::string& root, const std::string& path,
+                                   bool check_safety, std::string_view verb, std::string* leaf,
+                                   WalkCache& cache) {
   auto parts = split_target_path(root, path);
   if (!parts) return parts.error();
   const std::string shown = path_on_disk(root, path);

@@ -178,7 +178,8 @@ bool is_x86(CpuArch a) {
 
 CpuArch elf_arch(std::string_view head, std::string* machine) {
   // e_ident: magic, class (1: 32-bit, 2: 64-bit), data (1: little-endian, 2: big); e_machine at 18.
-  if (head.size() < 20 || !head.starts_with("\177ELF") || (head[5] != 1 && head[5] != 2)) {
+  if (head.size() < 20 || !head.starts_with("\177ELF") || (head[4] != 1 && head[4] != 2) ||
+      (head[5] != 1 && head[5] != 2)) {
     *machine = "not an ELF file";
     return CpuArch::unknown;
   }

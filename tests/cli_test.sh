@@ -545,12 +545,15 @@ expect_eq "$err" "" "an image made for one vendor: nothing to say"
 expect_eq "$(grep -v '^#' "$VN/etc/modules-load.d/kvmprov.conf")" "$(printf 'kvm\nkvm_amd\nvhost_net')" "an image made for AMD lists kvm_amd"
 
 # --- an image built for another architecture: known from its /bin/sh, planned for it
-# image_with_sh DIR MACHINE: an image with systemd whose /bin/sh (through the merged-/usr link)
-# starts as a 64-bit little-endian ELF program for e_machine MACHINE (octal bytes, low first) does.
+# image_with_sh DIR MACHINE: an image with systemd whose /bin/sh (through the merged-/usr link and
+# the sh -> dash link) starts as a 64-bit little-endian ELF program for e_machine MACHINE (octal
+# bytes, low first) does.
 image_with_sh() {
   mkdir -p "$1/usr/bin" "$1/usr/lib/systemd" "$1/etc" && ln -sfn usr/bin "$1/bin"
   install -m 0755 /dev/null "$1/usr/lib/systemd/systemd"
-  printf "\177ELF\002\001\001\000\000\000\000\000\000\000\000\000\002\000$2" >"$1/usr/bin/sh"
+  # As on Debian, /bin/sh is a symlink to dash.
+  printf "\177ELF\002\001\001\000\000\000\000\000\000\000\000\000\002\000$2" >"$1/usr/bin/dash"
+  ln -sfn dash "$1/usr/bin/sh"
 }
 AR="$TMP/arm64image"
 image_with_sh "$AR" '\267\000' # 183: AArch64

@@ -33,5 +33,15 @@ want='      n.config.clear();
       n.config.push_back("/etc/nova/nova.conf");'
 got=$(grep -F 'n.config' "$TMP/out.cc")
 [ "$got" = "$want" ] && ok || bad "nova config not embedded in order: [$got]"
+# cpu_mode: left unset when the profile sets none (nova's default for the architecture), and kept.
+if grep -qF 'n.cpu_mode' "$TMP/out.cc"; then
+  bad "an unset cpu_mode was embedded: $(grep -F n.cpu_mode "$TMP/out.cc")"
+else
+  ok
+fi
+printf 'version: 1\nname: n\nnova:\n  cpu_mode: host-model\n' >"$TMP/nova-mode.yaml"
+"$EMBED" "$TMP/nova-mode.yaml" "$TMP/out.cc" && ok || bad "nova profile with cpu_mode refused"
+[ "$(grep -cF 'n.cpu_mode = static_cast<NovaCpuMode>(' "$TMP/out.cc")" = 1 ] && ok ||
+  bad "cpu_mode not embedded: $(grep -F n.cpu_mode "$TMP/out.cc")"
 
 finish embed-profile

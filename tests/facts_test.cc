@@ -544,6 +544,8 @@ TEST_CASE("elf_arch names the architecture a program is built for, and guesses n
       {elf_head(1, 1, 183), CpuArch::unknown, "ELF machine 183"},
       {elf_head(2, 1, 183).substr(0, 19), CpuArch::unknown, "not an ELF file"},
       {elf_head(2, 3, 183), CpuArch::unknown, "not an ELF file"},
+      {elf_head(0, 1, 3), CpuArch::unknown, "not an ELF file"},
+      {elf_head(3, 1, 62), CpuArch::unknown, "not an ELF file"},
       {"#!/bin/sh\nexec /bin/busybox sh \"$@\"\n", CpuArch::unknown, "not an ELF file"},
       {"", CpuArch::unknown, "not an ELF file"},
   };

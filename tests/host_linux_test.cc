@@ -476,6 +476,33 @@ TEST_CASE("refusals walks a shared directory once, and never trusts it beyond wh
   CHECK(host->target().refusals("/etc/real/fifo", {}).write);
 }
 
+TEST_CASE("check_refusals keeps only the directories that passed, under the walk they passed") {
+  TempRoot root;
+  make_dir(root / "/etc");
+  make_dir(root / "/etc/open", 0777);
+  make_dir(root / "/etc/real");
+  REQUIRE(symlink("real", (root / "/etc/link").c_str()) == 0);
+  kvmprov::WalkCache cache;
+  const kvmprov::WriteOptions strict{}, shared{.keep_owner = true, .safe_dirs = false};
+  CHECK_FALSE(kvmprov::check_refusals(root.path(), "/etc/real/x", strict, &cache).write);
+  CHECK_FALSE(kvmprov::check_refusals(root.path(), "/etc/open/a", shared, &cache).write);
+  CHECK(kvmprov::check_refusals(root.path(), "/etc/open/b", strict, &cache).write);
+  CHECK(kvmprov::check_refusals(root.path(), "/etc/link/x", strict, &cache).write);
+  CHECK(cache.find("safe:") >= 0);
+  CHECK(cache.find("safe:/etc") >= 0);
+  CHECK(cache.find("safe:/etc/real") >= 0);
+  CHECK(cache.find("existing:/etc/open") >= 0);
+  CHECK(cache.find("safe:/etc/open") < 0);
+  CHECK(cache.find("safe:/etc/link") < 0);
+  CHECK(cache.find("existing:/etc/link") < 0);
+  // What is kept is the directory walked to, not a name that may point elsewhere later.
+  struct stat kept {
+  }, real{};
+  REQUIRE(fstat(cache.find("safe:/etc/real"), &kept) == 0);
+  REQUIRE(stat((root / "/etc/real").c_str(), &real) == 0);
+  CHECK(kept.st_ino == real.st_ino);
+}
+
 TEST_CASE("list gives every name of a directory larger than one getdents64 read, sorted") {
   TempRoot root;
   // 3000 entries of 60-byte names fill several 32 KiB buffers; some names are bytes that are not

@@ -279,6 +279,9 @@ TEST_CASE("the nova section: defaults, values and errors") {
       {"  cpu_mode: host-model\n  cpu_models: [Nehalem]\n",
        "p.yaml:5:15: \"cpu_models\" of \"nova\" is only valid with cpu_mode \"custom\" (cpu_mode "
        "is \"host-model\"): remove it or set cpu_mode: custom"},
+      {"  cpu_models: [Nehalem]\n",
+       "p.yaml:4:15: \"cpu_models\" of \"nova\" is only valid with cpu_mode \"custom\" (cpu_mode "
+       "is not set): remove it or set cpu_mode: custom"},
       {"  virt_type: kvmm\n", "p.yaml:4:14: unknown virt_type \"kvmm\" (did you mean \"kvm\"?)"},
       {"  cpu_mode: host_passthrough\n",
        "p.yaml:4:13: unknown cpu_mode \"host_passthrough\" (did you mean \"host-passthrough\"?)"},

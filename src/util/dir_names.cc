@@ -26,7 +26,8 @@ Result<std::vector<std::string>> dir_names(int fd) {
     for (std::size_t pos = 0; pos < static_cast<std::size_t>(n);) {
       unsigned short reclen = 0;
       std::memcpy(&reclen, buf + pos + offsetof(struct dirent64, d_reclen), sizeof reclen);
-      if (reclen == 0) return errno_error("getdents64", EIO);
+      if (reclen <= offsetof(struct dirent64, d_name) || reclen > static_cast<std::size_t>(n) - pos)
+        return errno_error("getdents64", EIO);
       const char* name = buf + pos + offsetof(struct dirent64, d_name);
       const std::string_view view(name, strnlen(name, reclen - offsetof(struct dirent64, d_name)));
       if (view != "." && view != "..") names.emplace_back(view);
