@@ -70,36 +70,62 @@ Action decide_virt_type(const NovaSpec& spec, const Facts& facts, const PlanOpti
   return a;
 }
 
-Action check_cpu_mode(const NovaSpec& spec, NovaCpuMode mode, const Facts& facts,
-                      const PlanOptions& options) {
-  Action a{.id = "nova:cpu_mode", .kind = ActionKind::nova_cpu_mode};
-  a.target = std::string(nova_cpu_mode_name(mode));
-  a.status = Status::unchanged;
-  a.nova.cpu_mode = a.target;
-  a.nova.cpu_models = spec.cpu_models;
-  const bool arm64 = facts.cpu.arch == CpuArch::arm64;
+// What A (nova:cpu_mode) says of a mode other than custom: whether guests can start with it,
+// given the VIRT_TYPE decided for nova ("" when it is not decided yet).
+void check_named_cpu_mode(const NovaSpec& spec, NovaCpuMode mode, const std::string& virt_type,
+                          bool arm64, Action& a) {
   switch (mode) {
     case NovaCpuMode::host_model:
       if (arm64) {
         a.status = Status::failed;
         a.detail =
             "libvirt has no host-model on aarch64 (no CPU map model describes an arm64 host CPU), so nova-compute could not start guests: use host-passthrough (nova's default on aarch64) or custom with an arm model from libvirt's CPU map";
-        return a;
+        return;
       }
       a.detail = "libvirt picks the CPU map model closest to this CPU and adds its extra features";
-      return a;
+      return;
     case NovaCpuMode::host_passthrough:
+      // Measured: libvirt 9.0's domain capabilities for TCG say host-passthrough supported='no'
+      // (tests/data/libvirt/intel-domcapabilities-qemu.xml); QEMU has no host CPU to pass.
+      if (virt_type == "qemu") {
+        a.status = Status::failed;
+        a.detail = fmt::format(
+            "libvirt has no host-passthrough without KVM (virt_type qemu: QEMU emulates the CPU){}, so nova-compute could not start guests: {}",
+            spec.cpu_mode
+                ? ""
+                : "; it is nova's own default on aarch64, as the profile sets no cpu_mode",
+            arm64
+                ? "set cpu_mode custom with an arm model from libvirt's CPU map (cortex-a57, ...), or make KVM usable"
+                : "use host-model (or custom with a model), or make KVM usable");
+        return;
+      }
       a.detail =
           "warning: guests see this host's CPU exactly; live migration then needs hosts with identical CPUs (model, stepping and microcode)";
       if (!spec.cpu_mode)
         a.detail +=
             "; nova's own default on aarch64, where libvirt has no host-model (the profile sets no cpu_mode)";
-      return a;
+      return;
     case NovaCpuMode::none:
       a.detail = "QEMU's default CPU model";
-      return a;
+      return;
     case NovaCpuMode::custom:
-      break;
+      return;
+  }
+}
+
+// Whether guests can start with cpu_mode MODE, given the VIRT_TYPE decided for nova ("" when
+// it is not decided yet): for custom, whether libvirt knows the models and this CPU runs them.
+Action check_cpu_mode(const NovaSpec& spec, NovaCpuMode mode, const std::string& virt_type,
+                      const Facts& facts, const PlanOptions& options) {
+  Action a{.id = "nova:cpu_mode", .kind = ActionKind::nova_cpu_mode};
+  a.target = std::string(nova_cpu_mode_name(mode));
+  a.status = Status::unchanged;
+  a.nova.cpu_mode = a.target;
+  a.nova.cpu_models = spec.cpu_models;
+  const bool arm64 = facts.cpu.arch == CpuArch::arm64;
+  if (mode != NovaCpuMode::custom) {
+    check_named_cpu_mode(spec, mode, virt_type, arm64, a);
+    return a;
   }
   a.target += " " + join(spec.cpu_models, ",");
   if (!facts.nova.cpu_map) {
@@ -243,12 +269,12 @@ NovaConvergence converge_nova(const std::vector<std::string>& order, const std::
 
 // Why no file may be written even though its own edit is fine, or "" when they may: the CPU mode
 // cannot work here, the CPU models are wrong or cannot be checked (CHECKED is nova:cpu_mode's
-// status, MODE the profile's), or part of what
+// status, MODE the one planned), or part of what
 // nova-compute reads (PATHS, a directory) could not be read.
 std::string why_not_written(Status checked, NovaCpuMode mode, const Facts& facts,
                             const PlanOptions& options, const std::vector<std::string>& paths) {
   if (checked == Status::failed && mode != NovaCpuMode::custom)
-    return fmt::format("not written: cpu_mode {} cannot work on this CPU (see nova:cpu_mode)",
+    return fmt::format("not written: guests cannot start with cpu_mode {} here (see nova:cpu_mode)",
                        nova_cpu_mode_name(mode));
   if (checked == Status::failed && facts.nova.cpu_map)
     return "not written: the CPU models are wrong (see nova:cpu_mode)";
@@ -387,7 +413,7 @@ void plan_nova(const Profile& profile, const Facts& facts, const PlanOptions& op
   NovaFiles nf;
   Action vt = decide_virt_type(spec, facts, options, plan, nf.requires_ok);
   const NovaCpuMode mode = nova_cpu_mode_for(spec, facts.cpu.arch);
-  Action cpu = check_cpu_mode(spec, mode, facts, options);
+  Action cpu = check_cpu_mode(spec, mode, vt.nova.virt_type, facts, options);
   cpu.nova.virt_type = vt.nova.virt_type;
   nf.main = nova_main_config(spec);
   nf.settings = nova_settings(spec, mode, vt.nova.virt_type);

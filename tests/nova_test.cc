@@ -190,7 +190,7 @@ TEST_CASE("aarch64: host-model does not exist there, so nothing is written; pass
   CHECK(cpu->detail.find("use host-passthrough (nova's default on aarch64)") != std::string::npos);
   CHECK(find(plan.actions, "file:" + kConf)->status == Status::failed);
   CHECK(find(plan.actions, "file:" + kConf)->detail ==
-        "not written: cpu_mode host-model cannot work on this CPU (see nova:cpu_mode)");
+        "not written: guests cannot start with cpu_mode host-model here (see nova:cpu_mode)");
   apply_plan(h, plan);
   CHECK(h.target_.files.at(kConf).find("cpu_mode") == std::string::npos);
 
@@ -198,6 +198,47 @@ TEST_CASE("aarch64: host-model does not exist there, so nothing is written; pass
   plan = make_plan(p, observe(h, p), {.live = true});
   CHECK(find(plan.actions, "nova:cpu_mode")->status == Status::unchanged);
   CHECK(find(plan.actions, "file:" + kConf)->status == Status::changed);
+}
+
+TEST_CASE("host-passthrough without KVM: libvirt has no host CPU to pass, so nothing is written") {
+  // x86: virt_type qemu with host-passthrough fails; host-model, which TCG offers, does not.
+  FakeHost h = nova_host();
+  Profile p =
+      nova_profile({.virt_type = NovaVirtType::qemu, .cpu_mode = NovaCpuMode::host_passthrough});
+  Plan plan = make_plan(p, observe(h, p), {.live = true});
+  const Action* cpu = find(plan.actions, "nova:cpu_mode");
+  CHECK(cpu->status == Status::failed);
+  CHECK(cpu->detail ==
+        "libvirt has no host-passthrough without KVM (virt_type qemu: QEMU emulates the CPU), so "
+        "nova-compute could not start guests: use host-model (or custom with a model), or make "
+        "KVM usable");
+  CHECK(find(plan.actions, "file:" + kConf)->detail ==
+        "not written: guests cannot start with cpu_mode host-passthrough here (see "
+        "nova:cpu_mode)");
+  const std::string before = h.target_.files.at(kConf);
+  apply_plan(h, plan);
+  CHECK(h.target_.files.at(kConf) == before);
+  p.nova->cpu_mode = NovaCpuMode::host_model;
+  CHECK(find(make_plan(p, observe(h, p), {.live = true}).actions, "nova:cpu_mode")->status ==
+        Status::unchanged);
+  // With KVM, host-passthrough only warns.
+  p.nova->virt_type = NovaVirtType::kvm;
+  p.nova->cpu_mode = NovaCpuMode::host_passthrough;
+  CHECK(find(make_plan(p, observe(h, p), {.live = true}).actions, "nova:cpu_mode")->status ==
+        Status::unchanged);
+
+  // aarch64 without KVM: nova's own default, host-passthrough, cannot work either; the way out
+  // is an arm model.
+  FakeHost arm = arm64_nova_host();
+  Profile unset = nova_profile({.virt_type = NovaVirtType::qemu});
+  plan = make_plan(unset, observe(arm, unset), {.live = true});
+  cpu = find(plan.actions, "nova:cpu_mode");
+  CHECK(cpu->status == Status::failed);
+  CHECK(cpu->detail ==
+        "libvirt has no host-passthrough without KVM (virt_type qemu: QEMU emulates the CPU); it "
+        "is nova's own default on aarch64, as the profile sets no cpu_mode, so nova-compute could "
+        "not start guests: set cpu_mode custom with an arm model from libvirt's CPU map "
+        "(cortex-a57, ...), or make KVM usable");
 }
 
 TEST_CASE("aarch64: a profile without cpu_mode gets nova's own default there, host-passthrough") {
