@@ -48,7 +48,7 @@ CpuFacts parse_cpuinfo(std::string_view text);
 // The architecture a program is built for, from the start of its ELF file (e_ident and
 // e_machine): x86-64 and i386 give x86, AArch64 arm64, little-endian PPC64 ppc64le, 64-bit S390
 // s390x. Anything else, or not an ELF file, gives unknown; *MACHINE names what was found
-// ("aarch64", "armhf", "riscv64", "machine 258", "not an ELF file").
+// ("aarch64", "armhf", "riscv64", "ELF machine 4660", "not an ELF file").
 CpuArch elf_arch(std::string_view head, std::string* machine);
 // What CPUID on the running CPU says of who made it and what runs it.
 struct CpuidIds {

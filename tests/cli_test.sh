@@ -571,6 +571,18 @@ expect_eq "$(grep -v '^#' "$AR/etc/modules-load.d/kvmprov.conf")" "$(printf 'kvm
 run plan --root "$AR" --fact cpu_vendor=amd
 expect_rc 64 "arm64 image with an x86 vendor: refused"
 expect_eq "$err" "kvmprov: fact \"cpu_vendor\" names an x86 CPU, but the image is arm64 (its /bin/sh is built for aarch64): leave --fact cpu_vendor out for this image, or give --root an x86 image" "arm64 image with an x86 vendor: says why"
+# The image's /bin/sh is resolved inside the image: an absolute link, and one climbing out with
+# "..", name the image's dash (aarch64), never the build host's /usr/bin/dash (x86-64).
+for target in /usr/bin/dash ../../../../../../usr/bin/dash; do
+  ln -sfn "$target" "$AR/usr/bin/sh"
+  run plan --root "$AR" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+  expect_in "$out" "the image is arm64 (its /bin/sh is built for aarch64)" "arm64 image, /bin/sh -> $target: resolved in the image"
+done
+# A FIFO planted at /bin/sh neither hangs the run nor decides anything: planned as vendor-neutral.
+rm "$AR/usr/bin/sh" && mkfifo "$AR/usr/bin/sh"
+run plan --root "$AR" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+expect_rc 0 "image whose /bin/sh is a FIFO: plan"
+expect_in "$err" "the image's CPU is not known (--root without --fact cpu_vendor)" "image whose /bin/sh is a FIFO: nothing guessed"
 # An x86-64 image is the vendor-neutral case above; so is one of an architecture kvmprov does not
 # know (riscv64) and one whose /bin/sh is no program: nothing is guessed.
 for machine in '\076\000' '\363\000' 'x'; do
