@@ -2,8 +2,11 @@
 // LinuxHost's view of the kernel and of where it runs, against mkdtemp roots and fixture trees:
 // the run lock, kernel files, module facts, account names, detect_scope.
 #include <doctest/doctest.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -260,6 +263,37 @@ TEST_CASE("detect_scope: a chroot, no /proc, each container marker, the running 
   CHECK(nspawn.scope == kvmprov::Scope::container);
   CHECK(nspawn.container == "systemd-nspawn");
   CHECK(nspawn.evidence == "/run/systemd/container says \"systemd-nspawn\"");
+}
+
+// Skipped (and counted so) without root: making the root a mount point needs a mount namespace.
+TEST_CASE("detect_scope: a root that is a mount point is not a chroot, whatever else is there" *
+          doctest::skip(geteuid() != 0)) {
+  TempRoot outer;
+  const std::string k = outer.path();
+  make_dir(k + "/proc");
+  make_dir(k + "/proc/self");
+  // A table without "/" would call the root a chroot: statx's word that the root is a mount's
+  // root comes first, and the table is not read.
+  put(k + "/proc/self/mountinfo", "22 1 0:21 /proc /proc rw,nosuid - proc proc rw\n");
+  REQUIRE(kvmprov::detect_scope(k).scope == kvmprov::Scope::chroot);
+
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // 77: no private mount namespace here; 0: the running system; 1: anything else.
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ||
+        mount(k.c_str(), k.c_str(), nullptr, MS_BIND, nullptr))
+      _exit(77);
+    _exit(kvmprov::detect_scope(k).scope == kvmprov::Scope::running_system ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) {
+    MESSAGE("skipped: no private mount namespace here");
+    return;
+  }
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("a host made for a chroot or a container on / is not live, and says where it is") {

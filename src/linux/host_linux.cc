@@ -2,6 +2,7 @@
 // LinuxHost: the Host seam on a real machine, with files below --root and facts from the kernel.
 // Here: its construction, the kernel's files, modules, log and MSRs, the run lock, and where the
 // run is (detect_scope).
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -45,6 +46,14 @@ std::string canonical_or_given(const std::string& path) {
 std::string trim_trailing_space(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
   return s;
+}
+
+// Whether statx says PATH is the root directory of a mount; false where it cannot tell.
+bool is_mount_root(const std::string& path) {
+  struct statx stx {};
+  return ::statx(AT_FDCWD, path.c_str(), 0, 0, &stx) == 0 &&
+         (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0 &&
+         (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
 }
 
 // The container manager's name from the markers they leave, "" when none.
@@ -230,7 +239,9 @@ ScopeFacts detect_scope(const std::string& kernel_root) {
   // PID 1's root cannot always be examined, even by root (a container runtime that withholds
   // ptrace access). Then the mount table answers for the common chroot, a directory of another
   // file system: the kernel lists only the mounts below this root, so "/" is missing from it.
-  if (!init_seen) {
+  // A root that statx says is a mount's root is listed there as "/": the table (which costs the
+  // kernel a line per mount) is read only when statx cannot say so (before Linux 5.8).
+  if (!init_seen && !is_mount_root(kernel_root)) {
     if (auto table =
             read_small_file(path_on_disk(kernel_root, "/proc/self/mountinfo"), kMaxHostFile)) {
       bool root_mounted = false;

@@ -100,7 +100,11 @@ class LinuxHost final : public Host {
 
   // The kernel and its modules (host_linux.cc).
   std::string kernel_release() override;
-  CpuidIds cpuid() override { return read_cpuid(); }
+  // Asked once a run: in a guest each CPUID instruction traps to the hypervisor.
+  CpuidIds cpuid() override {
+    if (!cpuid_) cpuid_ = read_cpuid();
+    return *cpuid_;
+  }
   Result<void> load_module(const std::string& name,
                            const std::vector<ModuleOption>& options) override;
   Result<void> unload_module(const std::string& name) override;
@@ -155,6 +159,7 @@ class LinuxHost final : public Host {
   std::string modules_dir_;
   ScopeFacts scope_;
   std::optional<std::string> kernel_release_;
+  std::optional<CpuidIds> cpuid_;
   std::optional<bool> loadable_modules_;
   std::unique_ptr<Kmod> kmod_;
   std::optional<Error> kmod_error_;
