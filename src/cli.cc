@@ -168,8 +168,22 @@ struct Parsed {
   std::string help_verb;
 };
 
-// The program's description, the footer and the global options.
-void add_global_options(CLI::App& app, Parsed& p) {
+// Whether ARGV may give the global option NAME: as "NAME VALUE" or "NAME=VALUE", the only forms
+// CLI11 takes a long option in. A run is spared building the options it is not given, as it is
+// the verbs it does not name (add_verbs); where ARGV may ask for help, every option is built.
+struct GivenOptions {
+  int argc;
+  char** argv;
+  bool all;
+  bool operator()(std::string_view name) const {
+    return all || std::any_of(argv + 1, argv + argc, [name](std::string_view arg) {
+             return arg.starts_with(name) && (arg.size() == name.size() || arg[name.size()] == '=');
+           });
+  }
+};
+
+// The program's description, the footer and the global options ARGV may give.
+void add_global_options(CLI::App& app, Parsed& p, const GivenOptions& given) {
   Options& o = p.o;
   app.require_subcommand(0, 1);
   app.fallthrough();
@@ -178,33 +192,46 @@ void add_global_options(CLI::App& app, Parsed& p) {
       "Not every verb takes every option: each verb's --help lists its own (kvmprov help VERB).\n"
       "Exit status: 0 success; 1 failure (plan: a predicted one); 64 usage error; 65 invalid profile. With --detailed-exitcodes: 0 nothing changed, 2 changes (plan: or pending items), 4 failures, 6 both. check: 0 usable, 1 not usable. The full tables are in kvmprov(8); see also kvmprov.yaml(5).");
   app.add_flag("-V,--version", p.version_flag, "Print the version, as the version verb does");
-  app.add_option("--profile", o.profile, "Host profile (default: the built-in default profile)")
-      ->type_name("FILE");
-  app.add_option("--root", o.root,
-                 "Operate on the system image below DIR; kernel actions are skipped")
-      ->type_name("DIR");
-  app.add_flag("--live", o.live,
-               "Act on the running system even where / looks like a chroot or container");
-  app.add_flag("--json", o.json, "Print a JSON report");
-  app.add_flag("--quiet", o.quiet, "Print only failures, pending items and the summary");
-  auto* no_color = app.add_flag("--no-color", o.no_color,
-                                "No colors (as --color=never; also when NO_COLOR is set)");
-  app.add_option(
-         "--color", o.color,
-         "Colors: always, never, or auto (the default: on a terminal, unless NO_COLOR is set or TERM is dumb)")
-      ->type_name("WHEN")
-      ->check(CLI::IsMember({"always", "never", "auto"}))
-      ->excludes(no_color);
-  app.add_option("--fact", o.facts, "Override an observed fact, e.g. cpu_vendor=amd (repeatable)")
-      ->type_name("KEY=VALUE");
-  app.add_flag("--detailed-exitcodes", o.detailed_exitcodes,
-               "Exit 2 for changes, 4 for failures, 6 for both");
-  app.add_flag("--allow-reload", o.allow_reload,
-               "Reload a loaded module whose options differ, when no guest uses it");
-  app.add_option("--lock-timeout", o.lock_timeout_text,
-                 "Seconds apply and reset wait for another run's lock (default 60)")
-      ->type_name("SECONDS")
-      ->check([](const std::string& text) { return lock_timeout_problem(text); });
+  if (given("--profile"))
+    app.add_option("--profile", o.profile, "Host profile (default: the built-in default profile)")
+        ->type_name("FILE");
+  if (given("--root"))
+    app.add_option("--root", o.root,
+                   "Operate on the system image below DIR; kernel actions are skipped")
+        ->type_name("DIR");
+  if (given("--live"))
+    app.add_flag("--live", o.live,
+                 "Act on the running system even where / looks like a chroot or container");
+  if (given("--json")) app.add_flag("--json", o.json, "Print a JSON report");
+  if (given("--quiet"))
+    app.add_flag("--quiet", o.quiet, "Print only failures, pending items and the summary");
+  CLI::Option* no_color = nullptr;
+  if (given("--no-color"))
+    no_color = app.add_flag("--no-color", o.no_color,
+                            "No colors (as --color=never; also when NO_COLOR is set)");
+  if (given("--color")) {
+    auto* color =
+        app.add_option(
+               "--color", o.color,
+               "Colors: always, never, or auto (the default: on a terminal, unless NO_COLOR is set or TERM is dumb)")
+            ->type_name("WHEN")
+            ->check(CLI::IsMember({"always", "never", "auto"}));
+    if (no_color) color->excludes(no_color);
+  }
+  if (given("--fact"))
+    app.add_option("--fact", o.facts, "Override an observed fact, e.g. cpu_vendor=amd (repeatable)")
+        ->type_name("KEY=VALUE");
+  if (given("--detailed-exitcodes"))
+    app.add_flag("--detailed-exitcodes", o.detailed_exitcodes,
+                 "Exit 2 for changes, 4 for failures, 6 for both");
+  if (given("--allow-reload"))
+    app.add_flag("--allow-reload", o.allow_reload,
+                 "Reload a loaded module whose options differ, when no guest uses it");
+  if (given("--lock-timeout"))
+    app.add_option("--lock-timeout", o.lock_timeout_text,
+                   "Seconds apply and reset wait for another run's lock (default 60)")
+        ->type_name("SECONDS")
+        ->check([](const std::string& text) { return lock_timeout_problem(text); });
 }
 
 // A verb's option whose empty value is refused with IF_EMPTY.
@@ -308,7 +335,8 @@ std::string verb_globals(const CLI::App& app, Verb verb, unsigned uses) {
   std::string globals = "Global options (before or after the verb):\n";
   for (const auto& [name, option_uses] : kOptionUses) {
     if (!(option_uses & uses)) continue;
-    const CLI::Option* opt = app.get_option(std::string(name));
+    const CLI::Option* opt = app.get_option_no_throw(std::string(name));
+    if (!opt) continue;
     std::string shown(name);
     if (opt->get_expected_min() > 0) shown += " " + opt->get_type_name();
     if (name == "--lock-timeout" && verb == Verb::reset) shown += " (not with --dry-run)";
@@ -352,7 +380,8 @@ std::string parse_error(const CLI::App& app, const CLI::ParseError& e) {
 std::vector<std::string> refused_options(const CLI::App& app, unsigned use) {
   std::vector<std::string> errors;
   for (const auto& [name, option_uses] : kOptionUses) {
-    if (option_uses & use || app.get_option(std::string(name))->count() == 0) continue;
+    const CLI::Option* given = app.get_option_no_throw(std::string(name));
+    if (option_uses & use || !given || given->count() == 0) continue;
     errors.push_back(std::string(use_name(static_cast<Use>(use))) + " does not take " +
                      std::string(name) + " (only " + uses_text(option_uses) + " do): drop it");
   }
@@ -393,7 +422,8 @@ CommandLine command(const CLI::App& app, const std::vector<VerbApp>& verbs, Pars
   Options& o = p.o;
   o.lock_timeout = parse_seconds(o.lock_timeout_text).value_or(o.lock_timeout);
   if (found->verb == Verb::help) return help_verb(app, p.help_verb);
-  o.root_given = app.get_option("--root")->count() > 0;
+  const CLI::Option* root = app.get_option_no_throw("--root");
+  o.root_given = root && root->count() > 0;
   if (auto bad = check_root(o)) return usage_error({*bad});
   return {.verb = found->verb, .options = std::move(o)};
 }
@@ -405,7 +435,7 @@ CommandLine parse_command_line(int argc, char** argv) {
       "kvmprov: make this host a correctly provisioned KVM host, idempotently, and tell whether KVM can be used here.",
       "kvmprov"};
   Parsed p;
-  add_global_options(app, p);
+  add_global_options(app, p, {.argc = argc, .argv = argv, .all = may_ask_for_help(argc, argv)});
   const std::vector<VerbApp> verbs = add_verbs(app, p, argc, argv);
   add_verb_footers(app, verbs);
   try {

@@ -1191,6 +1191,21 @@ expect_rc 64 "--color=sometimes"
 expect_in "$err" "--color: sometimes not in {always,never,auto}" "--color names the choices"
 run --color=always --no-color plan --root "$CROOT"
 expect_rc 64 "--color with --no-color"
+# Global options are built only when the command line may give them: each is found in both
+# forms CLI11 takes, "NAME VALUE" and "NAME=VALUE", before or after the verb, and a longer word
+# that starts with an option's name is not taken for it.
+run --root "$CROOT" plan --fact cpu_vendor=amd --detailed-exitcodes --json
+spaced="$rc $out"
+run --root="$CROOT" plan --fact=cpu_vendor=amd --detailed-exitcodes=true --json
+expect_eq "$rc $out" "$spaced" "--root=DIR and --fact=KEY=VALUE are taken as --root DIR and --fact"
+run plan --root "$CROOT" --fact cpu_vendor=amd --lock-timeout=5
+expect_rc 64 "plan --lock-timeout=5"
+expect_in "$err" "plan does not take --lock-timeout (only apply and reset" "--lock-timeout=5 is found"
+run check --jsonx
+expect_rc 64 "check --jsonx"
+expect_in "$err" "--jsonx" "--jsonx is not --json"
+run check --quiet --no-color --color=never --json
+expect_rc 64 "--color=never with --no-color, both after the verb"
 if command -v script >/dev/null; then
   for term in xterm-256color dumb; do
     out=$(env -u NO_COLOR TERM=$term script -qec "'$KVMPROV' plan --root '$CROOT' --fact cpu_vendor=amd" /dev/null 2>&1)
