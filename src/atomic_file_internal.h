@@ -19,6 +19,13 @@ Error cannot(std::string_view verb, const std::string& shown, int err,
 // `refusing to VERB "SHOWN": REASON`
 Error refusing(std::string_view verb, const std::string& shown, int err, const std::string& reason);
 
+// Opens RELATIVE below ROOT_FD with FLAGS as openat2's RESOLVE_IN_ROOT would, a component at a
+// time, for kernels without it: every symlink is read and resolved as if ROOT_FD were "/", so an
+// absolute link starts again at the root and ".." stops there; none is followed by the kernel.
+// FLAGS are open(2)'s, without O_CREAT or O_NOFOLLOW: the last component is followed too.
+// Returns the descriptor, or -1 with errno (ELOOP after 40 links).
+int open_in_root_by_walk(int root_fd, std::string_view relative, int flags);
+
 // Why a directory is unsafe to write into, "" when only root (or the running user) can modify it.
 std::string unsafe_directory_reason(const struct stat& st);
 

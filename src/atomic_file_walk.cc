@@ -10,6 +10,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "atomic_file.h"
 #include "atomic_file_internal.h"
@@ -241,6 +244,98 @@ Result<int> walk_parent_dir_cached(const std::string& root, const std::string& p
 
 namespace {
 
+// Pushes the components of PATH onto TODO, the first on top; "" and "." are dropped.
+void push_components(std::string_view path, std::vector<std::string>& todo) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view part = path.substr(start, end - start);
+    if (!part.empty() && part != ".") parts.emplace_back(part);
+    start = end + 1;
+  }
+  todo.insert(todo.end(), parts.rbegin(), parts.rend());
+}
+
+// The text of the symlink NAME in DIR_FD (NAME "" for DIR_FD itself, an O_PATH link), or
+// nullopt with errno set when it is none.
+std::optional<std::string> link_text(int dir_fd, const char* name) {
+  std::string text(256, '\0');
+  for (;;) {
+    const ssize_t n = readlinkat(dir_fd, name, text.data(), text.size());
+    if (n < 0) return std::nullopt;
+    if (static_cast<size_t>(n) < text.size()) {
+      text.resize(static_cast<size_t>(n));
+      return text;
+    }
+    text.resize(text.size() * 2);
+  }
+}
+
+// One component of the walk: NAME in DIR_FD opened with FLAGS and O_NOFOLLOW. A symlink there
+// gives -1 and its text in *LINK; anything else the descriptor, or -1 with errno.
+int open_step(int dir_fd, const std::string& name, int flags, std::optional<std::string>* link) {
+  const int fd = openat(dir_fd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    // O_NOFOLLOW refuses a link with ELOOP (ENOTDIR with O_DIRECTORY): ask whether it is one.
+    const int err = errno;
+    if (err == ELOOP || err == ENOTDIR) *link = link_text(dir_fd, name.c_str());
+    errno = err;
+    return -1;
+  }
+  struct stat st {};
+  if ((flags & O_PATH) != 0 && fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+    // O_PATH | O_NOFOLLOW opens the link itself.
+    *link = link_text(fd, "");
+    close(fd);
+    errno = ELOOP;
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+namespace atomic_file_detail {
+
+int open_in_root_by_walk(int root_fd, std::string_view relative, int flags) {
+  constexpr int kMaxLinks = 40;  // the kernel's own limit on links in one lookup
+  std::vector<UniqueFd> dirs;    // the directories walked into below ROOT_FD, innermost last
+  std::vector<std::string> todo;
+  push_components(relative, todo);
+  const auto dir = [&] { return dirs.empty() ? root_fd : dirs.back().get(); };
+  for (int links = 0;;) {
+    if (todo.empty()) return openat(dir(), ".", flags | O_CLOEXEC);
+    const std::string name = std::move(todo.back());
+    todo.pop_back();
+    if (name == "..") {
+      if (!dirs.empty()) dirs.pop_back();  // ".." of the root is the root, as for "/"
+      continue;
+    }
+    const bool last = todo.empty();
+    std::optional<std::string> link;
+    const int fd = open_step(dir(), name, last ? flags : O_PATH | O_DIRECTORY, &link);
+    if (fd >= 0 && last) return fd;
+    if (fd >= 0) {
+      dirs.emplace_back(fd);
+      continue;
+    }
+    if (!link) return -1;
+    if (++links > kMaxLinks || link->empty()) {
+      errno = link->empty() ? ENOENT : ELOOP;
+      return -1;
+    }
+    // The link's text is resolved as if ROOT_FD were "/": an absolute one starts again there.
+    if (link->front() == '/') dirs.clear();
+    push_components(*link, todo);
+  }
+}
+
+}  // namespace atomic_file_detail
+
+namespace {
+
 // Opens PATH below ROOT_FD (ROOT's descriptor) with FLAGS, as open_below_root.
 Result<UniqueFd> open_path_below(int root_fd, const std::string& root, const std::string& path,
                                  int flags) {
@@ -260,10 +355,10 @@ Result<UniqueFd> open_path_below(int root_fd, const std::string& root, const std
     fd = syscall(SYS_openat2, root_fd, target, &how, sizeof how);
     if (fd >= 0 || errno != EAGAIN) break;
   }
-  if (fd < 0 && errno == ENOSYS) {
-    // Kernels before 5.6: follow symlinks the ordinary way.
-    fd = openat(root_fd, target, flags | O_CLOEXEC);
-  }
+  // Kernels before 5.6 have no openat2 (ENOSYS), and a seccomp filter older than it (Docker's
+  // before 20.10) refuses it (EPERM): the same resolution is then made a component at a time.
+  if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+    fd = atomic_file_detail::open_in_root_by_walk(root_fd, relative, flags);
   if (fd < 0) {
     const int err = errno;
     return cannot("open", path_on_disk(root, path), err);

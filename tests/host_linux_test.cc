@@ -2,10 +2,12 @@
 // LinuxHost and atomic_file against mkdtemp roots: contents, modes, symlinks, faults.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "atomic_file.h"
+#include "atomic_file_internal.h"
 #include "host.h"
 #include "host_linux_test_util.h"
 #include "util/dir_names.h"
@@ -344,6 +347,113 @@ TEST_CASE("read_file reads regular files and resolves symlinks inside the root")
   auto dir = host->target().read("/etc");
   REQUIRE_FALSE(dir);
   CHECK(dir.error().message == "cannot read \"" + (root / "/etc") + "\": Is a directory");
+}
+
+namespace {
+
+// What opening RELATIVE below ROOT_FD gave: the file's identity, or the errno.
+struct Opened {
+  int err = 0;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool operator==(const Opened&) const = default;
+};
+
+Opened opened(int fd) {
+  if (fd < 0) return {.err = errno};
+  struct stat st {};
+  REQUIRE(fstat(fd, &st) == 0);
+  close(fd);
+  return {.dev = st.st_dev, .ino = st.st_ino};
+}
+
+Opened walked(int root_fd, const std::string& relative, int flags) {
+  return opened(kvmprov::atomic_file_detail::open_in_root_by_walk(root_fd, relative, flags));
+}
+
+std::string describe(const Opened& o) {
+  return o.err ? std::string(std::strerror(o.err)) : "inode " + std::to_string(o.ino);
+}
+
+}  // namespace
+
+// The walk for kernels without openat2: what an attacker plants in an image (absolute links,
+// links climbing with "..", a link to "/", loops, a chain one link too long, a FIFO) resolves
+// inside the root; and where this kernel has openat2, exactly as RESOLVE_IN_ROOT does.
+TEST_CASE("the walk below a root resolves every link inside it, as openat2's RESOLVE_IN_ROOT") {
+  TempRoot root;
+  make_dir(root / "/etc");
+  make_dir(root / "/lib");
+  put(root / "/etc/real", "inside\n");
+  const std::vector<std::pair<std::string, std::string>> links = {
+      {"/etc/absolute", "/etc/real"},
+      {"/etc/relative", "real"},
+      {"/etc/climbing", "../../../../../../etc/real"},
+      {"/etc/passwd-link", "/etc/passwd"},  // the build host has one; this root has not
+      {"/etc/to-root", "/"},
+      {"/etc/dots", "./../etc/./real"},
+      {"/etc/loop-a", "loop-b"},
+      {"/etc/loop-b", "loop-a"},
+      {"/etc/dir", "/etc"},
+      {"/etc/dangling", "/nowhere"},
+      {"/lib/proc-root", "/proc/self/root/etc/passwd"},
+  };
+  for (const auto& [link, target] : links)
+    REQUIRE(symlink(target.c_str(), (root / link).c_str()) == 0);
+  // A chain of 40 links resolves (the kernel's limit); one more is a loop.
+  for (int i = 0; i < 41; ++i) {
+    const std::string next = i == 40 ? "real" : "chain" + std::to_string(i + 1);
+    REQUIRE(symlink(next.c_str(), (root / ("/etc/chain" + std::to_string(i))).c_str()) == 0);
+  }
+  REQUIRE(mkfifo((root / "/etc/fifo").c_str(), 0600) == 0);
+  kvmprov::UniqueFd root_fd(open(root.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(root_fd.valid());
+  const Opened real = walked(root_fd.get(), "etc/real", O_RDONLY);
+  REQUIRE(real.err == 0);
+  const Opened etc = walked(root_fd.get(), "etc", O_PATH | O_DIRECTORY);
+  REQUIRE(etc.err == 0);
+
+  const int kRead = O_RDONLY | O_NOCTTY | O_NONBLOCK;
+  CHECK(walked(root_fd.get(), "etc/absolute", kRead) == real);
+  CHECK(walked(root_fd.get(), "etc/relative", kRead) == real);
+  CHECK(walked(root_fd.get(), "etc/climbing", kRead) == real);
+  CHECK(walked(root_fd.get(), "etc/dots", kRead) == real);
+  CHECK(walked(root_fd.get(), "etc/to-root/etc/to-root/etc/real", kRead) == real);
+  CHECK(walked(root_fd.get(), "etc/dir/dir/real", kRead) == real);
+  CHECK(walked(root_fd.get(), "etc/dir", O_PATH | O_DIRECTORY) == etc);
+  CHECK(walked(root_fd.get(), "etc/chain1", kRead) == real);
+  CHECK(walked(root_fd.get(), "etc/passwd-link", kRead).err == ENOENT);
+  CHECK(walked(root_fd.get(), "lib/proc-root", kRead).err == ENOENT);
+  CHECK(walked(root_fd.get(), "etc/dangling", kRead).err == ENOENT);
+  CHECK(walked(root_fd.get(), "etc/loop-a", kRead).err == ELOOP);
+  CHECK(walked(root_fd.get(), "etc/chain0", kRead).err == ELOOP);
+  CHECK(walked(root_fd.get(), "etc/real/x", kRead).err == ENOTDIR);
+  CHECK(walked(root_fd.get(), "etc/real", O_PATH | O_DIRECTORY).err == ENOTDIR);
+  CHECK(walked(root_fd.get(), "etc/fifo", kRead).err == 0);  // O_NONBLOCK: no wait for a writer
+  CHECK(walked(root_fd.get(), "", O_PATH | O_DIRECTORY) == walked(root_fd.get(), ".", O_PATH));
+
+  // Every case again, and each with O_PATH, against the kernel's own resolution where it has one.
+  open_how how{};
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  how.flags = O_PATH | O_CLOEXEC;
+  const long probe = syscall(SYS_openat2, root_fd.get(), "etc", &how, sizeof how);
+  if (probe < 0) {
+    MESSAGE("openat2 unavailable here (" << std::strerror(errno) << "): no comparison");
+    return;
+  }
+  close(static_cast<int>(probe));
+  std::vector<std::string> paths = {"etc/real/x", "etc/chain0", "etc/chain1", "etc/fifo", "etc"};
+  for (const auto& [link, target] : links) paths.push_back(link.substr(1));
+  for (const std::string& path : paths) {
+    for (int flags : {kRead, O_PATH, O_PATH | O_DIRECTORY, O_RDONLY | O_DIRECTORY}) {
+      how.flags = static_cast<unsigned>(flags | O_CLOEXEC);
+      const Opened kernel = opened(
+          static_cast<int>(syscall(SYS_openat2, root_fd.get(), path.c_str(), &how, sizeof how)));
+      const Opened ours = walked(root_fd.get(), path, flags);
+      CHECK_MESSAGE(ours == kernel, path << " with flags " << flags << ": the walk gives "
+                                         << describe(ours) << ", openat2 " << describe(kernel));
+    }
+  }
 }
 
 TEST_CASE("stat reports symlinks, directories and character devices without following") {
