@@ -3,8 +3,10 @@
 // following symlinks (or with openat2's RESOLVE_IN_ROOT), so that nothing planted inside the root
 // can lead a read or a write outside it.
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -244,7 +246,8 @@ Result<int> walk_parent_dir_cached(const std::string& root, const std::string& p
 
 namespace {
 
-// Pushes the components of PATH onto TODO, the first on top; "" and "." are dropped.
+// Pushes the components of PATH onto TODO, the first on top; "" and "." are dropped, except that
+// a PATH ending in "/" or "/." ends in "." so that what it names has to be a directory.
 void push_components(std::string_view path, std::vector<std::string>& todo) {
   std::vector<std::string> parts;
   size_t start = 0;
@@ -255,6 +258,7 @@ void push_components(std::string_view path, std::vector<std::string>& todo) {
     if (!part.empty() && part != ".") parts.emplace_back(part);
     start = end + 1;
   }
+  if (!parts.empty() && (path.ends_with('/') || path.ends_with("/."))) parts.emplace_back(".");
   todo.insert(todo.end(), parts.rbegin(), parts.rend());
 }
 
@@ -273,6 +277,27 @@ std::optional<std::string> link_text(int dir_fd, const char* name) {
   }
 }
 
+// Whether DIR_FD is a directory of procfs, whose links (/proc/self/root, /proc/PID/fd/N) are the
+// kernel's "magic" ones: they lead to what they stand for, not to their text.
+bool on_procfs(int dir_fd) {
+  struct statfs fs {};
+  return fstatfs(dir_fd, &fs) != 0 || fs.f_type == PROC_SUPER_MAGIC;
+}
+
+// The text of the link NAME in DIR_FD (or of DIR_FD itself, an O_PATH link, with NAME ""), or
+// nullopt with errno. A link on procfs is refused (ELOOP) as openat2's RESOLVE_NO_MAGICLINKS
+// refuses the magic ones: its text does not say where it leads.
+std::optional<std::string> step_link(int dir_fd, const char* name, int link_dir_fd) {
+  if (!on_procfs(link_dir_fd)) return link_text(dir_fd, name);
+  // Asked of lstat, not readlink: reading /proc/PID/root needs the right to trace PID.
+  struct stat st {};
+  const bool link =
+      fstatat(dir_fd, name, &st, *name != '\0' ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH) == 0 &&
+      S_ISLNK(st.st_mode);
+  errno = link ? ELOOP : EINVAL;
+  return std::nullopt;
+}
+
 // One component of the walk: NAME in DIR_FD opened with FLAGS and O_NOFOLLOW. A symlink there
 // gives -1 and its text in *LINK; anything else the descriptor, or -1 with errno.
 int open_step(int dir_fd, const std::string& name, int flags, std::optional<std::string>* link) {
@@ -280,16 +305,20 @@ int open_step(int dir_fd, const std::string& name, int flags, std::optional<std:
   if (fd < 0) {
     // O_NOFOLLOW refuses a link with ELOOP (ENOTDIR with O_DIRECTORY): ask whether it is one.
     const int err = errno;
-    if (err == ELOOP || err == ENOTDIR) *link = link_text(dir_fd, name.c_str());
+    if (err == ELOOP || err == ENOTDIR) {
+      *link = step_link(dir_fd, name.c_str(), dir_fd);
+      if (!*link && errno == ELOOP) return -1;
+    }
     errno = err;
     return -1;
   }
   struct stat st {};
   if ((flags & O_PATH) != 0 && fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
     // O_PATH | O_NOFOLLOW opens the link itself.
-    *link = link_text(fd, "");
+    *link = step_link(fd, "", dir_fd);
+    const int err = *link ? ELOOP : errno;
     close(fd);
-    errno = ELOOP;
+    errno = err;
     return -1;
   }
   return fd;
@@ -314,6 +343,7 @@ int open_in_root_by_walk(int root_fd, std::string_view relative, int flags) {
       continue;
     }
     const bool last = todo.empty();
+    if (name == "." && !last) continue;  // a link's trailing "/": the directory is walked into
     std::optional<std::string> link;
     const int fd = open_step(dir(), name, last ? flags : O_PATH | O_DIRECTORY, &link);
     if (fd >= 0 && last) return fd;

@@ -397,7 +397,12 @@ TEST_CASE("the walk below a root resolves every link inside it, as openat2's RES
       {"/etc/dir", "/etc"},
       {"/etc/dangling", "/nowhere"},
       {"/lib/proc-root", "/proc/self/root/etc/passwd"},
+      {"/etc/slash", "real/"},  // a trailing "/" or "/." names a directory, which real is not
+      {"/etc/slash-dot", "/etc/real/."},
+      {"/etc/sub-slash", "/etc/sub/"},
+      {"/etc/up-after-slash", "sub-slash/../real"},
   };
+  make_dir(root / "/etc/sub");
   for (const auto& [link, target] : links)
     REQUIRE(symlink(target.c_str(), (root / link).c_str()) == 0);
   // A chain of 40 links resolves (the kernel's limit); one more is a loop.
@@ -430,6 +435,10 @@ TEST_CASE("the walk below a root resolves every link inside it, as openat2's RES
   CHECK(walked(root_fd.get(), "etc/real/x", kRead).err == ENOTDIR);
   CHECK(walked(root_fd.get(), "etc/real", O_PATH | O_DIRECTORY).err == ENOTDIR);
   CHECK(walked(root_fd.get(), "etc/fifo", kRead).err == 0);  // O_NONBLOCK: no wait for a writer
+  CHECK(walked(root_fd.get(), "etc/slash", kRead).err == ENOTDIR);
+  CHECK(walked(root_fd.get(), "etc/slash-dot", kRead).err == ENOTDIR);
+  CHECK(walked(root_fd.get(), "etc/up-after-slash", kRead) == real);
+  CHECK(walked(root_fd.get(), "etc/sub-slash", O_PATH | O_DIRECTORY).err == 0);
   CHECK(walked(root_fd.get(), "", O_PATH | O_DIRECTORY) == walked(root_fd.get(), ".", O_PATH));
 
   // Every case again, and each with O_PATH, against the kernel's own resolution where it has one.
@@ -454,6 +463,45 @@ TEST_CASE("the walk below a root resolves every link inside it, as openat2's RES
                                          << describe(ours) << ", openat2 " << describe(kernel));
     }
   }
+}
+
+// Skipped (and counted so) without root: /proc is bind-mounted into the root in a namespace.
+TEST_CASE("the walk below a root refuses the links of a /proc mounted there, as openat2 does" *
+          doctest::skip(geteuid() != 0)) {
+  TempRoot root;
+  make_dir(root / "/etc");
+  make_dir(root / "/proc");
+  put(root / "/etc/real", "inside\n");
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // 77: no private mount namespace here; 0: each magic link refused with ELOOP; 1: not.
+    const std::string proc = root / "/proc";
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ||
+        mount("/proc", proc.c_str(), nullptr, MS_BIND | MS_REC, nullptr))
+      _exit(77);
+    const int root_fd = open(root.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    bool refused = root_fd >= 0;
+    // /proc/self/root's text is "/", /proc/self/cwd's a path of the build host: followed as
+    // text they would name files of the image that the links do not lead to.
+    for (const char* magic : {"proc/self/root/etc/real", "proc/self/cwd", "proc/self/exe",
+                              "proc/1/root/etc/real", "proc/self/fd/0"}) {
+      for (int flags : {O_RDONLY | O_NONBLOCK, O_PATH}) {
+        errno = 0;
+        const int fd = kvmprov::atomic_file_detail::open_in_root_by_walk(root_fd, magic, flags);
+        refused = refused && fd < 0 && errno == ELOOP;
+      }
+    }
+    _exit(refused ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) {
+    MESSAGE("skipped: /proc cannot be bind-mounted in a private mount namespace here");
+    return;
+  }
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("stat reports symlinks, directories and character devices without following") {
