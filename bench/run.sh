@@ -4,7 +4,8 @@
 # peak RSS and the ratios issue #18 sets targets for. A benchmark, not a test: it asserts nothing,
 # and "met" or "not met" only compares this run's figures with the targets.
 # Usage: [ROUNDS=5] [RUNS=60] bench/run.sh [PATH/TO/kvmprov]
-# (needs hyperfine, GNU time and a C compiler: apt-get install hyperfine time gcc)
+# (needs hyperfine, GNU time, and C and C++ compilers with libstdc++'s static library:
+# apt-get install hyperfine time gcc g++)
 set -euo pipefail
 KVMPROV=$(realpath "${1:-build/kvmprov}")
 # shellcheck source=tests/lib.sh

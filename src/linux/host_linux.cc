@@ -48,6 +48,10 @@ std::string trim_trailing_space(std::string s) {
   return s;
 }
 
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x2000  // Linux 5.8's; older headers lack it
+#endif
+
 // Whether statx says PATH is the root directory of a mount; false where it cannot tell.
 bool is_mount_root(const std::string& path) {
   struct statx stx {};
