@@ -324,31 +324,95 @@ int open_step(int dir_fd, const std::string& name, int flags, std::optional<std:
   return fd;
 }
 
+// The directories a walk has gone down into below a root: only the innermost is held open, so
+// a path of any depth costs one descriptor; each level's identity is kept to check the way up.
+class InRootDirs {
+ public:
+  explicit InRootDirs(int root_fd) : root_fd_(root_fd) {}
+  // The innermost directory; the root while there is none.
+  int fd() const { return levels_.empty() ? root_fd_ : current_.get(); }
+
+  // Goes down into NAME, whose directory FD was opened without following a link.
+  bool down(const std::string& name, UniqueFd fd) {
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0) return false;
+    levels_.push_back({name, st.st_dev, st.st_ino});
+    current_ = std::move(fd);
+    return true;
+  }
+
+  // Goes up one level; ".." of the root is the root, as for "/".
+  bool up() {
+    if (levels_.empty()) return true;
+    levels_.pop_back();
+    if (levels_.empty()) {
+      current_.reset();
+      return true;
+    }
+    // ".." of the directory held is the level above unless a rename moved it meanwhile: then
+    // the way down is walked again from the root.
+    UniqueFd parent(openat(current_.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    struct stat st {};
+    if (parent.valid() && fstat(parent.get(), &st) == 0 && st.st_dev == levels_.back().dev &&
+        st.st_ino == levels_.back().ino) {
+      current_ = std::move(parent);
+      return true;
+    }
+    return rewalk();
+  }
+
+  void to_root() {
+    levels_.clear();
+    current_.reset();
+  }
+
+ private:
+  struct Level {
+    std::string name;
+    dev_t dev;
+    ino_t ino;
+  };
+
+  bool rewalk() {
+    UniqueFd dir;
+    for (const Level& level : levels_) {
+      const int from = dir.valid() ? dir.get() : root_fd_;
+      dir.reset(openat(from, level.name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!dir.valid()) return false;
+    }
+    current_ = std::move(dir);
+    return true;
+  }
+
+  int root_fd_;
+  std::vector<Level> levels_;
+  UniqueFd current_;
+};
+
 }  // namespace
 
 namespace atomic_file_detail {
 
 int open_in_root_by_walk(int root_fd, std::string_view relative, int flags) {
   constexpr int kMaxLinks = 40;  // the kernel's own limit on links in one lookup
-  std::vector<UniqueFd> dirs;    // the directories walked into below ROOT_FD, innermost last
+  InRootDirs dirs(root_fd);
   std::vector<std::string> todo;
   push_components(relative, todo);
-  const auto dir = [&] { return dirs.empty() ? root_fd : dirs.back().get(); };
   for (int links = 0;;) {
-    if (todo.empty()) return openat(dir(), ".", flags | O_CLOEXEC);
+    if (todo.empty()) return openat(dirs.fd(), ".", flags | O_CLOEXEC);
     const std::string name = std::move(todo.back());
     todo.pop_back();
     if (name == "..") {
-      if (!dirs.empty()) dirs.pop_back();  // ".." of the root is the root, as for "/"
+      if (!dirs.up()) return -1;
       continue;
     }
     const bool last = todo.empty();
     if (name == "." && !last) continue;  // a link's trailing "/": the directory is walked into
     std::optional<std::string> link;
-    const int fd = open_step(dir(), name, last ? flags : O_PATH | O_DIRECTORY, &link);
+    const int fd = open_step(dirs.fd(), name, last ? flags : O_PATH | O_DIRECTORY, &link);
     if (fd >= 0 && last) return fd;
     if (fd >= 0) {
-      dirs.emplace_back(fd);
+      if (!dirs.down(name, UniqueFd(fd))) return -1;
       continue;
     }
     if (!link) return -1;
@@ -357,7 +421,7 @@ int open_in_root_by_walk(int root_fd, std::string_view relative, int flags) {
       return -1;
     }
     // The link's text is resolved as if ROOT_FD were "/": an absolute one starts again there.
-    if (link->front() == '/') dirs.clear();
+    if (link->front() == '/') dirs.to_root();
     push_components(*link, todo);
   }
 }

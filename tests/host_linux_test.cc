@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -403,6 +404,17 @@ TEST_CASE("the walk below a root resolves every link inside it, as openat2's RES
       {"/etc/up-after-slash", "sub-slash/../real"},
   };
   make_dir(root / "/etc/sub");
+  // 300 directories deep, and back up: the walk holds one directory open, not one per level.
+  std::string deep;
+  for (int i = 0; i < 300; ++i) {
+    deep += "/d";
+    make_dir(root / deep);
+  }
+  put(root / (deep + "/f"), "deep\n");
+  std::string up_again = deep;
+  for (int i = 0; i < 300; ++i) up_again += "/..";
+  REQUIRE(symlink((deep + "/f").c_str(), (root / "/etc/deep").c_str()) == 0);
+  REQUIRE(symlink((up_again + "/etc/real").c_str(), (root / "/etc/deep-up").c_str()) == 0);
   for (const auto& [link, target] : links)
     REQUIRE(symlink(target.c_str(), (root / link).c_str()) == 0);
   // A chain of 40 links resolves (the kernel's limit); one more is a loop.
@@ -439,6 +451,21 @@ TEST_CASE("the walk below a root resolves every link inside it, as openat2's RES
   CHECK(walked(root_fd.get(), "etc/slash-dot", kRead).err == ENOTDIR);
   CHECK(walked(root_fd.get(), "etc/up-after-slash", kRead) == real);
   CHECK(walked(root_fd.get(), "etc/sub-slash", O_PATH | O_DIRECTORY).err == 0);
+  const Opened deep_file = opened(open((root / (deep + "/f")).c_str(), O_RDONLY | O_CLOEXEC));
+  CHECK(walked(root_fd.get(), "etc/deep", kRead) == deep_file);
+  CHECK(walked(root_fd.get(), "etc/deep-up", kRead) == real);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const rlimit few{.rlim_cur = 16, .rlim_max = 16};
+    const bool ok = setrlimit(RLIMIT_NOFILE, &few) == 0 &&
+                    walked(root_fd.get(), "etc/deep", kRead) == deep_file &&
+                    walked(root_fd.get(), "etc/deep-up", kRead) == real;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK_MESSAGE(status == 0, "300 levels deep with 16 descriptors allowed");
   CHECK(walked(root_fd.get(), "", O_PATH | O_DIRECTORY) == walked(root_fd.get(), ".", O_PATH));
 
   // Every case again, and each with O_PATH, against the kernel's own resolution where it has one.
