@@ -129,6 +129,9 @@ struct Facts {
   // For an image: how its architecture (CPU.arch) was found, "its /bin/sh is built for aarch64";
   // "" for the running system, or when the image has no /bin/sh.
   std::string arch_evidence;
+  // For an image whose /bin/sh is there but cannot be read (a directory, a FIFO): why, the first
+  // such error; "" otherwise. Its architecture is then not known.
+  std::string arch_problem;
   // /lib/modules/<release> exists: modprobe (systemd-modules-load) can find even a built-in module.
   bool modules_dir = false;
   std::string kernel_release;

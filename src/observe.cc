@@ -34,8 +34,10 @@ void observe_cpu(Host& host, Facts& f) {
 // An image's architecture, from the program its /bin/sh is: an image built on one machine for
 // another (arm64 on x86) must not be planned for the build machine's CPU.
 void observe_image_arch(Host& host, Facts& f) {
+  std::string problem;
   for (const char* shell : {"/bin/sh", "/usr/bin/sh"}) {
     auto program = host.target().read(shell);
+    if (!program && problem.empty()) problem = program.error().message;
     if (!program || !*program) continue;
     std::string machine;
     f.cpu.arch = elf_arch(**program, &machine);
@@ -44,6 +46,7 @@ void observe_image_arch(Host& host, Facts& f) {
                           : fmt::format("its {} is built for {}", shell, machine);
     return;
   }
+  f.arch_problem = std::move(problem);
 }
 
 // Misc devices kvmprov knows; others are looked up in /sys/class/misc.

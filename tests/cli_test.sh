@@ -585,6 +585,12 @@ rm "$AR/usr/bin/sh" && mkfifo "$AR/usr/bin/sh"
 run plan --root "$AR" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
 expect_rc 0 "image whose /bin/sh is a FIFO: plan"
 expect_in "$err" "the image's CPU is not known (--root without --fact cpu_vendor)" "image whose /bin/sh is a FIFO: nothing guessed"
+expect_in "$err" "kvmprov: the image's architecture is not known (cannot read \"$AR/bin/sh\": not a regular file): it is planned as an x86 image" "image whose /bin/sh is a FIFO: says so"
+rm "$AR/usr/bin/sh" && mkdir "$AR/usr/bin/sh"
+run plan --root "$AR" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
+expect_in "$err" "(cannot read \"$AR/bin/sh\": Is a directory)" "image whose /bin/sh is a directory: says so"
+run plan --root "$AR" --fact cpu_vendor=intel
+expect_not_in "$err" "architecture is not known" "image whose /bin/sh is a directory, with --fact cpu_vendor: the fact decides"
 # An x86-64 image is the vendor-neutral case above; so is one of an architecture kvmprov does not
 # know (riscv64) and one whose /bin/sh is no program: nothing is guessed.
 for machine in '\076\000' '\363\000' 'x'; do
