@@ -260,6 +260,31 @@ expect_rc 0 "validate contrib/profile.yaml"
 run reset --help
 expect_rc 0 "reset --help"
 expect_in "$out" "--root DIR" "reset --help lists the global options"
+# Each verb's help, asked every way, lists every global option that verb takes (the table in
+# README, "Options") and no other: a run builds only the options its command line may give, a
+# help page all of them.
+globals="--profile --root --live --json --quiet --no-color --color --fact --detailed-exitcodes --allow-reload --lock-timeout"
+plan_takes="--profile --root --live --json --quiet --no-color --color --fact --detailed-exitcodes --allow-reload"
+declare -A takes=(
+  [check]="--live --json --quiet --no-color --color --fact"
+  [plan]="$plan_takes"
+  [apply]="$plan_takes --lock-timeout"
+  [validate]="--json --quiet --no-color --color"
+  [reset]="--root --live --json --quiet --no-color --color --detailed-exitcodes --lock-timeout"
+  [version]="--json --no-color --color"
+)
+for verb in "${!takes[@]}"; do
+  for ask in "$verb --help" "$verb -h" "help $verb" "--json $verb --help"; do
+    # shellcheck disable=SC2086 # the verb and its words, split on purpose
+    page=$("$KVMPROV" $ask 2>/dev/null | sed -n '/^Global options/,/^$/p')
+    for option in $globals; do
+      listed=no
+      grep -q -- "^  ${option}[ ]" <<<"$page" && listed=yes
+      case " ${takes[$verb]} " in *" $option "*) want=yes ;; *) want=no ;; esac
+      expect_eq "$listed" "$want" "kvmprov $ask lists $option"
+    done
+  done
+done
 
 # --- devices: the rules file, precedence, injection, groups under --root
 RULES=etc/udev/rules.d/65-kvmprov.rules
