@@ -7,8 +7,10 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/result.h"
+#include "util/unique_fd.h"
 
 namespace kvmprov::atomic_file_detail {
 
@@ -18,6 +20,35 @@ Error cannot(std::string_view verb, const std::string& shown, int err,
 
 // `refusing to VERB "SHOWN": REASON`
 Error refusing(std::string_view verb, const std::string& shown, int err, const std::string& reason);
+
+// The directories a walk below a root (open_in_root_by_walk) has gone down into: only the
+// innermost is held open, so a path of any depth costs one descriptor; each level's identity is
+// kept to check the way up.
+class InRootDirs {
+ public:
+  explicit InRootDirs(int root_fd);
+  // The innermost directory; the root while there is none.
+  int fd() const;
+  // Goes down into NAME, whose directory FD was opened without following a link.
+  bool down(const std::string& name, UniqueFd fd);
+  // Goes up one level; ".." of the root is the root. Where a rename moved the directory held,
+  // its levels are walked to again from the root by name. False with errno when that fails.
+  bool up();
+  // Back to the root, as an absolute link's text starts there.
+  void to_root();
+
+ private:
+  struct Level {
+    std::string name;
+    dev_t dev;
+    ino_t ino;
+  };
+  bool rewalk();
+
+  int root_fd_;
+  std::vector<Level> levels_;
+  UniqueFd current_;
+};
 
 // Opens RELATIVE below ROOT_FD with FLAGS as openat2's RESOLVE_IN_ROOT would, a component at a
 // time, for kernels without it: every symlink is read and resolved as if ROOT_FD were "/", so an

@@ -277,18 +277,22 @@ std::optional<std::string> link_text(int dir_fd, const char* name) {
   }
 }
 
-// Whether DIR_FD is a directory of procfs, whose links (/proc/self/root, /proc/PID/fd/N) are the
-// kernel's "magic" ones: they lead to what they stand for, not to their text.
-bool on_procfs(int dir_fd) {
+// Whether the links in DIR_FD may be the kernel's "magic" ones (/proc/self/root, /proc/PID/fd/N),
+// which lead to what they stand for, not to their text: those of a procfs directory other than
+// its root, whose links (self, thread-self, mounts, net) are plain. When in doubt, yes.
+bool may_hold_magic_links(int dir_fd) {
+  constexpr ino_t kProcRootIno = 1;
   struct statfs fs {};
-  return fstatfs(dir_fd, &fs) != 0 || fs.f_type == PROC_SUPER_MAGIC;
+  struct stat st {};
+  if (fstatfs(dir_fd, &fs) != 0 || fstat(dir_fd, &st) != 0) return true;
+  return fs.f_type == PROC_SUPER_MAGIC && st.st_ino != kProcRootIno;
 }
 
 // The text of the link NAME in DIR_FD (or of DIR_FD itself, an O_PATH link, with NAME ""), or
-// nullopt with errno. A link on procfs is refused (ELOOP) as openat2's RESOLVE_NO_MAGICLINKS
-// refuses the magic ones: its text does not say where it leads.
+// nullopt with errno. A link that may be magic is refused (ELOOP), as openat2's
+// RESOLVE_NO_MAGICLINKS refuses them: its text does not say where it leads.
 std::optional<std::string> step_link(int dir_fd, const char* name, int link_dir_fd) {
-  if (!on_procfs(link_dir_fd)) return link_text(dir_fd, name);
+  if (!may_hold_magic_links(link_dir_fd)) return link_text(dir_fd, name);
   // Asked of lstat, not readlink: reading /proc/PID/root needs the right to trace PID.
   struct stat st {};
   const bool link =
@@ -324,74 +328,61 @@ int open_step(int dir_fd, const std::string& name, int flags, std::optional<std:
   return fd;
 }
 
-// The directories a walk has gone down into below a root: only the innermost is held open, so
-// a path of any depth costs one descriptor; each level's identity is kept to check the way up.
-class InRootDirs {
- public:
-  explicit InRootDirs(int root_fd) : root_fd_(root_fd) {}
-  // The innermost directory; the root while there is none.
-  int fd() const { return levels_.empty() ? root_fd_ : current_.get(); }
-
-  // Goes down into NAME, whose directory FD was opened without following a link.
-  bool down(const std::string& name, UniqueFd fd) {
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0) return false;
-    levels_.push_back({name, st.st_dev, st.st_ino});
-    current_ = std::move(fd);
-    return true;
-  }
-
-  // Goes up one level; ".." of the root is the root, as for "/".
-  bool up() {
-    if (levels_.empty()) return true;
-    levels_.pop_back();
-    if (levels_.empty()) {
-      current_.reset();
-      return true;
-    }
-    // ".." of the directory held is the level above unless a rename moved it meanwhile: then
-    // the way down is walked again from the root.
-    UniqueFd parent(openat(current_.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    struct stat st {};
-    if (parent.valid() && fstat(parent.get(), &st) == 0 && st.st_dev == levels_.back().dev &&
-        st.st_ino == levels_.back().ino) {
-      current_ = std::move(parent);
-      return true;
-    }
-    return rewalk();
-  }
-
-  void to_root() {
-    levels_.clear();
-    current_.reset();
-  }
-
- private:
-  struct Level {
-    std::string name;
-    dev_t dev;
-    ino_t ino;
-  };
-
-  bool rewalk() {
-    UniqueFd dir;
-    for (const Level& level : levels_) {
-      const int from = dir.valid() ? dir.get() : root_fd_;
-      dir.reset(openat(from, level.name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!dir.valid()) return false;
-    }
-    current_ = std::move(dir);
-    return true;
-  }
-
-  int root_fd_;
-  std::vector<Level> levels_;
-  UniqueFd current_;
-};
-
 }  // namespace
 
 namespace atomic_file_detail {
+
+InRootDirs::InRootDirs(int root_fd) : root_fd_(root_fd) {}
+
+int InRootDirs::fd() const {
+  return levels_.empty() ? root_fd_ : current_.get();
+}
+
+bool InRootDirs::down(const std::string& name, UniqueFd fd) {
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return false;
+  levels_.push_back({name, st.st_dev, st.st_ino});
+  current_ = std::move(fd);
+  return true;
+}
+
+bool InRootDirs::up() {
+  if (levels_.empty()) return true;  // ".." of the root is the root, as for "/"
+  levels_.pop_back();
+  if (levels_.empty()) {
+    current_.reset();
+    return true;
+  }
+  // ".." of the directory held is the level above unless a rename moved it meanwhile: then the
+  // way down is walked again from the root.
+  UniqueFd parent(openat(current_.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  struct stat st {};
+  if (parent.valid() && fstat(parent.get(), &st) == 0 && st.st_dev == levels_.back().dev &&
+      st.st_ino == levels_.back().ino) {
+    current_ = std::move(parent);
+    return true;
+  }
+  return rewalk();
+}
+
+void InRootDirs::to_root() {
+  levels_.clear();
+  current_.reset();
+}
+
+bool InRootDirs::rewalk() {
+  UniqueFd dir;
+  for (Level& level : levels_) {
+    const int from = dir.valid() ? dir.get() : root_fd_;
+    dir.reset(openat(from, level.name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!dir.valid() || fstat(dir.get(), &st) != 0) return false;
+    level.dev = st.st_dev;
+    level.ino = st.st_ino;
+  }
+  current_ = std::move(dir);
+  return true;
+}
 
 int open_in_root_by_walk(int root_fd, std::string_view relative, int flags) {
   constexpr int kMaxLinks = 40;  // the kernel's own limit on links in one lookup

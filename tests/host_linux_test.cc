@@ -478,7 +478,8 @@ TEST_CASE("the walk below a root resolves every link inside it, as openat2's RES
     return;
   }
   close(static_cast<int>(probe));
-  std::vector<std::string> paths = {"etc/real/x", "etc/chain0", "etc/chain1", "etc/fifo", "etc"};
+  std::vector<std::string> paths = {"etc/real/x", "etc/chain0", "etc/chain1", "etc/fifo",
+                                    "etc",        "etc/deep",   "etc/deep-up"};
   for (const auto& [link, target] : links) paths.push_back(link.substr(1));
   for (const std::string& path : paths) {
     for (int flags : {kRead, O_PATH, O_PATH | O_DIRECTORY, O_RDONLY | O_DIRECTORY}) {
@@ -492,6 +493,40 @@ TEST_CASE("the walk below a root resolves every link inside it, as openat2's RES
   }
 }
 
+// A directory renamed while the walk is inside it: ".." leads where the directory now is only
+// while that is the level recorded above it; otherwise the levels are walked to again by name.
+TEST_CASE("the walk below a root goes up by the names it came down when a rename moved a level") {
+  TempRoot root;
+  for (const char* dir : {"/a", "/a/b", "/a/b/c", "/x"}) make_dir(root / dir);
+  kvmprov::UniqueFd root_fd(open(root.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(root_fd.valid());
+  const auto inode = [](int fd) {
+    struct stat st {};
+    REQUIRE(fstat(fd, &st) == 0);
+    return st.st_ino;
+  };
+  const auto path_inode = [](const std::string& path) {
+    struct stat st {};
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    return st.st_ino;
+  };
+  kvmprov::atomic_file_detail::InRootDirs dirs(root_fd.get());
+  for (const char* name : {"a", "b", "c"}) {
+    kvmprov::UniqueFd fd(openat(dirs.fd(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    REQUIRE(fd.valid());
+    REQUIRE(dirs.down(name, std::move(fd)));
+  }
+  REQUIRE(rename((root / "/a/b").c_str(), (root / "/x/b").c_str()) == 0);
+  REQUIRE(dirs.up());  // c's parent is still the b recorded, now in /x
+  CHECK(inode(dirs.fd()) == path_inode(root / "/x/b"));
+  REQUIRE(dirs.up());  // b's parent is /x, not the /a recorded: /a again, by its name
+  CHECK(inode(dirs.fd()) == path_inode(root / "/a"));
+  REQUIRE(dirs.up());
+  CHECK(dirs.fd() == root_fd.get());
+  REQUIRE(dirs.up());  // ".." of the root is the root
+  CHECK(dirs.fd() == root_fd.get());
+}
+
 // Skipped (and counted so) without root: /proc is bind-mounted into the root in a namespace.
 TEST_CASE("the walk below a root refuses the links of a /proc mounted there, as openat2 does" *
           doctest::skip(geteuid() != 0)) {
@@ -502,13 +537,20 @@ TEST_CASE("the walk below a root refuses the links of a /proc mounted there, as 
   const pid_t child = fork();
   REQUIRE(child >= 0);
   if (child == 0) {
-    // 77: no private mount namespace here; 0: each magic link refused with ELOOP; 1: not.
+    // 77: no private mount namespace here; 0: each plain link followed, each magic one refused
+    // with ELOOP; 1: not.
     const std::string proc = root / "/proc";
     if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ||
         mount("/proc", proc.c_str(), nullptr, MS_BIND | MS_REC, nullptr))
       _exit(77);
     const int root_fd = open(root.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     bool refused = root_fd >= 0;
+    // /proc/self and /proc/mounts are plain links, followed as openat2 follows them.
+    for (const char* plain : {"proc/self/status", "proc/mounts", "proc/thread-self/status"}) {
+      const int fd = kvmprov::atomic_file_detail::open_in_root_by_walk(root_fd, plain, O_RDONLY);
+      refused = refused && fd >= 0;
+      if (fd >= 0) close(fd);
+    }
     // /proc/self/root's text is "/", /proc/self/cwd's a path of the build host: followed as
     // text they would name files of the image that the links do not lead to.
     for (const char* magic : {"proc/self/root/etc/real", "proc/self/cwd", "proc/self/exe",
