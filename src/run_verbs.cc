@@ -165,7 +165,7 @@ VerbOutput run_plan_or_apply(const Options& o, Verb verb, const Messages& say) {
   if (!facts.arch_problem.empty() && !facts.cpu_known)
     say.notice(
         "the image's architecture is not known (" + facts.arch_problem +
-        "): it is planned as an x86 image; put the image's shell there for its architecture to be read");
+        "): it is planned as an x86 image; make the image's /bin/sh its shell program, or give --fact cpu_vendor=... for an x86 image");
   if (!facts.cpu_known && is_x86(facts.cpu.arch) && depends_on_cpu_vendor(profile))
     say.notice(
         "the image's CPU is not known (--root without --fact cpu_vendor): module options are written for every vendor, and kvm_intel or kvm_amd is left to udev, which loads the CPU's own at boot; give --fact cpu_vendor=... for an image made for one vendor");

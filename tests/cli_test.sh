@@ -615,6 +615,7 @@ rm "$AR/usr/bin/sh" && mkdir "$AR/usr/bin/sh"
 run plan --root "$AR" --profile "$KVMPROV_SOURCE_DIR/profiles/nested.yaml"
 expect_in "$err" "(cannot read \"$AR/bin/sh\": Is a directory)" "image whose /bin/sh is a directory: says so"
 run plan --root "$AR" --fact cpu_vendor=intel
+expect_eq "$([ "$rc" = 64 ] && echo refused || echo planned)" planned "image whose /bin/sh is a directory, with --fact cpu_vendor: planned"
 expect_not_in "$err" "architecture is not known" "image whose /bin/sh is a directory, with --fact cpu_vendor: the fact decides"
 # An x86-64 image is the vendor-neutral case above; so is one of an architecture kvmprov does not
 # know (riscv64) and one whose /bin/sh is no program: nothing is guessed.
