@@ -3,11 +3,9 @@
 // the run lock, kernel files, module facts, account names, detect_scope.
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -278,27 +276,20 @@ TEST_CASE("detect_scope: a root that is a mount point is not a chroot, whatever 
   put(k + "/proc/self/mountinfo", "22 1 0:21 /proc /proc rw,nosuid - proc proc rw\n");
   REQUIRE(kvmprov::detect_scope(k).scope == kvmprov::Scope::chroot);
 
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    // 77: no private mount namespace here, or a kernel before 5.8 whose statx cannot say; 0: the
-    // running system; 1: anything else.
+  // 0: the running system; 1: anything else.
+  const int status = exit_status_of_child([&] {
     struct statx stx {};
-    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ||
-        mount(k.c_str(), k.c_str(), nullptr, MS_BIND, nullptr) ||
+    if (!private_mount_namespace() || mount(k.c_str(), k.c_str(), nullptr, MS_BIND, nullptr) ||
         statx(AT_FDCWD, k.c_str(), 0, 0, &stx) != 0 ||
         (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) == 0)
-      _exit(77);
-    _exit(kvmprov::detect_scope(k).scope == kvmprov::Scope::running_system ? 0 : 1);
-  }
-  int status = 0;
-  REQUIRE(waitpid(child, &status, 0) == child);
-  REQUIRE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 77) {
+      return kCannotRunHere;
+    return kvmprov::detect_scope(k).scope == kvmprov::Scope::running_system ? 0 : 1;
+  });
+  if (status == kCannotRunHere) {
     MESSAGE("skipped: no private mount namespace here, or no STATX_ATTR_MOUNT_ROOT (Linux 5.8)");
     return;
   }
-  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(status == 0);
 }
 
 TEST_CASE("a host made for a chroot or a container on / is not live, and says where it is") {

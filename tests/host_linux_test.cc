@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <sched.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -258,11 +257,11 @@ TEST_CASE("write_file on a read-only filesystem fails naming the path and keeps 
       _exit(status);
     };
     const std::string etc = root / "/etc";
-    if (unshare(CLONE_NEWNS) != 0) report(77, std::string("unshare: ") + std::strerror(errno));
-    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount(etc.c_str(), etc.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+    if (!private_mount_namespace())
+      report(kCannotRunHere, std::string("private mount namespace: ") + std::strerror(errno));
+    if (mount(etc.c_str(), etc.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
         mount(nullptr, etc.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
-      report(77, std::string("mount: ") + std::strerror(errno));
+      report(kCannotRunHere, std::string("mount: ") + std::strerror(errno));
     }
     auto replaced = replace_file(root.path(), "/etc/modules", "new\n", {});
     if (replaced) report(1, "write to a read-only directory succeeded");
@@ -281,7 +280,7 @@ TEST_CASE("write_file on a read-only filesystem fails naming the path and keeps 
   int status = 0;
   REQUIRE(waitpid(child, &status, 0) == child);
   REQUIRE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 77) {
+  if (WEXITSTATUS(status) == kCannotRunHere) {
     MESSAGE("skipped: no private mount namespace here: " << output);
     return;
   }
@@ -454,17 +453,13 @@ TEST_CASE("the walk below a root resolves every link inside it, as openat2's RES
   const Opened deep_file = opened(open((root / (deep + "/f")).c_str(), O_RDONLY | O_CLOEXEC));
   CHECK(walked(root_fd.get(), "etc/deep", kRead) == deep_file);
   CHECK(walked(root_fd.get(), "etc/deep-up", kRead) == real);
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
+  const int status = exit_status_of_child([&] {
     const rlimit few{.rlim_cur = 16, .rlim_max = 16};
     const bool ok = setrlimit(RLIMIT_NOFILE, &few) == 0 &&
                     walked(root_fd.get(), "etc/deep", kRead) == deep_file &&
                     walked(root_fd.get(), "etc/deep-up", kRead) == real;
-    _exit(ok ? 0 : 1);
-  }
-  int status = 0;
-  REQUIRE(waitpid(child, &status, 0) == child);
+    return ok ? 0 : 1;
+  });
   CHECK_MESSAGE(status == 0, "300 levels deep with 16 descriptors allowed");
   CHECK(walked(root_fd.get(), "", O_PATH | O_DIRECTORY) == walked(root_fd.get(), ".", O_PATH));
 
@@ -534,21 +529,18 @@ TEST_CASE("the walk below a root refuses the links of a /proc mounted there, as 
   make_dir(root / "/etc");
   make_dir(root / "/proc");
   put(root / "/etc/real", "inside\n");
-  const pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    // 77: no private mount namespace here; 0: each plain link followed, each magic one refused
-    // with ELOOP; 1: not.
+  // 0: each plain link followed, each magic one refused with ELOOP; 1: not.
+  const int status = exit_status_of_child([&] {
     const std::string proc = root / "/proc";
-    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ||
+    if (!private_mount_namespace() ||
         mount("/proc", proc.c_str(), nullptr, MS_BIND | MS_REC, nullptr))
-      _exit(77);
+      return kCannotRunHere;
     const int root_fd = open(root.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    bool refused = root_fd >= 0;
+    bool as_openat2 = root_fd >= 0;
     // /proc/self and /proc/mounts are plain links, followed as openat2 follows them.
     for (const char* plain : {"proc/self/status", "proc/mounts", "proc/thread-self/status"}) {
       const int fd = kvmprov::atomic_file_detail::open_in_root_by_walk(root_fd, plain, O_RDONLY);
-      refused = refused && fd >= 0;
+      as_openat2 = as_openat2 && fd >= 0;
       if (fd >= 0) close(fd);
     }
     // /proc/self/root's text is "/", /proc/self/cwd's a path of the build host: followed as
@@ -558,19 +550,16 @@ TEST_CASE("the walk below a root refuses the links of a /proc mounted there, as 
       for (int flags : {O_RDONLY | O_NONBLOCK, O_PATH}) {
         errno = 0;
         const int fd = kvmprov::atomic_file_detail::open_in_root_by_walk(root_fd, magic, flags);
-        refused = refused && fd < 0 && errno == ELOOP;
+        as_openat2 = as_openat2 && fd < 0 && errno == ELOOP;
       }
     }
-    _exit(refused ? 0 : 1);
-  }
-  int status = 0;
-  REQUIRE(waitpid(child, &status, 0) == child);
-  REQUIRE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 77) {
+    return as_openat2 ? 0 : 1;
+  });
+  if (status == kCannotRunHere) {
     MESSAGE("skipped: /proc cannot be bind-mounted in a private mount namespace here");
     return;
   }
-  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(status == 0);
 }
 
 TEST_CASE("stat reports symlinks, directories and character devices without following") {

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Helpers the LinuxHost tests share (host_linux_test.cc, host_linux_kernel_test.cc): a temporary
-// root, whole-file writes with a mode and reads, and hosts on a root or on a kmod fixture tree.
+// root, whole-file writes with a mode and reads, hosts on a root or on a kmod fixture tree, and a
+// forked child for what a test must not do to its own process.
 #pragma once
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <memory>
@@ -75,6 +79,28 @@ inline std::unique_ptr<Host> kmod_fixture_host(const std::string& name) {
   options.kernel_root = std::string(KVMPROV_TEST_DATA) + "/kmod/" + name;
   options.modules_dir = "/nonexistent/lib/modules/6.1.0-test";
   return make_linux_host(options);
+}
+
+// The exit status of BODY run in a forked child, BODY's return value: for what a test must not do
+// to its own process (a mount namespace, a lower descriptor limit). BODY uses no doctest
+// assertion; kCannotRunHere (77, automake's "skipped") says the child could not set itself up.
+constexpr int kCannotRunHere = 77;
+template <class Body>
+int exit_status_of_child(Body body) {
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) _exit(body());
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+// Gives this process a mount namespace of its own whose mounts do not propagate back: false
+// where that is not permitted (no CAP_SYS_ADMIN, a seccomp filter).
+inline bool private_mount_namespace() {
+  return unshare(CLONE_NEWNS) == 0 &&
+         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
 }
 
 }  // namespace kvmprov::host_test
