@@ -156,7 +156,7 @@ std::optional<std::string> check_root(const Options& o) {
 
 // A verb's CLI11 subcommand, and the uses of global options it stands for.
 struct VerbApp {
-  CLI::App* app;  // null when the command line does not name the verb (add_verbs)
+  CLI::App* app;  // null when the command line does not name the verb (CommandWords)
   Verb verb;
   unsigned uses;
 };
@@ -168,22 +168,40 @@ struct Parsed {
   std::string help_verb;
 };
 
-// Whether ARGV may give the global option NAME: as "NAME VALUE" or "NAME=VALUE", the only forms
-// CLI11 takes a long option in. A run is spared building the options it is not given, as it is
-// the verbs it does not name (add_verbs); where ARGV may ask for help, every option is built.
-struct GivenOptions {
+// Whether an argument in ARGV may ask for a help page (--help, --help-all, -h alone or among
+// other short flags, the help verb), whose pages list every verb.
+bool may_ask_for_help(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.find("help") != std::string_view::npos) return true;
+    if (arg.size() > 1 && arg[0] == '-' && arg[1] != '-' && arg.find('h') != std::string_view::npos)
+      return true;
+  }
+  return false;
+}
+
+// The words of the command line, as far as deciding which verbs and global options to build: a
+// run is spared building those its command line cannot give (CLI11 builds a parser for each);
+// where it may ask for help, whose pages list them all, every one is built.
+struct CommandWords {
   int argc;
   char** argv;
-  bool all;
-  bool operator()(std::string_view name) const {
-    return all || std::any_of(argv + 1, argv + argc, [name](std::string_view arg) {
+  bool help;  // may_ask_for_help
+  // VERB is a word of its own: CLI11 chooses a verb only by its exact name.
+  bool names_verb(std::string_view verb) const {
+    return help ||
+           std::any_of(argv + 1, argv + argc, [verb](const char* arg) { return arg == verb; });
+  }
+  // NAME comes as "NAME VALUE" or "NAME=VALUE", the only forms CLI11 takes a long option in.
+  bool gives_option(std::string_view name) const {
+    return help || std::any_of(argv + 1, argv + argc, [name](std::string_view arg) {
              return arg.starts_with(name) && (arg.size() == name.size() || arg[name.size()] == '=');
            });
   }
 };
 
-// The program's description, the footer and the global options ARGV may give.
-void add_global_options(CLI::App& app, Parsed& p, const GivenOptions& given) {
+// The program's description, the footer and the global options WORDS may give.
+void add_global_options(CLI::App& app, Parsed& p, const CommandWords& words) {
   Options& o = p.o;
   app.require_subcommand(0, 1);
   app.fallthrough();
@@ -192,24 +210,24 @@ void add_global_options(CLI::App& app, Parsed& p, const GivenOptions& given) {
       "Not every verb takes every option: each verb's --help lists its own (kvmprov help VERB).\n"
       "Exit status: 0 success; 1 failure (plan: a predicted one); 64 usage error; 65 invalid profile. With --detailed-exitcodes: 0 nothing changed, 2 changes (plan: or pending items), 4 failures, 6 both. check: 0 usable, 1 not usable. The full tables are in kvmprov(8); see also kvmprov.yaml(5).");
   app.add_flag("-V,--version", p.version_flag, "Print the version, as the version verb does");
-  if (given("--profile"))
+  if (words.gives_option("--profile"))
     app.add_option("--profile", o.profile, "Host profile (default: the built-in default profile)")
         ->type_name("FILE");
-  if (given("--root"))
+  if (words.gives_option("--root"))
     app.add_option("--root", o.root,
                    "Operate on the system image below DIR; kernel actions are skipped")
         ->type_name("DIR");
-  if (given("--live"))
+  if (words.gives_option("--live"))
     app.add_flag("--live", o.live,
                  "Act on the running system even where / looks like a chroot or container");
-  if (given("--json")) app.add_flag("--json", o.json, "Print a JSON report");
-  if (given("--quiet"))
+  if (words.gives_option("--json")) app.add_flag("--json", o.json, "Print a JSON report");
+  if (words.gives_option("--quiet"))
     app.add_flag("--quiet", o.quiet, "Print only failures, pending items and the summary");
   CLI::Option* no_color = nullptr;
-  if (given("--no-color"))
+  if (words.gives_option("--no-color"))
     no_color = app.add_flag("--no-color", o.no_color,
                             "No colors (as --color=never; also when NO_COLOR is set)");
-  if (given("--color")) {
+  if (words.gives_option("--color")) {
     auto* color =
         app.add_option(
                "--color", o.color,
@@ -218,16 +236,16 @@ void add_global_options(CLI::App& app, Parsed& p, const GivenOptions& given) {
             ->check(CLI::IsMember({"always", "never", "auto"}));
     if (no_color) color->excludes(no_color);
   }
-  if (given("--fact"))
+  if (words.gives_option("--fact"))
     app.add_option("--fact", o.facts, "Override an observed fact, e.g. cpu_vendor=amd (repeatable)")
         ->type_name("KEY=VALUE");
-  if (given("--detailed-exitcodes"))
+  if (words.gives_option("--detailed-exitcodes"))
     app.add_flag("--detailed-exitcodes", o.detailed_exitcodes,
                  "Exit 2 for changes, 4 for failures, 6 for both");
-  if (given("--allow-reload"))
+  if (words.gives_option("--allow-reload"))
     app.add_flag("--allow-reload", o.allow_reload,
                  "Reload a loaded module whose options differ, when no guest uses it");
-  if (given("--lock-timeout"))
+  if (words.gives_option("--lock-timeout"))
     app.add_option("--lock-timeout", o.lock_timeout_text,
                    "Seconds apply and reset wait for another run's lock (default 60)")
         ->type_name("SECONDS")
@@ -304,29 +322,13 @@ constexpr VerbRule kVerbRules[] = {{"check", Verb::check, kCheck, add_check},
                                    {"version", Verb::version, kVersion, add_version},
                                    {"help", Verb::help, kHelp, add_help}};
 
-// Whether an argument in ARGV may ask for a help page (--help, --help-all, -h alone or among
-// other short flags, the help verb), whose pages list every verb.
-bool may_ask_for_help(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg.find("help") != std::string_view::npos) return true;
-    if (arg.size() > 1 && arg[0] == '-' && arg[1] != '-' && arg.find('h') != std::string_view::npos)
-      return true;
-  }
-  return false;
-}
-
-// The verbs, each with its subcommand when ARGV names it: CLI11 chooses a verb only by its exact
-// name, so a verb ARGV does not name is never chosen, and a run is spared building a parser for
-// each of the others (their app is null). Every verb has one where ARGV may ask for help.
-std::vector<VerbApp> add_verbs(CLI::App& app, Parsed& p, int argc, char** argv) {
-  const bool help = may_ask_for_help(argc, argv);
+// The verbs, each with its subcommand when WORDS name it (the app of the others is null): a verb
+// the command line does not name is never chosen.
+std::vector<VerbApp> add_verbs(CLI::App& app, Parsed& p, const CommandWords& words) {
   std::vector<VerbApp> verbs;
-  for (const VerbRule& rule : kVerbRules) {
-    const bool named =
-        std::any_of(argv + 1, argv + argc, [&](const char* arg) { return arg == rule.name; });
-    verbs.push_back({help || named ? rule.add(app, p) : nullptr, rule.verb, rule.uses});
-  }
+  for (const VerbRule& rule : kVerbRules)
+    verbs.push_back(
+        {words.names_verb(rule.name) ? rule.add(app, p) : nullptr, rule.verb, rule.uses});
   return verbs;
 }
 
@@ -435,8 +437,9 @@ CommandLine parse_command_line(int argc, char** argv) {
       "kvmprov: make this host a correctly provisioned KVM host, idempotently, and tell whether KVM can be used here.",
       "kvmprov"};
   Parsed p;
-  add_global_options(app, p, {.argc = argc, .argv = argv, .all = may_ask_for_help(argc, argv)});
-  const std::vector<VerbApp> verbs = add_verbs(app, p, argc, argv);
+  const CommandWords words{.argc = argc, .argv = argv, .help = may_ask_for_help(argc, argv)};
+  add_global_options(app, p, words);
+  const std::vector<VerbApp> verbs = add_verbs(app, p, words);
   add_verb_footers(app, verbs);
   try {
     app.parse(argc, argv);
