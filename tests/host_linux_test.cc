@@ -2,9 +2,12 @@
 // LinuxHost and atomic_file against mkdtemp roots: contents, modes, symlinks, faults.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -14,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -560,6 +564,60 @@ TEST_CASE("the walk below a root refuses the links of a /proc mounted there, as 
     return;
   }
   CHECK(status == 0);
+}
+
+namespace {
+
+// Makes openat2 fail with ERR in this process from now on, as a kernel before 5.6 (ENOSYS) or a
+// seccomp filter older than openat2 (Docker's before 20.10: EPERM) does. False where a filter
+// cannot be installed.
+bool refuse_openat2(int err) {
+  constexpr auto kLoad = static_cast<unsigned short>(BPF_LD | BPF_W | BPF_ABS);
+  constexpr auto kJumpIfEqual = static_cast<unsigned short>(BPF_JMP | BPF_JEQ | BPF_K);
+  constexpr auto kReturn = static_cast<unsigned short>(BPF_RET | BPF_K);
+  sock_filter filter[] = {
+      {kLoad, 0, 0, offsetof(seccomp_data, nr)},
+      {kJumpIfEqual, 0, 1, SYS_openat2},
+      {kReturn, 0, 0, SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)},
+      {kReturn, 0, 0, SECCOMP_RET_ALLOW},
+  };
+  sock_fprog program{.len = static_cast<unsigned short>(std::size(filter)), .filter = filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+}  // namespace
+
+// Through the Host seam, as every verb reads an image: where openat2 is refused, links resolve
+// inside the root all the same, and a link to the build host's /etc/passwd finds nothing.
+TEST_CASE("reads below a root stay inside it where openat2 is refused (ENOSYS, EPERM)") {
+  TempRoot root;
+  make_dir(root / "/etc");
+  put(root / "/etc/real", "inside\n");
+  REQUIRE(symlink("/etc/real", (root / "/etc/modules").c_str()) == 0);
+  REQUIRE(symlink("/etc/passwd", (root / "/etc/absolute").c_str()) == 0);
+  REQUIRE(symlink("../../../../../../etc/passwd", (root / "/etc/climbing").c_str()) == 0);
+  for (const int err : {ENOSYS, EPERM}) {
+    // 0: as openat2 would; 1: a link left the root or was not followed; 2: openat2 still works.
+    const int status = exit_status_of_child([&] {
+      if (!refuse_openat2(err)) return kCannotRunHere;
+      open_how how{.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
+      if (syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof how) != -1 || errno != err) return 2;
+      auto host = host_at(root.path());
+      auto through = host->target().read("/etc/modules");
+      bool inside = through && through->value_or("") == "inside\n";
+      for (const char* link : {"/etc/absolute", "/etc/climbing"}) {
+        auto escaped = host->target().read(link);
+        inside = inside && escaped && !escaped->has_value();
+      }
+      return inside ? 0 : 1;
+    });
+    if (status == kCannotRunHere) {
+      MESSAGE("skipped: no seccomp filter can be installed here");
+      return;
+    }
+    CHECK_MESSAGE(status == 0, "openat2 refused with " << std::string(std::strerror(err)));
+  }
 }
 
 TEST_CASE("stat reports symlinks, directories and character devices without following") {
