@@ -13,7 +13,8 @@
 # state under the cache with that suite from deb.debian.org (KVMPROV_VM_MIRROR overrides it), so
 # the system's apt configuration is neither needed nor changed. The tree's file "suite" names the
 # suite it came from (tests/vm/run.py --suite picks a kernel by it). Running it again once the
-# tree is there only writes that file if an older run left it out. Progress goes to stderr; stdout is the module tree, so this works:
+# tree is there only writes that file if an older run left it out. Progress goes to stderr;
+# stdout is the module tree, so this works:
 #   KVMPROV_KERNEL_TREE=$(tests/fetch-kernel.sh) ./build/tests/kvmprov_tests
 set -eu
 
